@@ -1,0 +1,103 @@
+/**
+ * The closed list of error codes. Every error the server reports, over HTTP or as a
+ * WebSocket `error` frame, carries one of these codes. Codes are stable: clients switch on
+ * them, so a code is never renamed or reused. `docs/errors.md` lists them with their meaning.
+ */
+export const ErrorCodes = {
+  // Requests that cannot be understood.
+  'request.invalid_json': { status: 400, message: 'The body is not valid JSON.' },
+  'request.invalid': { status: 400, message: 'The request does not match the schema.' },
+  'request.body_too_large': { status: 413, message: 'The body is larger than the configured limit.' },
+  'request.unsupported_media_type': { status: 415, message: 'The content type is not supported; send application/json.' },
+  'request.route_not_found': { status: 404, message: 'No such route.' },
+  'request.rate_limited': { status: 429, message: 'Too many requests; slow down.' },
+
+  // Who is calling.
+  'auth.missing': { status: 401, message: 'No credentials were given.' },
+  'auth.invalid_token': { status: 401, message: 'The token is malformed or its signature is wrong.' },
+  'auth.token_expired': { status: 401, message: 'The token has expired.' },
+  'auth.token_revoked': { status: 401, message: 'The token was revoked (logged out).' },
+  'auth.invalid_api_key': { status: 401, message: 'The API key is unknown or revoked.' },
+  'auth.invalid_admin_token': { status: 401, message: 'The operator token is wrong.' },
+  'auth.forbidden': { status: 403, message: 'This principal may not do that.' },
+
+  // Tenants, apps and users.
+  'tenant.not_found': { status: 404, message: 'No such tenant.' },
+  'tenant.exists': { status: 409, message: 'A tenant with this id exists.' },
+  'app.not_found': { status: 404, message: 'No such active app in this tenant.' },
+  'user.not_found': { status: 404, message: 'No such user in this tenant.' },
+  'user.disabled': { status: 403, message: 'The user is disabled.' },
+
+  // Conversations ("sessions") and participants.
+  'conversation.not_found': { status: 404, message: 'No such conversation in this tenant.' },
+  'conversation.not_participant': { status: 403, message: 'The user is not a participant of this conversation.' },
+  'conversation.type_unknown': { status: 400, message: 'Unknown conversation type code.' },
+  'conversation.id_required': { status: 400, message: 'This conversation type needs an id or the parts its id is derived from.' },
+  'conversation.id_mismatch': { status: 409, message: 'The given id does not match the id derived from the parts.' },
+  'conversation.conflict': { status: 409, message: 'A conversation with this id exists with a different type.' },
+  'participant.not_found': { status: 404, message: 'No such participant in this conversation.' },
+  'participant.invalid': { status: 400, message: 'A participant entry is malformed (expected "userId" or "userId:role").' },
+
+  // Messages.
+  'message.type_unknown': { status: 400, message: 'Unknown message type code.' },
+  'message.type_reserved': { status: 400, message: 'This message type code is reserved and cannot be sent.' },
+  'message.type_forbidden': { status: 403, message: 'Only the system or an integrator may send this message type.' },
+  'message.content_invalid': { status: 400, message: 'The content does not match the schema of its message type.' },
+  'message.content_too_large': { status: 413, message: 'The content is larger than the configured limit.' },
+  'message.not_found': { status: 404, message: 'No such message in this conversation.' },
+  'message.recall_forbidden': { status: 403, message: 'Only the sender (or an integrator) may recall this message.' },
+  'message.recall_expired': { status: 409, message: 'The recall window for this message has passed.' },
+  'message.already_recalled': { status: 409, message: 'The message was already recalled.' },
+  'message.client_id_conflict': { status: 409, message: 'This client id was already used for a different conversation.' },
+
+  // WebSocket frames.
+  'frame.invalid_json': { status: 400, message: 'The frame is not valid JSON.' },
+  'frame.unknown_type': { status: 400, message: 'Unknown frame type.' },
+  'frame.invalid': { status: 400, message: 'The frame does not match the schema of its type.' },
+  'frame.binary_unsupported': { status: 400, message: 'Binary frames are not supported; send JSON text.' },
+
+  // The server itself.
+  'server.internal': { status: 500, message: 'Internal error.' },
+  'server.unavailable': { status: 503, message: 'The server is shutting down or not ready.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ErrorCodes, code);
+}
+
+/** The body of every error reply and error frame. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** Machine-readable detail, e.g. the failing schema paths. */
+  details?: unknown;
+}
+
+/**
+ * WebSocket close codes. The range tells a client what to do:
+ * - 4000–4499: transient; reconnect with backoff (and the same token).
+ * - 4500–4999: terminal for these credentials; do not reconnect until the app gets a new token
+ *   or the user acts.
+ * Standard codes also used: 1001 (going away: server shutdown, reconnect), 1009 (frame too large).
+ */
+export const CloseCodes = {
+  SHUTDOWN: 4000,
+  SLOW_CONSUMER: 4001,
+  HEARTBEAT_TIMEOUT: 4002,
+  SYNC_OVERFLOW: 4003,
+  INTERNAL: 4004,
+  AUTH_FAILED: 4500,
+  TOKEN_EXPIRED: 4501,
+  TOKEN_REVOKED: 4502,
+  CONNECTED_ELSEWHERE: 4503,
+} as const;
+
+export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
+
+/** Whether a client should reconnect after the server closed with `code`. */
+export function shouldReconnect(code: number): boolean {
+  if (code >= 4500 && code <= 4999) return false;
+  return true;
+}

@@ -1,0 +1,5 @@
+export * from './errors.ts';
+export * from './content.ts';
+export * from './conversation.ts';
+export * from './models.ts';
+export * from './frames.ts';

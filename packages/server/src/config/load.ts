@@ -1,0 +1,110 @@
+/**
+ * Loads the configuration: defaults ← profile file ← env vars ← explicit overrides.
+ * `IM_PROFILE` (dev|test|prod, dev when unset) picks `config/<profile>.json`; an unknown
+ * profile refuses to start. The result is validated against the schema and frozen.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Compile } from 'typebox/compile';
+import { Value } from 'typebox/value';
+import { ConfigSchema, Profiles, SecretPaths, leaves, type Config, type Profile } from './schema.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const profileDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config');
+const check = Compile(ConfigSchema);
+
+type Json = Record<string, unknown>;
+
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b as Json, v as Json) : v;
+  }
+  return out;
+}
+
+function setPath(obj: Json, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Json;
+  cur[parts[parts.length - 1]!] = value;
+}
+
+function getPath(obj: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((o, p) => (o && typeof o === 'object' ? (o as Json)[p] : undefined), obj);
+}
+
+function parseEnv(raw: string, leaf: ReturnType<typeof leaves>[number]): unknown {
+  const type = (leaf.schema as { type?: string }).type;
+  if (type === 'integer' || type === 'number') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${leaf.env}=${raw}: expected a number`);
+    return n;
+  }
+  if (type === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${leaf.env}=${raw}: expected true or false`);
+  }
+  return raw;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Applied last; used by tests and the CLI. */
+  overrides?: Json;
+}
+
+export interface LoadedConfig {
+  profile: Profile;
+  config: Readonly<Config>;
+}
+
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const profile = (env.IM_PROFILE ?? 'dev').trim() as Profile;
+  if (!Profiles.includes(profile)) {
+    throw new ConfigError(`IM_PROFILE="${env.IM_PROFILE}" is not a known profile; use one of: ${Profiles.join(', ')}`);
+  }
+  let fromFile: Json;
+  try {
+    fromFile = JSON.parse(readFileSync(join(profileDir, `${profile}.json`), 'utf8')) as Json;
+  } catch (err) {
+    throw new ConfigError(`cannot read profile file config/${profile}.json: ${(err as Error).message}`);
+  }
+  const fromEnv: Json = {};
+  for (const leaf of leaves()) {
+    const raw = env[leaf.env];
+    if (raw !== undefined) setPath(fromEnv, leaf.path, parseEnv(raw, leaf));
+  }
+  const merged = merge(merge(fromFile, fromEnv), opts.overrides ?? {});
+  const withDefaults = Value.Default(ConfigSchema, merged);
+  if (!check.Check(withDefaults)) {
+    const problems = [...check.Errors(withDefaults)].slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message}`);
+    throw new ConfigError(`invalid configuration (profile ${profile}):\n  ${problems.join('\n  ')}`);
+  }
+  const config = withDefaults as Config;
+  if (profile === 'prod') {
+    const defaults = Value.Default(ConfigSchema, {}) as Config;
+    const weak = SecretPaths.filter((p) => getPath(config, p) === getPath(defaults, p));
+    if (weak.length) {
+      const names = weak.map((p) => leaves().find((l) => l.path === p)!.env);
+      throw new ConfigError(`the prod profile refuses default secrets: set ${names.join(', ')}`);
+    }
+    if (config.auth.tokenSecret.length < 32) throw new ConfigError('CARELINE_AUTH_TOKEN_SECRET must be at least 32 characters in prod');
+  }
+  return { profile, config: deepFreeze(config) };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

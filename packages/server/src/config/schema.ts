@@ -1,0 +1,115 @@
+/**
+ * The one configuration schema. Every setting has a type, a default and a description;
+ * env var names and `docs/config.md` are generated from it. Loaded once at start,
+ * validated, and frozen.
+ */
+import Type, { type Static, type TSchema } from 'typebox';
+
+const Int = (def: number, description: string, min = 0, max = 2 ** 31) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description });
+const Str = (def: string, description: string) => Type.String({ default: def, description });
+const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
+
+export const ConfigSchema = Type.Object(
+  {
+    http: Type.Object(
+      {
+        host: Str('127.0.0.1', 'Address to listen on. Use 0.0.0.0 to accept remote connections.'),
+        port: Int(3000, 'TCP port (0 picks a free one).', 0, 65535),
+        bodyLimitBytes: Int(256 * 1024, 'Largest accepted HTTP body, in bytes.', 1024),
+        trustProxy: Bool(false, 'Trust X-Forwarded-* headers from a reverse proxy.'),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    ws: Type.Object(
+      {
+        maxFrameBytes: Int(64 * 1024, 'Largest accepted WebSocket frame, in bytes; larger closes the connection with 1009.', 1024),
+        heartbeatMs: Int(25_000, 'Clients should send something this often; silent connections are dropped after twice this.', 1000),
+        maxBufferedBytes: Int(4 * 1024 * 1024, 'A connection whose unsent output exceeds this is closed as a slow consumer (4001).', 64 * 1024),
+        syncBufferFrames: Int(10_000, 'Live frames held for a connection while its catch-up runs; beyond this it is closed (4003).', 100),
+        syncPageSize: Int(500, 'Messages read from storage per page during catch-up.', 10, 10_000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    storage: Type.Object(
+      {
+        driver: Type.Union([Type.Literal('sqlite')], { default: 'sqlite', description: 'Storage backend.' }),
+        sqlitePath: Str('./data/careline.db', 'SQLite database file (":memory:" for a throw-away database).'),
+        sqliteSynchronous: Type.Union([Type.Literal('NORMAL'), Type.Literal('FULL')], {
+          default: 'FULL',
+          description: 'SQLite synchronous mode in WAL. FULL: every group commit is fsynced (durable across power loss). NORMAL: durable across process crashes, not power loss.',
+        }),
+        groupCommitMaxBatch: Int(1000, 'Most messages written in one transaction.', 1, 100_000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    bus: Type.Object(
+      {
+        driver: Type.Union([Type.Literal('memory')], { default: 'memory', description: 'Event bus backend.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    auth: Type.Object(
+      {
+        tokenSecret: Str('dev-only-token-secret-change-me-0123456789', 'HMAC secret signing user tokens (32+ chars). Must be set in prod.'),
+        tokenTtlSeconds: Int(7 * 24 * 3600, 'Default lifetime of a user token.', 60),
+        adminToken: Str('dev-admin-token', 'Operator token for /api/v2/admin (X-Admin-Token). Must be set in prod.'),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    messages: Type.Object(
+      {
+        maxContentBytes: Int(32 * 1024, 'Largest message content, as JSON bytes.', 256),
+        recallWindowSeconds: Int(120, 'How long after sending a sender may recall a message.', 0),
+        historyPageMax: Int(200, 'Most messages returned by one history page.', 1, 5000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info', description: 'Log level.' },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    service: Type.Object(
+      {
+        id: Str('careline-1', 'This node\'s id, reported by /monitor/api/ping.'),
+        type: Str('careline-im', 'Service type reported by /monitor/api/ping.'),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    shutdownGraceMs: Int(10_000, 'On SIGTERM, how long to wait for work in flight before exiting.', 0),
+    demo: Bool(false, 'Seed a demo tenant, doctor and patient at start (dev).'),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+export const Profiles = ['dev', 'test', 'prod'] as const;
+export type Profile = (typeof Profiles)[number];
+
+/** Settings that must not keep their default in prod. */
+export const SecretPaths = ['auth.tokenSecret', 'auth.adminToken'] as const;
+
+export interface Leaf {
+  path: string;
+  env: string;
+  schema: TSchema & { default?: unknown; description?: string };
+}
+
+/** Every leaf setting with its dotted path and env var name (`CARELINE_HTTP_PORT` for `http.port`). */
+export function leaves(schema: TSchema = ConfigSchema, prefix = ''): Leaf[] {
+  const out: Leaf[] = [];
+  const props = (schema as { properties?: Record<string, TSchema> }).properties;
+  if (props && (schema as { type?: string }).type === 'object') {
+    for (const [k, v] of Object.entries(props)) out.push(...leaves(v, prefix ? `${prefix}.${k}` : k));
+    return out;
+  }
+  const env = 'CARELINE_' + prefix.split('.').map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+  out.push({ path: prefix, env, schema: schema as Leaf['schema'] });
+  return out;
+}

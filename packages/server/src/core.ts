@@ -1,0 +1,58 @@
+/**
+ * Composition: builds the domain services over the backends chosen by config. The one place
+ * where implementations are picked.
+ */
+import type { Config } from './config/schema.ts';
+import type { EventBus, PresenceStore, Storage } from './domain/ports.ts';
+import { AuthService } from './domain/auth.ts';
+import { ConversationService } from './domain/conversations.ts';
+import { MemberDirectory } from './domain/directory.ts';
+import { MessageService } from './domain/messages.ts';
+import { MemoryPresence } from './domain/presence-memory.ts';
+import { UserService } from './domain/users.ts';
+import { MemoryBus } from './bus/bus-memory.ts';
+import { createSqliteStorage } from './storage/sqlite/index.ts';
+
+export interface Core {
+  config: Readonly<Config>;
+  storage: Storage;
+  bus: EventBus;
+  presence: PresenceStore;
+  directory: MemberDirectory;
+  auth: AuthService;
+  users: UserService;
+  conversations: ConversationService;
+  messages: MessageService;
+  close(): Promise<void>;
+}
+
+export function createCore(config: Readonly<Config>, onBusError: (err: unknown) => void = () => {}): Core {
+  const storage = createSqliteStorage({ path: config.storage.sqlitePath, synchronous: config.storage.sqliteSynchronous });
+  const bus = new MemoryBus((err) => onBusError(err));
+  const presence = new MemoryPresence();
+  const directory = new MemberDirectory(storage.conversations);
+  // Other nodes' participant changes drop this node's cached member sets.
+  bus.subscribe((e) => {
+    if (e.kind === 'conversation.changed') directory.invalidate(e.tenant_id, e.conversation_id);
+  });
+  const auth = new AuthService({
+    storage, bus, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.auth.tokenTtlSeconds, adminToken: config.auth.adminToken,
+  });
+  const users = new UserService(storage, presence);
+  const conversations = new ConversationService({ storage, bus, directory });
+  const messages = new MessageService({
+    storage, bus, directory,
+    maxContentBytes: config.messages.maxContentBytes,
+    recallWindowMs: config.messages.recallWindowSeconds * 1000,
+    historyPageMax: config.messages.historyPageMax,
+    groupCommitMaxBatch: config.storage.groupCommitMaxBatch,
+  });
+  return {
+    config, storage, bus, presence, directory, auth, users, conversations, messages,
+    async close() {
+      await messages.committer.drain();
+      await bus.close();
+      await storage.close();
+    },
+  };
+}

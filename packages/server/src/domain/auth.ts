@@ -1,0 +1,116 @@
+/**
+ * Who is calling: API keys (integrators), user tokens (signed, expiring, revocable) and the
+ * operator's admin token. Tokens are HS256 JWTs naming a login session (`sid`); logout revokes
+ * the session, so a revoked token fails even before it expires.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import type { EventBus, Storage } from './ports.ts';
+import type { App, AuthSession, Principal, Tenant, User } from './types.ts';
+import { fail } from './errors.ts';
+import { newId, randomToken } from './ids.ts';
+
+export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
+
+export interface AuthDeps {
+  storage: Pick<Storage, 'tenants' | 'users' | 'sessions'>;
+  bus: EventBus;
+  tokenSecret: string;
+  tokenTtlSeconds: number;
+  adminToken: string;
+  now?: () => number;
+}
+
+export class AuthService {
+  readonly #d: AuthDeps;
+  readonly #key: Uint8Array;
+  readonly #now: () => number;
+
+  constructor(deps: AuthDeps) {
+    this.#d = deps;
+    this.#key = new TextEncoder().encode(deps.tokenSecret);
+    this.#now = deps.now ?? Date.now;
+  }
+
+  checkAdminToken(given: string | undefined): void {
+    if (!given) throw fail('auth.missing');
+    const a = Buffer.from(hashKey(given));
+    const b = Buffer.from(hashKey(this.#d.adminToken));
+    if (!timingSafeEqual(a, b)) throw fail('auth.invalid_admin_token');
+  }
+
+  async createTenant(id: string, name: string): Promise<Tenant> {
+    const t: Tenant = { id, name, created_at: this.#now() };
+    await this.#d.storage.tenants.createTenant(t);
+    return t;
+  }
+
+  /** Creates an app with a new API key; the key is returned once and stored only as a hash. */
+  async createApp(tenantId: string, name: string): Promise<{ app: Omit<App, 'key_hash'>; api_key: string }> {
+    if (!(await this.#d.storage.tenants.getTenant(tenantId))) throw fail('tenant.not_found');
+    const id = newId();
+    const api_key = `ck_${randomToken(24)}`;
+    const app: App = { id, tenant_id: tenantId, name, key_hash: hashKey(api_key), created_at: this.#now(), revoked_at: null };
+    await this.#d.storage.tenants.createApp(app);
+    const { key_hash: _omit, ...pub } = app;
+    return { app: pub, api_key };
+  }
+
+  async revokeApp(tenantId: string, appId: string): Promise<boolean> {
+    return this.#d.storage.tenants.revokeApp(tenantId, appId, this.#now());
+  }
+
+  async authenticateApiKey(key: string): Promise<Principal & { kind: 'app' }> {
+    const app = await this.#d.storage.tenants.findAppByKeyHash(hashKey(key));
+    if (!app || app.revoked_at !== null) throw fail('auth.invalid_api_key');
+    return { kind: 'app', tenantId: app.tenant_id, appId: app.id };
+  }
+
+  /** Opens a login session for a user of the tenant and signs a token naming it. */
+  async login(
+    tenantId: string, userId: string, opts: { platform?: string; device_id?: string; ttl_seconds?: number } = {},
+  ): Promise<{ token: string; expires_at: number; user: User; session_id: string }> {
+    const user = await this.#d.storage.users.getUser(tenantId, userId);
+    if (!user) throw fail('user.not_found');
+    if (user.disabled) throw fail('user.disabled');
+    const now = this.#now();
+    const ttl = opts.ttl_seconds ?? this.#d.tokenTtlSeconds;
+    const session: AuthSession = {
+      id: newId(), tenant_id: tenantId, user_id: userId, platform: opts.platform ?? null, device_id: opts.device_id ?? null,
+      created_at: now, expires_at: now + ttl * 1000, revoked_at: null,
+    };
+    await this.#d.storage.sessions.createSession(session);
+    const token = await new SignJWT({ tid: tenantId, role: user.role })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(userId)
+      .setJti(session.id)
+      .setIssuedAt(Math.floor(now / 1000))
+      .setExpirationTime(Math.floor(session.expires_at / 1000))
+      .sign(this.#key);
+    return { token, expires_at: session.expires_at, user, session_id: session.id };
+  }
+
+  /** Verifies a user token: signature, expiry, and that its session is not revoked. */
+  async authenticateToken(token: string): Promise<Principal & { kind: 'user' }> {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#key, { algorithms: ['HS256'], currentDate: new Date(this.#now()) }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw fail('auth.token_expired');
+      throw fail('auth.invalid_token');
+    }
+    const { sub, jti, tid, role } = payload as { sub?: unknown; jti?: unknown; tid?: unknown; role?: unknown };
+    if (typeof sub !== 'string' || typeof jti !== 'string' || typeof tid !== 'string' || typeof role !== 'string') throw fail('auth.invalid_token');
+    const session = await this.#d.storage.sessions.getSession(jti);
+    if (!session || session.tenant_id !== tid || session.user_id !== sub) throw fail('auth.invalid_token');
+    if (session.revoked_at !== null) throw fail('auth.token_revoked');
+    if (session.expires_at <= this.#now()) throw fail('auth.token_expired');
+    return { kind: 'user', tenantId: tid, userId: sub, role: role as User['role'], sessionId: jti };
+  }
+
+  /** Revokes the caller's session; its connections are closed (4502). */
+  async logout(p: Principal & { kind: 'user' }): Promise<void> {
+    await this.#d.storage.sessions.revokeSession(p.sessionId, this.#now());
+    this.#d.bus.publish({ kind: 'session.revoked', tenant_id: p.tenantId, session_id: p.sessionId });
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Message actions: send (group-committed, idempotent by client id), history, single message,
+ * recall, forward, read cursors and unread counts.
+ */
+import { MessageTypes, type OutgoingMessage } from '@careline/protocol';
+import type { EventBus, Storage } from './ports.ts';
+import type { Message, NewMessage, Principal } from './types.ts';
+import type { MemberDirectory } from './directory.ts';
+import { GroupCommitter } from './committer.ts';
+import { requireAccess, requireUser } from './access.ts';
+import { checkContent, forwardType } from './content.ts';
+import { fail } from './errors.ts';
+import { newId } from './ids.ts';
+
+export interface SendOptions {
+  /** Apps only: send as this user (a participant) instead of `system`. */
+  senderId?: string;
+  /** The WebSocket connection and request that sent it: that connection gets the ack in order with its other frames. */
+  origin?: { connection: string; request: string };
+}
+
+export interface SendResult {
+  message: Message;
+  duplicate: boolean;
+}
+
+export type SendInput = Omit<OutgoingMessage, 'client_id'> & { client_id?: string };
+
+export interface PreparedSend {
+  msg: NewMessage;
+  ctx: CommitCtx;
+}
+
+interface CommitCtx {
+  recipients: readonly string[];
+  origin: SendOptions['origin'];
+}
+
+export interface MessageDeps {
+  storage: Pick<Storage, 'messages' | 'conversations'>;
+  bus: EventBus;
+  directory: MemberDirectory;
+  maxContentBytes: number;
+  recallWindowMs: number;
+  historyPageMax: number;
+  groupCommitMaxBatch: number;
+  now?: () => number;
+}
+
+export class MessageService {
+  readonly #d: MessageDeps;
+  readonly #now: () => number;
+  readonly committer: GroupCommitter<CommitCtx>;
+
+  constructor(deps: MessageDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+    this.committer = new GroupCommitter<CommitCtx>(deps.storage.messages, deps.groupCommitMaxBatch, (_msg, r, ctx) => {
+      if (r.ok && !r.duplicate) {
+        const ev = { kind: 'message.created' as const, tenant_id: _msg.tenant_id, message: r.message, recipients: ctx.recipients };
+        this.#d.bus.publish(ctx.origin ? { ...ev, origin: ctx.origin.connection, origin_request: ctx.origin.request } : ev);
+      }
+    });
+  }
+
+  /** Checks and writes a message; resolves after it is committed. */
+  async send(p: Principal, conversationId: string, out: SendInput, opts: SendOptions = {}): Promise<SendResult> {
+    return this.commit(await this.prepare(p, conversationId, out, opts));
+  }
+
+  /**
+   * The check half of `send`: validates, authorises, builds the message. A transport that
+   * must keep one client's sends in order calls `prepare` in order and `commit` in the same
+   * order (commit queues synchronously).
+   */
+  async prepare(p: Principal, conversationId: string, out: SendInput, opts: SendOptions = {}): Promise<PreparedSend> {
+    const checked = checkContent(out.type, out.content, this.#d.maxContentBytes);
+    const entry = await requireAccess(this.#d.directory, p, conversationId);
+    let senderId: string;
+    if (p.kind === 'user') {
+      if (checked.systemOnly) throw fail('message.type_forbidden', undefined, { type: out.type });
+      senderId = p.userId;
+    } else {
+      senderId = opts.senderId ?? 'system';
+      if (senderId !== 'system' && !entry.members.has(senderId)) throw fail('conversation.not_participant', `Sender ${senderId} is not a participant.`);
+    }
+    const msg: NewMessage = {
+      tenant_id: p.tenantId, conversation_id: conversationId, id: newId(), sender_id: senderId, type: out.type,
+      content_json: checked.json, client_id: out.client_id ?? null, created_at: this.#now(), forward: null,
+    };
+    return { msg, ctx: { recipients: entry.list, origin: opts.origin } };
+  }
+
+  commit(prepared: PreparedSend): Promise<SendResult> {
+    return this.#commit(prepared.msg, prepared.ctx);
+  }
+
+  async #commit(msg: NewMessage, ctx: CommitCtx): Promise<SendResult> {
+    const r = await this.committer.write(msg, ctx);
+    if (!r.ok) throw fail(r.code);
+    return { message: r.message, duplicate: r.duplicate };
+  }
+
+  async history(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ messages: Message[]; has_more: boolean }> {
+    await requireAccess(this.#d.directory, p, conversationId);
+    const limit = Math.min(q.limit ?? 50, this.#d.historyPageMax);
+    const rows = await this.#d.storage.messages.history(p.tenantId, conversationId, { ...q, limit: limit + 1 });
+    const has_more = rows.length > limit;
+    // Extra row: drop it from the far end (oldest when paging back, newest when paging forward).
+    const messages = has_more ? (q.after !== undefined ? rows.slice(0, limit) : rows.slice(1)) : rows;
+    return { messages, has_more };
+  }
+
+  async get(p: Principal, conversationId: string, messageId: string): Promise<Message> {
+    await requireAccess(this.#d.directory, p, conversationId);
+    const m = await this.#d.storage.messages.getById(p.tenantId, conversationId, messageId);
+    if (!m) throw fail('message.not_found');
+    return m;
+  }
+
+  /** Recalls a message: a tombstone stays at its seq, and a system notice tells every device. */
+  async recall(p: Principal, conversationId: string, messageId: string): Promise<Message> {
+    const entry = await requireAccess(this.#d.directory, p, conversationId);
+    const m = await this.#d.storage.messages.getById(p.tenantId, conversationId, messageId);
+    if (!m) throw fail('message.not_found');
+    if (m.recalled_at !== null) throw fail('message.already_recalled');
+    const now = this.#now();
+    if (p.kind === 'user') {
+      if (m.sender_id !== p.userId) throw fail('message.recall_forbidden');
+      if (now - m.created_at > this.#d.recallWindowMs) throw fail('message.recall_expired', undefined, { window_seconds: this.#d.recallWindowMs / 1000 });
+    }
+    // Wait for sends in flight so the notice's seq comes after everything already acked.
+    await this.committer.drain();
+    const by = p.kind === 'user' ? p.userId : 'system';
+    const notice: NewMessage = {
+      tenant_id: p.tenantId, conversation_id: conversationId, id: newId(), sender_id: by, type: MessageTypes.SYSTEM,
+      content_json: JSON.stringify({ event: 'message.recalled', data: { message_id: m.id, seq: m.seq, by } }),
+      client_id: null, created_at: now, forward: null,
+    };
+    const r = await this.#d.storage.messages.recall(p.tenantId, conversationId, messageId, now, notice);
+    if (!r) throw fail('message.already_recalled');
+    this.#d.bus.publish({ kind: 'message.created', tenant_id: p.tenantId, message: r.notice, recipients: entry.list });
+    return r.recalled;
+  }
+
+  /** Copies a message into other conversations the caller is in, as the forward types of the original server. */
+  async forward(p: Principal, conversationId: string, messageId: string, to: string[], clientId?: string): Promise<Message[]> {
+    const original = await this.get(p, conversationId, messageId);
+    if (original.content === null) throw fail('message.already_recalled');
+    const type = forwardType(original.type);
+    const content = type === MessageTypes.FORWARD ? { type: original.type, content: original.content } : original.content;
+    const checked = checkContent(type, content, this.#d.maxContentBytes);
+    const targets = [...new Set(to)];
+    const entries = await Promise.all(targets.map((t) => requireAccess(this.#d.directory, p, t)));
+    const senderId = p.kind === 'user' ? p.userId : 'system';
+    const results = await Promise.all(
+      entries.map((e, i) =>
+        this.#commit(
+          {
+            tenant_id: p.tenantId, conversation_id: targets[i]!, id: newId(), sender_id: senderId, type, content_json: checked.json,
+            client_id: clientId ? `${clientId}:${i}` : null, created_at: this.#now(),
+            forward: { conversation_id: conversationId, message_id: original.id, sender_id: original.sender_id },
+          },
+          { recipients: e.list, origin: undefined },
+        ),
+      ),
+    );
+    return results.map((r) => r.message);
+  }
+
+  /** Moves the caller's read cursor forward (default: to the newest message) and tells the others. */
+  async markRead(p: Principal, conversationId: string, seq?: number): Promise<{ read_seq: number; unread: number }> {
+    const userId = requireUser(p);
+    const entry = await requireAccess(this.#d.directory, p, conversationId);
+    const target = seq ?? Number.MAX_SAFE_INTEGER;
+    const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, userId, target);
+    if (readSeq === null) throw fail('conversation.not_participant');
+    this.#d.bus.publish({ kind: 'read.updated', tenant_id: p.tenantId, conversation_id: conversationId, user_id: userId, seq: readSeq, recipients: entry.list });
+    const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
+    return { read_seq: readSeq, unread: view ? view.unread : 0 };
+  }
+
+  async typing(p: Principal, conversationId: string, state: 'typing' | 'stopped'): Promise<void> {
+    const userId = requireUser(p);
+    const entry = await requireAccess(this.#d.directory, p, conversationId);
+    this.#d.bus.publish({ kind: 'typing', tenant_id: p.tenantId, conversation_id: conversationId, user_id: userId, state, recipients: entry.list });
+  }
+
+  async unreadTotal(p: Principal): Promise<{ count: number; sessions: { session_id: string; unread: number }[] }> {
+    const userId = requireUser(p);
+    const ms = await this.#d.storage.conversations.memberships(p.tenantId, userId);
+    const sessions = ms.map((m) => ({ session_id: m.id, unread: Math.max(0, m.last_seq - m.read_seq) })).filter((s) => s.unread > 0);
+    return { count: sessions.reduce((a, s) => a + s.unread, 0), sessions };
+  }
+
+  async unreadIn(p: Principal, conversationId: string): Promise<number> {
+    const userId = requireUser(p);
+    await requireAccess(this.#d.directory, p, conversationId);
+    const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
+    return view ? view.unread : 0;
+  }
+
+  /** The unread messages (after the caller's read cursor), oldest first; does not move the cursor. */
+  async unreadMessages(p: Principal, conversationId: string, limit?: number): Promise<{ messages: Message[]; count: number }> {
+    const userId = requireUser(p);
+    await requireAccess(this.#d.directory, p, conversationId);
+    const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
+    if (!view) throw fail('conversation.not_participant');
+    const messages = await this.#d.storage.messages.history(p.tenantId, conversationId, {
+      after: view.read_seq, limit: Math.min(limit ?? this.#d.historyPageMax, this.#d.historyPageMax),
+    });
+    return { messages, count: view.unread };
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The narrow interfaces the domain needs from the outside world. Each backend implements
+ * them (SQLite now; PostgreSQL and Redis later) and passes the same contract tests.
+ * All methods are async so that a networked backend fits the same shape.
+ */
+import type {
+  App, AppendResult, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, Membership,
+  Message, NewConversation, NewMessage, Participant, Tenant, User, UserInput,
+} from './types.ts';
+import type { DomainEvent } from './events.ts';
+
+export interface TenantStore {
+  /** Creates a tenant and its `system` user. Throws `tenant.exists` when the id is taken. */
+  createTenant(tenant: Tenant): Promise<void>;
+  getTenant(id: string): Promise<Tenant | null>;
+  createApp(app: App): Promise<void>;
+  /** The app whose key hashes to `keyHash`, revoked or not. */
+  findAppByKeyHash(keyHash: string): Promise<App | null>;
+  revokeApp(tenantId: string, appId: string, at: number): Promise<boolean>;
+}
+
+export interface UserStore {
+  /** Inserts or updates a user; `created` tells which. */
+  upsertUser(tenantId: string, input: UserInput, now: number): Promise<{ user: User; created: boolean }>;
+  getUser(tenantId: string, id: string): Promise<User | null>;
+  /** The users of `ids` that exist, in no particular order. */
+  getUsers(tenantId: string, ids: readonly string[]): Promise<User[]>;
+}
+
+export interface AuthSessionStore {
+  createSession(session: AuthSession): Promise<void>;
+  getSession(id: string): Promise<AuthSession | null>;
+  /** Marks a session revoked; false if there was none or it was already revoked. */
+  revokeSession(id: string, at: number): Promise<boolean>;
+}
+
+export interface ConversationStore {
+  /**
+   * Creates a conversation with its participants, atomically. If one with the id exists,
+   * nothing changes and the existing one is returned with `created: false` (idempotent create).
+   * New participants start with `read_seq = joined_seq = 0`.
+   */
+  createConversation(input: NewConversation, now: number): Promise<{ conversation: Conversation; created: boolean }>;
+  getConversation(tenantId: string, id: string): Promise<Conversation | null>;
+  updateConversation(tenantId: string, id: string, patch: { name?: string; status?: number }, now: number): Promise<Conversation | null>;
+  /** The user's conversations: sticky first, then by newest activity; cursor-paged. */
+  listForUser(tenantId: string, userId: string, q: ListQuery): Promise<{ items: ConversationView[]; next_cursor: string | null }>;
+  countForUser(tenantId: string, userId: string, q: { type?: number; business_type?: number }): Promise<number>;
+  /** One conversation as `userId` sees it, or null if they are not a participant. */
+  viewForUser(tenantId: string, userId: string, id: string): Promise<ConversationView | null>;
+  getParticipants(tenantId: string, conversationId: string, userIds?: readonly string[]): Promise<Participant[]>;
+  memberIds(tenantId: string, conversationId: string): Promise<string[]>;
+  /**
+   * Removes then adds participants, atomically. Added users join at the current last seq
+   * (their `read_seq` and `joined_seq` start there); re-adding an existing one updates its role.
+   */
+  changeParticipants(
+    tenantId: string, conversationId: string,
+    change: { add: { user_id: string; role: string }[]; remove: string[] }, now: number,
+  ): Promise<{ added: string[]; removed: string[] }>;
+  setSticky(tenantId: string, conversationId: string, userId: string, sticky: boolean, now: number): Promise<boolean>;
+  /** Moves the read cursor forward only (never back, never past last_seq). Returns the cursor after, or null if not a participant. */
+  advanceRead(tenantId: string, conversationId: string, userId: string, seq: number): Promise<number | null>;
+  /** Every conversation of the user with its head and the user's cursor. */
+  memberships(tenantId: string, userId: string): Promise<Membership[]>;
+}
+
+export interface MessageStore {
+  /**
+   * Writes a batch in ONE transaction (group commit): for each message, in order, assigns the
+   * next seq of its conversation, stores it, and moves the sender's read cursor to it. A
+   * message whose (sender, client_id) was stored before is not stored again: its result is the
+   * first message with `duplicate: true`. When this resolves, every `ok` result is durable.
+   */
+  append(batch: readonly NewMessage[]): Promise<AppendResult[]>;
+  getById(tenantId: string, conversationId: string, messageId: string): Promise<Message | null>;
+  /** Ascending by seq. See `HistoryQuery`. */
+  history(tenantId: string, conversationId: string, q: HistoryQuery): Promise<Message[]>;
+  /**
+   * Recalls a message and appends `notice` (a system message saying so) atomically:
+   * the original keeps its seq with `content: null` and `recalled_at` set.
+   */
+  recall(tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage): Promise<{ recalled: Message; notice: Message } | null>;
+}
+
+export interface Storage {
+  readonly tenants: TenantStore;
+  readonly users: UserStore;
+  readonly sessions: AuthSessionStore;
+  readonly conversations: ConversationStore;
+  readonly messages: MessageStore;
+  /** Whether the database answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * Carries domain events to every node (including this one). Guarantees: events published by
+ * one node reach each subscriber in publish order; at-most-once (a node that is down misses
+ * them — clients recover through catch-up, which reads storage, never the bus).
+ */
+export interface EventBus {
+  publish(event: DomainEvent): void;
+  subscribe(handler: (event: DomainEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Who is online. `connected`/`disconnected` count a user's live connections on this node;
+ * they return true when the user went online/offline as a whole. Multi-node backends
+ * aggregate across nodes.
+ */
+export interface PresenceStore {
+  connected(tenantId: string, userId: string, now: number): boolean;
+  disconnected(tenantId: string, userId: string, now: number): boolean;
+  status(tenantId: string, userId: string): Promise<{ online: boolean; last_seen: number | null; connections: number }>;
+}

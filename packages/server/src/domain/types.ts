@@ -1,0 +1,98 @@
+/** Shapes the domain passes between its parts and its stores. */
+import type { Conversation, ConversationView, ForwardInfo, Message, Participant, User, UserRole } from '@careline/protocol';
+
+export type { Conversation, ConversationView, ForwardInfo, Message, Participant, User, UserRole };
+
+/** Who is calling: a logged-in user, or an integrator's app (optionally acting as one of its users). */
+export type Principal =
+  | { kind: 'user'; tenantId: string; userId: string; role: UserRole; sessionId: string }
+  | { kind: 'app'; tenantId: string; appId: string };
+
+export interface Tenant {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface App {
+  id: string;
+  tenant_id: string;
+  name: string;
+  /** SHA-256 hex of the key; the key itself is shown once and never stored. */
+  key_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface AuthSession {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  platform: string | null;
+  device_id: string | null;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface UserInput {
+  id: string;
+  role: UserRole;
+  name: string;
+  avatar: string | null;
+  disabled: boolean;
+}
+
+export interface NewConversation {
+  tenant_id: string;
+  id: string;
+  type: number;
+  business_type: number;
+  name: string;
+  status: number;
+  created_by: string;
+  participants: { user_id: string; role: string }[];
+}
+
+/** A message ready to be written; `seq` is assigned by the store inside the transaction. */
+export interface NewMessage {
+  tenant_id: string;
+  conversation_id: string;
+  id: string;
+  sender_id: string;
+  type: number;
+  /** The content, already serialised to JSON (serialised once, stored as is). */
+  content_json: string;
+  client_id: string | null;
+  created_at: number;
+  forward: ForwardInfo | null;
+}
+
+export type AppendResult =
+  | { ok: true; message: Message; duplicate: boolean }
+  | { ok: false; code: 'conversation.not_found' | 'message.client_id_conflict' };
+
+/** A conversation of a user with where the user stands in it. */
+export interface Membership {
+  id: string;
+  last_seq: number;
+  read_seq: number;
+  joined_seq: number;
+  joined_at: number;
+}
+
+export interface ListQuery {
+  type?: number;
+  business_type?: number;
+  limit: number;
+  /** Opaque cursor from the previous page. */
+  cursor?: string;
+}
+
+export interface HistoryQuery {
+  /** Messages with seq < before (newest first page when neither is given). */
+  before?: number;
+  /** Messages with seq > after. */
+  after?: number;
+  limit: number;
+}

@@ -1,0 +1,45 @@
+/** User actions: integrators upsert their users; anyone in the tenant may look a user up. */
+import { UserRoles, type UserRole } from '@careline/protocol';
+import type { PresenceStore, Storage } from './ports.ts';
+import type { Principal, User } from './types.ts';
+import { fail } from './errors.ts';
+
+export interface UpsertInput {
+  role: UserRole;
+  name: string;
+  avatar?: string | null;
+  disabled?: boolean;
+}
+
+const ID_RE = /^[^\s/?#:,]{1,128}$/;
+
+export class UserService {
+  readonly #storage: Pick<Storage, 'users'>;
+  readonly #presence: PresenceStore;
+  readonly #now: () => number;
+
+  constructor(storage: Pick<Storage, 'users'>, presence: PresenceStore, now: () => number = Date.now) {
+    this.#storage = storage;
+    this.#presence = presence;
+    this.#now = now;
+  }
+
+  async upsert(p: Principal, id: string, input: UpsertInput): Promise<{ user: User; created: boolean }> {
+    if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) manages users.');
+    if (!ID_RE.test(id)) throw fail('request.invalid', 'A user id is 1–128 characters without spaces, "/", "?", "#", ":" or ",".');
+    if (id === 'system' || input.role === 'system') throw fail('request.invalid', 'The system user is built in.');
+    if (!UserRoles.includes(input.role)) throw fail('request.invalid', `role must be one of ${UserRoles.join(', ')}`);
+    return this.#storage.users.upsertUser(p.tenantId, { id, role: input.role, name: input.name, avatar: input.avatar ?? null, disabled: input.disabled ?? false }, this.#now());
+  }
+
+  async get(p: Principal, id: string): Promise<User> {
+    const u = await this.#storage.users.getUser(p.tenantId, id);
+    if (!u) throw fail('user.not_found');
+    return u;
+  }
+
+  async status(p: Principal, id: string): Promise<{ user_id: string; online: boolean; last_seen: number | null; connections: number }> {
+    await this.get(p, id);
+    return { user_id: id, ...(await this.#presence.status(p.tenantId, id)) };
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The HTTP adapter: a Fastify instance over the core, not yet listening (tests use `inject`
+ * or listen on port 0). Every route declares its schema (validation + OpenAPI) and who may
+ * call it (`config.auth`).
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Core } from '../core.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import { resolvePrincipal, type AuthMode } from './auth.ts';
+import { installErrorHandling } from './errors.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { opsRoutes, type OpsState } from './routes/ops.ts';
+import { sessionRoutes } from './routes/sessions.ts';
+import { userRoutes } from './routes/users.ts';
+
+export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface HttpOptions {
+  core: Core;
+  metrics: Metrics;
+  logger: FastifyBaseLogger;
+  state: OpsState;
+}
+
+export async function buildHttp({ core, metrics, logger, state }: HttpOptions): Promise<Api> {
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: core.config.http.bodyLimitBytes,
+    trustProxy: core.config.http.trustProxy,
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: undefined,
+    return503OnClosing: true,
+  })
+    .setValidatorCompiler(TypeBoxValidatorCompiler)
+    .withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Careline API',
+        version: '2.0.0',
+        description: 'Messaging for patients and care teams. Errors: `{ code, message, details? }` (codes in docs/errors.md). WebSocket protocol at /ws: see packages/protocol.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'User token from /api/v2/users/login' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'Integrator API key' },
+          admin: { type: 'apiKey', in: 'header', name: 'X-Admin-Token', description: 'Operator token' },
+        },
+      },
+    },
+    transform: ({ schema, url, route }) => {
+      const auth = (route.config as { auth?: AuthMode } | undefined)?.auth;
+      const security: Record<string, string[]>[] | undefined =
+        auth === 'user' ? [{ bearer: [] }] : auth === 'app' ? [{ apiKey: [] }] : auth === 'any' ? [{ bearer: [] }, { apiKey: [] }] : auth === 'admin' ? [{ admin: [] }] : undefined;
+      return { schema: security ? { ...schema, security } : schema, url };
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.decorateRequest('principal', undefined as never);
+  // Authenticate before the body is read: an unauthenticated request costs no parsing.
+  app.addHook('onRequest', async (req) => {
+    const mode = req.routeOptions.config.auth ?? 'none';
+    const p = await resolvePrincipal(core, req, mode);
+    if (p) req.principal = p;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpRequests.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (reply.statusCode >= 400 && typeof payload === 'string' && payload.startsWith('{"code":')) {
+      const code = /^\{"code":"([^"]+)"/.exec(payload)?.[1];
+      if (code) metrics.errors.inc({ code });
+    }
+    return payload;
+  });
+
+  userRoutes(app, core);
+  sessionRoutes(app, core);
+  adminRoutes(app, core);
+  opsRoutes(app, core, metrics, state);
+  return app;
+}

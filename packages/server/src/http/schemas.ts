@@ -1,0 +1,31 @@
+/** Schema pieces shared by the routes (request parts and replies), for validation and OpenAPI. */
+import Type from 'typebox';
+import { Conversation, ConversationView, Message, Participant, User } from '@careline/protocol';
+
+export const ErrorReply = Type.Object(
+  { code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) },
+  { $id: undefined, description: 'Every error: a stable code (docs/errors.md) and a message.' },
+);
+
+export const SessionIdParams = Type.Object({ session_id: Type.String({ minLength: 1, maxLength: 128 }) });
+export const MessageIdParams = Type.Object({
+  session_id: Type.String({ minLength: 1, maxLength: 128 }),
+  message_id: Type.String({ minLength: 1, maxLength: 64 }),
+});
+export const ParticipantParams = Type.Object({
+  session_id: Type.String({ minLength: 1, maxLength: 128 }),
+  participant_id: Type.String({ minLength: 1, maxLength: 4096, description: 'One id, or several separated by commas.' }),
+});
+export const UserIdParams = Type.Object({ user_id: Type.String({ minLength: 1, maxLength: 128 }) });
+
+export const Limit = (def: number, max: number) => Type.Optional(Type.Integer({ minimum: 1, maximum: max, default: def }));
+
+export const ParticipantEntry = Type.Union([
+  Type.String({ minLength: 1, maxLength: 200, description: '"userId" or "userId:role"' }),
+  Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }), role: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })) }, { additionalProperties: false }),
+]);
+
+export { Conversation, ConversationView, Message, Participant, User };
+
+/** Standard error replies for the OpenAPI description. */
+export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorReply]));

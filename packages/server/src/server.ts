@@ -1,0 +1,58 @@
+/**
+ * A whole Careline server: core + HTTP + WebSocket on one port. `startServer` listens;
+ * `close` shuts down gracefully: stop accepting, close connections (clients reconnect),
+ * finish queued writes, close storage.
+ */
+import pino, { type Logger } from 'pino';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/schema.ts';
+import { createCore, type Core } from './core.ts';
+import { buildHttp, type Api } from './http/app.ts';
+import { Metrics } from './ops/metrics.ts';
+import { WsEndpoint } from './ws/server.ts';
+
+export interface CarelineServer {
+  core: Core;
+  http: Api;
+  ws: WsEndpoint;
+  logger: Logger;
+  /** http://host:port once listening. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Readonly<Config>;
+  logger?: Logger;
+}
+
+export async function startServer({ config, logger: given }: StartOptions): Promise<CarelineServer> {
+  const logger = given ?? pino({ level: config.log.level, base: { service: config.service.type, node: config.service.id } });
+  const metrics = new Metrics();
+  const core = createCore(config, (err) => logger.error({ err }, 'event handler failed'));
+  core.messages.committer.onBatch = (size, ms) => {
+    metrics.commitBatch.observe(size);
+    metrics.commitSeconds.observe(ms / 1000);
+    metrics.messagesCommitted.inc(size);
+  };
+  const state = { accepting: true, connections: () => ws.hub.size, startedAt: Date.now() };
+  const http = await buildHttp({ core, metrics, logger, state });
+  const ws = new WsEndpoint({ core, metrics, log: logger });
+  ws.attach(http.server);
+  await http.listen({ host: config.http.host, port: config.http.port });
+  const { port } = http.server.address() as AddressInfo;
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      state.accepting = false;
+      ws.shutdown();
+      const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
+      await Promise.race([http.close(), grace]);
+      await core.close();
+    })());
+  return { core, http, ws, logger, url, port, close };
+}

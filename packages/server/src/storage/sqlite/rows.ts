@@ -1,0 +1,80 @@
+/** Row ↔ model mapping shared by the SQLite stores. */
+import type { Conversation, ConversationView, ForwardInfo, Message } from '../../domain/types.ts';
+
+export interface MessageRow {
+  id: string;
+  conversation_id: string;
+  seq: number;
+  sender_id: string;
+  type: number;
+  content: string | null;
+  client_id: string | null;
+  created_at: number;
+  recalled_at: number | null;
+  forward: string | null;
+}
+
+export const MESSAGE_COLS = 'id, conversation_id, seq, sender_id, type, content, client_id, created_at, recalled_at, forward';
+
+export function toMessage(r: MessageRow): Message {
+  return {
+    id: r.id,
+    conversation_id: r.conversation_id,
+    seq: r.seq,
+    sender_id: r.sender_id,
+    type: r.type,
+    content: r.content === null ? null : (JSON.parse(r.content) as Record<string, unknown>),
+    client_id: r.client_id,
+    created_at: r.created_at,
+    recalled_at: r.recalled_at,
+    forward: r.forward === null ? null : (JSON.parse(r.forward) as ForwardInfo),
+  };
+}
+
+export const CONVERSATION_COLS = 'c.id, c.type, c.business_type, c.name, c.status, c.created_at, c.updated_at, c.last_seq, c.last_message_at';
+
+export function toConversation(r: Conversation): Conversation {
+  return {
+    id: r.id, type: r.type, business_type: r.business_type, name: r.name, status: r.status,
+    created_at: r.created_at, updated_at: r.updated_at, last_seq: r.last_seq, last_message_at: r.last_message_at,
+  };
+}
+
+/** A conversation row joined with the viewer's participant row and the newest message (m_* columns). */
+export interface ViewRow extends Conversation {
+  read_seq: number;
+  sticky_at: number | null;
+  m_id: string | null;
+  m_seq: number | null;
+  m_sender_id: string | null;
+  m_type: number | null;
+  m_content: string | null;
+  m_client_id: string | null;
+  m_created_at: number | null;
+  m_recalled_at: number | null;
+  m_forward: string | null;
+}
+
+export const VIEW_SELECT = `SELECT ${CONVERSATION_COLS}, p.read_seq, p.sticky_at,
+  m.id AS m_id, m.seq AS m_seq, m.sender_id AS m_sender_id, m.type AS m_type, m.content AS m_content,
+  m.client_id AS m_client_id, m.created_at AS m_created_at, m.recalled_at AS m_recalled_at, m.forward AS m_forward
+FROM participants p
+JOIN conversations c ON c.tenant_id = p.tenant_id AND c.id = p.conversation_id
+LEFT JOIN messages m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.seq = c.last_seq`;
+
+export function toView(r: ViewRow): ConversationView {
+  const last: Message | null =
+    r.m_id === null
+      ? null
+      : toMessage({
+          id: r.m_id, conversation_id: r.id, seq: r.m_seq!, sender_id: r.m_sender_id!, type: r.m_type!, content: r.m_content,
+          client_id: r.m_client_id, created_at: r.m_created_at!, recalled_at: r.m_recalled_at, forward: r.m_forward,
+        });
+  return {
+    ...toConversation(r),
+    read_seq: r.read_seq,
+    unread: Math.max(0, r.last_seq - r.read_seq),
+    sticky: r.sticky_at !== null,
+    last_message: last,
+  };
+}

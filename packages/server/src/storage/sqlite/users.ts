@@ -1,0 +1,54 @@
+import type { UserStore } from '../../domain/ports.ts';
+import type { User, UserInput } from '../../domain/types.ts';
+import type { Db } from './db.ts';
+
+interface UserRow extends Omit<User, 'disabled'> {
+  disabled: number;
+}
+
+export const toUser = (r: UserRow): User => ({
+  id: r.id, role: r.role, name: r.name, avatar: r.avatar, disabled: r.disabled === 1, created_at: r.created_at, updated_at: r.updated_at,
+});
+
+const COLS = 'id, role, name, avatar, disabled, created_at, updated_at';
+
+export class SqliteUserStore implements UserStore {
+  readonly #db: Db;
+  readonly #get;
+  constructor(db: Db) {
+    this.#db = db;
+    this.#get = db.prepare(`SELECT ${COLS} FROM users WHERE tenant_id = ? AND id = ?`);
+  }
+
+  async upsertUser(tenantId: string, u: UserInput, now: number): Promise<{ user: User; created: boolean }> {
+    return this.#db.transaction(() => {
+      const existed = this.#get.get(tenantId, u.id) !== undefined;
+      this.#db
+        .prepare(
+          `INSERT INTO users (tenant_id, id, role, name, avatar, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (tenant_id, id) DO UPDATE SET role = excluded.role, name = excluded.name, avatar = excluded.avatar,
+             disabled = excluded.disabled, updated_at = excluded.updated_at`,
+        )
+        .run(tenantId, u.id, u.role, u.name, u.avatar, u.disabled ? 1 : 0, now, now);
+      return { user: toUser(this.#get.get(tenantId, u.id) as UserRow), created: !existed };
+    })();
+  }
+
+  async getUser(tenantId: string, id: string): Promise<User | null> {
+    const r = this.#get.get(tenantId, id) as UserRow | undefined;
+    return r ? toUser(r) : null;
+  }
+
+  async getUsers(tenantId: string, ids: readonly string[]): Promise<User[]> {
+    if (ids.length === 0) return [];
+    const out: User[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const rows = this.#db
+        .prepare(`SELECT ${COLS} FROM users WHERE tenant_id = ? AND id IN (${chunk.map(() => '?').join(',')})`)
+        .all(tenantId, ...chunk) as UserRow[];
+      out.push(...rows.map(toUser));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * One client connection: parses and validates frames, calls the core, writes frames back.
+ * Knows nothing of HTTP; the WebSocket server hands it a `Transport`.
+ *
+ * Ordering: a connection's sends are checked and queued for commit in the order they
+ * arrived. While a catch-up (`sync`) runs, live frames are held and released after it,
+ * minus the messages the catch-up already sent, so each message reaches the client once and
+ * in order.
+ */
+import { ClientFrames, CloseCodes, type ClientFrame, type ErrorCode, type ServerFrame } from '@careline/protocol';
+import { Compile } from 'typebox/compile';
+import type { Core } from '../core.ts';
+import type { Principal } from '../domain/types.ts';
+import { isAppError, fail, type AppError } from '../domain/errors.ts';
+import { planSync, readRange } from '../domain/sync.ts';
+import type { Metrics } from '../ops/metrics.ts';
+
+export interface Transport {
+  /** Queues a text frame. */
+  write(data: string): void;
+  /** Bytes queued and not yet sent. */
+  buffered(): number;
+  /** Resolves when the output buffer has drained below `bytes` (or the transport closed). */
+  drained(bytes: number): Promise<void>;
+  close(code: number, reason: string): void;
+  /** Sends a protocol-level ping (the client's pong counts as a sign of life). */
+  ping(): void;
+  /** Drops the connection at once, with no close handshake. */
+  terminate(): void;
+}
+
+const validators = Object.fromEntries(Object.entries(ClientFrames).map(([k, s]) => [k, Compile(s)])) as Record<string, ReturnType<typeof Compile>>;
+
+interface Held {
+  data: string;
+  conversation?: string;
+  seq?: number;
+}
+
+export interface ConnectionOptions {
+  id: string;
+  principal: Principal & { kind: 'user' };
+  transport: Transport;
+  core: Core;
+  metrics: Metrics;
+  maxBufferedBytes: number;
+  syncBufferFrames: number;
+  syncPageSize: number;
+  /** Hold live frames until the first `sync` (the client connected with `sync=1`). */
+  holdUntilSync: boolean;
+  onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
+  log: (obj: object, msg: string) => void;
+}
+
+export class Connection {
+  readonly id: string;
+  readonly principal: Principal & { kind: 'user' };
+  lastSeen = Date.now();
+  readonly presence = new Set<string>();
+  #o: ConnectionOptions;
+  #held: Held[] | null;
+  #syncing = 0;
+  #covered = new Map<string, number>();
+  #sendChain: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #holdTimer: NodeJS.Timeout | undefined;
+
+  constructor(o: ConnectionOptions) {
+    this.#o = o;
+    this.id = o.id;
+    this.principal = o.principal;
+    this.#held = o.holdUntilSync ? [] : null;
+    if (o.holdUntilSync) {
+      // A client that promised a sync and never sends one still gets its live frames.
+      this.#holdTimer = setTimeout(() => this.#release(), 10_000);
+      this.#holdTimer.unref();
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Writes a frame now, or closes the connection if the client is not reading. */
+  write(data: string): void {
+    if (this.#closed) return;
+    if (this.#o.transport.buffered() > this.#o.maxBufferedBytes) {
+      this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer');
+      return;
+    }
+    this.#o.transport.write(data);
+    this.#o.metrics.wsFramesOut.inc();
+  }
+
+  /** A live frame from the bus: held during catch-up, written otherwise. */
+  deliver(data: string, conversation?: string, seq?: number): void {
+    if (this.#held) {
+      if (this.#held.length >= this.#o.syncBufferFrames) {
+        this.close(CloseCodes.SYNC_OVERFLOW, 'too much traffic during catch-up; reconnect');
+        return;
+      }
+      this.#held.push({ data, conversation, seq });
+      return;
+    }
+    this.write(data);
+  }
+
+  send(frame: ServerFrame): void {
+    this.write(JSON.stringify(frame));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#holdTimer);
+    this.#held = null;
+    this.#o.metrics.wsClosed.inc({ code: String(code) });
+    this.#o.transport.close(code, reason);
+  }
+
+  ping(): void {
+    if (!this.#closed) this.#o.transport.ping();
+  }
+
+  /** Cuts the connection with no close handshake (as a network failure would). */
+  terminate(): void {
+    this.dispose();
+    this.#o.transport.terminate();
+  }
+
+  /** Marks the connection gone (the transport closed on its own). */
+  dispose(): void {
+    this.#closed = true;
+    clearTimeout(this.#holdTimer);
+    this.#held = null;
+  }
+
+  #error(id: string | undefined, e: AppError): void {
+    this.#o.metrics.errors.inc({ code: e.code });
+    const body = e.toBody();
+    this.send({ type: 'error', ...(id !== undefined ? { id } : {}), ...body });
+  }
+
+  #fail(id: string | undefined, code: ErrorCode, message?: string, details?: unknown): void {
+    this.#error(id, fail(code, message, details));
+  }
+
+  /** Entry point for every incoming frame. Never throws. */
+  onFrame(raw: string | Buffer, isBinary: boolean): void {
+    this.lastSeen = Date.now();
+    if (isBinary) return this.#fail(undefined, 'frame.binary_unsupported');
+    let frame: unknown;
+    try {
+      frame = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    } catch {
+      return this.#fail(undefined, 'frame.invalid_json');
+    }
+    const f = frame as { type?: unknown; id?: unknown };
+    const id = typeof f?.id === 'string' ? f.id : undefined;
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame) || typeof f.type !== 'string') {
+      return this.#fail(id, 'frame.invalid', 'A frame is a JSON object with a string "type".');
+    }
+    const v = validators[f.type];
+    if (!v || !Object.hasOwn(ClientFrames, f.type)) return this.#fail(id, 'frame.unknown_type', `Unknown frame type "${f.type}".`, { type: f.type });
+    if (!v.Check(frame)) {
+      const errors = [...v.Errors(frame)].slice(0, 5).map((e) => ({ path: e.instancePath || '/', message: e.message }));
+      return this.#fail(id, 'frame.invalid', `Invalid "${f.type}" frame: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, errors);
+    }
+    this.#o.metrics.wsFramesIn.inc({ type: f.type });
+    this.#dispatch(frame as ClientFrame).catch((err: unknown) => {
+      if (isAppError(err)) return this.#error(id, err);
+      this.#o.log({ err, frame: f.type }, 'frame handling failed');
+      this.#error(id, fail('server.internal'));
+    });
+  }
+
+  async #dispatch(f: ClientFrame): Promise<void> {
+    const core = this.#o.core;
+    switch (f.type) {
+      case 'send': {
+        // Check in arrival order, queue for commit in the same order.
+        const prepared = this.#sendChain.then(() =>
+          core.messages.prepare(this.principal, f.conversation_id, f.message, { origin: { connection: this.id, request: f.id } }),
+        );
+        this.#sendChain = prepared.catch(() => {});
+        const r = await core.messages.commit(await prepared);
+        // A fresh message's ack travels with the fan-out (in order with this connection's
+        // other frames); a duplicate has no fan-out, so it is acked here.
+        if (r.duplicate) {
+          this.send({
+            type: 'ack', id: f.id, conversation_id: r.message.conversation_id, message_id: r.message.id, seq: r.message.seq,
+            created_at: r.message.created_at, duplicate: true,
+          });
+        }
+        return;
+      }
+      case 'read':
+        await core.messages.markRead(this.principal, f.conversation_id, f.seq);
+        return;
+      case 'typing':
+        await core.messages.typing(this.principal, f.conversation_id, f.state ?? 'typing');
+        return;
+      case 'ping':
+        this.send({ type: 'pong', ...(f.id !== undefined ? { id: f.id } : {}), server_time: Date.now() });
+        return;
+      case 'presence':
+        if (f.unsubscribe?.length) this.#o.onPresenceSubscribe(this, f.unsubscribe, false);
+        if (f.subscribe?.length) {
+          this.#o.onPresenceSubscribe(this, f.subscribe, true);
+          for (const userId of f.subscribe) {
+            const s = await core.presence.status(this.principal.tenantId, userId);
+            this.send({ type: 'presence', ...(f.id !== undefined ? { id: f.id } : {}), user_id: userId, online: s.online, last_seen: s.last_seen });
+          }
+        }
+        return;
+      case 'sync':
+        await this.#sync(f);
+        return;
+    }
+  }
+
+  async #sync(f: Extract<ClientFrame, { type: 'sync' }>): Promise<void> {
+    const core = this.#o.core;
+    const p = this.principal;
+    this.#syncing++;
+    this.#held ??= [];
+    clearTimeout(this.#holdTimer);
+    try {
+      const serverTime = Date.now();
+      const memberships = await core.storage.conversations.memberships(p.tenantId, p.userId);
+      for (const m of memberships) {
+        const cursor = Object.hasOwn(f.cursors, m.id) ? f.cursors[m.id]! : undefined;
+        if (cursor !== undefined) this.#covered.set(m.id, Math.max(this.#covered.get(m.id) ?? 0, cursor, m.last_seq));
+      }
+      const plan = planSync(memberships, f.cursors, f.since);
+      let sent = 0;
+      for (const item of plan) {
+        this.#covered.set(item.conversation_id, Math.max(this.#covered.get(item.conversation_id) ?? 0, item.to));
+        for await (const page of readRange(core.storage, p.tenantId, item, this.#o.syncPageSize)) {
+          if (this.#closed) return;
+          for (const message of page) this.write(JSON.stringify({ type: 'message', message }));
+          sent += page.length;
+          // Stream at the pace the client reads: wait for the socket rather than buffer without bound.
+          if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
+        }
+      }
+      this.send({
+        type: 'sync_done', ...(f.id !== undefined ? { id: f.id } : {}), server_time: serverTime, sent,
+        conversations: memberships.map((m) => ({ id: m.id, last_seq: m.last_seq, read_seq: m.read_seq })),
+      });
+    } finally {
+      this.#syncing--;
+      if (this.#syncing === 0) this.#release();
+    }
+  }
+
+  /** Ends the hold: writes the held live frames, minus messages the catch-up already sent. */
+  #release(): void {
+    clearTimeout(this.#holdTimer);
+    const held = this.#held;
+    const covered = this.#covered;
+    this.#held = null;
+    this.#covered = new Map();
+    if (!held) return;
+    for (const h of held) {
+      if (h.conversation !== undefined && h.seq !== undefined && h.seq <= (covered.get(h.conversation) ?? 0)) continue;
+      this.write(h.data);
+    }
+  }
+}
