@@ -10,6 +10,7 @@ export const ErrorCodes = {
   'request.body_too_large': { status: 413, message: 'The body is larger than the configured limit.' },
   'request.unsupported_media_type': { status: 415, message: 'The content type is not supported; send application/json.' },
   'request.route_not_found': { status: 404, message: 'No such route.' },
+  /** Reserved: no rate limit is enforced yet. */
   'request.rate_limited': { status: 429, message: 'Too many requests; slow down.' },
 
   // Who is calling.
@@ -91,6 +92,7 @@ export const CloseCodes = {
   AUTH_FAILED: 4500,
   TOKEN_EXPIRED: 4501,
   TOKEN_REVOKED: 4502,
+  /** Reserved for the per-tenant "connected elsewhere" policy; not sent yet. */
   CONNECTED_ELSEWHERE: 4503,
 } as const;
 

@@ -46,9 +46,11 @@ export async function resolvePrincipal(core: Core, req: FastifyRequest, mode: Au
     if (onBehalf === undefined || onBehalf === '') return app;
     const user = await core.storage.users.getUser(app.tenantId, onBehalf);
     if (!user) throw fail('user.not_found', `X-On-Behalf-Of: no user ${onBehalf}`);
+    if (user.disabled) throw fail('user.disabled', `X-On-Behalf-Of: user ${onBehalf} is disabled`);
     return { kind: 'user', tenantId: app.tenantId, userId: user.id, role: user.role, sessionId: `app:${app.appId}` };
   }
   if (token !== undefined && mode !== 'app') return core.auth.authenticateToken(token);
   if (mode === 'app') throw fail(key === undefined && token !== undefined ? 'auth.forbidden' : 'auth.missing', 'This call needs an API key (X-Api-Key).');
+  if (mode === 'user' && key !== undefined) throw fail('auth.forbidden', 'This call needs the user\'s own token (Authorization: Bearer).');
   throw fail('auth.missing');
 }

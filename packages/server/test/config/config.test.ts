@@ -1,0 +1,76 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig } from '../../src/config/load.ts';
+import { leaves } from '../../src/config/schema.ts';
+
+const startScript = fileURLToPath(new URL('../../src/cli/start.ts', import.meta.url));
+
+describe('configuration', () => {
+  it('uses the dev profile when IM_PROFILE is unset', () => {
+    const { profile, config } = loadConfig({ env: {} });
+    assert.equal(profile, 'dev');
+    assert.equal(config.demo, true);
+    assert.equal(config.http.port, 3000);
+  });
+
+  it('loads the test profile', () => {
+    const { profile, config } = loadConfig({ env: { IM_PROFILE: 'test' } });
+    assert.equal(profile, 'test');
+    assert.equal(config.http.port, 0);
+    assert.equal(config.storage.sqlitePath, ':memory:');
+  });
+
+  it('refuses an unknown profile with a clear message', () => {
+    assert.throws(() => loadConfig({ env: { IM_PROFILE: 'staging' } }), (e: unknown) => e instanceof ConfigError && /IM_PROFILE="staging" is not a known profile; use one of: dev, test, prod/.test(e.message));
+  });
+
+  it('the server refuses to start with an unknown profile (exit 78, message on stderr)', () => {
+    const r = spawnSync(process.execPath, [startScript], { env: { ...process.env, IM_PROFILE: 'staging' }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 78);
+    assert.match(r.stderr, /not a known profile/);
+  });
+
+  it('env vars override the profile, typed', () => {
+    const { config } = loadConfig({ env: { IM_PROFILE: 'test', CARELINE_HTTP_PORT: '4321', CARELINE_WS_HEARTBEAT_MS: '5000', CARELINE_DEMO: 'yes', CARELINE_LOG_LEVEL: 'debug' } });
+    assert.equal(config.http.port, 4321);
+    assert.equal(config.ws.heartbeatMs, 5000);
+    assert.equal(config.demo, true);
+    assert.equal(config.log.level, 'debug');
+  });
+
+  it('rejects bad env values and out-of-range settings', () => {
+    assert.throws(() => loadConfig({ env: { CARELINE_HTTP_PORT: 'eighty' } }), /CARELINE_HTTP_PORT=eighty: expected a number/);
+    assert.throws(() => loadConfig({ env: { CARELINE_HTTP_PORT: '70000' } }), /invalid configuration/);
+    assert.throws(() => loadConfig({ env: { CARELINE_DEMO: 'maybe' } }), /expected true or false/);
+    assert.throws(() => loadConfig({ env: { CARELINE_LOG_LEVEL: 'loud' } }), /invalid configuration/);
+    assert.throws(() => loadConfig({ env: {}, overrides: { http: { colour: 'blue' } } }), /invalid configuration/);
+  });
+
+  it('prod refuses default secrets, and accepts real ones', () => {
+    assert.throws(() => loadConfig({ env: { IM_PROFILE: 'prod' } }), /refuses default secrets: set CARELINE_AUTH_TOKEN_SECRET, CARELINE_AUTH_ADMIN_TOKEN/);
+    assert.throws(
+      () => loadConfig({ env: { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: 'short', CARELINE_AUTH_ADMIN_TOKEN: 'x'.repeat(40) } }),
+      /at least 32 characters/,
+    );
+    const { config } = loadConfig({ env: { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: 's'.repeat(40), CARELINE_AUTH_ADMIN_TOKEN: 'a'.repeat(40) } });
+    assert.equal(config.storage.sqliteSynchronous, 'FULL');
+    assert.equal(config.demo, false);
+  });
+
+  it('is frozen after loading', () => {
+    const { config } = loadConfig({ env: {} });
+    assert.throws(() => {
+      (config.http as { port: number }).port = 1;
+    }, TypeError);
+  });
+
+  it('every setting has an env var name, a default and a description', () => {
+    for (const l of leaves()) {
+      assert.match(l.env, /^CARELINE_[A-Z0-9_]+$/);
+      assert.notEqual(l.schema.default, undefined, l.path);
+      assert.ok(l.schema.description, l.path);
+    }
+  });
+});

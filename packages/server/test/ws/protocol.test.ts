@@ -1,0 +1,228 @@
+/** The WebSocket protocol against a real server: auth, send/ack, fan-out, receipts, typing, errors. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { CloseCodes } from '@careline/protocol';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { WsClient, sleep } from '../support/ws-client.ts';
+
+describe('websocket protocol', () => {
+  let s: TestServer;
+  let doc: { id: string; token: string };
+  let doc2: { id: string; token: string };
+  let pat: { id: string; token: string };
+  let conv: string;
+  const open: WsClient[] = [];
+  const client = async (token: string, opts?: { sync?: boolean }) => {
+    const c = await WsClient.open(s.wsUrl, token, opts);
+    open.push(c);
+    return c;
+  };
+
+  before(async () => {
+    s = await startTestServer();
+    doc = await s.user('doc', 'doctor', 'Dr. Doc');
+    doc2 = await s.user('doc', 'doctor', 'Dr. Doc'); // a second login: another device of the same user
+    pat = await s.user('pat', 'patient', 'Pat');
+    await s.user('outsider', 'patient');
+    conv = await s.conversation({ participants: ['doc', 'pat'] });
+  });
+  after(async () => {
+    for (const c of open) c.close();
+    await s.stop();
+  });
+
+  describe('authentication', () => {
+    for (const [name, token, code, close] of [
+      ['no token', null, 'auth.missing', CloseCodes.AUTH_FAILED],
+      ['a malformed token', 'not-a-jwt', 'auth.invalid_token', CloseCodes.AUTH_FAILED],
+    ] as const) {
+      it(`refuses ${name} with an error frame and close ${close}`, async () => {
+        const c = await WsClient.connect(s.wsUrl, token);
+        const err = await c.next((f) => f.type === 'error');
+        assert.equal(err.code, code);
+        assert.equal((await c.closed).code, close);
+      });
+    }
+
+    it('refuses a token signed with another secret', async () => {
+      const forged = await new SignJWT({ tid: s.tenantId, role: 'doctor' }).setProtectedHeader({ alg: 'HS256' }).setSubject('doc').setJti('x')
+        .setExpirationTime('1h').sign(new TextEncoder().encode('some-other-secret-some-other-secret'));
+      const c = await WsClient.connect(s.wsUrl, forged);
+      assert.equal((await c.next((f) => f.type === 'error')).code, 'auth.invalid_token');
+      assert.equal((await c.closed).code, CloseCodes.AUTH_FAILED);
+    });
+
+    it('refuses an expired token with 4501 (refresh, do not retry as is)', async () => {
+      const secret = s.server.core.config.auth.tokenSecret;
+      const expired = await new SignJWT({ tid: s.tenantId, role: 'doctor' }).setProtectedHeader({ alg: 'HS256' }).setSubject('doc').setJti('x')
+        .setIssuedAt(1_000).setExpirationTime(2_000).sign(new TextEncoder().encode(secret));
+      const c = await WsClient.connect(s.wsUrl, expired);
+      assert.equal((await c.next((f) => f.type === 'error')).code, 'auth.token_expired');
+      assert.equal((await c.closed).code, CloseCodes.TOKEN_EXPIRED);
+    });
+
+    it('logout closes the token\'s connections with 4502 and refuses it afterwards', async () => {
+      const u = await s.user('leaver', 'patient');
+      const c = await client(u.token);
+      const r = await s.call('POST', '/api/v2/users/logout', { token: u.token });
+      assert.equal(r.status, 200);
+      assert.equal((await c.closed).code, CloseCodes.TOKEN_REVOKED);
+      const again = await WsClient.connect(s.wsUrl, u.token);
+      assert.equal((await again.next((f) => f.type === 'error')).code, 'auth.token_revoked');
+      assert.equal((await again.closed).code, CloseCodes.TOKEN_REVOKED);
+    });
+
+    it('accepts the token in an Authorization header and says hello', async () => {
+      const ws = new WebSocket(s.wsUrl, { headers: { authorization: `Bearer ${pat.token}` } });
+      const hello = await new Promise<any>((resolve, reject) => {
+        ws.once('message', (d) => resolve(JSON.parse(d.toString())));
+        ws.once('error', reject);
+      });
+      assert.equal(hello.type, 'hello');
+      assert.equal(hello.user.id, 'pat');
+      assert.equal(typeof hello.heartbeat_ms, 'number');
+      assert.equal(typeof hello.max_frame_bytes, 'number');
+      ws.close();
+    });
+  });
+
+  it('send: ack only after commit; every device of every participant gets it, the sender\'s other devices too', async () => {
+    const a1 = await client(doc.token);
+    const a2 = await client(doc2.token);
+    const b = await client(pat.token);
+    const ack = await a1.say(conv, 'hello from doc', 'fanout-1');
+    assert.equal(ack.type, 'ack');
+    assert.equal(ack.duplicate, false);
+    // Committed: history already has it when the ack arrives.
+    const h = await s.call('GET', `/api/v2/sessions/${conv}/messages?after=${ack.seq - 1}`, { token: pat.token });
+    assert.equal(h.body.messages[0].id, ack.message_id);
+    const onB = await b.next((f) => f.type === 'message' && f.message.id === ack.message_id);
+    const onA2 = await a2.next((f) => f.type === 'message' && f.message.id === ack.message_id);
+    assert.equal(onB.message.seq, ack.seq);
+    assert.equal(onA2.message.content.text, 'hello from doc');
+    await sleep(50);
+    assert.equal(a1.messages().filter((m) => m.id === ack.message_id).length, 0, 'the sending connection gets the ack, not the message');
+  });
+
+  it('the same client id again is acked as a duplicate with the first id and seq, and stored once', async () => {
+    const a = await client(doc.token);
+    const first = await a.say(conv, 'once', 'dup-1');
+    const second = await a.say(conv, 'once (retry)', 'dup-1');
+    assert.equal(second.duplicate, true);
+    assert.equal(second.message_id, first.message_id);
+    assert.equal(second.seq, first.seq);
+    const h = await s.call('GET', `/api/v2/sessions/${conv}/messages?limit=200`, { token: doc.token });
+    assert.equal(h.body.messages.filter((m: any) => m.client_id === 'dup-1').length, 1);
+  });
+
+  it('a burst from one connection is acked and delivered in order with no gaps', async () => {
+    const a = await client(doc.token);
+    const b = await client(pat.token);
+    const N = 200;
+    for (let i = 0; i < N; i++) a.send({ type: 'send', id: `burst-${i}`, conversation_id: conv, message: { client_id: `burst-${i}`, type: 1, content: { text: `#${i}` } } });
+    const acks = await a.count((f) => f.type === 'ack' && String(f.id).startsWith('burst-'), N);
+    const seqs = acks.map((f) => f.seq);
+    assert.deepEqual(acks.map((f) => f.id), Array.from({ length: N }, (_, i) => `burst-${i}`), 'acks come in send order');
+    for (let i = 1; i < N; i++) assert.equal(seqs[i], seqs[0] + i, 'seqs are consecutive');
+    const got = await b.count((f) => f.type === 'message' && String(f.message.client_id).startsWith('burst-'), N);
+    assert.deepEqual(got.map((f) => f.message.seq), seqs);
+  });
+
+  it('read: moves the cursor and sends a receipt to the others and the reader\'s other devices', async () => {
+    const a = await client(doc.token);
+    const b1 = await client(pat.token);
+    const b2 = await client(pat.token);
+    const ack = await a.say(conv, 'please read');
+    b1.send({ type: 'read', id: 'rd', conversation_id: conv, seq: ack.seq });
+    const receipt = await a.next((f) => f.type === 'read' && f.user_id === 'pat' && f.seq === ack.seq);
+    assert.equal(receipt.conversation_id, conv);
+    await b2.next((f) => f.type === 'read' && f.user_id === 'pat' && f.seq === ack.seq);
+    const unread = await s.call('GET', `/api/v2/sessions/${conv}/unread_message_count`, { token: pat.token });
+    assert.equal(unread.body.count, 0);
+  });
+
+  it('typing reaches the others, not the typist', async () => {
+    const a = await client(doc.token);
+    const b = await client(pat.token);
+    b.send({ type: 'typing', conversation_id: conv });
+    const t = await a.next((f) => f.type === 'typing' && f.user_id === 'pat');
+    assert.equal(t.state, 'typing');
+    await sleep(50);
+    assert.equal(b.frames.filter((f) => f.type === 'typing').length, 0);
+  });
+
+  it('bad frames get error frames with stable codes; the connection stays up and nothing is stored', async () => {
+    const a = await client(doc.token);
+    const before = (await s.call('GET', `/api/v2/sessions/${conv}/session`, { token: doc.token })).body.session.last_seq;
+    a.ws.send('{not json');
+    assert.equal((await a.next((f) => f.type === 'error' && f.code === 'frame.invalid_json')).code, 'frame.invalid_json');
+    a.send({ type: 'fly', id: 'u1' });
+    assert.equal((await a.next((f) => f.id === 'u1')).code, 'frame.unknown_type');
+    a.send([1, 2]);
+    await a.next((f) => f.type === 'error' && f.code === 'frame.invalid');
+    a.send({ type: 'send', id: 'v1', conversation_id: conv, message: { client_id: 'x', type: 'text', content: {} } });
+    assert.equal((await a.next((f) => f.id === 'v1')).code, 'frame.invalid');
+    a.send({ type: 'send', id: 'v2', conversation_id: conv, message: { client_id: 'x', type: 1, content: { text: '' } } });
+    const v2 = await a.next((f) => f.id === 'v2');
+    assert.equal(v2.code, 'message.content_invalid');
+    assert.ok(Array.isArray(v2.details.errors));
+    a.send({ type: 'send', id: 'v3', conversation_id: conv, message: { client_id: 'x', type: 9999, content: {} } });
+    assert.equal((await a.next((f) => f.id === 'v3')).code, 'message.type_unknown');
+    a.send({ type: 'send', id: 'v4', conversation_id: conv, message: { client_id: 'x', type: 0, content: { text: 'I am the system' } } });
+    assert.equal((await a.next((f) => f.id === 'v4')).code, 'message.type_forbidden');
+    a.send({ type: 'send', id: 'v5', conversation_id: 'no-such-conversation', message: { client_id: 'x', type: 1, content: { text: 'hi' } } });
+    assert.equal((await a.next((f) => f.id === 'v5')).code, 'conversation.not_found');
+    a.send({ type: 'read', id: 'v6', conversation_id: conv, seq: -1 });
+    assert.equal((await a.next((f) => f.id === 'v6')).code, 'frame.invalid');
+    a.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    await a.next((f) => f.type === 'error' && f.code === 'frame.binary_unsupported');
+    a.send({ type: 'ping', id: 'still-here' });
+    await a.next((f) => f.type === 'pong' && f.id === 'still-here');
+    const after = (await s.call('GET', `/api/v2/sessions/${conv}/session`, { token: doc.token })).body.session.last_seq;
+    assert.equal(after, before);
+  });
+
+  it('a user outside the conversation cannot send to it, read it, or type in it', async () => {
+    const { token } = await s.user('outsider', 'patient');
+    const o = await client(token);
+    o.send({ type: 'send', id: 'o1', conversation_id: conv, message: { client_id: 'o', type: 1, content: { text: 'let me in' } } });
+    assert.equal((await o.next((f) => f.id === 'o1')).code, 'conversation.not_participant');
+    o.send({ type: 'read', id: 'o2', conversation_id: conv, seq: 1 });
+    assert.equal((await o.next((f) => f.id === 'o2')).code, 'conversation.not_participant');
+  });
+
+  it('a frame over the limit closes the connection with 1009; the server carries on', async () => {
+    const a = await client(doc.token);
+    a.ws.send('x'.repeat(s.server.core.config.ws.maxFrameBytes + 1));
+    assert.equal((await a.closed).code, 1009);
+    const b = await client(doc.token);
+    assert.equal((await b.say(conv, 'after the big frame')).type, 'ack');
+  });
+
+  it('presence: a subscriber sees a user come online and go offline', async () => {
+    const watcher = await client(doc.token);
+    const { token } = await s.user('visitor', 'patient');
+    watcher.send({ type: 'presence', id: 'p1', subscribe: ['visitor'] });
+    assert.equal((await watcher.next((f) => f.type === 'presence' && f.id === 'p1')).online, false);
+    const v = await client(token);
+    await watcher.next((f) => f.type === 'presence' && f.user_id === 'visitor' && f.online === true);
+    const status = await s.call('GET', '/api/v2/users/visitor/status', { token: doc.token });
+    assert.equal(status.body.online, true);
+    v.close();
+    const off = await watcher.next((f) => f.type === 'presence' && f.id === undefined && f.user_id === 'visitor' && f.online === false);
+    assert.equal(typeof off.last_seen, 'number');
+  });
+
+  it('participants joining get a conversation event', async () => {
+    const { token } = await s.user('newcomer', 'staff');
+    const n = await client(token);
+    const r = await s.call('POST', `/api/v2/sessions/${conv}/participants`, { body: { participants: ['newcomer'] } });
+    assert.equal(r.status, 200);
+    const ev = await n.next((f) => f.type === 'conversation');
+    assert.deepEqual([ev.event, ev.conversation_id], ['participants', conv]);
+    const ack = await n.say(conv, 'hello, I joined');
+    assert.equal(ack.type, 'ack');
+  });
+});

@@ -1,0 +1,157 @@
+/** Catch-up and resilience: nothing missed, nothing doubled, in order; heartbeat, slow consumers, shutdown. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { CloseCodes } from '@careline/protocol';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { WsClient, sleep, type Frame } from '../support/ws-client.ts';
+
+function assertContiguous(seqs: number[], from: number, to: number): void {
+  assert.deepEqual(seqs, Array.from({ length: to - from }, (_, i) => from + 1 + i));
+}
+
+describe('catch-up (sync)', () => {
+  let s: TestServer;
+  let doc: { token: string };
+  let pat: { token: string };
+  let conv: string;
+  const open: WsClient[] = [];
+
+  before(async () => {
+    s = await startTestServer({ config: { ws: { syncPageSize: 10 } } });
+    doc = await s.user('doc', 'doctor');
+    pat = await s.user('pat', 'patient');
+    conv = await s.conversation({ participants: ['doc', 'pat'] });
+  });
+  after(async () => {
+    for (const c of open) c.close();
+    await s.stop();
+  });
+
+  it('sends everything after the cursors, in order, then sync_done with the heads', async () => {
+    for (let i = 0; i < 35; i++) await s.sendAs('doc', conv, `offline ${i}`);
+    const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    open.push(b);
+    b.send({ type: 'sync', id: 's1', cursors: { [conv]: 5 } });
+    const done = await b.next((f) => f.type === 'sync_done' && f.id === 's1');
+    assert.equal(done.sent, 30);
+    assert.deepEqual(done.conversations.find((c: Frame) => c.id === conv), { id: conv, last_seq: 35, read_seq: 0 });
+    assertContiguous(b.messages(conv).map((m) => m.seq), 5, 35);
+    const doneAt = b.frames.indexOf(done);
+    assert.ok(b.frames.slice(0, doneAt).filter((f) => f.type === 'message').length === 30, 'the catch-up comes before sync_done');
+  });
+
+  it('with live traffic during the catch-up, each message arrives once, in order, with no gap', async () => {
+    const a = await WsClient.open(s.wsUrl, doc.token);
+    open.push(a);
+    const base = (await s.call('GET', `/api/v2/sessions/${conv}/session`, { token: doc.token })).body.session.last_seq as number;
+    for (let i = 0; i < 100; i++) await s.sendAs('doc', conv, `backlog ${i}`);
+    const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    open.push(b);
+    // Live sends start before the sync frame and keep going while it runs.
+    const live = (async () => {
+      for (let i = 0; i < 100; i++) {
+        a.send({ type: 'send', id: `L${i}`, conversation_id: conv, message: { client_id: `live-${i}`, type: 1, content: { text: `live ${i}` } } });
+        if (i % 10 === 0) await sleep(1);
+      }
+    })();
+    await sleep(2);
+    b.send({ type: 'sync', id: 's2', cursors: { [conv]: base } });
+    await live;
+    await a.count((f) => f.type === 'ack' && String(f.id).startsWith('L'), 100);
+    const msgs = await b.count((f) => f.type === 'message', 200, 10_000);
+    assertContiguous(msgs.map((f) => f.message.seq), base, base + 200);
+  });
+
+  it('a conversation joined while offline is sent from the start of membership when `since` is given', async () => {
+    const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    b.send({ type: 'sync', id: 's0', cursors: { [conv]: 1_000_000 } });
+    const first = await b.next((f) => f.type === 'sync_done' && f.id === 's0');
+    b.close();
+    await b.closed;
+    await s.user('nurse', 'staff');
+    const fresh = await s.conversation({ participants: ['nurse', 'pat'], type: 2 });
+    for (let i = 0; i < 3; i++) await s.sendAs('nurse', fresh, `while you were away ${i}`);
+    const c = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    open.push(c);
+    c.send({ type: 'sync', id: 's3', cursors: { [conv]: first.conversations.find((x: Frame) => x.id === conv).last_seq }, since: first.server_time });
+    const done = await c.next((f) => f.type === 'sync_done' && f.id === 's3');
+    assert.equal(done.sent, 3);
+    assertContiguous(c.messages(fresh).map((m) => m.seq), 0, 3);
+    // Without `since`, a conversation with no cursor is only listed.
+    const d = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    open.push(d);
+    d.send({ type: 'sync', id: 's4', cursors: {} });
+    const listed = await d.next((f) => f.type === 'sync_done' && f.id === 's4');
+    assert.equal(listed.sent, 0);
+    assert.ok(listed.conversations.some((x: Frame) => x.id === fresh));
+  });
+});
+
+describe('resilience', () => {
+  it('drops a silent connection after two heartbeat intervals (4002)', async () => {
+    const s = await startTestServer({ config: { ws: { heartbeatMs: 1000 } } });
+    try {
+      const u = await s.user('quiet', 'patient');
+      const c = await WsClient.open(s.wsUrl, u.token);
+      // Stop reading: pings go unanswered, as with a dead network.
+      (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const deadline = Date.now() + 6000;
+      while (s.server.ws.hub.size > 0 && Date.now() < deadline) await sleep(100);
+      assert.equal(s.server.ws.hub.size, 0);
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      assert.match(metrics, /careline_ws_closed_total\{code="4002"\} 1/);
+      c.ws.terminate();
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('closes a consumer that does not read (4001) instead of buffering without bound', async () => {
+    const s = await startTestServer({ config: { ws: { maxBufferedBytes: 65_536 }, messages: { maxContentBytes: 32_768 } } });
+    try {
+      const a = await s.user('loud', 'doctor');
+      const b = await s.user('slow', 'patient');
+      const conv = await s.conversation({ participants: ['loud', 'slow'] });
+      const slow = await WsClient.open(s.wsUrl, b.token);
+      (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const loud = await WsClient.open(s.wsUrl, a.token);
+      const text = 'x'.repeat(15_000);
+      let metrics = '';
+      for (let i = 0; i < 600 && !/careline_ws_closed_total\{code="4001"\}/.test(metrics); i++) {
+        await loud.say(conv, text);
+        if (i % 20 === 0) metrics = await (await fetch(`${s.url}/metrics`)).text();
+      }
+      // The close frame cannot pass a full buffer: the socket is cut within 2 s.
+      const deadline = Date.now() + 5000;
+      while (s.server.ws.hub.size > 1 && Date.now() < deadline) await sleep(50);
+      assert.equal(s.server.ws.hub.size, 1, 'only the sender is left');
+      metrics = await (await fetch(`${s.url}/metrics`)).text();
+      assert.match(metrics, /careline_ws_closed_total\{code="4001"\} 1/);
+      loud.close();
+      slow.ws.terminate();
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('graceful shutdown: connections are told 4000 (reconnect), acked messages survive the restart', async () => {
+    const s = await startTestServer();
+    try {
+      const u = await s.user('u1', 'doctor');
+      await s.user('u2', 'patient');
+      const conv = await s.conversation({ participants: ['u1', 'u2'] });
+      const c = await WsClient.open(s.wsUrl, u.token);
+      const acks = await Promise.all(Array.from({ length: 20 }, (_, i) => c.say(conv, `before restart ${i}`)));
+      const restarting = s.restart();
+      assert.equal((await c.closed).code, CloseCodes.SHUTDOWN);
+      await restarting;
+      const h = await s.call('GET', `/api/v2/sessions/${conv}/messages?limit=100`, { token: u.token });
+      assert.deepEqual(h.body.messages.map((m: Frame) => m.id).sort(), acks.map((a) => a.message_id).sort());
+      const again = await WsClient.open(s.wsUrl, u.token);
+      assert.equal((await again.say(conv, 'after restart')).seq, 21);
+      again.close();
+    } finally {
+      await s.stop();
+    }
+  });
+});
