@@ -48,7 +48,7 @@ function defaultName(names: string[]): string {
 }
 
 export interface ConversationDeps {
-  storage: Pick<Storage, 'conversations' | 'users'>;
+  storage: Pick<Storage, 'conversations' | 'users' | 'messages'>;
   bus: EventBus;
   directory: MemberDirectory;
   now?: () => number;
@@ -87,6 +87,10 @@ export class ConversationService {
       },
       this.#now(),
     );
+    // An existing conversation is shown only to its participants (as isExist does).
+    if (!created && p.kind === 'user' && !(await this.#d.storage.conversations.memberIds(p.tenantId, id)).includes(p.userId)) {
+      throw fail('conversation.not_participant');
+    }
     if (!created && conversation.type !== type) throw fail('conversation.conflict', undefined, { session_id: id, existing_type: conversation.type });
     if (created) {
       this.#d.bus.publish({
@@ -118,13 +122,17 @@ export class ConversationService {
   }
 
   async get(p: Principal, id: string): Promise<ConversationView> {
-    const entry = await requireAccess(this.#d.directory, p, id);
+    await requireAccess(this.#d.directory, p, id);
     if (p.kind === 'user') {
       const view = await this.#d.storage.conversations.viewForUser(p.tenantId, p.userId, id);
       if (!view) throw fail('conversation.not_participant');
       return view;
     }
-    return { ...entry.conversation, read_seq: 0, unread: 0, sticky: false, last_message: null };
+    // The directory's copy is only for membership: read the row itself, it moves with every message.
+    const c = await this.#d.storage.conversations.getConversation(p.tenantId, id);
+    if (!c) throw fail('conversation.not_found');
+    const last = c.last_seq > 0 ? ((await this.#d.storage.messages.history(p.tenantId, id, { limit: 1 }))[0] ?? null) : null;
+    return { ...c, read_seq: 0, unread: 0, sticky: false, last_message: last };
   }
 
   async list(p: Principal, q: { type?: number; business_type?: number; limit: number; cursor?: string }) {
@@ -185,15 +193,19 @@ export class ConversationService {
   ): Promise<Participant[]> {
     requireStaff(p);
     const entry = await requireAccess(this.#d.directory, p, id);
-    let add = (change.add ?? []).map(parseParticipant);
+    const parse = (list: ParticipantInput[]) =>
+      list.map((x) => ({ ...parseParticipant(x), explicit: typeof x === 'string' ? x.lastIndexOf(':') > 0 : x.role !== undefined }));
+    let add = parse(change.add ?? []);
     let remove = change.remove ?? [];
     if (change.participants) {
-      const next = dedupe(change.participants.map(parseParticipant));
+      const next = dedupe(parse(change.participants));
       const keep = new Set(next.map((x) => x.user_id));
       remove = [...remove, ...entry.list.filter((u) => !keep.has(u))];
       add = [...add, ...next];
     }
-    add = dedupe(add);
+    // Someone already in it who stays, named without a role, keeps the role they have.
+    const removing = new Set(remove);
+    add = dedupe(add).filter((x) => x.explicit || !entry.members.has(x.user_id) || removing.has(x.user_id));
     const users = await this.#d.storage.users.getUsers(p.tenantId, add.map((x) => x.user_id));
     const known = new Set(users.map((u) => u.id));
     const missing = add.filter((x) => !known.has(x.user_id)).map((x) => x.user_id);
@@ -209,8 +221,8 @@ export class ConversationService {
   }
 }
 
-function dedupe(list: { user_id: string; role: string }[]): { user_id: string; role: string }[] {
-  const m = new Map<string, { user_id: string; role: string }>();
+function dedupe<T extends { user_id: string; role: string }>(list: T[]): T[] {
+  const m = new Map<string, T>();
   for (const x of list) m.set(x.user_id, x);
   return [...m.values()];
 }

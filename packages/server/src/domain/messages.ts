@@ -86,7 +86,7 @@ export class MessageService {
     }
     const msg: NewMessage = {
       tenant_id: p.tenantId, conversation_id: conversationId, id: newId(), sender_id: senderId, type: out.type,
-      content_json: checked.json, client_id: out.client_id ?? null, created_at: this.#now(), forward: null,
+      content: out.content, content_json: checked.json, client_id: out.client_id ?? null, created_at: this.#now(), forward: null,
     };
     return { msg, ctx: { recipients: entry.list, origin: opts.origin } };
   }
@@ -132,9 +132,10 @@ export class MessageService {
     // Wait for sends in flight so the notice's seq comes after everything already acked.
     await this.committer.drain();
     const by = p.kind === 'user' ? p.userId : 'system';
+    const noticeContent = { event: 'message.recalled', data: { message_id: m.id, seq: m.seq, by } };
     const notice: NewMessage = {
       tenant_id: p.tenantId, conversation_id: conversationId, id: newId(), sender_id: by, type: MessageTypes.SYSTEM,
-      content_json: JSON.stringify({ event: 'message.recalled', data: { message_id: m.id, seq: m.seq, by } }),
+      content: noticeContent, content_json: JSON.stringify(noticeContent),
       client_id: null, created_at: now, forward: null,
     };
     const r = await this.#d.storage.messages.recall(p.tenantId, conversationId, messageId, now, notice);
@@ -157,7 +158,7 @@ export class MessageService {
       entries.map((e, i) =>
         this.#commit(
           {
-            tenant_id: p.tenantId, conversation_id: targets[i]!, id: newId(), sender_id: senderId, type, content_json: checked.json,
+            tenant_id: p.tenantId, conversation_id: targets[i]!, id: newId(), sender_id: senderId, type, content, content_json: checked.json,
             client_id: clientId ? `${clientId}:${i}` : null, created_at: this.#now(),
             forward: { conversation_id: conversationId, message_id: original.id, sender_id: original.sender_id },
           },

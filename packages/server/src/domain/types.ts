@@ -61,7 +61,9 @@ export interface NewMessage {
   id: string;
   sender_id: string;
   type: number;
-  /** The content, already serialised to JSON (serialised once, stored as is). */
+  /** The content, as sent (returned in the stored message without re-parsing). */
+  content: Record<string, unknown>;
+  /** The same content serialised to JSON (serialised once, stored as is). */
   content_json: string;
   client_id: string | null;
   created_at: number;

@@ -10,7 +10,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import type { Core } from '../core.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { resolvePrincipal, type AuthMode } from './auth.ts';
-import { installErrorHandling } from './errors.ts';
+import { installErrorHandling, toAppError } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { opsRoutes, type OpsState } from './routes/ops.ts';
 import { sessionRoutes } from './routes/sessions.ts';
@@ -33,6 +33,13 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
     logController: new LogController({ disableRequestLogging: true }),
     ajv: undefined,
     return503OnClosing: true,
+    // Params are bounded by each route's schema (up to 4096 for comma-separated ids), not by the router's default 100.
+    routerOptions: { maxParamLength: 4096 },
+    // Errors the router raises before any route runs (bad URL encoding…) get the same `{ code, message }` body.
+    frameworkErrors: (err, _req, reply) => {
+      const e = toAppError(err);
+      void reply.code(e.status).send(e.toBody());
+    },
   })
     .setValidatorCompiler(TypeBoxValidatorCompiler)
     .withTypeProvider<TypeBoxTypeProvider>();

@@ -9,7 +9,16 @@ export class Metrics {
   });
   readonly wsConnections = new Gauge({ name: 'careline_ws_connections', help: 'Open WebSocket connections', registers: [this.registry] });
   readonly wsFramesIn = new Counter({ name: 'careline_ws_frames_in_total', help: 'Frames received, by type', labelNames: ['type'], registers: [this.registry] });
-  readonly wsFramesOut = new Counter({ name: 'careline_ws_frames_out_total', help: 'Frames sent', registers: [this.registry] });
+  /** Frames written; a plain number on the hot path, read by the counter at scrape time. */
+  framesOut = 0;
+  readonly wsFramesOut = new Counter({
+    name: 'careline_ws_frames_out_total', help: 'Frames sent', registers: [this.registry],
+    collect: () => {
+      const m = this.wsFramesOut;
+      m.reset();
+      m.inc(this.framesOut);
+    },
+  });
   readonly wsClosed = new Counter({ name: 'careline_ws_closed_total', help: 'Connections closed by the server, by close code', labelNames: ['code'], registers: [this.registry] });
   readonly messagesCommitted = new Counter({ name: 'careline_messages_committed_total', help: 'Messages committed', registers: [this.registry] });
   readonly commitBatch = new Histogram({

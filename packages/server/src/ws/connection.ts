@@ -89,7 +89,7 @@ export class Connection {
       return;
     }
     this.#o.transport.write(data);
-    this.#o.metrics.wsFramesOut.inc();
+    this.#o.metrics.framesOut++;
   }
 
   /** A live frame from the bus: held during catch-up, written otherwise. */

@@ -16,7 +16,7 @@ const uid = (p: string) => `${p}${++n}`;
 function msg(tenant: string, conv: string, sender: string, text: string, client: string | null = null, at = Date.now()): NewMessage {
   return {
     tenant_id: tenant, conversation_id: conv, id: uid('m').padStart(26, '0'), sender_id: sender, type: 1,
-    content_json: JSON.stringify({ text }), client_id: client, created_at: at, forward: null,
+    content: { text }, content_json: JSON.stringify({ text }), client_id: client, created_at: at, forward: null,
   };
 }
 
@@ -148,7 +148,8 @@ export function storageContract(name: string, open: OpenStorage): void {
     it('recall: tombstone at the same seq and a notice after, atomically; once', async () => {
       const [r] = await s.messages.append([msg(T, 'h', 'doc', 'oops')]);
       assert.ok(r?.ok);
-      const notice = { ...msg(T, 'h', 'doc', ''), type: 0, content_json: JSON.stringify({ event: 'message.recalled', data: { message_id: r.message.id } }) };
+      const noticeContent = { event: 'message.recalled', data: { message_id: r.message.id } };
+      const notice = { ...msg(T, 'h', 'doc', ''), type: 0, content: noticeContent, content_json: JSON.stringify(noticeContent) };
       const out = await s.messages.recall(T, 'h', r.message.id, 777, notice);
       assert.ok(out);
       assert.equal(out.recalled.seq, r.message.seq);

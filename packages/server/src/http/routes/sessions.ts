@@ -14,6 +14,10 @@ const Avatars = Type.Object({ avatars: Type.Array(Type.Object({ user_id: Type.St
 const Page = Type.Object({ messages: Type.Array(Message), has_more: Type.Boolean() });
 const TypeCode = Type.Integer({ minimum: -2147483648, maximum: 2147483647 });
 const ids = (s: string) => [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))];
+/** For routes whose body is optional: a request without one is validated as `{}`. */
+const emptyBody = async (req: { body: unknown }) => {
+  req.body ??= {};
+};
 
 export function sessionRoutes(app: Api, core: Core): void {
   const c = core.conversations;
@@ -174,6 +178,7 @@ export function sessionRoutes(app: Api, core: Core): void {
 
   app.post('/api/v2/sessions/:session_id/read', {
     config: { auth: 'any' },
+    preValidation: emptyBody,
     schema: {
       tags: ['messages'], summary: 'Move the caller\'s read cursor (default: to the newest message)', params: SessionIdParams,
       body: Type.Optional(Type.Object({ seq: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false })),
@@ -244,6 +249,7 @@ export function sessionRoutes(app: Api, core: Core): void {
 
   app.put('/api/v2/sessions/:session_id/participants/:participant_id', {
     config: { auth: 'any' },
+    preValidation: emptyBody,
     schema: {
       tags: ['participants'], summary: 'Add these users (ids separated by commas), or change their role', params: ParticipantParams,
       body: Type.Optional(Type.Object({ role: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })) }, { additionalProperties: false })),

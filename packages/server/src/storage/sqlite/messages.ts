@@ -46,7 +46,7 @@ export class SqliteMessageStore implements MessageStore {
           duplicate: false,
           message: {
             id: m.id, conversation_id: m.conversation_id, seq, sender_id: m.sender_id, type: m.type,
-            content: JSON.parse(m.content_json) as Record<string, unknown>, client_id: m.client_id,
+            content: m.content, client_id: m.client_id,
             created_at: m.created_at, recalled_at: null, forward: m.forward,
           },
         });
