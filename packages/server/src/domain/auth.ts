@@ -105,6 +105,9 @@ export class AuthService {
     if (!session || session.tenant_id !== tid || session.user_id !== sub) throw fail('auth.invalid_token');
     if (session.revoked_at !== null) throw fail('auth.token_revoked');
     if (session.expires_at <= this.#now()) throw fail('auth.token_expired');
+    const user = await this.#d.storage.users.getUser(tid, sub);
+    if (!user) throw fail('user.not_found');
+    if (user.disabled) throw fail('user.disabled');
     return { kind: 'user', tenantId: tid, userId: sub, role: role as User['role'], sessionId: jti };
   }
 

@@ -4,7 +4,7 @@
  * All methods are async so that a networked backend fits the same shape.
  */
 import type {
-  App, AppendResult, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, Membership,
+  App, AppendResult, AuditEntry, AuditQuery, AuditRecord, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, Membership,
   Message, NewConversation, NewMessage, Participant, Tenant, User, UserInput,
 } from './types.ts';
 import type { DomainEvent } from './events.ts';
@@ -83,12 +83,20 @@ export interface MessageStore {
   recall(tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage): Promise<{ recalled: Message; notice: Message } | null>;
 }
 
+export interface AuditStore {
+  /** Appends entries in one transaction, in order. */
+  append(entries: readonly AuditEntry[]): Promise<void>;
+  /** Entries of the tenant matching `q`, ascending by id. */
+  query(tenantId: string, q: AuditQuery): Promise<AuditRecord[]>;
+}
+
 export interface Storage {
   readonly tenants: TenantStore;
   readonly users: UserStore;
   readonly sessions: AuthSessionStore;
   readonly conversations: ConversationStore;
   readonly messages: MessageStore;
+  readonly audit: AuditStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

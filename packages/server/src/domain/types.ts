@@ -91,6 +91,33 @@ export interface ListQuery {
   cursor?: string;
 }
 
+/** One read of a conversation that holds a patient. */
+export interface AuditEntry {
+  tenant_id: string;
+  at: number;
+  actor_kind: 'user' | 'app';
+  /** The user id, or `app:<app id>` for an integrator. */
+  actor_id: string;
+  /** What was read: `messages.history`, `messages.get`, `messages.unread`. */
+  action: string;
+  conversation_id: string;
+  detail: Record<string, unknown> | null;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+}
+
+export interface AuditQuery {
+  conversation_id?: string;
+  actor_id?: string;
+  since?: number;
+  until?: number;
+  /** Records with a larger id (cursor). */
+  after_id?: number;
+  limit: number;
+}
+
 export interface HistoryQuery {
   /** Messages with seq < before (newest first page when neither is given). */
   before?: number;

@@ -3,7 +3,8 @@
  * or listen on port 0). Every route declares its schema (validation + OpenAPI) and who may
  * call it (`config.auth`).
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import type { TSchema } from 'typebox';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -25,6 +26,23 @@ export interface HttpOptions {
   state: OpsState;
 }
 
+/**
+ * TypeBox's validator, with strict integers in the query string: its conversion turns "" into 0
+ * and "1.5" into 1, so `?type=` would list type-0 conversations. Such values are refused.
+ */
+const strictValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) => {
+  const validate = TypeBoxValidatorCompiler(route);
+  if (route.httpPart !== 'querystring') return validate;
+  const props = (route.schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  const ints = Object.keys(props).filter((k) => props[k]!.type === 'integer');
+  if (ints.length === 0) return validate;
+  return (value: Record<string, unknown> | undefined) => {
+    const bad = ints.filter((k) => typeof value?.[k] === 'string' && !/^-?[0-9]+$/.test(value[k] as string));
+    if (bad.length) return { error: bad.map((k) => ({ keyword: 'type', instancePath: `/${k}`, schemaPath: `#/properties/${k}/type`, params: { type: 'integer' }, message: 'must be integer' })) };
+    return validate(value);
+  };
+};
+
 export async function buildHttp({ core, metrics, logger, state }: HttpOptions): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger,
@@ -38,13 +56,15 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
     // Errors the router raises before any route runs (bad URL encoding…) get the same `{ code, message }` body.
     frameworkErrors: (err, _req, reply) => {
       const e = toAppError(err);
-      void reply.code(e.status).send(e.toBody());
+      void (reply as FastifyReply).code(e.status).send(e.toBody());
     },
   })
-    .setValidatorCompiler(TypeBoxValidatorCompiler)
+    .setValidatorCompiler(strictValidatorCompiler)
     .withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  // JSON only: a text/plain body is refused as an unsupported media type, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(swagger, {
     openapi: {

@@ -33,18 +33,20 @@ export class Hub {
     return set.size === 1;
   }
 
-  /** Removes a connection; true if it was the user's last on this node. */
+  /** Removes a connection; true if it was registered (false if removed before). */
   remove(c: Connection): boolean {
     if (!this.#byId.delete(c.id)) return false;
     for (const u of c.presence) this.watch(c, u, false);
     const { tenantId, userId } = c.principal;
     const users = this.#byTenant.get(tenantId);
     const set = users?.get(userId);
-    if (!set) return false;
-    set.delete(c);
-    if (set.size > 0) return false;
-    users!.delete(userId);
-    if (users!.size === 0) this.#byTenant.delete(tenantId);
+    if (set) {
+      set.delete(c);
+      if (set.size === 0) {
+        users!.delete(userId);
+        if (users!.size === 0) this.#byTenant.delete(tenantId);
+      }
+    }
     return true;
   }
 

@@ -117,6 +117,7 @@ export class WsEndpoint {
     ws.on('close', () => {
       conn.dispose();
       metrics.wsConnections.dec();
+      // Presence counts connections: every one that leaves is subtracted.
       if (this.hub.remove(conn)) {
         const now = Date.now();
         if (core.presence.disconnected(principal.tenantId, principal.userId, now)) {

@@ -210,7 +210,7 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.equal(await s.conversations.countForUser(T, U, { business_type: 1 }), 4);
       assert.deepEqual((await s.conversations.listForUser(T, U, { limit: 10, type: 1 })).items.map((v) => v.id), ['l5', 'l3', 'l1']);
       assert.equal(await s.conversations.setSticky(T, 'l0', 'ghost', true, 1), false);
-      assert.deepEqual((await s.conversations.listForUser(T, U, { limit: 10, cursor: 'garbage' })).items.length, 7);
+      await assert.rejects(s.conversations.listForUser(T, U, { limit: 10, cursor: 'garbage' }), (e: unknown) => e instanceof AppError && e.code === 'request.invalid');
     });
 
     it('update: name and status; unknown is null', async () => {
@@ -219,6 +219,23 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.equal(c?.status, 10);
       assert.equal(c?.updated_at, 9999);
       assert.equal(await s.conversations.updateConversation(T2, 'c1', { name: 'x' }, 1), null);
+    });
+
+    it('audit: appended in order, queried by conversation, actor, time and cursor, per tenant', async () => {
+      await s.audit.append([
+        { tenant_id: T, at: 100, actor_kind: 'user', actor_id: 'doc', action: 'messages.history', conversation_id: 'c1', detail: { before: 10 } },
+        { tenant_id: T, at: 200, actor_kind: 'app', actor_id: 'app:x', action: 'messages.get', conversation_id: 'c1', detail: null },
+        { tenant_id: T, at: 300, actor_kind: 'user', actor_id: 'doc', action: 'messages.history', conversation_id: 'h', detail: null },
+        { tenant_id: T2, at: 300, actor_kind: 'user', actor_id: 'doc', action: 'messages.history', conversation_id: 'c1', detail: null },
+      ]);
+      await s.audit.append([]);
+      const byConv = await s.audit.query(T, { conversation_id: 'c1', limit: 10 });
+      assert.deepEqual(byConv.map((r) => [r.actor_id, r.at, r.detail]), [['doc', 100, { before: 10 }], ['app:x', 200, null]]);
+      assert.deepEqual((await s.audit.query(T, { actor_id: 'doc', limit: 10 })).map((r) => r.conversation_id), ['c1', 'h']);
+      assert.deepEqual((await s.audit.query(T, { since: 150, until: 300, limit: 10 })).map((r) => r.at), [200]);
+      const first = await s.audit.query(T, { limit: 1 });
+      assert.deepEqual((await s.audit.query(T, { after_id: first[0]!.id, limit: 10 })).map((r) => r.at), [200, 300]);
+      assert.equal((await s.audit.query(T2, { limit: 10 })).length, 1);
     });
 
     it('ping answers', async () => {

@@ -1,5 +1,6 @@
 import type { ConversationStore } from '../../domain/ports.ts';
 import type { Conversation, ConversationView, ListQuery, Membership, NewConversation, Participant } from '../../domain/types.ts';
+import { fail } from '../../domain/errors.ts';
 import type { Db } from './db.ts';
 import { CONVERSATION_COLS, VIEW_SELECT, toConversation, toView, type ViewRow } from './rows.ts';
 
@@ -81,6 +82,7 @@ export class SqliteConversationStore implements ConversationStore {
     if (q.type !== undefined) (where.push('c.type = ?'), args.push(q.type));
     if (q.business_type !== undefined) (where.push('c.business_type = ?'), args.push(q.business_type));
     const cur = q.cursor ? decodeCursor(q.cursor) : null;
+    if (q.cursor && !cur) throw fail('request.invalid', 'Unknown cursor: pass next_cursor from the previous page.');
     if (cur) (where.push(`(${STICKY}, ${ACTIVITY}, c.id) < (?, ?, ?)`), args.push(...cur));
     const rows = this.#db
       .prepare(`${VIEW_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${STICKY} DESC, ${ACTIVITY} DESC, c.id DESC LIMIT ?`)

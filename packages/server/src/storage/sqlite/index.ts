@@ -1,6 +1,7 @@
 /** The embedded SQLite backend: the default and the reference implementation of `Storage`. */
 import type { Storage } from '../../domain/ports.ts';
 import { openDb, type OpenOptions } from './db.ts';
+import { SqliteAuditStore } from './audit.ts';
 import { SqliteConversationStore } from './conversations.ts';
 import { SqliteMessageStore } from './messages.ts';
 import { SqliteAuthSessionStore } from './sessions.ts';
@@ -16,6 +17,7 @@ export function createSqliteStorage(opts: OpenOptions): Storage {
     sessions: new SqliteAuthSessionStore(db),
     conversations: new SqliteConversationStore(db),
     messages: new SqliteMessageStore(db),
+    audit: new SqliteAuditStore(db),
     async ping() {
       if (closed) return false;
       try {
