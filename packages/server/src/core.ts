@@ -4,6 +4,7 @@
  */
 import type { Config } from './config/schema.ts';
 import type { EventBus, PresenceStore, Storage } from './domain/ports.ts';
+import { AuditLog } from './domain/audit.ts';
 import { AuthService } from './domain/auth.ts';
 import { ConversationService } from './domain/conversations.ts';
 import { MemberDirectory } from './domain/directory.ts';
@@ -23,6 +24,7 @@ export interface Core {
   users: UserService;
   conversations: ConversationService;
   messages: MessageService;
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -40,17 +42,19 @@ export function createCore(config: Readonly<Config>, onBusError: (err: unknown) 
   });
   const users = new UserService(storage, presence);
   const conversations = new ConversationService({ storage, bus, directory });
+  const audit = new AuditLog(storage.audit, { onError: onBusError });
   const messages = new MessageService({
-    storage, bus, directory,
+    storage, bus, directory, audit,
     maxContentBytes: config.messages.maxContentBytes,
     recallWindowMs: config.messages.recallWindowSeconds * 1000,
     historyPageMax: config.messages.historyPageMax,
     groupCommitMaxBatch: config.storage.groupCommitMaxBatch,
   });
   return {
-    config, storage, bus, presence, directory, auth, users, conversations, messages,
+    config, storage, bus, presence, directory, auth, users, conversations, messages, audit,
     async close() {
       await messages.committer.drain();
+      await audit.flush();
       await bus.close();
       await storage.close();
     },

@@ -6,6 +6,7 @@ import { MessageTypes, type OutgoingMessage } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
 import type { Message, NewMessage, Principal } from './types.ts';
 import type { MemberDirectory } from './directory.ts';
+import type { AuditLog } from './audit.ts';
 import { GroupCommitter } from './committer.ts';
 import { requireAccess, requireUser } from './access.ts';
 import { checkContent, forwardType } from './content.ts';
@@ -40,6 +41,8 @@ export interface MessageDeps {
   storage: Pick<Storage, 'messages' | 'conversations'>;
   bus: EventBus;
   directory: MemberDirectory;
+  /** Reads of patient conversations are recorded here. */
+  audit: AuditLog;
   maxContentBytes: number;
   recallWindowMs: number;
   historyPageMax: number;
@@ -102,19 +105,21 @@ export class MessageService {
   }
 
   async history(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ messages: Message[]; has_more: boolean }> {
-    await requireAccess(this.#d.directory, p, conversationId);
+    const entry = await requireAccess(this.#d.directory, p, conversationId);
     const limit = Math.min(q.limit ?? 50, this.#d.historyPageMax);
     const rows = await this.#d.storage.messages.history(p.tenantId, conversationId, { ...q, limit: limit + 1 });
     const has_more = rows.length > limit;
     // Extra row: drop it from the far end (oldest when paging back, newest when paging forward).
     const messages = has_more ? (q.after !== undefined ? rows.slice(0, limit) : rows.slice(1)) : rows;
+    this.#d.audit.read(p, entry.conversation, 'messages.history', { ...q, count: messages.length });
     return { messages, has_more };
   }
 
   async get(p: Principal, conversationId: string, messageId: string): Promise<Message> {
-    await requireAccess(this.#d.directory, p, conversationId);
+    const entry = await requireAccess(this.#d.directory, p, conversationId);
     const m = await this.#d.storage.messages.getById(p.tenantId, conversationId, messageId);
     if (!m) throw fail('message.not_found');
+    this.#d.audit.read(p, entry.conversation, 'messages.get', { message_id: messageId });
     return m;
   }
 
@@ -204,12 +209,13 @@ export class MessageService {
   /** The unread messages (after the caller's read cursor), oldest first; does not move the cursor. */
   async unreadMessages(p: Principal, conversationId: string, limit?: number): Promise<{ messages: Message[]; count: number }> {
     const userId = requireUser(p);
-    await requireAccess(this.#d.directory, p, conversationId);
+    const entry = await requireAccess(this.#d.directory, p, conversationId);
     const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
     if (!view) throw fail('conversation.not_participant');
     const messages = await this.#d.storage.messages.history(p.tenantId, conversationId, {
       after: view.read_seq, limit: Math.min(limit ?? this.#d.historyPageMax, this.#d.historyPageMax),
     });
+    this.#d.audit.read(p, entry.conversation, 'messages.unread', { after: view.read_seq, count: messages.length });
     return { messages, count: view.unread };
   }
 }

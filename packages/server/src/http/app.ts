@@ -15,7 +15,7 @@ import { installErrorHandling, toAppError } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { opsRoutes, type OpsState } from './routes/ops.ts';
 import { sessionRoutes } from './routes/sessions.ts';
-import { userRoutes } from './routes/users.ts';
+import { auditRoutes, userRoutes } from './routes/users.ts';
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -113,6 +113,7 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
   });
 
   userRoutes(app, core);
+  auditRoutes(app, core);
   sessionRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
