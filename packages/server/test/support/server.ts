@@ -47,7 +47,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const make = (port: number) =>
     loadConfig({
       env: { IM_PROFILE: 'test' },
-      overrides: deepMerge({ http: { port }, storage: { sqlitePath: dbPath }, auth: { adminToken: ADMIN }, log: { level: 'silent' } }, opts.config ?? {}),
+      overrides: deepMerge({ http: { port }, storage: { sqlitePath: dbPath }, auth: { adminToken: ADMIN }, log: { level: 'silent' } }, structuredClone(opts.config ?? {})),
     }).config;
 
   let server = await startServer({ config: make(0) });

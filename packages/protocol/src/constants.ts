@@ -1,0 +1,7 @@
+/**
+ * The protocol's constants only — error and close codes, conversation and message type codes —
+ * with no schema library behind them, for small client bundles.
+ */
+export * from './errors.ts';
+export * from './conversation.ts';
+export * from './message-types.ts';

@@ -1,0 +1,831 @@
+/**
+ * `CarelineClient`: one user's connection to a Careline server. It keeps a WebSocket open
+ * (reconnecting with backoff), catches up after every (re)connect, delivers each message
+ * once and in order, and sends through an outbox that survives disconnects.
+ */
+import { shouldReconnect } from '@careline/protocol/constants';
+import type {
+  ClientFrame,
+  ConversationHead,
+  ErrorFrame,
+  HelloFrame,
+  Message,
+  ServerFrame,
+  SyncDoneFrame,
+  User,
+} from '@careline/protocol';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { CursorStore } from './cursors.ts';
+import { Emitter } from './emitter.ts';
+import { CarelineError, closeError, toCarelineError } from './errors.ts';
+import type { CarelineEvents, ConnectionState, SendAck } from './events.ts';
+import { uuid } from './ids.ts';
+import { Outbox, type OutboxEntry } from './outbox.ts';
+import { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type UnreadCounts } from './rest.ts';
+import { Sequencer } from './sequencer.ts';
+import { OPEN, defaultWebSocket, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './socket.ts';
+import { MemoryStorage, type CarelineStorage } from './storage.ts';
+
+export interface CarelineClientOptions {
+  /** Base URL of the server: `https://im.example.com` (a path prefix is kept). */
+  url: string;
+  /** The user's token, from `POST /api/v2/users/login` (called by your backend). */
+  token: string;
+  /** WebSocket endpoint, if not `<url>/ws` with `http` → `ws`. */
+  wsUrl?: string;
+  /** Where the outbox and cursors persist (default: in memory). `localStorage` works. */
+  storage?: CarelineStorage;
+  /** Prefix of the storage keys (default `careline`). Use one per account on a shared device. */
+  storageKey?: string;
+  /** Reconnect backoff (full jitter): `baseMs` default 500, `maxMs` default 30 000. */
+  reconnect?: BackoffOptions;
+  /** Give up on a connection attempt that got no `hello` within this many ms (default 15 000). */
+  connectTimeoutMs?: number;
+  /** Timeout of REST requests, in ms (default 30 000). */
+  requestTimeoutMs?: number;
+  /** Delay before re-sending a message the server refused with a retryable error (default 2 000 ms). */
+  sendRetryMs?: number;
+  /** WebSocket implementation (default: the global `WebSocket`). */
+  createWebSocket?: WebSocketFactory;
+  /** `fetch` implementation (default: the global `fetch`). */
+  fetch?: typeof fetch;
+}
+
+/** What to send: a message type code (`MessageTypes`) and its content. */
+export interface OutgoingContent {
+  type: number;
+  content: Record<string, unknown>;
+}
+
+export interface SendOptions {
+  /** Your own idempotency key (1–64 chars); default: a random UUID. */
+  clientId?: string;
+}
+
+interface Deferred<T> {
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+type SyncRequest = { kind: 'full' } | { kind: 'fill'; cursors: Record<string, number> };
+
+const encoder = new TextEncoder();
+
+/**
+ * A Careline client for one user.
+ *
+ * ```ts
+ * const client = new CarelineClient({ url: 'https://im.example.com', token });
+ * client.on('message', (m) => render(m));
+ * await client.connect();
+ * const ack = await client.send(conversationId, { type: MessageTypes.TEXT, content: { text: 'Hello' } });
+ * ```
+ */
+export class CarelineClient extends Emitter<CarelineEvents> {
+  /** REST calls with this client's token. */
+  readonly api: CarelineApi;
+
+  readonly #opts: CarelineClientOptions;
+  readonly #factory: WebSocketFactory;
+  readonly #outbox: Outbox;
+  readonly #cursors: CursorStore;
+  readonly #ready: Promise<void>;
+  #seq: Sequencer;
+  #token: string;
+
+  #state: ConnectionState = 'closed';
+  /** Whether the app wants to be connected. */
+  #wanted = false;
+  #everOpened = false;
+  #attempt = 0;
+  #ws: WebSocketLike | null = null;
+  #hello: HelloFrame | null = null;
+  #user: User | null = null;
+  /** An `error` frame received before `hello`: the reason of the close that follows. */
+  #preHelloError: CarelineError | null = null;
+  #counter = 0;
+
+  #openWaiters: Deferred<void>[] = [];
+  readonly #deferreds = new Map<string, Deferred<SendAck>[]>();
+  /** Request id → client id, for sends on the current connection. */
+  readonly #inflight = new Map<string, string>();
+  readonly #syncs = new Map<string, SyncRequest>();
+  #fullPending = 0;
+  #fullTime = Infinity;
+  #fullSent = 0;
+  readonly #fillFailures = new Map<string, number>();
+  readonly #restFilling = new Set<string>();
+  #gapCheckQueued = false;
+  readonly #presence = new Set<string>();
+  readonly #reads = new Map<string, number>();
+
+  #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  #idleTimer: ReturnType<typeof setTimeout> | null = null;
+  #pingTimer: ReturnType<typeof setInterval> | null = null;
+  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(opts: CarelineClientOptions) {
+    super();
+    this.#opts = opts;
+    this.#token = opts.token;
+    this.#factory = opts.createWebSocket ?? defaultWebSocket;
+    this.api = new CarelineApi({
+      url: opts.url,
+      token: () => this.#token,
+      fetch: opts.fetch,
+      requestTimeoutMs: opts.requestTimeoutMs,
+    });
+    const storage = opts.storage ?? new MemoryStorage();
+    const prefix = opts.storageKey ?? 'careline';
+    const onStorageError = (err: unknown) => this.emit('error', toCarelineError(err, 'client.storage'));
+    this.#outbox = new Outbox(storage, `${prefix}:outbox`, onStorageError);
+    this.#cursors = new CursorStore(storage, `${prefix}:sync`, onStorageError);
+    this.#seq = this.#newSequencer();
+    this.#ready = Promise.all([this.#outbox.load(), this.#cursors.load()]).then(() => undefined);
+  }
+
+  // ---- Public state ------------------------------------------------------------------------
+
+  /** The connection state (see `ConnectionState`). */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The connected user, from the server's `hello` (null before the first connection). */
+  get user(): User | null {
+    return this.#user;
+  }
+
+  /** The last seq delivered (or sent) in a conversation; `undefined` if the client has none. */
+  cursor(conversationId: string): number | undefined {
+    return this.#cursors.get(conversationId);
+  }
+
+  /** Messages sent but not yet acknowledged by the server, oldest first. */
+  pendingSends(): OutboxEntry[] {
+    return this.#outbox.list().map((e) => ({ ...e }));
+  }
+
+  /** Resolves once the persisted outbox and cursors are loaded. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Replaces the token, for REST calls now and for the next connection (e.g. after `auth.token_expired`). */
+  setToken(token: string): void {
+    this.#token = token;
+  }
+
+  // ---- Connection --------------------------------------------------------------------------
+
+  /**
+   * Connects, and keeps reconnecting until `close()` or a terminal close. Resolves once the
+   * client is connected and caught up (state `open`); rejects if the server ends the session
+   * for good (e.g. `auth.token_revoked`) or `close()` is called first.
+   */
+  connect(): Promise<void> {
+    if (this.#state === 'open') return Promise.resolve();
+    const opened = new Promise<void>((resolve, reject) => this.#openWaiters.push({ resolve, reject }));
+    if (!this.#wanted) {
+      this.#wanted = true;
+      this.#everOpened = false;
+      this.#attempt = 0;
+      this.#setState('connecting');
+      void this.#ready.then(() => {
+        if (this.#wanted && !this.#ws && !this.#reconnectTimer) this.#open();
+      });
+    }
+    return opened;
+  }
+
+  /**
+   * Disconnects and stops reconnecting. Pending `send` promises reject with `client.closed`,
+   * but their messages stay in the outbox (and its storage): the next `connect()` — or a new
+   * client on the same storage — sends them, reporting each through the `ack` event.
+   */
+  async close(): Promise<void> {
+    this.#wanted = false;
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    const ws = this.#ws;
+    let closed: Promise<void> = Promise.resolve();
+    this.#teardown();
+    if (ws && ws.readyState <= OPEN) {
+      // Wait (briefly) for the close handshake, so a Node process can exit right after.
+      closed = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        ws.onclose = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      try {
+        ws.close(1000, 'client closed');
+      } catch {
+        // Already closing.
+      }
+    }
+    this.#setState('closed');
+    const err = new CarelineError('client.closed', 'The client was closed.');
+    this.#rejectOpenWaiters(err);
+    const deferreds = [...this.#deferreds.values()].flat();
+    this.#deferreds.clear();
+    for (const d of deferreds) d.reject(err);
+    await Promise.all([closed, this.#cursors.flush(), this.#outbox.flush()]);
+  }
+
+  /** Closes the connection, then revokes the token on the server. */
+  async logout(): Promise<void> {
+    await this.close();
+    await this.api.logout();
+  }
+
+  // ---- Sending -----------------------------------------------------------------------------
+
+  /**
+   * Sends a message. Resolves with the server's durable acknowledgement (its id and seq).
+   * While disconnected the message waits in the outbox and goes out, in order, on the next
+   * connection; a dropped connection never rejects (the message is sent again with the same
+   * `client_id`, and the server stores it once). Rejects with the server's error when it
+   * refuses the message (e.g. `message.content_invalid`), or with `client.closed`.
+   */
+  send(conversationId: string, message: OutgoingContent, options: SendOptions = {}): Promise<SendAck> {
+    if (typeof conversationId !== 'string' || conversationId === '') {
+      return Promise.reject(new CarelineError('request.invalid', 'conversationId must be a non-empty string.'));
+    }
+    if (!Number.isInteger(message?.type) || !message.content || typeof message.content !== 'object' || Array.isArray(message.content)) {
+      return Promise.reject(new CarelineError('request.invalid', 'A message needs an integer `type` and an object `content`.'));
+    }
+    const clientId = options.clientId ?? uuid();
+    const promise = new Promise<SendAck>((resolve, reject) => {
+      const list = this.#deferreds.get(clientId) ?? [];
+      list.push({ resolve, reject });
+      this.#deferreds.set(clientId, list);
+    });
+    if (!this.#outbox.has(clientId)) {
+      const entry: OutboxEntry = {
+        client_id: clientId,
+        conversation_id: conversationId,
+        type: message.type,
+        content: message.content,
+        queued_at: Date.now(),
+        user_id: this.#user?.id ?? null,
+      };
+      this.#outbox.add(entry);
+      if (this.#hello) this.#transmit(entry);
+    }
+    return promise;
+  }
+
+  /** Marks a conversation read up to `seq` (default: the newest message the client has). */
+  markRead(conversationId: string, seq?: number): void {
+    const upTo = seq ?? this.#cursors.get(conversationId);
+    if (upTo === undefined) {
+      this.api.markReadRest(conversationId).catch((err: unknown) => this.emit('error', toCarelineError(err)));
+      return;
+    }
+    if (!this.#sendFrame({ type: 'read', id: this.#nextId('r'), conversation_id: conversationId, seq: upTo })) {
+      this.#reads.set(conversationId, Math.max(upTo, this.#reads.get(conversationId) ?? 0));
+    }
+  }
+
+  /** Tells the other participants the user is typing (or stopped). Returns false when offline (nothing is queued). */
+  typing(conversationId: string, state: 'typing' | 'stopped' = 'typing'): boolean {
+    return this.#sendFrame({ type: 'typing', conversation_id: conversationId, state });
+  }
+
+  /** Follows the online status of users (`presence` events); kept across reconnects. */
+  subscribePresence(userIds: string[]): void {
+    const added = userIds.filter((id) => !this.#presence.has(id));
+    for (const id of added) this.#presence.add(id);
+    if (this.#hello) this.#sendPresence('subscribe', added);
+  }
+
+  /** Stops following the online status of users. */
+  unsubscribePresence(userIds: string[]): void {
+    const removed = userIds.filter((id) => this.#presence.delete(id));
+    if (this.#hello) this.#sendPresence('unsubscribe', removed);
+  }
+
+  // ---- REST shortcuts (see `api` for the rest) ---------------------------------------------
+
+  /** One page of history, ascending by seq; see `CarelineApi.history`. */
+  history(conversationId: string, query: HistoryQuery = {}): Promise<HistoryPage> {
+    return this.api.history(conversationId, query);
+  }
+
+  /** Every message from the newest backwards, newest first; see `CarelineApi.historyBackwards`. */
+  historyBackwards(conversationId: string, opts: { before?: number; pageSize?: number } = {}): AsyncGenerator<Message, void, undefined> {
+    return this.api.historyBackwards(conversationId, opts);
+  }
+
+  /** Unread counts over every conversation (`GET /sessions/unread_message_count`). */
+  unreadCounts(): Promise<UnreadCounts> {
+    return this.api.unreadCounts();
+  }
+
+  /** One page of the user's conversations. */
+  conversations(opts: { limit?: number; cursor?: string } = {}): Promise<ConversationPage> {
+    return this.api.conversations(opts);
+  }
+
+  /** The application badge number. */
+  badge(): Promise<number> {
+    return this.api.badge();
+  }
+
+  /** Recalls one of the user's messages; returns its tombstone. */
+  recall(conversationId: string, messageId: string): Promise<Message> {
+    return this.api.recall(conversationId, messageId);
+  }
+
+  /** Forwards a message to other conversations; returns the new messages. */
+  forward(conversationId: string, messageId: string, to: string[]): Promise<Message[]> {
+    return this.api.forward(conversationId, messageId, to);
+  }
+
+  // ---- Connection internals ----------------------------------------------------------------
+
+  #open(): void {
+    const base = this.#opts.wsUrl ?? webSocketUrl(this.#opts.url);
+    const url = new URL(base);
+    url.searchParams.set('token', this.#token);
+    url.searchParams.set('sync', '1');
+    let ws: WebSocketLike;
+    try {
+      ws = this.#factory(url.toString());
+    } catch (err) {
+      this.emit('error', toCarelineError(err, 'client.network_error'));
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#ws = ws;
+    this.#preHelloError = null;
+    ws.onmessage = (ev) => {
+      if (this.#ws === ws) this.#onData(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this.#ws === ws) this.#onClose(ev.code, ev.reason);
+    };
+    ws.onerror = () => {
+      // A close event follows.
+    };
+    this.#connectTimer = setTimeout(() => this.#abandon(ws), this.#opts.connectTimeoutMs ?? 15_000);
+  }
+
+  /** Gives up on a socket that went silent: drop it without waiting for a close handshake. */
+  #abandon(ws: WebSocketLike): void {
+    if (this.#ws !== ws) return;
+    this.#detach(ws);
+    try {
+      ws.close(4000, 'silent');
+    } catch {
+      // Ignore: it is being dropped.
+    }
+    this.#onClose(1006, 'timeout');
+  }
+
+  #detach(ws: WebSocketLike): void {
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    ws.onerror = null;
+  }
+
+  #onClose(code: number, reason: string): void {
+    const hadHello = this.#hello !== null;
+    const early = this.#preHelloError;
+    this.#preHelloError = null;
+    this.#teardown();
+    if (!this.#wanted) {
+      this.#setState('closed');
+      return;
+    }
+    if (!shouldReconnect(code)) {
+      const err = closeError(code, reason);
+      this.#terminate(early ? new CarelineError(early.code, early.message, { closeCode: code, details: early.details }) : err);
+      return;
+    }
+    if (early) this.emit('error', early);
+    this.#setState(this.#everOpened ? 'reconnecting' : 'connecting');
+    if (!hadHello && (code < 4000 || code > 4999)) this.#probeAuth();
+    else this.#scheduleReconnect();
+  }
+
+  /**
+   * A connection that failed before `hello` may have been refused for its token (an HTTP 401
+   * at the upgrade looks like any network error to a WebSocket). Ask the REST API.
+   */
+  #probeAuth(): void {
+    this.api.badge().then(
+      () => this.#scheduleReconnect(),
+      (err: unknown) => {
+        if (err instanceof CarelineError && err.status === 401 && this.#wanted && !this.#ws) this.#terminate(err);
+        else this.#scheduleReconnect();
+      },
+    );
+  }
+
+  #scheduleReconnect(): void {
+    if (!this.#wanted || this.#ws || this.#reconnectTimer) return;
+    const delay = backoffDelay(this.#attempt++, this.#opts.reconnect);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (this.#wanted && !this.#ws) this.#open();
+    }, delay);
+  }
+
+  #terminate(err: CarelineError): void {
+    this.#wanted = false;
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    this.emit('error', err);
+    this.#setState('closed', err);
+    this.#rejectOpenWaiters(err);
+  }
+
+  /** Forgets the current connection and everything scoped to it. */
+  #teardown(): void {
+    for (const t of [this.#connectTimer, this.#idleTimer]) if (t) clearTimeout(t);
+    if (this.#pingTimer) clearInterval(this.#pingTimer);
+    for (const t of this.#retryTimers) clearTimeout(t);
+    this.#retryTimers.clear();
+    this.#connectTimer = this.#idleTimer = this.#pingTimer = null;
+    if (this.#ws) this.#detach(this.#ws);
+    this.#ws = null;
+    this.#hello = null;
+    this.#inflight.clear();
+    this.#syncs.clear();
+    this.#fullPending = 0;
+  }
+
+  #setState(state: ConnectionState, error?: CarelineError): void {
+    if (state === this.#state) return;
+    const previous = this.#state;
+    this.#state = state;
+    this.emit('state', error ? { state, previous, error } : { state, previous });
+  }
+
+  #rejectOpenWaiters(err: CarelineError): void {
+    const waiters = this.#openWaiters;
+    this.#openWaiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+
+  #opened(): void {
+    this.#attempt = 0;
+    this.#everOpened = true;
+    this.#setState('open');
+    const waiters = this.#openWaiters;
+    this.#openWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  #nextId(prefix: string): string {
+    return `${prefix}${(++this.#counter).toString(36)}`;
+  }
+
+  #sendFrame(frame: ClientFrame): boolean {
+    const ws = this.#ws;
+    if (!ws || !this.#hello || ws.readyState !== OPEN) return false;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- Incoming frames ---------------------------------------------------------------------
+
+  #onData(data: unknown): void {
+    if (typeof data !== 'string') return;
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(data) as ServerFrame;
+    } catch {
+      this.emit('error', new CarelineError('client.invalid_response', 'The server sent a frame that is not JSON.'));
+      return;
+    }
+    this.#touch();
+    switch (frame.type) {
+      case 'hello':
+        return this.#onHello(frame);
+      case 'message':
+        return this.#onMessage(frame.message);
+      case 'ack': {
+        const clientId = this.#inflight.get(frame.id);
+        if (clientId === undefined) return;
+        this.#inflight.delete(frame.id);
+        const { conversation_id, message_id, seq, created_at, duplicate } = frame;
+        return this.#settle(clientId, { conversation_id, client_id: clientId, message_id, seq, created_at, duplicate });
+      }
+      case 'sync_done':
+        return this.#onSyncDone(frame);
+      case 'error':
+        return this.#onErrorFrame(frame);
+      case 'read':
+        return this.emit('read', { conversation_id: frame.conversation_id, user_id: frame.user_id, seq: frame.seq });
+      case 'typing':
+        return this.emit('typing', { conversation_id: frame.conversation_id, user_id: frame.user_id, state: frame.state });
+      case 'presence':
+        return this.emit('presence', { user_id: frame.user_id, online: frame.online, last_seen: frame.last_seen });
+      case 'conversation':
+        // A new conversation starts at seq 0: nothing of it is history to skip.
+        if (frame.event === 'created' && this.#cursors.get(frame.conversation_id) === undefined) this.#cursors.set(frame.conversation_id, 0);
+        if (frame.event === 'removed') this.#seq.forget(frame.conversation_id);
+        return this.emit('conversation', { event: frame.event, conversation_id: frame.conversation_id });
+      case 'pong':
+        return;
+    }
+  }
+
+  /** Any frame proves the connection alive: re-arm the 2× heartbeat watchdog. */
+  #touch(): void {
+    const hello = this.#hello;
+    const ws = this.#ws;
+    if (!hello || !ws) return;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => this.#abandon(ws), 2 * hello.heartbeat_ms);
+  }
+
+  #onHello(hello: HelloFrame): void {
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+    this.#hello = hello;
+    this.#user = hello.user;
+    if (this.#cursors.bindUser(hello.user.id)) this.#seq = this.#newSequencer();
+    this.#outbox.claim(hello.user.id);
+    this.#pingTimer = setInterval(() => this.#sendFrame({ type: 'ping' }), hello.heartbeat_ms);
+    this.#touch();
+    this.#fillFailures.clear();
+    this.#startFullSync();
+    this.#sendPresence('subscribe', [...this.#presence]);
+    for (const [conversationId, seq] of this.#reads) {
+      this.#sendFrame({ type: 'read', id: this.#nextId('r'), conversation_id: conversationId, seq });
+    }
+    this.#reads.clear();
+    for (const entry of this.#outbox.list()) if (entry.user_id === hello.user.id) this.#transmit(entry);
+  }
+
+  /** Sends the catch-up `sync`: every cursor, and `since` from the previous full sync. */
+  #startFullSync(): void {
+    const since = this.#cursors.since;
+    const budget = (this.#hello?.max_frame_bytes ?? 64 * 1024) - 256;
+    const chunks: Record<string, number>[] = [{}];
+    let size = 0;
+    for (const [id, seq] of Object.entries(this.#cursors.all())) {
+      const bytes = encoder.encode(JSON.stringify(id)).length + String(seq).length + 2;
+      if (size + bytes > budget && size > 0) {
+        chunks.push({});
+        size = 0;
+      }
+      chunks[chunks.length - 1]![id] = seq;
+      size += bytes;
+    }
+    this.#fullTime = Infinity;
+    this.#fullSent = 0;
+    for (const cursors of chunks) {
+      const id = this.#nextId('s');
+      this.#syncs.set(id, { kind: 'full' });
+      this.#fullPending += 1;
+      this.#sendFrame(since === null ? { type: 'sync', id, cursors } : { type: 'sync', id, cursors, since });
+    }
+  }
+
+  #onSyncDone(frame: SyncDoneFrame): void {
+    let key = frame.id !== undefined && this.#syncs.has(frame.id) ? frame.id : undefined;
+    if (key === undefined && frame.id === undefined) key = this.#syncs.keys().next().value;
+    const req = key === undefined ? undefined : this.#syncs.get(key);
+    if (key === undefined || !req) return;
+    this.#syncs.delete(key);
+    if (req.kind === 'fill') {
+      this.#fillDone(req.cursors);
+      return;
+    }
+    this.#adoptHeads(frame.conversations);
+    this.#fullPending -= 1;
+    this.#fullTime = Math.min(this.#fullTime, frame.server_time);
+    this.#fullSent += frame.sent;
+    if (this.#fullPending > 0) return;
+    this.#cursors.since = this.#fullTime;
+    this.emit('synced', { server_time: this.#fullTime, conversations: frame.conversations, sent: this.#fullSent });
+    this.#opened();
+    this.#queueGapCheck();
+  }
+
+  /**
+   * Conversations the client has no cursor for after a full sync (and that the server did not
+   * stream) start at their newest seq: their past is history, paged through REST on demand.
+   */
+  #adoptHeads(heads: ConversationHead[]): void {
+    for (const head of heads) {
+      if (this.#cursors.get(head.id) === undefined) this.#cursors.set(head.id, head.last_seq);
+      this.#seq.expect(head.id, head.last_seq);
+    }
+  }
+
+  #onErrorFrame(frame: ErrorFrame): void {
+    const err = new CarelineError(frame.code, frame.message, { details: frame.details });
+    if (!this.#hello && frame.id === undefined) {
+      // Refused at connect (bad token…): the close that follows says what to do; report once.
+      this.#preHelloError = err;
+      return;
+    }
+    if (frame.id !== undefined) {
+      const clientId = this.#inflight.get(frame.id);
+      if (clientId !== undefined) {
+        this.#inflight.delete(frame.id);
+        this.#sendFailed(clientId, frame);
+        return;
+      }
+      const req = this.#syncs.get(frame.id);
+      if (req) {
+        this.#syncs.delete(frame.id);
+        if (req.kind === 'fill') this.#fillDone(req.cursors);
+        else if (--this.#fullPending === 0) this.#opened();
+      }
+    }
+    this.emit('error', err);
+  }
+
+  // ---- Messages and acks -------------------------------------------------------------------
+
+  #newSequencer(): Sequencer {
+    return new Sequencer(this.#cursors, (m) => this.emit('message', m));
+  }
+
+  #onMessage(message: Message): void {
+    const clientId = message.client_id;
+    if (clientId !== null && message.sender_id === this.#user?.id && this.#outbox.has(clientId)) {
+      // One of our unacknowledged sends, stored by an earlier attempt: that is its ack.
+      this.#settle(clientId, {
+        conversation_id: message.conversation_id,
+        client_id: clientId,
+        message_id: message.id,
+        seq: message.seq,
+        created_at: message.created_at,
+        duplicate: true,
+      });
+      return;
+    }
+    this.#seq.message(message);
+    if (this.#seq.hasGap(message.conversation_id)) this.#queueGapCheck();
+  }
+
+  /** A send is durably stored: resolve it, drop it from the outbox, move the cursor. */
+  #settle(clientId: string, ack: SendAck): void {
+    const entry = this.#outbox.remove(clientId);
+    this.#seq.own(ack.conversation_id, ack.seq);
+    if (this.#seq.hasGap(ack.conversation_id)) this.#queueGapCheck();
+    if (!entry) return;
+    const deferreds = this.#deferreds.get(clientId) ?? [];
+    this.#deferreds.delete(clientId);
+    for (const d of deferreds) d.resolve(ack);
+    this.emit('ack', ack);
+  }
+
+  #transmit(entry: OutboxEntry): void {
+    const id = this.#nextId('m');
+    const frame: ClientFrame = {
+      type: 'send',
+      id,
+      conversation_id: entry.conversation_id,
+      message: { client_id: entry.client_id, type: entry.type, content: entry.content },
+    };
+    const json = JSON.stringify(frame);
+    const max = this.#hello?.max_frame_bytes;
+    if (max !== undefined && encoder.encode(json).length > max) {
+      // Sending it would only get the connection closed (1009), again and again.
+      this.#fail(entry.client_id, new CarelineError('message.content_too_large', `The message is larger than the server's frame limit (${max} bytes).`));
+      return;
+    }
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== OPEN) return;
+    try {
+      ws.send(json);
+      this.#inflight.set(id, entry.client_id);
+    } catch {
+      // The socket is closing; the entry stays in the outbox for the next connection.
+    }
+  }
+
+  #sendFailed(clientId: string, frame: ErrorFrame): void {
+    const entry = this.#outbox.get(clientId);
+    if (!entry) return;
+    const err = new CarelineError(frame.code, frame.message, {
+      details: frame.details,
+      clientId,
+      conversationId: entry.conversation_id,
+    });
+    if (!err.retryable) {
+      this.#fail(clientId, err);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer);
+      if (this.#outbox.has(clientId) && this.#hello) this.#transmit(entry);
+    }, this.#opts.sendRetryMs ?? 2000);
+    this.#retryTimers.add(timer);
+  }
+
+  /** A send the server refused for good: drop it and reject it (or report it, if restored from storage). */
+  #fail(clientId: string, err: CarelineError): void {
+    this.#outbox.remove(clientId);
+    const deferreds = this.#deferreds.get(clientId) ?? [];
+    this.#deferreds.delete(clientId);
+    if (deferreds.length === 0) this.emit('error', err);
+    for (const d of deferreds) d.reject(err);
+  }
+
+  #sendPresence(op: 'subscribe' | 'unsubscribe', ids: string[]): void {
+    for (let i = 0; i < ids.length; i += 1000) {
+      const chunk = ids.slice(i, i + 1000);
+      this.#sendFrame(op === 'subscribe' ? { type: 'presence', id: this.#nextId('p'), subscribe: chunk } : { type: 'presence', id: this.#nextId('p'), unsubscribe: chunk });
+    }
+  }
+
+  // ---- Gaps --------------------------------------------------------------------------------
+
+  #queueGapCheck(): void {
+    if (this.#gapCheckQueued) return;
+    this.#gapCheckQueued = true;
+    queueMicrotask(() => {
+      this.#gapCheckQueued = false;
+      this.#checkGaps();
+    });
+  }
+
+  /**
+   * Fetches what is missing before held messages: first by a `sync` frame with the
+   * conversation's cursor; if that brings nothing, through REST history; if that brings
+   * nothing either, the gap is skipped and reported (`client.gap_skipped`) so delivery goes on.
+   */
+  #checkGaps(): void {
+    if (!this.#hello || this.#fullPending > 0) return;
+    const busy = new Set(this.#restFilling);
+    for (const req of this.#syncs.values()) if (req.kind === 'fill') for (const id of Object.keys(req.cursors)) busy.add(id);
+    const cursors: Record<string, number> = {};
+    for (const id of this.#seq.gaps()) {
+      if (busy.has(id)) continue;
+      const failures = this.#fillFailures.get(id) ?? 0;
+      if (failures === 0) cursors[id] = this.#cursors.get(id) ?? 0;
+      else if (failures === 1) void this.#restFill(id);
+      else this.#skipGap(id);
+    }
+    if (Object.keys(cursors).length === 0) return;
+    const id = this.#nextId('f');
+    this.#syncs.set(id, { kind: 'fill', cursors });
+    if (!this.#sendFrame({ type: 'sync', id, cursors })) this.#syncs.delete(id);
+  }
+
+  #fillDone(before: Record<string, number>): void {
+    for (const [id, cursor] of Object.entries(before)) this.#afterFill(id, cursor);
+    this.#queueGapCheck();
+  }
+
+  #afterFill(conversationId: string, before: number): void {
+    if (!this.#seq.hasGap(conversationId)) {
+      this.#fillFailures.delete(conversationId);
+      return;
+    }
+    const progressed = (this.#cursors.get(conversationId) ?? 0) > before;
+    this.#fillFailures.set(conversationId, progressed ? 0 : (this.#fillFailures.get(conversationId) ?? 0) + 1);
+  }
+
+  async #restFill(conversationId: string): Promise<void> {
+    this.#restFilling.add(conversationId);
+    const before = this.#cursors.get(conversationId) ?? 0;
+    try {
+      const target = this.#seq.target(conversationId);
+      let after = before;
+      while (after < target) {
+        const page = await this.api.history(conversationId, { after, limit: Math.min(200, target - after) });
+        for (const m of [...page.messages].sort((a, b) => a.seq - b.seq)) this.#onMessage(m);
+        const last = page.messages.reduce((max, m) => Math.max(max, m.seq), after);
+        if (!page.has_more || last <= after) break;
+        after = last;
+      }
+    } catch (err) {
+      this.emit('error', toCarelineError(err));
+    } finally {
+      this.#restFilling.delete(conversationId);
+      this.#afterFill(conversationId, before);
+      this.#queueGapCheck();
+    }
+  }
+
+  #skipGap(conversationId: string): void {
+    this.#fillFailures.delete(conversationId);
+    const range = this.#seq.skip(conversationId);
+    if (!range || range.to < range.from) return;
+    this.emit(
+      'error',
+      new CarelineError('client.gap_skipped', `Messages ${range.from}–${range.to} of conversation ${conversationId} could not be fetched and were skipped.`, {
+        details: { conversation_id: conversationId, ...range },
+        conversationId,
+      }),
+    );
+  }
+}

@@ -1,0 +1,80 @@
+/** The events of a `CarelineClient` and their payloads. */
+import type { ConversationEventFrame, ConversationHead, Message } from '@careline/protocol';
+import type { CarelineError } from './errors.ts';
+
+/**
+ * - `connecting`: first connection attempts after `connect()`.
+ * - `open`: connected and caught up (the initial sync is done).
+ * - `reconnecting`: the connection was lost; retrying with backoff.
+ * - `closed`: not connected and not trying (before `connect()`, after `close()`, or after a
+ *   terminal close such as a revoked token).
+ */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface StateChange {
+  state: ConnectionState;
+  previous: ConnectionState;
+  /** Why the client stopped, for `closed` after a terminal error. */
+  error?: CarelineError;
+}
+
+/** The server's durable acknowledgement of a sent message. */
+export interface SendAck {
+  conversation_id: string;
+  client_id: string;
+  message_id: string;
+  seq: number;
+  created_at: number;
+  /** True when an earlier attempt had already stored the message (nothing was stored twice). */
+  duplicate: boolean;
+}
+
+export interface ReadReceipt {
+  conversation_id: string;
+  user_id: string;
+  seq: number;
+}
+
+export interface TypingEvent {
+  conversation_id: string;
+  user_id: string;
+  state: 'typing' | 'stopped';
+}
+
+export interface PresenceEvent {
+  user_id: string;
+  online: boolean;
+  last_seen: number | null;
+}
+
+export interface ConversationEvent {
+  event: ConversationEventFrame['event'];
+  conversation_id: string;
+}
+
+/** A full sync finished: the client is caught up. */
+export interface SyncedEvent {
+  server_time: number;
+  /** Every conversation of the user with its newest seq and the user's read cursor. */
+  conversations: ConversationHead[];
+  /** Messages this sync delivered. */
+  sent: number;
+}
+
+export interface CarelineEvents {
+  /** A message from someone else (or from the user's other devices), once, in seq order per conversation. */
+  message: Message;
+  /** One of this client's sends was durably stored. */
+  ack: SendAck;
+  /** Someone's read cursor moved. */
+  read: ReadReceipt;
+  typing: TypingEvent;
+  presence: PresenceEvent;
+  /** A conversation of the user was created, changed, or its participants changed. */
+  conversation: ConversationEvent;
+  state: StateChange;
+  /** Catch-up finished after a (re)connect. */
+  synced: SyncedEvent;
+  /** Something went wrong that no promise reports (terminal close, failed restored send, skipped gap…). */
+  error: CarelineError;
+}

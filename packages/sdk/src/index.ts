@@ -1,0 +1,49 @@
+/**
+ * Careline client SDK: connect a user to a Careline server from Node (22+) or a browser,
+ * send messages with durable acknowledgements, receive each message once and in order,
+ * and page history.
+ */
+export { CarelineClient, type CarelineClientOptions, type OutgoingContent, type SendOptions } from './client.ts';
+export type {
+  CarelineEvents,
+  ConnectionState,
+  ConversationEvent,
+  PresenceEvent,
+  ReadReceipt,
+  SendAck,
+  StateChange,
+  SyncedEvent,
+  TypingEvent,
+} from './events.ts';
+export { CarelineError, type CarelineErrorCode, type ClientErrorCode } from './errors.ts';
+export { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type RestOptions, type UnreadCounts, type UserStatus } from './rest.ts';
+export { MemoryStorage, type CarelineStorage } from './storage.ts';
+export type { OutboxEntry } from './outbox.ts';
+export { Emitter, type Listener } from './emitter.ts';
+export { backoffDelay, type BackoffOptions } from './backoff.ts';
+export { webSocketUrl, type SocketCloseEvent, type SocketMessageEvent, type WebSocketFactory, type WebSocketLike } from './socket.ts';
+
+// The protocol's constants and shapes, so apps need only this package.
+export {
+  BusinessTypes,
+  CloseCodes,
+  ConversationTypes,
+  ErrorCodes,
+  MessageTypes,
+  isErrorCode,
+  shouldReconnect,
+} from '@careline/protocol/constants';
+export type {
+  BusinessType,
+  CloseCode,
+  Conversation,
+  ConversationHead,
+  ConversationType,
+  ConversationView,
+  ErrorCode,
+  Message,
+  MessageType,
+  Participant,
+  TextContent,
+  User,
+} from '@careline/protocol';

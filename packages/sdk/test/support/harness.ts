@@ -1,0 +1,113 @@
+/**
+ * Test harness: a real Careline server (in-process, port 0, SQLite in a temp dir) and SDK
+ * clients connected to it over real WebSockets. Everything started is stopped by `close()`.
+ */
+import { startTestServer, type TestServer } from '@careline/server/testing';
+import { CarelineClient, type CarelineClientOptions, type CarelineEvents, type Message } from '../../src/index.ts';
+
+export class Harness {
+  readonly server: TestServer;
+  readonly #clients: CarelineClient[] = [];
+
+  private constructor(server: TestServer) {
+    this.server = server;
+  }
+
+  static async start(config?: Record<string, unknown>): Promise<Harness> {
+    return new Harness(await startTestServer(config ? { config } : {}));
+  }
+
+  /** A client for `token` with fast reconnects; closed by `close()`. */
+  client(token: string, opts: Partial<CarelineClientOptions> = {}): CarelineClient {
+    const c = new CarelineClient({ url: this.server.url, token, reconnect: { baseMs: 50, maxMs: 400 }, ...opts });
+    this.#clients.push(c);
+    return c;
+  }
+
+  /** A patient and a doctor in one p2p conversation. */
+  async pair(): Promise<{ patient: { id: string; token: string }; doctor: { id: string; token: string }; conv: string }> {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const patient = await this.server.user(`patient-${tag}`, 'patient');
+    const doctor = await this.server.user(`doctor-${tag}`, 'doctor');
+    const conv = await this.server.conversation({ participants: [patient.id, doctor.id] });
+    return { patient, doctor, conv };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#clients.map((c) => c.close()));
+    await this.server.stop();
+  }
+}
+
+/** Records every `message` event of a client. */
+export class Inbox {
+  readonly all: Message[] = [];
+
+  constructor(client: CarelineClient) {
+    client.on('message', (m) => this.all.push(m));
+  }
+
+  of(conversationId: string): Message[] {
+    return this.all.filter((m) => m.conversation_id === conversationId);
+  }
+
+  texts(conversationId: string): string[] {
+    return this.of(conversationId).map((m) => String((m.content as { text?: unknown } | null)?.text));
+  }
+
+  /** Waits until `n` messages of a conversation arrived. */
+  async wait(conversationId: string, n: number, timeoutMs = 5000): Promise<Message[]> {
+    await waitFor(() => this.of(conversationId).length >= n, { timeoutMs, what: () => `${n} messages (got ${this.of(conversationId).length})` });
+    return this.of(conversationId);
+  }
+}
+
+/** Polls `cond` until it is truthy; fails after `timeoutMs`. */
+export async function waitFor<T>(cond: () => T | Promise<T>, opts: { timeoutMs?: number; what?: string | (() => string); everyMs?: number } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  for (;;) {
+    const v = await cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) {
+      const what = typeof opts.what === 'function' ? opts.what() : (opts.what ?? 'condition');
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await sleep(opts.everyMs ?? 10);
+  }
+}
+
+/** The next event of `type` (matching `pred`), or a timeout error. */
+export function nextEvent<K extends keyof CarelineEvents>(
+  client: CarelineClient,
+  type: K,
+  pred: (e: CarelineEvents[K]) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<CarelineEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for a "${String(type)}" event`));
+    }, timeoutMs);
+    const off = client.on(type, (e) => {
+      if (!pred(e)) return;
+      clearTimeout(timer);
+      off();
+      resolve(e);
+    });
+  });
+}
+
+/** Rejects if `p` takes longer than `ms`. */
+export function within<T>(p: Promise<T>, ms: number, what = 'operation'): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export const text = (t: string) => ({ type: 1, content: { text: t } });
