@@ -51,6 +51,20 @@ export const ErrorCodes = {
   'message.already_recalled': { status: 409, message: 'The message was already recalled.' },
   'message.client_id_conflict': { status: 409, message: 'This client id was already used for a different conversation.' },
 
+  // Consultations (topics).
+  'topic.not_found': { status: 404, message: 'No such topic in this tenant (or in this session).' },
+  'topic.session_mismatch': { status: 409, message: 'This topic id belongs to another session.' },
+  'topic.already_open': { status: 409, message: 'The session already has an open topic; end it first.' },
+  'topic.already_ended': { status: 409, message: 'The topic has already ended.' },
+  'topic.not_patient': { status: 403, message: 'Only the patient of the session may enter its topic.' },
+
+  // Notifications, care teams and tags.
+  'notification.kind_unknown': { status: 400, message: 'Unknown notification kind: use a built-in kind or register it first.' },
+  'notification.kind_exists': { status: 409, message: 'A notification kind with this name is registered with other settings.' },
+  'notification.target_invalid': { status: 400, message: 'The notification target is malformed or names nobody.' },
+  'notification.not_found': { status: 404, message: 'No such notification for this user.' },
+  'team.not_found': { status: 404, message: 'No such care team in this tenant.' },
+
   // WebSocket frames.
   'frame.invalid_json': { status: 400, message: 'The frame is not valid JSON.' },
   'frame.unknown_type': { status: 400, message: 'Unknown frame type.' },
