@@ -9,6 +9,7 @@ import { AuthService } from './domain/auth.ts';
 import { ConversationService } from './domain/conversations.ts';
 import { MemberDirectory } from './domain/directory.ts';
 import { MessageService } from './domain/messages.ts';
+import { TopicService } from './domain/topics.ts';
 import { MemoryPresence } from './domain/presence-memory.ts';
 import { UserService } from './domain/users.ts';
 import { MemoryBus } from './bus/bus-memory.ts';
@@ -25,6 +26,7 @@ export interface Core {
   conversations: ConversationService;
   messages: MessageService;
   audit: AuditLog;
+  topics: TopicService;
   close(): Promise<void>;
 }
 
@@ -50,8 +52,9 @@ export function createCore(config: Readonly<Config>, onBusError: (err: unknown) 
     historyPageMax: config.messages.historyPageMax,
     groupCommitMaxBatch: config.storage.groupCommitMaxBatch,
   });
+  const topics = new TopicService({ storage, bus, directory, audit, historyPageMax: config.messages.historyPageMax });
   return {
-    config, storage, bus, presence, directory, auth, users, conversations, messages, audit,
+    config, storage, bus, presence, directory, auth, users, conversations, messages, audit, topics,
     async close() {
       await messages.committer.drain();
       await audit.flush();

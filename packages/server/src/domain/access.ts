@@ -17,6 +17,17 @@ export function requireUser(p: Principal): string {
   return p.userId;
 }
 
+/** Doctors and staff (nurses, health managers) are the care team: their messages answer a consultation. */
+export function isCareTeamRole(role: string): boolean {
+  return role === 'doctor' || role === 'staff';
+}
+
+/** Only the care team (or an integrator) may do this: end a consultation, read team statistics. */
+export function requireCareTeam(p: Principal, what: string): void {
+  if (p.kind === 'app') return;
+  if (!isCareTeamRole(p.role) && p.role !== 'admin') throw fail('auth.forbidden', `Only the care team may ${what}.`);
+}
+
 /** Care-team roles may manage participants; patients may not. Apps may. */
 export function requireStaff(p: Principal): void {
   if (p.kind === 'app') return;

@@ -8,7 +8,7 @@ import type { Message, NewMessage, Principal } from './types.ts';
 import type { MemberDirectory } from './directory.ts';
 import type { AuditLog } from './audit.ts';
 import { GroupCommitter } from './committer.ts';
-import { requireAccess, requireUser } from './access.ts';
+import { isCareTeamRole, requireAccess, requireUser } from './access.ts';
 import { checkContent, forwardType } from './content.ts';
 import { fail } from './errors.ts';
 import { newId } from './ids.ts';
@@ -38,7 +38,7 @@ interface CommitCtx {
 }
 
 export interface MessageDeps {
-  storage: Pick<Storage, 'messages' | 'conversations'>;
+  storage: Pick<Storage, 'messages' | 'conversations' | 'users'>;
   bus: EventBus;
   directory: MemberDirectory;
   /** Reads of patient conversations are recorded here. */
@@ -80,16 +80,23 @@ export class MessageService {
     const checked = checkContent(out.type, out.content, this.#d.maxContentBytes);
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     let senderId: string;
+    let careTeam = false;
     if (p.kind === 'user') {
       if (checked.systemOnly) throw fail('message.type_forbidden', undefined, { type: out.type });
       senderId = p.userId;
+      careTeam = isCareTeamRole(p.role);
     } else {
       senderId = opts.senderId ?? 'system';
-      if (senderId !== 'system' && !entry.members.has(senderId)) throw fail('conversation.not_participant', `Sender ${senderId} is not a participant.`);
+      if (senderId !== 'system') {
+        if (!entry.members.has(senderId)) throw fail('conversation.not_participant', `Sender ${senderId} is not a participant.`);
+        const sender = await this.#d.storage.users.getUser(p.tenantId, senderId);
+        careTeam = sender !== null && isCareTeamRole(sender.role);
+      }
     }
     const msg: NewMessage = {
       tenant_id: p.tenantId, conversation_id: conversationId, id: newId(), sender_id: senderId, type: out.type,
       content: out.content, content_json: checked.json, client_id: out.client_id ?? null, created_at: this.#now(), forward: null,
+      ...(careTeam ? { care_team: true } : {}),
     };
     return { msg, ctx: { recipients: entry.list, origin: opts.origin } };
   }
@@ -166,6 +173,7 @@ export class MessageService {
             tenant_id: p.tenantId, conversation_id: targets[i]!, id: newId(), sender_id: senderId, type, content, content_json: checked.json,
             client_id: clientId ? `${clientId}:${i}` : null, created_at: this.#now(),
             forward: { conversation_id: conversationId, message_id: original.id, sender_id: original.sender_id },
+            ...(p.kind === 'user' && isCareTeamRole(p.role) ? { care_team: true } : {}),
           },
           { recipients: e.list, origin: undefined },
         ),

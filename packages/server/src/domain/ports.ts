@@ -5,7 +5,7 @@
  */
 import type {
   App, AppendResult, AuditEntry, AuditQuery, AuditRecord, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, Membership,
-  Message, NewConversation, NewMessage, Participant, Tenant, User, UserInput,
+  Message, NewConversation, NewMessage, NewTopic, Participant, Tenant, Topic, TopicQuery, TopicState, TopicStatsRow, User, UserInput,
 } from './types.ts';
 import type { DomainEvent } from './events.ts';
 
@@ -83,6 +83,31 @@ export interface MessageStore {
   recall(tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage): Promise<{ recalled: Message; notice: Message } | null>;
 }
 
+export interface TopicStore {
+  /**
+   * Starts a topic: inserts it and appends `start` (its type-6 message) in one transaction;
+   * the topic's start seq is that message's. If the id exists nothing changes and the
+   * existing topic is returned with `created: false`. Fails with `topic.already_open` when the
+   * session has another open topic, `conversation.not_found` when the session does not exist.
+   */
+  start(tenantId: string, topic: NewTopic, start: NewMessage): Promise<{ topic: Topic; created: boolean; message: Message | null }>;
+  /** Ends an open topic and appends `messages` (types 7 and 10) in one transaction; null if not open. */
+  end(tenantId: string, topicId: string, at: number, by: string, messages: readonly NewMessage[]): Promise<{ topic: Topic; messages: Message[] } | null>;
+  /** Records the patient entering the topic and appends `message` (type 14) in one transaction. */
+  enter(tenantId: string, topicId: string, at: number, message: NewMessage): Promise<{ topic: Topic; message: Message } | null>;
+  get(tenantId: string, topicId: string): Promise<Topic | null>;
+  /** The newest topic of a session. */
+  latest(tenantId: string, sessionId: string): Promise<Topic | null>;
+  /** Newest first, cursor-paged. */
+  list(tenantId: string, q: TopicQuery): Promise<{ items: Topic[]; next_cursor: string | null }>;
+  /** Counts by state for the topics matching `q` (limit and cursor ignored). */
+  countByState(tenantId: string, q: Omit<TopicQuery, 'limit' | 'cursor' | 'state'>): Promise<Record<TopicState, number>>;
+  /** Statistics grouped by team or doctor for topics created in [since, until). */
+  stats(tenantId: string, groupBy: 'team' | 'doctor', q: Omit<TopicQuery, 'limit' | 'cursor' | 'state'>): Promise<TopicStatsRow[]>;
+  /** Every topic created in [since, until), for reconciliation with the host system. */
+  created(tenantId: string, since: number, until: number): Promise<Topic[]>;
+}
+
 export interface AuditStore {
   /** Appends entries in one transaction, in order. */
   append(entries: readonly AuditEntry[]): Promise<void>;
@@ -97,6 +122,7 @@ export interface Storage {
   readonly conversations: ConversationStore;
   readonly messages: MessageStore;
   readonly audit: AuditStore;
+  readonly topics: TopicStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -68,6 +68,71 @@ export interface NewMessage {
   client_id: string | null;
   created_at: number;
   forward: ForwardInfo | null;
+  /**
+   * The sender is of the care team (doctor or staff): if the session has an open topic with
+   * no reply yet, this message is its first reply (recorded in the same transaction).
+   */
+  care_team?: boolean;
+}
+
+/** A consultation inside a session; `id` is the host system's consult code. */
+export interface Topic {
+  id: string;
+  session_id: string;
+  name: string;
+  description: string | null;
+  patient_id: string | null;
+  team_id: string | null;
+  doctor_id: string | null;
+  consult_type: string | null;
+  /** 0 open, 10 ended. */
+  status: number;
+  /** 0 no care-team reply yet, 1 replied. */
+  reply: number;
+  start_message_id: string | null;
+  start_seq: number;
+  end_message_id: string | null;
+  end_seq: number | null;
+  created_at: number;
+  created_by: string;
+  ended_at: number | null;
+  ended_by: string | null;
+  first_reply_at: number | null;
+  first_reply_by: string | null;
+  entered_at: number | null;
+}
+
+export type NewTopic = Omit<Topic, 'status' | 'reply' | 'start_message_id' | 'start_seq' | 'end_message_id' | 'end_seq' | 'ended_at' | 'ended_by' | 'first_reply_at' | 'first_reply_by' | 'entered_at'>;
+
+/** The three states the clinic counts (seed 000), plus ended-without-reply, which none of them counts. */
+export type TopicState = 'unreplied' | 'in_progress' | 'replied' | 'ended_unreplied';
+
+export interface TopicQuery {
+  session_id?: string;
+  /** Topics of sessions this user is a participant of. */
+  member?: string;
+  patient_id?: string;
+  team_id?: string;
+  doctor_id?: string;
+  /** Only topics of sessions of this type (1: family-doctor "health" consultations). */
+  session_type?: number;
+  state?: TopicState;
+  since?: number;
+  until?: number;
+  limit: number;
+  /** Opaque cursor from the previous page (newest first). */
+  cursor?: string;
+}
+
+export interface TopicStatsRow {
+  key: string | null;
+  count: number;
+  replied: number;
+  unreplied: number;
+  in_progress: number;
+  ended_unreplied: number;
+  /** First-response times (ms) of the replied topics, ascending. */
+  response_ms: number[];
 }
 
 export type AppendResult =

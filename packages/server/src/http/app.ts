@@ -15,6 +15,7 @@ import { installErrorHandling, toAppError } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { opsRoutes, type OpsState } from './routes/ops.ts';
 import { sessionRoutes } from './routes/sessions.ts';
+import { topicRoutes } from './routes/topics.ts';
 import { auditRoutes, userRoutes } from './routes/users.ts';
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -115,6 +116,7 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
   userRoutes(app, core);
   auditRoutes(app, core);
   sessionRoutes(app, core);
+  topicRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
   return app;

@@ -27,5 +27,10 @@ export const ParticipantEntry = Type.Union([
 
 export { Conversation, ConversationView, Message, Participant, User };
 
+/** For routes whose body is optional: a request without one is validated as `{}`. */
+export const emptyBody = async (req: { body: unknown }) => {
+  req.body ??= {};
+};
+
 /** Standard error replies for the OpenAPI description. */
 export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorReply]));

@@ -238,6 +238,67 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.equal((await s.audit.query(T2, { limit: 10 })).length, 1);
     });
 
+    it('topics: start is atomic with its message and idempotent; one open topic per session', async () => {
+      await s.conversations.createConversation({ tenant_id: T, id: 'tp', type: 1, business_type: 2, name: '', status: 0, created_by: 'x', participants: [{ user_id: 'doc', role: 'm' }, { user_id: 'pat', role: 'm' }] }, 1);
+      const topic = (id: string, at: number) => ({ id, session_id: 'tp', name: id, description: null, patient_id: 'pat', team_id: 'team1', doctor_id: 'doc', consult_type: '1', created_at: at, created_by: 'pat' });
+      const startMsg = () => ({ ...msg(T, 'tp', 'system', 'start'), type: 6 });
+      const a = await s.topics.start(T, topic('k1', 1000), startMsg());
+      assert.ok(a.created && a.message);
+      assert.deepEqual([a.topic.status, a.topic.reply, a.topic.start_seq, a.topic.start_message_id], [0, 0, a.message.seq, a.message.id]);
+      assert.equal((await s.conversations.getConversation(T, 'tp'))?.status, 1);
+      const again = await s.topics.start(T, topic('k1', 2000), startMsg());
+      assert.deepEqual([again.created, again.message, again.topic.created_at], [false, null, 1000]);
+      await assert.rejects(s.topics.start(T, topic('k2', 3000), startMsg()), (e: unknown) => e instanceof AppError && e.code === 'topic.already_open');
+      await assert.rejects(s.topics.start(T, { ...topic('k1', 1), session_id: 'c1' }, startMsg()), (e: unknown) => e instanceof AppError && e.code === 'topic.session_mismatch');
+      assert.equal((await s.conversations.getConversation(T, 'tp'))?.last_seq, 1, 'failed starts wrote nothing');
+    });
+
+    it('topics: the first care-team message replies, in the same transaction; end and enter append their messages', async () => {
+      await s.messages.append([msg(T, 'tp', 'pat', 'question')]);
+      assert.equal((await s.topics.get(T, 'k1'))?.reply, 0);
+      await s.messages.append([{ ...msg(T, 'tp', 'doc', 'answer', null, 5000), care_team: true }, { ...msg(T, 'tp', 'doc', 'more', null, 6000), care_team: true }]);
+      const replied = await s.topics.get(T, 'k1');
+      assert.deepEqual([replied?.reply, replied?.first_reply_at, replied?.first_reply_by], [1, 5000, 'doc']);
+      const entered = await s.topics.enter(T, 'k1', 6500, { ...msg(T, 'tp', 'system', 'enter'), type: 14 });
+      assert.equal(entered?.topic.entered_at, 6500);
+      const ended = await s.topics.end(T, 'k1', 7000, 'doc', [{ ...msg(T, 'tp', 'system', 'end'), type: 7 }, { ...msg(T, 'tp', 'system', 'bye'), type: 10 }]);
+      assert.ok(ended);
+      assert.deepEqual([ended.topic.status, ended.topic.ended_at, ended.topic.ended_by, ended.topic.end_seq], [10, 7000, 'doc', ended.messages[1]!.seq]);
+      assert.equal(ended.topic.end_message_id, ended.messages[0]!.id);
+      assert.equal((await s.conversations.getConversation(T, 'tp'))?.status, 0);
+      assert.equal(await s.topics.end(T, 'k1', 8000, 'doc', []), null);
+      assert.equal(await s.topics.enter(T, 'k1', 8000, msg(T, 'tp', 'system', 'x')), null);
+      await s.messages.append([{ ...msg(T, 'tp', 'doc', 'after the end'), care_team: true }]);
+      assert.equal((await s.topics.get(T, 'k1'))?.first_reply_at, 5000);
+    });
+
+    it('topics: lists by state newest first with a cursor, counts, statistics, the created ones of a period', async () => {
+      const topic = (id: string, at: number) => ({ id, session_id: 'tp', name: id, description: null, patient_id: 'pat', team_id: id === 'k3' ? 'team2' : 'team1', doctor_id: 'doc', consult_type: null, created_at: at, created_by: 'x' });
+      const k2 = await s.topics.start(T, topic('k2', 10_000), { ...msg(T, 'tp', 'system', 's'), type: 6 });
+      assert.ok(k2.created);
+      await s.topics.end(T, 'k2', 11_000, 'system', []);
+      await s.topics.start(T, topic('k3', 12_000), { ...msg(T, 'tp', 'system', 's'), type: 6 });
+      assert.equal((await s.topics.latest(T, 'tp'))?.id, 'k3');
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await s.topics.list(T, { session_id: 'tp', limit: 2, ...(cursor ? { cursor } : {}) });
+        ids.push(...page.items.map((t) => t.id));
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor);
+      assert.deepEqual(ids, ['k3', 'k2', 'k1']);
+      assert.deepEqual((await s.topics.list(T, { state: 'ended_unreplied', limit: 10 })).items.map((t) => t.id), ['k2']);
+      assert.deepEqual((await s.topics.list(T, { member: 'pat', session_type: 1, state: 'replied', limit: 10 })).items.map((t) => t.id), ['k1']);
+      assert.deepEqual((await s.topics.list(T, { member: 'nurse', limit: 10 })).items, []);
+      assert.deepEqual(await s.topics.countByState(T, { session_id: 'tp' }), { unreplied: 1, in_progress: 0, replied: 1, ended_unreplied: 1 });
+      const stats = await s.topics.stats(T, 'team', { session_id: 'tp' });
+      const team1 = stats.find((r) => r.key === 'team1');
+      assert.deepEqual([team1?.count, team1?.replied, team1?.ended_unreplied, team1?.response_ms], [2, 1, 1, [4000]]);
+      assert.deepEqual((await s.topics.created(T, 10_000, 12_000)).map((t) => t.id), ['k2']);
+      assert.equal(await s.topics.get(T2, 'k1'), null);
+      await assert.rejects(s.topics.list(T, { limit: 1, cursor: '!!' }), (e: unknown) => e instanceof AppError && e.code === 'request.invalid');
+    });
+
     it('ping answers', async () => {
       assert.equal(await s.ping(), true);
     });

@@ -5,7 +5,7 @@ import type { Api } from '../app.ts';
 import type { Core } from '../../core.ts';
 import { fail } from '../../domain/errors.ts';
 import {
-  Conversation, ConversationView, Limit, Message, MessageIdParams, Participant, ParticipantEntry, ParticipantParams, SessionIdParams, errors,
+  Conversation, ConversationView, Limit, Message, MessageIdParams, Participant, ParticipantEntry, ParticipantParams, SessionIdParams, emptyBody, errors,
 } from '../schemas.ts';
 
 const Sessions = Type.Object({ sessions: Type.Array(ConversationView), next_cursor: Type.Union([Type.String(), Type.Null()]) });
@@ -14,10 +14,6 @@ const Avatars = Type.Object({ avatars: Type.Array(Type.Object({ user_id: Type.St
 const Page = Type.Object({ messages: Type.Array(Message), has_more: Type.Boolean() });
 const TypeCode = Type.Integer({ minimum: -2147483648, maximum: 2147483647 });
 const ids = (s: string) => [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))];
-/** For routes whose body is optional: a request without one is validated as `{}`. */
-const emptyBody = async (req: { body: unknown }) => {
-  req.body ??= {};
-};
 
 export function sessionRoutes(app: Api, core: Core): void {
   const c = core.conversations;

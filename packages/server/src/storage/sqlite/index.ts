@@ -6,17 +6,20 @@ import { SqliteConversationStore } from './conversations.ts';
 import { SqliteMessageStore } from './messages.ts';
 import { SqliteAuthSessionStore } from './sessions.ts';
 import { SqliteTenantStore } from './tenants.ts';
+import { SqliteTopicStore } from './topics.ts';
 import { SqliteUserStore } from './users.ts';
 
 export function createSqliteStorage(opts: OpenOptions): Storage {
   const db = openDb(opts);
   let closed = false;
+  const messages = new SqliteMessageStore(db);
   return {
     tenants: new SqliteTenantStore(db),
     users: new SqliteUserStore(db),
     sessions: new SqliteAuthSessionStore(db),
     conversations: new SqliteConversationStore(db),
-    messages: new SqliteMessageStore(db),
+    messages,
+    topics: new SqliteTopicStore(db, messages),
     audit: new SqliteAuditStore(db),
     async ping() {
       if (closed) return false;

@@ -22,6 +22,10 @@ export class SqliteMessageStore implements MessageStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
     );
     const senderRead = db.prepare('UPDATE participants SET read_seq = ? WHERE tenant_id = ? AND conversation_id = ? AND user_id = ? AND read_seq < ?');
+    // A care-team message answers the session's open, unanswered topic (if any): same transaction.
+    const firstReply = db.prepare(
+      'UPDATE topics SET reply = 1, first_reply_at = ?, first_reply_by = ? WHERE tenant_id = ? AND session_id = ? AND status = 0 AND reply = 0',
+    );
 
     this.#appendTx = db.transaction((batch: readonly NewMessage[]): AppendResult[] => {
       const out: AppendResult[] = [];
@@ -41,6 +45,7 @@ export class SqliteMessageStore implements MessageStore {
         const forward = m.forward === null ? null : JSON.stringify(m.forward);
         insert.run(m.tenant_id, m.conversation_id, seq, m.id, m.sender_id, m.type, m.content_json, m.client_id, m.created_at, forward);
         senderRead.run(seq, m.tenant_id, m.conversation_id, m.sender_id, seq);
+        if (m.care_team) firstReply.run(m.created_at, m.sender_id, m.tenant_id, m.conversation_id);
         out.push({
           ok: true,
           duplicate: false,
@@ -63,6 +68,11 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async append(batch: readonly NewMessage[]): Promise<AppendResult[]> {
+    return this.#appendTx(batch);
+  }
+
+  /** The append, synchronously, for other SQLite stores that write messages inside their own transaction. */
+  appendNow(batch: readonly NewMessage[]): AppendResult[] {
     return this.#appendTx(batch);
   }
 

@@ -1,0 +1,254 @@
+/**
+ * Consultations (topics): the topic paths of the family-doctor IM server under
+ * `/api/v2/sessions`, the user's consultation time, statistics for the clinic, and the
+ * reconciliation report for integrators.
+ */
+import Type from 'typebox';
+import type { Api } from '../app.ts';
+import type { Core } from '../../core.ts';
+import type { TopicState } from '../../domain/types.ts';
+import { fail } from '../../domain/errors.ts';
+import { Limit, Message, emptyBody, errors } from '../schemas.ts';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const Str = Type.String();
+const Int = Type.Integer();
+
+export const Topic = Type.Object({
+  id: Str, session_id: Str, name: Str, description: Nullable(Str), patient_id: Nullable(Str), team_id: Nullable(Str), doctor_id: Nullable(Str),
+  consult_type: Nullable(Str), status: Int, reply: Int, start_message_id: Nullable(Str), start_seq: Int, end_message_id: Nullable(Str),
+  end_seq: Nullable(Int), created_at: Type.Number(), created_by: Str, ended_at: Nullable(Type.Number()), ended_by: Nullable(Str),
+  first_reply_at: Nullable(Type.Number()), first_reply_by: Nullable(Str), entered_at: Nullable(Type.Number()),
+}, { description: 'status 0 open / 10 ended; reply 0 no care-team reply yet / 1 replied' });
+
+const TopicPage = Type.Object({ topics: Type.Array(Topic), next_cursor: Nullable(Str) });
+const Counts = Type.Object({ unreplied: Int, in_progress: Int, replied: Int, ended_unreplied: Int });
+const ResponseTimes = Type.Object({ count: Int, avg: Nullable(Type.Number()), p50: Nullable(Type.Number()), p90: Nullable(Type.Number()), max: Nullable(Type.Number()) });
+const Id = Type.String({ minLength: 1, maxLength: 128 });
+const SessionTopic = Type.Object({ session_id: Id, topic_id: Id });
+const Period = {
+  since: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch, inclusive' })),
+  until: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch, exclusive' })),
+};
+const StateName = Type.Union([
+  Type.Literal('unreplied'), Type.Literal('in_progress'), Type.Literal('replied'), Type.Literal('ended_unreplied'),
+  Type.Literal('0'), Type.Literal('1'), Type.Literal('2'),
+], { description: 'unreplied (0), in_progress (1), replied (2); ended_unreplied is counted in none of them' });
+const STATE_BY_CODE: Record<string, TopicState> = { 0: 'unreplied', 1: 'in_progress', 2: 'replied' };
+const state = (s: string): TopicState => STATE_BY_CODE[s] ?? (s as TopicState);
+const ListQuery = {
+  limit: Limit(20, 200),
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  ...Period,
+};
+const PageQuery = Type.Object({ before: Type.Optional(Type.Integer({ minimum: 1 })), after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Limit(50, 5000) });
+const MessagesPage = Type.Object({ messages: Type.Array(Message), has_more: Type.Boolean(), topic: Topic });
+
+export function topicRoutes(app: Api, core: Core): void {
+  const t = core.topics;
+
+  app.post('/api/v2/sessions/:session_id/topics', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'Start a consultation in the session (idempotent by topic id = the host\'s consult code); writes the type-6 start message',
+      params: Type.Object({ session_id: Id }),
+      body: Type.Object({
+        topic_id: Id,
+        name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+        description: Type.Optional(Type.String({ maxLength: 4000 })),
+        patient_id: Type.Optional(Id), team_id: Type.Optional(Id), doctor_id: Type.Optional(Id),
+        consult_type: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Integer()])),
+        text: Type.Optional(Type.String({ minLength: 1, maxLength: 4000 })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ topic: Topic, created: Type.Boolean() }), ...errors(400, 401, 403, 404, 409) },
+    },
+  }, async (req) => t.start(req.principal, req.params.session_id, req.body));
+
+  app.get('/api/v2/sessions/:session_id/topics', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'One topic by id (the path segment is the topic id, as in the original server)',
+      params: Type.Object({ session_id: Type.String({ minLength: 1, maxLength: 128, description: 'The topic id' }) }),
+      response: { 200: Type.Object({ topic: Topic }), ...errors(401, 404) },
+    },
+  }, async (req) => ({ topic: await t.get(req.principal, req.params.session_id) }));
+
+  app.get('/api/v2/sessions/topics/:topic_id', {
+    config: { auth: 'any' },
+    schema: { tags: ['topics'], summary: 'One topic by id', params: Type.Object({ topic_id: Id }), response: { 200: Type.Object({ topic: Topic }), ...errors(401, 404) } },
+  }, async (req) => ({ topic: await t.get(req.principal, req.params.topic_id) }));
+
+  app.get('/api/v2/sessions/:session_id/topics/:topic_id/ended', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'Whether the topic has ended; topic_id "current" means the session\'s newest topic',
+      params: SessionTopic, response: { 200: Type.Object({ ended: Type.Boolean(), topic: Topic }), ...errors(401, 403, 404) },
+    },
+  }, async (req) => t.ended(req.principal, req.params.session_id, req.params.topic_id));
+
+  for (const method of ['put', 'post'] as const) {
+    app[method]('/api/v2/sessions/:session_id/topics/:topic_id/ended', {
+      config: { auth: 'any' },
+      preValidation: emptyBody,
+      schema: {
+        tags: ['topics'], summary: 'End the topic (care team or integrator): writes the type-7 end message and the type-10 closing message; "current" allowed',
+        params: SessionTopic,
+        body: Type.Optional(Type.Object({ text: Type.Optional(Type.String({ minLength: 1, maxLength: 4000, description: 'Text of the type-10 message' })) }, { additionalProperties: false })),
+        response: { 200: Type.Object({ topic: Topic }), ...errors(400, 401, 403, 404, 409) },
+      },
+    }, async (req) => ({ topic: await t.end(req.principal, req.params.session_id, req.params.topic_id, req.body ?? {}) }));
+
+    app[method]('/api/v2/sessions/:session_id/topics/:topic_id/into', {
+      config: { auth: 'any' },
+      schema: {
+        tags: ['topics'], summary: 'The patient enters the topic: a type-14 message from the system',
+        params: SessionTopic, response: { 200: Type.Object({ topic: Topic }), ...errors(401, 403, 404, 409) },
+      },
+    }, async (req) => ({ topic: await t.enter(req.principal, req.params.session_id, req.params.topic_id) }));
+  }
+
+  app.get('/api/v2/sessions/topics', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'Topics the caller may see, newest first (a patient: their own; care team: their sessions\'; integrator: all)',
+      querystring: Type.Object({ session_id: Type.Optional(Id), patient_id: Type.Optional(Id), state: Type.Optional(StateName), ...ListQuery }),
+      response: { 200: TopicPage, ...errors(400, 401, 403, 404) },
+    },
+  }, async (req) => {
+    const { state: s, ...q } = req.query;
+    return t.list(req.principal, { ...q, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+  });
+
+  app.get('/api/v2/sessions/healthTopics', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'Health consultations (topics of family-doctor sessions, type 1) the caller may see',
+      querystring: Type.Object({ patient_id: Type.Optional(Id), state: Type.Optional(StateName), ...ListQuery }),
+      response: { 200: TopicPage, ...errors(400, 401) },
+    },
+  }, async (req) => {
+    const { state: s, ...q } = req.query;
+    return t.list(req.principal, { ...q, session_type: 1, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+  });
+
+  app.get('/api/v2/sessions/healthTeamTopics', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'Health consultations of one care team (care team or integrator)',
+      querystring: Type.Object({ team_id: Id, state: Type.Optional(StateName), ...ListQuery }),
+      response: { 200: TopicPage, ...errors(400, 401, 403) },
+    },
+  }, async (req) => {
+    const { state: s, ...q } = req.query;
+    return t.list(req.principal, { ...q, session_type: 1, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+  });
+
+  app.get('/api/v2/sessions/topicListByType', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'Topics in one state: unreplied (status 0, reply 0), in progress (0, 1), replied (10, 1)',
+      querystring: Type.Object({ type: StateName, team_id: Type.Optional(Id), doctor_id: Type.Optional(Id), ...ListQuery }),
+      response: { 200: TopicPage, ...errors(400, 401, 403) },
+    },
+  }, async (req) => {
+    const { type, ...q } = req.query;
+    return t.list(req.principal, { ...q, state: state(type), limit: q.limit ?? 20 });
+  });
+
+  app.get('/api/v2/sessions/topicListCountByType', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'How many topics are unreplied, in progress and replied (ended without a reply: apart, in none of them)',
+      querystring: Type.Object({ team_id: Type.Optional(Id), doctor_id: Type.Optional(Id), ...Period }),
+      response: { 200: Counts, ...errors(400, 401, 403) },
+    },
+  }, async (req) => t.countByState(req.principal, req.query));
+
+  app.get('/api/v2/sessions/topics/count/reply', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'Reply statistics: counts by state and first-response times',
+      querystring: Type.Object({ team_id: Type.Optional(Id), doctor_id: Type.Optional(Id), ...Period }),
+      response: { 200: Type.Object({ ...Counts.properties, total: Int, first_response_ms: ResponseTimes }), ...errors(400, 401, 403) },
+    },
+  }, async (req) => t.replyCount(req.principal, req.query));
+
+  app.get('/api/v2/sessions/topic/:topic_id/messages', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'The messages of a topic, from its start to its end, ascending by seq (page with before/after)',
+      params: Type.Object({ topic_id: Id }), querystring: PageQuery, response: { 200: MessagesPage, ...errors(400, 401, 404) },
+    },
+  }, async (req) => t.messages(req.principal, req.params.topic_id, req.query));
+
+  app.get('/api/v2/sessions/:session_id/topics/:topic_id/messages', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'The messages of a topic of this session ("current": the newest topic)',
+      params: SessionTopic, querystring: PageQuery, response: { 200: MessagesPage, ...errors(400, 401, 403, 404) },
+    },
+  }, async (req) => t.messages(req.principal, req.params.topic_id, req.query, req.params.session_id));
+
+  app.get('/api/v2/users/:user_id/consult/time', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['users'], summary: 'A patient\'s consultation times: how many, the newest start and end, the open one',
+      params: Type.Object({ user_id: Id }),
+      response: {
+        200: Type.Object({
+          user_id: Str, total: Int, last_topic_id: Nullable(Str), last_started_at: Nullable(Type.Number()), last_ended_at: Nullable(Type.Number()), open_topic_id: Nullable(Str),
+        }),
+        ...errors(401, 403, 404),
+      },
+    },
+  }, async (req) => {
+    await core.users.get(req.principal, req.params.user_id);
+    return t.consultTime(req.principal, req.params.user_id);
+  });
+
+  app.get('/api/v2/statistics/topics', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['topics'], summary: 'Consultations per care team or per doctor over a period, with first-response times (care team or integrator)',
+      querystring: Type.Object({
+        group_by: Type.Union([Type.Literal('team'), Type.Literal('doctor')]), team_id: Type.Optional(Id), doctor_id: Type.Optional(Id), ...Period,
+      }),
+      response: {
+        200: Type.Object({
+          rows: Type.Array(Type.Object({
+            team_id: Type.Optional(Nullable(Str)), doctor_id: Type.Optional(Nullable(Str)), count: Int, unreplied: Int, in_progress: Int, replied: Int,
+            ended_unreplied: Int, first_response_ms: ResponseTimes,
+          })),
+        }),
+        ...errors(400, 401, 403),
+      },
+    },
+  }, async (req) => {
+    const { group_by, ...q } = req.query;
+    return { rows: await t.stats(req.principal, group_by, q) };
+  });
+
+  app.post('/api/v2/management/topics/reconcile', {
+    config: { auth: 'app' },
+    schema: {
+      tags: ['topics'], summary: 'Compare the host\'s consultations of a period with Careline\'s: missing here, missing in the host, different fields',
+      body: Type.Object({
+        since: Type.Integer({ minimum: 0 }), until: Type.Integer({ minimum: 0 }),
+        topics: Type.Array(Type.Object({
+          id: Id, session_id: Type.Optional(Id), status: Type.Optional(Type.Integer()), reply: Type.Optional(Type.Integer()),
+          patient_id: Type.Optional(Id), team_id: Type.Optional(Id), doctor_id: Type.Optional(Id),
+        }, { additionalProperties: false }), { maxItems: 100_000 }),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          since: Type.Number(), until: Type.Number(), checked: Int, here: Int, missing_here: Type.Array(Str), missing_in_host: Type.Array(Str),
+          different: Type.Array(Type.Object({ id: Str, field: Str, host: Type.Unknown(), here: Type.Unknown() })),
+        }),
+        ...errors(400, 401, 403),
+      },
+    },
+  }, async (req) => {
+    if (req.body.until <= req.body.since) throw fail('request.invalid', 'until must be after since.');
+    return t.reconcile(req.principal, req.body.since, req.body.until, req.body.topics);
+  });
+}

@@ -1,0 +1,176 @@
+import type { TopicStore } from '../../domain/ports.ts';
+import type { Message, NewMessage, NewTopic, Topic, TopicQuery, TopicState, TopicStatsRow } from '../../domain/types.ts';
+import { fail } from '../../domain/errors.ts';
+import type { Db } from './db.ts';
+import type { SqliteMessageStore } from './messages.ts';
+
+const STATE_SQL: Record<TopicState, string> = {
+  unreplied: 't.status = 0 AND t.reply = 0',
+  in_progress: 't.status = 0 AND t.reply = 1',
+  replied: 't.status = 10 AND t.reply = 1',
+  ended_unreplied: 't.status = 10 AND t.reply = 0',
+};
+
+function encodeCursor(t: Topic): string {
+  return Buffer.from(JSON.stringify([t.created_at, t.id])).toString('base64url');
+}
+
+function decodeCursor(s: string): [number, string] {
+  try {
+    const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'string') return v as [number, string];
+  } catch {
+    /* fall through */
+  }
+  throw fail('request.invalid', 'Unknown cursor: pass next_cursor from the previous page.');
+}
+
+/** WHERE clauses for a topic query (alias `t`). */
+function filters(tenantId: string, q: Omit<TopicQuery, 'limit' | 'cursor'>): { where: string[]; args: unknown[] } {
+  const where = ['t.tenant_id = ?'];
+  const args: unknown[] = [tenantId];
+  const eq = (col: string, v: unknown) => {
+    if (v !== undefined) (where.push(`${col} = ?`), args.push(v));
+  };
+  eq('t.session_id', q.session_id);
+  eq('t.patient_id', q.patient_id);
+  eq('t.team_id', q.team_id);
+  eq('t.doctor_id', q.doctor_id);
+  if (q.member !== undefined) {
+    where.push('t.session_id IN (SELECT p.conversation_id FROM participants p WHERE p.tenant_id = t.tenant_id AND p.user_id = ?)');
+    args.push(q.member);
+  }
+  if (q.session_type !== undefined) {
+    where.push('t.session_id IN (SELECT c.id FROM conversations c WHERE c.tenant_id = t.tenant_id AND c.type = ?)');
+    args.push(q.session_type);
+  }
+  if (q.since !== undefined) (where.push('t.created_at >= ?'), args.push(q.since));
+  if (q.until !== undefined) (where.push('t.created_at < ?'), args.push(q.until));
+  if (q.state !== undefined) where.push(STATE_SQL[q.state]);
+  return { where, args };
+}
+
+export class SqliteTopicStore implements TopicStore {
+  readonly #db: Db;
+  readonly #messages: SqliteMessageStore;
+  readonly #get;
+
+  constructor(db: Db, messages: SqliteMessageStore) {
+    this.#db = db;
+    this.#messages = messages;
+    this.#get = db.prepare('SELECT * FROM topics WHERE tenant_id = ? AND id = ?');
+  }
+
+  #append(m: NewMessage): Message {
+    const [r] = this.#messages.appendNow([m]);
+    if (!r || !r.ok) throw fail(r && !r.ok ? r.code : 'server.internal');
+    return r.message;
+  }
+
+  async start(tenantId: string, t: NewTopic, start: NewMessage): Promise<{ topic: Topic; created: boolean; message: Message | null }> {
+    return this.#db.transaction(() => {
+      const existing = this.#get.get(tenantId, t.id) as Topic | undefined;
+      if (existing) {
+        if (existing.session_id !== t.session_id) throw fail('topic.session_mismatch', undefined, { topic_id: t.id, session_id: existing.session_id });
+        return { topic: existing, created: false, message: null };
+      }
+      const open = this.#db.prepare('SELECT id FROM topics WHERE tenant_id = ? AND session_id = ? AND status = 0').pluck().get(tenantId, t.session_id) as string | undefined;
+      if (open !== undefined) throw fail('topic.already_open', undefined, { open_topic_id: open });
+      const message = this.#append(start);
+      this.#db
+        .prepare(
+          `INSERT INTO topics (tenant_id, id, session_id, name, description, patient_id, team_id, doctor_id, consult_type, status, reply,
+             start_message_id, start_seq, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)`,
+        )
+        .run(tenantId, t.id, t.session_id, t.name, t.description, t.patient_id, t.team_id, t.doctor_id, t.consult_type, message.id, message.seq, t.created_at, t.created_by);
+      this.#db.prepare('UPDATE conversations SET status = 1, updated_at = ? WHERE tenant_id = ? AND id = ?').run(t.created_at, tenantId, t.session_id);
+      return { topic: this.#get.get(tenantId, t.id) as Topic, created: true, message };
+    })();
+  }
+
+  async end(tenantId: string, topicId: string, at: number, by: string, messages: readonly NewMessage[]): Promise<{ topic: Topic; messages: Message[] } | null> {
+    return this.#db.transaction(() => {
+      const t = this.#get.get(tenantId, topicId) as Topic | undefined;
+      if (!t || t.status !== 0) return null;
+      const written = messages.map((m) => this.#append(m));
+      const last = written[written.length - 1];
+      this.#db
+        .prepare('UPDATE topics SET status = 10, ended_at = ?, ended_by = ?, end_message_id = ?, end_seq = ? WHERE tenant_id = ? AND id = ?')
+        .run(at, by, written[0]?.id ?? null, last?.seq ?? null, tenantId, topicId);
+      this.#db.prepare('UPDATE conversations SET status = 0, updated_at = ? WHERE tenant_id = ? AND id = ?').run(at, tenantId, t.session_id);
+      return { topic: this.#get.get(tenantId, topicId) as Topic, messages: written };
+    })();
+  }
+
+  async enter(tenantId: string, topicId: string, at: number, message: NewMessage): Promise<{ topic: Topic; message: Message } | null> {
+    return this.#db.transaction(() => {
+      const t = this.#get.get(tenantId, topicId) as Topic | undefined;
+      if (!t || t.status !== 0) return null;
+      const written = this.#append(message);
+      this.#db.prepare('UPDATE topics SET entered_at = ? WHERE tenant_id = ? AND id = ?').run(at, tenantId, topicId);
+      return { topic: this.#get.get(tenantId, topicId) as Topic, message: written };
+    })();
+  }
+
+  async get(tenantId: string, topicId: string): Promise<Topic | null> {
+    return (this.#get.get(tenantId, topicId) as Topic | undefined) ?? null;
+  }
+
+  async latest(tenantId: string, sessionId: string): Promise<Topic | null> {
+    return (
+      (this.#db.prepare('SELECT * FROM topics WHERE tenant_id = ? AND session_id = ? ORDER BY created_at DESC, start_seq DESC LIMIT 1').get(tenantId, sessionId) as
+        | Topic
+        | undefined) ?? null
+    );
+  }
+
+  async list(tenantId: string, q: TopicQuery): Promise<{ items: Topic[]; next_cursor: string | null }> {
+    const { where, args } = filters(tenantId, q);
+    if (q.cursor) (where.push('(t.created_at, t.id) < (?, ?)'), args.push(...decodeCursor(q.cursor)));
+    const rows = this.#db.prepare(`SELECT t.* FROM topics t WHERE ${where.join(' AND ')} ORDER BY t.created_at DESC, t.id DESC LIMIT ?`).all(...args, q.limit + 1) as Topic[];
+    const items = rows.slice(0, q.limit);
+    return { items, next_cursor: rows.length > q.limit ? encodeCursor(items[items.length - 1]!) : null };
+  }
+
+  async countByState(tenantId: string, q: Omit<TopicQuery, 'limit' | 'cursor' | 'state'>): Promise<Record<TopicState, number>> {
+    const { where, args } = filters(tenantId, q);
+    const r = this.#db
+      .prepare(
+        `SELECT
+           COALESCE(SUM(CASE WHEN ${STATE_SQL.unreplied} THEN 1 ELSE 0 END), 0) AS unreplied,
+           COALESCE(SUM(CASE WHEN ${STATE_SQL.in_progress} THEN 1 ELSE 0 END), 0) AS in_progress,
+           COALESCE(SUM(CASE WHEN ${STATE_SQL.replied} THEN 1 ELSE 0 END), 0) AS replied,
+           COALESCE(SUM(CASE WHEN ${STATE_SQL.ended_unreplied} THEN 1 ELSE 0 END), 0) AS ended_unreplied
+         FROM topics t WHERE ${where.join(' AND ')}`,
+      )
+      .get(...args) as Record<TopicState, number>;
+    return r;
+  }
+
+  async stats(tenantId: string, groupBy: 'team' | 'doctor', q: Omit<TopicQuery, 'limit' | 'cursor' | 'state'>): Promise<TopicStatsRow[]> {
+    const { where, args } = filters(tenantId, q);
+    const col = groupBy === 'team' ? 't.team_id' : 't.doctor_id';
+    const rows = this.#db
+      .prepare(
+        `SELECT ${col} AS key, t.status, t.reply, t.first_reply_at - t.created_at AS response_ms
+         FROM topics t WHERE ${where.join(' AND ')} ORDER BY key, response_ms`,
+      )
+      .all(...args) as { key: string | null; status: number; reply: number; response_ms: number | null }[];
+    const out = new Map<string | null, TopicStatsRow>();
+    for (const r of rows) {
+      let s = out.get(r.key);
+      if (!s) out.set(r.key, (s = { key: r.key, count: 0, replied: 0, unreplied: 0, in_progress: 0, ended_unreplied: 0, response_ms: [] }));
+      s.count++;
+      if (r.status === 0 && r.reply === 0) s.unreplied++;
+      else if (r.status === 0) s.in_progress++;
+      else if (r.reply === 1) s.replied++;
+      else s.ended_unreplied++;
+      if (r.response_ms !== null) s.response_ms.push(r.response_ms);
+    }
+    return [...out.values()];
+  }
+
+  async created(tenantId: string, since: number, until: number): Promise<Topic[]> {
+    return this.#db.prepare('SELECT * FROM topics WHERE tenant_id = ? AND created_at >= ? AND created_at < ? ORDER BY created_at, id').all(tenantId, since, until) as Topic[];
+  }
+}
