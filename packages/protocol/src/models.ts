@@ -77,3 +77,35 @@ export const ConversationView = Type.Object({
   last_message: Type.Union([Message, Type.Null()]),
 });
 export type ConversationView = Static<typeof ConversationView>;
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+/** A consultation inside a session. status 0 open / 10 ended; reply 0 no care-team reply yet / 1 replied. */
+export const Topic = Type.Object({
+  /** The host system's consult code. */
+  id: Type.String(),
+  session_id: Type.String(),
+  name: Type.String(),
+  description: Nullable(Type.String()),
+  patient_id: Nullable(Type.String()),
+  team_id: Nullable(Type.String()),
+  doctor_id: Nullable(Type.String()),
+  consult_type: Nullable(Type.String()),
+  status: Type.Integer(),
+  reply: Type.Integer(),
+  start_message_id: Nullable(Type.String()),
+  start_seq: Type.Integer(),
+  end_message_id: Nullable(Type.String()),
+  end_seq: Nullable(Type.Integer()),
+  created_at: Type.Number(),
+  created_by: Type.String(),
+  ended_at: Nullable(Type.Number()),
+  ended_by: Nullable(Type.String()),
+  first_reply_at: Nullable(Type.Number()),
+  first_reply_by: Nullable(Type.String()),
+  entered_at: Nullable(Type.Number()),
+}, { description: 'status 0 open / 10 ended; reply 0 no care-team reply yet / 1 replied' });
+export type Topic = Static<typeof Topic>;
+
+/** unreplied (0/0), in_progress (0/1), replied (10/1); ended_unreplied (10/0) is counted in none of the three. */
+export type TopicState = 'unreplied' | 'in_progress' | 'replied' | 'ended_unreplied';

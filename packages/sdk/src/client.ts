@@ -23,6 +23,7 @@ import { uuid } from './ids.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type UnreadCounts } from './rest.ts';
 import { Sequencer } from './sequencer.ts';
+import { TopicsApi } from './topics.ts';
 import { OPEN, defaultWebSocket, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './socket.ts';
 import { MemoryStorage, type CarelineStorage } from './storage.ts';
 
@@ -84,6 +85,8 @@ const encoder = new TextEncoder();
 export class CarelineClient extends Emitter<CarelineEvents> {
   /** REST calls with this client's token. */
   readonly api: CarelineApi;
+  /** Consultation helpers: start, end, enter, lists and counts by state. */
+  readonly topics: TopicsApi;
 
   readonly #opts: CarelineClientOptions;
   readonly #factory: WebSocketFactory;
@@ -136,6 +139,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       fetch: opts.fetch,
       requestTimeoutMs: opts.requestTimeoutMs,
     });
+    this.topics = new TopicsApi(this.api);
     const storage = opts.storage ?? new MemoryStorage();
     const prefix = opts.storageKey ?? 'careline';
     const onStorageError = (err: unknown) => this.emit('error', toCarelineError(err, 'client.storage'));

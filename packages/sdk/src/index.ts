@@ -18,6 +18,7 @@ export type {
 export { CarelineError, type CarelineErrorCode, type ClientErrorCode } from './errors.ts';
 export { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type RestOptions, type UnreadCounts, type UserStatus } from './rest.ts';
 export { MemoryStorage, type CarelineStorage } from './storage.ts';
+export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
 export { Emitter, type Listener } from './emitter.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';
@@ -45,5 +46,7 @@ export type {
   MessageType,
   Participant,
   TextContent,
+  Topic,
+  TopicState,
   User,
 } from '@careline/protocol';

@@ -1,7 +1,7 @@
 /** Shapes the domain passes between its parts and its stores. */
-import type { Conversation, ConversationView, ForwardInfo, Message, Participant, User, UserRole } from '@careline/protocol';
+import type { Conversation, ConversationView, ForwardInfo, Message, Participant, Topic, TopicState, User, UserRole } from '@careline/protocol';
 
-export type { Conversation, ConversationView, ForwardInfo, Message, Participant, User, UserRole };
+export type { Conversation, ConversationView, ForwardInfo, Message, Participant, Topic, TopicState, User, UserRole };
 
 /** Who is calling: a logged-in user, or an integrator's app (optionally acting as one of its users). */
 export type Principal =
@@ -75,37 +75,9 @@ export interface NewMessage {
   care_team?: boolean;
 }
 
-/** A consultation inside a session; `id` is the host system's consult code. */
-export interface Topic {
-  id: string;
-  session_id: string;
-  name: string;
-  description: string | null;
-  patient_id: string | null;
-  team_id: string | null;
-  doctor_id: string | null;
-  consult_type: string | null;
-  /** 0 open, 10 ended. */
-  status: number;
-  /** 0 no care-team reply yet, 1 replied. */
-  reply: number;
-  start_message_id: string | null;
-  start_seq: number;
-  end_message_id: string | null;
-  end_seq: number | null;
-  created_at: number;
-  created_by: string;
-  ended_at: number | null;
-  ended_by: string | null;
-  first_reply_at: number | null;
-  first_reply_by: string | null;
-  entered_at: number | null;
-}
 
 export type NewTopic = Omit<Topic, 'status' | 'reply' | 'start_message_id' | 'start_seq' | 'end_message_id' | 'end_seq' | 'ended_at' | 'ended_by' | 'first_reply_at' | 'first_reply_by' | 'entered_at'>;
 
-/** The three states the clinic counts (seed 000), plus ended-without-reply, which none of them counts. */
-export type TopicState = 'unreplied' | 'in_progress' | 'replied' | 'ended_unreplied';
 
 export interface TopicQuery {
   session_id?: string;

@@ -4,6 +4,7 @@
  * reconciliation report for integrators.
  */
 import Type from 'typebox';
+import { Topic } from '@careline/protocol';
 import type { Api } from '../app.ts';
 import type { Core } from '../../core.ts';
 import type { TopicState } from '../../domain/types.ts';
@@ -13,13 +14,6 @@ import { Limit, Message, emptyBody, errors } from '../schemas.ts';
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const Str = Type.String();
 const Int = Type.Integer();
-
-export const Topic = Type.Object({
-  id: Str, session_id: Str, name: Str, description: Nullable(Str), patient_id: Nullable(Str), team_id: Nullable(Str), doctor_id: Nullable(Str),
-  consult_type: Nullable(Str), status: Int, reply: Int, start_message_id: Nullable(Str), start_seq: Int, end_message_id: Nullable(Str),
-  end_seq: Nullable(Int), created_at: Type.Number(), created_by: Str, ended_at: Nullable(Type.Number()), ended_by: Nullable(Str),
-  first_reply_at: Nullable(Type.Number()), first_reply_by: Nullable(Str), entered_at: Nullable(Type.Number()),
-}, { description: 'status 0 open / 10 ended; reply 0 no care-team reply yet / 1 replied' });
 
 const TopicPage = Type.Object({ topics: Type.Array(Topic), next_cursor: Nullable(Str) });
 const Counts = Type.Object({ unreplied: Int, in_progress: Int, replied: Int, ended_unreplied: Int });
