@@ -14,38 +14,60 @@ export class SqliteMessageStore implements MessageStore {
   constructor(db: Db) {
     this.#db = db;
     const byClient = db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE tenant_id = ? AND sender_id = ? AND client_id = ?`);
-    const bump = db
-      .prepare('UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ? RETURNING last_seq')
-      .pluck();
+    const head = db.prepare('SELECT last_seq FROM conversations WHERE tenant_id = ? AND id = ?').pluck();
+    // The unique index on (tenant, sender, client_id) is the duplicate check: a repeated client id inserts nothing.
     const insert = db.prepare(
       `INSERT INTO messages (tenant_id, conversation_id, seq, id, sender_id, type, content, client_id, created_at, recalled_at, forward)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)
+       ON CONFLICT (tenant_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING`,
     );
+    const setHead = db.prepare('UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?');
     const senderRead = db.prepare('UPDATE participants SET read_seq = ? WHERE tenant_id = ? AND conversation_id = ? AND user_id = ? AND read_seq < ?');
     // A care-team message answers the session's open, unanswered topic (if any): same transaction.
     const firstReply = db.prepare(
       'UPDATE topics SET reply = 1, first_reply_at = ?, first_reply_by = ? WHERE tenant_id = ? AND session_id = ? AND status = 0 AND reply = 0',
     );
 
+    interface Head {
+      tenant: string;
+      id: string;
+      seq: number;
+      at: number;
+      /** sender → its newest seq in this batch (its read cursor moves there). */
+      senders: Map<string, number>;
+      /** The first care-team message of the batch: [at, sender]. */
+      reply: [number, string] | null;
+    }
+
     this.#appendTx = db.transaction((batch: readonly NewMessage[]): AppendResult[] => {
       const out: AppendResult[] = [];
+      // Seqs are assigned here, per conversation: one read and one write of the conversation
+      // row per batch, however many of its messages the batch holds.
+      const heads = new Map<string, Head | null>();
       for (const m of batch) {
-        if (m.client_id !== null) {
-          const prev = byClient.get(m.tenant_id, m.sender_id, m.client_id) as MessageRow | undefined;
-          if (prev) {
-            out.push(prev.conversation_id === m.conversation_id ? { ok: true, message: toMessage(prev), duplicate: true } : { ok: false, code: 'message.client_id_conflict' });
-            continue;
-          }
+        const key = `${m.tenant_id}\u0000${m.conversation_id}`;
+        let h = heads.get(key);
+        if (h === undefined) {
+          const last = head.get(m.tenant_id, m.conversation_id) as number | undefined;
+          h = last === undefined ? null : { tenant: m.tenant_id, id: m.conversation_id, seq: last, at: 0, senders: new Map(), reply: null };
+          heads.set(key, h);
         }
-        const seq = bump.get(m.created_at, m.created_at, m.tenant_id, m.conversation_id) as number | undefined;
-        if (seq === undefined) {
+        if (h === null) {
           out.push({ ok: false, code: 'conversation.not_found' });
           continue;
         }
+        const seq = h.seq + 1;
         const forward = m.forward === null ? null : JSON.stringify(m.forward);
-        insert.run(m.tenant_id, m.conversation_id, seq, m.id, m.sender_id, m.type, m.content_json, m.client_id, m.created_at, forward);
-        senderRead.run(seq, m.tenant_id, m.conversation_id, m.sender_id, seq);
-        if (m.care_team) firstReply.run(m.created_at, m.sender_id, m.tenant_id, m.conversation_id);
+        const r = insert.run(m.tenant_id, m.conversation_id, seq, m.id, m.sender_id, m.type, m.content_json, m.client_id, m.created_at, forward);
+        if (r.changes === 0) {
+          const prev = byClient.get(m.tenant_id, m.sender_id, m.client_id) as MessageRow;
+          out.push(prev.conversation_id === m.conversation_id ? { ok: true, message: toMessage(prev), duplicate: true } : { ok: false, code: 'message.client_id_conflict' });
+          continue;
+        }
+        h.seq = seq;
+        h.at = m.created_at;
+        h.senders.set(m.sender_id, seq);
+        if (m.care_team && h.reply === null) h.reply = [m.created_at, m.sender_id];
         out.push({
           ok: true,
           duplicate: false,
@@ -55,6 +77,12 @@ export class SqliteMessageStore implements MessageStore {
             created_at: m.created_at, recalled_at: null, forward: m.forward,
           },
         });
+      }
+      for (const h of heads.values()) {
+        if (h === null || h.at === 0) continue;
+        setHead.run(h.seq, h.at, h.at, h.tenant, h.id);
+        for (const [sender, seq] of h.senders) senderRead.run(seq, h.tenant, h.id, sender, seq);
+        if (h.reply) firstReply.run(h.reply[0], h.reply[1], h.tenant, h.id);
       }
       return out;
     });
