@@ -24,7 +24,7 @@ export function errorsDoc(): string {
     AUTH_FAILED: 'No token, or a malformed, forged or unknown one. Do not reconnect with it.',
     TOKEN_EXPIRED: 'The token expired. Get a new one, then connect.',
     TOKEN_REVOKED: 'The token was revoked (logout). Do not reconnect with it.',
-    CONNECTED_ELSEWHERE: 'Reserved for the per-tenant "connected elsewhere" policy; not sent yet.',
+    CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first. Do not reconnect by yourself: ask the user.',
   };
   const closes = Object.entries(CloseCodes).map(([name, code]) => `| ${code} | \`${name}\` | ${code < 4500 ? 'yes' : 'no'} | ${closeMeaning[name] ?? ''} |`);
   return `# Error codes

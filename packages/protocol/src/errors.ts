@@ -106,7 +106,7 @@ export const CloseCodes = {
   AUTH_FAILED: 4500,
   TOKEN_EXPIRED: 4501,
   TOKEN_REVOKED: 4502,
-  /** Reserved for the per-tenant "connected elsewhere" policy; not sent yet. */
+  /** The same user connected from another device of the same platform class, and the tenant's policy is `kick`. */
   CONNECTED_ELSEWHERE: 4503,
 } as const;
 

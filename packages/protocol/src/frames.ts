@@ -12,6 +12,7 @@
 import Type, { type Static } from 'typebox';
 import type { ErrorCode } from './errors.ts';
 import type { Message, User } from './models.ts';
+import type { Notification, NotificationUnread } from './notifications.ts';
 
 const ReqId = Type.String({ minLength: 1, maxLength: 64 });
 const ConvId = Type.String({ minLength: 1, maxLength: 128 });
@@ -66,6 +67,13 @@ export const SyncFrame = Type.Object(
      * membership. Without it, conversations with no cursor are only listed in `sync_done`.
      */
     since: Type.Optional(Type.Number({ minimum: 0 })),
+    /**
+     * Notification catch-up: the id of the newest notification the client has. The inbox items
+     * after it are sent (as `notification` frames, oldest first) before `sync_done`. The empty
+     * string (a client with no cursor yet) sends the unread items. Absent: no notification
+     * catch-up, and `sync_done` carries no `notifications`.
+     */
+    notifications_after: Type.Optional(Type.String({ maxLength: 64 })),
   },
   Closed,
 );
@@ -159,7 +167,52 @@ export interface SyncDoneFrame {
   conversations: ConversationHead[];
   /** How many messages this sync sent. */
   sent: number;
+  /** With `notifications_after` in the sync: where the inbox stands. */
+  notifications?: SyncNotifications;
 }
+
+export interface SyncNotifications {
+  /**
+   * The newest inbox item when the catch-up began (null: the inbox is empty). A client keeps
+   * the larger of it and the newest id it received as its cursor.
+   */
+  last_id: string | null;
+  /** How many notifications this sync sent. */
+  sent: number;
+  unread: NotificationUnread;
+}
+
+/**
+ * A notification, pushed to the online recipients when it is stored, and streamed by a
+ * `sync` with `notifications_after`. Frames reach a connection in id order.
+ */
+export interface NotificationFrame {
+  type: 'notification';
+  /** The notification's kind (`S2C_SIGNED_PUSH`, …), as on `notification.kind`. */
+  kind: string;
+  notification: Notification;
+}
+
+/** Users joined (`S2C_TEAMMEMBER_ENTER`) or left (`S2C_TEAMMEMBER_LEAVE`) a conversation; sent to its participants, old and new. */
+export interface MemberEventFrame {
+  type: 'event';
+  kind: 'S2C_TEAMMEMBER_ENTER' | 'S2C_TEAMMEMBER_LEAVE';
+  conversation_id: string;
+  user_ids: string[];
+}
+
+/**
+ * The same user connected from another device of the same platform class and the tenant's
+ * policy is `kick`: this connection is closed next, with 4503 (do not reconnect by itself).
+ */
+export interface DifferentConnectionEventFrame {
+  type: 'event';
+  kind: 'S2C_DIFFERENT_CONNECTION';
+  /** `mobile`, `web`, `desktop`, … (see `platformClass`). */
+  platform_class: string;
+}
+
+export type EventFrame = MemberEventFrame | DifferentConnectionEventFrame;
 
 export interface PongFrame {
   type: 'pong';
@@ -201,4 +254,6 @@ export type ServerFrame =
   | PongFrame
   | PresenceEventFrame
   | ConversationEventFrame
+  | NotificationFrame
+  | EventFrame
   | ErrorFrame;

@@ -18,10 +18,11 @@ import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { CursorStore } from './cursors.ts';
 import { Emitter } from './emitter.ts';
 import { CarelineError, closeError, toCarelineError } from './errors.ts';
-import type { CarelineEvents, ConnectionState, SendAck } from './events.ts';
+import type { CarelineEvents, ConnectionState, SendAck, SyncedEvent } from './events.ts';
 import { uuid } from './ids.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type UnreadCounts } from './rest.ts';
+import { NotificationsApi } from './notifications.ts';
 import { Sequencer } from './sequencer.ts';
 import { TopicsApi } from './topics.ts';
 import { OPEN, defaultWebSocket, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './socket.ts';
@@ -85,6 +86,8 @@ const encoder = new TextEncoder();
 export class CarelineClient extends Emitter<CarelineEvents> {
   /** REST calls with this client's token. */
   readonly api: CarelineApi;
+  /** The user's notification inbox (REST): list, latest per kind, unread counts, mark read. */
+  readonly notifications: NotificationsApi;
   /** Consultation helpers: start, end, enter, lists and counts by state. */
   readonly topics: TopicsApi;
 
@@ -116,6 +119,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   #fullPending = 0;
   #fullTime = Infinity;
   #fullSent = 0;
+  #fullNotifications: SyncedEvent['notifications'];
   readonly #fillFailures = new Map<string, number>();
   readonly #restFilling = new Set<string>();
   #gapCheckQueued = false;
@@ -139,6 +143,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       fetch: opts.fetch,
       requestTimeoutMs: opts.requestTimeoutMs,
     });
+    this.notifications = new NotificationsApi(this.api);
     this.topics = new TopicsApi(this.api);
     const storage = opts.storage ?? new MemoryStorage();
     const prefix = opts.storageKey ?? 'careline';
@@ -159,6 +164,11 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   /** The connected user, from the server's `hello` (null before the first connection). */
   get user(): User | null {
     return this.#user;
+  }
+
+  /** The id of the newest notification delivered (the catch-up cursor); `null` before any. */
+  get notificationCursor(): string | null {
+    return this.#cursors.notifications;
   }
 
   /** The last seq delivered (or sent) in a conversation; `undefined` if the client has none. */
@@ -540,6 +550,16 @@ export class CarelineClient extends Emitter<CarelineEvents> {
         if (frame.event === 'created' && this.#cursors.get(frame.conversation_id) === undefined) this.#cursors.set(frame.conversation_id, 0);
         if (frame.event === 'removed') this.#seq.forget(frame.conversation_id);
         return this.emit('conversation', { event: frame.event, conversation_id: frame.conversation_id });
+      case 'notification': {
+        // Frames come in id order; one at or before the cursor was delivered already.
+        const cursor = this.#cursors.notifications;
+        if (cursor !== null && frame.notification.id <= cursor) return;
+        this.#cursors.advanceNotifications(frame.notification.id);
+        return this.emit('notification', frame.notification);
+      }
+      case 'event':
+        if (frame.kind === 'S2C_DIFFERENT_CONNECTION') return this.emit('event', { kind: frame.kind, platform_class: frame.platform_class });
+        return this.emit('event', { kind: frame.kind, conversation_id: frame.conversation_id, user_ids: frame.user_ids });
       case 'pong':
         return;
     }
@@ -590,11 +610,17 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     }
     this.#fullTime = Infinity;
     this.#fullSent = 0;
+    this.#fullNotifications = undefined;
+    // The first chunk also asks for the notifications after the cursor ("": the unread ones).
+    let notificationsAfter: string | undefined = this.#cursors.notifications ?? '';
     for (const cursors of chunks) {
       const id = this.#nextId('s');
       this.#syncs.set(id, { kind: 'full' });
       this.#fullPending += 1;
-      this.#sendFrame(since === null ? { type: 'sync', id, cursors } : { type: 'sync', id, cursors, since });
+      const frame: ClientFrame = since === null ? { type: 'sync', id, cursors } : { type: 'sync', id, cursors, since };
+      if (notificationsAfter !== undefined) frame.notifications_after = notificationsAfter;
+      notificationsAfter = undefined;
+      this.#sendFrame(frame);
     }
   }
 
@@ -612,9 +638,16 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     this.#fullPending -= 1;
     this.#fullTime = Math.min(this.#fullTime, frame.server_time);
     this.#fullSent += frame.sent;
+    if (frame.notifications) {
+      // Everything up to the inbox head is delivered or superseded; newer ones come live.
+      this.#cursors.advanceNotifications(frame.notifications.last_id);
+      this.#fullNotifications = { sent: frame.notifications.sent, unread: frame.notifications.unread };
+    }
     if (this.#fullPending > 0) return;
     this.#cursors.since = this.#fullTime;
-    this.emit('synced', { server_time: this.#fullTime, conversations: frame.conversations, sent: this.#fullSent });
+    const synced: SyncedEvent = { server_time: this.#fullTime, conversations: frame.conversations, sent: this.#fullSent };
+    if (this.#fullNotifications) synced.notifications = this.#fullNotifications;
+    this.emit('synced', synced);
     this.#opened();
     this.#queueGapCheck();
   }

@@ -1,6 +1,6 @@
 /**
  * Sync cursors: per conversation, the last seq the client has, plus the `server_time` of its
- * previous full `sync_done` (`since`). Persisted with a short debounce: a cursor that lags
+ * previous full `sync_done` (`since`), plus the id of the newest notification it has. Persisted with a short debounce: a cursor that lags
  * after a crash only means a few messages are delivered again, never that one is lost.
  */
 import { PersistedValue, type CarelineStorage } from './storage.ts';
@@ -9,6 +9,7 @@ interface Persisted {
   user_id: string | null;
   since: number | null;
   cursors: Record<string, number>;
+  notifications?: string | null;
 }
 
 export class CursorStore {
@@ -16,6 +17,7 @@ export class CursorStore {
   readonly #store: PersistedValue;
   readonly #debounceMs: number;
   #since: number | null = null;
+  #notifications: string | null = null;
   #userId: string | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   /** Nothing is written before the persisted state is read (it would overwrite it). */
@@ -29,7 +31,7 @@ export class CursorStore {
   async load(): Promise<void> {
     const raw = await this.#store.load();
     this.#loaded = true;
-    if (this.#map.size || this.#since !== null || this.#userId !== null) this.#schedule();
+    if (this.#map.size || this.#since !== null || this.#userId !== null || this.#notifications !== null) this.#schedule();
     if (!raw) return;
     let p: Partial<Persisted>;
     try {
@@ -40,6 +42,7 @@ export class CursorStore {
     if (!p || typeof p !== 'object') return;
     if (this.#userId === null && typeof p.user_id === 'string') this.#userId = p.user_id;
     if (this.#since === null && typeof p.since === 'number') this.#since = p.since;
+    if (this.#notifications === null && typeof p.notifications === 'string' && p.notifications !== '') this.#notifications = p.notifications;
     for (const [id, seq] of Object.entries(p.cursors ?? {})) {
       if (Number.isInteger(seq) && seq >= 0 && !this.#map.has(id)) this.#map.set(id, seq);
     }
@@ -79,6 +82,18 @@ export class CursorStore {
     this.#schedule();
   }
 
+  /** The id of the newest notification the client has (ids are time-sortable), or `null` before any. */
+  get notifications(): string | null {
+    return this.#notifications;
+  }
+
+  /** Moves the notification cursor forward (never back). */
+  advanceNotifications(id: string | null): void {
+    if (id === null || (this.#notifications !== null && id <= this.#notifications)) return;
+    this.#notifications = id;
+    this.#schedule();
+  }
+
   /**
    * Ties the state to the connected user. If it belonged to another user, it is discarded
    * (returns true): that user's cursors say nothing about this one's conversations.
@@ -89,6 +104,7 @@ export class CursorStore {
     if (reset) {
       this.#map.clear();
       this.#since = null;
+      this.#notifications = null;
     }
     this.#userId = userId;
     this.#schedule();
@@ -114,7 +130,7 @@ export class CursorStore {
   }
 
   #write(): void {
-    const value: Persisted = { user_id: this.#userId, since: this.#since, cursors: this.all() };
+    const value: Persisted = { user_id: this.#userId, since: this.#since, cursors: this.all(), notifications: this.#notifications };
     this.#store.save(JSON.stringify(value));
   }
 }

@@ -1,5 +1,5 @@
 /** The events of a `CarelineClient` and their payloads. */
-import type { ConversationEventFrame, ConversationHead, Message } from '@careline/protocol';
+import type { ConversationEventFrame, ConversationHead, Message, Notification, NotificationUnread } from '@careline/protocol';
 import type { CarelineError } from './errors.ts';
 
 /**
@@ -59,7 +59,28 @@ export interface SyncedEvent {
   conversations: ConversationHead[];
   /** Messages this sync delivered. */
   sent: number;
+  /** Notifications this sync delivered, and the unread counts after it. */
+  notifications?: { sent: number; unread: NotificationUnread };
 }
+
+/** Users joined (`S2C_TEAMMEMBER_ENTER`) or left (`S2C_TEAMMEMBER_LEAVE`) a conversation of the user. */
+export interface MemberEvent {
+  kind: 'S2C_TEAMMEMBER_ENTER' | 'S2C_TEAMMEMBER_LEAVE';
+  conversation_id: string;
+  user_ids: string[];
+}
+
+/**
+ * The same user connected from another device of the same platform class and the tenant's
+ * policy is `kick`: this connection closes next (the client stops, with a `connection.replaced` error).
+ */
+export interface DifferentConnectionEvent {
+  kind: 'S2C_DIFFERENT_CONNECTION';
+  platform_class: string;
+}
+
+/** An `event` frame of the server: not stored, not in the inbox. */
+export type ServerEvent = MemberEvent | DifferentConnectionEvent;
 
 export interface CarelineEvents {
   /** A message from someone else (or from the user's other devices), once, in seq order per conversation. */
@@ -72,6 +93,14 @@ export interface CarelineEvents {
   presence: PresenceEvent;
   /** A conversation of the user was created, changed, or its participants changed. */
   conversation: ConversationEvent;
+  /**
+   * A notification from the integrator (`notification.kind`: `S2C_SIGNED_PUSH`, …): live when
+   * it is sent, or during the catch-up after a (re)connect for those sent while offline. Each
+   * once, oldest first.
+   */
+  notification: Notification;
+  /** Member enter/leave, connected elsewhere. */
+  event: ServerEvent;
   state: StateChange;
   /** Catch-up finished after a (re)connect. */
   synced: SyncedEvent;

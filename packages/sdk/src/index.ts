@@ -8,9 +8,12 @@ export type {
   CarelineEvents,
   ConnectionState,
   ConversationEvent,
+  DifferentConnectionEvent,
+  MemberEvent,
   PresenceEvent,
   ReadReceipt,
   SendAck,
+  ServerEvent,
   StateChange,
   SyncedEvent,
   TypingEvent,
@@ -18,6 +21,7 @@ export type {
 export { CarelineError, type CarelineErrorCode, type ClientErrorCode } from './errors.ts';
 export { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type RestOptions, type UnreadCounts, type UserStatus } from './rest.ts';
 export { MemoryStorage, type CarelineStorage } from './storage.ts';
+export { NotificationsApi, type InboxPage, type InboxQuery, type MarkReadResult, type ReadSelection } from './notifications.ts';
 export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
 export { Emitter, type Listener } from './emitter.ts';
@@ -26,12 +30,15 @@ export { webSocketUrl, type SocketCloseEvent, type SocketMessageEvent, type WebS
 
 // The protocol's constants and shapes, so apps need only this package.
 export {
+  BuiltinNotificationKinds,
   BusinessTypes,
   CloseCodes,
   ConversationTypes,
   ErrorCodes,
+  EventKinds,
   MessageTypes,
   isErrorCode,
+  platformClass,
   shouldReconnect,
 } from '@careline/protocol/constants';
 export type {
@@ -44,6 +51,9 @@ export type {
   ErrorCode,
   Message,
   MessageType,
+  Notification,
+  NotificationMode,
+  NotificationUnread,
   Participant,
   TextContent,
   Topic,

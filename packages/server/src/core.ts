@@ -9,6 +9,9 @@ import { AuthService } from './domain/auth.ts';
 import { ConversationService } from './domain/conversations.ts';
 import { MemberDirectory } from './domain/directory.ts';
 import { MessageService } from './domain/messages.ts';
+import { NotificationService } from './domain/notifications.ts';
+import { SettingsService } from './domain/settings.ts';
+import { TeamService } from './domain/teams.ts';
 import { TopicService } from './domain/topics.ts';
 import { MemoryPresence } from './domain/presence-memory.ts';
 import { UserService } from './domain/users.ts';
@@ -27,6 +30,9 @@ export interface Core {
   messages: MessageService;
   audit: AuditLog;
   topics: TopicService;
+  notifications: NotificationService;
+  teams: TeamService;
+  settings: SettingsService;
   close(): Promise<void>;
 }
 
@@ -53,8 +59,11 @@ export function createCore(config: Readonly<Config>, onBusError: (err: unknown) 
     groupCommitMaxBatch: config.storage.groupCommitMaxBatch,
   });
   const topics = new TopicService({ storage, bus, directory, audit, historyPageMax: config.messages.historyPageMax });
+  const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
+  const teams = new TeamService({ storage });
+  const settings = new SettingsService({ storage, bus });
   return {
-    config, storage, bus, presence, directory, auth, users, conversations, messages, audit, topics,
+    config, storage, bus, presence, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
     async close() {
       await messages.committer.drain();
       await audit.flush();

@@ -215,7 +215,7 @@ export class ConversationService {
     this.#d.directory.invalidate(p.tenantId, id);
     if (added.length || removed.length) {
       const recipients = [...new Set([...before, ...added])];
-      this.#d.bus.publish({ kind: 'conversation.changed', tenant_id: p.tenantId, conversation_id: id, event: 'participants', recipients });
+      this.#d.bus.publish({ kind: 'conversation.changed', tenant_id: p.tenantId, conversation_id: id, event: 'participants', recipients, added, removed });
     }
     return this.#d.storage.conversations.getParticipants(p.tenantId, id);
   }

@@ -2,7 +2,7 @@
  * Typed domain events, emitted after the write they describe has committed. Adapters
  * (WebSocket hub, later push and webhooks) subscribe to them on the bus.
  */
-import type { Message } from './types.ts';
+import type { Message, Notification } from './types.ts';
 
 export type DomainEvent =
   | {
@@ -23,8 +23,27 @@ export type DomainEvent =
       conversation_id: string;
       event: 'created' | 'updated' | 'participants' | 'removed';
       recipients: readonly string[];
+      /** For `participants`: who joined and who left (S2C_TEAMMEMBER_ENTER / LEAVE). */
+      added?: readonly string[];
+      removed?: readonly string[];
     }
   | { kind: 'session.revoked'; tenant_id: string; session_id: string }
-  | { kind: 'presence.changed'; tenant_id: string; user_id: string; online: boolean; last_seen: number | null };
+  | { kind: 'presence.changed'; tenant_id: string; user_id: string; online: boolean; last_seen: number | null }
+  | {
+      kind: 'notification.created';
+      tenant_id: string;
+      notification: Notification;
+      /** Who gets it; null: every user of the tenant (a broadcast, fanned out in chunks). */
+      recipients: readonly string[] | null;
+    }
+  | {
+      /** A user connected and the tenant's policy is `kick`: their other connections of the class are closed (4503). */
+      kind: 'connection.replaced';
+      tenant_id: string;
+      user_id: string;
+      platform_class: string;
+      /** The new connection, which stays. */
+      keep: string;
+    };
 
 export type DomainEventKind = DomainEvent['kind'];

@@ -8,6 +8,9 @@ import type {
   Message, NewConversation, NewMessage, NewTopic, Participant, Tenant, Topic, TopicQuery, TopicState, TopicStatsRow, User, UserInput,
 } from './types.ts';
 import type { DomainEvent } from './events.ts';
+import type {
+  InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationMode, NotificationTarget, NotificationUnread, Team, TenantSettings,
+} from './types.ts';
 
 export interface TenantStore {
   /** Creates a tenant and its `system` user. Throws `tenant.exists` when the id is taken. */
@@ -108,6 +111,67 @@ export interface TopicStore {
   created(tenantId: string, since: number, until: number): Promise<Topic[]>;
 }
 
+/**
+ * Notifications and each user's inbox. A notification is stored once. User, list, team and
+ * tag targets are expanded to one recipient row per user when it is stored, in the same
+ * transaction (team members and tag holders at that moment). A tenant-wide broadcast is not
+ * expanded: it is one row, in the inbox of every user of the tenant created before it; a
+ * user's read state of a broadcast is recorded when that user reads it.
+ *
+ * The inbox of a user: `each`-mode items all; of a `latest`-mode kind only the newest (older
+ * ones are superseded: not listed, not counted unread). Ids order everything (time-sortable).
+ */
+export interface NotificationStore {
+  /**
+   * Registers a custom kind. Registering it again with the same mode changes nothing
+   * (`created: false`); with another mode fails with `notification.kind_exists`.
+   */
+  registerKind(tenantId: string, kind: string, mode: NotificationMode, now: number): Promise<{ kind: NotificationKindDef; created: boolean }>;
+  /** A registered (custom) kind of the tenant; built-in kinds are the domain's. */
+  getKind(tenantId: string, kind: string): Promise<NotificationKindDef | null>;
+  listKinds(tenantId: string): Promise<NotificationKindDef[]>;
+  /**
+   * Stores a notification and its recipient rows in one transaction. Fails, storing nothing,
+   * with `user.not_found` (details.missing) when a listed user does not exist, `team.not_found`,
+   * or `notification.target_invalid` when a team or tag names nobody. `recipients`: the user ids
+   * (null for a tenant broadcast); `count`: how many users it addresses (for a broadcast, the
+   * tenant's users at that moment, counted, not stored).
+   */
+  create(n: NewNotification, target: NotificationTarget): Promise<{ notification: Notification; recipients: string[] | null; count: number }>;
+  /** The user's inbox, newest first, cursor-paged; `read_at` is the user's. */
+  inbox(tenantId: string, userId: string, q: InboxQuery): Promise<{ items: Notification[]; next_cursor: string | null }>;
+  /** Catch-up: inbox items with an id greater than `after` (all, without it), oldest first; only the unread ones with `unread`. */
+  inboxAfter(tenantId: string, userId: string, q: { after?: string; unread?: boolean; limit: number }): Promise<Notification[]>;
+  /** The newest notification of each kind in the user's inbox, newest first. */
+  latestPerKind(tenantId: string, userId: string): Promise<Notification[]>;
+  unread(tenantId: string, userId: string): Promise<NotificationUnread>;
+  /** The id of the newest item of the user's inbox (null: empty). */
+  head(tenantId: string, userId: string): Promise<string | null>;
+  /**
+   * Marks notifications of the user read (those already read keep their time): the listed ids
+   * (every one must be addressed to the user, or `notification.not_found` and nothing
+   * changes), every one of a kind, or all. Returns how many became read.
+   */
+  markRead(tenantId: string, userId: string, sel: { ids: readonly string[] } | { kind: string } | { all: true }, now: number): Promise<number>;
+}
+
+/** Care teams (named sets of users) and user tags: the audiences of notifications. */
+export interface TeamStore {
+  /** Creates or replaces a team and its members, atomically; `user.not_found` (details.missing) when a member does not exist, nothing changed. */
+  putTeam(tenantId: string, id: string, name: string, members: readonly string[], now: number): Promise<{ team: Team; created: boolean }>;
+  getTeam(tenantId: string, id: string): Promise<Team | null>;
+  deleteTeam(tenantId: string, id: string): Promise<boolean>;
+  /** Replaces the tags of a user; `user.not_found` when there is no such user. Returns the tags, sorted. */
+  setTags(tenantId: string, userId: string, tags: readonly string[], now: number): Promise<string[]>;
+  getTags(tenantId: string, userId: string): Promise<string[]>;
+}
+
+/** Per-tenant settings, with defaults for a tenant that set none. */
+export interface SettingsStore {
+  get(tenantId: string): Promise<TenantSettings>;
+  update(tenantId: string, patch: Partial<Omit<TenantSettings, 'updated_at'>>, now: number): Promise<TenantSettings>;
+}
+
 export interface AuditStore {
   /** Appends entries in one transaction, in order. */
   append(entries: readonly AuditEntry[]): Promise<void>;
@@ -123,6 +187,9 @@ export interface Storage {
   readonly messages: MessageStore;
   readonly audit: AuditStore;
   readonly topics: TopicStore;
+  readonly notifications: NotificationStore;
+  readonly teams: TeamStore;
+  readonly settings: SettingsStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -43,6 +43,62 @@ export interface UserInput {
   disabled: boolean;
 }
 
+// ---- Notifications, care teams, tags, tenant settings ---------------------------------------
+
+export type { Notification, NotificationAudience, NotificationMode, NotificationUnread } from '@careline/protocol';
+import type { Notification, NotificationAudience, NotificationMode } from '@careline/protocol';
+
+/** A notification kind of a tenant: built in (seed 001) or registered by the integrator. */
+export interface NotificationKindDef {
+  kind: string;
+  mode: NotificationMode;
+  builtin: boolean;
+  /** When it was registered; null for built-in kinds. */
+  created_at: number | null;
+}
+
+/** Who a notification goes to, as the domain resolved it. `users` covers one user too. */
+export type NotificationTarget =
+  | { type: 'users'; ids: readonly string[] }
+  | { type: 'team'; id: string }
+  | { type: 'tag'; tag: string }
+  | { type: 'tenant' };
+
+/** A notification ready to be stored (`read_at` is per user, so not here). */
+export interface NewNotification extends Omit<Notification, 'read_at'> {
+  tenant_id: string;
+  mode: NotificationMode;
+  audience: NotificationAudience;
+  /** The app that sent it. */
+  created_by: string;
+}
+
+export interface InboxQuery {
+  kind?: string;
+  /** Only unread items. */
+  unread?: boolean;
+  limit: number;
+  /** Items older than this id (the previous page's `next_cursor`). */
+  before?: string;
+}
+
+/** A care team: a named set of users of the tenant, addressed by notifications. */
+export interface Team {
+  id: string;
+  name: string;
+  members: string[];
+  created_at: number;
+  updated_at: number;
+}
+
+export type ConnectionPolicy = 'allow_many' | 'kick';
+
+export interface TenantSettings {
+  /** `kick`: a new connection closes the user's older ones of the same platform class (4503). */
+  connection_policy: ConnectionPolicy;
+  updated_at: number | null;
+}
+
 export interface NewConversation {
   tenant_id: string;
   id: string;

@@ -5,7 +5,7 @@
  * Ordering: a connection's sends are checked and queued for commit in the order they
  * arrived. While a catch-up (`sync`) runs, live frames are held and released after it,
  * minus the messages the catch-up already sent, so each message reaches the client once and
- * in order.
+ * in order. The same holds for notifications when the sync asks for them (`notifications_after`).
  */
 import { ClientFrames, CloseCodes, type ClientFrame, type ErrorCode, type ServerFrame } from '@careline/protocol';
 import { Compile } from 'typebox/compile';
@@ -13,6 +13,7 @@ import type { Core } from '../core.ts';
 import type { Principal } from '../domain/types.ts';
 import { isAppError, fail, type AppError } from '../domain/errors.ts';
 import { planSync, readRange } from '../domain/sync.ts';
+import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
 
 export interface Transport {
@@ -35,6 +36,8 @@ interface Held {
   data: string;
   conversation?: string;
   seq?: number;
+  /** A notification frame: its id. */
+  notification?: string;
 }
 
 export interface ConnectionOptions {
@@ -48,6 +51,8 @@ export interface ConnectionOptions {
   syncPageSize: number;
   /** Hold live frames until the first `sync` (the client connected with `sync=1`). */
   holdUntilSync: boolean;
+  /** The class of the login session's platform (mobile, web, desktop, …), for the "connected elsewhere" policy. */
+  platformClass?: string;
   onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
   log: (obj: object, msg: string) => void;
 }
@@ -55,12 +60,15 @@ export interface ConnectionOptions {
 export class Connection {
   readonly id: string;
   readonly principal: Principal & { kind: 'user' };
+  readonly platformClass: string;
   lastSeen = Date.now();
   readonly presence = new Set<string>();
   #o: ConnectionOptions;
   #held: Held[] | null;
   #syncing = 0;
   #covered = new Map<string, number>();
+  /** The newest notification id a catch-up read (held notification frames up to it are dropped). */
+  #notificationsCovered: string | undefined;
   #sendChain: Promise<unknown> = Promise.resolve();
   #closed = false;
   #holdTimer: NodeJS.Timeout | undefined;
@@ -69,6 +77,7 @@ export class Connection {
     this.#o = o;
     this.id = o.id;
     this.principal = o.principal;
+    this.platformClass = o.platformClass ?? 'unknown';
     this.#held = o.holdUntilSync ? [] : null;
     if (o.holdUntilSync) {
       // A client that promised a sync and never sends one still gets its live frames.
@@ -100,6 +109,19 @@ export class Connection {
         return;
       }
       this.#held.push({ data, conversation, seq });
+      return;
+    }
+    this.write(data);
+  }
+
+  /** A live notification frame: held during catch-up (and dropped on release if the catch-up sent it), written otherwise. */
+  deliverNotification(data: string, id: string): void {
+    if (this.#held) {
+      if (this.#held.length >= this.#o.syncBufferFrames) {
+        this.close(CloseCodes.SYNC_OVERFLOW, 'too much traffic during catch-up; reconnect');
+        return;
+      }
+      this.#held.push({ data, notification: id });
       return;
     }
     this.write(data);
@@ -244,9 +266,12 @@ export class Connection {
           if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
         }
       }
+      const notifications = f.notifications_after !== undefined ? await this.#syncNotifications(f.notifications_after) : undefined;
+      if (this.#closed) return;
       this.send({
         type: 'sync_done', ...(f.id !== undefined ? { id: f.id } : {}), server_time: serverTime, sent,
         conversations: memberships.map((m) => ({ id: m.id, last_seq: m.last_seq, read_seq: m.read_seq })),
+        ...(notifications ? { notifications } : {}),
       });
     } finally {
       this.#syncing--;
@@ -254,16 +279,42 @@ export class Connection {
     }
   }
 
-  /** Ends the hold: writes the held live frames, minus messages the catch-up already sent. */
+  /**
+   * Streams the inbox after the client's notification cursor (the unread items for ""),
+   * oldest first. The inbox head is read first: anything stored later is either read by
+   * these pages or held and released after `sync_done`, so a client that keeps the larger of
+   * `last_id` and the newest id it got misses nothing.
+   */
+  async #syncNotifications(after: string): Promise<{ last_id: string | null; sent: number; unread: { total: number; kinds: Record<string, number> } }> {
+    const core = this.#o.core;
+    const p = this.principal;
+    const head = await core.storage.notifications.head(p.tenantId, p.userId);
+    let sent = 0;
+    for await (const page of readInboxAfter(core.storage, p.tenantId, p.userId, after, this.#o.syncPageSize)) {
+      if (this.#closed) break;
+      for (const n of page) this.write(JSON.stringify({ type: 'notification', kind: n.kind, notification: n } satisfies ServerFrame));
+      sent += page.length;
+      const last = page[page.length - 1]!.id;
+      if (this.#notificationsCovered === undefined || last > this.#notificationsCovered) this.#notificationsCovered = last;
+      if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
+    }
+    const unread = await core.notifications.unread(p);
+    return { last_id: head, sent, unread };
+  }
+
+  /** Ends the hold: writes the held live frames, minus messages and notifications the catch-up already sent. */
   #release(): void {
     clearTimeout(this.#holdTimer);
     const held = this.#held;
     const covered = this.#covered;
+    const notificationsCovered = this.#notificationsCovered;
     this.#held = null;
     this.#covered = new Map();
+    this.#notificationsCovered = undefined;
     if (!held) return;
     for (const h of held) {
       if (h.conversation !== undefined && h.seq !== undefined && h.seq <= (covered.get(h.conversation) ?? 0)) continue;
+      if (h.notification !== undefined && notificationsCovered !== undefined && h.notification <= notificationsCovered) continue;
       this.write(h.data);
     }
   }

@@ -1,17 +1,47 @@
 /**
  * The connections of this node, by tenant and user, and the fan-out of bus events to them.
  * Each event is serialised once and the same string written to every connection that gets it.
+ *
+ * Notifications of a tenant reach its connections in the order they were stored (a client
+ * keeps the newest id it got as its catch-up cursor, so it must never get a newer one before
+ * an older one). A tenant broadcast is written to this node's connections of the tenant in
+ * chunks of `broadcastChunk`, yielding to the event loop between chunks so that other traffic
+ * goes on; notifications of the tenant that come meanwhile wait behind it.
  */
-import { CloseCodes, type ServerFrame } from '@careline/protocol';
+import { CloseCodes, EventKinds, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
 import type { Connection } from './connection.ts';
 
 type UserMap = Map<string, Set<Connection>>;
+type NotificationEvent = Extract<DomainEvent, { kind: 'notification.created' }>;
+
+export interface HubOptions {
+  /** Connections written per turn of the event loop during a broadcast (default 1000). */
+  broadcastChunk?: number;
+  /** Reports a failure of a background fan-out. */
+  onError?: (err: unknown) => void;
+}
 
 export class Hub {
   readonly #byTenant = new Map<string, UserMap>();
   readonly #byId = new Map<string, Connection>();
   readonly #watchers = new Map<string, Map<string, Set<Connection>>>();
+  /** Per tenant: notifications waiting behind a broadcast in progress (the key exists while one runs). */
+  readonly #pending = new Map<string, NotificationEvent[]>();
+  readonly #chunk: number;
+  readonly #onError: (err: unknown) => void;
+  #idle: (() => void)[] = [];
+
+  constructor(o: HubOptions = {}) {
+    this.#chunk = Math.max(1, o.broadcastChunk ?? 1000);
+    this.#onError = o.onError ?? (() => {});
+  }
+
+  /** Resolves when no broadcast fan-out is in progress. */
+  idle(): Promise<void> {
+    if (this.#pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
 
   get size(): number {
     return this.#byId.size;
@@ -95,7 +125,30 @@ export class Hub {
       case 'typing':
         return this.#toUsers(e.tenant_id, e.recipients, { type: 'typing', conversation_id: e.conversation_id, user_id: e.user_id, state: e.state }, e.user_id);
       case 'conversation.changed':
-        return this.#toUsers(e.tenant_id, e.recipients, { type: 'conversation', event: e.event, conversation_id: e.conversation_id });
+        this.#toUsers(e.tenant_id, e.recipients, { type: 'conversation', event: e.event, conversation_id: e.conversation_id });
+        if (e.event === 'participants') {
+          if (e.added?.length) {
+            this.#toUsers(e.tenant_id, e.recipients, { type: 'event', kind: EventKinds.TEAMMEMBER_ENTER, conversation_id: e.conversation_id, user_ids: [...e.added] });
+          }
+          if (e.removed?.length) {
+            this.#toUsers(e.tenant_id, e.recipients, { type: 'event', kind: EventKinds.TEAMMEMBER_LEAVE, conversation_id: e.conversation_id, user_ids: [...e.removed] });
+          }
+        }
+        return;
+      case 'notification.created':
+        return this.#onNotification(e);
+      case 'connection.replaced': {
+        const set = this.#byTenant.get(e.tenant_id)?.get(e.user_id);
+        if (!set) return;
+        const frame = JSON.stringify({ type: 'event', kind: EventKinds.DIFFERENT_CONNECTION, platform_class: e.platform_class } satisfies ServerFrame);
+        // Only older connections go (ids are time-sortable): two that open at once do not close each other.
+        for (const c of [...set]) {
+          if (c.id === e.keep || c.id > e.keep || c.platformClass !== e.platform_class) continue;
+          c.write(frame);
+          c.close(CloseCodes.CONNECTED_ELSEWHERE, 'connected elsewhere');
+        }
+        return;
+      }
       case 'session.revoked':
         for (const c of [...this.#byId.values()]) {
           if (c.principal.tenantId === e.tenant_id && c.principal.sessionId === e.session_id) c.close(CloseCodes.TOKEN_REVOKED, 'token revoked');
@@ -107,6 +160,76 @@ export class Hub {
         const frame = JSON.stringify({ type: 'presence', user_id: e.user_id, online: e.online, last_seen: e.last_seen } satisfies ServerFrame);
         for (const c of set) c.deliver(frame);
         return;
+      }
+    }
+  }
+
+  #onNotification(e: NotificationEvent): void {
+    const queue = this.#pending.get(e.tenant_id);
+    if (queue) {
+      queue.push(e);
+      return;
+    }
+    if (e.recipients !== null) {
+      this.#notifyUsers(e, e.recipients);
+      return;
+    }
+    const q: NotificationEvent[] = [e];
+    this.#pending.set(e.tenant_id, q);
+    void this.#drain(e.tenant_id, q);
+  }
+
+  async #drain(tenantId: string, queue: NotificationEvent[]): Promise<void> {
+    try {
+      for (let e = queue.shift(); e; e = queue.shift()) {
+        try {
+          if (e.recipients !== null) this.#notifyUsers(e, e.recipients);
+          else await this.#broadcast(e);
+        } catch (err) {
+          this.#onError(err);
+        }
+      }
+    } finally {
+      this.#pending.delete(tenantId);
+      if (this.#pending.size === 0) {
+        const waiters = this.#idle;
+        this.#idle = [];
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  #notificationFrame(e: NotificationEvent): string {
+    return JSON.stringify({ type: 'notification', kind: e.notification.kind, notification: e.notification } satisfies ServerFrame);
+  }
+
+  #notifyUsers(e: NotificationEvent, userIds: readonly string[]): void {
+    const users = this.#byTenant.get(e.tenant_id);
+    if (!users) return;
+    let data: string | undefined;
+    for (const uid of userIds) {
+      const set = users.get(uid);
+      if (!set) continue;
+      data ??= this.#notificationFrame(e);
+      for (const c of set) c.deliverNotification(data, e.notification.id);
+    }
+  }
+
+  /** Every connection of the tenant on this node (as connected when the broadcast began), in chunks. */
+  async #broadcast(e: NotificationEvent): Promise<void> {
+    const users = this.#byTenant.get(e.tenant_id);
+    if (!users) return;
+    const data = this.#notificationFrame(e);
+    const sets = [...users.values()];
+    let written = 0;
+    for (const set of sets) {
+      for (const c of set) {
+        c.deliverNotification(data, e.notification.id);
+        written++;
+      }
+      if (written >= this.#chunk) {
+        written = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
   }

@@ -5,7 +5,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCodes, type ErrorCode } from '@careline/protocol';
+import { CloseCodes, platformClass, type ErrorCode } from '@careline/protocol';
 import type { Core } from '../core.ts';
 import { isAppError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
@@ -47,7 +47,7 @@ function transportOf(ws: WebSocket): Transport {
 }
 
 export class WsEndpoint {
-  readonly hub = new Hub();
+  readonly hub: Hub;
   readonly #wss: WebSocketServer;
   readonly #o: WsOptions;
   readonly #heartbeat: NodeJS.Timeout;
@@ -57,6 +57,7 @@ export class WsEndpoint {
   constructor(o: WsOptions) {
     this.#o = o;
     const cfg = o.core.config.ws;
+    this.hub = new Hub({ broadcastChunk: cfg.broadcastChunk, onError: (err) => o.log.error({ err }, 'notification fan-out failed') });
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: cfg.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
     this.#unsubscribe = o.core.bus.subscribe((e) => this.hub.onEvent(e));
     this.#heartbeat = setInterval(() => this.#beat(), Math.max(250, Math.floor(cfg.heartbeatMs / 2)));
@@ -103,11 +104,15 @@ export class WsEndpoint {
       ws.close(CloseCodes.AUTH_FAILED, 'user');
       return;
     }
+    // The login session's platform decides which connections a new one replaces (policy `kick`).
+    const platform = (await core.storage.sessions.getSession(principal.sessionId))?.platform ?? null;
+    if (ws.readyState !== ws.OPEN) return;
     const cfg = core.config.ws;
     const conn = new Connection({
       id: newId(), principal, transport: transportOf(ws), core, metrics,
       maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize,
       holdUntilSync: url.searchParams.get('sync') === '1',
+      platformClass: platformClass(platform),
       onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
       log: (obj, msg) => this.#o.log.error(obj, msg),
     });
@@ -132,6 +137,8 @@ export class WsEndpoint {
       core.bus.publish({ kind: 'presence.changed', tenant_id: principal.tenantId, user_id: principal.userId, online: true, last_seen: now });
     }
     conn.send({ type: 'hello', connection_id: conn.id, user, server_time: now, heartbeat_ms: cfg.heartbeatMs, max_frame_bytes: cfg.maxFrameBytes });
+    // Under the tenant's `kick` policy, the user's older connections of this platform class go (on every node).
+    core.settings.connected(principal, conn.id, platform).catch((err: unknown) => this.#o.log.error({ err }, 'connection policy failed'));
     for (const [d, b] of early) conn.onFrame(d, b);
   }
 

@@ -222,7 +222,8 @@ describe('media types and routes', () => {
       ['DELETE a message', () => s.call('DELETE', `${msgs(conv)}/${firstId}`, { token: doc }), 'request.route_not_found'],
       ['an unknown nested path', () => s.call('GET', '/api/v2/sessions/topics/count/nothing', { token: doc }), 'request.route_not_found'],
       ['old api version', () => s.call('GET', '/api/v1/sessions', { token: doc }), 'request.route_not_found'],
-      ['root', () => raw(s, 'GET', '/'), 'request.route_not_found'],
+      // (`/` itself is the web client: apps/web/test/serve.test.ts)
+      ['a file outside the API', () => raw(s, 'GET', '/nothing-here.php'), 'request.route_not_found'],
       ['no credentials', () => raw(s, 'GET', '/api/v2/nothing-here'), 'request.route_not_found'],
     ]);
   });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { Storage } from '../../src/domain/ports.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
 import { AppError } from '../../src/domain/errors.ts';
+import { notificationStorageContract } from './notifications-contract.ts';
 
 export type OpenStorage = () => Promise<{ storage: Storage; cleanup: () => Promise<void> }>;
 
@@ -303,4 +304,5 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.equal(await s.ping(), true);
     });
   });
+  notificationStorageContract(name, open);
 }

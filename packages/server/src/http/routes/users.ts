@@ -66,8 +66,14 @@ export function userRoutes(app: Api, core: Core): void {
 
   app.get('/api/v2/application/badge_no', {
     config: { auth: 'any' },
-    schema: { tags: ['application'], summary: 'Badge number: all unread messages of the caller', response: { 200: Type.Object({ badge_no: Type.Integer() }), ...errors(400, 401) } },
-  }, async (req) => ({ badge_no: (await core.messages.unreadTotal(req.principal)).count }));
+    schema: {
+      tags: ['application'], summary: 'Badge number: the caller\'s unread messages plus unread notifications',
+      response: { 200: Type.Object({ badge_no: Type.Integer() }), ...errors(400, 401) },
+    },
+  }, async (req) => {
+    const [messages, notifications] = await Promise.all([core.messages.unreadTotal(req.principal), core.notifications.unread(req.principal)]);
+    return { badge_no: messages.count + notifications.total };
+  });
 }
 
 const AuditRecord = Type.Object({

@@ -4,6 +4,8 @@ import { openDb, type OpenOptions } from './db.ts';
 import { SqliteAuditStore } from './audit.ts';
 import { SqliteConversationStore } from './conversations.ts';
 import { SqliteMessageStore } from './messages.ts';
+import { SqliteNotificationStore } from './notifications.ts';
+import { SqliteSettingsStore, SqliteTeamStore } from './teams.ts';
 import { SqliteAuthSessionStore } from './sessions.ts';
 import { SqliteTenantStore } from './tenants.ts';
 import { SqliteTopicStore } from './topics.ts';
@@ -21,6 +23,9 @@ export function createSqliteStorage(opts: OpenOptions): Storage {
     messages,
     topics: new SqliteTopicStore(db, messages),
     audit: new SqliteAuditStore(db),
+    notifications: new SqliteNotificationStore(db),
+    teams: new SqliteTeamStore(db),
+    settings: new SqliteSettingsStore(db),
     async ping() {
       if (closed) return false;
       try {

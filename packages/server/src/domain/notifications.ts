@@ -1,0 +1,203 @@
+/**
+ * Notification actions: the integrator registers kinds and sends notifications (store first,
+ * then push); a user reads the inbox, the latest per kind and the unread counts, and marks
+ * items read. Each send: check (kind, target, sender) → write (one transaction: the
+ * notification once, plus recipient rows unless it is a tenant broadcast) → emit
+ * `notification.created` after commit.
+ */
+import {
+  BuiltinNotificationKinds, EventKinds, NOTIFICATION_KIND_PATTERN, isBuiltinNotificationKind,
+  type NotificationAudience, type NotificationMode,
+} from '@careline/protocol';
+import type { EventBus, Storage } from './ports.ts';
+import type { InboxQuery, Notification, NotificationKindDef, NotificationTarget, NotificationUnread, Principal } from './types.ts';
+import { requireUser } from './access.ts';
+import { fail } from './errors.ts';
+import { newId } from './ids.ts';
+
+const KIND_RE = new RegExp(NOTIFICATION_KIND_PATTERN);
+const ID_RE = /^[^\s/?#]{1,128}$/;
+const TAG_RE = /^[^\s,]{1,64}$/;
+const EVENT_KINDS = new Set<string>(Object.values(EventKinds));
+
+/** Most users one notification may list (`{ users: [...] }`); teams, tags and the tenant have no limit. */
+export const MAX_LISTED_USERS = 10_000;
+
+export interface SendNotificationInput {
+  kind: string;
+  /** `{ user }`, `{ users: [...] }`, `{ team }`, `{ tag }` or `{ tenant: true }`: exactly one. */
+  target: unknown;
+  title: string;
+  body?: string | null;
+  data?: Record<string, unknown> | null;
+  /** A user of the tenant the notification is from (a doctor's push). */
+  sender_id?: string | null;
+}
+
+export type ReadSelection = { ids: string[] } | { kind: string } | { all: true };
+
+export interface NotificationDeps {
+  storage: Pick<Storage, 'notifications' | 'users'>;
+  bus: EventBus;
+  /** Largest `data`, as JSON bytes. */
+  maxDataBytes: number;
+  now?: () => number;
+}
+
+/** Parses a target; anything but exactly one well-formed audience is `notification.target_invalid`. */
+export function parseTarget(raw: unknown): { target: NotificationTarget; audience: NotificationAudience; audience_id: string | null } {
+  const bad = (why: string) => fail('notification.target_invalid', `Invalid target: ${why}.`, { target: raw });
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('give an object with one of user, users, team, tag, tenant');
+  const keys = Object.keys(raw);
+  if (keys.length !== 1) throw bad('give exactly one of user, users, team, tag, tenant');
+  const [key] = keys as [string];
+  const v = (raw as Record<string, unknown>)[key];
+  const isId = (x: unknown): x is string => typeof x === 'string' && ID_RE.test(x);
+  switch (key) {
+    case 'user':
+      if (!isId(v)) throw bad('user must be a user id');
+      return { target: { type: 'users', ids: [v] }, audience: 'user', audience_id: null };
+    case 'users': {
+      if (!Array.isArray(v) || v.length === 0 || v.length > MAX_LISTED_USERS || !v.every(isId)) {
+        throw bad(`users must be a list of 1–${MAX_LISTED_USERS} user ids`);
+      }
+      return { target: { type: 'users', ids: [...new Set(v)] }, audience: 'users', audience_id: null };
+    }
+    case 'team':
+      if (!isId(v)) throw bad('team must be a team id');
+      return { target: { type: 'team', id: v }, audience: 'team', audience_id: v };
+    case 'tag':
+      if (typeof v !== 'string' || !TAG_RE.test(v)) throw bad('tag must be 1–64 characters without spaces or commas');
+      return { target: { type: 'tag', tag: v }, audience: 'tag', audience_id: v };
+    case 'tenant':
+      if (v !== true) throw bad('tenant must be true');
+      return { target: { type: 'tenant' }, audience: 'tenant', audience_id: null };
+    default:
+      throw bad(`unknown audience "${key}"`);
+  }
+}
+
+export class NotificationService {
+  readonly #d: NotificationDeps;
+  readonly #now: () => number;
+
+  constructor(deps: NotificationDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  // ---- kinds -------------------------------------------------------------------------------
+
+  /** The kind's definition: built in, or registered by the tenant; `notification.kind_unknown` otherwise. */
+  async kind(tenantId: string, kind: string): Promise<NotificationKindDef> {
+    if (isBuiltinNotificationKind(kind)) return { kind, mode: BuiltinNotificationKinds[kind], builtin: true, created_at: null };
+    const def = KIND_RE.test(kind) ? await this.#d.storage.notifications.getKind(tenantId, kind) : null;
+    if (!def) throw fail('notification.kind_unknown', `Unknown notification kind "${kind}": use a built-in kind or register it first.`, { kind });
+    return def;
+  }
+
+  /** Every kind the tenant can send: the built-in ones, then the registered ones. */
+  async kinds(p: Principal): Promise<NotificationKindDef[]> {
+    const builtin = Object.entries(BuiltinNotificationKinds).map(([kind, mode]) => ({ kind, mode, builtin: true, created_at: null }));
+    return [...builtin, ...(await this.#d.storage.notifications.listKinds(p.tenantId))];
+  }
+
+  /**
+   * Registers a custom kind (integrators). The same name and mode again changes nothing;
+   * another mode, a built-in kind with another mode, or an event kind's name is
+   * `notification.kind_exists`.
+   */
+  async registerKind(p: Principal, kind: string, mode: NotificationMode): Promise<{ kind: NotificationKindDef; created: boolean }> {
+    requireApp(p);
+    if (!KIND_RE.test(kind)) throw fail('request.invalid', `A kind name matches ${NOTIFICATION_KIND_PATTERN}.`, { kind });
+    if (mode !== 'each' && mode !== 'latest') throw fail('request.invalid', 'mode must be "each" or "latest".');
+    if (EVENT_KINDS.has(kind)) throw fail('notification.kind_exists', `${kind} is an event kind, not a notification kind.`, { kind });
+    if (isBuiltinNotificationKind(kind)) {
+      const builtinMode = BuiltinNotificationKinds[kind];
+      if (builtinMode !== mode) throw fail('notification.kind_exists', `${kind} is built in with mode "${builtinMode}".`, { kind, mode: builtinMode });
+      return { kind: { kind, mode, builtin: true, created_at: null }, created: false };
+    }
+    return this.#d.storage.notifications.registerKind(p.tenantId, kind, mode, this.#now());
+  }
+
+  // ---- send --------------------------------------------------------------------------------
+
+  /** Stores a notification, then pushes it to the online recipients (after commit). Integrators only. */
+  async send(p: Principal, input: SendNotificationInput): Promise<{ notification: Notification; recipients: number }> {
+    const appId = requireApp(p);
+    const def = await this.kind(p.tenantId, input.kind);
+    const { target, audience, audience_id } = parseTarget(input.target);
+    const data = input.data ?? null;
+    if (data !== null && Buffer.byteLength(JSON.stringify(data)) > this.#d.maxDataBytes) {
+      throw fail('request.invalid', `data is larger than ${this.#d.maxDataBytes} bytes as JSON.`);
+    }
+    const senderId = input.sender_id ?? null;
+    if (senderId !== null && !(await this.#d.storage.users.getUser(p.tenantId, senderId))) {
+      throw fail('user.not_found', `sender_id: no user ${senderId}`, { sender_id: senderId });
+    }
+    // The id is taken and the row committed in the same turn (SQLite writes synchronously), so
+    // ids follow commit order on this node: clients may use the newest id they hold as a cursor.
+    const { notification, recipients, count } = await this.#d.storage.notifications.create(
+      {
+        tenant_id: p.tenantId, id: newId(), kind: def.kind, mode: def.mode, title: input.title, body: input.body ?? null, data,
+        sender_id: senderId, audience, audience_id, created_by: appId, created_at: this.#now(),
+      },
+      target,
+    );
+    this.#d.bus.publish({ kind: 'notification.created', tenant_id: p.tenantId, notification, recipients });
+    return { notification, recipients: count };
+  }
+
+  // ---- the user's inbox --------------------------------------------------------------------
+
+  /** The caller's inbox, newest first (cursor-paged). */
+  async list(p: Principal, q: InboxQuery): Promise<{ notifications: Notification[]; next_cursor: string | null }> {
+    const userId = requireUser(p);
+    if (q.kind !== undefined) await this.kind(p.tenantId, q.kind);
+    const { items, next_cursor } = await this.#d.storage.notifications.inbox(p.tenantId, userId, q);
+    return { notifications: items, next_cursor };
+  }
+
+  /** The newest notification of each kind in the caller's inbox. */
+  async latest(p: Principal): Promise<Notification[]> {
+    return this.#d.storage.notifications.latestPerKind(p.tenantId, requireUser(p));
+  }
+
+  async unread(p: Principal): Promise<NotificationUnread> {
+    return this.#d.storage.notifications.unread(p.tenantId, requireUser(p));
+  }
+
+  /** Marks the listed notifications, a kind, or all read; returns how many became read and the unread counts after. */
+  async markRead(p: Principal, sel: ReadSelection): Promise<{ marked: number; unread: NotificationUnread }> {
+    const userId = requireUser(p);
+    const given = ['ids', 'kind', 'all'].filter((k) => Object.hasOwn(sel, k));
+    if (given.length !== 1) throw fail('request.invalid', 'Give exactly one of ids, kind, or all: true.');
+    if ('all' in sel && sel.all !== true) throw fail('request.invalid', 'all must be true.');
+    if ('kind' in sel) await this.kind(p.tenantId, sel.kind);
+    const marked = await this.#d.storage.notifications.markRead(p.tenantId, userId, sel, this.#now());
+    return { marked, unread: await this.#d.storage.notifications.unread(p.tenantId, userId) };
+  }
+}
+
+function requireApp(p: Principal): string {
+  if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) may do this.');
+  return p.appId;
+}
+
+/**
+ * Catch-up pages for a connection: the inbox after `after` (or, for the empty string, the
+ * unread items), oldest first.
+ */
+export async function* readInboxAfter(
+  storage: Pick<Storage, 'notifications'>, tenantId: string, userId: string, after: string, pageSize: number,
+): AsyncGenerator<Notification[]> {
+  let cursor = after === '' ? undefined : after;
+  const unread = after === '';
+  for (;;) {
+    const page = await storage.notifications.inboxAfter(tenantId, userId, { after: cursor, unread, limit: pageSize });
+    if (page.length === 0) return;
+    yield page;
+    if (page.length < pageSize) return;
+    cursor = page[page.length - 1]!.id;
+  }
+}

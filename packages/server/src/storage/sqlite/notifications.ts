@@ -1,0 +1,275 @@
+/**
+ * Notifications in SQLite. A notification is one row of `notifications`; user, list, team and
+ * tag targets add one `notification_recipients` row per user in the same transaction; a
+ * tenant broadcast adds none (its per-user read state goes to `notification_reads` when read).
+ *
+ * Every inbox query starts from the same two common table expressions:
+ * - `mine`: the user's recipient rows ∪ the tenant's broadcasts created since the user was;
+ * - `visible`: `mine` with only the newest item of each `latest`-mode kind (SQLite returns
+ *   the bare columns of the row holding MAX(id)).
+ */
+import type { NotificationStore } from '../../domain/ports.ts';
+import type {
+  InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationMode, NotificationTarget, NotificationUnread,
+} from '../../domain/types.ts';
+import { fail } from '../../domain/errors.ts';
+import type { Db } from './db.ts';
+
+interface NotificationRow {
+  id: string;
+  kind: string;
+  title: string;
+  body: string | null;
+  data: string | null;
+  sender_id: string | null;
+  audience: Notification['audience'];
+  audience_id: string | null;
+  created_at: number;
+  read_at: number | null;
+}
+
+const toNotification = (r: NotificationRow): Notification => ({
+  id: r.id,
+  kind: r.kind,
+  title: r.title,
+  body: r.body,
+  data: r.data === null ? null : (JSON.parse(r.data) as Record<string, unknown>),
+  sender_id: r.sender_id,
+  audience: r.audience,
+  audience_id: r.audience_id,
+  created_at: r.created_at,
+  read_at: r.read_at,
+});
+
+const USER_CREATED = '(SELECT created_at FROM users WHERE tenant_id = @t AND id = @u)';
+
+const MINE = `mine AS (
+  SELECT r.notification_id AS id, r.kind, r.mode, r.read_at FROM notification_recipients r
+   WHERE r.tenant_id = @t AND r.user_id = @u
+  UNION ALL
+  SELECT n.id, n.kind, n.mode, x.read_at FROM notifications n
+   LEFT JOIN notification_reads x ON x.tenant_id = n.tenant_id AND x.user_id = @u AND x.notification_id = n.id
+   WHERE n.tenant_id = @t AND n.audience = 'tenant' AND n.created_at >= ${USER_CREATED}
+)`;
+
+const VISIBLE = `visible AS (
+  SELECT id, kind, read_at FROM mine WHERE mode = 'each'
+  UNION ALL
+  SELECT MAX(id) AS id, kind, read_at FROM mine WHERE mode = 'latest' GROUP BY kind
+)`;
+
+const N_COLS = 'n.id, n.kind, n.title, n.body, n.data, n.sender_id, n.audience, n.audience_id, n.created_at';
+
+const CHUNK = 500;
+
+function chunks<T>(list: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += CHUNK) out.push(list.slice(i, i + CHUNK));
+  return out;
+}
+
+const marks = (n: number) => Array.from({ length: n }, (_, i) => `@p${i}`).join(',');
+const params = (list: readonly string[]) => Object.fromEntries(list.map((v, i) => [`p${i}`, v]));
+
+export class SqliteNotificationStore implements NotificationStore {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  async registerKind(tenantId: string, kind: string, mode: NotificationMode, now: number): Promise<{ kind: NotificationKindDef; created: boolean }> {
+    return this.#db.transaction(() => {
+      const existing = this.#getKind(tenantId, kind);
+      if (existing) {
+        if (existing.mode !== mode) throw fail('notification.kind_exists', undefined, { kind, mode: existing.mode });
+        return { kind: existing, created: false };
+      }
+      this.#db.prepare('INSERT INTO notification_kinds (tenant_id, kind, mode, created_at) VALUES (?, ?, ?, ?)').run(tenantId, kind, mode, now);
+      return { kind: { kind, mode, builtin: false, created_at: now }, created: true };
+    })();
+  }
+
+  async getKind(tenantId: string, kind: string): Promise<NotificationKindDef | null> {
+    return this.#getKind(tenantId, kind);
+  }
+
+  #getKind(tenantId: string, kind: string): NotificationKindDef | null {
+    const r = this.#db.prepare('SELECT kind, mode, created_at FROM notification_kinds WHERE tenant_id = ? AND kind = ?').get(tenantId, kind) as
+      | { kind: string; mode: NotificationMode; created_at: number }
+      | undefined;
+    return r ? { ...r, builtin: false } : null;
+  }
+
+  async listKinds(tenantId: string): Promise<NotificationKindDef[]> {
+    const rows = this.#db.prepare('SELECT kind, mode, created_at FROM notification_kinds WHERE tenant_id = ? ORDER BY kind').all(tenantId) as {
+      kind: string; mode: NotificationMode; created_at: number;
+    }[];
+    return rows.map((r) => ({ ...r, builtin: false }));
+  }
+
+  async create(n: NewNotification, target: NotificationTarget): Promise<{ notification: Notification; recipients: string[] | null; count: number }> {
+    const db = this.#db;
+    return db.transaction(() => {
+      const t = n.tenant_id;
+      db.prepare(
+        `INSERT INTO notifications (tenant_id, id, kind, mode, title, body, data, sender_id, audience, audience_id, created_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(t, n.id, n.kind, n.mode, n.title, n.body, n.data === null ? null : JSON.stringify(n.data), n.sender_id, n.audience, n.audience_id, n.created_by, n.created_at);
+      const notification: Notification = {
+        id: n.id, kind: n.kind, title: n.title, body: n.body, data: n.data, sender_id: n.sender_id,
+        audience: n.audience, audience_id: n.audience_id, created_at: n.created_at, read_at: null,
+      };
+      let recipients: string[];
+      switch (target.type) {
+        case 'tenant': {
+          const count = db.prepare("SELECT COUNT(*) FROM users WHERE tenant_id = ? AND role <> 'system'").pluck().get(t) as number;
+          return { notification, recipients: null, count };
+        }
+        case 'users': {
+          const ids = [...new Set(target.ids)];
+          const found = new Set<string>();
+          for (const c of chunks(ids)) {
+            const rows = db.prepare(`SELECT id FROM users WHERE tenant_id = @t AND id IN (${marks(c.length)})`).pluck().all({ t, ...params(c) }) as string[];
+            for (const id of rows) found.add(id);
+          }
+          const missing = ids.filter((id) => !found.has(id));
+          if (missing.length) throw fail('user.not_found', `Unknown users: ${missing.slice(0, 20).join(', ')}`, { missing });
+          const ins = db.prepare('INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at) VALUES (?, ?, ?, ?, ?, NULL)');
+          for (const id of ids) ins.run(t, id, n.id, n.kind, n.mode);
+          recipients = ids;
+          break;
+        }
+        case 'team': {
+          if (db.prepare('SELECT 1 FROM teams WHERE tenant_id = ? AND id = ?').get(t, target.id) === undefined) throw fail('team.not_found', undefined, { team: target.id });
+          recipients = db.prepare('SELECT user_id FROM team_members WHERE tenant_id = ? AND team_id = ?').pluck().all(t, target.id) as string[];
+          if (recipients.length === 0) throw fail('notification.target_invalid', `Team ${target.id} has no members.`, { team: target.id });
+          db.prepare(
+            `INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at)
+             SELECT tenant_id, user_id, ?, ?, ?, NULL FROM team_members WHERE tenant_id = ? AND team_id = ?`,
+          ).run(n.id, n.kind, n.mode, t, target.id);
+          break;
+        }
+        case 'tag': {
+          recipients = db.prepare('SELECT user_id FROM user_tags WHERE tenant_id = ? AND tag = ?').pluck().all(t, target.tag) as string[];
+          if (recipients.length === 0) throw fail('notification.target_invalid', `No user has the tag ${target.tag}.`, { tag: target.tag });
+          db.prepare(
+            `INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at)
+             SELECT tenant_id, user_id, ?, ?, ?, NULL FROM user_tags WHERE tenant_id = ? AND tag = ?`,
+          ).run(n.id, n.kind, n.mode, t, target.tag);
+          break;
+        }
+      }
+      return { notification, recipients, count: recipients.length };
+    })();
+  }
+
+  async inbox(tenantId: string, userId: string, q: InboxQuery): Promise<{ items: Notification[]; next_cursor: string | null }> {
+    const where: string[] = [];
+    const p: Record<string, unknown> = { t: tenantId, u: userId, limit: q.limit + 1 };
+    if (q.kind !== undefined) {
+      where.push('v.kind = @kind');
+      p.kind = q.kind;
+    }
+    if (q.unread) where.push('v.read_at IS NULL');
+    if (q.before !== undefined) {
+      where.push('v.id < @before');
+      p.before = q.before;
+    }
+    const rows = this.#db
+      .prepare(
+        `WITH ${MINE}, ${VISIBLE}
+         SELECT ${N_COLS}, v.read_at FROM visible v JOIN notifications n ON n.tenant_id = @t AND n.id = v.id
+         ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY v.id DESC LIMIT @limit`,
+      )
+      .all(p) as NotificationRow[];
+    const more = rows.length > q.limit;
+    const items = rows.slice(0, q.limit).map(toNotification);
+    return { items, next_cursor: more ? items[items.length - 1]!.id : null };
+  }
+
+  async inboxAfter(tenantId: string, userId: string, q: { after?: string; unread?: boolean; limit: number }): Promise<Notification[]> {
+    const where: string[] = [];
+    const p: Record<string, unknown> = { t: tenantId, u: userId, limit: q.limit };
+    if (q.after !== undefined) {
+      where.push('v.id > @after');
+      p.after = q.after;
+    }
+    if (q.unread) where.push('v.read_at IS NULL');
+    const rows = this.#db
+      .prepare(
+        `WITH ${MINE}, ${VISIBLE}
+         SELECT ${N_COLS}, v.read_at FROM visible v JOIN notifications n ON n.tenant_id = @t AND n.id = v.id
+         ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY v.id ASC LIMIT @limit`,
+      )
+      .all(p) as NotificationRow[];
+    return rows.map(toNotification);
+  }
+
+  async latestPerKind(tenantId: string, userId: string): Promise<Notification[]> {
+    const rows = this.#db
+      .prepare(
+        `WITH ${MINE}, latest AS (SELECT MAX(id) AS id, kind, read_at FROM mine GROUP BY kind)
+         SELECT ${N_COLS}, l.read_at FROM latest l JOIN notifications n ON n.tenant_id = @t AND n.id = l.id ORDER BY l.id DESC`,
+      )
+      .all({ t: tenantId, u: userId }) as NotificationRow[];
+    return rows.map(toNotification);
+  }
+
+  async unread(tenantId: string, userId: string): Promise<NotificationUnread> {
+    const rows = this.#db
+      .prepare(`WITH ${MINE}, ${VISIBLE} SELECT kind, COUNT(*) AS c FROM visible WHERE read_at IS NULL GROUP BY kind ORDER BY kind`)
+      .all({ t: tenantId, u: userId }) as { kind: string; c: number }[];
+    return { total: rows.reduce((a, r) => a + r.c, 0), kinds: Object.fromEntries(rows.map((r) => [r.kind, r.c])) };
+  }
+
+  async head(tenantId: string, userId: string): Promise<string | null> {
+    return (this.#db.prepare(`WITH ${MINE} SELECT MAX(id) FROM mine`).pluck().get({ t: tenantId, u: userId }) as string | null) ?? null;
+  }
+
+  async markRead(tenantId: string, userId: string, sel: { ids: readonly string[] } | { kind: string } | { all: true }, now: number): Promise<number> {
+    const db = this.#db;
+    const base = { t: tenantId, u: userId, now };
+    return db.transaction(() => {
+      if ('ids' in sel) {
+        const ids = [...new Set(sel.ids)];
+        const found = new Set<string>();
+        for (const c of chunks(ids)) {
+          for (const id of db.prepare(`WITH ${MINE} SELECT id FROM mine WHERE id IN (${marks(c.length)})`).pluck().all({ ...base, ...params(c) }) as string[]) found.add(id);
+        }
+        const missing = ids.filter((id) => !found.has(id));
+        if (missing.length) throw fail('notification.not_found', undefined, { missing });
+        let changed = 0;
+        for (const c of chunks(ids)) {
+          const p = { ...base, ...params(c) };
+          changed += db
+            .prepare(`UPDATE notification_recipients SET read_at = @now WHERE tenant_id = @t AND user_id = @u AND read_at IS NULL AND notification_id IN (${marks(c.length)})`)
+            .run(p).changes;
+          changed += db
+            .prepare(
+              `INSERT INTO notification_reads (tenant_id, user_id, notification_id, read_at)
+               SELECT @t, @u, n.id, @now FROM notifications n
+                WHERE n.tenant_id = @t AND n.audience = 'tenant' AND n.created_at >= ${USER_CREATED} AND n.id IN (${marks(c.length)})
+               ON CONFLICT DO NOTHING`,
+            )
+            .run(p).changes;
+        }
+        return changed;
+      }
+      const byKind = 'kind' in sel;
+      const p = byKind ? { ...base, kind: sel.kind } : base;
+      let changed = db
+        .prepare(`UPDATE notification_recipients SET read_at = @now WHERE tenant_id = @t AND user_id = @u AND read_at IS NULL${byKind ? ' AND kind = @kind' : ''}`)
+        .run(p).changes;
+      changed += db
+        .prepare(
+          `INSERT INTO notification_reads (tenant_id, user_id, notification_id, read_at)
+           SELECT @t, @u, n.id, @now FROM notifications n
+            WHERE n.tenant_id = @t AND n.audience = 'tenant' AND n.created_at >= ${USER_CREATED}${byKind ? ' AND n.kind = @kind' : ''}
+           ON CONFLICT DO NOTHING`,
+        )
+        .run(p).changes;
+      return changed;
+    })();
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The storage contract for notifications, care teams, tags and tenant settings: part of the
+ * suite every backend runs (called from `storageContract`). Backend-neutral: only the
+ * `Storage` interface is used.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Storage } from '../../src/domain/ports.ts';
+import type { NewNotification, NotificationTarget } from '../../src/domain/types.ts';
+import { AppError } from '../../src/domain/errors.ts';
+import type { OpenStorage } from './contract.ts';
+
+const isCode = (code: string) => (e: unknown) => e instanceof AppError && e.code === code;
+
+export function notificationStorageContract(name: string, open: OpenStorage): void {
+  describe(`storage contract (notifications, teams, tags, settings): ${name}`, () => {
+    let s: Storage;
+    let cleanup: () => Promise<void>;
+    const T = 'tenant-n';
+    const T2 = 'tenant-m';
+    let seq = 0;
+    /** Increasing ids, like the ULIDs the domain makes. */
+    const nid = () => `N${String(++seq).padStart(8, '0')}`;
+    const note = (kind: string, over: Partial<NewNotification> = {}): NewNotification => ({
+      tenant_id: T, id: nid(), kind, mode: 'each', title: `t-${kind}`, body: null, data: null, sender_id: null,
+      audience: 'users', audience_id: null, created_by: 'app', created_at: 1000 + seq, ...over,
+    });
+    const send = (n: NewNotification, target: NotificationTarget) => s.notifications.create(n, target);
+
+    before(async () => {
+      ({ storage: s, cleanup } = await open());
+      await s.tenants.createTenant({ id: T, name: 'N', created_at: 1 });
+      await s.tenants.createTenant({ id: T2, name: 'M', created_at: 1 });
+      for (const id of ['a', 'b', 'c', 'd']) await s.users.upsertUser(T, { id, role: 'patient', name: id, avatar: null, disabled: false }, 10);
+      await s.users.upsertUser(T2, { id: 'x', role: 'patient', name: 'x', avatar: null, disabled: false }, 10);
+    });
+    after(async () => {
+      await s.close();
+      await cleanup();
+    });
+
+    it('kinds: register once, again with the same mode is a no-op, with another mode fails; tenants apart', async () => {
+      const r1 = await s.notifications.registerKind(T, 'LAB_RESULT', 'each', 5);
+      assert.deepEqual(r1, { kind: { kind: 'LAB_RESULT', mode: 'each', builtin: false, created_at: 5 }, created: true });
+      const r2 = await s.notifications.registerKind(T, 'LAB_RESULT', 'each', 6);
+      assert.equal(r2.created, false);
+      assert.equal(r2.kind.created_at, 5);
+      await assert.rejects(s.notifications.registerKind(T, 'LAB_RESULT', 'latest', 7), isCode('notification.kind_exists'));
+      assert.equal((await s.notifications.getKind(T, 'LAB_RESULT'))?.mode, 'each');
+      assert.equal(await s.notifications.getKind(T2, 'LAB_RESULT'), null);
+      await s.notifications.registerKind(T, 'AAA_NEWS', 'latest', 8);
+      assert.deepEqual((await s.notifications.listKinds(T)).map((k) => k.kind), ['AAA_NEWS', 'LAB_RESULT']);
+      assert.deepEqual(await s.notifications.listKinds(T2), []);
+    });
+
+    it('users target: one row per user, in their inboxes only; an unknown user stores nothing', async () => {
+      const n = note('S2C_SIGNED_PUSH', { data: { contract: 7 }, body: 'signed', sender_id: 'b' });
+      const r = await send(n, { type: 'users', ids: ['a', 'b'] });
+      assert.deepEqual(r.recipients?.sort(), ['a', 'b']);
+      assert.equal(r.count, 2);
+      assert.deepEqual(r.notification, {
+        id: n.id, kind: 'S2C_SIGNED_PUSH', title: n.title, body: 'signed', data: { contract: 7 }, sender_id: 'b',
+        audience: 'users', audience_id: null, created_at: n.created_at, read_at: null,
+      });
+      assert.deepEqual((await s.notifications.inbox(T, 'a', { limit: 10 })).items, [r.notification]);
+      assert.equal((await s.notifications.inbox(T, 'c', { limit: 10 })).items.length, 0);
+      const headBefore = await s.notifications.head(T, 'a');
+      await assert.rejects(send(note('S2C_SIGNED_PUSH'), { type: 'users', ids: ['a', 'ghost'] }), (e: unknown) =>
+        isCode('user.not_found')(e) && JSON.stringify((e as AppError).details).includes('ghost'));
+      await assert.rejects(send(note('S2C_SIGNED_PUSH'), { type: 'users', ids: ['x'] }), isCode('user.not_found'));
+      assert.equal(await s.notifications.head(T, 'a'), headBefore);
+      assert.equal((await s.notifications.inbox(T2, 'x', { limit: 10 })).items.length, 0);
+    });
+
+    it('teams: put replaces members, unknown members change nothing; sends expand members at that moment', async () => {
+      const t1 = await s.teams.putTeam(T, 'team1', 'Team one', ['a', 'b'], 20);
+      assert.equal(t1.created, true);
+      assert.deepEqual(t1.team, { id: 'team1', name: 'Team one', members: ['a', 'b'], created_at: 20, updated_at: 20 });
+      await assert.rejects(s.teams.putTeam(T, 'team1', 'X', ['a', 'ghost'], 21), isCode('user.not_found'));
+      await assert.rejects(s.teams.putTeam(T, 'team1', 'X', ['x'], 21), isCode('user.not_found'));
+      assert.deepEqual((await s.teams.getTeam(T, 'team1'))?.members, ['a', 'b']);
+      assert.equal(await s.teams.getTeam(T2, 'team1'), null);
+
+      const r = await send(note('S2C_RESERVATION_PUSH', { audience: 'team', audience_id: 'team1' }), { type: 'team', id: 'team1' });
+      assert.deepEqual(r.recipients?.sort(), ['a', 'b']);
+      const t2 = await s.teams.putTeam(T, 'team1', 'Team one', ['b', 'c'], 30);
+      assert.equal(t2.created, false);
+      assert.equal(t2.team.created_at, 20);
+      assert.equal(t2.team.updated_at, 30);
+      // c joined later: not a recipient of the earlier notification.
+      assert.ok((await s.notifications.inbox(T, 'a', { limit: 10 })).items.some((n) => n.id === r.notification.id));
+      assert.ok(!(await s.notifications.inbox(T, 'c', { limit: 10 })).items.some((n) => n.id === r.notification.id));
+
+      await s.teams.putTeam(T, 'empty', 'Empty', [], 31);
+      await assert.rejects(send(note('S2C_REMIND_PUSH'), { type: 'team', id: 'empty' }), isCode('notification.target_invalid'));
+      await assert.rejects(send(note('S2C_REMIND_PUSH'), { type: 'team', id: 'nope' }), isCode('team.not_found'));
+      await s.teams.putTeam(T2, 'other', 'Other', ['x'], 31);
+      await assert.rejects(send(note('S2C_REMIND_PUSH'), { type: 'team', id: 'other' }), isCode('team.not_found'));
+      assert.equal(await s.teams.deleteTeam(T, 'empty'), true);
+      assert.equal(await s.teams.deleteTeam(T, 'empty'), false);
+      assert.equal(await s.teams.getTeam(T, 'empty'), null);
+    });
+
+    it('tags: set replaces, unknown user fails; a tag target reaches its holders, an unused tag names nobody', async () => {
+      assert.deepEqual(await s.teams.setTags(T, 'c', ['diabetes', 'north', 'diabetes'], 40), ['diabetes', 'north']);
+      assert.deepEqual(await s.teams.setTags(T, 'd', ['diabetes'], 40), ['diabetes']);
+      assert.deepEqual(await s.teams.setTags(T, 'c', ['diabetes'], 41), ['diabetes']);
+      assert.deepEqual(await s.teams.getTags(T, 'c'), ['diabetes']);
+      await assert.rejects(s.teams.setTags(T, 'ghost', ['x'], 41), isCode('user.not_found'));
+      await assert.rejects(s.teams.setTags(T2, 'c', ['x'], 41), isCode('user.not_found'));
+      const r = await send(note('S2C_SOCIAL_PUSH', { mode: 'latest', audience: 'tag', audience_id: 'diabetes' }), { type: 'tag', tag: 'diabetes' });
+      assert.deepEqual(r.recipients?.sort(), ['c', 'd']);
+      await assert.rejects(send(note('S2C_SOCIAL_PUSH'), { type: 'tag', tag: 'north' }), isCode('notification.target_invalid'));
+    });
+
+    it('a tenant broadcast is one row: in the inbox of users created before it, read state per user', async () => {
+      await s.users.upsertUser(T, { id: 'late', role: 'patient', name: 'late', avatar: null, disabled: false }, 900_000);
+      const before = await s.notifications.unread(T, 'a');
+      const r = await send(note('S2C_SYSTEM_PUSH', { mode: 'latest', audience: 'tenant', created_at: 500_000 }), { type: 'tenant' });
+      assert.equal(r.recipients, null);
+      assert.equal(r.count, 5); // a, b, c, d, late — not the system user
+      for (const u of ['a', 'b', 'c', 'd']) assert.equal((await s.notifications.inbox(T, u, { limit: 1 })).items[0]?.id, r.notification.id, u);
+      assert.ok(!(await s.notifications.inbox(T, 'late', { limit: 10 })).items.some((n) => n.id === r.notification.id));
+      assert.equal((await s.notifications.inbox(T2, 'x', { limit: 10 })).items.length, 0);
+      assert.equal((await s.notifications.unread(T, 'a')).total, before.total + 1);
+
+      assert.equal(await s.notifications.markRead(T, 'a', { ids: [r.notification.id] }, 600_000), 1);
+      assert.equal(await s.notifications.markRead(T, 'a', { ids: [r.notification.id] }, 600_001), 0);
+      assert.equal((await s.notifications.inbox(T, 'a', { limit: 1 })).items[0]?.read_at, 600_000);
+      assert.equal((await s.notifications.inbox(T, 'b', { limit: 1 })).items[0]?.read_at, null);
+      assert.equal((await s.notifications.unread(T, 'a')).total, before.total);
+      await assert.rejects(s.notifications.markRead(T, 'late', { ids: [r.notification.id] }, 1), isCode('notification.not_found'));
+      await assert.rejects(s.notifications.markRead(T2, 'x', { ids: [r.notification.id] }, 1), isCode('notification.not_found'));
+    });
+
+    it('latest mode: only the newest of the kind is listed and counted; latest per kind covers every kind', async () => {
+      await s.users.upsertUser(T, { id: 'e', role: 'patient', name: 'e', avatar: null, disabled: false }, 999_999);
+      const e1 = await send(note('S2C_DOCTORMSG_PUSH', { mode: 'latest', created_at: 1_000_001 }), { type: 'users', ids: ['e'] });
+      const f1 = await send(note('S2C_FRIENDAPPLY_PUSH', { created_at: 1_000_002 }), { type: 'users', ids: ['e'] });
+      const e2 = await send(note('S2C_DOCTORMSG_PUSH', { mode: 'latest', created_at: 1_000_003 }), { type: 'users', ids: ['e'] });
+      const f2 = await send(note('S2C_FRIENDAPPLY_PUSH', { created_at: 1_000_004 }), { type: 'users', ids: ['e'] });
+      const inbox = await s.notifications.inbox(T, 'e', { limit: 10 });
+      assert.deepEqual(inbox.items.map((n) => n.id), [f2, e2, f1].map((r) => r.notification.id));
+      assert.deepEqual(await s.notifications.unread(T, 'e'), { total: 3, kinds: { S2C_DOCTORMSG_PUSH: 1, S2C_FRIENDAPPLY_PUSH: 2 } });
+      assert.deepEqual((await s.notifications.latestPerKind(T, 'e')).map((n) => n.id), [f2, e2].map((r) => r.notification.id));
+      assert.equal(await s.notifications.head(T, 'e'), f2.notification.id);
+      // The superseded one is still the user's: it can be marked read (it counts nowhere).
+      assert.equal(await s.notifications.markRead(T, 'e', { ids: [e1.notification.id] }, 1), 1);
+      assert.equal((await s.notifications.unread(T, 'e')).total, 3);
+      assert.equal(await s.notifications.markRead(T, 'e', { kind: 'S2C_DOCTORMSG_PUSH' }, 2), 1);
+      assert.deepEqual(await s.notifications.unread(T, 'e'), { total: 2, kinds: { S2C_FRIENDAPPLY_PUSH: 2 } });
+    });
+
+    it('inbox paging (newest first), filters, and the catch-up read (oldest first)', async () => {
+      await s.users.upsertUser(T, { id: 'p', role: 'patient', name: 'p', avatar: null, disabled: false }, 2_000_000);
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        const kind = i % 2 ? 'LAB_RESULT' : 'S2C_REMIND_PUSH';
+        ids.push((await send(note(kind, { created_at: 2_000_001 + i }), { type: 'users', ids: ['p'] })).notification.id);
+      }
+      const seen: string[] = [];
+      let before: string | undefined;
+      do {
+        const page = await s.notifications.inbox(T, 'p', { limit: 3, ...(before ? { before } : {}) });
+        seen.push(...page.items.map((n) => n.id));
+        before = page.next_cursor ?? undefined;
+      } while (before);
+      assert.deepEqual(seen, [...ids].reverse());
+      assert.deepEqual((await s.notifications.inbox(T, 'p', { limit: 10, kind: 'LAB_RESULT' })).items.map((n) => n.id), [ids[5], ids[3], ids[1]]);
+      await s.notifications.markRead(T, 'p', { ids: [ids[6]!, ids[0]!] }, 3);
+      assert.deepEqual((await s.notifications.inbox(T, 'p', { limit: 10, unread: true })).items.map((n) => n.id), ids.slice(1, 6).reverse());
+      assert.deepEqual((await s.notifications.inboxAfter(T, 'p', { after: ids[3]!, limit: 10 })).map((n) => n.id), ids.slice(4));
+      assert.deepEqual((await s.notifications.inboxAfter(T, 'p', { after: ids[3]!, limit: 2 })).map((n) => n.id), ids.slice(4, 6));
+      assert.deepEqual((await s.notifications.inboxAfter(T, 'p', { unread: true, limit: 10 })).map((n) => n.id), ids.slice(1, 6));
+      assert.deepEqual((await s.notifications.inboxAfter(T, 'p', { limit: 10 })).map((n) => n.id), ids);
+    });
+
+    it('mark read: unknown ids change nothing; by kind; all (broadcasts included)', async () => {
+      await s.users.upsertUser(T, { id: 'q', role: 'patient', name: 'q', avatar: null, disabled: false }, 3_000_000);
+      const a1 = await send(note('S2C_REMIND_PUSH', { created_at: 3_000_001 }), { type: 'users', ids: ['q'] });
+      await send(note('LAB_RESULT', { created_at: 3_000_002 }), { type: 'users', ids: ['q'] });
+      await send(note('S2C_UNSIGNED_PUSH', { audience: 'tenant', created_at: 3_000_003 }), { type: 'tenant' });
+      assert.equal((await s.notifications.unread(T, 'q')).total, 3);
+      await assert.rejects(s.notifications.markRead(T, 'q', { ids: [a1.notification.id, 'N-nope'] }, 5), (e: unknown) =>
+        isCode('notification.not_found')(e) && JSON.stringify((e as AppError).details).includes('N-nope'));
+      assert.equal((await s.notifications.unread(T, 'q')).total, 3);
+      assert.equal(await s.notifications.markRead(T, 'q', { kind: 'LAB_RESULT' }, 6), 1);
+      assert.equal(await s.notifications.markRead(T, 'q', { all: true }, 7), 2);
+      assert.equal(await s.notifications.markRead(T, 'q', { all: true }, 8), 0);
+      assert.deepEqual(await s.notifications.unread(T, 'q'), { total: 0, kinds: {} });
+      // Another user's state did not move.
+      assert.ok((await s.notifications.unread(T, 'a')).total > 0);
+    });
+
+    it('settings: defaults, update, tenants apart', async () => {
+      assert.deepEqual(await s.settings.get(T), { connection_policy: 'allow_many', updated_at: null });
+      assert.deepEqual(await s.settings.update(T, { connection_policy: 'kick' }, 50), { connection_policy: 'kick', updated_at: 50 });
+      assert.deepEqual(await s.settings.update(T, {}, 51), { connection_policy: 'kick', updated_at: 51 });
+      assert.equal((await s.settings.get(T)).connection_policy, 'kick');
+      assert.equal((await s.settings.get(T2)).connection_policy, 'allow_many');
+    });
+  });
+}
