@@ -1,0 +1,195 @@
+/**
+ * The baseline: a minimal relay written with `ws` alone — no auth, no validation, no
+ * storage — that speaks just enough of Careline's frames for the bench's clients to run the
+ * same workload against it. Its figures are the floor this machine sets for the work any
+ * WebSocket server must do (parse, serialise, write to sockets); Careline's are reported as
+ * a ratio to them.
+ *
+ * Connect: `/ws?user=U&c=conv1,conv2[&sync=1]` (the conversations the client is in; nothing
+ * checked; with sync=1 it joins them when its first `sync` is answered).
+ * `send` → a `message` frame (seq from an in-memory counter) to the room's other sockets
+ * and an `ack` to the sender, in one synchronous pass. `sync` answers from an in-memory log
+ * kept only with --log (the reconnect storm needs it). `ping` → `pong`. Plain HTTP
+ * `GET /api/v2/sessions/:id/messages?before|after&limit` answers from in-memory arrays
+ * filled by the `seed` IPC call (the history scenario).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+const { values: a } = parseArgs({ options: { port: { type: 'string', default: '0' }, log: { type: 'boolean', default: false } } });
+
+interface Room {
+  id: string;
+  seq: number;
+  members: Set<Client>;
+  log: string[];
+}
+interface Client {
+  ws: WebSocket;
+  user: string;
+  rooms: Room[];
+}
+
+const rooms = new Map<string, Room>();
+const keepLog = a.log;
+let nextId = 0;
+let connections = 0;
+
+function room(id: string): Room {
+  let r = rooms.get(id);
+  if (!r) rooms.set(id, (r = { id, seq: 0, members: new Set(), log: [] }));
+  return r;
+}
+
+// ---- history over plain HTTP -------------------------------------------------------------
+const history = new Map<string, object[]>();
+
+function onHttp(req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const m = url.pathname.match(/^\/api\/v2\/sessions\/([^/]+)\/messages$/);
+  const list = m ? history.get(decodeURIComponent(m[1]!)) : undefined;
+  if (!list) {
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"not_found"}');
+    return;
+  }
+  const limit = Math.min(Number(url.searchParams.get('limit') ?? 50), 200);
+  const before = url.searchParams.get('before');
+  const after = url.searchParams.get('after');
+  let page: object[];
+  let hasMore: boolean;
+  if (after !== null) {
+    const from = Math.max(0, Number(after));
+    page = list.slice(from, from + limit);
+    hasMore = from + limit < list.length;
+  } else {
+    const end = before !== null ? Math.min(list.length, Number(before) - 1) : list.length;
+    const start = Math.max(0, end - limit);
+    page = list.slice(start, end);
+    hasMore = start > 0;
+  }
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ messages: page, has_more: hasMore }));
+}
+
+// ---- the relay -----------------------------------------------------------------------------
+const http = createServer(onHttp);
+const wss = new WebSocketServer({ server: http, path: '/ws', perMessageDeflate: false, clientTracking: false, maxPayload: 64 * 1024 });
+
+wss.on('connection', (ws, req) => {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const c: Client = { ws, user: url.searchParams.get('user') ?? 'anon', rooms: [] };
+  for (const id of (url.searchParams.get('c') ?? '').split(',')) if (id) c.rooms.push(room(id));
+  // With sync=1 the client joins its rooms when its sync is answered (in the same
+  // synchronous pass), so catch-up and live messages neither overlap nor leave a hole.
+  let joined = url.searchParams.get('sync') !== '1';
+  if (joined) for (const r of c.rooms) r.members.add(c);
+  connections++;
+  ws.on('error', () => ws.terminate());
+  ws.on('close', () => {
+    connections--;
+    for (const r of c.rooms) r.members.delete(c);
+  });
+  ws.on('message', (data: Buffer) => {
+    let f: any;
+    try {
+      f = JSON.parse(data.toString());
+    } catch {
+      return;
+    }
+    switch (f.type) {
+      case 'send': {
+        const r = rooms.get(f.conversation_id);
+        if (!r) return ws.send(JSON.stringify({ type: 'error', id: f.id, code: 'conversation.not_found', message: 'no such room' }));
+        const seq = ++r.seq;
+        const now = Date.now();
+        const id = `m${(++nextId).toString(36)}`;
+        const message = {
+          id, conversation_id: r.id, seq, sender_id: c.user, type: f.message.type, content: f.message.content,
+          client_id: f.message.client_id ?? null, created_at: now, recalled_at: null, forward: null,
+        };
+        const frame = JSON.stringify({ type: 'message', message });
+        if (keepLog) r.log.push(frame);
+        for (const m of r.members) {
+          if (m === c) ws.send(JSON.stringify({ type: 'ack', id: f.id, conversation_id: r.id, message_id: id, seq, created_at: now, duplicate: false }));
+          else m.ws.send(frame);
+        }
+        return;
+      }
+      case 'sync': {
+        if (!joined) {
+          joined = true;
+          for (const r of c.rooms) r.members.add(c);
+        }
+        let sent = 0;
+        for (const r of c.rooms) {
+          const cur = f.cursors?.[r.id];
+          if (typeof cur !== 'number') continue;
+          for (let s = cur + 1; s <= r.log.length; s++) {
+            ws.send(r.log[s - 1]!);
+            sent++;
+          }
+        }
+        ws.send(JSON.stringify({
+          type: 'sync_done', id: f.id, server_time: Date.now(), sent,
+          conversations: c.rooms.map((r) => ({ id: r.id, last_seq: r.seq, read_seq: 0 })),
+        }));
+        return;
+      }
+      case 'ping':
+        ws.send(JSON.stringify({ type: 'pong', id: f.id, server_time: Date.now() }));
+        return;
+    }
+  });
+  ws.send(JSON.stringify({ type: 'hello', connection_id: `c${connections}`, user: { id: c.user }, server_time: Date.now(), heartbeat_ms: 25_000, max_frame_bytes: 65_536 }));
+});
+
+const gc = (globalThis as { gc?: () => void }).gc;
+process.on('message', (m: any) => {
+  if (!m || typeof m.id !== 'number') return;
+  const reply = (result: unknown) => process.send?.({ id: m.id, result });
+  switch (m.method) {
+    case 'mem':
+      if (gc) {
+        gc();
+        gc();
+      }
+      return reply({ ...process.memoryUsage(), gc: !!gc, connections });
+    case 'stats':
+      return reply({ connections, pending: 0 });
+    case 'seed': {
+      const t0 = performance.now();
+      const p = m.params as { sender: string; conversations: [string, number][] };
+      let time = Date.now() - 90 * 86_400_000;
+      let rows = 0;
+      const texts = ['Good morning doctor, my blood pressure today is 135/85.', 'Thank you. Please keep measuring twice a day and send me the readings on Friday.', 'ok', 'I took the medicine after breakfast as you said, no side effects so far, but I feel a bit tired in the afternoon.', 'See you at the follow-up visit next week.'];
+      for (const [conv, count] of p.conversations) {
+        const list: object[] = new Array(count);
+        for (let i = 0; i < count; i++) {
+          time += 3;
+          list[i] = {
+            id: `S${(rows++).toString(36)}`, conversation_id: conv, seq: i + 1, sender_id: p.sender, type: 1, content: { text: texts[rows % texts.length] },
+            client_id: null, created_at: time, recalled_at: null, forward: null,
+          };
+        }
+        history.set(conv, list);
+      }
+      return reply({ rows, ms: performance.now() - t0 });
+    }
+    default:
+      return process.send?.({ id: m.id, error: `unknown method ${m.method}` });
+  }
+});
+
+const stop = () => {
+  http.close();
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.on('disconnect', stop);
+
+http.listen(Number(a.port), '127.0.0.1', () => {
+  const { port } = http.address() as AddressInfo;
+  process.stdout.write(JSON.stringify({ ready: true, url: `http://127.0.0.1:${port}`, pid: process.pid }) + '\n');
+});

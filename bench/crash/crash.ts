@@ -1,0 +1,340 @@
+/**
+ * The crash test: a send storm from many clients while the server is killed with SIGKILL at
+ * random moments and restarted on the same SQLite file, again and again. The clients behave
+ * as the SDK does: every send keeps its client id until acked and is resent after a
+ * reconnect (the server dedupes by client id); each (re)connect uses `?sync=1` and a `sync`
+ * with the client's cursors. At the end the clients' records are checked against the
+ * database:
+ *
+ *  - every acked message is stored exactly once, with the seq and id it was acked with;
+ *  - no conversation has a seq gap, and its last_seq is its newest message;
+ *  - every client received each message of its conversations exactly once (live, by
+ *    catch-up, or as the ack of its own send).
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { Proc } from '../lib/proc.ts';
+import { mapLimit, rng, sleep, waitFor } from '../lib/util.ts';
+
+export interface CrashOptions {
+  cycles: number;
+  /** Clients (users), in pairs; all of them are also in one group conversation. */
+  clients: number;
+  /** Sends each client keeps in flight. */
+  window: number;
+  sync: 'NORMAL' | 'FULL';
+  /** The server is killed after a random time in [minUpMs, maxUpMs] from being ready. */
+  minUpMs: number;
+  maxUpMs: number;
+  seed: number;
+  keep: boolean;
+  log: (line: string) => void;
+  onCycle?: (done: number) => void;
+}
+
+export const crashDefaults: CrashOptions = {
+  cycles: 20, clients: 40, window: 4, sync: 'FULL', minUpMs: 100, maxUpMs: 1500, seed: Date.now() % 1e9, keep: false, log: () => {},
+};
+
+export interface CrashResult {
+  cycles: number;
+  sent: number;
+  acked: number;
+  stored: number;
+  lost: number;
+  duplicated: number;
+  gaps: number;
+  ackMismatch: number;
+  storedNotAcked: number;
+  deliveryMissed: number;
+  deliveryDuplicated: number;
+  resends: number;
+  duplicateAcks: number;
+  reconnects: number;
+  errorFrames: number;
+  errorSamples: string[];
+  seconds: number;
+  ok: boolean;
+}
+
+const serverFile = fileURLToPath(new URL('../server.ts', import.meta.url));
+
+interface Pending {
+  conv: string;
+  frame: string;
+}
+
+class Client {
+  readonly user: string;
+  readonly token: string;
+  readonly convs: string[];
+  ws: WebSocket | null = null;
+  url = '';
+  /** Unacked sends, in the order they were first sent. */
+  readonly outbox = new Map<string, Pending>();
+  readonly acked = new Map<string, { conv: string; seq: number; id: string }>();
+  /** conv → seq → times received. */
+  readonly got = new Map<string, Map<number, number>>();
+  readonly cursor = new Map<string, number>();
+  heads = new Map<string, number>();
+  syncedAt = 0;
+  next = 0;
+  sending = true;
+  stopped = false;
+  stats = { resends: 0, duplicateAcks: 0, reconnects: 0, errorFrames: 0, sent: 0 };
+  errorSamples: string[] = [];
+  readonly #rand: () => number;
+
+  constructor(user: string, token: string, convs: string[], rand: () => number) {
+    this.user = user;
+    this.token = token;
+    this.convs = convs;
+    this.#rand = rand;
+    for (const c of convs) {
+      this.got.set(c, new Map());
+      this.cursor.set(c, 0);
+    }
+  }
+
+  #receive(conv: string, seq: number): void {
+    const m = this.got.get(conv);
+    if (!m) return;
+    m.set(seq, (m.get(seq) ?? 0) + 1);
+    let c = this.cursor.get(conv)!;
+    while (m.has(c + 1)) c++;
+    this.cursor.set(conv, c);
+  }
+
+  connect(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(`${this.url}?token=${this.token}&sync=1`, { perMessageDeflate: false });
+    this.ws = ws;
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'sync', id: 'sync', cursors: Object.fromEntries(this.cursor) }));
+      // Resend what was never acked, in the original order, with the same client ids.
+      for (const p of this.outbox.values()) {
+        ws.send(p.frame);
+        this.stats.resends++;
+      }
+      this.#fill();
+    });
+    ws.on('message', (data: Buffer) => this.#onFrame(JSON.parse(data.toString())));
+    ws.on('error', () => {});
+    ws.on('close', () => {
+      if (this.ws === ws) this.ws = null;
+      if (this.stopped) return;
+      this.stats.reconnects++;
+      setTimeout(() => this.connect(), 30 + this.#rand() * 150);
+    });
+  }
+
+  #onFrame(f: any): void {
+    switch (f.type) {
+      case 'ack': {
+        const prev = this.acked.get(f.id);
+        if (f.duplicate) this.stats.duplicateAcks++;
+        else this.#receive(f.conversation_id, f.seq);
+        if (prev && (prev.seq !== f.seq || prev.id !== f.message_id)) {
+          // Two different messages acked for one client id: a double store.
+          this.acked.set(`${f.id}#conflict${this.acked.size}`, { conv: f.conversation_id, seq: f.seq, id: f.message_id });
+        } else this.acked.set(f.id, { conv: f.conversation_id, seq: f.seq, id: f.message_id });
+        this.outbox.delete(f.id);
+        this.#fill();
+        return;
+      }
+      case 'message':
+        this.#receive(f.message.conversation_id, f.message.seq);
+        return;
+      case 'sync_done':
+        this.syncedAt = Date.now();
+        this.heads = new Map((f.conversations as { id: string; last_seq: number }[]).map((c) => [c.id, c.last_seq]));
+        return;
+      case 'error':
+        this.stats.errorFrames++;
+        if (this.errorSamples.length < 3) this.errorSamples.push(`${f.code}: ${f.message}`);
+        return;
+    }
+  }
+
+  /** Keeps `window` new sends in flight while sending is on. */
+  #fill(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== ws.OPEN) return;
+    while (this.sending && this.outbox.size < WINDOW) {
+      const n = this.next++;
+      const clientId = `${this.user}-${n}`;
+      // Most sends go to the pair's conversation, one in eight to the group.
+      const conv = this.convs[n % 8 === 7 ? 1 : 0]!;
+      const frame = JSON.stringify({ type: 'send', id: clientId, conversation_id: conv, message: { client_id: clientId, type: 1, content: { text: `message ${n} from ${this.user}` } } });
+      this.outbox.set(clientId, { conv, frame });
+      this.stats.sent++;
+      ws.send(frame);
+    }
+  }
+
+  /** Asks for a catch-up from the current cursors (after the storm, to collect the tail). */
+  resync(): void {
+    this.syncedAt = 0;
+    this.ws?.send(JSON.stringify({ type: 'sync', id: 'final', cursors: Object.fromEntries(this.cursor) }));
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.ws?.terminate();
+  }
+}
+
+let WINDOW = 4;
+
+async function startServer(o: CrashOptions, dir: string, port: number): Promise<{ proc: Proc; url: string; apiKey: string; tenantId: string }> {
+  for (let attempt = 0; ; attempt++) {
+    const proc = new Proc(serverFile, {
+      name: 'server',
+      args: ['--db', join(dir, 'careline.db'), '--tenant-file', join(dir, 'tenant.json'), '--sync', o.sync, '--port', String(port), '--log', 'error'],
+    });
+    try {
+      const r = await proc.ready;
+      return { proc, url: r.url, apiKey: r.apiKey, tenantId: r.tenantId };
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await sleep(250); // the port may still be held for a moment after a kill
+    }
+  }
+}
+
+export async function runCrashTest(opts: Partial<CrashOptions> = {}): Promise<CrashResult> {
+  const o: CrashOptions = { ...crashDefaults, ...opts };
+  WINDOW = o.window;
+  const t0 = Date.now();
+  const rand = rng(o.seed);
+  const dir = mkdtempSync(join(tmpdir(), 'careline-crash-'));
+  let server = await startServer(o, dir, 0);
+  const port = Number(new URL(server.url).port);
+  const clients: Client[] = [];
+  try {
+    // Setup through the public API.
+    const call = async (method: string, path: string, body: unknown) => {
+      const r = await fetch(server.url + path, { method, headers: { 'content-type': 'application/json', 'x-api-key': server.apiKey }, body: JSON.stringify(body) });
+      const j = (await r.json()) as any;
+      if (r.status !== 200) throw new Error(`${method} ${path} → ${r.status} ${JSON.stringify(j)}`);
+      return j;
+    };
+    const n = Math.max(2, o.clients - (o.clients % 2));
+    const users = Array.from({ length: n }, (_, i) => `cu${i}`);
+    const tokens = await mapLimit(users, 16, async (u, i) => {
+      await call('PUT', `/api/v2/management/users/${u}`, { role: i % 2 ? 'doctor' : 'patient', name: u });
+      return (await call('POST', '/api/v2/users/login', { user_id: u })).token as string;
+    });
+    const group = (await call('POST', '/api/v2/sessions', { session_type: 3, parts: { team: 'crash-group' }, participants: users })).session.id as string;
+    const pairs = await mapLimit(Array.from({ length: n / 2 }, (_, i) => i), 16, async (i) =>
+      (await call('POST', '/api/v2/sessions', { session_type: 2, participants: [users[2 * i]!, users[2 * i + 1]!] })).session.id as string);
+    const wsUrl = server.url.replace(/^http/, 'ws') + '/ws';
+    for (const [i, u] of users.entries()) {
+      const c = new Client(u, tokens[i]!, [pairs[Math.floor(i / 2)]!, group], rng(o.seed + i + 1));
+      c.url = wsUrl;
+      clients.push(c);
+    }
+    for (const c of clients) c.connect();
+
+    for (let cycle = 1; cycle <= o.cycles; cycle++) {
+      const up = o.minUpMs + rand() * (o.maxUpMs - o.minUpMs);
+      await sleep(up);
+      server.proc.kill('SIGKILL');
+      await server.proc.exited;
+      o.onCycle?.(cycle);
+      server = await startServer(o, dir, port);
+    }
+
+    // Quiesce: no new sends; every pending send is resent until acked.
+    for (const c of clients) c.sending = false;
+    const drained = await waitFor(() => clients.every((c) => c.outbox.size === 0), 60_000, 50);
+    if (!drained) o.log(`crash test: ${clients.reduce((a, c) => a + c.outbox.size, 0)} sends still unacked after 60 s`);
+    // Everyone collects the tail with one more sync.
+    await waitFor(() => clients.every((c) => c.ws?.readyState === WebSocket.OPEN), 30_000, 50);
+    for (const c of clients) c.resync();
+    await waitFor(() => clients.every((c) => c.syncedAt > 0), 30_000, 50);
+    await sleep(200);
+    for (const c of clients) c.close();
+    await server.proc.stop(15_000);
+
+    // Check the database against the clients' records.
+    const db = new Database(join(dir, 'careline.db'), { readonly: true });
+    const rows = db.prepare('SELECT conversation_id AS conv, seq, id, sender_id AS sender, client_id AS cid FROM messages WHERE tenant_id = ?').all(server.tenantId) as { conv: string; seq: number; id: string; sender: string; cid: string | null }[];
+    const lastSeq = new Map((db.prepare('SELECT id, last_seq FROM conversations WHERE tenant_id = ?').all(server.tenantId) as { id: string; last_seq: number }[]).map((r) => [r.id, r.last_seq]));
+    db.close();
+
+    const byClientId = new Map<string, typeof rows>();
+    const seqs = new Map<string, Set<number>>();
+    let duplicated = 0;
+    for (const r of rows) {
+      if (r.cid !== null) {
+        const k = `${r.sender}\u0000${r.cid}`;
+        const l = byClientId.get(k);
+        if (l) {
+          l.push(r);
+          duplicated++;
+        } else byClientId.set(k, [r]);
+      }
+      let s = seqs.get(r.conv);
+      if (!s) seqs.set(r.conv, (s = new Set()));
+      if (s.has(r.seq)) duplicated++;
+      s.add(r.seq);
+    }
+    let gaps = 0;
+    for (const [conv, s] of seqs) {
+      const last = lastSeq.get(conv) ?? 0;
+      for (let i = 1; i <= last; i++) if (!s.has(i)) gaps++;
+      if (Math.max(...s) > last) gaps++;
+    }
+    let acked = 0;
+    let lost = 0;
+    let ackMismatch = 0;
+    const ackedKeys = new Set<string>();
+    for (const c of clients) {
+      for (const [key, a] of c.acked) {
+        if (key.includes('#conflict')) {
+          duplicated++;
+          continue;
+        }
+        acked++;
+        ackedKeys.add(`${c.user}\u0000${key}`);
+        const stored = byClientId.get(`${c.user}\u0000${key}`);
+        if (!stored) lost++;
+        else if (stored[0]!.seq !== a.seq || stored[0]!.id !== a.id || stored[0]!.conv !== a.conv) ackMismatch++;
+      }
+    }
+    let storedNotAcked = 0;
+    for (const k of byClientId.keys()) if (!ackedKeys.has(k)) storedNotAcked++;
+    let deliveryMissed = 0;
+    let deliveryDuplicated = 0;
+    for (const c of clients) {
+      for (const conv of c.convs) {
+        const got = c.got.get(conv)!;
+        const last = lastSeq.get(conv) ?? 0;
+        for (let s = 1; s <= last; s++) {
+          const k = got.get(s) ?? 0;
+          if (k === 0) deliveryMissed++;
+          else if (k > 1) deliveryDuplicated += k - 1;
+        }
+      }
+    }
+    const sum = (k: keyof Client['stats']) => clients.reduce((a, c) => a + c.stats[k], 0);
+    const r: CrashResult = {
+      cycles: o.cycles, sent: sum('sent'), acked, stored: rows.length, lost, duplicated, gaps, ackMismatch, storedNotAcked,
+      deliveryMissed, deliveryDuplicated, resends: sum('resends'), duplicateAcks: sum('duplicateAcks'), reconnects: sum('reconnects'),
+      errorFrames: sum('errorFrames'), errorSamples: clients.flatMap((c) => c.errorSamples).slice(0, 5),
+      seconds: Math.round((Date.now() - t0) / 100) / 10, ok: false,
+    };
+    r.ok = drained && r.lost === 0 && r.duplicated === 0 && r.gaps === 0 && r.ackMismatch === 0 && r.storedNotAcked === 0 && r.deliveryMissed === 0 && r.deliveryDuplicated === 0 && r.acked > 0;
+    return r;
+  } finally {
+    for (const c of clients) c.close();
+    await server.proc.stop(5000);
+    if (!o.keep) rmSync(dir, { recursive: true, force: true });
+    else o.log(`crash test: data kept in ${dir}`);
+  }
+}

@@ -1,0 +1,212 @@
+/** The summary table (terminal and Markdown) and the targets of issue #3, from a run's results. */
+import type { ChatRun } from '../scenarios/chat.ts';
+import type { ConnRun } from '../scenarios/connections.ts';
+import type { FanoutVariant } from '../scenarios/fanout.ts';
+import type { HistoryRun } from '../scenarios/history.ts';
+import type { StormRun } from '../scenarios/storm.ts';
+import type { TargetKind } from './target.ts';
+import { fmt } from './util.ts';
+
+type ByKind<T> = Partial<Record<TargetKind, T>>;
+
+export interface Results {
+  chat?: ByKind<ChatRun>;
+  fanout?: ByKind<FanoutVariant[]>;
+  connections?: ByKind<ConnRun>;
+  storm?: ByKind<StormRun>;
+  history?: ByKind<HistoryRun>;
+}
+
+export interface Row {
+  scenario: string;
+  metric: string;
+  careline: string;
+  baseline: string;
+  ratio: string;
+}
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+const ratio = (c: number | undefined, b: number | undefined) => (c !== undefined && b !== undefined && b !== 0 ? fmt.ratio(c / b) : '–');
+
+export function rows(r: Results): Row[] {
+  const out: Row[] = [];
+  const add = (scenario: string, metric: string, c: number | undefined, b: number | undefined, f: (n: number) => string, withRatio = true) =>
+    out.push({ scenario, metric, careline: c === undefined ? '–' : f(c), baseline: b === undefined ? '–' : f(b), ratio: withRatio ? ratio(c, b) : '' });
+  const text = (scenario: string, metric: string, c: string, b: string) => out.push({ scenario, metric, careline: c, baseline: b, ratio: '' });
+
+  if (r.chat) {
+    const c = r.chat.careline;
+    const b = r.chat.baseline;
+    const s = 'chat 1:1';
+    add(s, 'max throughput, closed loop (msg/s delivered)', c?.max, b?.max, fmt.int);
+    add(s, 'max sustained rate with delivery p99 < 100 ms (msg/s)', c?.maxSustained?.rate, b?.maxSustained?.rate, fmt.int);
+    const steps = (x: ChatRun | undefined) => x?.steps.filter((st) => st.mode === 'open') ?? [];
+    const cs = steps(c);
+    const bs = steps(b);
+    for (let i = 0; i < Math.max(cs.length, bs.length); i++) {
+      const ci = cs[i];
+      const bi = bs[i];
+      const label = (ci ?? bi)!.label.replace(/ = .*/, '');
+      text(s, `step ${label}: offered rate (msg/s)`, ci ? fmt.int(ci.offered) : '–', bi ? fmt.int(bi.offered) : '–');
+      add(s, `step ${label}: ack p50 / p99 (ms)`, ci?.ack.p99, bi?.ack.p99, (n) => n.toFixed(1), true);
+      out[out.length - 1]!.careline = ci ? `${ci.ack.p50.toFixed(1)} / ${ci.ack.p99.toFixed(1)}` : '–';
+      out[out.length - 1]!.baseline = bi ? `${bi.ack.p50.toFixed(1)} / ${bi.ack.p99.toFixed(1)}` : '–';
+      add(s, `step ${label}: delivery p50 / p99 / p99.9 (ms)`, ci?.delivery.p99, bi?.delivery.p99, (n) => n.toFixed(1));
+      out[out.length - 1]!.careline = ci ? `${ci.delivery.p50.toFixed(1)} / ${ci.delivery.p99.toFixed(1)} / ${ci.delivery.p999.toFixed(1)}` : '–';
+      out[out.length - 1]!.baseline = bi ? `${bi.delivery.p50.toFixed(1)} / ${bi.delivery.p99.toFixed(1)} / ${bi.delivery.p999.toFixed(1)}` : '–';
+      add(s, `step ${label}: server CPU-µs per delivered message`, ci?.cpuUsPerMsg, bi?.cpuUsPerMsg, (n) => n.toFixed(1));
+      if (ci?.commit) text(s, `step ${label}: messages per group commit; time inside commits`, `${ci.commit.meanBatch.toFixed(1)}; ${(ci.commit.commitShare * 100).toFixed(0)}%`, '');
+    }
+    text(s, 'check: unacked / undelivered / duplicated / gaps', c ? chatCheck(c) : '–', b ? chatCheck(b) : '–');
+    text(s, 'load generator was the bottleneck (steps)', c ? genBoundSteps(c) : '–', b ? genBoundSteps(b) : '–');
+    text(s, 'disturbed by other work on the machine (steps)', c ? disturbed(c) : '–', b ? disturbed(b) : '–');
+  }
+  if (r.fanout) {
+    const cv = r.fanout.careline ?? [];
+    const bv = r.fanout.baseline ?? [];
+    for (let i = 0; i < Math.max(cv.length, bv.length); i++) {
+      const c = cv[i];
+      const b = bv[i];
+      const s = `group: ${(c ?? b)!.label}`;
+      add(s, 'deliveries/s', c?.deliveriesPerSec, b?.deliveriesPerSec, fmt.int);
+      add(s, 'time to last member p50 / p99 (ms)', c?.timeToLast.p50, b?.timeToLast.p50, (n) => n.toFixed(1));
+      out[out.length - 1]!.careline = c ? `${c.timeToLast.p50.toFixed(1)} / ${c.timeToLast.p99.toFixed(1)}` : '–';
+      out[out.length - 1]!.baseline = b ? `${b.timeToLast.p50.toFixed(1)} / ${b.timeToLast.p99.toFixed(1)}` : '–';
+      add(s, 'server CPU-µs per delivery', c?.cpuUsPerDelivery, b?.cpuUsPerDelivery, (n) => n.toFixed(2));
+      const flags = (x: FanoutVariant) => `${x.missing} / ${x.duplicates} / ${x.gaps}; ${x.generatorBound ? 'yes' : 'no'}${x.foreignCores > 0.25 ? `; disturbed (${x.foreignCores.toFixed(1)})` : ''}`;
+      text(s, 'missing / duplicated / gaps; generator-bound', c ? flags(c) : '–', b ? flags(b) : '–');
+    }
+  }
+  if (r.connections) {
+    const c = r.connections.careline;
+    const b = r.connections.baseline;
+    const s = 'connections';
+    text(s, 'opened / still open after the idle hold', c ? `${fmt.int(c.opened)} / ${fmt.int(c.stillOpen)}` : '–', b ? `${fmt.int(b.opened)} / ${fmt.int(b.stillOpen)}` : '–');
+    add(s, 'process RSS per connection', c?.rssPerConn, b?.rssPerConn, fmt.bytes);
+    add(s, 'V8 heap per connection', c?.heapPerConn, b?.heapPerConn, fmt.bytes);
+    add(s, 'connect rate (conn/s)', c?.connectRate, b?.connectRate, fmt.int);
+    add(s, 'server CPU per connection opened (ms)', c?.serverCpuPerConnMs, b?.serverCpuPerConnMs, (n) => n.toFixed(2));
+    add(s, 'connect latency p50 / p99 (ms)', c?.connect.p99, b?.connect.p99, (n) => n.toFixed(1));
+    out[out.length - 1]!.careline = c ? `${c.connect.p50.toFixed(1)} / ${c.connect.p99.toFixed(1)}` : '–';
+    out[out.length - 1]!.baseline = b ? `${b.connect.p50.toFixed(1)} / ${b.connect.p99.toFixed(1)}` : '–';
+  }
+  if (r.storm) {
+    const c = r.storm.careline;
+    const b = r.storm.baseline;
+    const s = `reconnect storm (${fmt.int((c ?? b)?.clients ?? 0)} clients)`;
+    add(s, '99% caught up (s from the start of the reconnect window)', c ? c.t99 / 1000 : undefined, b ? b.t99 / 1000 : undefined, (n) => n.toFixed(2));
+    add(s, '100% caught up (s)', c ? c.t100 / 1000 : undefined, b ? b.t100 / 1000 : undefined, (n) => n.toFixed(2));
+    add(s, 'per client, reconnect → caught up p50 / p99 (ms)', c?.perClient.p99, b?.perClient.p99, (n) => n.toFixed(0));
+    out[out.length - 1]!.careline = c ? `${c.perClient.p50.toFixed(0)} / ${c.perClient.p99.toFixed(0)}` : '–';
+    out[out.length - 1]!.baseline = b ? `${b.perClient.p50.toFixed(0)} / ${b.perClient.p99.toFixed(0)}` : '–';
+    add(s, 'per client, reconnect → hello p50 / p99 (ms)', c?.toHello.p99, b?.toHello.p99, (n) => n.toFixed(0));
+    out[out.length - 1]!.careline = c ? `${c.toHello.p50.toFixed(0)} / ${c.toHello.p99.toFixed(0)}` : '–';
+    out[out.length - 1]!.baseline = b ? `${b.toHello.p50.toFixed(0)} / ${b.toHello.p99.toFixed(0)}` : '–';
+    add(s, 'per client, hello → sync_done p50 / p99 (ms)', c?.helloToSyncDone.p99, b?.helloToSyncDone.p99, (n) => n.toFixed(0));
+    out[out.length - 1]!.careline = c ? `${c.helloToSyncDone.p50.toFixed(0)} / ${c.helloToSyncDone.p99.toFixed(0)}` : '–';
+    out[out.length - 1]!.baseline = b ? `${b.helloToSyncDone.p50.toFixed(0)} / ${b.helloToSyncDone.p99.toFixed(0)}` : '–';
+    text(s, 'missed / duplicated (of messages expected)', c ? `${c.missed} / ${c.duplicated} (of ${fmt.int(c.expected)})` : '–', b ? `${b.missed} / ${b.duplicated} (of ${fmt.int(b.expected)})` : '–');
+    if (c?.commit) text(s, 'traffic commits during the storm: messages per commit; time inside commits', `${c.commit.meanBatch.toFixed(1)}; ${(c.commit.commitShare * 100).toFixed(0)}%`, '');
+    text(s, 'clients not back after 60 s', c ? fmt.int(c.notBack) : '–', b ? fmt.int(b.notBack) : '–');
+    add(s, 'connect attempts (incl. retries)', c?.attempts, b?.attempts, fmt.int);
+    text(s, 'listen-queue drops (kernel, machine-wide)', c ? fmt.int(c.listenDrops) : '–', b ? fmt.int(b.listenDrops) : '–');
+  }
+  if (r.history) {
+    const c = r.history.careline;
+    const b = r.history.baseline;
+    const s = `history (${fmt.int((c ?? b)?.messages ?? 0)} messages)`;
+    const kinds = ['latest', 'deep', 'since'] as const;
+    for (const k of kinds) {
+      const c1 = c?.reads.find((x) => x.kind === k && x.concurrency === 1);
+      const b1 = b?.reads.find((x) => x.kind === k && x.concurrency === 1);
+      add(s, `${k} page, one at a time: p50 / p99 (ms)`, c1?.latency.p99, b1?.latency.p99, (n) => n.toFixed(2));
+      out[out.length - 1]!.careline = c1 ? `${c1.latency.p50.toFixed(2)} / ${c1.latency.p99.toFixed(2)}` : '–';
+      out[out.length - 1]!.baseline = b1 ? `${b1.latency.p50.toFixed(2)} / ${b1.latency.p99.toFixed(2)}` : '–';
+      const c8 = c?.reads.find((x) => x.kind === k && x.concurrency === 8);
+      const b8 = b?.reads.find((x) => x.kind === k && x.concurrency === 8);
+      add(s, `${k} page, 8 in flight: reads/s`, c8?.perSec, b8?.perSec, fmt.int);
+    }
+    const dist = (x: HistoryRun | undefined) => {
+      const d = x?.reads.filter((r) => r.foreignCores > 0.25).map((r) => `${r.kind}×${r.concurrency} (${r.foreignCores.toFixed(1)})`) ?? [];
+      return x ? (d.length ? d.join(', ') : 'none') : '–';
+    };
+    text(s, 'disturbed by other work on the machine', dist(c), dist(b));
+  }
+  return out;
+}
+
+function chatCheck(c: ChatRun): string {
+  const k = c.check as Record<string, number>;
+  return `${k.unacked} / ${k.undelivered} / ${(k.duplicateAcks ?? 0) + (k.duplicateDeliveries ?? 0)} / ${(k.gaps ?? 0) + (k.reordered ?? 0)}`;
+}
+
+function disturbed(c: ChatRun): string {
+  const b = c.steps.filter((s) => s.foreignCores > 0.25).map((s) => `${s.label.replace(/ = .*/, '').replace(' (closed loop)', '')} (${s.foreignCores.toFixed(1)})`);
+  return b.length ? b.join(', ') : 'none';
+}
+
+function genBoundSteps(c: ChatRun): string {
+  const b = c.steps.filter((s) => s.generatorBound).map((s) => s.label.replace(/ = .*/, '').replace(' (closed loop)', ''));
+  return b.length ? b.join(', ') : 'none';
+}
+
+/** The targets of issue #3, checked against Careline's figures. */
+export function targets(r: Results): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const c = r.chat?.careline;
+  if (c) {
+    out.push({ target: '1:1 chat: ≥ 30,000 msg/s sent → committed → acked → delivered', measured: `${fmt.int(c.max)} msg/s (closed loop); ${fmt.int(c.maxSustained?.rate ?? NaN)} msg/s sustained with p99 < 100 ms`, met: c.max >= 30_000 && c.check.ok });
+    const half = c.steps.find((s) => s.label.startsWith('50%'));
+    if (half) out.push({ target: '1:1 chat: delivery p99 < 50 ms at half that rate', measured: `p99 ${half.delivery.p99.toFixed(1)} ms at ${fmt.int(half.offered)} msg/s (50% of the measured maximum)`, met: half.delivery.p99 < 50 && c.max >= 30_000 });
+  }
+  const fc = r.fanout?.careline?.find((v) => v.online === v.members && v.members >= 500);
+  const fb = r.fanout?.baseline?.find((v) => v.online === v.members && v.members >= 500);
+  if (fc) out.push({ target: '500-member group: deliveries/s ≥ ½ of the bare ws baseline', measured: fb ? `${fmt.int(fc.deliveriesPerSec)} vs ${fmt.int(fb.deliveriesPerSec)} = ${fmt.ratio(fc.deliveriesPerSec / fb.deliveriesPerSec)}` : `${fmt.int(fc.deliveriesPerSec)} (no baseline)`, met: fb ? fc.deliveriesPerSec >= fb.deliveriesPerSec / 2 && fc.missing === 0 : null });
+  const cc = r.connections?.careline;
+  if (cc) out.push({ target: 'idle connections: < 10 KiB of process memory each', measured: `${fmt.bytes(cc.rssPerConn)} RSS (${fmt.bytes(cc.heapPerConn)} heap) per connection, ${fmt.int(cc.opened)} connections`, met: cc.rssPerConn < 10 * 1024 && cc.stillOpen === cc.opened });
+  const sc = r.storm?.careline;
+  if (sc) out.push({ target: `reconnect storm of 10,000 clients: all caught up < 10 s, nothing missed or doubled`, measured: `${fmt.int(sc.clients)} clients over a ${sc.spreadMs / 1000} s window: ${sc.notBack ? `${fmt.int(sc.clients - sc.notBack)} back within 60 s` : `100% in ${(sc.t100 / 1000).toFixed(2)} s (99% in ${(sc.t99 / 1000).toFixed(2)} s)`}; missed ${sc.missed}, duplicated ${sc.duplicated}`, met: sc.clients >= 10_000 && sc.notBack === 0 && sc.t100 < 10_000 && sc.missed === 0 && sc.duplicated === 0 });
+  const hc = r.history?.careline;
+  if (hc) {
+    const l = hc.reads.find((x) => x.kind === 'latest' && x.concurrency === 1);
+    if (l) out.push({ target: 'latest-page history read: p99 < 5 ms with 1M messages stored', measured: `p99 ${l.latency.p99.toFixed(2)} ms with ${fmt.int(hc.messages)} messages`, met: l.latency.p99 < 5 && hc.messages >= 1_000_000 });
+  }
+  return out;
+}
+
+export function terminalTable(rs: Row[]): string {
+  const head = ['scenario', 'metric', 'Careline', 'ws baseline', 'Careline ÷ baseline'];
+  const body = rs.map((r) => [r.scenario, r.metric, r.careline, r.baseline, r.ratio]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ');
+  let last = '';
+  const lines = [line(head), w.map((n) => '─'.repeat(n)).join('  ')];
+  for (const b of body) {
+    const cells = [...b];
+    if (cells[0] === last) cells[0] = '';
+    else last = cells[0]!;
+    lines.push(line(cells));
+  }
+  return lines.join('\n');
+}
+
+export function markdownTable(rs: Row[]): string {
+  const lines = ['| scenario | metric | Careline | ws baseline | Careline ÷ baseline |', '| --- | --- | ---: | ---: | ---: |'];
+  let last = '';
+  for (const r of rs) {
+    lines.push(`| ${r.scenario === last ? '' : r.scenario} | ${r.metric} | ${r.careline} | ${r.baseline} | ${r.ratio} |`);
+    last = r.scenario;
+  }
+  return lines.join('\n');
+}
+
+export function targetsTable(ts: TargetCheck[], md: boolean): string {
+  const mark = (m: boolean | null) => (m === null ? 'n/a' : m ? 'met' : 'MISSED');
+  if (md) return ['| target | measured | |', '| --- | --- | --- |', ...ts.map((t) => `| ${t.target} | ${t.measured} | ${mark(t.met)} |`)].join('\n');
+  return ts.map((t) => `  [${mark(t.met).padEnd(6)}] ${t.target}\n           ${t.measured}`).join('\n');
+}

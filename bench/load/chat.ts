@@ -1,0 +1,252 @@
+/**
+ * Generator side of the 1:1 chat scenario. Both members of a pair live in the same
+ * generator, so send time and delivery time are read from the same clock. Every send has a
+ * scheduled time (open loop: a fixed rate, whatever the server does); latency is measured
+ * from it, so a stalled server (or generator) shows up as latency and is not hidden
+ * (no coordinated omission).
+ *
+ * Each connection checks its conversation's seqs in arrival order (acks of its own sends
+ * and messages of the peer): exactly 1, 2, 3… — no gap, no duplicate, no reordering — and
+ * each send is acked once and delivered to the peer once.
+ */
+import type WebSocket from 'ws';
+import { Histogram } from '../lib/hist.ts';
+import { wallMs } from '../lib/util.ts';
+import { connect } from './client.ts';
+
+interface Peer {
+  ws: WebSocket | null;
+  user: string;
+  conv: string;
+  expect: number;
+  inflight: number;
+}
+
+interface Step {
+  sched: Float64Array;
+  ackSeq: Int32Array;
+  state: Uint8Array;
+  sent: number;
+  acked: number;
+  delivered: number;
+  ackH: Histogram;
+  delH: Histogram;
+  lagH: Histogram;
+  /** Scheduled send → the server's created_at stamp (ms resolution), and created_at → ack received. */
+  inH: Histogram;
+  outH: Histogram;
+  closed: boolean;
+}
+
+const ACK = 1;
+const DEL = 2;
+const CONTENT = { text: 'Good morning doctor, my blood pressure today is 135/85 after the new tablets.' };
+
+const peers: Peer[] = [];
+const steps: Step[] = [];
+const counters = { dupAck: 0, dupDel: 0, gaps: 0, reordered: 0, seqMismatch: 0, errors: 0, unknown: 0, closes: 0 };
+const errorSamples: string[] = [];
+let closedLoop: { step: number; until: number; window: number; next: number } | null = null;
+
+const ACK_PREFIX = Buffer.from('{"type":"ack"');
+const MSG_PREFIX = Buffer.from('{"type":"message"');
+const K_ID = Buffer.from('"id":"');
+const K_CID = Buffer.from('"client_id":"');
+const K_SEQ = Buffer.from('"seq":');
+const K_AT = Buffer.from('"created_at":');
+
+/** The integer after `key` in a frame (NaN if absent): frames are scanned, not parsed, to keep the generators light. */
+function intAfter(b: Buffer, key: Buffer): number {
+  const i = b.indexOf(key);
+  if (i < 0) return NaN;
+  let n = 0;
+  let k = i + key.length;
+  if (b[k]! < 48 || b[k]! > 57) return NaN;
+  for (; b[k]! >= 48 && b[k]! <= 57; k++) n = n * 10 + b[k]! - 48;
+  return n;
+}
+
+/** The `step.n` request/client id after `key`, as [step, n] (NaN if absent). */
+function idAfter(b: Buffer, key: Buffer): [number, number] {
+  const i = b.indexOf(key);
+  if (i < 0) return [NaN, NaN];
+  let k = i + key.length;
+  let step = 0;
+  for (; b[k]! >= 48 && b[k]! <= 57; k++) step = step * 10 + b[k]! - 48;
+  if (b[k] !== 46) return [NaN, NaN];
+  let n = 0;
+  for (k++; b[k]! >= 48 && b[k]! <= 57; k++) n = n * 10 + b[k]! - 48;
+  return b[k] === 34 ? [step, n] : [NaN, NaN];
+}
+
+function onFrame(p: Peer, data: Buffer): void {
+  const now = performance.now();
+  let seq: number;
+  if (data.indexOf(ACK_PREFIX) === 0) {
+    const [si, n] = idAfter(data, K_ID);
+    const s = steps[si];
+    seq = intAfter(data, K_SEQ);
+    if (!s || !(n < s.sched.length)) return void counters.unknown++;
+    if (s.state[n]! & ACK) counters.dupAck++;
+    else {
+      s.state[n]! |= ACK;
+      s.acked++;
+      s.ackH.record(now - s.sched[n]!);
+      // Where the time went: until the server stamped the message, and from there to here.
+      const at = intAfter(data, K_AT);
+      if (at > 0) {
+        const sched = performance.timeOrigin + s.sched[n]!;
+        const recv = performance.timeOrigin + now;
+        s.inH.record(Math.max(0, at - sched));
+        s.outH.record(Math.max(0, recv - at));
+      }
+      if (s.ackSeq[n] !== 0 && s.ackSeq[n] !== seq) counters.seqMismatch++;
+      s.ackSeq[n] = seq;
+    }
+    p.inflight--;
+    if (closedLoop && steps[closedLoop.step] === s && now < closedLoop.until) sendNext(p, closedLoop.step, closedLoop.next++, now);
+  } else if (data.indexOf(MSG_PREFIX) === 0) {
+    const [si, n] = idAfter(data, K_CID);
+    const s = steps[si];
+    seq = intAfter(data, K_SEQ);
+    if (!s || !(n < s.sched.length)) return void counters.unknown++;
+    if (s.state[n]! & DEL) counters.dupDel++;
+    else {
+      s.state[n]! |= DEL;
+      s.delivered++;
+      s.delH.record(now - s.sched[n]!);
+      if (s.ackSeq[n] !== 0 && s.ackSeq[n] !== seq) counters.seqMismatch++;
+      s.ackSeq[n] = seq;
+    }
+  } else {
+    const f = JSON.parse(data.toString()) as { type: string; code?: string; message?: string };
+    if (f.type === 'error') {
+      counters.errors++;
+      if (errorSamples.length < 5) errorSamples.push(`${f.code}: ${f.message}`);
+    }
+    return;
+  }
+  if (seq === p.expect) p.expect++;
+  else if (seq > p.expect) {
+    counters.gaps += seq - p.expect;
+    p.expect = seq + 1;
+  } else counters.reordered++;
+}
+
+function sendNext(p: Peer, stepIdx: number, n: number, sched: number): void {
+  const s = steps[stepIdx]!;
+  if (n >= s.sched.length || !p.ws) return;
+  s.sched[n] = sched;
+  const id = `${stepIdx}.${n}`;
+  p.ws.send(`{"type":"send","id":"${id}","conversation_id":"${p.conv}","message":{"client_id":"${id}","type":1,"content":${JSON.stringify(CONTENT)}}}`);
+  s.lagH.record(performance.now() - sched);
+  s.sent++;
+  p.inflight++;
+}
+
+export const chatHandlers = {
+  /** Connects both members of each pair. */
+  async 'chat.connect'(p: { pairs: { conv: string; a: { user: string; url: string }; b: { user: string; url: string } }[]; localAddress?: string }) {
+    const t0 = performance.now();
+    const list: Peer[] = [];
+    for (const pair of p.pairs) for (const side of [pair.a, pair.b]) list.push({ ws: null, user: side.user, conv: pair.conv, expect: 1, inflight: 0 });
+    const urls = p.pairs.flatMap((pair) => [pair.a.url, pair.b.url]);
+    for (let i = 0; i < list.length; i += 50) {
+      await Promise.all(list.slice(i, i + 50).map(async (peer, j) => {
+        peer.ws = await connect(urls[i + j]!, {
+          localAddress: p.localAddress,
+          onData: (d) => onFrame(peer, d),
+          onClose: () => {
+            counters.closes++;
+            peer.ws = null;
+          },
+        });
+      }));
+    }
+    peers.push(...list);
+    return { connected: list.length, ms: performance.now() - t0 };
+  },
+
+  /**
+   * One step. Open loop: sends at `rate`/s for `durationMs`, round-robin over the
+   * connections, each at its scheduled time. Closed loop: each connection keeps `window`
+   * sends in flight. Then waits up to `drainMs` for every ack and delivery.
+   */
+  async 'chat.step'(p: { step: number; mode: 'open' | 'closed'; rate: number; window: number; durationMs: number; drainMs: number; startAt: number }) {
+    const max = p.mode === 'open' ? Math.ceil((p.rate * p.durationMs) / 1000) : Math.ceil(200_000 * (p.durationMs / 1000));
+    const s: Step = {
+      sched: new Float64Array(max), ackSeq: new Int32Array(max), state: new Uint8Array(max), sent: 0, acked: 0, delivered: 0,
+      ackH: new Histogram(), delH: new Histogram(), lagH: new Histogram(), inH: new Histogram(), outH: new Histogram(), closed: p.mode === 'closed',
+    };
+    steps[p.step] = s;
+    const cpu0 = process.cpuUsage();
+    const start = performance.now() + Math.max(0, p.startAt - wallMs());
+    const end = start + p.durationMs;
+    await new Promise((r) => setTimeout(r, Math.max(0, start - performance.now())));
+    const live = peers.filter((x) => x.ws);
+    if (p.mode === 'closed') {
+      closedLoop = { step: p.step, until: end, window: p.window, next: 0 };
+      const now = performance.now();
+      for (let w = 0; w < p.window; w++) for (const peer of live) sendNext(peer, p.step, closedLoop.next++, now);
+      await new Promise((r) => setTimeout(r, Math.max(0, end - performance.now())));
+      closedLoop = null;
+    } else {
+      const interval = 1000 / p.rate;
+      let n = 0;
+      await new Promise<void>((resolve) => {
+        const tick = () => {
+          const now = performance.now();
+          const due = Math.min(max, Math.floor((now - start) / interval) + 1);
+          while (n < due) {
+            sendNext(live[n % live.length]!, p.step, n, start + n * interval);
+            n++;
+          }
+          if (n >= max || now >= end) resolve();
+          else setTimeout(tick, 1);
+        };
+        tick();
+      });
+    }
+    const sendEnd = performance.now();
+    const drainEnd = sendEnd + p.drainMs;
+    while ((s.acked < s.sent || s.delivered < s.sent) && performance.now() < drainEnd) await new Promise((r) => setTimeout(r, 10));
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      sent: s.sent, acked: s.acked, delivered: s.delivered,
+      sendMs: sendEnd - start, totalMs: performance.now() - start,
+      ack: s.ackH.toJSON(), del: s.delH.toJSON(), lag: s.lagH.toJSON(), toServer: s.inH.toJSON(), fromServer: s.outH.toJSON(),
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      connections: live.length,
+    };
+  },
+
+  /** End-of-scenario check over every step: each send acked once, delivered once, seqs in order with no gap. */
+  'chat.verify'() {
+    let sent = 0;
+    let unacked = 0;
+    let undelivered = 0;
+    for (const s of steps) {
+      if (!s) continue;
+      sent += s.sent;
+      for (let n = 0; n < s.sent; n++) {
+        if (!(s.state[n]! & ACK)) unacked++;
+        if (!(s.state[n]! & DEL)) undelivered++;
+      }
+    }
+    // Both members of a conversation must have seen the same last seq.
+    let headMismatch = 0;
+    const heads = new Map<string, number>();
+    for (const p of peers) {
+      const h = heads.get(p.conv);
+      if (h === undefined) heads.set(p.conv, p.expect);
+      else if (h !== p.expect) headMismatch++;
+    }
+    return { sent, unacked, undelivered, headMismatch, ...counters, errorSamples };
+  },
+
+  'chat.close'() {
+    for (const p of peers) p.ws?.terminate();
+    peers.length = 0;
+    return null;
+  },
+};

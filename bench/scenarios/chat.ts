@@ -1,0 +1,143 @@
+/**
+ * Scenario 1 — 1:1 chat throughput and latency. N patient/doctor pairs, each in its own
+ * p2p conversation, both sides online and sending. First a closed-loop step (every
+ * connection keeps a few sends in flight) measures the maximum; then open-loop steps at
+ * 25/50/75/100 % of it (or --chat-rates). Latency: from each send's scheduled time to its
+ * ack (committed) and to its delivery on the peer's device. At the end every message is
+ * checked: acked once, delivered once, seqs 1, 2, 3… with no gap on both devices.
+ */
+import { CpuMeter } from '../lib/proc.ts';
+import { generatorBound, lat, settle, startGens, startTarget, stopAll, type Ctx, type Lat } from '../lib/ctx.ts';
+import { commitDelta, type Target, type TargetKind } from '../lib/target.ts';
+import { split, wallMs, sleep } from '../lib/util.ts';
+import type { Proc } from '../lib/proc.ts';
+
+export interface ChatStep {
+  label: string;
+  mode: 'closed' | 'open';
+  offered: number;
+  sent: number;
+  acked: number;
+  delivered: number;
+  /** Delivered messages per second of the sending phase. */
+  rate: number;
+  ack: Lat;
+  delivery: Lat;
+  sendLagP99: number;
+  /** Scheduled send → the server's created_at stamp; created_at → ack received (ms, p50/p99). */
+  toServer: Lat;
+  fromServer: Lat;
+  serverCpu: number;
+  cpuUsPerMsg: number;
+  genCpu: number[];
+  machineBusy: number;
+  /** CPU (cores) used by other people's processes during the step: > 0.25 means the figures were disturbed. */
+  foreignCores: number;
+  generatorBound: boolean;
+  /** Careline: group commits in the step, messages per commit, share of the step's wall time spent inside commits. */
+  commit: ReturnType<typeof commitDelta> | null;
+}
+
+export interface ChatRun {
+  pairs: number;
+  connections: number;
+  steps: ChatStep[];
+  max: number;
+  maxSustained: { rate: number; p99: number; step: string } | null;
+  check: Record<string, unknown> & { ok: boolean };
+}
+
+export async function chatScenario(ctx: Ctx): Promise<Partial<Record<TargetKind, ChatRun>>> {
+  const out: Partial<Record<TargetKind, ChatRun>> = {};
+  for (const kind of ctx.o.kinds) out[kind] = await runOne(ctx, kind);
+  return out;
+}
+
+async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
+  const D = ctx.o.duration * 1000;
+  const ladder = ctx.o.chatRates ? ctx.o.chatRates.length : 4;
+  const calMs = Math.round(D * 0.2);
+  const stepMs = Math.round((D - calMs) / ladder);
+  const N = ctx.o.pairs;
+  ctx.progress.phase(`chat ${kind}: setup ${N} pairs`);
+  let target: Target | undefined;
+  let gens: Proc[] = [];
+  try {
+    target = await startTarget(ctx, kind, 'chat');
+    const patients = Array.from({ length: N }, (_, i) => `p${i}`);
+    const doctors = Array.from({ length: N }, (_, i) => `d${i}`);
+    const tokens = new Map([...(await target.users(patients, 'patient')), ...(await target.users(doctors, 'doctor'))]);
+    const convs = await target.conversations(patients.map((p, i) => ({ kind: 'p2p' as const, participants: [p, doctors[i]!] })));
+    const t = target;
+    const pairs = patients.map((p, i) => {
+      const d = doctors[i]!;
+      const conv = convs[i]!;
+      return { conv, a: { user: p, url: t.connectUrl(p, tokens.get(p)!, [conv]) }, b: { user: d, url: t.connectUrl(d, tokens.get(d)!, [conv]) } };
+    });
+    const g = await startGens(ctx, ctx.o.gens);
+    gens = g.procs;
+    const shares = split(pairs, gens.length);
+    await Promise.all(gens.map((gen, i) => gen.call('chat.connect', { pairs: shares[i], localAddress: g.addrs[i] })));
+
+    const steps: ChatStep[] = [];
+    const runStep = async (label: string, mode: 'open' | 'closed', rate: number, ms: number): Promise<ChatStep> => {
+      await settle(ctx, `chat ${kind} ${label}`);
+      ctx.progress.phase(`chat ${kind}: ${label}`, ms, ms / 1000);
+      const c0 = await target!.commits();
+      const meter = new CpuMeter([target!.proc, ...gens]).start();
+      const startAt = wallMs() + 100;
+      const rs = await Promise.all(gens.map((gen) => gen.call('chat.step', {
+        step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: 5000, startAt,
+      }, ms + 60_000)));
+      const m = meter.stop();
+      const commit = kind === 'careline' ? commitDelta(c0, await target!.commits(), m.wallMs) : null;
+      const sent = rs.reduce((a, r) => a + r.sent, 0);
+      const acked = rs.reduce((a, r) => a + r.acked, 0);
+      const delivered = rs.reduce((a, r) => a + r.delivered, 0);
+      const sendMs = Math.max(...rs.map((r) => r.sendMs));
+      const genCpu = m.util.slice(1);
+      const s: ChatStep = {
+        label, mode, offered: rate, sent, acked, delivered,
+        rate: delivered / (sendMs / 1000),
+        ack: lat(rs.map((r) => r.ack)), delivery: lat(rs.map((r) => r.del)),
+        sendLagP99: lat(rs.map((r) => r.lag)).p99,
+        toServer: lat(rs.map((r) => r.toServer)), fromServer: lat(rs.map((r) => r.fromServer)),
+        serverCpu: m.util[0]!, cpuUsPerMsg: (m.cpuMs[0]! * 1000) / Math.max(1, delivered),
+        genCpu, machineBusy: m.machineBusy, foreignCores: m.foreignCores, generatorBound: generatorBound(ctx, genCpu, m.machineBusy, m.foreignCores), commit,
+      };
+      steps.push(s);
+      ctx.log(`  chat ${kind} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms)${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
+      await sleep(300);
+      return s;
+    };
+
+    await target.profileStart();
+    const cal = await runStep('max (closed loop)', 'closed', 0, calMs);
+    const max = cal.rate;
+    const rates = ctx.o.chatRates ?? [0.25, 0.5, 0.75, 1].map((f) => Math.max(10, Math.round(max * f)));
+    for (const [i, r] of rates.entries()) {
+      const label = ctx.o.chatRates ? `${r}/s` : `${[25, 50, 75, 100][i]}% = ${r}/s`;
+      await runStep(label, 'open', r, stepMs);
+    }
+    await target.profileStop();
+    const checks = await Promise.all(gens.map((gen) => gen.call('chat.verify')));
+    const sum = (k: string) => checks.reduce((a, c) => a + (c[k] as number), 0);
+    const check = {
+      sent: sum('sent'), unacked: sum('unacked'), undelivered: sum('undelivered'), duplicateAcks: sum('dupAck'), duplicateDeliveries: sum('dupDel'),
+      gaps: sum('gaps'), reordered: sum('reordered'), seqMismatch: sum('seqMismatch'), headMismatch: sum('headMismatch'), errors: sum('errors'),
+      closes: sum('closes'), errorSamples: checks.flatMap((c) => c.errorSamples as string[]).slice(0, 5),
+      ok: false,
+    };
+    check.ok = check.unacked === 0 && check.undelivered === 0 && check.duplicateAcks === 0 && check.duplicateDeliveries === 0 && check.gaps === 0 && check.reordered === 0 && check.seqMismatch === 0 && check.headMismatch === 0;
+    const good = steps.filter((s) => s.mode === 'open' && s.delivered === s.sent && s.sent > 0 && s.delivery.p99 < 100);
+    const best = good.sort((a, b) => b.rate - a.rate)[0];
+    await Promise.all(gens.map((gen) => gen.call('chat.close')));
+    return {
+      pairs: N, connections: 2 * N, steps, max,
+      maxSustained: best ? { rate: best.rate, p99: best.delivery.p99, step: best.label } : null,
+      check,
+    };
+  } finally {
+    await stopAll([...gens, target]);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Scenario 4 — reconnect storm. Thousands of patients, each in a conversation with one of
+ * the doctors; the doctors send at a fixed rate the whole time. All patients drop at once,
+ * traffic goes on, then each reconnects at a random moment within a few seconds with
+ * `?sync=1` and its cursor. Measured: time from the start of the reconnect window until
+ * 99 % and 100 % have caught up (sync_done received and every message up to the head it
+ * announced in hand), and each patient's record checked against the doctors' acks: no seq
+ * missed, none received twice.
+ */
+import { CpuMeter, listenDrops, type Proc } from '../lib/proc.ts';
+import { settle, startGens, startTarget, stopAll, type Ctx, type Lat } from '../lib/ctx.ts';
+import { commitDelta, type Target, type TargetKind } from '../lib/target.ts';
+import { sleep, split, waitFor, wallMs } from '../lib/util.ts';
+
+export interface StormRun {
+  clients: number;
+  doctors: number;
+  rate: number;
+  downMs: number;
+  spreadMs: number;
+  caughtUp: number;
+  t99: number;
+  t100: number;
+  perClient: Lat;
+  /** Per client: reconnect attempt → hello (upgrade + auth), and hello → sync_done (catch-up). */
+  toHello: Lat;
+  helloToSyncDone: Lat;
+  attempts: number;
+  catchUpFrames: number;
+  trafficSent: number;
+  trafficAcked: number;
+  /** Patients checked (those that caught up) and those that never got back within the time limit. */
+  checked: number;
+  notBack: number;
+  expected: number;
+  missed: number;
+  duplicated: number;
+  unknown: number;
+  serverCpu: number;
+  genCpu: number[];
+  foreignCores: number;
+  /** Connections the kernel dropped because the server's listen queue was full (machine-wide counter). */
+  listenDrops: number;
+  commit: ReturnType<typeof commitDelta> | null;
+  errors: number;
+  errorSamples: string[];
+}
+
+export async function stormScenario(ctx: Ctx): Promise<Partial<Record<TargetKind, StormRun>>> {
+  const out: Partial<Record<TargetKind, StormRun>> = {};
+  for (const kind of ctx.o.kinds) out[kind] = await runOne(ctx, kind);
+  return out;
+}
+
+const PER_GEN = 2500;
+
+async function runOne(ctx: Ctx, kind: TargetKind): Promise<StormRun> {
+  const P = ctx.o.stormClients;
+  const Dn = Math.max(1, Math.min(100, Math.round(P / 100)));
+  const downMs = 3000;
+  const spreadMs = ctx.o.stormSpreadMs;
+  ctx.progress.phase(`storm ${kind}: setup ${P} patients`);
+  let target: Target | undefined;
+  let gens: Proc[] = [];
+  let traffic: Proc | undefined;
+  try {
+    target = await startTarget(ctx, kind, 'storm', { log: true });
+    const patients = Array.from({ length: P }, (_, i) => `s${i}`);
+    const doctors = Array.from({ length: Dn }, (_, i) => `dr${i}`);
+    const tokens = new Map([
+      ...(await target.users(doctors, 'doctor')),
+      ...(await target.users(patients, 'patient', (done) => ctx.progress.phase(`storm ${kind}: setup ${done}/${P} patients`))),
+    ]);
+    ctx.progress.phase(`storm ${kind}: setup ${P} conversations`);
+    const convs = await target.conversations(patients.map((p, i) => ({ kind: 'p2p' as const, participants: [p, doctors[i % Dn]!] })));
+    const t = target;
+    const pList = patients.map((p, i) => ({ user: p, conv: convs[i]!, url: t.connectUrl(p, tokens.get(p)!, [convs[i]!], true) }));
+    const dList = doctors.map((d, j) => {
+      const mine = convs.filter((_, i) => i % Dn === j);
+      return { user: d, convs: mine, url: t.connectUrl(d, tokens.get(d)!, mine) };
+    });
+    const g = await startGens(ctx, Math.ceil(P / PER_GEN), { name: 'storm' });
+    gens = g.procs;
+    const tg = await startGens(ctx, 1, { name: 'traffic' });
+    traffic = tg.procs[0]!;
+    ctx.progress.phase(`storm ${kind}: connecting ${P} patients`);
+    const shares = split(pList, gens.length);
+    await Promise.all(gens.map((gen, i) => gen.call('storm.connect', { patients: shares[i], localAddress: g.addrs[i] }, 300_000)));
+    await traffic.call('traffic.connect', { doctors: dList, localAddress: tg.addrs[0] });
+
+    await settle(ctx, `storm ${kind}`);
+    ctx.progress.phase(`storm ${kind}: traffic ${ctx.o.stormRate}/s`, 2000, 2);
+    await traffic.call('traffic.start', { rate: ctx.o.stormRate });
+    await sleep(2000);
+    ctx.progress.phase(`storm ${kind}: ${P} patients dropped`, downMs, downMs / 1000);
+    await target.profileStart();
+    const c0 = await target.commits();
+    const meter = new CpuMeter([target.proc, ...gens, traffic]).start();
+    const drops0 = listenDrops();
+    await Promise.all(gens.map((gen) => gen.call('storm.drop')));
+    await sleep(downMs);
+    const startAt = wallMs() + 50;
+    ctx.progress.phase(`storm ${kind}: reconnecting within ${spreadMs / 1000}s`, spreadMs + 2000, 5);
+    await Promise.all(gens.map((gen) => gen.call('storm.reconnect', { startAt, spreadMs })));
+    const status = async (times = false) => Promise.all(gens.map((gen) => gen.call('storm.status', { times })));
+    await waitFor(async () => (await status()).reduce((a, s) => a + s.caughtUp, 0) >= P, 60_000, 100);
+    const m = meter.stop();
+    const commit = kind === 'careline' ? commitDelta(c0, await target.commits(), m.wallMs) : null;
+    await target.profileStop();
+    const drops = listenDrops() - drops0;
+    const st = await status(true);
+    await sleep(1000);
+    const tr = await traffic.call('traffic.stop', { drainMs: 10_000 });
+    await sleep(1500);
+    const ver = await Promise.all(gens.map((gen) => gen.call('storm.verify', { last: tr.last })));
+
+    const times = st.flatMap((s) => s.times as [number, number, number, number][]);
+    const done = times.map(([, , , c]) => c - startAt).sort((a, b) => a - b);
+    const per = times.map(([s, , , c]) => c - s).sort((a, b) => a - b);
+    const toHello = times.map(([s, h]) => h - s).sort((a, b) => a - b);
+    const helloToSync = times.map(([, h, d]) => d - h).sort((a, b) => a - b);
+    const at = (arr: number[], q: number) => arr[Math.min(arr.length - 1, Math.ceil(q * arr.length) - 1)] ?? NaN;
+    const caughtUp = done.length;
+    const sum = (k: string) => ver.reduce((a, v) => a + (v[k] as number), 0);
+    const r: StormRun = {
+      clients: P, doctors: Dn, rate: ctx.o.stormRate, downMs, spreadMs, caughtUp,
+      t99: caughtUp >= Math.ceil(P * 0.99) ? at(done, Math.ceil(P * 0.99) / caughtUp) : NaN,
+      t100: caughtUp === P ? done[done.length - 1]! : NaN,
+      perClient: { n: per.length, p50: at(per, 0.5), p99: at(per, 0.99), p999: at(per, 0.999), max: per[per.length - 1] ?? NaN },
+      toHello: { n: toHello.length, p50: at(toHello, 0.5), p99: at(toHello, 0.99), p999: at(toHello, 0.999), max: toHello[toHello.length - 1] ?? NaN },
+      helloToSyncDone: { n: helloToSync.length, p50: at(helloToSync, 0.5), p99: at(helloToSync, 0.99), p999: at(helloToSync, 0.999), max: helloToSync[helloToSync.length - 1] ?? NaN },
+      attempts: st.reduce((a, s) => a + s.attempts, 0), catchUpFrames: st.reduce((a, s) => a + s.catchUpFrames, 0),
+      trafficSent: tr.sent, trafficAcked: tr.acked,
+      checked: sum('checked'), notBack: sum('notBack'),
+      expected: sum('expected'), missed: sum('missed'), duplicated: sum('duplicated'), unknown: sum('unknown'),
+      serverCpu: m.util[0]!, genCpu: m.util.slice(1), foreignCores: m.foreignCores, listenDrops: drops, commit,
+      errors: st.reduce((a, s) => a + s.errors, 0) + tr.errors, errorSamples: st.flatMap((s) => s.errorSamples).slice(0, 5),
+    };
+    ctx.log(`  storm ${kind}: ${caughtUp}/${P} caught up; 99% at ${(r.t99 / 1000).toFixed(2)} s, 100% at ${(r.t100 / 1000).toFixed(2)} s; missed ${r.missed}, duplicated ${r.duplicated} of ${r.expected}${r.notBack ? `; ${r.notBack} never got back` : ''}; ${r.listenDrops} listen-queue drops; server CPU ${(r.serverCpu * 100).toFixed(0)}%${commit ? `; ${commit.commits} commits of ${commit.meanBatch.toFixed(1)} msg, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''}`);
+    await Promise.all([...gens.map((gen) => gen.call('storm.close')), traffic.call('traffic.close')]);
+    return r;
+  } finally {
+    await stopAll([...gens, traffic, target]);
+  }
+}

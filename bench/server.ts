@@ -1,0 +1,183 @@
+/**
+ * The Careline server under test, in its own process. Started by the bench orchestrator and
+ * the crash test (never imported by them). Loads the test profile with a real SQLite file
+ * (WAL), listens on 127.0.0.1, creates a tenant and an API key through the admin API (or
+ * reuses the ones saved in --tenant-file), and prints one JSON line:
+ *
+ *   {"ready":true,"url":"http://127.0.0.1:PORT","apiKey":"ck_…","tenantId":"…","pid":N,"db":"…"}
+ *
+ * IPC calls (from the orchestrator): `mem` (process.memoryUsage after a GC when run with
+ * --expose-gc), `seed` (bulk-append history rows through the message store), `stats`,
+ * `profile.start` / `profile.stop {path}` (a V8 CPU profile of just the measured phase).
+ * SIGTERM closes gracefully (a --cpu-prof profile is written on that exit).
+ *
+ *   node bench/server.ts [--db FILE] [--sync NORMAL|FULL] [--port N] [--tenant-file FILE]
+ *                        [--heartbeat-ms N] [--log warn]
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Session } from 'node:inspector/promises';
+import { parseArgs } from 'node:util';
+import { loadConfig, startServer, type CarelineServer } from '@careline/server';
+
+const { values: a } = parseArgs({
+  options: {
+    db: { type: 'string' },
+    sync: { type: 'string', default: 'NORMAL' },
+    port: { type: 'string', default: '0' },
+    'tenant-file': { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    log: { type: 'string', default: 'warn' },
+  },
+});
+
+const ADMIN = 'bench-admin-token';
+const ownDir = a.db ? null : mkdtempSync(join(tmpdir(), 'careline-bench-'));
+const dbPath = a.db ?? join(ownDir!, 'careline.db');
+const sync = a.sync === 'FULL' ? 'FULL' : 'NORMAL';
+
+const { config } = loadConfig({
+  env: { IM_PROFILE: 'test' },
+  overrides: {
+    http: { host: '127.0.0.1', port: Number(a.port) },
+    storage: { sqlitePath: dbPath, sqliteSynchronous: sync },
+    auth: { adminToken: ADMIN },
+    log: { level: a.log },
+    ws: a['heartbeat-ms'] ? { heartbeatMs: Number(a['heartbeat-ms']) } : {},
+    shutdownGraceMs: 3000,
+  },
+});
+
+let server: CarelineServer;
+try {
+  server = await startServer({ config });
+} catch (err) {
+  process.stderr.write(`bench server: cannot start: ${(err as Error).stack}\n`);
+  process.exit(1);
+}
+
+async function admin(path: string, body: unknown): Promise<any> {
+  const r = await fetch(server.url + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-admin-token': ADMIN },
+    body: JSON.stringify(body),
+  });
+  const j = await r.json();
+  if (r.status !== 200) throw new Error(`${path} → ${r.status} ${JSON.stringify(j)}`);
+  return j;
+}
+
+let tenant: { tenantId: string; apiKey: string };
+const tf = a['tenant-file'];
+if (tf && existsSync(tf)) {
+  tenant = JSON.parse(readFileSync(tf, 'utf8')) as typeof tenant;
+} else {
+  const tenantId = `bench${Date.now().toString(36)}`;
+  await admin('/api/v2/admin/tenants', { id: tenantId, name: 'Bench clinic' });
+  const { api_key } = (await admin(`/api/v2/admin/tenants/${tenantId}/apps`, { name: 'bench' })) as { api_key: string };
+  tenant = { tenantId, apiKey: api_key };
+  if (tf) writeFileSync(tf, JSON.stringify(tenant));
+}
+
+type AppendBatch = Parameters<CarelineServer['core']['storage']['messages']['append']>[0];
+const gc = (globalThis as { gc?: () => void }).gc;
+
+process.on('message', (m: any) => {
+  if (!m || typeof m.id !== 'number') return;
+  const reply = (result: unknown) => process.send?.({ id: m.id, result });
+  const fail = (err: unknown) => process.send?.({ id: m.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  try {
+    switch (m.method) {
+      case 'mem': {
+        if (gc) {
+          gc();
+          gc();
+        }
+        return reply({ ...process.memoryUsage(), gc: !!gc, connections: server.ws.hub.size });
+      }
+      case 'stats':
+        return reply({ connections: server.ws.hub.size, pending: server.core.messages.committer.pending });
+      case 'seed':
+        return void seed(m.params).then(reply, fail);
+      case 'profile.start':
+        return void profileStart().then(reply, fail);
+      case 'profile.stop':
+        return void profileStop(m.params.path as string).then(reply, fail);
+      default:
+        return fail(new Error(`unknown method ${m.method}`));
+    }
+  } catch (err) {
+    fail(err);
+  }
+});
+process.on('disconnect', () => void stop());
+
+/**
+ * Appends history rows straight through the message store (the same transaction the group
+ * committer runs), in batches, for the history scenario: far faster than sending 1M
+ * messages over the network, and the rows are the same.
+ */
+async function seed(p: { tenantId: string; sender: string; conversations: [string, number][]; batch?: number; start?: number }): Promise<{ rows: number; ms: number }> {
+  const t0 = performance.now();
+  const store = server.core.storage.messages;
+  const batchSize = p.batch ?? 5000;
+  let rows = 0;
+  let time = p.start ?? Date.now() - 90 * 86_400_000;
+  let counter = 0;
+  const texts = ['Good morning doctor, my blood pressure today is 135/85.', 'Thank you. Please keep measuring twice a day and send me the readings on Friday.', 'ok', 'I took the medicine after breakfast as you said, no side effects so far, but I feel a bit tired in the afternoon.', 'See you at the follow-up visit next week.'];
+  for (const [conv, count] of p.conversations) {
+    for (let done = 0; done < count; ) {
+      const n = Math.min(batchSize, count - done);
+      const batch = [];
+      for (let i = 0; i < n; i++) {
+        time += 3;
+        const content = { text: texts[(counter + i) % texts.length]! };
+        batch.push({
+          tenant_id: p.tenantId, conversation_id: conv, id: `S${time.toString(36).padStart(10, '0')}${(counter++).toString(36).padStart(8, '0')}`.toUpperCase(),
+          sender_id: p.sender, type: 1, content, content_json: JSON.stringify(content), client_id: null, created_at: time, forward: null,
+        });
+      }
+      const res = await store.append(batch as unknown as AppendBatch);
+      const bad = res.find((r) => !r.ok);
+      if (bad) throw new Error(`seed: append failed: ${JSON.stringify(bad)}`);
+      done += n;
+      rows += n;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  return { rows, ms: performance.now() - t0 };
+}
+
+let profiler: Session | null = null;
+async function profileStart(): Promise<null> {
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+  return null;
+}
+async function profileStop(path: string): Promise<{ path: string } | null> {
+  if (!profiler) return null;
+  const { profile } = await profiler.post('Profiler.stop');
+  writeFileSync(path, JSON.stringify(profile));
+  profiler.disconnect();
+  profiler = null;
+  return { path };
+}
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  try {
+    await server.close();
+  } finally {
+    if (ownDir) rmSync(ownDir, { recursive: true, force: true });
+    process.exit(0);
+  }
+}
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+
+process.stdout.write(JSON.stringify({ ready: true, url: server.url, ...tenant, pid: process.pid, db: dbPath, sync }) + '\n');
