@@ -32,6 +32,7 @@ async function main(): Promise<void> {
         '',
         `  Careline is running (profile ${profile}).`,
         '',
+        `  Web client    ${server.url}/   (pick a demo user; another tab for the other one)`,
         `  HTTP API      ${server.url}/api/v2`,
         `  WebSocket     ${ws}/ws?token=<user token>`,
         `  API docs      ${server.url}/docs`,

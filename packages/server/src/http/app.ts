@@ -13,10 +13,14 @@ import type { Metrics } from '../ops/metrics.ts';
 import { resolvePrincipal, type AuthMode } from './auth.ts';
 import { installErrorHandling, toAppError } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { audienceRoutes } from './routes/audiences.ts';
+import { notificationRoutes } from './routes/notifications.ts';
+import { settingsRoutes } from './routes/settings.ts';
 import { opsRoutes, type OpsState } from './routes/ops.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { topicRoutes } from './routes/topics.ts';
 import { auditRoutes, userRoutes } from './routes/users.ts';
+import { webRoutes } from './routes/web.ts';
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -117,7 +121,11 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
   auditRoutes(app, core);
   sessionRoutes(app, core);
   topicRoutes(app, core);
+  notificationRoutes(app, core);
+  audienceRoutes(app, core);
+  settingsRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
+  await webRoutes(app, core);
   return app;
 }

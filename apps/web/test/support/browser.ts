@@ -1,0 +1,32 @@
+/**
+ * Browser tests drive Debian's Chromium (/usr/bin/chromium, installed by
+ * `scripts/install-chromium`) with playwright-core. Playwright never downloads a browser.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM = process.env.CARELINE_CHROMIUM ?? '/usr/bin/chromium';
+export const SCREENSHOTS = fileURLToPath(new URL('../../screenshots/', import.meta.url));
+const DIST_INDEX = fileURLToPath(new URL('../../dist/index.html', import.meta.url));
+
+/** Fails loudly (never skips) when Chromium or the built client is missing. */
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}. The web client's browser tests need Debian's chromium: run scripts/install-chromium (as root).`);
+  }
+  if (!existsSync(DIST_INDEX)) {
+    throw new Error('apps/web/dist is missing: run `npm run build` first (`npm test` does).');
+  }
+  // Playwright starts every browser with a fresh, temporary profile; each context is isolated.
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** Saves a screenshot as apps/web/screenshots/<name>.png. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: `${SCREENSHOTS}${name}.png` });
+}
