@@ -12,11 +12,21 @@
  * kept only with --log (the reconnect storm needs it). `ping` → `pong`. Plain HTTP
  * `GET /api/v2/sessions/:id/messages?before|after&limit` answers from in-memory arrays
  * filled by the `seed` IPC call (the history scenario).
+ *
+ * Tenant broadcasts (the broadcast scenario): `POST /api/v2/management/notifications` with
+ * `{"target":{"tenant":true},…}` keeps the notification in an in-memory log, serialises one
+ * `notification` frame and writes it to every connection in one synchronous pass (all
+ * connections are one tenant). A `sync` with `notifications_after` first sends the log after
+ * that id ("" = all of it), keeping of a `latest`-mode kind only the newest, as Careline's
+ * inbox does; `PUT /api/v2/management/notification-kinds/:kind {mode}` names a kind's mode
+ * (the built-in kinds have theirs). Nothing is checked and nothing is stored.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { BuiltinNotificationKinds } from '@careline/protocol/constants';
 
 const { values: a } = parseArgs({ options: { port: { type: 'string', default: '0' }, log: { type: 'boolean', default: false } } });
 
@@ -33,6 +43,8 @@ interface Client {
 }
 
 const rooms = new Map<string, Room>();
+/** Every connection that gets tenant broadcasts (with sync=1: once its sync is answered). */
+const everyone = new Set<Client>();
 const keepLog = a.log;
 let nextId = 0;
 let connections = 0;
@@ -48,6 +60,9 @@ const history = new Map<string, object[]>();
 
 function onHttp(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://x');
+  if (req.method === 'POST' && url.pathname === '/api/v2/management/notifications') return void readBody(req).then((b) => broadcast(b, res));
+  const k = url.pathname.match(/^\/api\/v2\/management\/notification-kinds\/([^/]+)$/);
+  if (req.method === 'PUT' && k) return void readBody(req).then((b) => registerKind(decodeURIComponent(k[1]!), b, res));
   const m = url.pathname.match(/^\/api\/v2\/sessions\/([^/]+)\/messages$/);
   const list = m ? history.get(decodeURIComponent(m[1]!)) : undefined;
   if (!list) {
@@ -72,6 +87,60 @@ function onHttp(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ messages: page, has_more: hasMore }));
 }
 
+// ---- tenant broadcasts ------------------------------------------------------------------------
+interface Logged {
+  id: string;
+  kind: string;
+  frame: string;
+}
+const notificationLog: Logged[] = [];
+const kindModes = new Map<string, string>(Object.entries(BuiltinNotificationKinds));
+let nextNotification = 0;
+
+function readBody(req: IncomingMessage): Promise<any> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(parts).toString() || '{}'));
+      } catch {
+        resolve({});
+      }
+    });
+  });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+}
+
+function registerKind(kind: string, b: any, res: ServerResponse): void {
+  const mode = b.mode === 'latest' ? 'latest' : 'each';
+  kindModes.set(kind, mode);
+  json(res, 200, { kind: { kind, mode, builtin: false, created_at: Date.now() }, created: true });
+}
+
+/** Log it, serialise one frame, write it to every connection: one synchronous pass. */
+function broadcast(b: any, res: ServerResponse): void {
+  if (b.target?.tenant !== true) return json(res, 400, { code: 'notification.target_invalid', message: 'the baseline only broadcasts to the tenant' });
+  const notification = {
+    id: `n${String(++nextNotification).padStart(12, '0')}`, kind: String(b.kind), title: String(b.title), body: b.body ?? null, data: b.data ?? null,
+    sender_id: b.sender_id ?? null, audience: 'tenant', audience_id: null, created_at: Date.now(), read_at: null,
+  };
+  const frame = JSON.stringify({ type: 'notification', kind: notification.kind, notification });
+  notificationLog.push({ id: notification.id, kind: notification.kind, frame });
+  for (const c of everyone) c.ws.send(frame);
+  json(res, 200, { notification, recipients: everyone.size });
+}
+
+/** The log after `after` ("" = all), oldest first; of a `latest`-mode kind only its newest. */
+function notificationsAfter(after: string): Logged[] {
+  const newest = new Map<string, string>();
+  for (const n of notificationLog) if (kindModes.get(n.kind) === 'latest') newest.set(n.kind, n.id);
+  return notificationLog.filter((n) => n.id > after && (kindModes.get(n.kind) !== 'latest' || newest.get(n.kind) === n.id));
+}
+
 // ---- the relay -----------------------------------------------------------------------------
 const http = createServer(onHttp);
 const wss = new WebSocketServer({ server: http, path: '/ws', perMessageDeflate: false, clientTracking: false, maxPayload: 64 * 1024 });
@@ -83,12 +152,16 @@ wss.on('connection', (ws, req) => {
   // With sync=1 the client joins its rooms when its sync is answered (in the same
   // synchronous pass), so catch-up and live messages neither overlap nor leave a hole.
   let joined = url.searchParams.get('sync') !== '1';
-  if (joined) for (const r of c.rooms) r.members.add(c);
+  if (joined) {
+    for (const r of c.rooms) r.members.add(c);
+    everyone.add(c);
+  }
   connections++;
   ws.on('error', () => ws.terminate());
   ws.on('close', () => {
     connections--;
     for (const r of c.rooms) r.members.delete(c);
+    everyone.delete(c);
   });
   ws.on('message', (data: Buffer) => {
     let f: any;
@@ -120,6 +193,7 @@ wss.on('connection', (ws, req) => {
         if (!joined) {
           joined = true;
           for (const r of c.rooms) r.members.add(c);
+          everyone.add(c);
         }
         let sent = 0;
         for (const r of c.rooms) {
@@ -130,9 +204,19 @@ wss.on('connection', (ws, req) => {
             sent++;
           }
         }
+        let notifications: object | undefined;
+        if (typeof f.notifications_after === 'string') {
+          const list = notificationsAfter(f.notifications_after);
+          for (const n of list) ws.send(n.frame);
+          const all = notificationsAfter('');
+          const kinds: Record<string, number> = {};
+          for (const n of all) kinds[n.kind] = (kinds[n.kind] ?? 0) + 1;
+          notifications = { last_id: notificationLog[notificationLog.length - 1]?.id ?? null, sent: list.length, unread: { total: all.length, kinds } };
+        }
         ws.send(JSON.stringify({
           type: 'sync_done', id: f.id, server_time: Date.now(), sent,
           conversations: c.rooms.map((r) => ({ id: r.id, last_seq: r.seq, read_seq: 0 })),
+          ...(notifications ? { notifications } : {}),
         }));
         return;
       }
@@ -145,6 +229,8 @@ wss.on('connection', (ws, req) => {
 });
 
 const gc = (globalThis as { gc?: () => void }).gc;
+/** The event loop's delay between `loop.start` and `loop.stop` (the same IPC calls as bench/server.ts). */
+let loop: ELDHistogram | null = null;
 process.on('message', (m: any) => {
   if (!m || typeof m.id !== 'number') return;
   const reply = (result: unknown) => process.send?.({ id: m.id, result });
@@ -157,6 +243,21 @@ process.on('message', (m: any) => {
       return reply({ ...process.memoryUsage(), gc: !!gc, connections });
     case 'stats':
       return reply({ connections, pending: 0 });
+    case 'notificationRows':
+      // Nothing is stored: the log is in memory.
+      return reply(null);
+    case 'loop.start':
+      loop?.disable();
+      loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
+      return reply(null);
+    case 'loop.stop': {
+      if (!loop) return reply(null);
+      loop.disable();
+      const r = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+      loop = null;
+      return reply(r);
+    }
     case 'seed': {
       const t0 = performance.now();
       const p = m.params as { sender: string; conversations: [string, number][] };
