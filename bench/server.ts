@@ -8,6 +8,9 @@
  *
  * IPC calls (from the orchestrator): `mem` (process.memoryUsage after a GC when run with
  * --expose-gc), `seed` (bulk-append history rows through the message store), `stats`,
+ * `notificationRows {tenantId, ids}` (what the database file holds for those notifications,
+ * read through a read-only connection of its own), `loop.start` / `loop.stop` (the event
+ * loop's delay over an interval: how long the process did not get round to a timer),
  * `profile.start` / `profile.stop {path}` (a V8 CPU profile of just the measured phase).
  * SIGTERM closes gracefully (a --cpu-prof profile is written on that exit).
  *
@@ -18,7 +21,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
 import { loadConfig, startServer, type CarelineServer } from '@careline/server';
 
 const { values: a } = parseArgs({
@@ -100,6 +105,12 @@ process.on('message', (m: any) => {
         return reply({ connections: server.ws.hub.size, pending: server.core.messages.committer.pending });
       case 'seed':
         return void seed(m.params).then(reply, fail);
+      case 'notificationRows':
+        return reply(notificationRows(m.params));
+      case 'loop.start':
+        return reply(loopStart());
+      case 'loop.stop':
+        return reply(loopStop());
       case 'profile.start':
         return void profileStart().then(reply, fail);
       case 'profile.stop':
@@ -147,6 +158,45 @@ async function seed(p: { tenantId: string; sender: string; conversations: [strin
     }
   }
   return { rows, ms: performance.now() - t0 };
+}
+
+/**
+ * What the database file holds for the given notifications: their rows in `notifications`,
+ * the per-user rows pointing at them (`notification_recipients`, `notification_reads`), the
+ * tenant's broadcasts in all, and its users. A tenant broadcast is stored once: one row, none per user.
+ */
+function notificationRows(p: { tenantId: string; ids: string[] }): Record<string, number> {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const ids = JSON.stringify(p.ids);
+    const one = (sql: string, ...args: unknown[]) => db.prepare(sql).pluck().get(...args) as number;
+    return {
+      notifications: one('SELECT COUNT(*) FROM notifications WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))', p.tenantId, ids),
+      broadcasts: one("SELECT COUNT(*) FROM notifications WHERE tenant_id = ? AND audience = 'tenant'", p.tenantId),
+      recipientRows: one('SELECT COUNT(*) FROM notification_recipients WHERE tenant_id = ? AND notification_id IN (SELECT value FROM json_each(?))', p.tenantId, ids),
+      readRows: one('SELECT COUNT(*) FROM notification_reads WHERE tenant_id = ? AND notification_id IN (SELECT value FROM json_each(?))', p.tenantId, ids),
+      users: one('SELECT COUNT(*) FROM users WHERE tenant_id = ?', p.tenantId),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+let loop: ELDHistogram | null = null;
+/** Starts measuring the event loop's delay (1 ms resolution). */
+function loopStart(): null {
+  loop?.disable();
+  loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  return null;
+}
+/** The delay since `loop.start`, in ms: p50, p99, max. */
+function loopStop(): { p50: number; p99: number; max: number } | null {
+  if (!loop) return null;
+  loop.disable();
+  const r = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+  loop = null;
+  return r;
 }
 
 let profiler: Session | null = null;

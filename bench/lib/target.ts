@@ -36,6 +36,13 @@ export interface Mem {
   connections: number;
 }
 
+/** The server's event-loop delay over an interval (ms): how long it did not get round to a due timer. */
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
 export interface CommitStats {
   commits: number;
   messages: number;
@@ -132,6 +139,24 @@ export class Target {
   }
 
   /**
+   * Creates (or updates) users without logging them in — the users of a tenant who do not
+   * connect. `onProgress` every 1,000. The baseline: nothing to create.
+   */
+  async createUsers(ids: string[], role: 'patient' | 'doctor' | 'staff', onProgress?: (done: number) => void, concurrency = 24): Promise<void> {
+    if (this.kind === 'baseline') return;
+    let done = 0;
+    await mapLimit(ids, concurrency, async (id) => {
+      await this.#call('PUT', `/api/v2/management/users/${encodeURIComponent(id)}`, { role, name: id });
+      if (++done % 1000 === 0) onProgress?.(done);
+    });
+  }
+
+  /** One call of the public REST API with the tenant's API key (the baseline answers the few it knows). */
+  api(method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<any> {
+    return this.#call(method, path, body);
+  }
+
+  /**
    * Creates conversations; returns their ids. `p2p` (type 2, id derived from the two
    * participants) or `team` (type 3, id = the given team id). The baseline just names them.
    */
@@ -167,6 +192,16 @@ export class Target {
     } catch {
       return { commits: NaN, messages: NaN, seconds: NaN };
     }
+  }
+
+  /** Starts measuring the server's event-loop delay (how late a 1 ms timer fires). */
+  loopStart(): Promise<void> {
+    return this.proc.call('loop.start');
+  }
+
+  /** The event-loop delay since `loopStart`, in ms. */
+  loopStop(): Promise<LoopDelay> {
+    return this.proc.call<LoopDelay>('loop.stop');
   }
 
   /** Starts a CPU profile of the server (with --profile, Careline only). */
