@@ -36,6 +36,9 @@ interface Step {
   inH: Histogram;
   outH: Histogram;
   closed: boolean;
+  /** With `keepTimes`: when each send was acked and delivered (performance.now), for `chat.window`. */
+  ackAt: Float64Array | null;
+  delAt: Float64Array | null;
 }
 
 const ACK = 1;
@@ -44,7 +47,7 @@ const CONTENT = { text: 'Good morning doctor, my blood pressure today is 135/85 
 
 const peers: Peer[] = [];
 const steps: Step[] = [];
-const counters = { dupAck: 0, dupDel: 0, gaps: 0, reordered: 0, seqMismatch: 0, errors: 0, unknown: 0, closes: 0 };
+const counters = { dupAck: 0, dupDel: 0, gaps: 0, reordered: 0, seqMismatch: 0, errors: 0, unknown: 0, closes: 0, notifications: 0 };
 const errorSamples: string[] = [];
 let closedLoop: { step: number; until: number; window: number; next: number } | null = null;
 
@@ -92,6 +95,7 @@ function onFrame(p: Peer, data: Buffer): void {
       s.state[n]! |= ACK;
       s.acked++;
       s.ackH.record(now - s.sched[n]!);
+      if (s.ackAt) s.ackAt[n] = now;
       // Where the time went: until the server stamped the message, and from there to here.
       const at = intAfter(data, K_AT);
       if (at > 0) {
@@ -115,6 +119,7 @@ function onFrame(p: Peer, data: Buffer): void {
       s.state[n]! |= DEL;
       s.delivered++;
       s.delH.record(now - s.sched[n]!);
+      if (s.delAt) s.delAt[n] = now;
       if (s.ackSeq[n] !== 0 && s.ackSeq[n] !== seq) counters.seqMismatch++;
       s.ackSeq[n] = seq;
     }
@@ -123,7 +128,7 @@ function onFrame(p: Peer, data: Buffer): void {
     if (f.type === 'error') {
       counters.errors++;
       if (errorSamples.length < 5) errorSamples.push(`${f.code}: ${f.message}`);
-    }
+    } else if (f.type === 'notification') counters.notifications++; // a tenant broadcast reaches the pairs too
     return;
   }
   if (seq === p.expect) p.expect++;
@@ -172,11 +177,12 @@ export const chatHandlers = {
    * connections, each at its scheduled time. Closed loop: each connection keeps `window`
    * sends in flight. Then waits up to `drainMs` for every ack and delivery.
    */
-  async 'chat.step'(p: { step: number; mode: 'open' | 'closed'; rate: number; window: number; durationMs: number; drainMs: number; startAt: number }) {
+  async 'chat.step'(p: { step: number; mode: 'open' | 'closed'; rate: number; window: number; durationMs: number; drainMs: number; startAt: number; keepTimes?: boolean }) {
     const max = p.mode === 'open' ? Math.ceil((p.rate * p.durationMs) / 1000) : Math.ceil(200_000 * (p.durationMs / 1000));
     const s: Step = {
       sched: new Float64Array(max), ackSeq: new Int32Array(max), state: new Uint8Array(max), sent: 0, acked: 0, delivered: 0,
       ackH: new Histogram(), delH: new Histogram(), lagH: new Histogram(), inH: new Histogram(), outH: new Histogram(), closed: p.mode === 'closed',
+      ackAt: p.keepTimes ? new Float64Array(max) : null, delAt: p.keepTimes ? new Float64Array(max) : null,
     };
     steps[p.step] = s;
     const cpu0 = process.cpuUsage();
@@ -218,6 +224,32 @@ export const chatHandlers = {
       cpuMs: (cpu.user + cpu.system) / 1000,
       connections: live.length,
     };
+  },
+
+  /**
+   * Latency of the sends of a step (run with `keepTimes`) scheduled within [from, to)
+   * (wall-clock ms): how the traffic fared during something else, e.g. a broadcast fan-out.
+   */
+  'chat.window'(p: { step: number; from: number; to: number }) {
+    const s = steps[p.step];
+    if (!s?.ackAt || !s.delAt) throw new Error(`step ${p.step} was not run with keepTimes`);
+    const from = p.from - performance.timeOrigin;
+    const to = p.to - performance.timeOrigin;
+    const ack = new Histogram();
+    const del = new Histogram();
+    let n = 0;
+    let unacked = 0;
+    let undelivered = 0;
+    for (let i = 0; i < s.sent; i++) {
+      const at = s.sched[i]!;
+      if (at < from || at >= to) continue;
+      n++;
+      if (s.state[i]! & ACK) ack.record(s.ackAt[i]! - at);
+      else unacked++;
+      if (s.state[i]! & DEL) del.record(s.delAt[i]! - at);
+      else undelivered++;
+    }
+    return { n, unacked, undelivered, ack: ack.toJSON(), del: del.toJSON() };
   },
 
   /** End-of-scenario check over every step: each send acked once, delivered once, seqs in order with no gap. */
