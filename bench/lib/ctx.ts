@@ -25,6 +25,14 @@ export interface BenchOptions {
   stormSpreadMs: number;
   /** Seconds to wait for a quiet machine before each measured phase (0: do not wait). */
   quietWait: number;
+  /** Broadcast: users of the tenant, of them connected, offline users who catch up afterwards, chatting pairs, their rate, broadcasts per series, their kind. */
+  broadcastUsers: number;
+  broadcastConnected: number;
+  broadcastOffline: number;
+  broadcastPairs: number;
+  broadcastChatRate: number;
+  broadcastCount: number;
+  broadcastKind: string;
 }
 
 export interface Ctx {

@@ -1,4 +1,5 @@
 /** The summary table (terminal and Markdown) and the targets of issue #3, from a run's results. */
+import type { BroadcastRun, BroadcastSeries } from '../scenarios/broadcast.ts';
 import type { ChatRun } from '../scenarios/chat.ts';
 import type { ConnRun } from '../scenarios/connections.ts';
 import type { FanoutVariant } from '../scenarios/fanout.ts';
@@ -15,6 +16,7 @@ export interface Results {
   connections?: ByKind<ConnRun>;
   storm?: ByKind<StormRun>;
   history?: ByKind<HistoryRun>;
+  broadcast?: ByKind<BroadcastRun>;
 }
 
 export interface Row {
@@ -137,7 +139,80 @@ export function rows(r: Results): Row[] {
     };
     text(s, 'disturbed by other work on the machine', dist(c), dist(b));
   }
+  if (r.broadcast) {
+    const c = r.broadcast.careline;
+    const b = r.broadcast.baseline;
+    const x = (c ?? b)!;
+    const s = `broadcast (${fmt.int(x.users)} users, ${fmt.int(x.connected)} online)`;
+    const pair = (v: BroadcastRun | undefined, f: (v: BroadcastRun) => string) => (v ? f(v) : '–');
+    const ms = (n: number) => n.toFixed(1);
+    for (const key of ['alone', 'withChat'] as const) {
+      const cs = c?.[key];
+      const bs = b?.[key];
+      const k = key === 'alone' ? `${x.alone.broadcasts} in a row, alone` : `${x.withChat.broadcasts} in a row, during chat`;
+      const toLast = (v: BroadcastSeries) => Math.max(...v.toLast);
+      add(s, `${k}: POST (stored) p50 / max (ms)`, cs?.post.max, bs?.post.max, ms);
+      out[out.length - 1]!.careline = cs ? `${ms(cs.post.p50)} / ${ms(cs.post.max)}` : '–';
+      out[out.length - 1]!.baseline = bs ? `${ms(bs.post.p50)} / ${ms(bs.post.max)}` : '–';
+      add(s, `${k}: POST → user has it p50 / p99 / last (ms)`, cs?.perUser.p99, bs?.perUser.p99, ms);
+      out[out.length - 1]!.careline = cs ? `${ms(cs.perUser.p50)} / ${ms(cs.perUser.p99)} / ${ms(toLast(cs))}` : '–';
+      out[out.length - 1]!.baseline = bs ? `${ms(bs.perUser.p50)} / ${ms(bs.perUser.p99)} / ${ms(toLast(bs))}` : '–';
+      add(s, `${k}: deliveries/s`, cs?.deliveriesPerSec, bs?.deliveriesPerSec, fmt.int);
+      if (key === 'alone') add(s, `${k}: server CPU-µs per delivery`, cs?.cpuUsPerDelivery, bs?.cpuUsPerDelivery, (n) => n.toFixed(2));
+      add(s, `${k}: server event-loop delay p99 / max (ms)`, cs?.loop.max, bs?.loop.max, ms);
+      out[out.length - 1]!.careline = cs ? `${ms(cs.loop.p99)} / ${ms(cs.loop.max)}` : '–';
+      out[out.length - 1]!.baseline = bs ? `${ms(bs.loop.p99)} / ${ms(bs.loop.max)}` : '–';
+      const flags = (v: BroadcastSeries) => `${v.generatorBound ? 'yes' : 'no'}${v.foreignCores > 0.25 ? `; disturbed (${v.foreignCores.toFixed(1)})` : ''}${v.timedOut ? '; NOT ALL DELIVERED' : ''}`;
+      text(s, `${k}: generator-bound`, cs ? flags(cs) : '–', bs ? flags(bs) : '–');
+    }
+    const cw = (v: BroadcastRun, w: 'without' | 'during') => `${ms(v.chat[w].delivery.p50)} / ${ms(v.chat[w].delivery.p99)} / ${ms(v.chat[w].delivery.max)}`;
+    text(s, `chat ${fmt.int(x.chatRate)} msg/s, no broadcast: delivery p50 / p99 / max (ms)`, pair(c, (v) => cw(v, 'without')), pair(b, (v) => cw(v, 'without')));
+    add(s, 'chat, no broadcast: server event-loop delay p99 / max (ms)', c?.chat.loopWithout.max, b?.chat.loopWithout.max, ms);
+    out[out.length - 1]!.careline = c ? `${ms(c.chat.loopWithout.p99)} / ${ms(c.chat.loopWithout.max)}` : '–';
+    out[out.length - 1]!.baseline = b ? `${ms(b.chat.loopWithout.p99)} / ${ms(b.chat.loopWithout.max)}` : '–';
+    text(s, 'chat, sends during the fan-out: delivery p50 / p99 / max (ms)', pair(c, (v) => `${cw(v, 'during')} (${fmt.int(v.chat.during.n)} in ${fmt.int(v.chat.windowMs)} ms)`), pair(b, (v) => `${cw(v, 'during')} (${fmt.int(v.chat.during.n)} in ${fmt.int(v.chat.windowMs)} ms)`));
+    add(s, 'chat delivery p99 during ÷ without', c?.chat.p99Ratio, b?.chat.p99Ratio, fmt.ratio);
+    text(s, 'chat check: unacked / undelivered / duplicated / gaps', pair(c, (v) => bcChat(v)), pair(b, (v) => bcChat(v)));
+    text(s, 'online users with every broadcast once, in id order', pair(c, bcCheck), pair(b, bcCheck));
+    text(s, 'offline users back with catch-up: each broadcast once', pair(c, bcCatchUp), pair(b, bcCatchUp));
+    add(s, 'catch-up: connect → sync_done p50 / p99 (ms)', c?.catchUp.syncDone.p99, b?.catchUp.syncDone.p99, ms);
+    out[out.length - 1]!.careline = c ? `${ms(c.catchUp.syncDone.p50)} / ${ms(c.catchUp.syncDone.p99)}` : '–';
+    out[out.length - 1]!.baseline = b ? `${ms(b.catchUp.syncDone.p50)} / ${ms(b.catchUp.syncDone.p99)}` : '–';
+    text(s, 'stored: notification rows / per-user rows', pair(c, (v) => (v.stored ? `${v.stored.notifications} for ${v.alone.broadcasts + v.withChat.broadcasts} broadcasts / ${v.stored.recipientRows + v.stored.readRows}` : '–')), b ? 'nothing stored' : '–');
+    const dist = (v: BroadcastRun) => {
+      const d = [['chat without', v.chat.foreignCoresWithout], ['alone', v.alone.foreignCores], ['with chat', v.chat.foreignCoresDuring], ['catch-up', v.catchUp.foreignCores]]
+        .filter(([, f]) => (f as number) > 0.25).map(([n, f]) => `${n} (${(f as number).toFixed(1)})`);
+      return d.length ? d.join(', ') : 'none';
+    };
+    text(s, 'disturbed by other work on the machine', pair(c, dist), pair(b, dist));
+  }
   return out;
+}
+
+function bcChat(v: BroadcastRun): string {
+  const k = v.chat.check;
+  return `${k.unacked} / ${k.undelivered} / ${k.duplicated} / ${k.gaps}`;
+}
+
+function bcCheck(v: BroadcastRun): string {
+  const k = v.check;
+  return `${fmt.int(k.complete)} / ${fmt.int(k.clients)}${k.missing || k.duplicated || k.outOfOrder || k.unknown ? ` (missing ${k.missing}, doubled ${k.duplicated}, out of order ${k.outOfOrder}, unknown ${k.unknown})` : ''}`;
+}
+
+function bcCatchUp(v: BroadcastRun): string {
+  const k = v.catchUp;
+  return `${fmt.int(k.complete)} / ${fmt.int(k.clients)} (${k.expectedEach} each${v.mode === 'latest' ? ', latest mode' : ''})${k.missing || k.duplicated || k.outOfOrder || k.unknown || k.failed ? ` (missing ${k.missing}, doubled ${k.duplicated}, out of order ${k.outOfOrder}, unknown ${k.unknown}, failed ${k.failed})` : ''}`;
+}
+
+/** The broadcast checks: everyone got each broadcast once and in order, live and by catch-up, the chat too, and it was stored once. */
+export function broadcastOk(v: BroadcastRun): boolean {
+  const k = v.check;
+  const u = v.catchUp;
+  const n = v.alone.broadcasts + v.withChat.broadcasts;
+  return k.complete === k.clients && k.missing === 0 && k.duplicated === 0 && k.outOfOrder === 0 && k.unknown === 0
+    && u.complete === u.clients && u.missing === 0 && u.duplicated === 0 && u.outOfOrder === 0 && u.unknown === 0 && u.failed === 0
+    && v.chat.check.ok
+    && (v.stored === null || (v.stored.notifications === n && v.stored.recipientRows === 0));
 }
 
 function chatCheck(c: ChatRun): string {

@@ -4,11 +4,12 @@
  * its CPU time from /proc to tell when the generators, not the server, were the limit.
  */
 import { serve } from '../lib/rpc.ts';
+import { broadcastHandlers } from './broadcast.ts';
 import { chatHandlers } from './chat.ts';
 import { connsHandlers } from './conns.ts';
 import { fanoutHandlers } from './fanout.ts';
 import { historyHandlers } from './history.ts';
 import { stormHandlers, trafficHandlers } from './storm.ts';
 
-serve({ ...chatHandlers, ...fanoutHandlers, ...connsHandlers, ...stormHandlers, ...trafficHandlers, ...historyHandlers, ping: () => 'pong' });
+serve({ ...chatHandlers, ...fanoutHandlers, ...connsHandlers, ...stormHandlers, ...trafficHandlers, ...historyHandlers, ...broadcastHandlers, ping: () => 'pong' });
 process.stdout.write(JSON.stringify({ ready: true, pid: process.pid }) + '\n');
