@@ -28,7 +28,7 @@ export const ConfigSchema = Type.Object(
         maxBufferedBytes: Int(4 * 1024 * 1024, 'A connection whose unsent output exceeds this is closed as a slow consumer (4001).', 64 * 1024),
         syncBufferFrames: Int(10_000, 'Live frames held for a connection while its catch-up runs; beyond this it is closed (4003).', 100),
         syncPageSize: Int(500, 'Messages (and notifications) read from storage per page during catch-up.', 10, 10_000),
-        broadcastChunk: Int(1000, 'Connections written per turn of the event loop when a tenant-wide notification is fanned out (other traffic runs between chunks).', 1, 1_000_000),
+        broadcastChunk: Int(1000, 'Most connections written per turn of the event loop when a tenant-wide notification is fanned out (a turn also ends after 5 ms; other traffic runs between turns).', 1, 1_000_000),
       },
       { default: {}, additionalProperties: false },
     ),

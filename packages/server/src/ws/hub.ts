@@ -5,8 +5,9 @@
  * Notifications of a tenant reach its connections in the order they were stored (a client
  * keeps the newest id it got as its catch-up cursor, so it must never get a newer one before
  * an older one). A tenant broadcast is written to this node's connections of the tenant in
- * chunks of `broadcastChunk`, yielding to the event loop between chunks so that other traffic
- * goes on; notifications of the tenant that come meanwhile wait behind it.
+ * turns of at most `broadcastChunk` connections and `broadcastSliceMs` milliseconds, yielding to
+ * the event loop between turns so that other traffic goes on; notifications of the tenant that
+ * come meanwhile wait behind it.
  */
 import { CloseCodes, EventKinds, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
@@ -16,8 +17,14 @@ type UserMap = Map<string, Set<Connection>>;
 type NotificationEvent = Extract<DomainEvent, { kind: 'notification.created' }>;
 
 export interface HubOptions {
-  /** Connections written per turn of the event loop during a broadcast (default 1000). */
+  /** Most connections written per turn of the event loop during a broadcast (default 1000). */
   broadcastChunk?: number;
+  /**
+   * Most time one turn of a broadcast may take, in ms (default 5): a turn ends after
+   * `broadcastChunk` connections or this, whichever comes first. A write to a socket costs
+   * 10–40 µs, so 1000 of them could keep messages waiting for tens of milliseconds.
+   */
+  broadcastSliceMs?: number;
   /** Reports a failure of a background fan-out. */
   onError?: (err: unknown) => void;
 }
@@ -29,11 +36,13 @@ export class Hub {
   /** Per tenant: notifications waiting behind a broadcast in progress (the key exists while one runs). */
   readonly #pending = new Map<string, NotificationEvent[]>();
   readonly #chunk: number;
+  readonly #sliceMs: number;
   readonly #onError: (err: unknown) => void;
   #idle: (() => void)[] = [];
 
   constructor(o: HubOptions = {}) {
     this.#chunk = Math.max(1, o.broadcastChunk ?? 1000);
+    this.#sliceMs = Math.max(0, o.broadcastSliceMs ?? 5);
     this.#onError = o.onError ?? (() => {});
   }
 
@@ -215,21 +224,23 @@ export class Hub {
     }
   }
 
-  /** Every connection of the tenant on this node (as connected when the broadcast began), in chunks. */
+  /** Every connection of the tenant on this node (as connected when the broadcast began), in turns. */
   async #broadcast(e: NotificationEvent): Promise<void> {
     const users = this.#byTenant.get(e.tenant_id);
     if (!users) return;
     const data = this.#notificationFrame(e);
     const sets = [...users.values()];
     let written = 0;
+    let turnStart = performance.now();
     for (const set of sets) {
       for (const c of set) {
         c.deliverNotification(data, e.notification.id);
         written++;
       }
-      if (written >= this.#chunk) {
+      if (written >= this.#chunk || performance.now() - turnStart >= this.#sliceMs) {
         written = 0;
         await new Promise<void>((resolve) => setImmediate(resolve));
+        turnStart = performance.now();
       }
     }
   }

@@ -322,4 +322,35 @@ describe('Hub: tenant broadcast fan-out', () => {
     assert.deepEqual(conns[99_999]!.got, ['B1', 'D2']);
     assert.deepEqual(outsider.got, ['O3']);
   });
+
+  it('a turn ends after broadcastSliceMs when the writes are slow, before broadcastChunk connections', async () => {
+    const hub = new Hub({ broadcastChunk: 1000, broadcastSliceMs: 2 });
+    const conns: Fake[] = [];
+    for (let i = 0; i < 400; i++) {
+      const c = fake('t', `u${i}`, i);
+      // A write that takes 50 µs (a socket write under load): 400 of them, 20 ms.
+      c.deliverNotification = function (_data, id) {
+        const end = performance.now() + 0.05;
+        while (performance.now() < end);
+        this.got.push(id);
+      };
+      conns.push(c);
+      hub.add(c as unknown as Connection);
+    }
+    const delivered = () => conns.reduce((n, c) => n + c.got.length, 0);
+    const t0 = performance.now();
+    hub.onEvent(note('B1', null));
+    const first = delivered();
+    const firstMs = performance.now() - t0;
+    assert.ok(first >= 1 && first < 400, `the first turn stops at the time limit (${first} written in ${firstMs.toFixed(1)} ms)`);
+    const turns: number[] = [first];
+    const tick = () => {
+      turns.push(delivered());
+      if (delivered() < 400) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await hub.idle();
+    assert.ok(turns.filter((n) => n > 0 && n < 400).length >= 4, `the event loop turned during the fan-out (${turns.join(', ')})`);
+    assert.ok(conns.every((c) => c.got.length === 1 && c.got[0] === 'B1'), 'each once');
+  });
 });
