@@ -30,8 +30,10 @@ export interface BroadcastSeries {
   post: { p50: number; max: number; each: number[] };
   /** Recipients the server reported (for a broadcast: the tenant's users). */
   recipients: number;
-  /** POST sent → a connected user has it, over every (user, broadcast). */
+  /** POST sent → a connected user has it, over every (user, broadcast): later ones include waiting behind the earlier. */
   perUser: Lat;
+  /** The same for the first broadcast of the series alone (nothing queued before it): comparable across servers. */
+  first: Lat;
   /** POST sent → the last connected user has it, per broadcast. */
   toLast: number[];
   receivers: number;
@@ -222,10 +224,11 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<BroadcastRun> {
       const sentAt = Object.fromEntries(sent.map((s) => [s.id, s.sentAt]));
       const st = await Promise.all(recv.map((gen) => gen.call('broadcast.status', { ids, sentAt })));
       const hists: HistJSON[] = st.flatMap((s) => s.per.map((x: { hist: HistJSON }) => x.hist));
+      const firstHists: HistJSON[] = st.map((s) => s.per[0].hist as HistJSON);
       const toLast = ids.map((_, k) => Math.max(...st.map((s) => s.per[k].last)) - sent[k]!.sentAt);
       const lastAt = Math.max(...st.flatMap((s) => s.per.map((x: { last: number }) => x.last)));
       const deliveries = st.reduce((a, s) => a + s.per.reduce((b: number, x: { count: number }) => b + x.count, 0), 0);
-      return { ids, perUser: lat(hists), toLast, lastAt, deliveries, timedOut: !done };
+      return { ids, perUser: lat(hists), first: lat(firstHists), toLast, lastAt, deliveries, timedOut: !done };
     };
     const series = (labelS: string, sent: { id: string; sentAt: number; ms: number; recipients: number }[], c: Awaited<ReturnType<typeof collect>>, chatDeliveries: number, m: ReturnType<CpuMeter['stop']>, cpu: boolean, loop: LoopDelay): BroadcastSeries => {
       const posts = sent.map((s) => s.ms);
@@ -237,14 +240,14 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<BroadcastRun> {
         label: labelS, broadcasts: sent.length, ids: c.ids,
         post: { p50: sorted[Math.ceil(sorted.length / 2) - 1] ?? NaN, max: sorted[sorted.length - 1] ?? NaN, each: posts },
         recipients: sent[0]?.recipients ?? 0,
-        perUser: c.perUser, toLast: c.toLast, receivers: live, deliveries, expected: sent.length * (live + 2 * P),
+        perUser: c.perUser, first: c.first, toLast: c.toLast, receivers: live, deliveries, expected: sent.length * (live + 2 * P),
         spanMs, deliveriesPerSec: deliveries / (spanMs / 1000),
         cpuUsPerDelivery: cpu ? (m.cpuMs[0]! * 1000) / Math.max(1, deliveries) : NaN, serverCpu: m.util[0]!,
         genCpu, foreignCores: m.foreignCores, generatorBound: generatorBound(ctx, genCpu, m.machineBusy, m.foreignCores), timedOut: c.timedOut, loop,
       };
     };
     const describe = (s: BroadcastSeries) =>
-      `POST p50 ${s.post.p50.toFixed(1)} ms (max ${s.post.max.toFixed(1)}); server event-loop delay p99 ${s.loop.p99.toFixed(1)} ms, max ${s.loop.max.toFixed(1)} ms; a user has it p50 ${s.perUser.p50.toFixed(0)} ms, p99 ${s.perUser.p99.toFixed(0)} ms, the last ${Math.max(...s.toLast).toFixed(0)} ms; ${Math.round(s.deliveriesPerSec).toLocaleString('en-US')} deliveries/s${Number.isFinite(s.cpuUsPerDelivery) ? `, ${s.cpuUsPerDelivery.toFixed(2)} CPU-µs/delivery` : ''}${s.timedOut ? ' (NOT ALL DELIVERED in time)' : ''}${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores of other work)` : ''}`;
+      `POST p50 ${s.post.p50.toFixed(1)} ms (max ${s.post.max.toFixed(1)}); server event-loop delay p99 ${s.loop.p99.toFixed(1)} ms, max ${s.loop.max.toFixed(1)} ms; the first broadcast: a user has it p50 ${s.first.p50.toFixed(0)} ms, p99 ${s.first.p99.toFixed(0)} ms, the last ${s.first.max.toFixed(0)} ms; all ${s.broadcasts} by the last user ${s.spanMs.toFixed(0)} ms after the first POST; ${Math.round(s.deliveriesPerSec).toLocaleString('en-US')} deliveries/s${Number.isFinite(s.cpuUsPerDelivery) ? `, ${s.cpuUsPerDelivery.toFixed(2)} CPU-µs/delivery` : ''}${s.timedOut ? ' (NOT ALL DELIVERED in time)' : ''}${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores of other work)` : ''}`;
     const windowOf = (r: { n: number; unacked: number; undelivered: number; ack: HistJSON; del: HistJSON }): ChatWindow => ({ n: r.n, ack: lat([r.ack]), delivery: lat([r.del]), unacked: r.unacked, undelivered: r.undelivered });
 
     // 1. The chat traffic alone: the reference.
