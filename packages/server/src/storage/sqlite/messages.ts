@@ -12,6 +12,8 @@ export function storedMessage(m: NewMessage, seq: number): Message {
 }
 
 export class SqliteMessageStore implements MessageStore {
+  readonly #db: Db;
+  readonly #appendBody: (batch: readonly NewMessage[]) => AppendResult[];
   readonly #appendTx: (batch: readonly NewMessage[]) => AppendResult[];
   readonly #byId;
   readonly #newest;
@@ -20,6 +22,7 @@ export class SqliteMessageStore implements MessageStore {
   readonly #recall: (tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage) => { recalled: Message; notice: Message } | null;
 
   constructor(db: Db) {
+    this.#db = db;
     const byClient = db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE tenant_id = ? AND sender_id = ? AND client_id = ?`);
     const head = db.prepare('SELECT last_seq FROM conversations WHERE tenant_id = ? AND id = ?').pluck();
     // The unique index on (tenant, sender, client_id) is the duplicate check: a repeated client id inserts nothing.
@@ -46,7 +49,7 @@ export class SqliteMessageStore implements MessageStore {
       reply: [number, string] | null;
     }
 
-    this.#appendTx = db.transaction((batch: readonly NewMessage[]): AppendResult[] => {
+    this.#appendBody = (batch: readonly NewMessage[]): AppendResult[] => {
       const out: AppendResult[] = [];
       // Seqs are assigned here, per conversation: one read and one write of the conversation
       // row per batch, however many of its messages the batch holds.
@@ -84,7 +87,8 @@ export class SqliteMessageStore implements MessageStore {
         if (h.reply) firstReply.run(h.reply[0], h.reply[1], h.tenant, h.id);
       }
       return out;
-    });
+    };
+    this.#appendTx = db.transaction(this.#appendBody);
 
     this.#byId = db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE tenant_id = ? AND id = ? AND conversation_id = ?`);
     const q = (where: string, order: 'ASC' | 'DESC') =>
@@ -105,6 +109,16 @@ export class SqliteMessageStore implements MessageStore {
 
   async append(batch: readonly NewMessage[]): Promise<AppendResult[]> {
     return this.#appendTx(batch);
+  }
+
+  /**
+   * The append inside a transaction the caller has open, without a savepoint of its own
+   * (a savepoint copies every page it touches): if it throws, the caller must roll the whole
+   * transaction back. For the writer thread, which groups requests into one transaction.
+   */
+  appendInOpenTransaction(batch: readonly NewMessage[]): AppendResult[] {
+    if (!this.#db.inTransaction) throw new Error('appendInOpenTransaction needs an open transaction');
+    return this.#appendBody(batch);
   }
 
   /** The append, synchronously, for other SQLite stores that write messages inside their own transaction. */
