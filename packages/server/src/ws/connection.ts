@@ -8,7 +8,9 @@
  * in order. The same holds for notifications when the sync asks for them (`notifications_after`).
  * A catch-up can also read a message committed by the writer thread whose live frame is not
  * out yet: until the live frames of a conversation pass what a catch-up sent, those it
- * already sent are dropped.
+ * already sent are dropped. And a catch-up skips the messages this connection already sent
+ * live (a sync that arrives after live frames started to flow: without `sync=1`, or after
+ * the hold gave up waiting for it).
  */
 import { ClientFrames, CloseCodes, type ClientFrame, type ErrorCode, type ServerFrame } from '@careline/protocol';
 import { Compile } from 'typebox/compile';
@@ -71,6 +73,8 @@ export class Connection {
   #syncing = 0;
   /** Per conversation, the newest seq the client has from a catch-up (live frames up to it are dropped). */
   #covered = new Map<string, number>();
+  /** Per conversation, the seqs [first, last] written live, in a row: a catch-up does not send them again. */
+  #live: Map<string, [number, number]> | undefined;
   /** The newest notification id a catch-up read (live notification frames up to it are dropped). */
   #notificationsCovered: string | undefined;
   #sendChain: Promise<unknown> = Promise.resolve();
@@ -115,8 +119,23 @@ export class Connection {
       this.#held.push({ data, conversation, seq });
       return;
     }
-    if (seq !== undefined && this.#covered.size !== 0 && this.#caughtUp(conversation!, seq)) return;
+    if (seq !== undefined) {
+      if (this.#covered.size !== 0 && this.#caughtUp(conversation!, seq)) return;
+      this.#wroteLive(conversation!, seq);
+    }
     this.write(data);
+  }
+
+  #wroteLive(conversation: string, seq: number): void {
+    const live = (this.#live ??= new Map());
+    const run = live.get(conversation);
+    if (run && seq === run[1] + 1) run[1] = seq;
+    else live.set(conversation, [seq, seq]);
+  }
+
+  #sentLive(conversation: string, seq: number): boolean {
+    const run = this.#live?.get(conversation);
+    return run !== undefined && seq >= run[0] && seq <= run[1];
   }
 
   /** Whether a catch-up already sent message `seq` of `conversation`; forgets the conversation once live frames pass it. */
@@ -278,8 +297,11 @@ export class Connection {
         this.#covered.set(item.conversation_id, Math.max(this.#covered.get(item.conversation_id) ?? 0, item.to));
         for await (const page of readRange(core.storage, p.tenantId, item, this.#o.syncPageSize)) {
           if (this.#closed) return;
-          for (const message of page) this.write(JSON.stringify({ type: 'message', message }));
-          sent += page.length;
+          for (const message of page) {
+            if (this.#sentLive(message.conversation_id, message.seq)) continue;
+            this.write(JSON.stringify({ type: 'message', message }));
+            sent++;
+          }
           // Stream at the pace the client reads: wait for the socket rather than buffer without bound.
           if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
         }
@@ -331,7 +353,10 @@ export class Connection {
     this.#held = null;
     if (!held) return;
     for (const h of held) {
-      if (h.conversation !== undefined && h.seq !== undefined && this.#caughtUp(h.conversation, h.seq)) continue;
+      if (h.conversation !== undefined && h.seq !== undefined) {
+        if (this.#caughtUp(h.conversation, h.seq)) continue;
+        this.#wroteLive(h.conversation, h.seq);
+      }
       if (h.notification !== undefined && this.#notificationsCovered !== undefined) {
         if (h.notification <= this.#notificationsCovered) continue;
         this.#notificationsCovered = undefined;
