@@ -38,6 +38,7 @@ const HELP = `Careline benchmark suite
   --only LIST               scenarios to run, comma-separated: ${SCENARIOS.join(',')}
   --quick                   small sizes and 5 s scenarios (a smoke run, about 2 minutes)
   --sync FULL|NORMAL        SQLite synchronous mode (default FULL: each group commit fsynced)
+  --writer worker|inline    where Careline's SQLite writes run (storage.sqliteWriter, default worker)
   --pin                     taskset: server on CPU 0, load generators on CPU 1
   --gens N                  load generator processes for chat and fan-out (default 2)
   --pairs N                 1:1 chat: patient/doctor pairs (default 200)
@@ -70,6 +71,7 @@ const { values: a } = parseArgs({
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
     sync: { type: 'string', default: 'FULL' },
+    writer: { type: 'string', default: 'worker' },
     pin: { type: 'boolean', default: false },
     gens: { type: 'string' },
     pairs: { type: 'string' },
@@ -115,6 +117,7 @@ const o: BenchOptions = {
   duration: num(a.duration, q ? 5 : 30),
   pin: a.pin,
   sync: a.sync === 'NORMAL' ? 'NORMAL' : 'FULL',
+  writer: a.writer === 'inline' ? 'inline' : 'worker',
   gens: num(a.gens, 2),
   profile: a.profile ? join(resultsDir, `profiles-${stamp}`) : null,
   pairs: num(a.pairs, q ? 50 : 200),
@@ -177,7 +180,7 @@ const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
   chat: chatScenario, fanout: fanoutScenario, connections: connectionsScenario, storm: stormScenario, history: historyScenario, broadcast: broadcastScenario,
 };
 
-process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}${o.pin ? ', pinned' : ''}\n`);
+process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}, writer=${o.writer}${o.pin ? ', pinned' : ''}\n`);
 process.stderr.write(`scenarios: ${only.join(', ')}; ${o.duration} s of load each, per server (${o.kinds.join(' and ')})\n`);
 const t0 = Date.now();
 for (const s of only) {
@@ -197,7 +200,7 @@ const file = a.out ?? join(resultsDir, `${stamp}.json`);
 mkdirSync(dirname(file), { recursive: true });
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 const md = [
-  `Run of ${info.startedAt} — commit ${info.commit.slice(0, 10)}${info.dirty ? ' (uncommitted changes)' : ''}, Node ${process.version}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, ${machine.kernel}, SQLite synchronous=${o.sync}${o.pin ? ', server pinned to CPU 0 and generators to CPU 1' : ', not pinned'}, ${o.duration} s per scenario and server. Load average at start ${machine.loadavgStart.join(' ')}, at end ${out.loadavgEnd.join(' ')}.`,
+  `Run of ${info.startedAt} — commit ${info.commit.slice(0, 10)}${info.dirty ? ' (uncommitted changes)' : ''}, Node ${process.version}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, ${machine.kernel}, SQLite synchronous=${o.sync} (writes in ${o.writer === 'worker' ? 'the writer thread' : 'the event loop'})${o.pin ? ', server pinned to CPU 0 and generators to CPU 1' : ', not pinned'}, ${o.duration} s per scenario and server. Load average at start ${machine.loadavgStart.join(' ')}, at end ${out.loadavgEnd.join(' ')}.`,
   '',
   markdownTable(table),
   '',

@@ -14,7 +14,7 @@
  * `profile.start` / `profile.stop {path}` (a V8 CPU profile of just the measured phase).
  * SIGTERM closes gracefully (a --cpu-prof profile is written on that exit).
  *
- *   node bench/server.ts [--db FILE] [--sync NORMAL|FULL] [--port N] [--tenant-file FILE]
+ *   node bench/server.ts [--db FILE] [--sync NORMAL|FULL] [--writer worker|inline] [--port N] [--tenant-file FILE]
  *                        [--heartbeat-ms N] [--log warn]
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +30,7 @@ const { values: a } = parseArgs({
   options: {
     db: { type: 'string' },
     sync: { type: 'string', default: 'NORMAL' },
+    writer: { type: 'string', default: 'worker' },
     port: { type: 'string', default: '0' },
     'tenant-file': { type: 'string' },
     'heartbeat-ms': { type: 'string' },
@@ -46,7 +47,7 @@ const { config } = loadConfig({
   env: { IM_PROFILE: 'test' },
   overrides: {
     http: { host: '127.0.0.1', port: Number(a.port) },
-    storage: { sqlitePath: dbPath, sqliteSynchronous: sync },
+    storage: { sqlitePath: dbPath, sqliteSynchronous: sync, sqliteWriter: a.writer === 'inline' ? 'inline' : 'worker' },
     auth: { adminToken: ADMIN },
     log: { level: a.log },
     ws: a['heartbeat-ms'] ? { heartbeatMs: Number(a['heartbeat-ms']) } : {},

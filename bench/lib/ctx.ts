@@ -10,6 +10,8 @@ export interface BenchOptions {
   duration: number;
   pin: boolean;
   sync: 'NORMAL' | 'FULL';
+  /** Where Careline's SQLite writes run (`storage.sqliteWriter`). */
+  writer: 'worker' | 'inline';
   gens: number;
   profile: string | null;
   pairs: number;
@@ -71,7 +73,7 @@ export async function stopAll(procs: (Proc | Target | undefined)[]): Promise<voi
 /** Starts the server under test (pinned to CPU 0 with --pin). */
 export function startTarget(ctx: Ctx, kind: TargetKind, scenario: string, extra: Partial<TargetOptions> = {}): Promise<Target> {
   return Target.start({
-    kind, name: `${scenario}-${kind}`, sync: ctx.o.sync, cpus: ctx.o.pin ? '0' : undefined,
+    kind, name: `${scenario}-${kind}`, sync: ctx.o.sync, writer: ctx.o.writer, cpus: ctx.o.pin ? '0' : undefined,
     profileDir: kind === 'careline' && ctx.o.profile ? ctx.o.profile : undefined, ...extra,
   });
 }

@@ -17,6 +17,8 @@ export interface TargetOptions {
   cpus?: string;
   fdLimit?: number;
   sync: 'NORMAL' | 'FULL';
+  /** Careline only: where SQLite writes run (default worker). */
+  writer?: 'worker' | 'inline';
   /** Write V8 CPU profiles of the server's measured phases into this folder. */
   profileDir?: string;
   heartbeatMs?: number;
@@ -85,7 +87,7 @@ export class Target {
       ? new Proc(here('../server.ts'), {
         name: o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv,
         args: [
-          '--sync', o.sync, ...(o.heartbeatMs ? ['--heartbeat-ms', String(o.heartbeatMs)] : []),
+          '--sync', o.sync, ...(o.writer ? ['--writer', o.writer] : []), ...(o.heartbeatMs ? ['--heartbeat-ms', String(o.heartbeatMs)] : []),
           ...(o.db ? ['--db', o.db] : []), ...(o.tenantFile ? ['--tenant-file', o.tenantFile] : []),
         ],
       })

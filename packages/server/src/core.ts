@@ -36,8 +36,19 @@ export interface Core {
   close(): Promise<void>;
 }
 
-export function createCore(config: Readonly<Config>, onBusError: (err: unknown) => void = () => {}): Core {
-  const storage = createSqliteStorage({ path: config.storage.sqlitePath, synchronous: config.storage.sqliteSynchronous });
+export interface CoreHooks {
+  /** A bus subscriber (an event handler) threw. */
+  onBusError?: (err: unknown) => void;
+  /** Storage can no longer write (the SQLite writer thread died); readiness reports it too. */
+  onStorageFailure?: (err: unknown) => void;
+}
+
+export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Core {
+  const onBusError = hooks.onBusError ?? (() => {});
+  const storage = createSqliteStorage({
+    path: config.storage.sqlitePath, synchronous: config.storage.sqliteSynchronous, writer: config.storage.sqliteWriter,
+    onWriterStopped: hooks.onStorageFailure,
+  });
   const bus = new MemoryBus((err) => onBusError(err));
   const presence = new MemoryPresence();
   const directory = new MemberDirectory(storage.conversations);

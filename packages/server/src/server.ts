@@ -30,7 +30,10 @@ export interface StartOptions {
 export async function startServer({ config, logger: given }: StartOptions): Promise<CarelineServer> {
   const logger = given ?? pino({ level: config.log.level, base: { service: config.service.type, node: config.service.id } });
   const metrics = new Metrics();
-  const core = createCore(config, (err) => logger.error({ err }, 'event handler failed'));
+  const core = createCore(config, {
+    onBusError: (err) => logger.error({ err }, 'event handler failed'),
+    onStorageFailure: (err) => logger.fatal({ err }, 'storage cannot write any more; /readyz reports not ready'),
+  });
   core.messages.committer.onBatch = (size, ms) => {
     metrics.commitBatch.observe(size);
     metrics.commitSeconds.observe(ms / 1000);

@@ -40,6 +40,11 @@ export const ConfigSchema = Type.Object(
           default: 'FULL',
           description: 'SQLite synchronous mode in WAL. FULL: every group commit is fsynced (durable across power loss). NORMAL: durable across process crashes, not power loss.',
         }),
+        sqliteWriter: Type.Union([Type.Literal('worker'), Type.Literal('inline')], {
+          default: 'worker',
+          description:
+            'Where SQLite writes run. worker: a writer thread owns the write connection and runs every write in call order, committing (and fsyncing) while the event loop goes on; reads stay on the main thread. inline: every write is a synchronous transaction on the event loop. A ":memory:" database always runs inline (another thread cannot open it).',
+        }),
         groupCommitMaxBatch: Int(1000, 'Most messages written in one transaction.', 1, 100_000),
       },
       { default: {}, additionalProperties: false },

@@ -1,7 +1,9 @@
 /**
- * Group commit: sends that arrive in the same turn of the event loop are written in one
- * transaction, and each caller is answered only after that transaction commits. One batch is
- * in flight at a time, so batches commit in arrival order.
+ * Group commit: sends are written in batches, one transaction each, and each caller is
+ * answered only after its batch's transaction commits. One batch is in flight at a time, so
+ * batches commit in arrival order; the sends that arrive while a batch commits form the next
+ * one (with the SQLite writer thread that is the whole commit and fsync; inline, the sends of
+ * one turn of the event loop).
  */
 import type { MessageStore } from './ports.ts';
 import type { AppendResult, NewMessage } from './types.ts';
@@ -22,7 +24,7 @@ export class GroupCommitter<C> {
   readonly #onCommitted: OnCommitted<C>;
   #queue: Pending<C>[] = [];
   #scheduled = false;
-  #inflight: Promise<void> | null = null;
+  #inflight = false;
   #idle: (() => void)[] = [];
   /** Sizes of recent batches, for metrics. */
   onBatch: ((size: number, ms: number) => void) | undefined;
@@ -56,34 +58,58 @@ export class GroupCommitter<C> {
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      this.#inflight = this.#flush().finally(() => {
-        this.#inflight = null;
-        if (this.#queue.length) this.#schedule();
-        else for (const r of this.#idle.splice(0)) r();
-      });
+      if (!this.#inflight) this.#flush();
     });
   }
 
-  async #flush(): Promise<void> {
+  /** Hands the queued messages (up to `maxBatch`) to the store: the one batch in flight. */
+  #flush(): void {
     const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
     this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch);
+    this.#inflight = true;
     const t0 = performance.now();
-    let results: AppendResult[];
+    let written: Promise<AppendResult[]>;
     try {
-      results = await this.#store.append(batch.map((p) => p.msg));
+      written = this.#store.append(batch.map((p) => p.msg));
     } catch (err) {
-      for (const p of batch) p.reject(err);
-      return;
+      written = Promise.reject(err);
     }
-    this.onBatch?.(batch.length, performance.now() - t0);
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i]!;
-      const r = results[i]!;
-      try {
-        this.#onCommitted(p.msg, r, p.ctx);
-      } finally {
-        p.resolve(r);
-      }
-    }
+    written.then(
+      (results) => {
+        this.onBatch?.(batch.length, performance.now() - t0);
+        this.#next();
+        for (let i = 0; i < batch.length; i++) {
+          const p = batch[i]!;
+          const r = results[i]!;
+          try {
+            this.#onCommitted(p.msg, r, p.ctx);
+          } finally {
+            p.resolve(r);
+          }
+        }
+        this.#settled();
+      },
+      (err: unknown) => {
+        this.#next();
+        for (const p of batch) p.reject(err);
+        this.#settled();
+      },
+    );
+  }
+
+  /**
+   * A batch is done. What queued meanwhile goes to the store at once, before this batch's
+   * callers are answered: a store that commits off the event loop (the SQLite writer
+   * thread) writes it while they are answered. (A store that commits on the event loop
+   * has nothing queued here: nothing ran during its commit.)
+   */
+  #next(): void {
+    this.#inflight = false;
+    if (this.#queue.length) this.#flush();
+  }
+
+  #settled(): void {
+    if (this.#queue.length === 0 && !this.#inflight) for (const r of this.#idle.splice(0)) r();
+    else if (!this.#inflight) this.#schedule();
   }
 }

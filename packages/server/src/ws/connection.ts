@@ -6,6 +6,11 @@
  * arrived. While a catch-up (`sync`) runs, live frames are held and released after it,
  * minus the messages the catch-up already sent, so each message reaches the client once and
  * in order. The same holds for notifications when the sync asks for them (`notifications_after`).
+ * A catch-up can also read a message committed by the writer thread whose live frame is not
+ * out yet: until the live frames of a conversation pass what a catch-up sent, those it
+ * already sent are dropped. And a catch-up skips the messages this connection already sent
+ * live (a sync that arrives after live frames started to flow: without `sync=1`, or after
+ * the hold gave up waiting for it).
  */
 import { ClientFrames, CloseCodes, type ClientFrame, type ErrorCode, type ServerFrame } from '@careline/protocol';
 import { Compile } from 'typebox/compile';
@@ -66,8 +71,11 @@ export class Connection {
   #o: ConnectionOptions;
   #held: Held[] | null;
   #syncing = 0;
+  /** Per conversation, the newest seq the client has from a catch-up (live frames up to it are dropped). */
   #covered = new Map<string, number>();
-  /** The newest notification id a catch-up read (held notification frames up to it are dropped). */
+  /** Per conversation, the seqs [first, last] written live, in a row: a catch-up does not send them again. */
+  #live: Map<string, [number, number]> | undefined;
+  /** The newest notification id a catch-up read (live notification frames up to it are dropped). */
   #notificationsCovered: string | undefined;
   #sendChain: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -111,7 +119,32 @@ export class Connection {
       this.#held.push({ data, conversation, seq });
       return;
     }
+    if (seq !== undefined) {
+      if (this.#covered.size !== 0 && this.#caughtUp(conversation!, seq)) return;
+      this.#wroteLive(conversation!, seq);
+    }
     this.write(data);
+  }
+
+  #wroteLive(conversation: string, seq: number): void {
+    const live = (this.#live ??= new Map());
+    const run = live.get(conversation);
+    if (run && seq === run[1] + 1) run[1] = seq;
+    else live.set(conversation, [seq, seq]);
+  }
+
+  #sentLive(conversation: string, seq: number): boolean {
+    const run = this.#live?.get(conversation);
+    return run !== undefined && seq >= run[0] && seq <= run[1];
+  }
+
+  /** Whether a catch-up already sent message `seq` of `conversation`; forgets the conversation once live frames pass it. */
+  #caughtUp(conversation: string, seq: number): boolean {
+    const upTo = this.#covered.get(conversation);
+    if (upTo === undefined) return false;
+    if (seq <= upTo) return true;
+    this.#covered.delete(conversation);
+    return false;
   }
 
   /** A live notification frame: held during catch-up (and dropped on release if the catch-up sent it), written otherwise. */
@@ -123,6 +156,10 @@ export class Connection {
       }
       this.#held.push({ data, notification: id });
       return;
+    }
+    if (this.#notificationsCovered !== undefined) {
+      if (id <= this.#notificationsCovered) return;
+      this.#notificationsCovered = undefined;
     }
     this.write(data);
   }
@@ -260,8 +297,11 @@ export class Connection {
         this.#covered.set(item.conversation_id, Math.max(this.#covered.get(item.conversation_id) ?? 0, item.to));
         for await (const page of readRange(core.storage, p.tenantId, item, this.#o.syncPageSize)) {
           if (this.#closed) return;
-          for (const message of page) this.write(JSON.stringify({ type: 'message', message }));
-          sent += page.length;
+          for (const message of page) {
+            if (this.#sentLive(message.conversation_id, message.seq)) continue;
+            this.write(JSON.stringify({ type: 'message', message }));
+            sent++;
+          }
           // Stream at the pace the client reads: wait for the socket rather than buffer without bound.
           if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
         }
@@ -302,19 +342,25 @@ export class Connection {
     return { last_id: head, sent, unread };
   }
 
-  /** Ends the hold: writes the held live frames, minus messages and notifications the catch-up already sent. */
+  /**
+   * Ends the hold: writes the held live frames, minus messages and notifications the
+   * catch-up already sent. What it sent stays known (`#covered`) until the live frames pass
+   * it: the catch-up may have read commits whose live frames come after the release.
+   */
   #release(): void {
     clearTimeout(this.#holdTimer);
     const held = this.#held;
-    const covered = this.#covered;
-    const notificationsCovered = this.#notificationsCovered;
     this.#held = null;
-    this.#covered = new Map();
-    this.#notificationsCovered = undefined;
     if (!held) return;
     for (const h of held) {
-      if (h.conversation !== undefined && h.seq !== undefined && h.seq <= (covered.get(h.conversation) ?? 0)) continue;
-      if (h.notification !== undefined && notificationsCovered !== undefined && h.notification <= notificationsCovered) continue;
+      if (h.conversation !== undefined && h.seq !== undefined) {
+        if (this.#caughtUp(h.conversation, h.seq)) continue;
+        this.#wroteLive(h.conversation, h.seq);
+      }
+      if (h.notification !== undefined && this.#notificationsCovered !== undefined) {
+        if (h.notification <= this.#notificationsCovered) continue;
+        this.#notificationsCovered = undefined;
+      }
       this.write(h.data);
     }
   }

@@ -48,6 +48,12 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ env: {}, overrides: { http: { colour: 'blue' } } }), /invalid configuration/);
   });
 
+  it('SQLite writes run in a writer thread unless set inline', () => {
+    assert.equal(loadConfig({ env: { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: 'x'.repeat(40), CARELINE_AUTH_ADMIN_TOKEN: 'y'.repeat(20) } }).config.storage.sqliteWriter, 'worker');
+    assert.equal(loadConfig({ env: { CARELINE_STORAGE_SQLITE_WRITER: 'inline' } }).config.storage.sqliteWriter, 'inline');
+    assert.throws(() => loadConfig({ env: { CARELINE_STORAGE_SQLITE_WRITER: 'thread' } }), /invalid configuration/);
+  });
+
   it('prod refuses default secrets, and accepts real ones', () => {
     assert.throws(() => loadConfig({ env: { IM_PROFILE: 'prod' } }), /refuses default secrets: set CARELINE_AUTH_TOKEN_SECRET, CARELINE_AUTH_ADMIN_TOKEN/);
     assert.throws(

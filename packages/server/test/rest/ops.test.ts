@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { assertError, closeWs, eventually, ok, openWs, raw } from './helpers.ts';
+import type { SqliteStorage } from '../../src/storage/sqlite/index.ts';
+import { assertError, closeWs, enc, eventually, ok, openWs, raw } from './helpers.ts';
 
 let s: TestServer;
 let token: string;
@@ -30,6 +31,31 @@ describe('health', () => {
 
   test('/readyz: storage answers and the server accepts work', async () => {
     assert.deepEqual(ok(await raw(s, 'GET', '/readyz')), { status: 'ready', storage: true, accepting: true });
+  });
+});
+
+describe('readiness when storage cannot write', () => {
+  test('the SQLite writer thread dies: /readyz is 503, writes answer server.unavailable, reads and /healthz go on', async () => {
+    const t = await startTestServer();
+    try {
+      await t.user('doc', 'doctor');
+      await t.user('pat', 'patient');
+      const conv = await t.conversation({ participants: ['doc', 'pat'] });
+      await t.sendAs('doc', conv, 'before');
+      const storage = t.server.core.storage as SqliteStorage;
+      assert.equal(storage.writerMode, 'worker');
+      await storage.writerThread!.terminate();
+      const ready = await raw(t, 'GET', '/readyz');
+      assert.equal(ready.status, 503);
+      assert.deepEqual(ready.body, { status: 'not_ready', storage: false, accepting: true });
+      assert.equal(ok(await raw(t, 'GET', '/monitor/api/ping')).code, 1);
+      assertError(await t.call('POST', `/api/v2/sessions/${enc(conv)}/messages`, { apiKey: t.apiKey, body: { sender_id: 'doc', type: 1, content: { text: 'after' } } }), 'server.unavailable');
+      const history = ok(await t.call('GET', `/api/v2/sessions/${enc(conv)}/messages`, { apiKey: t.apiKey }));
+      assert.deepEqual(history.messages.map((m: { content: { text: string } }) => m.content.text), ['before']);
+      assert.deepEqual(ok(await raw(t, 'GET', '/healthz')), { status: 'ok' });
+    } finally {
+      await t.stop();
+    }
   });
 });
 

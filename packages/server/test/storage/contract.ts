@@ -300,6 +300,77 @@ export function storageContract(name: string, open: OpenStorage): void {
       await assert.rejects(s.topics.list(T, { limit: 1, cursor: '!!' }), (e: unknown) => e instanceof AppError && e.code === 'request.invalid');
     });
 
+    it('read-your-writes: once a write resolves, a read sees it, with many writes in flight at once', async () => {
+      await s.conversations.createConversation({ tenant_id: T, id: 'ryw', type: 2, business_type: 1, name: '', status: 0, created_by: 'x', participants: [{ user_id: 'doc', role: 'm' }, { user_id: 'pat', role: 'm' }] }, 1);
+      const checks: Promise<void>[] = [];
+      for (let i = 1; i <= 40; i++) {
+        checks.push(s.messages.append([msg(T, 'ryw', 'doc', `m${i}`, `ryw-${i}`)]).then(async ([r]) => {
+          assert.ok(r?.ok && !r.duplicate);
+          assert.equal((await s.messages.getById(T, 'ryw', r.message.id))?.seq, r.message.seq);
+          assert.ok((await s.conversations.getConversation(T, 'ryw'))!.last_seq >= r.message.seq);
+        }));
+        checks.push(s.conversations.advanceRead(T, 'ryw', 'pat', i).then(async (cursor) => {
+          assert.ok((await s.conversations.viewForUser(T, 'pat', 'ryw'))!.read_seq >= cursor!);
+        }));
+      }
+      checks.push(s.settings.update(T2, { connection_policy: 'kick' }, 50).then(async () => assert.equal((await s.settings.get(T2)).connection_policy, 'kick')));
+      checks.push(s.sessions.createSession({ id: 'ryw-s', tenant_id: T, user_id: 'pat', platform: 'ios', device_id: null, created_at: 1, expires_at: 99, revoked_at: null })
+        .then(() => s.sessions.revokeSession('ryw-s', 7))
+        .then(async () => assert.equal((await s.sessions.getSession('ryw-s'))?.revoked_at, 7)));
+      await Promise.all(checks);
+      const all = await s.messages.history(T, 'ryw', { limit: 100 });
+      assert.deepEqual(all.map((m) => m.seq), all.map((_, i) => i + 1));
+    });
+
+    it('writes apply in the order they were called, awaited or not', async () => {
+      const names = ['one', 'two', 'three', 'four'];
+      const ups = await Promise.all(names.map((name, i) => s.users.upsertUser(T, { id: 'order', role: 'patient', name, avatar: null, disabled: false }, 100 + i)));
+      assert.deepEqual(ups.map((u) => [u.created, u.user.name]), [[true, 'one'], [false, 'two'], [false, 'three'], [false, 'four']]);
+      assert.equal((await s.users.getUser(T, 'order'))?.name, 'four');
+      await s.conversations.createConversation({ tenant_id: T, id: 'ord', type: 2, business_type: 1, name: '', status: 0, created_by: 'x', participants: [{ user_id: 'doc', role: 'm' }] }, 1);
+      const sends = await Promise.all(Array.from({ length: 12 }, (_, i) => s.messages.append([msg(T, 'ord', 'doc', `o${i}`)])));
+      assert.deepEqual(sends.map(([r]) => r?.ok && r.message.seq), Array.from({ length: 12 }, (_, i) => i + 1));
+      assert.deepEqual((await s.messages.history(T, 'ord', { limit: 20 })).map((m) => m.content?.text), Array.from({ length: 12 }, (_, i) => `o${i}`));
+    });
+
+    it('a write that fails fails alone, with its code, message and details, among writes in flight', async () => {
+      const user = (id: string) => s.users.upsertUser(T, { id, role: 'patient', name: id, avatar: null, disabled: false }, 300);
+      const [a, exists, missing, b] = await Promise.allSettled([
+        user('alone-1'),
+        s.tenants.createTenant({ id: T, name: 'again', created_at: 2 }),
+        s.teams.putTeam(T, 'alone-team', 'Team', ['alone-1', 'ghost-1', 'ghost-2'], 300),
+        user('alone-2'),
+      ]);
+      assert.equal(a.status, 'fulfilled');
+      assert.equal(b.status, 'fulfilled');
+      assert.ok(exists.status === 'rejected' && exists.reason instanceof AppError && exists.reason.code === 'tenant.exists');
+      assert.ok(missing.status === 'rejected' && missing.reason instanceof AppError);
+      assert.equal(missing.reason.code, 'user.not_found');
+      assert.equal(missing.reason.status, 404);
+      assert.equal(missing.reason.message, 'Unknown users: ghost-1, ghost-2');
+      assert.deepEqual(missing.reason.details, { missing: ['ghost-1', 'ghost-2'] });
+      assert.equal(await s.teams.getTeam(T, 'alone-team'), null);
+      assert.deepEqual((await s.users.getUsers(T, ['alone-1', 'alone-2'])).map((u) => u.id).sort(), ['alone-1', 'alone-2']);
+      assert.equal((await s.tenants.getTenant(T))?.name, 'A');
+    });
+
+    it('an append that fails as a whole (a message id stored before) fails alone among writes in flight', async () => {
+      await s.conversations.createConversation({ tenant_id: T, id: 'whole', type: 2, business_type: 1, name: '', status: 0, created_by: 'x', participants: [{ user_id: 'doc', role: 'm' }] }, 1);
+      const [first] = await s.messages.append([msg(T, 'whole', 'doc', 'first')]);
+      assert.ok(first?.ok);
+      const reused = { ...msg(T, 'whole', 'doc', 'reuses an id'), id: first.message.id };
+      const [before, bad, after, user] = await Promise.allSettled([
+        s.messages.append([msg(T, 'whole', 'doc', 'before')]),
+        s.messages.append([msg(T, 'whole', 'doc', 'lost with the batch'), reused]),
+        s.messages.append([msg(T, 'whole', 'doc', 'after')]),
+        s.users.upsertUser(T, { id: 'whole-user', role: 'patient', name: 'W', avatar: null, disabled: false }, 1),
+      ]);
+      assert.equal(bad.status, 'rejected');
+      assert.ok(before.status === 'fulfilled' && after.status === 'fulfilled' && user.status === 'fulfilled');
+      assert.deepEqual((await s.messages.history(T, 'whole', { limit: 10 })).map((m) => [m.seq, m.content?.text]), [[1, 'first'], [2, 'before'], [3, 'after']]);
+      assert.equal((await s.users.getUser(T, 'whole-user'))?.name, 'W');
+    });
+
     it('ping answers', async () => {
       assert.equal(await s.ping(), true);
     });

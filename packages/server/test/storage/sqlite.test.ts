@@ -4,25 +4,55 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { createSqliteStorage } from '../../src/storage/sqlite/index.ts';
+import { AppError } from '../../src/domain/errors.ts';
+import type { NewMessage } from '../../src/domain/types.ts';
+import { createSqliteStorage, type SqliteStorage, type WriterMode } from '../../src/storage/sqlite/index.ts';
 import { storageContract } from './contract.ts';
 
-storageContract('sqlite (file, WAL)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'careline-store-'));
-  const storage = createSqliteStorage({ path: join(dir, 'db.sqlite'), synchronous: 'FULL' });
-  return { storage, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+const tempDir = () => mkdtempSync(join(tmpdir(), 'careline-store-'));
+
+for (const writer of ['worker', 'inline'] as const) {
+  storageContract(`sqlite (file, WAL, ${writer} writer)`, async () => {
+    const dir = tempDir();
+    const storage = createSqliteStorage({ path: join(dir, 'db.sqlite'), synchronous: 'FULL', writer });
+    assert.equal(storage.writerMode, writer);
+    return { storage, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  });
+}
+
+storageContract('sqlite (:memory:, inline)', async () => {
+  const storage = createSqliteStorage({ path: ':memory:', synchronous: 'NORMAL', writer: 'worker' });
+  assert.equal(storage.writerMode, 'inline');
+  return { storage, cleanup: async () => {} };
 });
+
+const message = (i: number, conv = 'c'): NewMessage => ({
+  tenant_id: 't', conversation_id: conv, id: `M${String(i).padStart(25, '0')}`, sender_id: 'u', type: 1,
+  content: { text: `m${i}` }, content_json: JSON.stringify({ text: `m${i}` }), client_id: `cid-${i}`, created_at: 1000 + i, forward: null,
+});
+
+async function seeded(path: string, writer: WriterMode, onWriterStopped?: (err: AppError) => void): Promise<SqliteStorage> {
+  const s = createSqliteStorage({ path, synchronous: 'NORMAL', writer, onWriterStopped });
+  await s.tenants.createTenant({ id: 't', name: 'T', created_at: 1 });
+  await s.users.upsertUser('t', { id: 'u', role: 'doctor', name: 'U', avatar: null, disabled: false }, 1);
+  await s.conversations.createConversation({ tenant_id: 't', id: 'c', type: 2, business_type: 1, name: '', status: 0, created_by: 'u', participants: [{ user_id: 'u', role: 'm' }] }, 1);
+  return s;
+}
+
+const unavailable = (storage: string) => (e: unknown) =>
+  e instanceof AppError && e.code === 'server.unavailable' && (e.details as { storage?: string } | undefined)?.storage === storage;
 
 describe('sqlite specifics', () => {
   it('opens in WAL mode, records migrations, and reopens with the data', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'careline-store-'));
+    const dir = tempDir();
     const path = join(dir, 'sub', 'db.sqlite');
     try {
       const s1 = createSqliteStorage({ path, synchronous: 'NORMAL' });
+      assert.equal(s1.writerMode, 'worker');
       await s1.tenants.createTenant({ id: 't', name: 'T', created_at: 1 });
       await s1.close();
       assert.equal(await s1.ping(), false);
-      const s2 = createSqliteStorage({ path, synchronous: 'NORMAL' });
+      const s2 = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'inline' });
       assert.equal((await s2.tenants.getTenant('t'))?.name, 'T');
       await s2.close();
       const db = new Database(path, { readonly: true });
@@ -30,6 +60,119 @@ describe('sqlite specifics', () => {
       const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
       assert.deepEqual(versions, [1, 2, 3, 4]);
       db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an error thrown in the writer thread arrives as the error the inline store throws', async () => {
+    const dir = tempDir();
+    try {
+      const errors: Record<WriterMode, unknown[]> = { worker: [], inline: [] };
+      for (const mode of ['worker', 'inline'] as const) {
+        const s = await seeded(join(dir, `${mode}.sqlite`), mode);
+        await s.notifications.registerKind('t', 'CUSTOM_KIND', 'each', 1);
+        await s.tenants.createApp({ id: 'app', tenant_id: 't', name: 'a', key_hash: 'h', created_at: 1, revoked_at: null });
+        for (const p of [s.notifications.registerKind('t', 'CUSTOM_KIND', 'latest', 2), s.tenants.createApp({ id: 'app', tenant_id: 't', name: 'b', key_hash: 'h2', created_at: 2, revoked_at: null })]) {
+          errors[mode].push(await p.then(() => assert.fail('should have failed'), (e: unknown) => e));
+        }
+        await s.close();
+      }
+      const [kindW, appW] = errors.worker as [AppError, Error & { code?: string }];
+      const [kindI, appI] = errors.inline as [AppError, Error & { code?: string }];
+      assert.ok(kindW instanceof AppError);
+      assert.deepEqual(kindW.toBody(), kindI.toBody());
+      assert.deepEqual(kindW.toBody(), { code: 'notification.kind_exists', message: kindI.message, details: { kind: 'CUSTOM_KIND', mode: 'each' } });
+      assert.equal(kindW.status, 409);
+      assert.ok(appW instanceof Error && !(appW instanceof AppError));
+      assert.deepEqual([appW.name, appW.message, appW.code], [appI.name, appI.message, appI.code]);
+      assert.equal(appW.code, 'SQLITE_CONSTRAINT_PRIMARYKEY');
+      assert.match(appW.stack ?? '', /in the SQLite writer thread/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes that queue while the writer commits share its next transaction; each that fails fails alone', async () => {
+    const dir = tempDir();
+    try {
+      const s = await seeded(join(dir, 'db.sqlite'), 'worker');
+      await s.conversations.createConversation({ tenant_id: 't', id: 'd', type: 2, business_type: 1, name: '', status: 0, created_by: 'u', participants: [{ user_id: 'u', role: 'm' }] }, 1);
+      // A big batch keeps the writer busy while the rest queue behind it.
+      const big = s.messages.append(Array.from({ length: 20_000 }, (_, i) => message(i + 1)));
+      const next = [
+        s.messages.append([message(20_001, 'd')]),
+        s.tenants.createTenant({ id: 't', name: 'again', created_at: 2 }),
+        s.messages.append([message(20_002, 'd'), { ...message(20_003, 'd'), id: message(1).id }]),
+        s.conversations.advanceRead('t', 'd', 'u', 0),
+        s.teams.putTeam('t', 'team', 'Team', ['u', 'nobody'], 3),
+        s.messages.append([message(20_004, 'd')]),
+        s.users.upsertUser('t', { id: 'v', role: 'patient', name: 'V', avatar: null, disabled: false }, 3),
+      ];
+      const [bigResult, ...rest] = await Promise.allSettled([big, ...next]);
+      assert.equal(bigResult.status, 'fulfilled');
+      assert.deepEqual(rest.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      const reason = (i: number) => (rest[i] as PromiseRejectedResult).reason as Error & { code?: string };
+      assert.ok(reason(1) instanceof AppError && reason(1).code === 'tenant.exists');
+      assert.equal(reason(2).code, 'SQLITE_CONSTRAINT_UNIQUE');
+      assert.ok(reason(4) instanceof AppError && reason(4).code === 'user.not_found');
+      assert.deepEqual((await s.messages.history('t', 'd', { limit: 10 })).map((m) => [m.seq, m.content?.text]), [[1, 'm20001'], [2, 'm20004']]);
+      assert.equal((await s.conversations.getConversation('t', 'c'))?.last_seq, 20_000);
+      assert.equal((await s.users.getUser('t', 'v'))?.name, 'V');
+      assert.equal(await s.teams.getTeam('t', 'team'), null);
+      await s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('close finishes every write already called, then stops the writer; later writes fail as unavailable', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'db.sqlite');
+    try {
+      const s = await seeded(path, 'worker');
+      const writes = Array.from({ length: 300 }, (_, i) => s.messages.append([message(i + 1)]));
+      const reads = Array.from({ length: 50 }, (_, i) => s.conversations.advanceRead('t', 'c', 'u', i + 1));
+      const closed = s.close();
+      const late = assert.rejects(s.users.upsertUser('t', { id: 'late', role: 'patient', name: 'L', avatar: null, disabled: false }, 2), unavailable('closed'));
+      await closed;
+      const results = await Promise.all(writes);
+      assert.deepEqual(results.map(([r]) => r?.ok && r.message.seq), results.map((_, i) => i + 1));
+      assert.equal((await Promise.all(reads)).length, 50);
+      await late;
+      await assert.rejects(s.tenants.createTenant({ id: 'x', name: 'X', created_at: 1 }), unavailable('closed'));
+      assert.equal(await s.ping(), false);
+      assert.equal(s.writerThread?.threadId, -1, 'the thread has exited');
+      const again = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'inline' });
+      assert.equal((await again.conversations.getConversation('t', 'c'))?.last_seq, 300);
+      assert.equal(await again.users.getUser('t', 'late'), null);
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a writer thread that dies fails pending and later writes with server.unavailable; ping says so; reads go on', async () => {
+    const dir = tempDir();
+    try {
+      const stopped: AppError[] = [];
+      const s = await seeded(join(dir, 'db.sqlite'), 'worker', (err) => stopped.push(err));
+      assert.equal(await s.ping(), true);
+      // A big batch keeps the writer busy, so writes are still pending when it dies.
+      const big = s.messages.append(Array.from({ length: 50_000 }, (_, i) => message(i + 1)));
+      const writes = [big, ...Array.from({ length: 100 }, (_, i) => s.messages.append([message(50_001 + i)]))];
+      await s.writerThread!.terminate();
+      const settled = await Promise.allSettled(writes);
+      for (const r of settled) {
+        if (r.status === 'rejected') assert.ok(unavailable('writer_stopped')(r.reason), String(r.reason));
+      }
+      assert.ok(settled.some((r) => r.status === 'rejected'), 'writes still pending when the thread died were failed');
+      await assert.rejects(s.users.upsertUser('t', { id: 'after', role: 'patient', name: 'A', avatar: null, disabled: false }, 2), unavailable('writer_stopped'));
+      assert.equal(stopped.length, 1);
+      assert.match(stopped[0]!.message, /SQLite writer thread stopped/);
+      assert.equal(await s.ping(), false);
+      assert.equal((await s.tenants.getTenant('t'))?.name, 'T');
+      await s.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -62,6 +62,20 @@ describe('catch-up (sync)', () => {
     assertContiguous(msgs.map((f) => f.message.seq), base, base + 200);
   });
 
+  it('a sync after live frames began to flow (no sync=1) does not send those frames again', async () => {
+    const base = (await s.call('GET', `/api/v2/sessions/${conv}/session`, { token: doc.token })).body.session.last_seq as number;
+    assert.ok(base >= 2);
+    const b = await WsClient.open(s.wsUrl, pat.token);
+    open.push(b);
+    for (let i = 0; i < 3; i++) await s.sendAs('doc', conv, `live first ${i}`);
+    await b.count((f) => f.type === 'message' && f.message.conversation_id === conv, 3);
+    // The client lacks two older messages: the catch-up sends those, not the three it got live.
+    b.send({ type: 'sync', id: 's5', cursors: { [conv]: base - 2 } });
+    const done = await b.next((f) => f.type === 'sync_done' && f.id === 's5');
+    assert.equal(done.sent, 2);
+    assert.deepEqual(b.messages(conv).map((m) => m.seq), [base + 1, base + 2, base + 3, base - 1, base]);
+  });
+
   it('a conversation joined while offline is sent from the start of membership when `since` is given', async () => {
     const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
     b.send({ type: 'sync', id: 's0', cursors: { [conv]: 1_000_000 } });

@@ -1,17 +1,17 @@
 import type { AuditStore } from '../../domain/ports.ts';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../../domain/types.ts';
-import type { Db } from './db.ts';
+import { StatementCache, type Db } from './db.ts';
 
 interface Row extends Omit<AuditRecord, 'detail'> {
   detail: string | null;
 }
 
 export class SqliteAuditStore implements AuditStore {
-  readonly #db: Db;
+  readonly #sql: StatementCache;
   readonly #append: (entries: readonly AuditEntry[]) => void;
 
   constructor(db: Db) {
-    this.#db = db;
+    this.#sql = new StatementCache(db);
     const ins = db.prepare('INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, action, conversation_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.#append = db.transaction((entries: readonly AuditEntry[]) => {
       for (const e of entries) ins.run(e.tenant_id, e.at, e.actor_kind, e.actor_id, e.action, e.conversation_id, e.detail === null ? null : JSON.stringify(e.detail));
@@ -30,8 +30,8 @@ export class SqliteAuditStore implements AuditStore {
     if (q.since !== undefined) (where.push('at >= ?'), args.push(q.since));
     if (q.until !== undefined) (where.push('at < ?'), args.push(q.until));
     if (q.after_id !== undefined) (where.push('id > ?'), args.push(q.after_id));
-    const rows = this.#db
-      .prepare(`SELECT id, tenant_id, at, actor_kind, actor_id, action, conversation_id, detail FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
+    const rows = this.#sql
+      .get(`SELECT id, tenant_id, at, actor_kind, actor_id, action, conversation_id, detail FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
       .all(...args, q.limit) as Row[];
     return rows.map((r) => ({ ...r, detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>) }));
   }

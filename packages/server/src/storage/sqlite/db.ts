@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type Db = Database.Database;
+export type Statement = Database.Statement;
 
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -43,4 +44,41 @@ export function migrate(db: Db): number[] {
     done.push(version);
   }
   return done;
+}
+
+/**
+ * Prepares each distinct SQL text once, for statements whose text depends on the call
+ * (optional filters, IN lists of a given length). Bounded: past `max` texts the oldest goes.
+ * `pluck` statements are kept apart, since plucking is a mode of the statement object.
+ */
+export class StatementCache {
+  readonly #db: Db;
+  readonly #max: number;
+  readonly #rows = new Map<string, Statement>();
+  readonly #plucked = new Map<string, Statement>();
+
+  constructor(db: Db, max = 256) {
+    this.#db = db;
+    this.#max = max;
+  }
+
+  get(sql: string): Statement {
+    return this.#lookup(this.#rows, sql, false);
+  }
+
+  /** A statement that returns the first column only. */
+  pluck(sql: string): Statement {
+    return this.#lookup(this.#plucked, sql, true);
+  }
+
+  #lookup(map: Map<string, Statement>, sql: string, pluck: boolean): Statement {
+    let st = map.get(sql);
+    if (st === undefined) {
+      if (map.size >= this.#max) map.delete(map.keys().next().value!);
+      st = this.#db.prepare(sql);
+      if (pluck) st.pluck();
+      map.set(sql, st);
+    }
+    return st;
+  }
 }

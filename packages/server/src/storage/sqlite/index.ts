@@ -1,44 +1,114 @@
-/** The embedded SQLite backend: the default and the reference implementation of `Storage`. */
+/**
+ * The embedded SQLite backend: the default and the reference implementation of `Storage`.
+ *
+ * Two modes (`storage.sqliteWriter`):
+ * - `worker` (default for a file): a writer thread owns the write connection and runs every
+ *   write of every store, in call order, grouping what arrives while it commits into the
+ *   next transaction (`writer-worker.ts`); the event loop never waits for a commit or an
+ *   fsync. Reads run here, on this thread's own connection (`query_only`): in WAL a read
+ *   sees every commit that finished before it started, so a write that resolved is seen.
+ * - `inline`: one connection on this thread for everything (synchronous commits). Always
+ *   used for ":memory:", which a second thread could not open.
+ */
+import type { Worker } from 'node:worker_threads';
 import type { Storage } from '../../domain/ports.ts';
-import { openDb, type OpenOptions } from './db.ts';
-import { SqliteAuditStore } from './audit.ts';
-import { SqliteConversationStore } from './conversations.ts';
-import { SqliteMessageStore } from './messages.ts';
-import { SqliteNotificationStore } from './notifications.ts';
-import { SqliteSettingsStore, SqliteTeamStore } from './teams.ts';
-import { SqliteAuthSessionStore } from './sessions.ts';
-import { SqliteTenantStore } from './tenants.ts';
-import { SqliteTopicStore } from './topics.ts';
-import { SqliteUserStore } from './users.ts';
+import type { AppError } from '../../domain/errors.ts';
+import type { AppendResult, NewMessage } from '../../domain/types.ts';
+import { openDb, type Db, type OpenOptions } from './db.ts';
+import { storedMessage } from './messages.ts';
+import { openStores, STORE_NAMES, WRITES, type SqliteStores, type StoreName } from './stores.ts';
+import { SqliteWriter } from './writer.ts';
+import { slim, type CompactResult } from './writer-wire.ts';
 
-export function createSqliteStorage(opts: OpenOptions): Storage {
+export type WriterMode = 'worker' | 'inline';
+
+export interface SqliteStorageOptions extends OpenOptions {
+  /** Where writes run (default `worker`; ":memory:" is always `inline`). */
+  writer?: WriterMode;
+  /** The writer thread died: from then on every write fails with `server.unavailable`. */
+  onWriterStopped?: (err: AppError) => void;
+}
+
+export interface SqliteStorage extends Storage {
+  /** The mode in effect. */
+  readonly writerMode: WriterMode;
+  /** The writer thread (worker mode), for operations and tests. */
+  readonly writerThread: Worker | null;
+}
+
+/** Databases that live in one connection's memory: they cannot be opened by another thread. */
+export const isPrivateDb = (path: string) => path === ':memory:' || path === '' || /^file::memory:/.test(path) || /[?&]mode=memory(&|$)/.test(path);
+
+export function createSqliteStorage(opts: SqliteStorageOptions): SqliteStorage {
+  const mode: WriterMode = opts.writer === 'inline' || isPrivateDb(opts.path) ? 'inline' : 'worker';
+  return mode === 'inline' ? inline(opts) : withWriter(opts);
+}
+
+function inline(opts: SqliteStorageOptions): SqliteStorage {
   const db = openDb(opts);
-  let closed = false;
-  const messages = new SqliteMessageStore(db);
+  const state = { closed: false };
   return {
-    tenants: new SqliteTenantStore(db),
-    users: new SqliteUserStore(db),
-    sessions: new SqliteAuthSessionStore(db),
-    conversations: new SqliteConversationStore(db),
-    messages,
-    topics: new SqliteTopicStore(db, messages),
-    audit: new SqliteAuditStore(db),
-    notifications: new SqliteNotificationStore(db),
-    teams: new SqliteTeamStore(db),
-    settings: new SqliteSettingsStore(db),
-    async ping() {
-      if (closed) return false;
-      try {
-        db.prepare('SELECT 1').get();
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    ...openStores(db),
+    writerMode: 'inline',
+    writerThread: null,
+    ping: async () => !state.closed && answers(db),
     async close() {
-      if (closed) return;
-      closed = true;
+      if (state.closed) return;
+      state.closed = true;
       db.close();
     },
   };
+}
+
+function withWriter(opts: SqliteStorageOptions): SqliteStorage {
+  // This connection applies the migrations before the writer opens its own, then only reads.
+  const db = openDb(opts);
+  db.pragma('query_only = ON');
+  const local = openStores(db);
+  const writer = new SqliteWriter({ path: opts.path, synchronous: opts.synchronous }, opts.onWriterStopped);
+  const stores = Object.fromEntries(STORE_NAMES.map((name) => [name, split(name, local, writer)])) as unknown as SqliteStores;
+
+  // The hot path: the batch crosses without its content objects, and only the seqs come back.
+  const messages = stores.messages as unknown as { append: (batch: readonly NewMessage[]) => Promise<AppendResult[]> };
+  messages.append = async (batch) => {
+    const results = await writer.call<CompactResult[]>('messages', 'append', [slim(batch)]);
+    return results.map((r, i) => (typeof r === 'number' ? { ok: true, duplicate: false, message: storedMessage(batch[i]!, r) } : r));
+  };
+
+  let closing: Promise<void> | null = null;
+  return {
+    ...stores,
+    writerMode: 'worker',
+    writerThread: writer.thread,
+    ping: async () => closing === null && writer.running && answers(db),
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await writer.close();
+        } finally {
+          db.close();
+        }
+      })()),
+  };
+}
+
+/** The store `name` with its write methods sent to the writer and its reads run on `local`. */
+function split(name: StoreName, local: SqliteStores, writer: SqliteWriter): object {
+  const store = local[name] as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const writes = new Set<string>(WRITES[name]);
+  const out: Record<string, (...args: unknown[]) => unknown> = {};
+  for (const method of Object.getOwnPropertyNames(Object.getPrototypeOf(store))) {
+    if (method === 'constructor' || typeof store[method] !== 'function') continue;
+    out[method] = writes.has(method) ? (...args: unknown[]) => writer.call(name, method, args) : store[method]!.bind(store);
+  }
+  return out;
+}
+
+function answers(db: Db): boolean {
+  try {
+    db.prepare('SELECT 1').get();
+    return true;
+  } catch {
+    return false;
+  }
 }

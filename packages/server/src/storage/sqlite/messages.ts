@@ -3,13 +3,23 @@ import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../doma
 import type { Db } from './db.ts';
 import { MESSAGE_COLS, toMessage, type MessageRow } from './rows.ts';
 
+/** The message `m` as stored at `seq`: its content is the object sent, not a parsed copy. */
+export function storedMessage(m: NewMessage, seq: number): Message {
+  return {
+    id: m.id, conversation_id: m.conversation_id, seq, sender_id: m.sender_id, type: m.type,
+    content: m.content, client_id: m.client_id, created_at: m.created_at, recalled_at: null, forward: m.forward,
+  };
+}
+
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Db;
+  readonly #appendBody: (batch: readonly NewMessage[]) => AppendResult[];
   readonly #appendTx: (batch: readonly NewMessage[]) => AppendResult[];
   readonly #byId;
   readonly #newest;
   readonly #before;
   readonly #after;
+  readonly #recall: (tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage) => { recalled: Message; notice: Message } | null;
 
   constructor(db: Db) {
     this.#db = db;
@@ -39,7 +49,7 @@ export class SqliteMessageStore implements MessageStore {
       reply: [number, string] | null;
     }
 
-    this.#appendTx = db.transaction((batch: readonly NewMessage[]): AppendResult[] => {
+    this.#appendBody = (batch: readonly NewMessage[]): AppendResult[] => {
       const out: AppendResult[] = [];
       // Seqs are assigned here, per conversation: one read and one write of the conversation
       // row per batch, however many of its messages the batch holds.
@@ -68,15 +78,7 @@ export class SqliteMessageStore implements MessageStore {
         h.at = m.created_at;
         h.senders.set(m.sender_id, seq);
         if (m.care_team && h.reply === null) h.reply = [m.created_at, m.sender_id];
-        out.push({
-          ok: true,
-          duplicate: false,
-          message: {
-            id: m.id, conversation_id: m.conversation_id, seq, sender_id: m.sender_id, type: m.type,
-            content: m.content, client_id: m.client_id,
-            created_at: m.created_at, recalled_at: null, forward: m.forward,
-          },
-        });
+        out.push({ ok: true, duplicate: false, message: storedMessage(m, seq) });
       }
       for (const h of heads.values()) {
         if (h === null || h.at === 0) continue;
@@ -85,7 +87,8 @@ export class SqliteMessageStore implements MessageStore {
         if (h.reply) firstReply.run(h.reply[0], h.reply[1], h.tenant, h.id);
       }
       return out;
-    });
+    };
+    this.#appendTx = db.transaction(this.#appendBody);
 
     this.#byId = db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE tenant_id = ? AND id = ? AND conversation_id = ?`);
     const q = (where: string, order: 'ASC' | 'DESC') =>
@@ -93,10 +96,29 @@ export class SqliteMessageStore implements MessageStore {
     this.#newest = q('', 'DESC');
     this.#before = q(' AND seq < ?', 'DESC');
     this.#after = q(' AND seq > ?', 'ASC');
+
+    const tombstone = db.prepare('UPDATE messages SET content = NULL, recalled_at = ? WHERE tenant_id = ? AND conversation_id = ? AND id = ? AND recalled_at IS NULL');
+    this.#recall = db.transaction((tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage) => {
+      if (tombstone.run(at, tenantId, conversationId, messageId).changes === 0) return null;
+      const [res] = this.#appendTx([notice]);
+      if (!res || !res.ok) throw new Error('recall notice could not be appended');
+      const recalled = this.#byId.get(tenantId, messageId, conversationId) as MessageRow;
+      return { recalled: toMessage(recalled), notice: res.message };
+    });
   }
 
   async append(batch: readonly NewMessage[]): Promise<AppendResult[]> {
     return this.#appendTx(batch);
+  }
+
+  /**
+   * The append inside a transaction the caller has open, without a savepoint of its own
+   * (a savepoint copies every page it touches): if it throws, the caller must roll the whole
+   * transaction back. For the writer thread, which groups requests into one transaction.
+   */
+  appendInOpenTransaction(batch: readonly NewMessage[]): AppendResult[] {
+    if (!this.#db.inTransaction) throw new Error('appendInOpenTransaction needs an open transaction');
+    return this.#appendBody(batch);
   }
 
   /** The append, synchronously, for other SQLite stores that write messages inside their own transaction. */
@@ -123,15 +145,6 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async recall(tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage): Promise<{ recalled: Message; notice: Message } | null> {
-    return this.#db.transaction(() => {
-      const r = this.#db
-        .prepare('UPDATE messages SET content = NULL, recalled_at = ? WHERE tenant_id = ? AND conversation_id = ? AND id = ? AND recalled_at IS NULL')
-        .run(at, tenantId, conversationId, messageId);
-      if (r.changes === 0) return null;
-      const [res] = this.#appendTx([notice]);
-      if (!res || !res.ok) throw new Error('recall notice could not be appended');
-      const recalled = this.#byId.get(tenantId, messageId, conversationId) as MessageRow;
-      return { recalled: toMessage(recalled), notice: res.message };
-    })();
+    return this.#recall(tenantId, conversationId, messageId, at, notice);
   }
 }

@@ -13,7 +13,7 @@ import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationMode, NotificationTarget, NotificationUnread,
 } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
-import type { Db } from './db.ts';
+import { StatementCache, type Db } from './db.ts';
 
 interface NotificationRow {
   id: string;
@@ -71,97 +71,164 @@ function chunks<T>(list: readonly T[]): T[][] {
 const marks = (n: number) => Array.from({ length: n }, (_, i) => `@p${i}`).join(',');
 const params = (list: readonly string[]) => Object.fromEntries(list.map((v, i) => [`p${i}`, v]));
 
+type CreateResult = { notification: Notification; recipients: string[] | null; count: number };
+type ReadSelection = { ids: readonly string[] } | { kind: string } | { all: true };
+
 export class SqliteNotificationStore implements NotificationStore {
-  readonly #db: Db;
+  readonly #sql: StatementCache;
+  readonly #getKind;
+  readonly #listKinds;
+  readonly #head;
+  readonly #latestPerKind;
+  readonly #unread;
+  readonly #registerKind: (tenantId: string, kind: string, mode: NotificationMode, now: number) => { kind: NotificationKindDef; created: boolean };
+  readonly #create: (n: NewNotification, target: NotificationTarget) => CreateResult;
+  readonly #markRead: (tenantId: string, userId: string, sel: ReadSelection, now: number) => number;
 
   constructor(db: Db) {
-    this.#db = db;
-  }
+    const sql = (this.#sql = new StatementCache(db));
+    this.#getKind = db.prepare('SELECT kind, mode, created_at FROM notification_kinds WHERE tenant_id = ? AND kind = ?');
+    this.#listKinds = db.prepare('SELECT kind, mode, created_at FROM notification_kinds WHERE tenant_id = ? ORDER BY kind');
+    this.#head = db.prepare(`WITH ${MINE} SELECT MAX(id) FROM mine`).pluck();
+    this.#latestPerKind = db.prepare(
+      `WITH ${MINE}, latest AS (SELECT MAX(id) AS id, kind, read_at FROM mine GROUP BY kind)
+       SELECT ${N_COLS}, l.read_at FROM latest l JOIN notifications n ON n.tenant_id = @t AND n.id = l.id ORDER BY l.id DESC`,
+    );
+    this.#unread = db.prepare(`WITH ${MINE}, ${VISIBLE} SELECT kind, COUNT(*) AS c FROM visible WHERE read_at IS NULL GROUP BY kind ORDER BY kind`);
 
-  async registerKind(tenantId: string, kind: string, mode: NotificationMode, now: number): Promise<{ kind: NotificationKindDef; created: boolean }> {
-    return this.#db.transaction(() => {
-      const existing = this.#getKind(tenantId, kind);
+    const insertKind = db.prepare('INSERT INTO notification_kinds (tenant_id, kind, mode, created_at) VALUES (?, ?, ?, ?)');
+    this.#registerKind = db.transaction((tenantId: string, kind: string, mode: NotificationMode, now: number) => {
+      const existing = this.#kind(tenantId, kind);
       if (existing) {
         if (existing.mode !== mode) throw fail('notification.kind_exists', undefined, { kind, mode: existing.mode });
         return { kind: existing, created: false };
       }
-      this.#db.prepare('INSERT INTO notification_kinds (tenant_id, kind, mode, created_at) VALUES (?, ?, ?, ?)').run(tenantId, kind, mode, now);
+      insertKind.run(tenantId, kind, mode, now);
       return { kind: { kind, mode, builtin: false, created_at: now }, created: true };
-    })();
-  }
+    });
 
-  async getKind(tenantId: string, kind: string): Promise<NotificationKindDef | null> {
-    return this.#getKind(tenantId, kind);
-  }
-
-  #getKind(tenantId: string, kind: string): NotificationKindDef | null {
-    const r = this.#db.prepare('SELECT kind, mode, created_at FROM notification_kinds WHERE tenant_id = ? AND kind = ?').get(tenantId, kind) as
-      | { kind: string; mode: NotificationMode; created_at: number }
-      | undefined;
-    return r ? { ...r, builtin: false } : null;
-  }
-
-  async listKinds(tenantId: string): Promise<NotificationKindDef[]> {
-    const rows = this.#db.prepare('SELECT kind, mode, created_at FROM notification_kinds WHERE tenant_id = ? ORDER BY kind').all(tenantId) as {
-      kind: string; mode: NotificationMode; created_at: number;
-    }[];
-    return rows.map((r) => ({ ...r, builtin: false }));
-  }
-
-  async create(n: NewNotification, target: NotificationTarget): Promise<{ notification: Notification; recipients: string[] | null; count: number }> {
-    const db = this.#db;
-    return db.transaction(() => {
+    const insert = db.prepare(
+      `INSERT INTO notifications (tenant_id, id, kind, mode, title, body, data, sender_id, audience, audience_id, created_by, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const countUsers = db.prepare("SELECT COUNT(*) FROM users WHERE tenant_id = ? AND role <> 'system'").pluck();
+    const insertRecipient = db.prepare('INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at) VALUES (?, ?, ?, ?, ?, NULL)');
+    const teamExists = db.prepare('SELECT 1 FROM teams WHERE tenant_id = ? AND id = ?');
+    const teamMembers = db.prepare('SELECT user_id FROM team_members WHERE tenant_id = ? AND team_id = ?').pluck();
+    const teamRecipients = db.prepare(
+      `INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at)
+       SELECT tenant_id, user_id, ?, ?, ?, NULL FROM team_members WHERE tenant_id = ? AND team_id = ?`,
+    );
+    const tagHolders = db.prepare('SELECT user_id FROM user_tags WHERE tenant_id = ? AND tag = ?').pluck();
+    const tagRecipients = db.prepare(
+      `INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at)
+       SELECT tenant_id, user_id, ?, ?, ?, NULL FROM user_tags WHERE tenant_id = ? AND tag = ?`,
+    );
+    this.#create = db.transaction((n: NewNotification, target: NotificationTarget): CreateResult => {
       const t = n.tenant_id;
-      db.prepare(
-        `INSERT INTO notifications (tenant_id, id, kind, mode, title, body, data, sender_id, audience, audience_id, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(t, n.id, n.kind, n.mode, n.title, n.body, n.data === null ? null : JSON.stringify(n.data), n.sender_id, n.audience, n.audience_id, n.created_by, n.created_at);
+      insert.run(t, n.id, n.kind, n.mode, n.title, n.body, n.data === null ? null : JSON.stringify(n.data), n.sender_id, n.audience, n.audience_id, n.created_by, n.created_at);
       const notification: Notification = {
         id: n.id, kind: n.kind, title: n.title, body: n.body, data: n.data, sender_id: n.sender_id,
         audience: n.audience, audience_id: n.audience_id, created_at: n.created_at, read_at: null,
       };
       let recipients: string[];
       switch (target.type) {
-        case 'tenant': {
-          const count = db.prepare("SELECT COUNT(*) FROM users WHERE tenant_id = ? AND role <> 'system'").pluck().get(t) as number;
-          return { notification, recipients: null, count };
-        }
+        case 'tenant':
+          return { notification, recipients: null, count: countUsers.get(t) as number };
         case 'users': {
           const ids = [...new Set(target.ids)];
           const found = new Set<string>();
           for (const c of chunks(ids)) {
-            const rows = db.prepare(`SELECT id FROM users WHERE tenant_id = @t AND id IN (${marks(c.length)})`).pluck().all({ t, ...params(c) }) as string[];
+            const rows = sql.pluck(`SELECT id FROM users WHERE tenant_id = @t AND id IN (${marks(c.length)})`).all({ t, ...params(c) }) as string[];
             for (const id of rows) found.add(id);
           }
           const missing = ids.filter((id) => !found.has(id));
           if (missing.length) throw fail('user.not_found', `Unknown users: ${missing.slice(0, 20).join(', ')}`, { missing });
-          const ins = db.prepare('INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at) VALUES (?, ?, ?, ?, ?, NULL)');
-          for (const id of ids) ins.run(t, id, n.id, n.kind, n.mode);
+          for (const id of ids) insertRecipient.run(t, id, n.id, n.kind, n.mode);
           recipients = ids;
           break;
         }
         case 'team': {
-          if (db.prepare('SELECT 1 FROM teams WHERE tenant_id = ? AND id = ?').get(t, target.id) === undefined) throw fail('team.not_found', undefined, { team: target.id });
-          recipients = db.prepare('SELECT user_id FROM team_members WHERE tenant_id = ? AND team_id = ?').pluck().all(t, target.id) as string[];
+          if (teamExists.get(t, target.id) === undefined) throw fail('team.not_found', undefined, { team: target.id });
+          recipients = teamMembers.all(t, target.id) as string[];
           if (recipients.length === 0) throw fail('notification.target_invalid', `Team ${target.id} has no members.`, { team: target.id });
-          db.prepare(
-            `INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at)
-             SELECT tenant_id, user_id, ?, ?, ?, NULL FROM team_members WHERE tenant_id = ? AND team_id = ?`,
-          ).run(n.id, n.kind, n.mode, t, target.id);
+          teamRecipients.run(n.id, n.kind, n.mode, t, target.id);
           break;
         }
         case 'tag': {
-          recipients = db.prepare('SELECT user_id FROM user_tags WHERE tenant_id = ? AND tag = ?').pluck().all(t, target.tag) as string[];
+          recipients = tagHolders.all(t, target.tag) as string[];
           if (recipients.length === 0) throw fail('notification.target_invalid', `No user has the tag ${target.tag}.`, { tag: target.tag });
-          db.prepare(
-            `INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at)
-             SELECT tenant_id, user_id, ?, ?, ?, NULL FROM user_tags WHERE tenant_id = ? AND tag = ?`,
-          ).run(n.id, n.kind, n.mode, t, target.tag);
+          tagRecipients.run(n.id, n.kind, n.mode, t, target.tag);
           break;
         }
       }
       return { notification, recipients, count: recipients.length };
-    })();
+    });
+
+    this.#markRead = db.transaction((tenantId: string, userId: string, sel: ReadSelection, now: number): number => {
+      const base = { t: tenantId, u: userId, now };
+      if ('ids' in sel) {
+        const ids = [...new Set(sel.ids)];
+        const found = new Set<string>();
+        for (const c of chunks(ids)) {
+          for (const id of sql.pluck(`WITH ${MINE} SELECT id FROM mine WHERE id IN (${marks(c.length)})`).all({ ...base, ...params(c) }) as string[]) found.add(id);
+        }
+        const missing = ids.filter((id) => !found.has(id));
+        if (missing.length) throw fail('notification.not_found', undefined, { missing });
+        let changed = 0;
+        for (const c of chunks(ids)) {
+          const p = { ...base, ...params(c) };
+          changed += sql
+            .get(`UPDATE notification_recipients SET read_at = @now WHERE tenant_id = @t AND user_id = @u AND read_at IS NULL AND notification_id IN (${marks(c.length)})`)
+            .run(p).changes;
+          changed += sql
+            .get(
+              `INSERT INTO notification_reads (tenant_id, user_id, notification_id, read_at)
+               SELECT @t, @u, n.id, @now FROM notifications n
+                WHERE n.tenant_id = @t AND n.audience = 'tenant' AND n.created_at >= ${USER_CREATED} AND n.id IN (${marks(c.length)})
+               ON CONFLICT DO NOTHING`,
+            )
+            .run(p).changes;
+        }
+        return changed;
+      }
+      const byKind = 'kind' in sel;
+      const p = byKind ? { ...base, kind: sel.kind } : base;
+      let changed = sql
+        .get(`UPDATE notification_recipients SET read_at = @now WHERE tenant_id = @t AND user_id = @u AND read_at IS NULL${byKind ? ' AND kind = @kind' : ''}`)
+        .run(p).changes;
+      changed += sql
+        .get(
+          `INSERT INTO notification_reads (tenant_id, user_id, notification_id, read_at)
+           SELECT @t, @u, n.id, @now FROM notifications n
+            WHERE n.tenant_id = @t AND n.audience = 'tenant' AND n.created_at >= ${USER_CREATED}${byKind ? ' AND n.kind = @kind' : ''}
+           ON CONFLICT DO NOTHING`,
+        )
+        .run(p).changes;
+      return changed;
+    });
+  }
+
+  async registerKind(tenantId: string, kind: string, mode: NotificationMode, now: number): Promise<{ kind: NotificationKindDef; created: boolean }> {
+    return this.#registerKind(tenantId, kind, mode, now);
+  }
+
+  async getKind(tenantId: string, kind: string): Promise<NotificationKindDef | null> {
+    return this.#kind(tenantId, kind);
+  }
+
+  #kind(tenantId: string, kind: string): NotificationKindDef | null {
+    const r = this.#getKind.get(tenantId, kind) as { kind: string; mode: NotificationMode; created_at: number } | undefined;
+    return r ? { ...r, builtin: false } : null;
+  }
+
+  async listKinds(tenantId: string): Promise<NotificationKindDef[]> {
+    const rows = this.#listKinds.all(tenantId) as { kind: string; mode: NotificationMode; created_at: number }[];
+    return rows.map((r) => ({ ...r, builtin: false }));
+  }
+
+  async create(n: NewNotification, target: NotificationTarget): Promise<CreateResult> {
+    return this.#create(n, target);
   }
 
   async inbox(tenantId: string, userId: string, q: InboxQuery): Promise<{ items: Notification[]; next_cursor: string | null }> {
@@ -176,8 +243,8 @@ export class SqliteNotificationStore implements NotificationStore {
       where.push('v.id < @before');
       p.before = q.before;
     }
-    const rows = this.#db
-      .prepare(
+    const rows = this.#sql
+      .get(
         `WITH ${MINE}, ${VISIBLE}
          SELECT ${N_COLS}, v.read_at FROM visible v JOIN notifications n ON n.tenant_id = @t AND n.id = v.id
          ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY v.id DESC LIMIT @limit`,
@@ -196,8 +263,8 @@ export class SqliteNotificationStore implements NotificationStore {
       p.after = q.after;
     }
     if (q.unread) where.push('v.read_at IS NULL');
-    const rows = this.#db
-      .prepare(
+    const rows = this.#sql
+      .get(
         `WITH ${MINE}, ${VISIBLE}
          SELECT ${N_COLS}, v.read_at FROM visible v JOIN notifications n ON n.tenant_id = @t AND n.id = v.id
          ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY v.id ASC LIMIT @limit`,
@@ -207,69 +274,19 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   async latestPerKind(tenantId: string, userId: string): Promise<Notification[]> {
-    const rows = this.#db
-      .prepare(
-        `WITH ${MINE}, latest AS (SELECT MAX(id) AS id, kind, read_at FROM mine GROUP BY kind)
-         SELECT ${N_COLS}, l.read_at FROM latest l JOIN notifications n ON n.tenant_id = @t AND n.id = l.id ORDER BY l.id DESC`,
-      )
-      .all({ t: tenantId, u: userId }) as NotificationRow[];
-    return rows.map(toNotification);
+    return (this.#latestPerKind.all({ t: tenantId, u: userId }) as NotificationRow[]).map(toNotification);
   }
 
   async unread(tenantId: string, userId: string): Promise<NotificationUnread> {
-    const rows = this.#db
-      .prepare(`WITH ${MINE}, ${VISIBLE} SELECT kind, COUNT(*) AS c FROM visible WHERE read_at IS NULL GROUP BY kind ORDER BY kind`)
-      .all({ t: tenantId, u: userId }) as { kind: string; c: number }[];
+    const rows = this.#unread.all({ t: tenantId, u: userId }) as { kind: string; c: number }[];
     return { total: rows.reduce((a, r) => a + r.c, 0), kinds: Object.fromEntries(rows.map((r) => [r.kind, r.c])) };
   }
 
   async head(tenantId: string, userId: string): Promise<string | null> {
-    return (this.#db.prepare(`WITH ${MINE} SELECT MAX(id) FROM mine`).pluck().get({ t: tenantId, u: userId }) as string | null) ?? null;
+    return (this.#head.get({ t: tenantId, u: userId }) as string | null) ?? null;
   }
 
-  async markRead(tenantId: string, userId: string, sel: { ids: readonly string[] } | { kind: string } | { all: true }, now: number): Promise<number> {
-    const db = this.#db;
-    const base = { t: tenantId, u: userId, now };
-    return db.transaction(() => {
-      if ('ids' in sel) {
-        const ids = [...new Set(sel.ids)];
-        const found = new Set<string>();
-        for (const c of chunks(ids)) {
-          for (const id of db.prepare(`WITH ${MINE} SELECT id FROM mine WHERE id IN (${marks(c.length)})`).pluck().all({ ...base, ...params(c) }) as string[]) found.add(id);
-        }
-        const missing = ids.filter((id) => !found.has(id));
-        if (missing.length) throw fail('notification.not_found', undefined, { missing });
-        let changed = 0;
-        for (const c of chunks(ids)) {
-          const p = { ...base, ...params(c) };
-          changed += db
-            .prepare(`UPDATE notification_recipients SET read_at = @now WHERE tenant_id = @t AND user_id = @u AND read_at IS NULL AND notification_id IN (${marks(c.length)})`)
-            .run(p).changes;
-          changed += db
-            .prepare(
-              `INSERT INTO notification_reads (tenant_id, user_id, notification_id, read_at)
-               SELECT @t, @u, n.id, @now FROM notifications n
-                WHERE n.tenant_id = @t AND n.audience = 'tenant' AND n.created_at >= ${USER_CREATED} AND n.id IN (${marks(c.length)})
-               ON CONFLICT DO NOTHING`,
-            )
-            .run(p).changes;
-        }
-        return changed;
-      }
-      const byKind = 'kind' in sel;
-      const p = byKind ? { ...base, kind: sel.kind } : base;
-      let changed = db
-        .prepare(`UPDATE notification_recipients SET read_at = @now WHERE tenant_id = @t AND user_id = @u AND read_at IS NULL${byKind ? ' AND kind = @kind' : ''}`)
-        .run(p).changes;
-      changed += db
-        .prepare(
-          `INSERT INTO notification_reads (tenant_id, user_id, notification_id, read_at)
-           SELECT @t, @u, n.id, @now FROM notifications n
-            WHERE n.tenant_id = @t AND n.audience = 'tenant' AND n.created_at >= ${USER_CREATED}${byKind ? ' AND n.kind = @kind' : ''}
-           ON CONFLICT DO NOTHING`,
-        )
-        .run(p).changes;
-      return changed;
-    })();
+  async markRead(tenantId: string, userId: string, sel: ReadSelection, now: number): Promise<number> {
+    return this.#markRead(tenantId, userId, sel, now);
   }
 }

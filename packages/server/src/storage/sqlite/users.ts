@@ -1,6 +1,6 @@
 import type { UserStore } from '../../domain/ports.ts';
 import type { User, UserInput } from '../../domain/types.ts';
-import type { Db } from './db.ts';
+import { StatementCache, type Db } from './db.ts';
 
 interface UserRow extends Omit<User, 'disabled'> {
   disabled: number;
@@ -13,25 +13,27 @@ export const toUser = (r: UserRow): User => ({
 const COLS = 'id, role, name, avatar, disabled, created_at, updated_at';
 
 export class SqliteUserStore implements UserStore {
-  readonly #db: Db;
   readonly #get;
+  readonly #upsert: (tenantId: string, u: UserInput, now: number) => { user: User; created: boolean };
+  readonly #sql: StatementCache;
+
   constructor(db: Db) {
-    this.#db = db;
-    this.#get = db.prepare(`SELECT ${COLS} FROM users WHERE tenant_id = ? AND id = ?`);
+    this.#sql = new StatementCache(db);
+    const get = (this.#get = db.prepare(`SELECT ${COLS} FROM users WHERE tenant_id = ? AND id = ?`));
+    const upsert = db.prepare(
+      `INSERT INTO users (tenant_id, id, role, name, avatar, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, id) DO UPDATE SET role = excluded.role, name = excluded.name, avatar = excluded.avatar,
+         disabled = excluded.disabled, updated_at = excluded.updated_at`,
+    );
+    this.#upsert = db.transaction((tenantId: string, u: UserInput, now: number) => {
+      const existed = get.get(tenantId, u.id) !== undefined;
+      upsert.run(tenantId, u.id, u.role, u.name, u.avatar, u.disabled ? 1 : 0, now, now);
+      return { user: toUser(get.get(tenantId, u.id) as UserRow), created: !existed };
+    });
   }
 
   async upsertUser(tenantId: string, u: UserInput, now: number): Promise<{ user: User; created: boolean }> {
-    return this.#db.transaction(() => {
-      const existed = this.#get.get(tenantId, u.id) !== undefined;
-      this.#db
-        .prepare(
-          `INSERT INTO users (tenant_id, id, role, name, avatar, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (tenant_id, id) DO UPDATE SET role = excluded.role, name = excluded.name, avatar = excluded.avatar,
-             disabled = excluded.disabled, updated_at = excluded.updated_at`,
-        )
-        .run(tenantId, u.id, u.role, u.name, u.avatar, u.disabled ? 1 : 0, now, now);
-      return { user: toUser(this.#get.get(tenantId, u.id) as UserRow), created: !existed };
-    })();
+    return this.#upsert(tenantId, u, now);
   }
 
   async getUser(tenantId: string, id: string): Promise<User | null> {
@@ -44,8 +46,8 @@ export class SqliteUserStore implements UserStore {
     const out: User[] = [];
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
-      const rows = this.#db
-        .prepare(`SELECT ${COLS} FROM users WHERE tenant_id = ? AND id IN (${chunk.map(() => '?').join(',')})`)
+      const rows = this.#sql
+        .get(`SELECT ${COLS} FROM users WHERE tenant_id = ? AND id IN (${chunk.map(() => '?').join(',')})`)
         .all(tenantId, ...chunk) as UserRow[];
       out.push(...rows.map(toUser));
     }

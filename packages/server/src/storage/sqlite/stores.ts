@@ -1,0 +1,69 @@
+/**
+ * The SQLite stores over one connection, and which of their methods write. The same classes
+ * serve both sides of the writer-worker split: the main thread reads through its own
+ * connection, the writer thread writes through the write connection.
+ */
+import type { Storage } from '../../domain/ports.ts';
+import type { Db } from './db.ts';
+import { SqliteAuditStore } from './audit.ts';
+import { SqliteConversationStore } from './conversations.ts';
+import { SqliteMessageStore } from './messages.ts';
+import { SqliteNotificationStore } from './notifications.ts';
+import { SqliteSettingsStore, SqliteTeamStore } from './teams.ts';
+import { SqliteAuthSessionStore } from './sessions.ts';
+import { SqliteTenantStore } from './tenants.ts';
+import { SqliteTopicStore } from './topics.ts';
+import { SqliteUserStore } from './users.ts';
+
+export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
+
+export interface SqliteStores {
+  tenants: SqliteTenantStore;
+  users: SqliteUserStore;
+  sessions: SqliteAuthSessionStore;
+  conversations: SqliteConversationStore;
+  messages: SqliteMessageStore;
+  topics: SqliteTopicStore;
+  audit: SqliteAuditStore;
+  notifications: SqliteNotificationStore;
+  teams: SqliteTeamStore;
+  settings: SqliteSettingsStore;
+}
+
+export function openStores(db: Db): SqliteStores {
+  const messages = new SqliteMessageStore(db);
+  return {
+    tenants: new SqliteTenantStore(db),
+    users: new SqliteUserStore(db),
+    sessions: new SqliteAuthSessionStore(db),
+    conversations: new SqliteConversationStore(db),
+    messages,
+    topics: new SqliteTopicStore(db, messages),
+    audit: new SqliteAuditStore(db),
+    notifications: new SqliteNotificationStore(db),
+    teams: new SqliteTeamStore(db),
+    settings: new SqliteSettingsStore(db),
+  };
+}
+
+type Method<S> = { [K in keyof S]: S[K] extends (...args: never[]) => unknown ? K : never }[keyof S] & string;
+
+/**
+ * The methods of each store that write (every other method only reads). With a writer
+ * thread these run there, in call order; the main thread's connection is `query_only`, so
+ * a write missing from this list fails loudly instead of becoming a second writer.
+ */
+export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] } = {
+  tenants: ['createTenant', 'createApp', 'revokeApp'],
+  users: ['upsertUser'],
+  sessions: ['createSession', 'revokeSession'],
+  conversations: ['createConversation', 'updateConversation', 'changeParticipants', 'setSticky', 'advanceRead'],
+  messages: ['append', 'recall'],
+  topics: ['start', 'end', 'enter'],
+  audit: ['append'],
+  notifications: ['registerKind', 'create', 'markRead'],
+  teams: ['putTeam', 'deleteTeam', 'setTags'],
+  settings: ['update'],
+};
+
+export const STORE_NAMES = Object.keys(WRITES) as StoreName[];

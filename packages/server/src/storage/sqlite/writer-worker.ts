@@ -1,0 +1,156 @@
+/**
+ * The SQLite writer thread: owns the one write connection and runs every write of every
+ * store, in the order the main thread called them.
+ *
+ * Every request that has arrived by the time the previous transaction committed goes into
+ * the next transaction (group commit of all writes: one commit, one fsync with FULL). A
+ * request alone runs exactly as the store runs it inline; several share one transaction,
+ * each in a savepoint so that one that fails rolls back alone (see `together`). Replies
+ * leave only after COMMIT returned: a caller is answered when its write is durable (or has
+ * failed), with the error the store threw.
+ */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import type { NewMessage } from '../../domain/types.ts';
+import { openDb } from './db.ts';
+import { openStores, WRITES, type StoreName } from './stores.ts';
+import { compact, toWire, type WireError, type WriteReply, type WriteRequest, type WriterOptions } from './writer-wire.ts';
+
+type Call = Extract<WriteRequest, { s: StoreName }>;
+
+/** Most requests in one transaction (each append request is a whole batch already). */
+const MAX_GROUP = 256;
+
+const port = parentPort!;
+const db = openDb(workerData as WriterOptions);
+const sqlite = openStores(db);
+const stores = sqlite as unknown as Record<StoreName, Record<string, (...args: unknown[]) => Promise<unknown>>> & { messages: typeof sqlite.messages };
+const writes = new Set(Object.entries(WRITES).flatMap(([s, ms]) => ms.map((m) => `${s}.${m}`)));
+
+const queue: WriteRequest[] = [];
+let busy = false;
+let closed = false;
+
+port.on('message', (req: WriteRequest) => {
+  queue.push(req);
+  if (!busy) void run();
+});
+
+async function run(): Promise<void> {
+  busy = true;
+  try {
+    while (queue.length) {
+      // Whatever arrived while the previous transaction committed joins this one.
+      for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) queue.push(r.message as WriteRequest);
+      const group: Call[] = [];
+      while (queue.length && group.length < MAX_GROUP && !('close' in queue[0]!)) group.push(queue.shift() as Call);
+      if (group.length) port.postMessage(await execute(group));
+      const next = queue[0];
+      if (next && 'close' in next) {
+        queue.shift();
+        close(next.id);
+        return;
+      }
+    }
+  } finally {
+    busy = false;
+  }
+}
+
+function close(id: number): void {
+  closed = true;
+  db.close();
+  const refused = queue.splice(0).map((r): WriteReply => [r.id, undefined, toWire(new Error('the SQLite writer is closed'))]);
+  port.postMessage([[id, null], ...refused] satisfies WriteReply[]);
+  port.close();
+}
+
+const isAppend = (req: Call) => req.s === 'messages' && req.m === 'append';
+
+function call(req: Call): Promise<unknown> {
+  if (closed || !writes.has(`${req.s}.${req.m}`)) return Promise.reject(new Error(`not a write method: ${req.s}.${req.m}`));
+  // The batch arrives without its content objects, and only the seqs go back (see writer-wire.ts).
+  if (isAppend(req)) return stores.messages.append!(req.a[0] as NewMessage[]).then((r) => compact(r as never));
+  return stores[req.s][req.m]!(...req.a);
+}
+
+async function execute(group: Call[]): Promise<WriteReply[]> {
+  if (group.length === 1) return [await alone(group[0]!)];
+  return (await together(group, false)) ?? (await together(group, true))!;
+}
+
+/** One request: its own transaction, exactly as the store runs it inline. */
+async function alone(req: Call): Promise<WriteReply> {
+  try {
+    return [req.id, await call(req)];
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    return [req.id, undefined, toWire(err)];
+  }
+}
+
+/**
+ * Several requests in one transaction, each in a savepoint so that one that fails rolls
+ * back alone. Message appends, the bulk of the writes, run without one (a savepoint copies
+ * every page it touches): if one of them throws, the whole transaction is rolled back and
+ * this returns null, for the group to run again `careful`ly, every request in a savepoint.
+ */
+async function together(group: Call[], careful: boolean): Promise<WriteReply[] | null> {
+  const done: WriteReply[] = [];
+  /** Answers of the requests run in the transaction still open. */
+  let open: WriteReply[] = [];
+  /** The open transaction is gone, and with it what its requests wrote. */
+  const lost = (e: WireError) => {
+    for (const r of open) done.push(r.length === 3 ? r : [r[0], undefined, e]);
+    open = [];
+  };
+  for (let i = 0; i < group.length; i++) {
+    const req = group[i]!;
+    const bare = !careful && isAppend(req);
+    try {
+      if (!db.inTransaction) db.exec('BEGIN IMMEDIATE');
+      if (!bare) db.exec('SAVEPOINT request');
+    } catch (err) {
+      const e = toWire(err);
+      lost(e);
+      for (const r of group.slice(i)) done.push([r.id, undefined, e]);
+      if (db.inTransaction) db.exec('ROLLBACK');
+      return done;
+    }
+    if (bare) {
+      try {
+        open.push([req.id, compact(stores.messages.appendInOpenTransaction(req.a[0] as NewMessage[]))]);
+      } catch {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        return null;
+      }
+      continue;
+    }
+    try {
+      // The stores are synchronous underneath: this await settles in a microtask, and no
+      // other request runs in between.
+      const result = await call(req);
+      db.exec('RELEASE request');
+      open.push([req.id, result]);
+    } catch (err) {
+      const e = toWire(err);
+      if (db.inTransaction) {
+        db.exec('ROLLBACK TO request');
+        db.exec('RELEASE request');
+        open.push([req.id, undefined, e]);
+      } else {
+        // SQLite rolled the whole transaction back (I/O error, disk full, …): nothing of it
+        // was stored, so the requests before this one fail with it.
+        lost(e);
+        done.push([req.id, undefined, e]);
+      }
+    }
+  }
+  try {
+    if (db.inTransaction) db.exec('COMMIT');
+    done.push(...open);
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    lost(toWire(err));
+  }
+  return done;
+}
