@@ -16,6 +16,12 @@ export const ConfigSchema = Type.Object(
       {
         host: Str('127.0.0.1', 'Address to listen on. Use 0.0.0.0 to accept remote connections.'),
         port: Int(3000, 'TCP port (0 picks a free one).', 0, 65535),
+        backlog: Int(
+          4096,
+          'Listen backlog: connections the kernel queues while the server is busy (e.g. a reconnect storm) instead of dropping them. Linux caps it at net.core.somaxconn.',
+          1,
+          65535,
+        ),
         bodyLimitBytes: Int(256 * 1024, 'Largest accepted HTTP body, in bytes.', 1024),
         trustProxy: Bool(false, 'Trust X-Forwarded-* headers from a reverse proxy.'),
       },
