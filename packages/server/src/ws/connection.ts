@@ -26,6 +26,8 @@ export interface Transport {
   close(code: number, reason: string): void;
   /** Sends a protocol-level ping (the client's pong counts as a sign of life). */
   ping(): void;
+  /** Bytes received so far, of any kind (frames, pongs): the heartbeat compares them between beats. */
+  received(): number;
   /** Drops the connection at once, with no close handshake. */
   terminate(): void;
 }
@@ -40,50 +42,69 @@ interface Held {
   notification?: string;
 }
 
-export interface ConnectionOptions {
-  id: string;
-  principal: Principal & { kind: 'user' };
-  transport: Transport;
+/** What every connection of an endpoint shares: one object per endpoint, not per connection. */
+export interface ConnectionContext {
   core: Core;
   metrics: Metrics;
   maxBufferedBytes: number;
   syncBufferFrames: number;
   syncPageSize: number;
+  onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
+  log: (obj: object, msg: string) => void;
+}
+
+/** What is particular to one connection. */
+export interface ConnectionInit {
+  id: string;
+  principal: Principal & { kind: 'user' };
+  transport: Transport;
   /** Hold live frames until the first `sync` (the client connected with `sync=1`). */
   holdUntilSync: boolean;
   /** The class of the login session's platform (mobile, web, desktop, …), for the "connected elsewhere" policy. */
   platformClass?: string;
-  onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
-  log: (obj: object, msg: string) => void;
 }
+
+const settled: Promise<unknown> = Promise.resolve();
 
 export class Connection {
   readonly id: string;
   readonly principal: Principal & { kind: 'user' };
   readonly platformClass: string;
-  lastSeen = Date.now();
-  readonly presence = new Set<string>();
-  #o: ConnectionOptions;
+  /** The users whose presence this connection watches (made on the first subscription). */
+  presence: Set<string> | undefined;
+  readonly #o: ConnectionContext;
+  readonly #transport: Transport;
   #held: Held[] | null;
   #syncing = 0;
-  #covered = new Map<string, number>();
+  /** Per conversation, the newest seq a catch-up covered (made by the first sync). */
+  #covered: Map<string, number> | undefined;
   /** The newest notification id a catch-up read (held notification frames up to it are dropped). */
   #notificationsCovered: string | undefined;
-  #sendChain: Promise<unknown> = Promise.resolve();
+  #sendChain: Promise<unknown> = settled;
   #closed = false;
   #holdTimer: NodeJS.Timeout | undefined;
+  /** Bytes received at the previous heartbeat, and the heartbeats since anything came in. */
+  #receivedAtBeat = 0;
+  #silentBeats = 0;
 
-  constructor(o: ConnectionOptions) {
-    this.#o = o;
-    this.id = o.id;
-    this.principal = o.principal;
-    this.platformClass = o.platformClass ?? 'unknown';
-    this.#held = o.holdUntilSync ? [] : null;
-    if (o.holdUntilSync) {
+  constructor(ctx: ConnectionContext, init: ConnectionInit) {
+    this.#o = ctx;
+    this.#transport = init.transport;
+    this.id = init.id;
+    this.principal = init.principal;
+    this.platformClass = init.platformClass ?? 'unknown';
+    this.#held = init.holdUntilSync ? [] : null;
+    if (init.holdUntilSync) {
       // A client that promised a sync and never sends one still gets its live frames.
       this.#holdTimer = setTimeout(() => this.#release(), 10_000);
       this.#holdTimer.unref();
     }
+  }
+
+  #stopHoldTimer(): void {
+    if (this.#holdTimer === undefined) return;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
   }
 
   get closed(): boolean {
@@ -93,11 +114,11 @@ export class Connection {
   /** Writes a frame now, or closes the connection if the client is not reading. */
   write(data: string): void {
     if (this.#closed) return;
-    if (this.#o.transport.buffered() > this.#o.maxBufferedBytes) {
+    if (this.#transport.buffered() > this.#o.maxBufferedBytes) {
       this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer');
       return;
     }
-    this.#o.transport.write(data);
+    this.#transport.write(data);
     this.#o.metrics.framesOut++;
   }
 
@@ -134,26 +155,41 @@ export class Connection {
   close(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#holdTimer);
+    this.#stopHoldTimer();
     this.#held = null;
     this.#o.metrics.wsClosed.inc({ code: String(code) });
-    this.#o.transport.close(code, reason);
+    this.#transport.close(code, reason);
   }
 
   ping(): void {
-    if (!this.#closed) this.#o.transport.ping();
+    if (!this.#closed) this.#transport.ping();
+  }
+
+  /**
+   * One heartbeat: how many heartbeats in a row (this one included) found nothing received
+   * from the client — no frame, no pong — since the one before. 0 when something came in.
+   */
+  silentBeats(): number {
+    const received = this.#transport.received();
+    if (received !== this.#receivedAtBeat) {
+      this.#receivedAtBeat = received;
+      this.#silentBeats = 0;
+    } else {
+      this.#silentBeats++;
+    }
+    return this.#silentBeats;
   }
 
   /** Cuts the connection with no close handshake (as a network failure would). */
   terminate(): void {
     this.dispose();
-    this.#o.transport.terminate();
+    this.#transport.terminate();
   }
 
   /** Marks the connection gone (the transport closed on its own). */
   dispose(): void {
     this.#closed = true;
-    clearTimeout(this.#holdTimer);
+    this.#stopHoldTimer();
     this.#held = null;
   }
 
@@ -169,7 +205,6 @@ export class Connection {
 
   /** Entry point for every incoming frame. Never throws. */
   onFrame(raw: string | Buffer, isBinary: boolean): void {
-    this.lastSeen = Date.now();
     if (isBinary) return this.#fail(undefined, 'frame.binary_unsupported');
     let frame: unknown;
     try {
@@ -246,24 +281,25 @@ export class Connection {
     const p = this.principal;
     this.#syncing++;
     this.#held ??= [];
-    clearTimeout(this.#holdTimer);
+    this.#stopHoldTimer();
     try {
       const serverTime = Date.now();
       const memberships = await core.storage.conversations.memberships(p.tenantId, p.userId);
+      const covered = (this.#covered ??= new Map());
       for (const m of memberships) {
         const cursor = Object.hasOwn(f.cursors, m.id) ? f.cursors[m.id]! : undefined;
-        if (cursor !== undefined) this.#covered.set(m.id, Math.max(this.#covered.get(m.id) ?? 0, cursor, m.last_seq));
+        if (cursor !== undefined) covered.set(m.id, Math.max(covered.get(m.id) ?? 0, cursor, m.last_seq));
       }
       const plan = planSync(memberships, f.cursors, f.since);
       let sent = 0;
       for (const item of plan) {
-        this.#covered.set(item.conversation_id, Math.max(this.#covered.get(item.conversation_id) ?? 0, item.to));
+        covered.set(item.conversation_id, Math.max(covered.get(item.conversation_id) ?? 0, item.to));
         for await (const page of readRange(core.storage, p.tenantId, item, this.#o.syncPageSize)) {
           if (this.#closed) return;
           for (const message of page) this.write(JSON.stringify({ type: 'message', message }));
           sent += page.length;
           // Stream at the pace the client reads: wait for the socket rather than buffer without bound.
-          if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
+          if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
         }
       }
       const notifications = f.notifications_after !== undefined ? await this.#syncNotifications(f.notifications_after) : undefined;
@@ -296,7 +332,7 @@ export class Connection {
       sent += page.length;
       const last = page[page.length - 1]!.id;
       if (this.#notificationsCovered === undefined || last > this.#notificationsCovered) this.#notificationsCovered = last;
-      if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
+      if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
     }
     const unread = await core.notifications.unread(p);
     return { last_id: head, sent, unread };
@@ -304,16 +340,16 @@ export class Connection {
 
   /** Ends the hold: writes the held live frames, minus messages and notifications the catch-up already sent. */
   #release(): void {
-    clearTimeout(this.#holdTimer);
+    this.#stopHoldTimer();
     const held = this.#held;
     const covered = this.#covered;
     const notificationsCovered = this.#notificationsCovered;
     this.#held = null;
-    this.#covered = new Map();
+    this.#covered = undefined;
     this.#notificationsCovered = undefined;
     if (!held) return;
     for (const h of held) {
-      if (h.conversation !== undefined && h.seq !== undefined && h.seq <= (covered.get(h.conversation) ?? 0)) continue;
+      if (h.conversation !== undefined && h.seq !== undefined && covered !== undefined && h.seq <= (covered.get(h.conversation) ?? 0)) continue;
       if (h.notification !== undefined && notificationsCovered !== undefined && h.notification <= notificationsCovered) continue;
       this.write(h.data);
     }

@@ -10,7 +10,7 @@ import type { Core } from '../core.ts';
 import { isAppError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { Connection, type Transport } from './connection.ts';
+import { Connection, type ConnectionContext, type Transport } from './connection.ts';
 import { Hub } from './hub.ts';
 
 export interface WsOptions {
@@ -24,26 +24,104 @@ const closeFor: Partial<Record<ErrorCode, number>> = {
   'auth.token_revoked': CloseCodes.TOKEN_REVOKED,
 };
 
-function transportOf(ws: WebSocket): Transport {
-  return {
-    write: (data) => ws.send(data),
-    buffered: () => ws.bufferedAmount,
-    drained: (bytes) =>
-      new Promise((resolve) => {
-        const check = () => {
-          if (ws.readyState !== ws.OPEN || ws.bufferedAmount <= bytes) return resolve();
-          setTimeout(check, 5);
-        };
-        check();
-      }),
-    close: (code, reason) => {
-      ws.close(code, reason);
-      // A client that does not answer the close handshake is cut off.
-      setTimeout(() => ws.terminate(), 2000).unref();
-    },
-    ping: () => ws.ping(),
-    terminate: () => ws.terminate(),
-  };
+/** A client that does not answer the close handshake is cut off. */
+const terminate = (ws: WebSocket) => ws.terminate();
+
+/**
+ * The `Transport` of one socket, and its link to the endpoint. One small object per
+ * connection: the socket's listeners are shared functions (`this` is the socket, which points
+ * back here), so nothing of the upgrade request — headers, URL, token — stays reachable once
+ * the connection is open.
+ */
+class WsTransport implements Transport {
+  readonly ws: WebSocket;
+  /** The TCP socket under `ws`: its byte count is the heartbeat's sign of life. */
+  readonly socket: Duplex & { bytesRead?: number };
+  readonly endpoint: WsEndpoint;
+  conn: Connection | null = null;
+  /** Frames that arrive while the token is checked; they wait for the connection. */
+  early: [Buffer, boolean][] | null = null;
+
+  constructor(ws: WebSocket, socket: Duplex, endpoint: WsEndpoint) {
+    this.ws = ws;
+    this.socket = socket;
+    this.endpoint = endpoint;
+  }
+
+  write(data: string): void {
+    this.ws.send(data);
+  }
+
+  buffered(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  drained(bytes: number): Promise<void> {
+    const ws = this.ws;
+    return new Promise((resolve) => {
+      const check = () => {
+        if (ws.readyState !== ws.OPEN || ws.bufferedAmount <= bytes) return resolve();
+        setTimeout(check, 5);
+      };
+      check();
+    });
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+    setTimeout(terminate, 2000, this.ws).unref();
+  }
+
+  ping(): void {
+    this.ws.ping();
+  }
+
+  received(): number {
+    return this.socket.bytesRead ?? 0;
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+const kTransport = Symbol('careline.transport');
+type Socket = WebSocket & { [kTransport]: WsTransport };
+const transportOf = (ws: WebSocket): WsTransport => (ws as Socket)[kTransport];
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const t = transportOf(this);
+  if (t.conn) t.conn.onFrame(data, isBinary);
+  else (t.early ??= []).push([data, isBinary]);
+}
+
+function onSocketError(this: WebSocket): void {
+  this.terminate();
+}
+
+function onClose(this: WebSocket): void {
+  const t = transportOf(this);
+  if (t.conn) t.endpoint.closed(t.conn);
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** What the upgrade request says, taken out of it before the handshake completes. */
+interface Handshake {
+  token: string | null;
+  /** `?sync=1`: hold live frames until the first sync. */
+  sync: boolean;
+}
+
+/** The handshake's values, or null for another path. The request and its URL are dropped after this. */
+function handshakeOf(req: IncomingMessage): Handshake | null {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname !== '/ws') return null;
+  const auth = req.headers.authorization;
+  const token = url.searchParams.get('token') ?? (auth ? (/^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? null) : null);
+  return { token, sync: url.searchParams.get('sync') === '1' };
 }
 
 export class WsEndpoint {
@@ -51,7 +129,9 @@ export class WsEndpoint {
   readonly #wss: WebSocketServer;
   readonly #o: WsOptions;
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #beatMs: number;
   readonly #unsubscribe: () => void;
+  readonly #ctx: ConnectionContext;
   #accepting = true;
 
   constructor(o: WsOptions) {
@@ -60,36 +140,45 @@ export class WsEndpoint {
     this.hub = new Hub({ broadcastChunk: cfg.broadcastChunk, onError: (err) => o.log.error({ err }, 'notification fan-out failed') });
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: cfg.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
     this.#unsubscribe = o.core.bus.subscribe((e) => this.hub.onEvent(e));
-    this.#heartbeat = setInterval(() => this.#beat(), Math.max(250, Math.floor(cfg.heartbeatMs / 2)));
+    this.#beatMs = Math.max(250, Math.floor(cfg.heartbeatMs / 2));
+    this.#heartbeat = setInterval(() => this.#beat(), this.#beatMs);
     this.#heartbeat.unref();
+    this.#ctx = {
+      core: o.core, metrics: o.metrics,
+      maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize,
+      onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
+      log: (obj, msg) => o.log.error(obj, msg),
+    };
   }
 
   attach(server: Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      if (url.pathname !== '/ws' || !this.#accepting) {
-        socket.end(`HTTP/1.1 ${this.#accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-        return;
-      }
-      socket.on('error', () => socket.destroy());
-      this.#wss.handleUpgrade(req, socket, head, (ws) => void this.#open(ws, req, url));
-    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
   }
 
-  async #open(ws: WebSocket, req: IncomingMessage, url: URL): Promise<void> {
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const hs = this.#accepting ? handshakeOf(req) : null;
+    if (!hs) {
+      socket.on('error', destroyOnError);
+      socket.end(`HTTP/1.1 ${this.#accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    // From here on `ws` handles socket errors (during the handshake and after it).
+    this.#wss.handleUpgrade(req, socket, head, (ws) => void this.#open(ws, socket, hs));
+  }
+
+  async #open(ws: WebSocket, socket: Duplex, hs: Handshake): Promise<void> {
     const { core, metrics } = this.#o;
-    const auth = req.headers.authorization;
-    const token = url.searchParams.get('token') ?? (auth?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? null);
-    // Frames that arrive while the token is checked wait for the connection.
-    const early: [Buffer, boolean][] = [];
-    const onEarly = (d: Buffer, b: boolean) => early.push([d, b]);
-    ws.on('message', onEarly);
-    ws.on('error', () => ws.terminate());
-    let principal;
+    const t = new WsTransport(ws, socket, this);
+    (ws as Socket)[kTransport] = t;
+    ws.on('message', onMessage);
+    ws.on('error', onSocketError);
+    ws.on('close', onClose);
+    let auth;
     try {
-      if (!token) throw Object.assign(new Error('no token'), { code: 'auth.missing' });
-      principal = await core.auth.authenticateToken(token);
+      if (!hs.token) throw Object.assign(new Error('no token'), { code: 'auth.missing' });
+      auth = await core.auth.authenticate(hs.token);
     } catch (err) {
+      // Also a user that cannot connect (user.not_found, user.disabled): closed as an auth failure.
       const code: ErrorCode = isAppError(err) ? err.code : 'auth.missing';
       const message = isAppError(err) ? err.message : 'Connect with ?token=<user token> or an Authorization: Bearer header.';
       ws.send(JSON.stringify({ type: 'error', code, message }));
@@ -98,38 +187,12 @@ export class WsEndpoint {
       return;
     }
     if (ws.readyState !== ws.OPEN) return;
-    const user = await core.storage.users.getUser(principal.tenantId, principal.userId);
-    if (!user || user.disabled) {
-      ws.send(JSON.stringify({ type: 'error', code: user ? 'user.disabled' : 'user.not_found', message: 'The user cannot connect.' }));
-      ws.close(CloseCodes.AUTH_FAILED, 'user');
-      return;
-    }
-    // The login session's platform decides which connections a new one replaces (policy `kick`).
-    const platform = (await core.storage.sessions.getSession(principal.sessionId))?.platform ?? null;
-    if (ws.readyState !== ws.OPEN) return;
+    const { principal, user, platform } = auth;
     const cfg = core.config.ws;
-    const conn = new Connection({
-      id: newId(), principal, transport: transportOf(ws), core, metrics,
-      maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize,
-      holdUntilSync: url.searchParams.get('sync') === '1',
-      platformClass: platformClass(platform),
-      onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
-      log: (obj, msg) => this.#o.log.error(obj, msg),
+    const conn = new Connection(this.#ctx, {
+      id: newId(), principal, transport: t, holdUntilSync: hs.sync, platformClass: platformClass(platform),
     });
-    ws.off('message', onEarly);
-    ws.on('message', (data: Buffer, isBinary: boolean) => conn.onFrame(data, isBinary));
-    ws.on('pong', () => (conn.lastSeen = Date.now()));
-    ws.on('close', () => {
-      conn.dispose();
-      metrics.wsConnections.dec();
-      // Presence counts connections: every one that leaves is subtracted.
-      if (this.hub.remove(conn)) {
-        const now = Date.now();
-        if (core.presence.disconnected(principal.tenantId, principal.userId, now)) {
-          core.bus.publish({ kind: 'presence.changed', tenant_id: principal.tenantId, user_id: principal.userId, online: false, last_seen: now });
-        }
-      }
-    });
+    t.conn = conn;
     metrics.wsConnections.inc();
     this.hub.add(conn);
     const now = Date.now();
@@ -139,14 +202,36 @@ export class WsEndpoint {
     conn.send({ type: 'hello', connection_id: conn.id, user, server_time: now, heartbeat_ms: cfg.heartbeatMs, max_frame_bytes: cfg.maxFrameBytes });
     // Under the tenant's `kick` policy, the user's older connections of this platform class go (on every node).
     core.settings.connected(principal, conn.id, platform).catch((err: unknown) => this.#o.log.error({ err }, 'connection policy failed'));
-    for (const [d, b] of early) conn.onFrame(d, b);
+    const early = t.early;
+    t.early = null;
+    if (early) for (const [d, b] of early) conn.onFrame(d, b);
   }
 
-  /** Pings every connection; drops those silent for more than two heartbeat intervals. */
+  /** A connection's socket closed: it leaves the hub, and presence counts it out. */
+  closed(conn: Connection): void {
+    const { core, metrics } = this.#o;
+    conn.dispose();
+    metrics.wsConnections.dec();
+    // Presence counts connections: every one that leaves is subtracted.
+    if (this.hub.remove(conn)) {
+      const { tenantId, userId } = conn.principal;
+      const now = Date.now();
+      if (core.presence.disconnected(tenantId, userId, now)) {
+        core.bus.publish({ kind: 'presence.changed', tenant_id: tenantId, user_id: userId, online: false, last_seen: now });
+      }
+    }
+  }
+
+  /**
+   * Every half heartbeat interval: pings every connection, and drops those from which nothing
+   * (no frame, no pong) came for two heartbeat intervals. Any byte received is a sign of life,
+   * read from the socket's counter, so a connection needs no pong listener and no clock reading
+   * per frame.
+   */
   #beat(): void {
-    const limit = Date.now() - 2 * this.#o.core.config.ws.heartbeatMs;
+    const limit = Math.ceil((2 * this.#o.core.config.ws.heartbeatMs) / this.#beatMs);
     for (const c of this.hub.connections()) {
-      if (c.lastSeen < limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      if (c.silentBeats() >= limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
       else c.ping();
     }
   }

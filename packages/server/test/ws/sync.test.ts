@@ -106,6 +106,25 @@ describe('resilience', () => {
     }
   });
 
+  it('keeps a connection that sends no frames but answers pings (pongs are a sign of life)', async () => {
+    const s = await startTestServer({ config: { ws: { heartbeatMs: 1000 } } });
+    try {
+      const u = await s.user('listener', 'patient');
+      const c = await WsClient.open(s.wsUrl, u.token);
+      let pings = 0;
+      c.ws.on('ping', () => pings++);
+      // Three heartbeat intervals: the server would have dropped a silent connection by now.
+      const deadline = Date.now() + 10_000;
+      while (pings < 6 && Date.now() < deadline) await sleep(100);
+      assert.ok(pings >= 6, `${pings} pings`);
+      assert.equal(s.server.ws.hub.size, 1);
+      assert.equal(c.ws.readyState, c.ws.OPEN);
+      c.close();
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('closes a consumer that does not read (4001) instead of buffering without bound', async () => {
     const s = await startTestServer({ config: { ws: { maxBufferedBytes: 65_536 }, messages: { maxContentBytes: 32_768 } } });
     try {
