@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCodes, platformClass, type ErrorCode } from '@careline/protocol';
 import type { Core } from '../core.ts';
+import type { Authenticated } from '../domain/auth.ts';
 import { isAppError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type { Metrics } from '../ops/metrics.ts';
@@ -38,9 +39,8 @@ class WsTransport implements Transport {
   /** The TCP socket under `ws`: its byte count is the heartbeat's sign of life. */
   readonly socket: Duplex & { bytesRead?: number };
   readonly endpoint: WsEndpoint;
-  conn: Connection | null = null;
-  /** Frames that arrive while the token is checked; they wait for the connection. */
-  early: [Buffer, boolean][] | null = null;
+  /** Set right after construction (the connection is made with this transport). */
+  conn!: Connection;
 
   constructor(ws: WebSocket, socket: Duplex, endpoint: WsEndpoint) {
     this.ws = ws;
@@ -90,9 +90,7 @@ type Socket = WebSocket & { [kTransport]: WsTransport };
 const transportOf = (ws: WebSocket): WsTransport => (ws as Socket)[kTransport];
 
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  const t = transportOf(this);
-  if (t.conn) t.conn.onFrame(data, isBinary);
-  else (t.early ??= []).push([data, isBinary]);
+  transportOf(this).conn.onFrame(data, isBinary);
 }
 
 function onSocketError(this: WebSocket): void {
@@ -101,7 +99,7 @@ function onSocketError(this: WebSocket): void {
 
 function onClose(this: WebSocket): void {
   const t = transportOf(this);
-  if (t.conn) t.endpoint.closed(t.conn);
+  t.endpoint.closed(t.conn);
 }
 
 function destroyOnError(this: Duplex): void {
@@ -152,47 +150,64 @@ export class WsEndpoint {
   }
 
   attach(server: Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head));
   }
 
-  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * The token is checked before the handshake completes, so that the `101` response and the
+   * first frame (`hello`, or the refusal) leave in one write, and no frame can arrive before the
+   * connection exists. A refused token still gets the WebSocket handshake, then an error frame
+   * and its close code (4401, 4501, 4502), as clients expect.
+   */
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const hs = this.#accepting ? handshakeOf(req) : null;
-    if (!hs) {
-      socket.on('error', destroyOnError);
-      socket.end(`HTTP/1.1 ${this.#accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      return;
-    }
-    // From here on `ws` handles socket errors (during the handshake and after it).
-    this.#wss.handleUpgrade(req, socket, head, (ws) => void this.#open(ws, socket, hs));
-  }
-
-  async #open(ws: WebSocket, socket: Duplex, hs: Handshake): Promise<void> {
-    const { core, metrics } = this.#o;
-    const t = new WsTransport(ws, socket, this);
-    (ws as Socket)[kTransport] = t;
-    ws.on('message', onMessage);
-    ws.on('error', onSocketError);
-    ws.on('close', onClose);
-    let auth;
+    // Until `ws` takes the socket, its errors are handled here.
+    socket.on('error', destroyOnError);
+    if (!hs) return this.#reject(socket, this.#accepting ? '404 Not Found' : '503 Service Unavailable');
+    let auth: Authenticated | null = null;
+    let refusal: { code: ErrorCode; message: string } | null = null;
     try {
-      if (!hs.token) throw Object.assign(new Error('no token'), { code: 'auth.missing' });
-      auth = await core.auth.authenticate(hs.token);
+      if (!hs.token) throw new Error('no token');
+      auth = await this.#o.core.auth.authenticate(hs.token);
     } catch (err) {
       // Also a user that cannot connect (user.not_found, user.disabled): closed as an auth failure.
-      const code: ErrorCode = isAppError(err) ? err.code : 'auth.missing';
-      const message = isAppError(err) ? err.message : 'Connect with ?token=<user token> or an Authorization: Bearer header.';
-      ws.send(JSON.stringify({ type: 'error', code, message }));
-      ws.close(closeFor[code] ?? CloseCodes.AUTH_FAILED, code);
-      metrics.wsClosed.inc({ code: String(closeFor[code] ?? CloseCodes.AUTH_FAILED) });
-      return;
+      refusal = isAppError(err)
+        ? { code: err.code, message: err.message }
+        : { code: 'auth.missing', message: 'Connect with ?token=<user token> or an Authorization: Bearer header.' };
     }
-    if (ws.readyState !== ws.OPEN) return;
+    if (!this.#accepting) return this.#reject(socket, '503 Service Unavailable');
+    // From here on `ws` handles socket errors (during the handshake and after it).
+    socket.removeListener('error', destroyOnError);
+    socket.cork();
+    this.#wss.handleUpgrade(req, socket, head, (ws) => (auth ? this.#open(ws, socket, hs, auth) : this.#refuse(ws, refusal!)));
+    socket.uncork();
+  }
+
+  #reject(socket: Duplex, status: string): void {
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  #refuse(ws: WebSocket, { code, message }: { code: ErrorCode; message: string }): void {
+    ws.on('error', onSocketError);
+    const close = closeFor[code] ?? CloseCodes.AUTH_FAILED;
+    ws.send(JSON.stringify({ type: 'error', code, message }));
+    ws.close(close, code);
+    this.#o.metrics.wsClosed.inc({ code: String(close) });
+  }
+
+  #open(ws: WebSocket, socket: Duplex, hs: Handshake, auth: Authenticated): void {
+    const { core, metrics } = this.#o;
     const { principal, user, platform } = auth;
     const cfg = core.config.ws;
+    const t = new WsTransport(ws, socket, this);
     const conn = new Connection(this.#ctx, {
       id: newId(), principal, transport: t, holdUntilSync: hs.sync, platformClass: platformClass(platform),
     });
     t.conn = conn;
+    (ws as Socket)[kTransport] = t;
+    ws.on('message', onMessage);
+    ws.on('error', onSocketError);
+    ws.on('close', onClose);
     metrics.wsConnections.inc();
     this.hub.add(conn);
     const now = Date.now();
@@ -202,9 +217,6 @@ export class WsEndpoint {
     conn.send({ type: 'hello', connection_id: conn.id, user, server_time: now, heartbeat_ms: cfg.heartbeatMs, max_frame_bytes: cfg.maxFrameBytes });
     // Under the tenant's `kick` policy, the user's older connections of this platform class go (on every node).
     core.settings.connected(principal, conn.id, platform).catch((err: unknown) => this.#o.log.error({ err }, 'connection policy failed'));
-    const early = t.early;
-    t.early = null;
-    if (early) for (const [d, b] of early) conn.onFrame(d, b);
   }
 
   /** A connection's socket closed: it leaves the hub, and presence counts it out. */
