@@ -25,6 +25,11 @@ const closeFor: Partial<Record<ErrorCode, number>> = {
   'auth.token_revoked': CloseCodes.TOKEN_REVOKED,
 };
 
+/** Bytes held in a corked socket before they are sent without waiting for the next tick. */
+const FLUSH_BYTES = 64 * 1024;
+
+const flushTransport = (t: WsTransport) => t.flush();
+
 /** A client that does not answer the close handshake is cut off. */
 const terminate = (ws: WebSocket) => ws.terminate();
 
@@ -41,6 +46,8 @@ class WsTransport implements Transport {
   readonly endpoint: WsEndpoint;
   /** Set right after construction (the connection is made with this transport). */
   conn!: Connection;
+  /** Bytes written since the socket was corked, or -1 when it is not. */
+  #corked = -1;
 
   constructor(ws: WebSocket, socket: Duplex, endpoint: WsEndpoint) {
     this.ws = ws;
@@ -48,8 +55,27 @@ class WsTransport implements Transport {
     this.endpoint = endpoint;
   }
 
+  /**
+   * Frames written in one turn of the event loop leave in one socket write: the socket is
+   * corked at the first and uncorked on the next tick (or once `FLUSH_BYTES` are waiting), so
+   * a catch-up page, or the acks and messages of one group commit, cost one syscall, not one each.
+   */
   write(data: string): void {
+    if (this.#corked < 0) {
+      this.#corked = 0;
+      this.socket.cork();
+      process.nextTick(flushTransport, this);
+    }
     this.ws.send(data);
+    this.#corked += data.length;
+    if (this.#corked >= FLUSH_BYTES) this.flush();
+  }
+
+  /** Sends what `write` holds back (a no-op when nothing is). */
+  flush(): void {
+    if (this.#corked < 0) return;
+    this.#corked = -1;
+    this.socket.uncork();
   }
 
   buffered(): number {
