@@ -261,16 +261,18 @@ export class WsEndpoint {
   }
 
   /**
-   * Every half heartbeat interval: pings every connection, and drops those from which nothing
-   * (no frame, no pong) came for two heartbeat intervals. Any byte received is a sign of life,
-   * read from the socket's counter, so a connection needs no pong listener and no clock reading
-   * per frame.
+   * Every half heartbeat interval: drops the connections from which nothing (no frame, no
+   * pong) came for two heartbeat intervals, and pings those that were silent since the last
+   * beat, so that a live client answers. Any byte received is a sign of life, read from the
+   * socket's counter, so a connection needs no pong listener and no clock reading per frame, and
+   * a client that talks (the SDK sends a `ping` frame every heartbeat) is not pinged.
    */
   #beat(): void {
     const limit = Math.ceil((2 * this.#o.core.config.ws.heartbeatMs) / this.#beatMs);
     for (const c of this.hub.connections()) {
-      if (c.silentBeats() >= limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
-      else c.ping();
+      const silent = c.silentBeats();
+      if (silent >= limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      else if (silent > 0) c.ping();
     }
   }
 

@@ -113,11 +113,37 @@ describe('resilience', () => {
       const c = await WsClient.open(s.wsUrl, u.token);
       let pings = 0;
       c.ws.on('ping', () => pings++);
-      // Three heartbeat intervals: the server would have dropped a silent connection by now.
-      const deadline = Date.now() + 10_000;
-      while (pings < 6 && Date.now() < deadline) await sleep(100);
-      assert.ok(pings >= 6, `${pings} pings`);
+      // It is pinged when silent, at most every other beat (a pong makes the next beat not
+      // silent): four pings take over two heartbeat intervals, after which a silent one is dropped.
+      const deadline = Date.now() + 15_000;
+      while (pings < 4 && Date.now() < deadline) await sleep(100);
+      assert.ok(pings >= 4, `${pings} pings`);
       assert.equal(s.server.ws.hub.size, 1);
+      assert.equal(c.ws.readyState, c.ws.OPEN);
+      c.close();
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('does not ping a connection that talks; pings it once it falls silent', async () => {
+    const s = await startTestServer({ config: { ws: { heartbeatMs: 1000 } } });
+    try {
+      const u = await s.user('talker', 'patient');
+      const c = await WsClient.open(s.wsUrl, u.token);
+      let pings = 0;
+      c.ws.on('ping', () => pings++);
+      // Talking: a frame every 100 ms for over two heartbeat intervals (four beats).
+      for (let i = 0; i < 25; i++) {
+        c.send({ type: 'ping', id: `p${i}` });
+        await sleep(100);
+      }
+      // Pinging every beat would be five pings; one is tolerated (a stall of this test process).
+      assert.ok(pings <= 1, `a client that talks is not pinged (${pings})`);
+      pings = 0;
+      const deadline = Date.now() + 10_000;
+      while (pings === 0 && Date.now() < deadline) await sleep(50);
+      assert.ok(pings > 0, 'pinged once silent');
       assert.equal(c.ws.readyState, c.ws.OPEN);
       c.close();
     } finally {
