@@ -176,7 +176,12 @@ export class WsEndpoint {
   }
 
   attach(server: Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#upgrade(req, socket, head).catch((err: unknown) => {
+        this.#o.log.error({ err }, 'websocket upgrade failed');
+        socket.destroy();
+      });
+    });
   }
 
   /**
