@@ -33,6 +33,12 @@ export const ConfigSchema = Type.Object(
         heartbeatMs: Int(25_000, 'Clients should send something this often; silent connections are dropped after twice this.', 1000),
         maxBufferedBytes: Int(4 * 1024 * 1024, 'A connection whose unsent output exceeds this is closed as a slow consumer (4001).', 64 * 1024),
         syncBufferFrames: Int(10_000, 'Live frames held for a connection while its catch-up runs; beyond this it is closed (4003).', 100),
+        syncHoldMs: Int(
+          10_000,
+          'A client that connects with ?sync=1 gets no live frames until its first sync, for at most this long; then they flow, and a later sync does not send them again.',
+          100,
+          600_000,
+        ),
         syncPageSize: Int(500, 'Messages (and notifications) read from storage per page during catch-up.', 10, 10_000),
         broadcastChunk: Int(1000, 'Connections written per turn of the event loop when a tenant-wide notification is fanned out (other traffic runs between chunks).', 1, 1_000_000),
       },

@@ -12,7 +12,7 @@ import { Compile } from 'typebox/compile';
 import type { Core } from '../core.ts';
 import type { Principal } from '../domain/types.ts';
 import { isAppError, fail, type AppError } from '../domain/errors.ts';
-import { planSync, readRange } from '../domain/sync.ts';
+import { planSync, readRange, type SyncPlanItem } from '../domain/sync.ts';
 import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
 
@@ -49,6 +49,8 @@ export interface ConnectionContext {
   maxBufferedBytes: number;
   syncBufferFrames: number;
   syncPageSize: number;
+  /** How long `sync=1` holds live frames for a client that has not sent its first sync. */
+  syncHoldMs: number;
   onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
   log: (obj: object, msg: string) => void;
 }
@@ -65,6 +67,32 @@ export interface ConnectionInit {
 }
 
 const settled: Promise<unknown> = Promise.resolve();
+
+/**
+ * What a connection delivered live after its hold ran out and before the late first sync:
+ * per conversation the first and last seq (live frames of a conversation come in seq order,
+ * with no gap), and the first and last notification id (they come in id order).
+ */
+interface DeliveredEarly {
+  messages: Map<string, [number, number]>;
+  notifications: [string, string] | null;
+}
+
+/** The catch-up plan minus, per conversation, the seqs that went out live after the hold ran out. */
+function withoutDelivered(plan: SyncPlanItem[], early: DeliveredEarly): SyncPlanItem[] {
+  const out: SyncPlanItem[] = [];
+  for (const item of plan) {
+    const d = early.messages.get(item.conversation_id);
+    if (!d) {
+      out.push(item);
+      continue;
+    }
+    const [first, last] = d;
+    if (item.from < Math.min(item.to, first - 1)) out.push({ ...item, to: Math.min(item.to, first - 1) });
+    if (Math.max(item.from, last) < item.to) out.push({ ...item, from: Math.max(item.from, last) });
+  }
+  return out;
+}
 
 export class Connection {
   readonly id: string;
@@ -83,6 +111,8 @@ export class Connection {
   #sendChain: Promise<unknown> = settled;
   #closed = false;
   #holdTimer: NodeJS.Timeout | undefined;
+  /** Set when the hold ran out with no sync: what goes out live until the first sync comes. */
+  #early: DeliveredEarly | undefined;
   /** Bytes received at the previous heartbeat, and the heartbeats since anything came in. */
   #receivedAtBeat = 0;
   #silentBeats = 0;
@@ -96,8 +126,31 @@ export class Connection {
     this.#held = init.holdUntilSync ? [] : null;
     if (init.holdUntilSync) {
       // A client that promised a sync and never sends one still gets its live frames.
-      this.#holdTimer = setTimeout(() => this.#release(), 10_000);
+      this.#holdTimer = setTimeout(() => this.#holdRanOut(), ctx.syncHoldMs);
       this.#holdTimer.unref();
+    }
+  }
+
+  /**
+   * The client promised a sync (`sync=1`) and has not sent it: its live frames flow from now
+   * on, and what goes out is noted so that the sync, when it comes late (a slow client, or a
+   * server too loaded to read it in time), does not send it again.
+   */
+  #holdRanOut(): void {
+    this.#holdTimer = undefined;
+    if (this.#syncing > 0 || this.#held === null) return;
+    this.#early = { messages: new Map(), notifications: null };
+    this.#release();
+  }
+
+  #noteEarly(early: DeliveredEarly, conversation: string | undefined, seq: number | undefined, notification: string | undefined): void {
+    if (conversation !== undefined && seq !== undefined) {
+      const r = early.messages.get(conversation);
+      if (r) r[1] = seq;
+      else early.messages.set(conversation, [seq, seq]);
+    } else if (notification !== undefined) {
+      if (early.notifications) early.notifications[1] = notification;
+      else early.notifications = [notification, notification];
     }
   }
 
@@ -132,6 +185,7 @@ export class Connection {
       this.#held.push({ data, conversation, seq });
       return;
     }
+    if (this.#early) this.#noteEarly(this.#early, conversation, seq, undefined);
     this.write(data);
   }
 
@@ -145,6 +199,7 @@ export class Connection {
       this.#held.push({ data, notification: id });
       return;
     }
+    if (this.#early) this.#noteEarly(this.#early, undefined, undefined, id);
     this.write(data);
   }
 
@@ -282,6 +337,9 @@ export class Connection {
     this.#syncing++;
     this.#held ??= [];
     this.#stopHoldTimer();
+    // The first sync after the hold ran out: what went out live meanwhile is not sent again.
+    const early = this.#early;
+    this.#early = undefined;
     try {
       const serverTime = Date.now();
       const memberships = await core.storage.conversations.memberships(p.tenantId, p.userId);
@@ -292,7 +350,7 @@ export class Connection {
       }
       const plan = planSync(memberships, f.cursors, f.since);
       let sent = 0;
-      for (const item of plan) {
+      for (const item of early ? withoutDelivered(plan, early) : plan) {
         covered.set(item.conversation_id, Math.max(covered.get(item.conversation_id) ?? 0, item.to));
         for await (const page of readRange(core.storage, p.tenantId, item, this.#o.syncPageSize)) {
           if (this.#closed) return;
@@ -302,7 +360,7 @@ export class Connection {
           if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
         }
       }
-      const notifications = f.notifications_after !== undefined ? await this.#syncNotifications(f.notifications_after) : undefined;
+      const notifications = f.notifications_after !== undefined ? await this.#syncNotifications(f.notifications_after, early?.notifications ?? null) : undefined;
       if (this.#closed) return;
       this.send({
         type: 'sync_done', ...(f.id !== undefined ? { id: f.id } : {}), server_time: serverTime, sent,
@@ -321,15 +379,20 @@ export class Connection {
    * these pages or held and released after `sync_done`, so a client that keeps the larger of
    * `last_id` and the newest id it got misses nothing.
    */
-  async #syncNotifications(after: string): Promise<{ last_id: string | null; sent: number; unread: { total: number; kinds: Record<string, number> } }> {
+  async #syncNotifications(
+    after: string, delivered: [string, string] | null,
+  ): Promise<{ last_id: string | null; sent: number; unread: { total: number; kinds: Record<string, number> } }> {
     const core = this.#o.core;
     const p = this.principal;
     const head = await core.storage.notifications.head(p.tenantId, p.userId);
     let sent = 0;
     for await (const page of readInboxAfter(core.storage, p.tenantId, p.userId, after, this.#o.syncPageSize)) {
       if (this.#closed) break;
-      for (const n of page) this.write(JSON.stringify({ type: 'notification', kind: n.kind, notification: n } satisfies ServerFrame));
-      sent += page.length;
+      for (const n of page) {
+        if (delivered && n.id >= delivered[0] && n.id <= delivered[1]) continue; // went out live after the hold ran out
+        this.write(JSON.stringify({ type: 'notification', kind: n.kind, notification: n } satisfies ServerFrame));
+        sent++;
+      }
       const last = page[page.length - 1]!.id;
       if (this.#notificationsCovered === undefined || last > this.#notificationsCovered) this.#notificationsCovered = last;
       if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
@@ -348,9 +411,11 @@ export class Connection {
     this.#covered = undefined;
     this.#notificationsCovered = undefined;
     if (!held) return;
+    const early = this.#early;
     for (const h of held) {
       if (h.conversation !== undefined && h.seq !== undefined && covered !== undefined && h.seq <= (covered.get(h.conversation) ?? 0)) continue;
       if (h.notification !== undefined && notificationsCovered !== undefined && h.notification <= notificationsCovered) continue;
+      if (early) this.#noteEarly(early, h.conversation, h.seq, h.notification);
       this.write(h.data);
     }
   }

@@ -169,7 +169,7 @@ export class WsEndpoint {
     this.#heartbeat.unref();
     this.#ctx = {
       core: o.core, metrics: o.metrics,
-      maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize,
+      maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize, syncHoldMs: cfg.syncHoldMs,
       onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
       log: (obj, msg) => o.log.error(obj, msg),
     };
