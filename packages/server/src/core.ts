@@ -52,9 +52,11 @@ export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Cor
   const bus = new MemoryBus((err) => onBusError(err));
   const presence = new MemoryPresence();
   const directory = new MemberDirectory(storage.conversations);
-  // Other nodes' participant changes drop this node's cached member sets.
+  const settings = new SettingsService({ storage, bus });
+  // Other nodes' participant and settings changes drop this node's cached member sets and settings.
   bus.subscribe((e) => {
     if (e.kind === 'conversation.changed') directory.invalidate(e.tenant_id, e.conversation_id);
+    else if (e.kind === 'settings.changed') settings.invalidate(e.tenant_id);
   });
   const auth = new AuthService({
     storage, bus, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.auth.tokenTtlSeconds, adminToken: config.auth.adminToken,
@@ -72,7 +74,6 @@ export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Cor
   const topics = new TopicService({ storage, bus, directory, audit, historyPageMax: config.messages.historyPageMax });
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
-  const settings = new SettingsService({ storage, bus });
   return {
     config, storage, bus, presence, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
     async close() {

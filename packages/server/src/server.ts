@@ -43,7 +43,7 @@ export async function startServer({ config, logger: given }: StartOptions): Prom
   const http = await buildHttp({ core, metrics, logger, state });
   const ws = new WsEndpoint({ core, metrics, log: logger });
   ws.attach(http.server);
-  await http.listen({ host: config.http.host, port: config.http.port });
+  await http.listen({ host: config.http.host, port: config.http.port, backlog: config.http.backlog });
   const { port } = http.server.address() as AddressInfo;
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -16,6 +16,12 @@ export const ConfigSchema = Type.Object(
       {
         host: Str('127.0.0.1', 'Address to listen on. Use 0.0.0.0 to accept remote connections.'),
         port: Int(3000, 'TCP port (0 picks a free one).', 0, 65535),
+        backlog: Int(
+          4096,
+          'Listen backlog: connections the kernel queues while the server is busy (e.g. a reconnect storm) instead of dropping them. Linux caps it at net.core.somaxconn.',
+          1,
+          65535,
+        ),
         bodyLimitBytes: Int(256 * 1024, 'Largest accepted HTTP body, in bytes.', 1024),
         trustProxy: Bool(false, 'Trust X-Forwarded-* headers from a reverse proxy.'),
       },
@@ -27,6 +33,12 @@ export const ConfigSchema = Type.Object(
         heartbeatMs: Int(25_000, 'Clients should send something this often; silent connections are dropped after twice this.', 1000),
         maxBufferedBytes: Int(4 * 1024 * 1024, 'A connection whose unsent output exceeds this is closed as a slow consumer (4001).', 64 * 1024),
         syncBufferFrames: Int(10_000, 'Live frames held for a connection while its catch-up runs; beyond this it is closed (4003).', 100),
+        syncHoldMs: Int(
+          10_000,
+          'A client that connects with ?sync=1 gets no live frames until its first sync, for at most this long; then they flow, and a later sync does not send them again.',
+          100,
+          600_000,
+        ),
         syncPageSize: Int(500, 'Messages (and notifications) read from storage per page during catch-up.', 10, 10_000),
         broadcastChunk: Int(1000, 'Most connections written per turn of the event loop when a tenant-wide notification is fanned out (a turn also ends after 5 ms; other traffic runs between turns).', 1, 1_000_000),
       },

@@ -4,11 +4,11 @@
  * the session, so a revoked token fails even before it expires.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import type { EventBus, Storage } from './ports.ts';
 import type { App, AuthSession, Principal, Tenant, User } from './types.ts';
 import { fail } from './errors.ts';
 import { newId, randomToken } from './ids.ts';
+import { Hs256, TokenError } from './tokens.ts';
 
 export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
 
@@ -21,14 +21,22 @@ export interface AuthDeps {
   now?: () => number;
 }
 
+/** A verified user token with what the WebSocket endpoint needs to open a connection. */
+export interface Authenticated {
+  principal: Principal & { kind: 'user' };
+  user: User;
+  /** The login session's platform (for the "connected elsewhere" policy). */
+  platform: string | null;
+}
+
 export class AuthService {
   readonly #d: AuthDeps;
-  readonly #key: Uint8Array;
+  readonly #jwt: Hs256;
   readonly #now: () => number;
 
   constructor(deps: AuthDeps) {
     this.#d = deps;
-    this.#key = new TextEncoder().encode(deps.tokenSecret);
+    this.#jwt = new Hs256(deps.tokenSecret);
     this.#now = deps.now ?? Date.now;
   }
 
@@ -80,26 +88,30 @@ export class AuthService {
       created_at: now, expires_at: now + ttl * 1000, revoked_at: null,
     };
     await this.#d.storage.sessions.createSession(session);
-    const token = await new SignJWT({ tid: tenantId, role: user.role })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(userId)
-      .setJti(session.id)
-      .setIssuedAt(Math.floor(now / 1000))
-      .setExpirationTime(Math.floor(session.expires_at / 1000))
-      .sign(this.#key);
+    const token = this.#jwt.sign({
+      tid: tenantId, role: user.role, sub: userId, jti: session.id, iat: Math.floor(now / 1000), exp: Math.floor(session.expires_at / 1000),
+    });
     return { token, expires_at: session.expires_at, user, session_id: session.id };
   }
 
   /** Verifies a user token: signature, expiry, and that its session is not revoked. */
   async authenticateToken(token: string): Promise<Principal & { kind: 'user' }> {
-    let payload;
+    return (await this.authenticate(token)).principal;
+  }
+
+  /**
+   * Verifies a user token as `authenticateToken` does, and returns the user and the login
+   * session's platform read on the way (one read of each, for a connection to open with).
+   */
+  async authenticate(token: string): Promise<Authenticated> {
+    let claims;
     try {
-      ({ payload } = await jwtVerify(token, this.#key, { algorithms: ['HS256'], currentDate: new Date(this.#now()) }));
+      claims = this.#jwt.verify(token, this.#now());
     } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw fail('auth.token_expired');
+      if (err instanceof TokenError && err.reason === 'expired') throw fail('auth.token_expired');
       throw fail('auth.invalid_token');
     }
-    const { sub, jti, tid, role } = payload as { sub?: unknown; jti?: unknown; tid?: unknown; role?: unknown };
+    const { sub, jti, tid, role } = claims;
     if (typeof sub !== 'string' || typeof jti !== 'string' || typeof tid !== 'string' || typeof role !== 'string') throw fail('auth.invalid_token');
     const session = await this.#d.storage.sessions.getSession(jti);
     if (!session || session.tenant_id !== tid || session.user_id !== sub) throw fail('auth.invalid_token');
@@ -108,7 +120,7 @@ export class AuthService {
     const user = await this.#d.storage.users.getUser(tid, sub);
     if (!user) throw fail('user.not_found');
     if (user.disabled) throw fail('user.disabled');
-    return { kind: 'user', tenantId: tid, userId: sub, role: role as User['role'], sessionId: jti };
+    return { principal: { kind: 'user', tenantId: tid, userId: sub, role: role as User['role'], sessionId: jti }, user, platform: session.platform };
   }
 
   /** Revokes the caller's session; its connections are closed (4502). */

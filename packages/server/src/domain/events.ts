@@ -28,6 +28,8 @@ export type DomainEvent =
       removed?: readonly string[];
     }
   | { kind: 'session.revoked'; tenant_id: string; session_id: string }
+  /** A tenant's settings changed: nodes drop their cached copy. */
+  | { kind: 'settings.changed'; tenant_id: string }
   | { kind: 'presence.changed'; tenant_id: string; user_id: string; online: boolean; last_seen: number | null }
   | {
       kind: 'notification.created';

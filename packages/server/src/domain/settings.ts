@@ -2,6 +2,11 @@
  * Per-tenant settings, and the "connected elsewhere" policy they set: with `kick`, a user's
  * new connection replaces their older connections of the same platform class (mobile, web,
  * desktop, …); with `allow_many` (the default) they all stay.
+ *
+ * Every connection opening asks for its tenant's policy, so the settings are kept in memory:
+ * a bounded cache (the `cacheTenants` most recently read tenants), dropped for a tenant when
+ * its settings change — at once on the node that changed them, and through the bus
+ * (`settings.changed`) on every other node.
  */
 import { platformClass } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
@@ -12,15 +17,46 @@ export interface SettingsDeps {
   storage: Pick<Storage, 'settings'>;
   bus: EventBus;
   now?: () => number;
+  /** Tenants whose settings are kept in memory (default 10,000). */
+  cacheTenants?: number;
 }
 
 export class SettingsService {
   readonly #d: SettingsDeps;
   readonly #now: () => number;
+  readonly #cache = new Map<string, TenantSettings>();
+  readonly #cacheMax: number;
+  /** Bumped by every invalidation: a read that was in flight meanwhile is not cached. */
+  #generation = 0;
 
   constructor(deps: SettingsDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
+    this.#cacheMax = Math.max(1, deps.cacheTenants ?? 10_000);
+  }
+
+  /** Drops a tenant's cached settings (they changed here or on another node). */
+  invalidate(tenantId: string): void {
+    this.#generation++;
+    this.#cache.delete(tenantId);
+  }
+
+  /** The tenant's settings, from the cache when it holds them. */
+  async #settings(tenantId: string): Promise<TenantSettings> {
+    const hit = this.#cache.get(tenantId);
+    if (hit) {
+      // Most recently used last, so the oldest is evicted first.
+      this.#cache.delete(tenantId);
+      this.#cache.set(tenantId, hit);
+      return hit;
+    }
+    const generation = this.#generation;
+    const settings = await this.#d.storage.settings.get(tenantId);
+    if (generation === this.#generation) {
+      this.#cache.set(tenantId, settings);
+      if (this.#cache.size > this.#cacheMax) this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    return settings;
   }
 
   async get(p: Principal): Promise<TenantSettings> {
@@ -33,7 +69,13 @@ export class SettingsService {
     if (patch.connection_policy !== undefined && patch.connection_policy !== 'allow_many' && patch.connection_policy !== 'kick') {
       throw fail('request.invalid', 'connection_policy must be "allow_many" or "kick".');
     }
-    return this.#d.storage.settings.update(p.tenantId, patch, this.#now());
+    try {
+      return await this.#d.storage.settings.update(p.tenantId, patch, this.#now());
+    } finally {
+      // Also after a failed write: what is stored is then not known here.
+      this.invalidate(p.tenantId);
+      this.#d.bus.publish({ kind: 'settings.changed', tenant_id: p.tenantId });
+    }
   }
 
   /**
@@ -43,7 +85,7 @@ export class SettingsService {
    */
   async connected(p: Principal & { kind: 'user' }, connectionId: string, platform: string | null): Promise<string> {
     const cls = platformClass(platform);
-    const settings = await this.#d.storage.settings.get(p.tenantId);
+    const settings = await this.#settings(p.tenantId);
     if (settings.connection_policy === 'kick') {
       this.#d.bus.publish({ kind: 'connection.replaced', tenant_id: p.tenantId, user_id: p.userId, platform_class: cls, keep: connectionId });
     }

@@ -6,11 +6,12 @@
  * arrived. While a catch-up (`sync`) runs, live frames are held and released after it,
  * minus the messages the catch-up already sent, so each message reaches the client once and
  * in order. The same holds for notifications when the sync asks for them (`notifications_after`).
- * A catch-up can also read a message committed by the writer thread whose live frame is not
- * out yet: until the live frames of a conversation pass what a catch-up sent, those it
- * already sent are dropped. And a catch-up skips the messages this connection already sent
- * live (a sync that arrives after live frames started to flow: without `sync=1`, or after
- * the hold gave up waiting for it).
+ *
+ * A catch-up can also read a commit of the writer thread whose live frame is not out yet:
+ * until the live frames of a conversation pass what a catch-up sent, those it already sent
+ * are dropped. And a catch-up skips what this connection already sent live (a sync that
+ * arrives after live frames started to flow: without `sync=1`, or after the hold gave up
+ * waiting for it — a slow client, or a server too loaded to read the sync in time).
  */
 import { ClientFrames, CloseCodes, type ClientFrame, type ErrorCode, type ServerFrame } from '@careline/protocol';
 import { Compile } from 'typebox/compile';
@@ -31,6 +32,8 @@ export interface Transport {
   close(code: number, reason: string): void;
   /** Sends a protocol-level ping (the client's pong counts as a sign of life). */
   ping(): void;
+  /** Bytes received so far, of any kind (frames, pongs): the heartbeat compares them between beats. */
+  received(): number;
   /** Drops the connection at once, with no close handshake. */
   terminate(): void;
 }
@@ -45,53 +48,84 @@ interface Held {
   notification?: string;
 }
 
-export interface ConnectionOptions {
-  id: string;
-  principal: Principal & { kind: 'user' };
-  transport: Transport;
+/** What every connection of an endpoint shares: one object per endpoint, not per connection. */
+export interface ConnectionContext {
   core: Core;
   metrics: Metrics;
   maxBufferedBytes: number;
   syncBufferFrames: number;
   syncPageSize: number;
+  /** How long `sync=1` holds live frames for a client that has not sent its first sync. */
+  syncHoldMs: number;
+  onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
+  log: (obj: object, msg: string) => void;
+}
+
+/** What is particular to one connection. */
+export interface ConnectionInit {
+  id: string;
+  principal: Principal & { kind: 'user' };
+  transport: Transport;
   /** Hold live frames until the first `sync` (the client connected with `sync=1`). */
   holdUntilSync: boolean;
   /** The class of the login session's platform (mobile, web, desktop, …), for the "connected elsewhere" policy. */
   platformClass?: string;
-  onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
-  log: (obj: object, msg: string) => void;
 }
+
+const settled: Promise<unknown> = Promise.resolve();
 
 export class Connection {
   readonly id: string;
   readonly principal: Principal & { kind: 'user' };
   readonly platformClass: string;
-  lastSeen = Date.now();
-  readonly presence = new Set<string>();
-  #o: ConnectionOptions;
+  /** The users whose presence this connection watches (made on the first subscription). */
+  presence: Set<string> | undefined;
+  readonly #o: ConnectionContext;
+  readonly #transport: Transport;
   #held: Held[] | null;
   #syncing = 0;
-  /** Per conversation, the newest seq the client has from a catch-up (live frames up to it are dropped). */
-  #covered = new Map<string, number>();
-  /** Per conversation, the seqs [first, last] written live, in a row: a catch-up does not send them again. */
+  /** Per conversation, the newest seq the client has from a catch-up: live frames up to it are dropped (made by the first sync). */
+  #covered: Map<string, number> | undefined;
+  /** Per conversation, the seqs [first, last] written live, in a row, before the first catch-up: it does not send them again. */
   #live: Map<string, [number, number]> | undefined;
+  /** Live frames are tracked until the first catch-up ends; after it the client's cursors say what it has, and a sync sends what it asks for. */
+  #trackLive = true;
   /** The newest notification id a catch-up read (live notification frames up to it are dropped). */
   #notificationsCovered: string | undefined;
-  #sendChain: Promise<unknown> = Promise.resolve();
+  /** The first and last notification ids written live (they come in id order): a catch-up does not send them again. */
+  #liveNotifications: [string, string] | undefined;
+  #sendChain: Promise<unknown> = settled;
   #closed = false;
   #holdTimer: NodeJS.Timeout | undefined;
+  /** Bytes received at the previous heartbeat, and the heartbeats since anything came in. */
+  #receivedAtBeat = 0;
+  #silentBeats = 0;
 
-  constructor(o: ConnectionOptions) {
-    this.#o = o;
-    this.id = o.id;
-    this.principal = o.principal;
-    this.platformClass = o.platformClass ?? 'unknown';
-    this.#held = o.holdUntilSync ? [] : null;
-    if (o.holdUntilSync) {
+  constructor(ctx: ConnectionContext, init: ConnectionInit) {
+    this.#o = ctx;
+    this.#transport = init.transport;
+    this.id = init.id;
+    this.principal = init.principal;
+    this.platformClass = init.platformClass ?? 'unknown';
+    this.#held = init.holdUntilSync ? [] : null;
+    if (init.holdUntilSync) {
       // A client that promised a sync and never sends one still gets its live frames.
-      this.#holdTimer = setTimeout(() => this.#release(), 10_000);
+      this.#holdTimer = setTimeout(() => this.#holdRanOut(), ctx.syncHoldMs);
       this.#holdTimer.unref();
     }
+  }
+
+  /** The client promised a sync (`sync=1`) and has not sent it: its live frames flow from now on (the late sync leaves out what went out meanwhile). */
+  #holdRanOut(): void {
+    this.#holdTimer = undefined;
+    if (this.#syncing > 0 || this.#held === null) return;
+    this.#release();
+  }
+
+  #stopHoldTimer(): void {
+    if (this.#holdTimer === undefined) return;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
   }
 
   get closed(): boolean {
@@ -101,11 +135,11 @@ export class Connection {
   /** Writes a frame now, or closes the connection if the client is not reading. */
   write(data: string): void {
     if (this.#closed) return;
-    if (this.#o.transport.buffered() > this.#o.maxBufferedBytes) {
+    if (this.#transport.buffered() > this.#o.maxBufferedBytes) {
       this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer');
       return;
     }
-    this.#o.transport.write(data);
+    this.#transport.write(data);
     this.#o.metrics.framesOut++;
   }
 
@@ -120,13 +154,14 @@ export class Connection {
       return;
     }
     if (seq !== undefined) {
-      if (this.#covered.size !== 0 && this.#caughtUp(conversation!, seq)) return;
+      if (this.#covered !== undefined && this.#caughtUp(conversation!, seq)) return;
       this.#wroteLive(conversation!, seq);
     }
     this.write(data);
   }
 
   #wroteLive(conversation: string, seq: number): void {
+    if (!this.#trackLive) return;
     const live = (this.#live ??= new Map());
     const run = live.get(conversation);
     if (run && seq === run[1] + 1) run[1] = seq;
@@ -140,11 +175,25 @@ export class Connection {
 
   /** Whether a catch-up already sent message `seq` of `conversation`; forgets the conversation once live frames pass it. */
   #caughtUp(conversation: string, seq: number): boolean {
-    const upTo = this.#covered.get(conversation);
+    const upTo = this.#covered?.get(conversation);
     if (upTo === undefined) return false;
     if (seq <= upTo) return true;
-    this.#covered.delete(conversation);
+    this.#covered!.delete(conversation);
     return false;
+  }
+
+  /** Whether a catch-up already sent notification `id`; forgets it once live frames pass it. */
+  #notificationCaughtUp(id: string): boolean {
+    if (this.#notificationsCovered === undefined) return false;
+    if (id <= this.#notificationsCovered) return true;
+    this.#notificationsCovered = undefined;
+    return false;
+  }
+
+  #wroteLiveNotification(id: string): void {
+    if (!this.#trackLive) return;
+    if (this.#liveNotifications) this.#liveNotifications[1] = id;
+    else this.#liveNotifications = [id, id];
   }
 
   /** A live notification frame: held during catch-up (and dropped on release if the catch-up sent it), written otherwise. */
@@ -157,10 +206,8 @@ export class Connection {
       this.#held.push({ data, notification: id });
       return;
     }
-    if (this.#notificationsCovered !== undefined) {
-      if (id <= this.#notificationsCovered) return;
-      this.#notificationsCovered = undefined;
-    }
+    if (this.#notificationCaughtUp(id)) return;
+    this.#wroteLiveNotification(id);
     this.write(data);
   }
 
@@ -171,26 +218,41 @@ export class Connection {
   close(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#holdTimer);
+    this.#stopHoldTimer();
     this.#held = null;
     this.#o.metrics.wsClosed.inc({ code: String(code) });
-    this.#o.transport.close(code, reason);
+    this.#transport.close(code, reason);
   }
 
   ping(): void {
-    if (!this.#closed) this.#o.transport.ping();
+    if (!this.#closed) this.#transport.ping();
+  }
+
+  /**
+   * One heartbeat: how many heartbeats in a row (this one included) found nothing received
+   * from the client — no frame, no pong — since the one before. 0 when something came in.
+   */
+  silentBeats(): number {
+    const received = this.#transport.received();
+    if (received !== this.#receivedAtBeat) {
+      this.#receivedAtBeat = received;
+      this.#silentBeats = 0;
+    } else {
+      this.#silentBeats++;
+    }
+    return this.#silentBeats;
   }
 
   /** Cuts the connection with no close handshake (as a network failure would). */
   terminate(): void {
     this.dispose();
-    this.#o.transport.terminate();
+    this.#transport.terminate();
   }
 
   /** Marks the connection gone (the transport closed on its own). */
   dispose(): void {
     this.#closed = true;
-    clearTimeout(this.#holdTimer);
+    this.#stopHoldTimer();
     this.#held = null;
   }
 
@@ -206,7 +268,6 @@ export class Connection {
 
   /** Entry point for every incoming frame. Never throws. */
   onFrame(raw: string | Buffer, isBinary: boolean): void {
-    this.lastSeen = Date.now();
     if (isBinary) return this.#fail(undefined, 'frame.binary_unsupported');
     let frame: unknown;
     try {
@@ -283,18 +344,19 @@ export class Connection {
     const p = this.principal;
     this.#syncing++;
     this.#held ??= [];
-    clearTimeout(this.#holdTimer);
+    this.#stopHoldTimer();
     try {
       const serverTime = Date.now();
       const memberships = await core.storage.conversations.memberships(p.tenantId, p.userId);
+      const covered = (this.#covered ??= new Map());
       for (const m of memberships) {
         const cursor = Object.hasOwn(f.cursors, m.id) ? f.cursors[m.id]! : undefined;
-        if (cursor !== undefined) this.#covered.set(m.id, Math.max(this.#covered.get(m.id) ?? 0, cursor, m.last_seq));
+        if (cursor !== undefined) covered.set(m.id, Math.max(covered.get(m.id) ?? 0, cursor, m.last_seq));
       }
       const plan = planSync(memberships, f.cursors, f.since);
       let sent = 0;
       for (const item of plan) {
-        this.#covered.set(item.conversation_id, Math.max(this.#covered.get(item.conversation_id) ?? 0, item.to));
+        covered.set(item.conversation_id, Math.max(covered.get(item.conversation_id) ?? 0, item.to));
         for await (const page of readRange(core.storage, p.tenantId, item, this.#o.syncPageSize)) {
           if (this.#closed) return;
           for (const message of page) {
@@ -303,7 +365,7 @@ export class Connection {
             sent++;
           }
           // Stream at the pace the client reads: wait for the socket rather than buffer without bound.
-          if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
+          if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
         }
       }
       const notifications = f.notifications_after !== undefined ? await this.#syncNotifications(f.notifications_after) : undefined;
@@ -315,7 +377,12 @@ export class Connection {
       });
     } finally {
       this.#syncing--;
-      if (this.#syncing === 0) this.#release();
+      if (this.#syncing === 0) {
+        this.#trackLive = false;
+        this.#live = undefined;
+        this.#liveNotifications = undefined;
+        this.#release();
+      }
     }
   }
 
@@ -329,14 +396,18 @@ export class Connection {
     const core = this.#o.core;
     const p = this.principal;
     const head = await core.storage.notifications.head(p.tenantId, p.userId);
+    const live = this.#liveNotifications;
     let sent = 0;
     for await (const page of readInboxAfter(core.storage, p.tenantId, p.userId, after, this.#o.syncPageSize)) {
       if (this.#closed) break;
-      for (const n of page) this.write(JSON.stringify({ type: 'notification', kind: n.kind, notification: n } satisfies ServerFrame));
-      sent += page.length;
+      for (const n of page) {
+        if (live && n.id >= live[0] && n.id <= live[1]) continue; // went out live already
+        this.write(JSON.stringify({ type: 'notification', kind: n.kind, notification: n } satisfies ServerFrame));
+        sent++;
+      }
       const last = page[page.length - 1]!.id;
       if (this.#notificationsCovered === undefined || last > this.#notificationsCovered) this.#notificationsCovered = last;
-      if (this.#o.transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#o.transport.drained(this.#o.maxBufferedBytes / 4);
+      if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
     }
     const unread = await core.notifications.unread(p);
     return { last_id: head, sent, unread };
@@ -348,7 +419,7 @@ export class Connection {
    * it: the catch-up may have read commits whose live frames come after the release.
    */
   #release(): void {
-    clearTimeout(this.#holdTimer);
+    this.#stopHoldTimer();
     const held = this.#held;
     this.#held = null;
     if (!held) return;
@@ -357,9 +428,9 @@ export class Connection {
         if (this.#caughtUp(h.conversation, h.seq)) continue;
         this.#wroteLive(h.conversation, h.seq);
       }
-      if (h.notification !== undefined && this.#notificationsCovered !== undefined) {
-        if (h.notification <= this.#notificationsCovered) continue;
-        this.#notificationsCovered = undefined;
+      if (h.notification !== undefined) {
+        if (this.#notificationCaughtUp(h.notification)) continue;
+        this.#wroteLiveNotification(h.notification);
       }
       this.write(h.data);
     }

@@ -13,7 +13,11 @@ import { CloseCodes, EventKinds, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
 import type { Connection } from './connection.ts';
 
-type UserMap = Map<string, Set<Connection>>;
+/**
+ * A user's connections on this node. An array, not a Set: almost every user has one or two,
+ * and an array of one costs a third of a Set's memory (this is per idle connection).
+ */
+type UserMap = Map<string, Connection[]>;
 type NotificationEvent = Extract<DomainEvent, { kind: 'notification.created' }>;
 
 export interface HubOptions {
@@ -67,21 +71,24 @@ export class Hub {
     let users = this.#byTenant.get(tenantId);
     if (!users) this.#byTenant.set(tenantId, (users = new Map()));
     let set = users.get(userId);
-    if (!set) users.set(userId, (set = new Set()));
-    set.add(c);
-    return set.size === 1;
+    if (!set) users.set(userId, (set = []));
+    set.push(c);
+    return set.length === 1;
   }
 
   /** Removes a connection; true if it was registered (false if removed before). */
   remove(c: Connection): boolean {
     if (!this.#byId.delete(c.id)) return false;
-    for (const u of c.presence) this.watch(c, u, false);
+    if (c.presence) for (const u of c.presence) this.watch(c, u, false);
     const { tenantId, userId } = c.principal;
     const users = this.#byTenant.get(tenantId);
     const set = users?.get(userId);
     if (set) {
-      set.delete(c);
-      if (set.size === 0) {
+      // A new array (not a splice): a fan-out iterating the old one is not disturbed.
+      const rest = set.filter((x) => x !== c);
+      if (rest.length > 0) {
+        users!.set(userId, rest);
+      } else {
         users!.delete(userId);
         if (users!.size === 0) this.#byTenant.delete(tenantId);
       }
@@ -97,9 +104,9 @@ export class Hub {
       let set = t.get(userId);
       if (!set) t.set(userId, (set = new Set()));
       set.add(c);
-      c.presence.add(userId);
+      (c.presence ??= new Set()).add(userId);
     } else {
-      c.presence.delete(userId);
+      c.presence?.delete(userId);
       const set = t?.get(userId);
       set?.delete(c);
       if (set && set.size === 0) t!.delete(userId);

@@ -7,10 +7,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCodes, platformClass, type ErrorCode } from '@careline/protocol';
 import type { Core } from '../core.ts';
+import type { Authenticated } from '../domain/auth.ts';
 import { isAppError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { Connection, type Transport } from './connection.ts';
+import { Connection, type ConnectionContext, type Transport } from './connection.ts';
 import { Hub } from './hub.ts';
 
 export interface WsOptions {
@@ -24,26 +25,127 @@ const closeFor: Partial<Record<ErrorCode, number>> = {
   'auth.token_revoked': CloseCodes.TOKEN_REVOKED,
 };
 
-function transportOf(ws: WebSocket): Transport {
-  return {
-    write: (data) => ws.send(data),
-    buffered: () => ws.bufferedAmount,
-    drained: (bytes) =>
-      new Promise((resolve) => {
-        const check = () => {
-          if (ws.readyState !== ws.OPEN || ws.bufferedAmount <= bytes) return resolve();
-          setTimeout(check, 5);
-        };
-        check();
-      }),
-    close: (code, reason) => {
-      ws.close(code, reason);
-      // A client that does not answer the close handshake is cut off.
-      setTimeout(() => ws.terminate(), 2000).unref();
-    },
-    ping: () => ws.ping(),
-    terminate: () => ws.terminate(),
-  };
+/** Bytes held in a corked socket before they are sent without waiting for the next tick. */
+const FLUSH_BYTES = 64 * 1024;
+
+const flushTransport = (t: WsTransport) => t.flush();
+
+/** A client that does not answer the close handshake is cut off. */
+const terminate = (ws: WebSocket) => ws.terminate();
+
+/**
+ * The `Transport` of one socket, and its link to the endpoint. One small object per
+ * connection: the socket's listeners are shared functions (`this` is the socket, which points
+ * back here), so nothing of the upgrade request — headers, URL, token — stays reachable once
+ * the connection is open.
+ */
+class WsTransport implements Transport {
+  readonly ws: WebSocket;
+  /** The TCP socket under `ws`: its byte count is the heartbeat's sign of life. */
+  readonly socket: Duplex & { bytesRead?: number };
+  readonly endpoint: WsEndpoint;
+  /** Set right after construction (the connection is made with this transport). */
+  conn!: Connection;
+  /** Bytes written since the socket was corked, or -1 when it is not. */
+  #corked = -1;
+
+  constructor(ws: WebSocket, socket: Duplex, endpoint: WsEndpoint) {
+    this.ws = ws;
+    this.socket = socket;
+    this.endpoint = endpoint;
+  }
+
+  /**
+   * Frames written in one turn of the event loop leave in one socket write: the socket is
+   * corked at the first and uncorked on the next tick (or once `FLUSH_BYTES` are waiting), so
+   * a catch-up page, or the acks and messages of one group commit, cost one syscall, not one each.
+   */
+  write(data: string): void {
+    if (this.#corked < 0) {
+      this.#corked = 0;
+      this.socket.cork();
+      process.nextTick(flushTransport, this);
+    }
+    this.ws.send(data);
+    this.#corked += data.length;
+    if (this.#corked >= FLUSH_BYTES) this.flush();
+  }
+
+  /** Sends what `write` holds back (a no-op when nothing is). */
+  flush(): void {
+    if (this.#corked < 0) return;
+    this.#corked = -1;
+    this.socket.uncork();
+  }
+
+  buffered(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  drained(bytes: number): Promise<void> {
+    const ws = this.ws;
+    return new Promise((resolve) => {
+      const check = () => {
+        if (ws.readyState !== ws.OPEN || ws.bufferedAmount <= bytes) return resolve();
+        setTimeout(check, 5);
+      };
+      check();
+    });
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+    setTimeout(terminate, 2000, this.ws).unref();
+  }
+
+  ping(): void {
+    this.ws.ping();
+  }
+
+  received(): number {
+    return this.socket.bytesRead ?? 0;
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+const kTransport = Symbol('careline.transport');
+type Socket = WebSocket & { [kTransport]: WsTransport };
+const transportOf = (ws: WebSocket): WsTransport => (ws as Socket)[kTransport];
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  transportOf(this).conn.onFrame(data, isBinary);
+}
+
+function onSocketError(this: WebSocket): void {
+  this.terminate();
+}
+
+function onClose(this: WebSocket): void {
+  const t = transportOf(this);
+  t.endpoint.closed(t.conn);
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** What the upgrade request says, taken out of it before the handshake completes. */
+interface Handshake {
+  token: string | null;
+  /** `?sync=1`: hold live frames until the first sync. */
+  sync: boolean;
+}
+
+/** The handshake's values, or null for another path. The request and its URL are dropped after this. */
+function handshakeOf(req: IncomingMessage): Handshake | null {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname !== '/ws') return null;
+  const auth = req.headers.authorization;
+  const token = url.searchParams.get('token') ?? (auth ? (/^Bearer\s+(\S+)$/i.exec(auth)?.[1] ?? null) : null);
+  return { token, sync: url.searchParams.get('sync') === '1' };
 }
 
 export class WsEndpoint {
@@ -51,7 +153,9 @@ export class WsEndpoint {
   readonly #wss: WebSocketServer;
   readonly #o: WsOptions;
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #beatMs: number;
   readonly #unsubscribe: () => void;
+  readonly #ctx: ConnectionContext;
   #accepting = true;
 
   constructor(o: WsOptions) {
@@ -60,76 +164,81 @@ export class WsEndpoint {
     this.hub = new Hub({ broadcastChunk: cfg.broadcastChunk, onError: (err) => o.log.error({ err }, 'notification fan-out failed') });
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: cfg.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
     this.#unsubscribe = o.core.bus.subscribe((e) => this.hub.onEvent(e));
-    this.#heartbeat = setInterval(() => this.#beat(), Math.max(250, Math.floor(cfg.heartbeatMs / 2)));
+    this.#beatMs = Math.max(250, Math.floor(cfg.heartbeatMs / 2));
+    this.#heartbeat = setInterval(() => this.#beat(), this.#beatMs);
     this.#heartbeat.unref();
+    this.#ctx = {
+      core: o.core, metrics: o.metrics,
+      maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize, syncHoldMs: cfg.syncHoldMs,
+      onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
+      log: (obj, msg) => o.log.error(obj, msg),
+    };
   }
 
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      if (url.pathname !== '/ws' || !this.#accepting) {
-        socket.end(`HTTP/1.1 ${this.#accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-        return;
-      }
-      socket.on('error', () => socket.destroy());
-      this.#wss.handleUpgrade(req, socket, head, (ws) => void this.#open(ws, req, url));
+      this.#upgrade(req, socket, head).catch((err: unknown) => {
+        this.#o.log.error({ err }, 'websocket upgrade failed');
+        socket.destroy();
+      });
     });
   }
 
-  async #open(ws: WebSocket, req: IncomingMessage, url: URL): Promise<void> {
-    const { core, metrics } = this.#o;
-    const auth = req.headers.authorization;
-    const token = url.searchParams.get('token') ?? (auth?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? null);
-    // Frames that arrive while the token is checked wait for the connection.
-    const early: [Buffer, boolean][] = [];
-    const onEarly = (d: Buffer, b: boolean) => early.push([d, b]);
-    ws.on('message', onEarly);
-    ws.on('error', () => ws.terminate());
-    let principal;
+  /**
+   * The token is checked before the handshake completes, so that the `101` response and the
+   * first frame (`hello`, or the refusal) leave in one write, and no frame can arrive before the
+   * connection exists. A refused token still gets the WebSocket handshake, then an error frame
+   * and its close code (4401, 4501, 4502), as clients expect.
+   */
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const hs = this.#accepting ? handshakeOf(req) : null;
+    // Until `ws` takes the socket, its errors are handled here.
+    socket.on('error', destroyOnError);
+    if (!hs) return this.#reject(socket, this.#accepting ? '404 Not Found' : '503 Service Unavailable');
+    let auth: Authenticated | null = null;
+    let refusal: { code: ErrorCode; message: string } | null = null;
     try {
-      if (!token) throw Object.assign(new Error('no token'), { code: 'auth.missing' });
-      principal = await core.auth.authenticateToken(token);
+      if (!hs.token) throw new Error('no token');
+      auth = await this.#o.core.auth.authenticate(hs.token);
     } catch (err) {
-      const code: ErrorCode = isAppError(err) ? err.code : 'auth.missing';
-      const message = isAppError(err) ? err.message : 'Connect with ?token=<user token> or an Authorization: Bearer header.';
-      ws.send(JSON.stringify({ type: 'error', code, message }));
-      ws.close(closeFor[code] ?? CloseCodes.AUTH_FAILED, code);
-      metrics.wsClosed.inc({ code: String(closeFor[code] ?? CloseCodes.AUTH_FAILED) });
-      return;
+      // Also a user that cannot connect (user.not_found, user.disabled): closed as an auth failure.
+      refusal = isAppError(err)
+        ? { code: err.code, message: err.message }
+        : { code: 'auth.missing', message: 'Connect with ?token=<user token> or an Authorization: Bearer header.' };
     }
-    if (ws.readyState !== ws.OPEN) return;
-    const user = await core.storage.users.getUser(principal.tenantId, principal.userId);
-    if (!user || user.disabled) {
-      ws.send(JSON.stringify({ type: 'error', code: user ? 'user.disabled' : 'user.not_found', message: 'The user cannot connect.' }));
-      ws.close(CloseCodes.AUTH_FAILED, 'user');
-      return;
-    }
-    // The login session's platform decides which connections a new one replaces (policy `kick`).
-    const platform = (await core.storage.sessions.getSession(principal.sessionId))?.platform ?? null;
-    if (ws.readyState !== ws.OPEN) return;
+    if (!this.#accepting) return this.#reject(socket, '503 Service Unavailable');
+    // From here on `ws` handles socket errors (during the handshake and after it).
+    socket.removeListener('error', destroyOnError);
+    socket.cork();
+    this.#wss.handleUpgrade(req, socket, head, (ws) => (auth ? this.#open(ws, socket, hs, auth) : this.#refuse(ws, refusal!)));
+    socket.uncork();
+  }
+
+  #reject(socket: Duplex, status: string): void {
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  #refuse(ws: WebSocket, { code, message }: { code: ErrorCode; message: string }): void {
+    ws.on('error', onSocketError);
+    const close = closeFor[code] ?? CloseCodes.AUTH_FAILED;
+    ws.send(JSON.stringify({ type: 'error', code, message }));
+    ws.close(close, code);
+    this.#o.metrics.wsClosed.inc({ code: String(close) });
+  }
+
+  #open(ws: WebSocket, socket: Duplex, hs: Handshake, auth: Authenticated): void {
+    const { core, metrics } = this.#o;
+    const { principal, user, platform } = auth;
     const cfg = core.config.ws;
-    const conn = new Connection({
-      id: newId(), principal, transport: transportOf(ws), core, metrics,
-      maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize,
-      holdUntilSync: url.searchParams.get('sync') === '1',
-      platformClass: platformClass(platform),
-      onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
-      log: (obj, msg) => this.#o.log.error(obj, msg),
+    const t = new WsTransport(ws, socket, this);
+    const conn = new Connection(this.#ctx, {
+      id: newId(), principal, transport: t, holdUntilSync: hs.sync, platformClass: platformClass(platform),
     });
-    ws.off('message', onEarly);
-    ws.on('message', (data: Buffer, isBinary: boolean) => conn.onFrame(data, isBinary));
-    ws.on('pong', () => (conn.lastSeen = Date.now()));
-    ws.on('close', () => {
-      conn.dispose();
-      metrics.wsConnections.dec();
-      // Presence counts connections: every one that leaves is subtracted.
-      if (this.hub.remove(conn)) {
-        const now = Date.now();
-        if (core.presence.disconnected(principal.tenantId, principal.userId, now)) {
-          core.bus.publish({ kind: 'presence.changed', tenant_id: principal.tenantId, user_id: principal.userId, online: false, last_seen: now });
-        }
-      }
-    });
+    t.conn = conn;
+    (ws as Socket)[kTransport] = t;
+    ws.on('message', onMessage);
+    ws.on('error', onSocketError);
+    ws.on('close', onClose);
     metrics.wsConnections.inc();
     this.hub.add(conn);
     const now = Date.now();
@@ -139,15 +248,36 @@ export class WsEndpoint {
     conn.send({ type: 'hello', connection_id: conn.id, user, server_time: now, heartbeat_ms: cfg.heartbeatMs, max_frame_bytes: cfg.maxFrameBytes });
     // Under the tenant's `kick` policy, the user's older connections of this platform class go (on every node).
     core.settings.connected(principal, conn.id, platform).catch((err: unknown) => this.#o.log.error({ err }, 'connection policy failed'));
-    for (const [d, b] of early) conn.onFrame(d, b);
   }
 
-  /** Pings every connection; drops those silent for more than two heartbeat intervals. */
+  /** A connection's socket closed: it leaves the hub, and presence counts it out. */
+  closed(conn: Connection): void {
+    const { core, metrics } = this.#o;
+    conn.dispose();
+    metrics.wsConnections.dec();
+    // Presence counts connections: every one that leaves is subtracted.
+    if (this.hub.remove(conn)) {
+      const { tenantId, userId } = conn.principal;
+      const now = Date.now();
+      if (core.presence.disconnected(tenantId, userId, now)) {
+        core.bus.publish({ kind: 'presence.changed', tenant_id: tenantId, user_id: userId, online: false, last_seen: now });
+      }
+    }
+  }
+
+  /**
+   * Every half heartbeat interval: drops the connections from which nothing (no frame, no
+   * pong) came for two heartbeat intervals, and pings those that were silent since the last
+   * beat, so that a live client answers. Any byte received is a sign of life, read from the
+   * socket's counter, so a connection needs no pong listener and no clock reading per frame, and
+   * a client that talks (the SDK sends a `ping` frame every heartbeat) is not pinged.
+   */
   #beat(): void {
-    const limit = Date.now() - 2 * this.#o.core.config.ws.heartbeatMs;
+    const limit = Math.ceil((2 * this.#o.core.config.ws.heartbeatMs) / this.#beatMs);
     for (const c of this.hub.connections()) {
-      if (c.lastSeen < limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
-      else c.ping();
+      const silent = c.silentBeats();
+      if (silent >= limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      else if (silent > 0) c.ping();
     }
   }
 

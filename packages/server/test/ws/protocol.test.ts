@@ -54,6 +54,18 @@ describe('websocket protocol', () => {
       assert.equal((await c.closed).code, CloseCodes.AUTH_FAILED);
     });
 
+    it('refuses alg "none" and a payload swapped under a genuine signature', async () => {
+      const [h, p, sig] = doc.token.split('.') as [string, string, string];
+      const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+      const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${p}.`;
+      const swapped = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'pat', role: 'patient' })).toString('base64url')}.${sig}`;
+      for (const token of [none, swapped]) {
+        const c = await WsClient.connect(s.wsUrl, token);
+        assert.equal((await c.next((f) => f.type === 'error')).code, 'auth.invalid_token');
+        assert.equal((await c.closed).code, CloseCodes.AUTH_FAILED);
+      }
+    });
+
     it('refuses an expired token with 4501 (refresh, do not retry as is)', async () => {
       const secret = s.server.core.config.auth.tokenSecret;
       const expired = await new SignJWT({ tid: s.tenantId, role: 'doctor' }).setProtectedHeader({ alg: 'HS256' }).setSubject('doc').setJti('x')

@@ -101,6 +101,72 @@ describe('catch-up (sync)', () => {
   });
 });
 
+describe('a sync that comes after the hold ran out', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ config: { ws: { syncHoldMs: 200 } } });
+  });
+  after(() => s.stop());
+
+  it('does not send again what the released hold and live traffic already delivered', async () => {
+    const doc = await s.user('doc2', 'doctor');
+    const pat = await s.user('pat2', 'patient');
+    const conv = await s.conversation({ participants: ['doc2', 'pat2'] });
+    await s.user('nurse2', 'staff');
+    const other = await s.conversation({ participants: ['doc2', 'pat2', 'nurse2'] });
+    for (let i = 0; i < 3; i++) await s.sendAs('doc2', conv, `before ${i}`); // seqs 1..3, missed while offline
+    const a = await WsClient.open(s.wsUrl, doc.token);
+    const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    // Held, then released by the timer (the client promised a sync and is late with it).
+    a.send({ type: 'send', id: 'h', conversation_id: conv, message: { client_id: 'held', type: 1, content: { text: 'held' } } });
+    await a.next((f) => f.type === 'ack' && f.id === 'h');
+    await b.next((f) => f.type === 'message' && f.message.client_id === 'held');
+    // Live after the release.
+    for (let i = 0; i < 3; i++) {
+      a.send({ type: 'send', id: `l${i}`, conversation_id: conv, message: { client_id: `live-${i}`, type: 1, content: { text: `live ${i}` } } });
+      await b.next((f) => f.type === 'message' && f.message.client_id === `live-${i}`);
+    }
+    await s.sendAs('doc2', other, 'in the other conversation');
+    await b.next((f) => f.type === 'message' && f.message.conversation_id === other);
+    // The late sync, with the cursors the client had when it connected.
+    b.send({ type: 'sync', id: 'late', cursors: { [conv]: 0, [other]: 0 } });
+    const done = await b.next((f) => f.type === 'sync_done' && f.id === 'late');
+    assert.equal(done.sent, 3, 'only the three the client never got');
+    assertContiguous(b.messages(conv).map((m) => m.seq).sort((x, y) => x - y), 0, 7);
+    assert.equal(b.messages(conv).length, 7, 'each message of the conversation once');
+    assert.equal(b.messages(other).length, 1);
+    // After the sync the connection is live as usual, and a second sync sends what is asked.
+    a.send({ type: 'send', id: 'after', conversation_id: conv, message: { client_id: 'after', type: 1, content: { text: 'after' } } });
+    const afterFrame = await b.next((f) => f.type === 'message' && f.message.client_id === 'after');
+    const between = b.frames.slice(b.frames.indexOf(done) + 1, b.frames.indexOf(afterFrame));
+    assert.deepEqual(between.filter((f) => f.type === 'message'), [], 'nothing sent again after sync_done either');
+    b.send({ type: 'sync', id: 'again', cursors: { [conv]: 6 } });
+    assert.equal((await b.next((f) => f.type === 'sync_done' && f.id === 'again')).sent, 2);
+    a.close();
+    b.close();
+  });
+
+  it('notifications that went out live after the hold ran out are not sent again by the late sync', async () => {
+    await s.user('pat3', 'patient');
+    const token = (await s.user('pat3')).token;
+    const notify = async (title: string) =>
+      (await s.call('POST', '/api/v2/management/notifications', { body: { kind: 'S2C_RESERVATION_PUSH', target: { user: 'pat3' }, title } })).body.notification.id as string;
+    const missed = await notify('while offline');
+    const b = await WsClient.open(s.wsUrl, token, { sync: true });
+    // The first is held and comes when the hold (200 ms) runs out; the second goes out live.
+    const live = [await notify('held, then released')];
+    await b.next((f) => f.type === 'notification' && f.notification.id === live[0]);
+    live.push(await notify('live'));
+    await b.next((f) => f.type === 'notification' && f.notification.id === live[1]);
+    b.send({ type: 'sync', id: 'late', cursors: {}, notifications_after: '' });
+    const done = await b.next((f) => f.type === 'sync_done' && f.id === 'late');
+    assert.equal(done.notifications.sent, 1);
+    const ids = b.frames.filter((f) => f.type === 'notification').map((f) => f.notification.id);
+    assert.deepEqual([...ids].sort(), [missed, ...live].sort(), 'each once');
+    b.close();
+  });
+});
+
 describe('resilience', () => {
   it('drops a silent connection after two heartbeat intervals (4002)', async () => {
     const s = await startTestServer({ config: { ws: { heartbeatMs: 1000 } } });
@@ -115,6 +181,51 @@ describe('resilience', () => {
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       assert.match(metrics, /careline_ws_closed_total\{code="4002"\} 1/);
       c.ws.terminate();
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('keeps a connection that sends no frames but answers pings (pongs are a sign of life)', async () => {
+    const s = await startTestServer({ config: { ws: { heartbeatMs: 1000 } } });
+    try {
+      const u = await s.user('listener', 'patient');
+      const c = await WsClient.open(s.wsUrl, u.token);
+      let pings = 0;
+      c.ws.on('ping', () => pings++);
+      // It is pinged when silent, at most every other beat (a pong makes the next beat not
+      // silent): four pings take over two heartbeat intervals, after which a silent one is dropped.
+      const deadline = Date.now() + 15_000;
+      while (pings < 4 && Date.now() < deadline) await sleep(100);
+      assert.ok(pings >= 4, `${pings} pings`);
+      assert.equal(s.server.ws.hub.size, 1);
+      assert.equal(c.ws.readyState, c.ws.OPEN);
+      c.close();
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('does not ping a connection that talks; pings it once it falls silent', async () => {
+    const s = await startTestServer({ config: { ws: { heartbeatMs: 1000 } } });
+    try {
+      const u = await s.user('talker', 'patient');
+      const c = await WsClient.open(s.wsUrl, u.token);
+      let pings = 0;
+      c.ws.on('ping', () => pings++);
+      // Talking: a frame every 100 ms for over two heartbeat intervals (four beats).
+      for (let i = 0; i < 25; i++) {
+        c.send({ type: 'ping', id: `p${i}` });
+        await sleep(100);
+      }
+      // Pinging every beat would be five pings; one is tolerated (a stall of this test process).
+      assert.ok(pings <= 1, `a client that talks is not pinged (${pings})`);
+      pings = 0;
+      const deadline = Date.now() + 10_000;
+      while (pings === 0 && Date.now() < deadline) await sleep(50);
+      assert.ok(pings > 0, 'pinged once silent');
+      assert.equal(c.ws.readyState, c.ws.OPEN);
+      c.close();
     } finally {
       await s.stop();
     }
