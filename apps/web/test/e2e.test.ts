@@ -4,7 +4,7 @@
  * demo users and chat in real time; unread counts and read receipts change; the patient goes
  * offline and back and gets what was missed (and loses nothing typed); the doctor ends a
  * consultation; every message type renders; a phone-sized screen; the Chinese UI.
- * Screenshots of the main screens go to apps/web/screenshots/.
+ * Screenshots of the main screens go to apps/web/screenshots/ with `npm run screenshots`.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

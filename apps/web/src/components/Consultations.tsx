@@ -165,7 +165,10 @@ function TopicItem({ store, topic, canEnd }: { store: Store; topic: Topic; canEn
       <div className="topic-main">
         <p className="topic-name">{topic.name}</p>
         <p className="muted small">
-          {[patient ? t('cons.patient', { name: patient }) : null, conv?.name].filter(Boolean).join(' · ')}
+          {/* The conversation's name often is the patient's and the doctor's: say the patient once. */}
+          {[patient ? t('cons.patient', { name: patient }) : null, conv?.name && !(patient && conv.name.includes(patient)) ? conv.name : null]
+            .filter(Boolean)
+            .join(' · ')}
         </p>
         <p className="muted small">
           <time dateTime={new Date(topic.created_at).toISOString()} title={fullTime(topic.created_at, lang)}>

@@ -3,11 +3,20 @@
  * `scripts/install-chromium`) with playwright-core. Playwright never downloads a browser.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CARELINE_CHROMIUM ?? '/usr/bin/chromium';
-export const SCREENSHOTS = fileURLToPath(new URL('../../screenshots/', import.meta.url));
+/**
+ * `npm run screenshots` (CARELINE_SCREENSHOTS=1) saves the screenshots of the main screens
+ * in apps/web/screenshots/, where they are kept; a plain test run takes them too but leaves
+ * them in a temporary directory, so that `npm test` does not rewrite tracked files.
+ */
+export const SCREENSHOTS = process.env.CARELINE_SCREENSHOTS === '1'
+  ? fileURLToPath(new URL('../../screenshots/', import.meta.url))
+  : join(tmpdir(), 'careline-screenshots') + '/';
 const DIST_INDEX = fileURLToPath(new URL('../../dist/index.html', import.meta.url));
 
 /** Fails loudly (never skips) when Chromium or the built client is missing. */
@@ -25,7 +34,7 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-/** Saves a screenshot as apps/web/screenshots/<name>.png. */
+/** Saves a screenshot as <SCREENSHOTS>/<name>.png. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: `${SCREENSHOTS}${name}.png` });
