@@ -25,14 +25,23 @@ export interface CarelineServer {
 export interface StartOptions {
   config: Readonly<Config>;
   logger?: Logger;
+  /**
+   * Storage can no longer write (the SQLite writer thread died). The server stays up, reads
+   * go on and /readyz says 503; a process with a supervisor had better stop so that it is
+   * restarted (`npm start` does: it shuts down and exits with 70).
+   */
+  onStorageFailure?: (err: unknown) => void;
 }
 
-export async function startServer({ config, logger: given }: StartOptions): Promise<CarelineServer> {
+export async function startServer({ config, logger: given, onStorageFailure }: StartOptions): Promise<CarelineServer> {
   const logger = given ?? pino({ level: config.log.level, base: { service: config.service.type, node: config.service.id } });
   const metrics = new Metrics();
   const core = createCore(config, {
     onBusError: (err) => logger.error({ err }, 'event handler failed'),
-    onStorageFailure: (err) => logger.fatal({ err }, 'storage cannot write any more; /readyz reports not ready'),
+    onStorageFailure: (err) => {
+      logger.fatal({ err }, 'storage cannot write any more; /readyz reports not ready');
+      onStorageFailure?.(err);
+    },
   });
   core.messages.committer.onBatch = (size, ms) => {
     metrics.commitBatch.observe(size);

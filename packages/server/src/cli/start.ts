@@ -2,7 +2,8 @@
 /**
  * `npm start`: loads the profile (IM_PROFILE, dev by default), opens the database (created
  * on first start), seeds the demo data in dev, listens, and prints where to connect.
- * SIGINT/SIGTERM shut down gracefully.
+ * SIGINT/SIGTERM shut down gracefully. If storage can no longer write (the SQLite writer
+ * thread died) it shuts down too and exits with 70, for a supervisor to restart it.
  */
 import { loadConfig, ConfigError } from '../config/load.ts';
 import { startServer } from '../server.ts';
@@ -20,7 +21,10 @@ async function main(): Promise<void> {
     throw err;
   }
   const { profile, config } = loaded;
-  const server = await startServer({ config });
+  // A writer thread that died cannot come back in this process: shut down and exit so that a
+  // supervisor (systemd, Kubernetes, pm2) starts a fresh one; clients reconnect and resend.
+  let onStorageFailure = (): void => {};
+  const server = await startServer({ config, onStorageFailure: () => onStorageFailure() });
   const log = server.logger;
   log.info({ profile, url: server.url, db: config.storage.sqlitePath }, `Careline listening on ${server.url} (profile ${profile})`);
 
@@ -52,18 +56,19 @@ async function main(): Promise<void> {
   }
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
     server.close().then(
-      () => process.exit(0),
+      () => process.exit(exitCode),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
+  onStorageFailure = () => stop('storage failure', 70);
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }

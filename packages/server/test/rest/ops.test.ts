@@ -35,8 +35,9 @@ describe('health', () => {
 });
 
 describe('readiness when storage cannot write', () => {
-  test('the SQLite writer thread dies: /readyz is 503, writes answer server.unavailable, reads and /healthz go on', async () => {
-    const t = await startTestServer();
+  test('the SQLite writer thread dies: /readyz is 503, writes answer server.unavailable, reads and /healthz go on; the embedder is told once', async () => {
+    const failures: unknown[] = [];
+    const t = await startTestServer({ onStorageFailure: (err) => failures.push(err) });
     try {
       await t.user('doc', 'doctor');
       await t.user('pat', 'patient');
@@ -53,6 +54,8 @@ describe('readiness when storage cannot write', () => {
       const history = ok(await t.call('GET', `/api/v2/sessions/${enc(conv)}/messages`, { apiKey: t.apiKey }));
       assert.deepEqual(history.messages.map((m: { content: { text: string } }) => m.content.text), ['before']);
       assert.deepEqual(ok(await raw(t, 'GET', '/healthz')), { status: 'ok' });
+      assert.equal(failures.length, 1);
+      assert.equal((failures[0] as { code: string }).code, 'server.unavailable');
     } finally {
       await t.stop();
     }

@@ -37,6 +37,8 @@ export interface TestServerOptions {
   config?: Record<string, unknown>;
   /** Reuse this data dir (default: a new temp dir, removed on stop). */
   dataDir?: string;
+  /** Passed to startServer: storage can no longer write. */
+  onStorageFailure?: (err: unknown) => void;
 }
 
 const ADMIN = 'test-admin-token';
@@ -50,7 +52,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       overrides: deepMerge({ http: { port }, storage: { sqlitePath: dbPath }, auth: { adminToken: ADMIN }, log: { level: 'silent' } }, structuredClone(opts.config ?? {})),
     }).config;
 
-  let server = await startServer({ config: make(0) });
+  let server = await startServer({ config: make(0), onStorageFailure: opts.onStorageFailure });
   const port = server.port;
   const tenantId = `t${Math.random().toString(36).slice(2, 10)}`;
 
@@ -115,7 +117,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     },
     async restart() {
       await server.close();
-      server = await startServer({ config: make(port) });
+      server = await startServer({ config: make(port), onStorageFailure: opts.onStorageFailure });
     },
     async stop() {
       await server.close();
