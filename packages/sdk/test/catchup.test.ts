@@ -4,7 +4,7 @@
  * cursors, and for conversations joined while away. The first connect skips old history.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { MemoryStorage, type Message } from '../src/index.ts';
 import { FaultyNetwork } from './support/faulty-network.ts';
 import { Harness, Inbox, nextEvent, sleep, text, waitFor, within } from './support/harness.ts';
@@ -16,13 +16,7 @@ function assertContiguous(messages: Message[], from: number, to: number): void {
 }
 
 describe('catch-up', () => {
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start();
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite();
 
   test('first connect: old messages are history, not delivered; new ones are', T, async () => {
     const { patient, doctor, conv } = await h.pair();

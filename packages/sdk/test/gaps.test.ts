@@ -4,7 +4,7 @@
  * order, once. Frames are lost by a faulty network in front of the real server.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { CarelineError, type Message } from '../src/index.ts';
 import { FaultyNetwork } from './support/faulty-network.ts';
 import { Harness, Inbox, nextEvent, sleep, text, within } from './support/harness.ts';
@@ -25,13 +25,7 @@ function loseSeqs(net: FaultyNetwork, conv: string, seqs: number[], always = fal
 const seqs = (ms: Message[]) => ms.map((m) => m.seq);
 
 describe('gaps', () => {
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start();
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite();
 
   test('a later seq first: the missing ones are fetched by sync and delivered in order', T, async () => {
     const { patient, doctor, conv } = await h.pair();

@@ -4,20 +4,14 @@
  * unread, mark read) and the badge; member events; "connected elsewhere".
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { CarelineError, MemoryStorage, type CarelineClient, type Notification, type ServerEvent } from '../src/index.ts';
 import { Harness, nextEvent, sleep, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
 describe('notifications (SDK)', () => {
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start();
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite();
 
   const notify = async (body: Record<string, unknown>): Promise<Notification> => {
     const r = await h.server.call('POST', '/api/v2/management/notifications', { body: { title: 'Title', ...body } });

@@ -3,7 +3,7 @@
  * reconnect, and the server stores it once; a persisted outbox survives a "page reload".
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { MemoryStorage, type SendAck } from '../src/index.ts';
 import { FaultyNetwork } from './support/faulty-network.ts';
 import { Harness, Inbox, text, waitFor, within } from './support/harness.ts';
@@ -11,13 +11,7 @@ import { Harness, Inbox, text, waitFor, within } from './support/harness.ts';
 const T = { timeout: 20_000 };
 
 describe('outbox', () => {
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start();
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite();
 
   test('acks lost in a connection drop: re-sent with the same client_id, stored once', T, async () => {
     const { patient, doctor, conv } = await h.pair();

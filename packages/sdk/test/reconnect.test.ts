@@ -4,7 +4,7 @@
  * terminal close (revoked token) stops reconnecting and reports the error.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { CarelineClient, CarelineError, type ConnectionState } from '../src/index.ts';
 import { FaultyNetwork } from './support/faulty-network.ts';
 import { Harness, Inbox, nextEvent, sleep, text, waitFor, within } from './support/harness.ts';
@@ -19,13 +19,7 @@ function states(c: CarelineClient): ConnectionState[] {
 
 describe('server restart', () => {
   // Its own server with no config overrides: the test helper's restart() reloads the config.
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start();
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite();
 
   test('server restart: the client reconnects by itself, catches up, and its pending send goes through', T, async () => {
     const { patient, doctor, conv } = await h.pair();
@@ -53,13 +47,7 @@ describe('server restart', () => {
 });
 
 describe('reconnect', () => {
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start({ ws: { heartbeatMs: 1000 } });
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite({ ws: { heartbeatMs: 1000 } });
 
   test('a silent connection (no frame for 2× heartbeat) is dropped and replaced', T, async () => {
     const { patient, doctor, conv } = await h.pair();

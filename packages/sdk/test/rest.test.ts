@@ -1,19 +1,13 @@
 /** REST helpers (history paging, unread counts, badge, recall, forward, errors) and the read/typing/presence events. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { CarelineApi, CarelineError, type Message } from '../src/index.ts';
 import { Harness, nextEvent, text, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
 describe('REST helpers', () => {
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start();
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite();
 
   test('history backwards over more than two pages returns every message once, newest first', T, async () => {
     const { patient, doctor, conv } = await h.pair();

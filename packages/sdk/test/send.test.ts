@@ -1,19 +1,13 @@
 /** Sending: acks, ordering between two clients, refusals, the offline queue. Real server, real WebSockets. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { CarelineError, MessageTypes, type SendAck } from '../src/index.ts';
 import { Harness, Inbox, nextEvent, text, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
 describe('send', () => {
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start();
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite();
 
   test('resolves on the durable ack, with the seq', T, async () => {
     const { patient, conv } = await h.pair();

@@ -1,19 +1,13 @@
 /** Consultation helpers: a patient starts a topic, the doctor sees it unreplied, answers, ends it. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { CarelineError, MessageTypes, type Message } from '../src/index.ts';
 import { Harness, text, waitFor } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
 describe('topics', () => {
-  let h: Harness;
-  before(async () => {
-    h = await Harness.start();
-  }, { timeout: 15_000 });
-  after(async () => {
-    await h?.close();
-  }, { timeout: 15_000 });
+  const h = Harness.forSuite();
 
   test('start, counts by state, reply, end — and the topic messages arrive live', T, async () => {
     const { patient, doctor, conv } = await h.pair();

@@ -2,6 +2,7 @@
  * Test harness: a real Careline server (in-process, port 0, SQLite in a temp dir) and SDK
  * clients connected to it over real WebSockets. Everything started is stopped by `close()`.
  */
+import { after, before } from 'node:test';
 import { startTestServer, type TestServer } from '@careline/server/testing';
 import { CarelineClient, type CarelineClientOptions, type CarelineEvents, type Message } from '../../src/index.ts';
 
@@ -15,6 +16,27 @@ export class Harness {
 
   static async start(config?: Record<string, unknown>): Promise<Harness> {
     return new Harness(await startTestServer(config ? { config } : {}));
+  }
+
+  /**
+   * One harness for the enclosing `describe`: started before its first test, closed after
+   * its last. What it returns stands for that harness (it forwards to it once started).
+   */
+  static forSuite(config?: Record<string, unknown>): Harness {
+    let h: Harness | undefined;
+    before(async () => {
+      h = await Harness.start(config);
+    }, { timeout: 15_000 });
+    after(async () => {
+      await h?.close();
+    }, { timeout: 15_000 });
+    return new Proxy({} as Harness, {
+      get(_target, key) {
+        if (!h) throw new Error('the harness is used before its suite started');
+        const value = Reflect.get(h, key, h) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(h) : value;
+      },
+    });
   }
 
   /** A client for `token` with fast reconnects; closed by `close()`. */
