@@ -101,7 +101,7 @@ export class AuthService {
 
   /**
    * Verifies a user token as `authenticateToken` does, and returns the user and the login
-   * session's platform read on the way (one read of each, for a connection to open with).
+   * session's platform read on the way (one read of both, for a connection to open with).
    */
   async authenticate(token: string): Promise<Authenticated> {
     let claims;
@@ -113,11 +113,12 @@ export class AuthService {
     }
     const { sub, jti, tid, role } = claims;
     if (typeof sub !== 'string' || typeof jti !== 'string' || typeof tid !== 'string' || typeof role !== 'string') throw fail('auth.invalid_token');
-    const session = await this.#d.storage.sessions.getSession(jti);
+    const found = await this.#d.storage.sessions.getSessionWithUser(jti);
+    const session = found?.session;
     if (!session || session.tenant_id !== tid || session.user_id !== sub) throw fail('auth.invalid_token');
     if (session.revoked_at !== null) throw fail('auth.token_revoked');
     if (session.expires_at <= this.#now()) throw fail('auth.token_expired');
-    const user = await this.#d.storage.users.getUser(tid, sub);
+    const user = found!.user;
     if (!user) throw fail('user.not_found');
     if (user.disabled) throw fail('user.disabled');
     return { principal: { kind: 'user', tenantId: tid, userId: sub, role: role as User['role'], sessionId: jti }, user, platform: session.platform };

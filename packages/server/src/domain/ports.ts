@@ -33,6 +33,8 @@ export interface UserStore {
 export interface AuthSessionStore {
   createSession(session: AuthSession): Promise<void>;
   getSession(id: string): Promise<AuthSession | null>;
+  /** The session and its user (null if the user is gone), read together: what a token check needs, in one read. */
+  getSessionWithUser(id: string): Promise<{ session: AuthSession; user: User | null } | null>;
   /** Marks a session revoked; false if there was none or it was already revoked. */
   revokeSession(id: string, at: number): Promise<boolean>;
 }

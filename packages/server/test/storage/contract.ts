@@ -77,6 +77,12 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.equal(await s.sessions.revokeSession('sess1', 6), false);
       assert.equal((await s.sessions.getSession('sess1'))?.revoked_at, 5);
       assert.equal(await s.sessions.getSession('none'), null);
+      const both = await s.sessions.getSessionWithUser('sess1');
+      assert.deepEqual(both?.session, await s.sessions.getSession('sess1'));
+      assert.deepEqual(both?.user, await s.users.getUser(T, 'doc'));
+      assert.equal(await s.sessions.getSessionWithUser('none'), null);
+      await s.sessions.createSession({ id: 'sess-ghost', tenant_id: T, user_id: 'nobody', platform: null, device_id: null, created_at: 1, expires_at: 99, revoked_at: null });
+      assert.deepEqual(await s.sessions.getSessionWithUser('sess-ghost'), { session: await s.sessions.getSession('sess-ghost'), user: null });
     });
 
     it('conversations: create is idempotent and atomic with participants', async () => {
