@@ -131,6 +131,18 @@ export function notificationStorageContract(name: string, open: OpenStorage): vo
       assert.equal((await s.notifications.unread(T, 'a')).total, before.total);
       await assert.rejects(s.notifications.markRead(T, 'late', { ids: [r.notification.id] }, 1), isCode('notification.not_found'));
       await assert.rejects(s.notifications.markRead(T2, 'x', { ids: [r.notification.id] }, 1), isCode('notification.not_found'));
+
+      // The count follows users made, updated, and turned into or out of the system role.
+      const count = async () => (await send(note('S2C_SYSTEM_PUSH', { mode: 'latest', audience: 'tenant', created_at: 950_000 }), { type: 'tenant' })).count;
+      await s.users.upsertUser(T, { id: 'late', role: 'doctor', name: 'Late', avatar: null, disabled: true }, 900_001);
+      assert.equal(await count(), 5);
+      await s.users.upsertUser(T, { id: 'late', role: 'system', name: 'Late', avatar: null, disabled: false }, 900_002);
+      assert.equal(await count(), 4);
+      await s.users.upsertUser(T, { id: 'late', role: 'system', name: 'Late', avatar: null, disabled: false }, 900_003);
+      assert.equal(await count(), 4);
+      await s.users.upsertUser(T, { id: 'late', role: 'patient', name: 'Late', avatar: null, disabled: false }, 900_004);
+      assert.equal(await count(), 5);
+      assert.equal((await send(note('S2C_SYSTEM_PUSH', { tenant_id: T2, mode: 'latest', audience: 'tenant', created_at: 950_001 }), { type: 'tenant' })).count, 1);
     });
 
     it('latest mode: only the newest of the kind is listed and counted; latest per kind covers every kind', async () => {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { AppError } from '../../src/domain/errors.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
+import { migrate, openDb } from '../../src/storage/sqlite/db.ts';
 import { createSqliteStorage, type SqliteStorage, type WriterMode } from '../../src/storage/sqlite/index.ts';
 import { storageContract } from './contract.ts';
 
@@ -43,6 +44,29 @@ const unavailable = (storage: string) => (e: unknown) =>
   e instanceof AppError && e.code === 'server.unavailable' && (e.details as { storage?: string } | undefined)?.storage === storage;
 
 describe('sqlite specifics', () => {
+  it('migration 005 counts the users a database already holds, then triggers keep the count', () => {
+    const dir = tempDir();
+    try {
+      const db = openDb({ path: join(dir, 'db.sqlite'), synchronous: 'NORMAL' });
+      const addUser = db.prepare("INSERT INTO users (tenant_id, id, role, name, avatar, disabled, created_at, updated_at) VALUES (?, ?, ?, 'n', NULL, 0, 1, 1)");
+      db.prepare("INSERT INTO tenants (id, name, created_at) VALUES ('t', 'T', 1), ('t2', 'T2', 1)").run();
+      // As a database made before 005: users, no count, no triggers.
+      db.exec(`DROP TRIGGER users_count_insert; DROP TRIGGER users_count_role; DROP TRIGGER users_count_delete;
+               ALTER TABLE tenants DROP COLUMN user_count; DELETE FROM schema_migrations WHERE version = 5`);
+      for (const [t, id, role] of [['t', 'system', 'system'], ['t', 'a', 'patient'], ['t', 'b', 'doctor'], ['t2', 'c', 'staff']]) addUser.run(t, id, role);
+      assert.deepEqual(migrate(db), [5]);
+      const counts = () => db.prepare('SELECT id, user_count FROM tenants ORDER BY id').all();
+      assert.deepEqual(counts(), [{ id: 't', user_count: 2 }, { id: 't2', user_count: 1 }]);
+      addUser.run('t', 'd', 'admin');
+      db.prepare("UPDATE users SET role = 'system' WHERE tenant_id = 't' AND id = 'a'").run();
+      db.prepare("DELETE FROM users WHERE tenant_id = 't2' AND id = 'c'").run();
+      assert.deepEqual(counts(), [{ id: 't', user_count: 2 }, { id: 't2', user_count: 0 }]);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('opens in WAL mode, records migrations, and reopens with the data', async () => {
     const dir = tempDir();
     const path = join(dir, 'sub', 'db.sqlite');
@@ -58,7 +82,7 @@ describe('sqlite specifics', () => {
       const db = new Database(path, { readonly: true });
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
-      assert.deepEqual(versions, [1, 2, 3, 4]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5]);
       db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

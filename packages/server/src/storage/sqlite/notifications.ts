@@ -111,7 +111,8 @@ export class SqliteNotificationStore implements NotificationStore {
       `INSERT INTO notifications (tenant_id, id, kind, mode, title, body, data, sender_id, audience, audience_id, created_by, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const countUsers = db.prepare("SELECT COUNT(*) FROM users WHERE tenant_id = ? AND role <> 'system'").pluck();
+    // Kept by triggers on `users` (migration 005): no count of the tenant's rows per broadcast.
+    const countUsers = db.prepare('SELECT user_count FROM tenants WHERE id = ?').pluck();
     const insertRecipient = db.prepare('INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at) VALUES (?, ?, ?, ?, ?, NULL)');
     const teamExists = db.prepare('SELECT 1 FROM teams WHERE tenant_id = ? AND id = ?');
     const teamMembers = db.prepare('SELECT user_id FROM team_members WHERE tenant_id = ? AND team_id = ?').pluck();
@@ -134,7 +135,7 @@ export class SqliteNotificationStore implements NotificationStore {
       let recipients: string[];
       switch (target.type) {
         case 'tenant':
-          return { notification, recipients: null, count: countUsers.get(t) as number };
+          return { notification, recipients: null, count: (countUsers.get(t) as number | undefined) ?? 0 };
         case 'users': {
           const ids = [...new Set(target.ids)];
           const found = new Set<string>();
