@@ -245,11 +245,11 @@ export function targets(r: Results): TargetCheck[] {
   const cc = r.connections?.careline;
   if (cc) out.push({ target: 'idle connections: < 10 KiB of process memory each', measured: `${fmt.bytes(cc.rssPerConn)} RSS (${fmt.bytes(cc.heapPerConn)} heap) per connection, ${fmt.int(cc.opened)} connections`, met: cc.rssPerConn < 10 * 1024 && cc.stillOpen === cc.opened });
   const sc = r.storm?.careline;
-  if (sc) out.push({ target: `reconnect storm of 10,000 clients: all caught up < 10 s, nothing missed or doubled`, measured: `${fmt.int(sc.clients)} clients over a ${sc.spreadMs / 1000} s window: ${sc.notBack ? `${fmt.int(sc.clients - sc.notBack)} back within 60 s` : `100% in ${(sc.t100 / 1000).toFixed(2)} s (99% in ${(sc.t99 / 1000).toFixed(2)} s)`}; missed ${sc.missed}, duplicated ${sc.duplicated}`, met: sc.clients >= 10_000 && sc.notBack === 0 && sc.t100 < 10_000 && sc.missed === 0 && sc.duplicated === 0 });
+  if (sc) out.push({ target: `reconnect storm of 10,000 clients: all caught up < 10 s, nothing missed or doubled`, measured: `${fmt.int(sc.clients)} clients over a ${sc.spreadMs / 1000} s window: ${sc.notBack ? `${fmt.int(sc.clients - sc.notBack)} back within 60 s` : `100% in ${(sc.t100 / 1000).toFixed(2)} s (99% in ${(sc.t99 / 1000).toFixed(2)} s)`}; missed ${sc.missed}, duplicated ${sc.duplicated}${sc.clients < 10_000 ? ' (fewer clients than the target: time not judged)' : ''}`, met: sc.missed > 0 || sc.duplicated > 0 || sc.notBack > 0 ? false : sc.clients < 10_000 ? null : sc.t100 < 10_000 });
   const hc = r.history?.careline;
   if (hc) {
     const l = hc.reads.find((x) => x.kind === 'latest' && x.concurrency === 1);
-    if (l) out.push({ target: 'latest-page history read: p99 < 5 ms with 1M messages stored', measured: `p99 ${l.latency.p99.toFixed(2)} ms with ${fmt.int(hc.messages)} messages`, met: l.latency.p99 < 5 && hc.messages >= 1_000_000 });
+    if (l) out.push({ target: 'latest-page history read: p99 < 5 ms with 1M messages stored', measured: `p99 ${l.latency.p99.toFixed(2)} ms with ${fmt.int(hc.messages)} messages${hc.messages < 1_000_000 ? ' (fewer than the target: not judged)' : ''}`, met: hc.messages < 1_000_000 ? null : l.latency.p99 < 5 });
   }
   return out;
 }
