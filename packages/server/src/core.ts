@@ -47,6 +47,7 @@ export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Cor
   const onBusError = hooks.onBusError ?? (() => {});
   const storage = createSqliteStorage({
     path: config.storage.sqlitePath, synchronous: config.storage.sqliteSynchronous, writer: config.storage.sqliteWriter,
+    walAutocheckpoint: config.storage.sqliteWalAutocheckpoint,
     onWriterStopped: hooks.onStorageFailure,
   });
   const bus = new MemoryBus((err) => onBusError(err));

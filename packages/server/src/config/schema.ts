@@ -57,6 +57,12 @@ export const ConfigSchema = Type.Object(
           description:
             'Where SQLite writes run. worker: a writer thread owns the write connection and runs every write in call order, committing (and fsyncing) while the event loop goes on; reads stay on the main thread. inline: every write is a synchronous transaction on the event loop. A ":memory:" database always runs inline (another thread cannot open it).',
         }),
+        sqliteWalAutocheckpoint: Int(
+          16_000,
+          'WAL pages (4 KiB) after which a commit checkpoints them into the database file. Larger: fewer copies of the pages every message append dirties, a longer WAL to replay after a crash.',
+          100,
+          1_000_000,
+        ),
         groupCommitMaxBatch: Int(1000, 'Most messages written in one transaction.', 1, 100_000),
       },
       { default: {}, additionalProperties: false },

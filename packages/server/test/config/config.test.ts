@@ -52,6 +52,9 @@ describe('configuration', () => {
     assert.equal(loadConfig({ env: { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: 'x'.repeat(40), CARELINE_AUTH_ADMIN_TOKEN: 'y'.repeat(20) } }).config.storage.sqliteWriter, 'worker');
     assert.equal(loadConfig({ env: { CARELINE_STORAGE_SQLITE_WRITER: 'inline' } }).config.storage.sqliteWriter, 'inline');
     assert.throws(() => loadConfig({ env: { CARELINE_STORAGE_SQLITE_WRITER: 'thread' } }), /invalid configuration/);
+    assert.equal(loadConfig({ env: {} }).config.storage.sqliteWalAutocheckpoint, 16_000);
+    assert.equal(loadConfig({ env: { CARELINE_STORAGE_SQLITE_WAL_AUTOCHECKPOINT: '2000' } }).config.storage.sqliteWalAutocheckpoint, 2000);
+    assert.throws(() => loadConfig({ env: { CARELINE_STORAGE_SQLITE_WAL_AUTOCHECKPOINT: '10' } }), /invalid configuration/);
   });
 
   it('prod refuses default secrets, and accepts real ones', () => {

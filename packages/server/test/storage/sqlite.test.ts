@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { AppError } from '../../src/domain/errors.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
-import { migrate, openDb } from '../../src/storage/sqlite/db.ts';
+import { DEFAULT_WAL_AUTOCHECKPOINT, migrate, openDb } from '../../src/storage/sqlite/db.ts';
 import { createSqliteStorage, type SqliteStorage, type WriterMode } from '../../src/storage/sqlite/index.ts';
 import { storageContract } from './contract.ts';
 
@@ -44,6 +44,21 @@ const unavailable = (storage: string) => (e: unknown) =>
   e instanceof AppError && e.code === 'server.unavailable' && (e.details as { storage?: string } | undefined)?.storage === storage;
 
 describe('sqlite specifics', () => {
+  it('checkpoints the WAL after storage.sqliteWalAutocheckpoint pages (16,000 unless set)', () => {
+    const dir = tempDir();
+    try {
+      const a = openDb({ path: join(dir, 'a.sqlite'), synchronous: 'NORMAL' });
+      assert.equal(a.pragma('wal_autocheckpoint', { simple: true }), DEFAULT_WAL_AUTOCHECKPOINT);
+      assert.equal(DEFAULT_WAL_AUTOCHECKPOINT, 16_000);
+      const b = openDb({ path: join(dir, 'b.sqlite'), synchronous: 'NORMAL', walAutocheckpoint: 500 });
+      assert.equal(b.pragma('wal_autocheckpoint', { simple: true }), 500);
+      a.close();
+      b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('migration 005 counts the users a database already holds, then triggers keep the count', () => {
     const dir = tempDir();
     try {

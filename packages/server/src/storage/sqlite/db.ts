@@ -12,7 +12,11 @@ const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations'
 export interface OpenOptions {
   path: string;
   synchronous: 'NORMAL' | 'FULL';
+  /** WAL pages after which a commit checkpoints (default 16,000: 64 MiB of 4 KiB pages). */
+  walAutocheckpoint?: number;
 }
+
+export const DEFAULT_WAL_AUTOCHECKPOINT = 16_000;
 
 export function openDb(opts: OpenOptions): Db {
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
@@ -23,6 +27,12 @@ export function openDb(opts: OpenOptions): Db {
   db.pragma('busy_timeout = 5000');
   db.pragma('cache_size = -65536'); // 64 MiB page cache
   db.pragma('temp_store = MEMORY');
+  // A checkpoint copies the newest version of every page the WAL holds back into the
+  // database file. Message appends dirty the same hot pages (a leaf per conversation, per
+  // sender) commit after commit: the rarer the checkpoint, the fewer copies of each.
+  db.pragma(`wal_autocheckpoint = ${opts.walAutocheckpoint ?? DEFAULT_WAL_AUTOCHECKPOINT}`);
+  // After a checkpoint the WAL file is cut back to this size (it is reused, not grown, otherwise).
+  db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
   migrate(db);
   return db;
 }

@@ -65,7 +65,7 @@ function withWriter(opts: SqliteStorageOptions): SqliteStorage {
   const db = openDb(opts);
   db.pragma('query_only = ON');
   const local = openStores(db);
-  const writer = new SqliteWriter({ path: opts.path, synchronous: opts.synchronous }, opts.onWriterStopped);
+  const writer = new SqliteWriter({ path: opts.path, synchronous: opts.synchronous, walAutocheckpoint: opts.walAutocheckpoint }, opts.onWriterStopped);
   const stores = Object.fromEntries(STORE_NAMES.map((name) => [name, split(name, local, writer)])) as unknown as SqliteStores;
 
   // The hot path: the batch crosses without its content objects, and only the seqs come back.

@@ -11,6 +11,7 @@ import type { StoreName } from './stores.ts';
 export interface WriterOptions {
   path: string;
   synchronous: 'NORMAL' | 'FULL';
+  walAutocheckpoint?: number;
 }
 
 /** A call of a store's write method, or the request to finish and close. */
