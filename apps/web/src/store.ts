@@ -286,7 +286,11 @@ export class Store {
       const { participants } = await this.client.api.request<{ participants: Participant[] }>('GET', `/sessions/${encodeURIComponent(conversationId)}/participants`);
       const names = { ...this.state.names };
       for (const p of participants) names[p.user_id] = p.name || p.user_id;
-      this.#set({ participants: { ...this.state.participants, [conversationId]: participants }, names });
+      // Read cursors only move forward: a receipt that came while this request was out is
+      // newer than the list, which the server read before it.
+      const known = new Map((this.state.participants[conversationId] ?? []).map((p) => [p.user_id, p.read_seq]));
+      const merged = participants.map((p) => ((known.get(p.user_id) ?? 0) > p.read_seq ? { ...p, read_seq: known.get(p.user_id)! } : p));
+      this.#set({ participants: { ...this.state.participants, [conversationId]: merged }, names });
       const me = this.state.me?.id;
       const others = participants.map((p) => p.user_id).filter((id) => id !== me);
       if (others.length > 0 && others.length <= 20) this.client.subscribePresence(others);
