@@ -35,6 +35,21 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
 }
 
 /** Splits `items` into `n` contiguous chunks of nearly equal size. */
+/**
+ * How a client's receipts compare with what it should have got: `count(k)` is how many times
+ * it received `k`. Missing = expected and never received; duplicated = copies beyond the first.
+ */
+export function tally<K>(expected: Iterable<K>, count: (k: K) => number): { missing: number; duplicated: number } {
+  let missing = 0;
+  let duplicated = 0;
+  for (const k of expected) {
+    const c = count(k);
+    if (c === 0) missing++;
+    else if (c > 1) duplicated += c - 1;
+  }
+  return { missing, duplicated };
+}
+
 export function split<T>(items: readonly T[], n: number): T[][] {
   const out: T[][] = [];
   const size = Math.ceil(items.length / n);

@@ -17,7 +17,7 @@
 import { Agent, request } from 'node:http';
 import type WebSocket from 'ws';
 import { Histogram } from '../lib/hist.ts';
-import { wallMs } from '../lib/util.ts';
+import { tally, wallMs } from '../lib/util.ts';
 import { connect } from './client.ts';
 
 interface Member {
@@ -229,15 +229,9 @@ export const broadcastHandlers = {
         }
         if (id > prev) prev = id;
       }
-      let miss = 0;
-      for (const id of p.expected) {
-        const c = seen.get(id) ?? 0;
-        if (c === 0) miss++;
-        else if (c > 1) {
-          duplicated += c - 1;
-          bad = true;
-        }
-      }
+      const { missing: miss, duplicated: dup } = tally(p.expected, (id) => seen.get(id) ?? 0);
+      if (dup) bad = true;
+      duplicated += dup;
       missing += miss;
       if (miss) clientsMissing++;
       if (m.syncDoneAt > 0 && m.reportedSent !== -1 && m.reportedSent !== m.got.filter((id) => want.has(id)).length) sentMismatch++;

@@ -6,7 +6,7 @@
  * checked against the doctors' acks: every seq 1..last seen exactly once.
  */
 import type WebSocket from 'ws';
-import { wallMs } from '../lib/util.ts';
+import { tally, wallMs } from '../lib/util.ts';
 import { connect } from './client.ts';
 
 interface Patient {
@@ -155,12 +155,9 @@ export const stormHandlers = {
       }
       const last = p.last[x.conv] ?? 0;
       expected += last;
-      let miss = 0;
-      for (let s = 1; s <= last; s++) {
-        const c = s < x.seen.length ? x.seen[s]! : 0;
-        if (c === 0) miss++;
-        else if (c > 1) duplicated += c - 1;
-      }
+      const seqs = Array.from({ length: last }, (_, i) => i + 1);
+      const { missing: miss, duplicated: dup } = tally(seqs, (s) => x.seen[s] ?? 0);
+      duplicated += dup;
       for (let s = last + 1; s < x.seen.length; s++) if (x.seen[s]) unknown++;
       missed += miss;
       if (miss) clientsMissing++;
