@@ -196,6 +196,11 @@ export class Connection {
     else this.#liveNotifications = [id, id];
   }
 
+  #sentLiveNotification(id: string): boolean {
+    const run = this.#liveNotifications;
+    return run !== undefined && id >= run[0] && id <= run[1];
+  }
+
   /** A live notification frame: held during catch-up (and dropped on release if the catch-up sent it), written otherwise. */
   deliverNotification(data: string, id: string): void {
     if (this.#held) {
@@ -396,12 +401,11 @@ export class Connection {
     const core = this.#o.core;
     const p = this.principal;
     const head = await core.storage.notifications.head(p.tenantId, p.userId);
-    const live = this.#liveNotifications;
     let sent = 0;
     for await (const page of readInboxAfter(core.storage, p.tenantId, p.userId, after, this.#o.syncPageSize)) {
       if (this.#closed) break;
       for (const n of page) {
-        if (live && n.id >= live[0] && n.id <= live[1]) continue; // went out live already
+        if (this.#sentLiveNotification(n.id)) continue;
         this.write(JSON.stringify({ type: 'notification', kind: n.kind, notification: n } satisfies ServerFrame));
         sent++;
       }
