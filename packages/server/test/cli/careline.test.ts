@@ -23,12 +23,11 @@ describe('careline --help', () => {
     const r = await run(['--help']);
     assert.equal(r.code, 0, r.stderr);
     for (const c of SUBCOMMANDS) assert.match(r.stdout, new RegExp(`^\\s+${c}\\b`, 'm'), `${c} is listed`);
-    for (const c of SUBCOMMANDS) {
-      const h = await run([c, '--help']);
-      assert.equal(h.code, 0, h.stderr);
-      assert.match(h.stdout, new RegExp(`^Usage: careline ${c}\\b`, 'm'));
-    }
-    const help = await run(['help', 'migrate']);
+    const [help, ...each] = await Promise.all([run(['help', 'migrate']), ...SUBCOMMANDS.map((c) => run([c, '--help']))]);
+    SUBCOMMANDS.forEach((c, i) => {
+      assert.equal(each[i]!.code, 0, each[i]!.stderr);
+      assert.match(each[i]!.stdout, new RegExp(`^Usage: careline ${c}\\b`, 'm'));
+    });
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: careline migrate/m);
   });

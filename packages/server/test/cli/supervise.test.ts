@@ -22,6 +22,14 @@ async function healthy(url: string): Promise<boolean> {
   }
 }
 
+async function waitHealthy(url: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await healthy(url))) {
+    if (Date.now() > deadline) throw new Error(`${url}/healthz never answered`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe('careline start --supervise', () => {
   it('restarts a killed server with backoff, logs why, and stops both on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'careline-sup-'));
@@ -33,8 +41,7 @@ describe('careline start --supervise', () => {
     try {
       const started = (n: number) => sup.logs().filter((l) => l.msg === 'server started' && typeof l.child_pid === 'number')[n];
       const first = await sup.waitFor(() => started(0), 'the first server');
-      await sup.waitFor(() => sup.logs().some((l) => /listening/.test(l.msg ?? '') && l.pid === first.child_pid), 'the first server listening');
-      assert.ok(await healthy(url));
+      await waitHealthy(url);
 
       process.kill(first.child_pid, 'SIGKILL');
       const crash = await sup.waitFor(() => sup.logs().find((l) => l.msg === 'server exited' && l.child_pid === first.child_pid), 'the crash logged');
@@ -46,9 +53,9 @@ describe('careline start --supervise', () => {
 
       const second = await sup.waitFor(() => started(1), 'the restarted server');
       assert.notEqual(second.child_pid, first.child_pid);
-      assert.ok(alive(second.child_pid));
-      await sup.waitFor(() => sup.logs().some((l) => /listening/.test(l.msg ?? '') && l.pid === second.child_pid), 'the new server listening');
-      assert.ok(await healthy(url), 'the new process answers /healthz');
+      assert.equal(alive(first.child_pid), false);
+      await waitHealthy(url);
+      assert.ok(alive(second.child_pid), 'the new process answers /healthz');
 
       // SIGTERM to the supervisor: forwarded; both exit.
       sup.child.kill('SIGTERM');
