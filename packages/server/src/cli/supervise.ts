@@ -11,8 +11,7 @@
  * configuration is bad: a restart would fail the same way), is not restarted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { hostname } from 'node:os';
-import { constants } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
@@ -87,7 +86,10 @@ export async function supervise(opts: SuperviseOptions = {}): Promise<number> {
       const uptime_ms = Date.now() - startedAt;
       if (stopping) {
         log.info({ child_pid: c.pid, code, signal, uptime_ms }, 'server stopped');
-        finish(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : EXIT.failure));
+        // Ended by the signal passed on (before it could catch it, say, while loading): a
+        // requested stop, so a clean exit. Any other signal is reported as a shell would.
+        if (signal === stopping) finish(EXIT.ok);
+        else finish(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : EXIT.failure));
         return;
       }
       if (code === EXIT.ok) {
