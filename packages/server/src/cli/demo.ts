@@ -2,8 +2,11 @@
  * The demo tenant: an app key, a doctor, a patient, a colleague of the doctor, their
  * conversations and an open consultation. Idempotent.
  */
+import { createHmac } from 'node:crypto';
 import type { Core } from '../core.ts';
+import { hashKey } from '../domain/auth.ts';
 import { AppError } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
 import type { Principal } from '../domain/types.ts';
 
 export const DEMO_TENANT = 'demo';
@@ -22,6 +25,8 @@ export interface Demo {
   apiKey: string;
   doctor: { id: string; token: string };
   patient: { id: string; token: string };
+  /** Every demo user (the web client's sign-in offers the same list), each with a fresh token. */
+  users: { id: string; role: string; name: string; token: string }[];
   conversationId: string;
 }
 
@@ -48,16 +53,41 @@ export async function seedDemoData(core: Core): Promise<string> {
   return session.id;
 }
 
+/** The demo app's name (one live row; a revoked one is replaced by the next start). */
+export const DEMO_APP_NAME = 'demo';
+
+/**
+ * The demo tenant's API key, the same at every start on the same database. Keys are stored
+ * hashed, so a key cannot be read back: it is derived from the token secret instead
+ * (HMAC, so it is as secret as that), with a generation number that moves on when the key
+ * of the previous generation was revoked. Creates the app row only when that key has none.
+ */
+export async function demoApiKey(core: Core): Promise<string> {
+  const tenants = core.storage.tenants;
+  for (let generation = 0; generation < 1000; generation++) {
+    const key = `ck_${createHmac('sha256', core.config.auth.tokenSecret).update(`careline demo api key/${DEMO_TENANT}/${generation}`).digest('base64url').slice(0, 32)}`;
+    const app = await tenants.findAppByKeyHash(hashKey(key));
+    if (app && app.revoked_at === null) return key;
+    if (app) continue; // revoked: the next generation
+    await tenants.createApp({ id: newId(), tenant_id: DEMO_TENANT, name: DEMO_APP_NAME, key_hash: hashKey(key), created_at: Date.now(), revoked_at: null });
+    return key;
+  }
+  throw new Error('the demo API key was revoked 1000 times; use a fresh database');
+}
+
 export async function seedDemo(core: Core): Promise<Demo> {
   const conversationId = await seedDemoData(core);
-  // A fresh key each start: keys are stored hashed, so an old one cannot be shown again.
-  const { api_key } = await core.auth.createApp(DEMO_TENANT, `demo-${new Date().toISOString()}`);
-  const doctor = await core.auth.login(DEMO_TENANT, 'dr.li', { platform: 'web' });
-  const patient = await core.auth.login(DEMO_TENANT, 'pt.zhang', { platform: 'web' });
+  const apiKey = await demoApiKey(core);
+  const users = await Promise.all(DEMO_USERS.map(async (u) => {
+    const { token } = await core.auth.login(DEMO_TENANT, u.id, { platform: 'web' });
+    return { id: u.id, role: u.role, name: u.name, token };
+  }));
+  const find = (id: string) => users.find((u) => u.id === id)!;
   return {
-    apiKey: api_key,
-    doctor: { id: 'dr.li', token: doctor.token },
-    patient: { id: 'pt.zhang', token: patient.token },
+    apiKey,
+    doctor: { id: 'dr.li', token: find('dr.li').token },
+    patient: { id: 'pt.zhang', token: find('pt.zhang').token },
+    users,
     conversationId,
   };
 }

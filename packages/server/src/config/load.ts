@@ -78,14 +78,31 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     throw new ConfigError(`cannot read profile file config/${profile}.json: ${(err as Error).message}`);
   }
   const fromEnv: Json = {};
+  // Every bad value is named, not only the first: collected, then reported together.
+  const problems: string[] = [];
   for (const leaf of leaves()) {
     const raw = env[leaf.env];
-    if (raw !== undefined) setPath(fromEnv, leaf.path, parseEnv(raw, leaf));
+    if (raw === undefined) continue;
+    try {
+      setPath(fromEnv, leaf.path, parseEnv(raw, leaf));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err.message);
+    }
   }
   const merged = merge(merge(fromFile, fromEnv), opts.overrides ?? {});
   const withDefaults = Value.Default(ConfigSchema, merged);
-  if (!check.Check(withDefaults)) {
-    const problems = [...check.Errors(withDefaults)].slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message}`);
+  if (problems.length || !check.Check(withDefaults)) {
+    // One line per bad setting, with its env var; a choice lists what it may be.
+    const seen = new Set<string>();
+    for (const e of check.Check(withDefaults) ? [] : [...check.Errors(withDefaults)]) {
+      if (seen.has(e.instancePath)) continue;
+      seen.add(e.instancePath);
+      const leaf = leaves().find((l) => `/${l.path.replaceAll('.', '/')}` === e.instancePath);
+      const choices = (leaf?.schema as { anyOf?: { const?: unknown }[] } | undefined)?.anyOf?.map((c) => c.const);
+      const message = choices?.every((c) => c !== undefined) ? `must be one of: ${choices.join(', ')}` : e.message;
+      problems.push(`${e.instancePath || '/'}${leaf ? ` (${leaf.env})` : ''} ${message}`);
+    }
     throw new ConfigError(`invalid configuration (profile ${profile}):\n  ${problems.join('\n  ')}`);
   }
   const config = withDefaults as Config;
