@@ -31,7 +31,8 @@ export function parseParticipant(input: ParticipantInput): { user_id: string; ro
   let role: string | undefined;
   if (typeof input === 'string') {
     const i = input.lastIndexOf(':');
-    [id, role] = i > 0 ? [input.slice(0, i), input.slice(i + 1)] : [input, undefined];
+    // ":doctor" is a role with an empty id: malformed, not an unknown user.
+    [id, role] = i >= 0 ? [input.slice(0, i), input.slice(i + 1)] : [input, undefined];
   } else {
     ({ id, role } = input);
   }
