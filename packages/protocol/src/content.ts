@@ -85,6 +85,8 @@ export const FileContent = Type.Object(
     url: Type.Optional(Str(2048)),
     fileName: Str(512, 1),
     fileSize: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]{1,15}$' })]),
+    /** Seconds, for a recording sent as a file (seed 003's file shape carries it). */
+    duration: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400 })),
     mimeType: Type.Optional(Str(128)),
   },
   Closed,
@@ -126,13 +128,16 @@ export const ForwardContent = Type.Object(
   Closed,
 );
 
+/**
+ * Free-form: any JSON object (seed 003's custom content is `{}`, "for messages not defined
+ * yet"). `kind` and `data`, when given, are checked.
+ */
 export const CustomContent = Type.Object(
   {
     /** The integrator's own name for this kind of message. */
-    kind: Str(64, 1),
-    data: Data,
+    kind: Type.Optional(Str(64, 1)),
+    data: Type.Optional(Data),
   },
-  Closed,
 );
 
 export type SystemContent = Static<typeof SystemContent>;

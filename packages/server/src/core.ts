@@ -63,7 +63,7 @@ export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Cor
     storage, bus, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.auth.tokenTtlSeconds, adminToken: config.auth.adminToken,
   });
   const users = new UserService(storage, presence);
-  const conversations = new ConversationService({ storage, bus, directory });
+  const conversations = new ConversationService({ storage, bus, directory, settings });
   const audit = new AuditLog(storage.audit, { onError: onBusError });
   const messages = new MessageService({
     storage, bus, directory, audit,

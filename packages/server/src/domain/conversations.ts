@@ -7,7 +7,8 @@ import { deriveConversationId, type IdParts } from '@careline/protocol/ids';
 import type { EventBus, Storage } from './ports.ts';
 import type { Conversation, ConversationView, Participant, Principal } from './types.ts';
 import type { MemberDirectory } from './directory.ts';
-import { requireAccess, requireStaff, requireUser } from './access.ts';
+import type { SettingsService } from './settings.ts';
+import { requireAccess, requireCreate, requireNoPatients, requireStaff, requireUser } from './access.ts';
 import { fail } from './errors.ts';
 import { newId } from './ids.ts';
 
@@ -31,7 +32,8 @@ export function parseParticipant(input: ParticipantInput): { user_id: string; ro
   let role: string | undefined;
   if (typeof input === 'string') {
     const i = input.lastIndexOf(':');
-    [id, role] = i > 0 ? [input.slice(0, i), input.slice(i + 1)] : [input, undefined];
+    // ":doctor" is a role with an empty id: malformed, not an unknown user.
+    [id, role] = i >= 0 ? [input.slice(0, i), input.slice(i + 1)] : [input, undefined];
   } else {
     ({ id, role } = input);
   }
@@ -51,6 +53,8 @@ export interface ConversationDeps {
   storage: Pick<Storage, 'conversations' | 'users' | 'messages'>;
   bus: EventBus;
   directory: MemberDirectory;
+  /** The tenant's settings (`patient_to_patient`) for the creation policy. */
+  settings: Pick<SettingsService, 'forTenant'>;
   now?: () => number;
 }
 
@@ -75,6 +79,13 @@ export class ConversationService {
     const found = new Map(users.map((u) => [u.id, u]));
     const missing = participants.filter((x) => !found.has(x.user_id)).map((x) => x.user_id);
     if (missing.length) throw fail('user.not_found', `Unknown users: ${missing.join(', ')}`, { missing });
+    // The creation policy (access.ts) decides what is made; asking again for one that exists makes nothing.
+    if (p.kind === 'user' && (await this.#d.directory.get(p.tenantId, id)) === null) {
+      requireCreate(p, {
+        type, id, members: participants.map((x) => ({ user_id: x.user_id, role: found.get(x.user_id)!.role })),
+        patientToPatient: (await this.#d.settings.forTenant(p.tenantId)).patient_to_patient,
+      });
+    }
 
     const businessType = input.business_type ?? (users.some((u) => u.role === 'patient') ? BusinessTypes.WITH_PATIENT : BusinessTypes.NO_PATIENT);
     if (businessType !== 1 && businessType !== 2) throw fail('request.invalid', 'business_type must be 1 (no patient) or 2 (with patient).');
@@ -210,6 +221,7 @@ export class ConversationService {
     const known = new Set(users.map((u) => u.id));
     const missing = add.filter((x) => !known.has(x.user_id)).map((x) => x.user_id);
     if (missing.length) throw fail('user.not_found', `Unknown users: ${missing.join(', ')}`, { missing });
+    if (p.kind === 'user') requireNoPatients(entry.conversation.type, users.map((u) => ({ user_id: u.id, role: u.role })));
     const before = entry.list;
     const { added, removed } = await this.#d.storage.conversations.changeParticipants(p.tenantId, id, { add, remove }, this.#now());
     this.#d.directory.invalidate(p.tenantId, id);

@@ -194,6 +194,22 @@ export class MessageService {
     return { read_seq: readSeq, unread: view ? view.unread : 0 };
   }
 
+  /**
+   * Seed 000 counted unread as the messages after a member's last fetch. A fetch that stands
+   * for that (the seed's message path, see `http/routes/sessions.ts`) moves the caller's read
+   * cursor to `seq`, the newest seq it returned: forward only, and, when it moved, with a
+   * `read.updated` as the `read` frame sends. An integrator's own fetch (no user) moves nothing.
+   */
+  async fetched(p: Principal, conversationId: string, seq: number): Promise<void> {
+    if (p.kind !== 'user' || seq <= 0) return;
+    const entry = await requireAccess(this.#d.directory, p, conversationId);
+    const view = await this.#d.storage.conversations.viewForUser(p.tenantId, p.userId, conversationId);
+    if (!view || view.read_seq >= seq) return;
+    const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, p.userId, seq);
+    if (readSeq === null || readSeq <= view.read_seq) return;
+    this.#d.bus.publish({ kind: 'read.updated', tenant_id: p.tenantId, conversation_id: conversationId, user_id: p.userId, seq: readSeq, recipients: entry.list });
+  }
+
   async typing(p: Principal, conversationId: string, state: 'typing' | 'stopped'): Promise<void> {
     const userId = requireUser(p);
     const entry = await requireAccess(this.#d.directory, p, conversationId);

@@ -64,8 +64,14 @@ export class SettingsService {
     return this.#d.storage.settings.get(p.tenantId);
   }
 
-  async update(p: Principal, patch: { connection_policy?: ConnectionPolicy }): Promise<TenantSettings> {
+  /** The tenant's settings as the domain's checks read them (cached; no principal check). */
+  async forTenant(tenantId: string): Promise<TenantSettings> {
+    return this.#settings(tenantId);
+  }
+
+  async update(p: Principal, patch: { connection_policy?: ConnectionPolicy; patient_to_patient?: boolean }): Promise<TenantSettings> {
     requireApp(p);
+    if (patch.patient_to_patient !== undefined && typeof patch.patient_to_patient !== 'boolean') throw fail('request.invalid', 'patient_to_patient must be true or false.');
     if (patch.connection_policy !== undefined && patch.connection_policy !== 'allow_many' && patch.connection_policy !== 'kick') {
       throw fail('request.invalid', 'connection_policy must be "allow_many" or "kick".');
     }

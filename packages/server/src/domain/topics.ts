@@ -14,7 +14,7 @@ import type { EventBus, Storage } from './ports.ts';
 import type { Message, NewMessage, Principal, Topic, TopicQuery, TopicState, TopicStatsRow } from './types.ts';
 import type { MemberDirectory } from './directory.ts';
 import type { AuditLog } from './audit.ts';
-import { requireAccess, requireCareTeam } from './access.ts';
+import { requireAccess, requireCareTeam, requireSeeTopic, requireStatistics, scopeTopics, type TeamMembership } from './access.ts';
 import { fail } from './errors.ts';
 import { newId } from './ids.ts';
 
@@ -42,7 +42,7 @@ export interface HostTopic {
 }
 
 export interface TopicDeps {
-  storage: Pick<Storage, 'topics' | 'conversations' | 'messages'>;
+  storage: Pick<Storage, 'topics' | 'conversations' | 'messages' | 'teams'>;
   bus: EventBus;
   directory: MemberDirectory;
   audit: AuditLog;
@@ -60,10 +60,12 @@ export function percentile(sorted: readonly number[], p: number): number | null 
 export class TopicService {
   readonly #d: TopicDeps;
   readonly #now: () => number;
+  readonly #inTeam: TeamMembership;
 
   constructor(deps: TopicDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
+    this.#inTeam = async (tenantId, teamId, userId) => (await deps.storage.teams.getTeam(tenantId, teamId))?.members.includes(userId) ?? false;
   }
 
   #system(p: Principal, sessionId: string, type: number, content: Record<string, unknown>, at: number): NewMessage {
@@ -114,13 +116,9 @@ export class TopicService {
   async #resolve(p: Principal, sessionId: string, topicId: string): Promise<Topic> {
     const t = topicId === 'current' ? await this.#d.storage.topics.latest(p.tenantId, sessionId) : await this.#d.storage.topics.get(p.tenantId, topicId);
     if (!t || t.session_id !== sessionId) throw fail('topic.not_found', undefined, { session_id: sessionId, topic_id: topicId });
-    this.#seeTopic(p, t);
+    // Callers checked the session's membership first: a patient still sees only their own.
+    await requireSeeTopic(p, t, true, this.#inTeam);
     return t;
-  }
-
-  /** A patient sees only their own consultations. */
-  #seeTopic(p: Principal, t: Topic): void {
-    if (p.kind === 'user' && p.role === 'patient' && t.patient_id !== p.userId) throw fail('topic.not_found');
   }
 
   /** Ends a consultation (care team only): writes the type-7 end message and the type-10 closing message. */
@@ -156,16 +154,13 @@ export class TopicService {
     return r.topic;
   }
 
-  /** One topic by id: for its session's participants (a patient: only their own) and the integrator. */
+  /** One topic by id: for the integrator, its patient, and the clinic's users in its session or its care team (access.ts). */
   async get(p: Principal, topicId: string): Promise<Topic> {
     const t = await this.#d.storage.topics.get(p.tenantId, topicId);
     if (!t) throw fail('topic.not_found');
-    try {
-      await requireAccess(this.#d.directory, p, t.session_id);
-    } catch {
-      throw fail('topic.not_found');
-    }
-    this.#seeTopic(p, t);
+    const entry = await this.#d.directory.get(p.tenantId, t.session_id);
+    const inSession = entry !== null && (p.kind === 'app' || entry.members.has(p.userId));
+    await requireSeeTopic(p, t, inSession, this.#inTeam);
     return t;
   }
 
@@ -175,27 +170,21 @@ export class TopicService {
     return { ended: topic.status === 10, topic };
   }
 
-  /**
-   * Narrows a query to what the caller may see: a patient, their own consultations; a care-team
-   * member, the sessions they are in unless they ask for a team or a doctor; an integrator, all.
-   */
-  #scope(p: Principal, q: Omit<TopicQuery, 'limit' | 'cursor'>): Omit<TopicQuery, 'limit' | 'cursor'> {
-    if (p.kind === 'app') return q;
-    if (p.role === 'patient') return { ...q, patient_id: p.userId };
-    if (q.team_id !== undefined || q.doctor_id !== undefined || q.session_id !== undefined) return q;
-    return { ...q, member: p.userId };
+  /** Narrows a query to what the caller may see (the policy is `scopeTopics` in access.ts). */
+  #scope<Q extends Omit<TopicQuery, 'limit' | 'cursor'>>(p: Principal, q: Q, aggregate: boolean): Promise<Q> {
+    return scopeTopics(p, q, this.#inTeam, aggregate);
   }
 
   async list(p: Principal, q: TopicQuery): Promise<{ topics: Topic[]; next_cursor: string | null }> {
-    if (q.team_id !== undefined || q.doctor_id !== undefined) requireCareTeam(p, 'list a team\'s or a doctor\'s consultations');
+    const { limit, cursor, ...filters } = q;
+    const scoped = await this.#scope(p, filters, false);
     if (q.session_id !== undefined) await requireAccess(this.#d.directory, p, q.session_id);
-    const { items, next_cursor } = await this.#d.storage.topics.list(p.tenantId, { ...this.#scope(p, q), limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
+    const { items, next_cursor } = await this.#d.storage.topics.list(p.tenantId, { ...scoped, limit, ...(cursor ? { cursor } : {}) });
     return { topics: items, next_cursor };
   }
 
   async countByState(p: Principal, q: Omit<TopicQuery, 'limit' | 'cursor' | 'state'>): Promise<Record<TopicState, number>> {
-    if (q.team_id !== undefined || q.doctor_id !== undefined) requireCareTeam(p, 'count a team\'s or a doctor\'s consultations');
-    return this.#d.storage.topics.countByState(p.tenantId, this.#scope(p, q));
+    return this.#d.storage.topics.countByState(p.tenantId, await this.#scope(p, q, true));
   }
 
   /** The messages of a topic (from its start message to its end), paged like history. */
@@ -220,15 +209,14 @@ export class TopicService {
 
   /** Consultation counts and first-response times per team or per doctor over a period. */
   async stats(p: Principal, groupBy: 'team' | 'doctor', q: { since?: number; until?: number; team_id?: string; doctor_id?: string }) {
-    requireCareTeam(p, 'read consultation statistics');
-    const rows = await this.#d.storage.topics.stats(p.tenantId, groupBy, q);
+    requireStatistics(p);
+    const rows = await this.#d.storage.topics.stats(p.tenantId, groupBy, await this.#scope(p, q, true));
     return rows.map((r) => summarise(r, groupBy));
   }
 
   /** How consultations were answered: counts by state and first-response times (TopicReplyCount). */
   async replyCount(p: Principal, q: { since?: number; until?: number; team_id?: string; doctor_id?: string }) {
-    const scoped = this.#scope(p, q);
-    if (q.team_id !== undefined || q.doctor_id !== undefined) requireCareTeam(p, 'read a team\'s or a doctor\'s reply counts');
+    const scoped = await this.#scope(p, q, true);
     const [counts, rows] = await Promise.all([this.#d.storage.topics.countByState(p.tenantId, scoped), this.#d.storage.topics.stats(p.tenantId, 'team', scoped)]);
     const all = rows.flatMap((r) => r.response_ms).sort((a, b) => a - b);
     return { ...counts, total: counts.unreplied + counts.in_progress + counts.replied + counts.ended_unreplied, first_response_ms: responseSummary(all) };
@@ -237,8 +225,10 @@ export class TopicService {
   /** A user's consultation times: how many, the newest start and end, the open one. */
   async consultTime(p: Principal, userId: string) {
     if (p.kind === 'user' && p.role === 'patient' && p.userId !== userId) throw fail('auth.forbidden', 'A patient sees only their own consultation times.');
-    const { items } = await this.#d.storage.topics.list(p.tenantId, { patient_id: userId, limit: 1 });
-    const counts = await this.#d.storage.topics.countByState(p.tenantId, { patient_id: userId });
+    // The care team counts the consultations they see (access.ts), not every one of the tenant.
+    const scoped = await this.#scope(p, { patient_id: userId }, false);
+    const { items } = await this.#d.storage.topics.list(p.tenantId, { ...scoped, limit: 1 });
+    const counts = await this.#d.storage.topics.countByState(p.tenantId, scoped);
     const last = items[0] ?? null;
     return {
       user_id: userId,

@@ -96,6 +96,8 @@ export type ConnectionPolicy = 'allow_many' | 'kick';
 export interface TenantSettings {
   /** `kick`: a new connection closes the user's older ones of the same platform class (4503). */
   connection_policy: ConnectionPolicy;
+  /** Whether a patient may open a conversation with another patient (default false: see docs/access-policy.md). */
+  patient_to_patient: boolean;
   updated_at: number | null;
 }
 
@@ -139,6 +141,8 @@ export interface TopicQuery {
   session_id?: string;
   /** Topics of sessions this user is a participant of. */
   member?: string;
+  /** Topics this care-team user may see: of sessions they are in, or of care teams they are a member of. */
+  viewer?: string;
   patient_id?: string;
   team_id?: string;
   doctor_id?: string;

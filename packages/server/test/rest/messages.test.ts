@@ -93,7 +93,7 @@ describe('sending each message type', () => {
       [12, { storageId: 's' }], [12, { storageId: 's', duration: 1, fileSize: '12ab' }],
       [18, { user_id: 'doc' }], [19, { type: '1', content: {} }], [19, { type: 1 }],
       [1000, { storageId: 's', fileName: 'a', fileSize: -1 }], [1000, { storageId: 's', fileName: 'a' }],
-      [1100, { data: {} }], [2104, {}],
+      [1100, { kind: '' }], [1100, { kind: 'k', data: [] }], [2104, {}],
     ];
     for (const [type, content] of bad) {
       const r = await send(conv, { type, content }, as('doc'));

@@ -297,6 +297,15 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.deepEqual((await s.topics.list(T, { state: 'ended_unreplied', limit: 10 })).items.map((t) => t.id), ['k2']);
       assert.deepEqual((await s.topics.list(T, { member: 'pat', session_type: 1, state: 'replied', limit: 10 })).items.map((t) => t.id), ['k1']);
       assert.deepEqual((await s.topics.list(T, { member: 'nurse', limit: 10 })).items, []);
+      // A care-team viewer sees the topics of the sessions they are in and of the care teams they belong to.
+      assert.deepEqual((await s.topics.list(T, { viewer: 'nurse', limit: 10 })).items, []);
+      await s.teams.putTeam(T, 'team2', 'Team two', ['nurse'], 20);
+      assert.deepEqual((await s.topics.list(T, { viewer: 'nurse', limit: 10 })).items.map((t) => t.id), ['k3']);
+      assert.deepEqual((await s.topics.list(T, { viewer: 'doc', limit: 10 })).items.map((t) => t.id), ['k3', 'k2', 'k1']);
+      assert.deepEqual((await s.topics.list(T, { viewer: 'nurse', team_id: 'team1', limit: 10 })).items, []);
+      assert.deepEqual(await s.topics.countByState(T, { viewer: 'nurse' }), { unreplied: 1, in_progress: 0, replied: 0, ended_unreplied: 0 });
+      assert.deepEqual((await s.topics.stats(T, 'team', { viewer: 'nurse' })).map((r) => [r.key, r.count]), [['team2', 1]]);
+      assert.deepEqual((await s.topics.list(T2, { viewer: 'nurse', limit: 10 })).items, []);
       assert.deepEqual(await s.topics.countByState(T, { session_id: 'tp' }), { unreplied: 1, in_progress: 0, replied: 1, ended_unreplied: 1 });
       const stats = await s.topics.stats(T, 'team', { session_id: 'tp' });
       const team1 = stats.find((r) => r.key === 'team1');

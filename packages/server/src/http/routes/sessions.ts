@@ -125,11 +125,20 @@ export function sessionRoutes(app: Api, core: Core): void {
     config: { auth: 'any' },
     schema: {
       tags: ['messages'], summary: 'History, ascending by seq: the newest page, or before/after a seq (cursor paging)',
+      description: 'Without `before` and `after` this is seed 000\'s message fetch, and it is the caller\'s read: their read cursor '
+        + 'moves to the newest seq returned (forward only; the other participants get a `read` receipt), so unread counts the '
+        + 'messages after their last fetch, as the seed did. Paging with `before` or `after` (history, gap filling) moves no cursor; '
+        + 'nor does an API key without `X-On-Behalf-Of`.',
       params: SessionIdParams,
       querystring: Type.Object({ before: Type.Optional(Type.Integer({ minimum: 1 })), after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Limit(50, 5000) }),
       response: { 200: Page, ...errors(400, 401, 403, 404) },
     },
-  }, async (req) => m.history(req.principal, req.params.session_id, req.query));
+  }, async (req) => {
+    const page = await m.history(req.principal, req.params.session_id, req.query);
+    // The seed's fetch (no paging cursor) is the member's read; Careline's paging is not.
+    if (req.query.before === undefined && req.query.after === undefined) await m.fetched(req.principal, req.params.session_id, page.messages.at(-1)?.seq ?? 0);
+    return page;
+  });
 
   app.post('/api/v2/sessions/:session_id/messages', {
     config: { auth: 'any' },

@@ -7,7 +7,10 @@ import { errors } from '../schemas.ts';
 const Policy = Type.Union([Type.Literal('allow_many'), Type.Literal('kick')], {
   description: '`allow_many` (default): a user may be connected from any number of devices. `kick`: a new connection of a user closes their older ones of the same platform class (mobile: ios/android, web, desktop: windows/mac/linux) — they get an `S2C_DIFFERENT_CONNECTION` event, then close code 4503.',
 });
-const Settings = Type.Object({ connection_policy: Policy, updated_at: Type.Union([Type.Number(), Type.Null()]) });
+const PatientToPatient = Type.Boolean({
+  description: 'Whether a patient may open a conversation with another patient (default `false`: patients reach their care team). See docs/access-policy.md.',
+});
+const Settings = Type.Object({ connection_policy: Policy, patient_to_patient: PatientToPatient, updated_at: Type.Union([Type.Number(), Type.Null()]) });
 
 export function settingsRoutes(app: Api, core: Core): void {
   app.get('/api/v2/management/settings', {
@@ -19,7 +22,7 @@ export function settingsRoutes(app: Api, core: Core): void {
     config: { auth: 'app' },
     schema: {
       tags: ['management'], summary: 'Change the tenant\'s settings (the fields given)',
-      body: Type.Object({ connection_policy: Type.Optional(Policy) }, { additionalProperties: false }),
+      body: Type.Object({ connection_policy: Type.Optional(Policy), patient_to_patient: Type.Optional(PatientToPatient) }, { additionalProperties: false }),
       response: { 200: Type.Object({ settings: Settings }), ...errors(400, 401, 403) },
     },
   }, async (req) => ({ settings: await core.settings.update(req.principal, req.body) }));

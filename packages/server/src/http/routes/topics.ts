@@ -104,7 +104,7 @@ export function topicRoutes(app: Api, core: Core): void {
   app.get('/api/v2/sessions/topics', {
     config: { auth: 'any' },
     schema: {
-      tags: ['topics'], summary: 'Topics the caller may see, newest first (a patient: their own; care team: their sessions\'; integrator: all)',
+      tags: ['topics'], summary: 'Topics the caller may see, newest first (a patient: their own; care team: their sessions\' and their care teams\'; integrator: all — docs/access-policy.md)',
       querystring: Type.Object({ session_id: Type.Optional(Id), patient_id: Type.Optional(Id), state: Type.Optional(StateName), ...ListQuery }),
       response: { 200: TopicPage, ...errors(400, 401, 403, 404) },
     },
@@ -128,7 +128,7 @@ export function topicRoutes(app: Api, core: Core): void {
   app.get('/api/v2/sessions/healthTeamTopics', {
     config: { auth: 'any' },
     schema: {
-      tags: ['topics'], summary: 'Health consultations of one care team (care team or integrator)',
+      tags: ['topics'], summary: 'Health consultations of one care team: all of them for its members and the integrator, those in their own sessions for other care-team users',
       querystring: Type.Object({ team_id: Id, state: Type.Optional(StateName), ...ListQuery }),
       response: { 200: TopicPage, ...errors(400, 401, 403) },
     },
@@ -203,7 +203,7 @@ export function topicRoutes(app: Api, core: Core): void {
   app.get('/api/v2/statistics/topics', {
     config: { auth: 'any' },
     schema: {
-      tags: ['topics'], summary: 'Consultations per care team or per doctor over a period, with first-response times (care team or integrator)',
+      tags: ['topics'], summary: 'Consultations per care team or per doctor over a period, with first-response times (care team: the consultations they see; clinic admins and integrators: the tenant)',
       querystring: Type.Object({
         group_by: Type.Union([Type.Literal('team'), Type.Literal('doctor')]), team_id: Type.Optional(Id), doctor_id: Type.Optional(Id), ...Period,
       }),

@@ -40,6 +40,11 @@ function filters(tenantId: string, q: Omit<TopicQuery, 'limit' | 'cursor'>): { w
     where.push('t.session_id IN (SELECT p.conversation_id FROM participants p WHERE p.tenant_id = t.tenant_id AND p.user_id = ?)');
     args.push(q.member);
   }
+  if (q.viewer !== undefined) {
+    where.push(`(t.session_id IN (SELECT p.conversation_id FROM participants p WHERE p.tenant_id = t.tenant_id AND p.user_id = ?)
+      OR t.team_id IN (SELECT m.team_id FROM team_members m WHERE m.tenant_id = t.tenant_id AND m.user_id = ?))`);
+    args.push(q.viewer, q.viewer);
+  }
   if (q.session_type !== undefined) {
     where.push('t.session_id IN (SELECT c.id FROM conversations c WHERE c.tenant_id = t.tenant_id AND c.type = ?)');
     args.push(q.session_type);
