@@ -11,7 +11,7 @@ import { auditHash, GENESIS_HASH, verifyAuditChain } from '../../src/domain/audi
 /** A database as it was before 006, with audit records of two tenants in it. */
 function before006(path: string): void {
   const db = openDb({ path, synchronous: 'NORMAL' });
-  db.exec(`DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; DROP INDEX audit_log_chain; DROP INDEX audit_log_app;
+  db.exec(`DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; DROP INDEX audit_log_chain; DROP INDEX audit_log_app; DROP INDEX audit_log_unchained;
            ALTER TABLE audit_log DROP COLUMN app_id; ALTER TABLE audit_log DROP COLUMN seq;
            ALTER TABLE audit_log DROP COLUMN prev_hash; ALTER TABLE audit_log DROP COLUMN hash;
            DELETE FROM schema_migrations WHERE version >= 6`);

@@ -77,7 +77,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async unchained(tenantId: string): Promise<number> {
-    return this.#sql.pluck('SELECT count(*) FROM audit_log WHERE tenant_id = ? AND (seq IS NULL OR hash IS NULL)').get(tenantId) as number;
+    return this.#sql.pluck('SELECT count(*) FROM audit_log WHERE seq IS NULL AND tenant_id = ?').get(tenantId) as number;
   }
 }
 

@@ -14,6 +14,8 @@ ALTER TABLE audit_log ADD COLUMN hash TEXT;
 UPDATE audit_log SET app_id = substr(actor_id, 5) WHERE actor_kind = 'app' AND actor_id LIKE 'app:%';
 CREATE UNIQUE INDEX audit_log_chain ON audit_log (tenant_id, seq);
 CREATE INDEX audit_log_app ON audit_log (tenant_id, app_id, id);
+-- Records not chained yet: found at each start without a scan (empty once they are chained).
+CREATE INDEX audit_log_unchained ON audit_log (id) WHERE seq IS NULL;
 -- Append-only: a chained record is never updated, no record is deleted.
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log WHEN OLD.hash IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
