@@ -199,7 +199,7 @@ describe('audit export (NDJSON, with the hash chain)', () => {
 
 /** Runs `cli/audit.ts` as an operator would, in its own process; the exit code and what it printed. */
 function auditCli(...args: string[]): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, [AUDIT_CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [AUDIT_CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
@@ -223,7 +223,7 @@ async function child(dbPath: string): Promise<{ url: string; proc: ReturnType<ty
   proc.stderr!.on('data', (d) => (err += d));
   const lines = createInterface({ input: proc.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000);
+    const timer = setTimeout(() => (proc.kill('SIGKILL'), reject(new Error(`server did not start: ${err}`))), 60_000);
     lines.on('line', (line) => {
       try {
         const u = JSON.parse(line).url;
