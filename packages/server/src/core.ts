@@ -64,7 +64,7 @@ export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Cor
   });
   const users = new UserService(storage, presence);
   const conversations = new ConversationService({ storage, bus, directory, settings });
-  const audit = new AuditLog(storage.audit, { onError: onBusError });
+  const audit = new AuditLog(storage.audit);
   const messages = new MessageService({
     storage, bus, directory, audit,
     maxContentBytes: config.messages.maxContentBytes,

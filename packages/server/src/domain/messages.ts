@@ -118,7 +118,7 @@ export class MessageService {
     const has_more = rows.length > limit;
     // Extra row: drop it from the far end (oldest when paging back, newest when paging forward).
     const messages = has_more ? (q.after !== undefined ? rows.slice(0, limit) : rows.slice(1)) : rows;
-    this.#d.audit.read(p, entry.conversation, 'messages.history', { ...q, count: messages.length });
+    await this.#d.audit.read(p, entry.conversation, 'messages.history', { ...q, count: messages.length });
     return { messages, has_more };
   }
 
@@ -126,7 +126,7 @@ export class MessageService {
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const m = await this.#d.storage.messages.getById(p.tenantId, conversationId, messageId);
     if (!m) throw fail('message.not_found');
-    this.#d.audit.read(p, entry.conversation, 'messages.get', { message_id: messageId });
+    await this.#d.audit.read(p, entry.conversation, 'messages.get', { message_id: messageId });
     return m;
   }
 
@@ -239,7 +239,7 @@ export class MessageService {
     const messages = await this.#d.storage.messages.history(p.tenantId, conversationId, {
       after: view.read_seq, limit: Math.min(limit ?? this.#d.historyPageMax, this.#d.historyPageMax),
     });
-    this.#d.audit.read(p, entry.conversation, 'messages.unread', { after: view.read_seq, count: messages.length });
+    await this.#d.audit.read(p, entry.conversation, 'messages.unread', { after: view.read_seq, count: messages.length });
     return { messages, count: view.unread };
   }
 }

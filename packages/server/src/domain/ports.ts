@@ -175,10 +175,23 @@ export interface SettingsStore {
 }
 
 export interface AuditStore {
-  /** Appends entries in one transaction, in order. */
+  /**
+   * Appends entries in one transaction, in order. Each becomes the next record of its tenant's
+   * hash chain: seq = the tenant's last + 1, prev_hash = that record's hash, hash =
+   * `auditHash` of the record — computed by the one writer inside the transaction, so the
+   * chain's order is the commit order.
+   */
   append(entries: readonly AuditEntry[]): Promise<void>;
   /** Entries of the tenant matching `q`, ascending by id. */
   query(tenantId: string, q: AuditQuery): Promise<AuditRecord[]>;
+  /** The tenant's chain after `after_seq`, ascending by seq (what verify and the export walk). */
+  chain(tenantId: string, q: { after_seq: number; limit: number }): Promise<AuditRecord[]>;
+  /** The tenant's newest record's seq and hash; null before its first. */
+  head(tenantId: string): Promise<{ seq: number; hash: string } | null>;
+  /** The tenants that have audit records. */
+  tenants(): Promise<string[]>;
+  /** Records of the tenant outside its chain (no seq): none, unless the store was changed behind the server's back. */
+  unchained(tenantId: string): Promise<number>;
 }
 
 export interface Storage {

@@ -203,7 +203,7 @@ export class TopicService {
     const inRange = rows.filter((m) => m.seq > after && (before === undefined || m.seq < before));
     const has_more = inRange.length > limit;
     const messages = has_more ? (forward ? inRange.slice(0, limit) : inRange.slice(1)) : inRange;
-    this.#d.audit.read(p, entry.conversation, 'topic.messages', { topic_id: t.id, count: messages.length });
+    await this.#d.audit.read(p, entry.conversation, 'topic.messages', { topic_id: t.id, count: messages.length });
     return { messages, has_more, topic: t };
   }
 

@@ -192,22 +192,33 @@ export interface ListQuery {
 export interface AuditEntry {
   tenant_id: string;
   at: number;
+  /** `user`: a user read (with their token, or through an API key on their behalf); `app`: the integrator itself. */
   actor_kind: 'user' | 'app';
-  /** The user id, or `app:<app id>` for an integrator. */
+  /** The user id, or `app:<app id>` for an integrator acting as itself. */
   actor_id: string;
-  /** What was read: `messages.history`, `messages.get`, `messages.unread`. */
+  /** The integrator's app that made the call (as itself, or on behalf of `actor_id`); null for a user's own token. */
+  app_id: string | null;
+  /** What was read: `messages.history`, `messages.get`, `messages.unread`, `topic.messages`, `sessions.get`, `sessions.list`, `sessions.recent`. */
   action: string;
   conversation_id: string;
   detail: Record<string, unknown> | null;
 }
 
+/** A stored entry: its place in the tenant's hash chain (see `domain/audit.ts`). */
 export interface AuditRecord extends AuditEntry {
   id: number;
+  /** Position in the tenant's chain: 1, 2, 3… with no gaps. */
+  seq: number;
+  /** The hash of the record before (64 zeros for the first). */
+  prev_hash: string;
+  /** SHA-256 (hex) of the record's canonical form, `prev_hash` included. */
+  hash: string;
 }
 
 export interface AuditQuery {
   conversation_id?: string;
   actor_id?: string;
+  app_id?: string;
   since?: number;
   until?: number;
   /** Records with a larger id (cursor). */

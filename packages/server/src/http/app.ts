@@ -19,7 +19,8 @@ import { settingsRoutes } from './routes/settings.ts';
 import { opsRoutes, type OpsState } from './routes/ops.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { topicRoutes } from './routes/topics.ts';
-import { auditRoutes, userRoutes } from './routes/users.ts';
+import { userRoutes } from './routes/users.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;

@@ -8,6 +8,7 @@ import type { Storage } from '../../src/domain/ports.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
 import { AppError } from '../../src/domain/errors.ts';
 import { notificationStorageContract } from './notifications-contract.ts';
+import { auditHash, GENESIS_HASH, verifyAuditChain } from '../../src/domain/audit.ts';
 
 export type OpenStorage = () => Promise<{ storage: Storage; cleanup: () => Promise<void> }>;
 
@@ -228,21 +229,48 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.equal(await s.conversations.updateConversation(T2, 'c1', { name: 'x' }, 1), null);
     });
 
-    it('audit: appended in order, queried by conversation, actor, time and cursor, per tenant', async () => {
+    it('audit: appended in order, queried by conversation, actor, app, time and cursor, per tenant', async () => {
       await s.audit.append([
-        { tenant_id: T, at: 100, actor_kind: 'user', actor_id: 'doc', action: 'messages.history', conversation_id: 'c1', detail: { before: 10 } },
-        { tenant_id: T, at: 200, actor_kind: 'app', actor_id: 'app:x', action: 'messages.get', conversation_id: 'c1', detail: null },
-        { tenant_id: T, at: 300, actor_kind: 'user', actor_id: 'doc', action: 'messages.history', conversation_id: 'h', detail: null },
-        { tenant_id: T2, at: 300, actor_kind: 'user', actor_id: 'doc', action: 'messages.history', conversation_id: 'c1', detail: null },
+        { tenant_id: T, at: 100, actor_kind: 'user', actor_id: 'doc', app_id: null, action: 'messages.history', conversation_id: 'c1', detail: { before: 10 } },
+        { tenant_id: T, at: 200, actor_kind: 'app', actor_id: 'app:x', app_id: 'x', action: 'messages.get', conversation_id: 'c1', detail: null },
+        { tenant_id: T, at: 300, actor_kind: 'user', actor_id: 'doc', app_id: 'x', action: 'messages.history', conversation_id: 'h', detail: null },
+        { tenant_id: T2, at: 300, actor_kind: 'user', actor_id: 'doc', app_id: null, action: 'messages.history', conversation_id: 'c1', detail: null },
       ]);
       await s.audit.append([]);
       const byConv = await s.audit.query(T, { conversation_id: 'c1', limit: 10 });
-      assert.deepEqual(byConv.map((r) => [r.actor_id, r.at, r.detail]), [['doc', 100, { before: 10 }], ['app:x', 200, null]]);
+      assert.deepEqual(byConv.map((r) => [r.actor_id, r.app_id, r.at, r.detail]), [['doc', null, 100, { before: 10 }], ['app:x', 'x', 200, null]]);
       assert.deepEqual((await s.audit.query(T, { actor_id: 'doc', limit: 10 })).map((r) => r.conversation_id), ['c1', 'h']);
+      assert.deepEqual((await s.audit.query(T, { app_id: 'x', limit: 10 })).map((r) => r.at), [200, 300]);
       assert.deepEqual((await s.audit.query(T, { since: 150, until: 300, limit: 10 })).map((r) => r.at), [200]);
       const first = await s.audit.query(T, { limit: 1 });
       assert.deepEqual((await s.audit.query(T, { after_id: first[0]!.id, limit: 10 })).map((r) => r.at), [200, 300]);
       assert.equal((await s.audit.query(T2, { limit: 10 })).length, 1);
+    });
+
+    it('audit: each tenant\'s records form a hash chain, seq 1, 2, 3…, computed as they are appended', async () => {
+      const A = 'chain-a';
+      const B = 'chain-b';
+      const e = (tenant: string, at: number, actor = 'doc') =>
+        ({ tenant_id: tenant, at, actor_kind: 'user' as const, actor_id: actor, app_id: null, action: 'sessions.get', conversation_id: 'c', detail: { last_message_id: null, n: at } });
+      assert.equal(await s.audit.head(A), null);
+      await s.audit.append([e(A, 1), e(B, 1), e(A, 2)]);
+      await Promise.all([s.audit.append([e(A, 3)]), s.audit.append([e(B, 2), e(A, 4)])]);
+      const a = await s.audit.chain(A, { after_seq: 0, limit: 10 });
+      assert.deepEqual(a.map((r) => [r.seq, r.at]), [[1, 1], [2, 2], [3, 3], [4, 4]]);
+      assert.equal(a[0]!.prev_hash, GENESIS_HASH);
+      for (let i = 1; i < a.length; i++) assert.equal(a[i]!.prev_hash, a[i - 1]!.hash);
+      for (const r of a) assert.equal(r.hash, auditHash(r), `seq ${r.seq}`);
+      assert.equal(new Set(a.map((r) => r.hash)).size, 4);
+      assert.deepEqual((await s.audit.chain(B, { after_seq: 0, limit: 10 })).map((r) => r.seq), [1, 2]);
+      assert.deepEqual((await s.audit.chain(A, { after_seq: 2, limit: 1 })).map((r) => r.seq), [3]);
+      assert.deepEqual(await s.audit.head(A), { seq: 4, hash: a[3]!.hash });
+      assert.ok((await s.audit.tenants()).includes(B));
+      assert.equal(await s.audit.unchained(A), 0);
+      const report = await verifyAuditChain(s.audit, A);
+      assert.deepEqual(report, { tenant_id: A, ok: true, records: 4, head: { seq: 4, hash: a[3]!.hash }, broken: null });
+      // A record's fields are all in its hash: the same entry at another time, or by another actor, hashes apart.
+      assert.notEqual(auditHash({ ...a[1]!, actor_id: 'other' }), a[1]!.hash);
+      assert.notEqual(auditHash({ ...a[1]!, detail: { last_message_id: 'm', n: 2 } }), a[1]!.hash);
     });
 
     it('topics: start is atomic with its message and idempotent; one open topic per session', async () => {

@@ -4,6 +4,7 @@ import { OutgoingMessage } from '@careline/protocol';
 import type { Api } from '../app.ts';
 import type { Core } from '../../core.ts';
 import { fail } from '../../domain/errors.ts';
+import type { ConversationView as ConversationViewT, Principal } from '../../domain/types.ts';
 import {
   Conversation, ConversationView, Limit, Message, MessageIdParams, Participant, ParticipantEntry, ParticipantParams, SessionIdParams, emptyBody, errors,
 } from '../schemas.ts';
@@ -18,6 +19,11 @@ const ids = (s: string) => [...new Set(s.split(',').map((x) => x.trim()).filter(
 export function sessionRoutes(app: Api, core: Core): void {
   const c = core.conversations;
   const m = core.messages;
+  /** A page of conversations, answered once the audit records of the patient conversations in it are committed. */
+  const shown = async <T extends { sessions: ConversationViewT[] }>(p: Principal, action: string, page: T): Promise<T> => {
+    await core.audit.shown(p, action, page.sessions);
+    return page;
+  };
 
   // ---- conversations -----------------------------------------------------------------------
   app.get('/api/v2/sessions', {
@@ -27,7 +33,7 @@ export function sessionRoutes(app: Api, core: Core): void {
       querystring: Type.Object({ limit: Limit(50, 200), cursor: Type.Optional(Type.String({ maxLength: 512 })), business_type: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 })) }),
       response: { 200: Sessions, ...errors(400, 401) },
     },
-  }, async (req) => c.list(req.principal, { limit: req.query.limit ?? 50, cursor: req.query.cursor, business_type: req.query.business_type }));
+  }, async (req) => shown(req.principal, 'sessions.list', await c.list(req.principal, { limit: req.query.limit ?? 50, cursor: req.query.cursor, business_type: req.query.business_type })));
 
   app.post('/api/v2/sessions', {
     config: { auth: 'any' },
@@ -52,7 +58,11 @@ export function sessionRoutes(app: Api, core: Core): void {
   app.get('/api/v2/sessions/:session_id/session', {
     config: { auth: 'any' },
     schema: { tags: ['sessions'], summary: 'One conversation as the caller sees it', params: SessionIdParams, response: { 200: Type.Object({ session: ConversationView }), ...errors(401, 403, 404) } },
-  }, async (req) => ({ session: await c.get(req.principal, req.params.session_id) }));
+  }, async (req) => {
+    const session = await c.get(req.principal, req.params.session_id);
+    await core.audit.shown(req.principal, 'sessions.get', [session]);
+    return { session };
+  });
 
   app.get('/api/v2/sessions/sessionListByType', {
     config: { auth: 'any' },
@@ -61,7 +71,7 @@ export function sessionRoutes(app: Api, core: Core): void {
       querystring: Type.Object({ type: TypeCode, limit: Limit(50, 200), cursor: Type.Optional(Type.String({ maxLength: 512 })) }),
       response: { 200: Sessions, ...errors(400, 401) },
     },
-  }, async (req) => c.list(req.principal, { type: req.query.type, limit: req.query.limit ?? 50, cursor: req.query.cursor }));
+  }, async (req) => shown(req.principal, 'sessions.list', await c.list(req.principal, { type: req.query.type, limit: req.query.limit ?? 50, cursor: req.query.cursor })));
 
   app.get('/api/v2/sessions/sessionCountByType', {
     config: { auth: 'any' },
@@ -102,10 +112,10 @@ export function sessionRoutes(app: Api, core: Core): void {
       querystring: Type.Object({ type: Type.Optional(Type.Union([Type.Literal('patient'), Type.Literal('doctor')])), limit: Limit(20, 200) }),
       response: { 200: Sessions, ...errors(400, 401) },
     },
-  }, async (req) => c.list(req.principal, {
+  }, async (req) => shown(req.principal, 'sessions.recent', await c.list(req.principal, {
     limit: req.query.limit ?? 20,
     business_type: req.query.type === 'patient' ? 2 : req.query.type === 'doctor' ? 1 : undefined,
-  }));
+  })));
 
   app.get('/api/v2/sessions/isExist', {
     config: { auth: 'any' },

@@ -75,32 +75,3 @@ export function userRoutes(app: Api, core: Core): void {
     return { badge_no: messages.count + notifications.total };
   });
 }
-
-const AuditRecord = Type.Object({
-  id: Type.Integer(), at: Type.Number(), actor_kind: Type.String(), actor_id: Type.String(), action: Type.String(),
-  conversation_id: Type.String(), detail: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
-});
-
-/** `/api/v2/management/audit`: who read which patient conversation, for the integrator. */
-export function auditRoutes(app: Api, core: Core): void {
-  app.get('/api/v2/management/audit', {
-    config: { auth: 'app' },
-    schema: {
-      tags: ['management'], summary: 'Reads of conversations with a patient (history, single messages, unread lists), oldest first; page with after_id',
-      querystring: Type.Object({
-        conversation_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-        actor_id: Type.Optional(Type.String({ minLength: 1, maxLength: 160 })),
-        since: Type.Optional(Type.Integer({ minimum: 0 })),
-        until: Type.Optional(Type.Integer({ minimum: 0 })),
-        after_id: Type.Optional(Type.Integer({ minimum: 0 })),
-        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-      }),
-      response: { 200: Type.Object({ records: Type.Array(AuditRecord), next_after_id: Type.Union([Type.Integer(), Type.Null()]) }), ...errors(400, 401, 403) },
-    },
-  }, async (req) => {
-    await core.audit.flush();
-    const limit = req.query.limit ?? 100;
-    const records = (await core.storage.audit.query(req.principal.tenantId, { ...req.query, limit })).map(({ tenant_id: _t, ...r }) => r);
-    return { records, next_after_id: records.length === limit ? records[records.length - 1]!.id : null };
-  });
-}
