@@ -43,6 +43,9 @@ describe('readiness when storage cannot write', () => {
       await t.user('pat', 'patient');
       const conv = await t.conversation({ participants: ['doc', 'pat'] });
       await t.sendAs('doc', conv, 'before');
+      await t.user('doc2', 'doctor');
+      const team = await t.conversation({ participants: ['doc', 'doc2'] });
+      await t.sendAs('doc', team, 'before');
       const storage = t.server.core.storage as SqliteStorage;
       assert.equal(storage.writerMode, 'worker');
       await storage.writerThread!.terminate();
@@ -51,8 +54,11 @@ describe('readiness when storage cannot write', () => {
       assert.deepEqual(ready.body, { status: 'not_ready', storage: false, accepting: true });
       assert.equal(ok(await raw(t, 'GET', '/monitor/api/ping')).code, 1);
       assertError(await t.call('POST', `/api/v2/sessions/${enc(conv)}/messages`, { apiKey: t.apiKey, body: { sender_id: 'doc', type: 1, content: { text: 'after' } } }), 'server.unavailable');
-      const history = ok(await t.call('GET', `/api/v2/sessions/${enc(conv)}/messages`, { apiKey: t.apiKey }));
+      // A read that needs no audit record goes on; a read of a patient's conversation is
+      // answered only once its audit record is stored, so it fails rather than go unrecorded.
+      const history = ok(await t.call('GET', `/api/v2/sessions/${enc(team)}/messages`, { apiKey: t.apiKey }));
       assert.deepEqual(history.messages.map((m: { content: { text: string } }) => m.content.text), ['before']);
+      assertError(await t.call('GET', `/api/v2/sessions/${enc(conv)}/messages`, { apiKey: t.apiKey }), 'server.unavailable');
       assert.deepEqual(ok(await raw(t, 'GET', '/healthz')), { status: 'ok' });
       assert.equal(failures.length, 1);
       assert.equal((failures[0] as { code: string }).code, 'server.unavailable');

@@ -14,7 +14,7 @@ function before006(path: string): void {
   db.exec(`DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; DROP INDEX audit_log_chain; DROP INDEX audit_log_app; DROP INDEX audit_log_unchained;
            ALTER TABLE audit_log DROP COLUMN app_id; ALTER TABLE audit_log DROP COLUMN seq;
            ALTER TABLE audit_log DROP COLUMN prev_hash; ALTER TABLE audit_log DROP COLUMN hash;
-           DELETE FROM schema_migrations WHERE version >= 6`);
+           DELETE FROM schema_migrations WHERE version = 6`);
   const add = db.prepare('INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, action, conversation_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)');
   add.run('t1', 10, 'user', 'doc', 'messages.history', 'c1', JSON.stringify({ limit: 50, count: 3 }));
   add.run('t2', 11, 'app', 'app:his', 'messages.get', 'c9', JSON.stringify({ message_id: 'm1' }));
