@@ -12,6 +12,7 @@ import type { Core } from '../core.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { resolvePrincipal, type AuthMode } from './auth.ts';
 import { installErrorHandling, toAppError } from './errors.ts';
+import { describeRoute, nameOperations } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { audienceRoutes } from './routes/audiences.ts';
 import { notificationRoutes } from './routes/notifications.ts';
@@ -78,7 +79,9 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
         title: 'Careline API',
         version: '2.0.0',
         description: 'Messaging for patients and care teams. Errors: `{ code, message, details? }` (codes in docs/errors.md). WebSocket protocol at /ws: see packages/protocol.',
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
+      servers: [{ url: '/', description: 'The server that serves this document' }],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'User token from /api/v2/users/login' },
@@ -91,8 +94,9 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
       const auth = (route.config as { auth?: AuthMode } | undefined)?.auth;
       const security: Record<string, string[]>[] | undefined =
         auth === 'user' ? [{ bearer: [] }] : auth === 'app' ? [{ apiKey: [] }] : auth === 'any' ? [{ bearer: [] }, { apiKey: [] }] : auth === 'admin' ? [{ admin: [] }] : undefined;
-      return { schema: security ? { ...schema, security } : schema, url };
+      return describeRoute({ schema: security ? { ...schema, security } : schema, url, route });
     },
+    transformObject: (doc) => nameOperations('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
