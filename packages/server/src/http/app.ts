@@ -5,6 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { TSchema } from 'typebox';
+import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -71,6 +72,8 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
   installErrorHandling(app);
   // JSON only: a text/plain body is refused as an unsupported media type, not parsed as a string.
   app.removeContentTypeParser('text/plain');
+  // Compression only where a route asks for it (`compress: STATIC_COMPRESSION`): static assets.
+  await app.register(compress, { global: false });
 
   await app.register(swagger, {
     openapi: {
