@@ -11,7 +11,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Core } from '../core.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { resolvePrincipal, type AuthMode } from './auth.ts';
+import { resolvePrincipal } from './auth.ts';
 import { installErrorHandling, toAppError } from './errors.ts';
 import { describeRoute, nameOperations } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -93,12 +93,8 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
         },
       },
     },
-    transform: ({ schema, url, route }) => {
-      const auth = (route.config as { auth?: AuthMode } | undefined)?.auth;
-      const security: Record<string, string[]>[] | undefined =
-        auth === 'user' ? [{ bearer: [] }] : auth === 'app' ? [{ apiKey: [] }] : auth === 'any' ? [{ bearer: [] }, { apiKey: [] }] : auth === 'admin' ? [{ admin: [] }] : undefined;
-      return describeRoute({ schema: security ? { ...schema, security } : schema, url, route });
-    },
+    // Each operation's security (from `config.auth`), 4XX reply and operationId: http/openapi.ts.
+    transform: describeRoute,
     transformObject: (doc) => nameOperations('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
