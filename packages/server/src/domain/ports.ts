@@ -8,6 +8,7 @@ import type {
   Message, NewConversation, NewMessage, NewTopic, Participant, Tenant, Topic, TopicQuery, TopicState, TopicStatsRow, User, UserInput,
 } from './types.ts';
 import type { DomainEvent } from './events.ts';
+import type { UserRole } from './types.ts';
 import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationMode, NotificationTarget, NotificationUnread, Team, TenantSettings,
 } from './types.ts';
@@ -28,6 +29,18 @@ export interface UserStore {
   getUser(tenantId: string, id: string): Promise<User | null>;
   /** The users of `ids` that exist, in no particular order. */
   getUsers(tenantId: string, ids: readonly string[]): Promise<User[]>;
+  /**
+   * The tenant's users in id order (binary), those after `after` (any string, existing or not),
+   * at most `limit`; only of `role` / `disabled` when given. Never the built-in system user.
+   */
+  listUsers(tenantId: string, q: UserListQuery): Promise<User[]>;
+}
+
+export interface UserListQuery {
+  limit: number;
+  after?: string;
+  role?: UserRole;
+  disabled?: boolean;
 }
 
 export interface AuthSessionStore {

@@ -1,6 +1,6 @@
 /** User actions: integrators upsert their users; anyone in the tenant may look a user up. */
 import { UserRoles, type UserRole } from '@careline/protocol';
-import type { PresenceStore, Storage } from './ports.ts';
+import type { PresenceStore, Storage, UserListQuery } from './ports.ts';
 import type { Principal, User } from './types.ts';
 import { fail } from './errors.ts';
 
@@ -30,6 +30,17 @@ export class UserService {
     if (id === 'system' || input.role === 'system') throw fail('request.invalid', 'The system user is built in.');
     if (!UserRoles.includes(input.role)) throw fail('request.invalid', `role must be one of ${UserRoles.join(', ')}`);
     return this.#storage.users.upsertUser(p.tenantId, { id, role: input.role, name: input.name, avatar: input.avatar ?? null, disabled: input.disabled ?? false }, this.#now());
+  }
+
+  /** The tenant's users for its integrator: id order, a page after `after`; `next_after` is null on the last page. */
+  async list(p: Principal, q: UserListQuery): Promise<{ users: User[]; next_after: string | null }> {
+    if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) lists users.');
+    if (!Number.isInteger(q.limit) || q.limit < 1) throw fail('request.invalid', 'limit must be a positive integer.');
+    // One more than asked tells whether another page follows.
+    const users = await this.#storage.users.listUsers(p.tenantId, { ...q, limit: q.limit + 1 });
+    const more = users.length > q.limit;
+    if (more) users.length = q.limit;
+    return { users, next_after: more ? users[users.length - 1]!.id : null };
   }
 
   async get(p: Principal, id: string): Promise<User> {

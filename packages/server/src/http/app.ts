@@ -5,13 +5,15 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { TSchema } from 'typebox';
+import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Core } from '../core.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { resolvePrincipal, type AuthMode } from './auth.ts';
+import { resolvePrincipal } from './auth.ts';
 import { installErrorHandling, toAppError } from './errors.ts';
+import { describeRoute, nameOperations } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { audienceRoutes } from './routes/audiences.ts';
 import { notificationRoutes } from './routes/notifications.ts';
@@ -71,6 +73,8 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
   installErrorHandling(app);
   // JSON only: a text/plain body is refused as an unsupported media type, not parsed as a string.
   app.removeContentTypeParser('text/plain');
+  // Compression only where a route asks for it (`compress: STATIC_COMPRESSION`): static assets.
+  await app.register(compress, { global: false });
 
   await app.register(swagger, {
     openapi: {
@@ -79,7 +83,9 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
         title: 'Careline API',
         version: '2.0.0',
         description: 'Messaging for patients and care teams. Errors: `{ code, message, details? }` (codes in docs/errors.md). WebSocket protocol at /ws: see packages/protocol.',
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
+      servers: [{ url: '/', description: 'The server that serves this document' }],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'User token from /api/v2/users/login' },
@@ -88,12 +94,9 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
         },
       },
     },
-    transform: ({ schema, url, route }) => {
-      const auth = (route.config as { auth?: AuthMode } | undefined)?.auth;
-      const security: Record<string, string[]>[] | undefined =
-        auth === 'user' ? [{ bearer: [] }] : auth === 'app' ? [{ apiKey: [] }] : auth === 'any' ? [{ bearer: [] }, { apiKey: [] }] : auth === 'admin' ? [{ admin: [] }] : undefined;
-      return { schema: security ? { ...schema, security } : schema, url };
-    },
+    // Each operation's security (from `config.auth`), 4XX reply and operationId: http/openapi.ts.
+    transform: describeRoute,
+    transformObject: (doc) => nameOperations('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

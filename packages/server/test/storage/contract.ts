@@ -71,6 +71,27 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.deepEqual(await s.users.getUsers(T, []), []);
     });
 
+    it('users: listed in id order, paged after an id, filtered by role and disabled; not the system user, not another tenant\'s', async () => {
+      const L = 'tenant-list';
+      await s.tenants.createTenant({ id: L, name: 'L', created_at: 1 });
+      const rows = [['d2', 'doctor', false], ['p1', 'patient', false], ['d1', 'doctor', true], ['s1', 'staff', false], ['p2', 'patient', true]] as const;
+      for (const [id, role, disabled] of rows) await s.users.upsertUser(L, { id, role, name: id, avatar: null, disabled }, 50);
+      await s.users.upsertUser(T2, { id: 'c0', role: 'doctor', name: 'elsewhere', avatar: null, disabled: false }, 50);
+      const ids = async (q: Parameters<typeof s.users.listUsers>[1]) => (await s.users.listUsers(L, q)).map((u) => u.id);
+      assert.deepEqual(await ids({ limit: 10 }), ['d1', 'd2', 'p1', 'p2', 's1']);
+      assert.deepEqual(await ids({ limit: 2 }), ['d1', 'd2']);
+      assert.deepEqual(await ids({ limit: 2, after: 'd2' }), ['p1', 'p2']);
+      assert.deepEqual(await ids({ limit: 2, after: 'p2' }), ['s1']);
+      assert.deepEqual(await ids({ limit: 2, after: 's1' }), []);
+      assert.deepEqual(await ids({ limit: 10, after: 'e' }), ['p1', 'p2', 's1'], 'after need not be an existing id');
+      assert.deepEqual(await ids({ limit: 10, role: 'doctor' }), ['d1', 'd2']);
+      assert.deepEqual(await ids({ limit: 1, role: 'patient', after: 'p1' }), ['p2']);
+      assert.deepEqual(await ids({ limit: 10, disabled: true }), ['d1', 'p2']);
+      assert.deepEqual(await ids({ limit: 10, disabled: false, role: 'doctor' }), ['d2']);
+      assert.deepEqual(await ids({ limit: 10, role: 'system' }), [], 'the built-in system user is not listed');
+      assert.deepEqual((await s.users.listUsers(L, { limit: 1, after: 's' }))[0], await s.users.getUser(L, 's1'));
+    });
+
     it('login sessions: create, read, revoke once', async () => {
       await s.sessions.createSession({ id: 'sess1', tenant_id: T, user_id: 'doc', platform: 'web', device_id: null, created_at: 1, expires_at: 99, revoked_at: null });
       assert.equal((await s.sessions.getSession('sess1'))?.user_id, 'doc');

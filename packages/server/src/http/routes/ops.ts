@@ -5,6 +5,7 @@ import Type from 'typebox';
 import type { Api } from '../app.ts';
 import type { Core } from '../../core.ts';
 import type { Metrics } from '../../ops/metrics.ts';
+import { STATIC_COMPRESSION } from './web.ts';
 
 export interface OpsState {
   /** False once shutdown has begun. */
@@ -55,7 +56,7 @@ export function opsRoutes(app: Api, core: Core, metrics: Metrics, state: OpsStat
   });
 
   let bundle: Promise<Buffer> | null = null;
-  app.get('/sdk/im.client.js', { schema: { tags: ['operations'], summary: 'The SDK for browsers (global `Careline`)' } }, async (req, reply) => {
+  app.get('/sdk/im.client.js', { schema: { tags: ['operations'], summary: 'The SDK for browsers (global `Careline`)' }, compress: STATIC_COMPRESSION }, async (req, reply) => {
     bundle ??= readFile(sdkBundlePath()).catch((err: unknown) => {
       bundle = null;
       throw err;

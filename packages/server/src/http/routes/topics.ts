@@ -67,9 +67,11 @@ export function topicRoutes(app: Api, core: Core): void {
     },
   }, async (req) => ({ topic: await t.get(req.principal, req.params.session_id) }));
 
+  // Left out of the OpenAPI document: it is ambiguous with /sessions/:session_id/session there
+  // (the router prefers the literal "topics"); the path above answers the same.
   app.get('/api/v2/sessions/topics/:topic_id', {
     config: { auth: 'any' },
-    schema: { tags: ['topics'], summary: 'One topic by id', params: Type.Object({ topic_id: Id }), response: { 200: Type.Object({ topic: Topic }), ...errors(401, 404) } },
+    schema: { hide: true, tags: ['topics'], summary: 'One topic by id', params: Type.Object({ topic_id: Id }), response: { 200: Type.Object({ topic: Topic }), ...errors(401, 404) } },
   }, async (req) => ({ topic: await t.get(req.principal, req.params.topic_id) }));
 
   app.get('/api/v2/sessions/:session_id/topics/:topic_id/ended', {

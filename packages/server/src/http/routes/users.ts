@@ -64,6 +64,21 @@ export function userRoutes(app: Api, core: Core): void {
     },
   }, async (req) => core.users.upsert(req.principal, req.params.user_id, req.body));
 
+  app.get('/api/v2/management/users', {
+    config: { auth: 'app' },
+    schema: {
+      tags: ['management'],
+      summary: 'The tenant\'s users in id order (integrator, API key): pass `next_after` as `after` for the next page (null on the last one)',
+      querystring: Type.Object({
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        after: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'List the users whose id comes after this one' })),
+        role: Type.Optional(Type.Union(UserRoles.filter((r) => r !== 'system').map((r) => Type.Literal(r)))),
+        disabled: Type.Optional(Type.Boolean({ description: 'Only disabled (true) or only enabled (false) users' })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ users: Type.Array(User), next_after: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401, 403) },
+    },
+  }, async (req) => core.users.list(req.principal, { ...req.query, limit: req.query.limit ?? 100 }));
+
   app.get('/api/v2/application/badge_no', {
     config: { auth: 'any' },
     schema: {

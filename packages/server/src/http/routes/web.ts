@@ -4,6 +4,7 @@
  *
  * - Files under `dist/assets/` have content hashes in their names: cached for a year,
  *   immutable. `index.html` (and every other file) is revalidated (`no-cache` + ETag).
+ * - Compressed (zstd, brotli or gzip) as the request's Accept-Encoding allows.
  * - Client routes (`/c/<id>`, `/consultations`, `/inbox`… any path without a file extension)
  *   get `index.html`, so a reload or a shared link opens the right screen.
  * - Never shadows the server's own paths: `/api`, `/ws`, `/docs`, `/sdk`, `/metrics`,
@@ -13,6 +14,7 @@ import { stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import type { FastifyCompressOptions } from '@fastify/compress';
 import { errorCodes, type FastifyReply, type FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { Api } from '../app.ts';
@@ -20,6 +22,14 @@ import type { Core } from '../../core.ts';
 import { demoLogins } from '../../cli/demo.ts';
 import { fail } from '../../domain/errors.ts';
 import { errors } from '../schemas.ts';
+
+/**
+ * How static assets (the web client, the SDK bundle) are compressed: as the request's
+ * Accept-Encoding allows (zstd, brotli or gzip), on the fly (@fastify/compress, registered in
+ * app.ts for the routes that ask), with `Vary: Accept-Encoding`. API replies are not compressed:
+ * they carry tokens and patient content next to what a caller sent (BREACH).
+ */
+export const STATIC_COMPRESSION = { encodings: ['zstd', 'br', 'gzip'] } as const satisfies FastifyCompressOptions;
 
 /** `apps/web/dist` of this repository. */
 export const webDistDir = fileURLToPath(new URL('../../../../../apps/web/dist/', import.meta.url));
@@ -111,8 +121,8 @@ export async function webRoutes(app: Api, core: Core, distDir = webDistDir): Pro
       return reply.sendFile('index.html');
     };
 
-    scope.get('/', { schema: { hide: true } }, serve);
-    scope.get('/*', { schema: { hide: true } }, serve);
+    scope.get('/', { schema: { hide: true }, compress: STATIC_COMPRESSION }, serve);
+    scope.get('/*', { schema: { hide: true }, compress: STATIC_COMPRESSION }, serve);
   });
 }
 

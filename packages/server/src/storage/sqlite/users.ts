@@ -1,4 +1,4 @@
-import type { UserStore } from '../../domain/ports.ts';
+import type { UserListQuery, UserStore } from '../../domain/ports.ts';
 import type { User, UserInput } from '../../domain/types.ts';
 import { StatementCache, type Db } from './db.ts';
 
@@ -52,5 +52,16 @@ export class SqliteUserStore implements UserStore {
       out.push(...rows.map(toUser));
     }
     return out;
+  }
+
+  async listUsers(tenantId: string, q: UserListQuery): Promise<User[]> {
+    // The primary key (tenant_id, id) gives the order and the page start.
+    const where = ['tenant_id = ?', "role != 'system'"];
+    const args: unknown[] = [tenantId];
+    if (q.after !== undefined) (where.push('id > ?'), args.push(q.after));
+    if (q.role !== undefined) (where.push('role = ?'), args.push(q.role));
+    if (q.disabled !== undefined) (where.push('disabled = ?'), args.push(q.disabled ? 1 : 0));
+    const rows = this.#sql.get(`SELECT ${COLS} FROM users WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args, q.limit) as UserRow[];
+    return rows.map(toUser);
   }
 }
