@@ -2,7 +2,7 @@
  * Typed domain events, emitted after the write they describe has committed. Adapters
  * (WebSocket hub, later push and webhooks) subscribe to them on the bus.
  */
-import type { Message, Notification } from './types.ts';
+import type { Message, Notification, UserRole } from './types.ts';
 
 export type DomainEvent =
   | {
@@ -46,6 +46,17 @@ export type DomainEvent =
       platform_class: string;
       /** The new connection, which stays. */
       keep: string;
+    }
+  | {
+      /**
+       * The integrator updated a user: every node closes that user's connections if the user is
+       * now disabled (4504) or has another role than the connection was opened with (4005).
+       */
+      kind: 'user.changed';
+      tenant_id: string;
+      user_id: string;
+      role: UserRole;
+      disabled: boolean;
     };
 
 export type DomainEventKind = DomainEvent['kind'];
