@@ -26,7 +26,7 @@ export function errorsDoc(): string {
     TOKEN_REVOKED: 'The token was revoked (logout). Do not reconnect with it.',
     USER_CHANGED: 'The integrator changed the user\'s role. Reconnect with the same token: the new connection has the new role.',
     USER_DISABLED: 'The integrator disabled the user; an `error` frame `user.disabled` comes first. Do not reconnect.',
-    CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first. Do not reconnect by yourself: ask the user.',
+    CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first (under `notify`, the default, only the event comes and the connection stays open). Do not reconnect by yourself: ask the user.',
   };
   const closes = Object.entries(CloseCodes).sort((a, b) => a[1] - b[1]).map(([name, code]) => `| ${code} | \`${name}\` | ${code < 4500 ? 'yes' : 'no'} | ${closeMeaning[name] ?? ''} |`);
   return `# Error codes

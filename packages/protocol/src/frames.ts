@@ -231,8 +231,9 @@ export interface MemberEventFrame {
 }
 
 /**
- * The same user connected from another device of the same platform class and the tenant's
- * policy is `kick`: this connection is closed next, with 4503 (do not reconnect by itself).
+ * The same user connected from another device of the same platform class. Under the tenant's
+ * `notify` policy (the default) this connection stays open; under `kick` it is closed next,
+ * with 4503 (do not reconnect by itself).
  */
 export interface DifferentConnectionEventFrame {
   type: 'event';

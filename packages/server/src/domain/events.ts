@@ -39,13 +39,18 @@ export type DomainEvent =
       recipients: readonly string[] | null;
     }
   | {
-      /** A user connected and the tenant's policy is `kick`: their other connections of the class are closed (4503). */
+      /**
+       * A user connected and the tenant's policy is `notify` or `kick`: their older connections
+       * of the class get `S2C_DIFFERENT_CONNECTION`; under `kick` they are closed too (4503).
+       */
       kind: 'connection.replaced';
       tenant_id: string;
       user_id: string;
       platform_class: string;
       /** The new connection, which stays. */
       keep: string;
+      /** Absent (an older node): `kick`. */
+      policy?: 'notify' | 'kick';
     }
   | {
       /**

@@ -163,11 +163,12 @@ export class Hub {
         const set = this.#byTenant.get(e.tenant_id)?.get(e.user_id);
         if (!set) return;
         const frame = JSON.stringify({ type: 'event', kind: EventKinds.DIFFERENT_CONNECTION, platform_class: e.platform_class } satisfies ServerFrame);
-        // Only older connections go (ids are time-sortable): two that open at once do not close each other.
+        const kick = e.policy !== 'notify';
+        // Only older connections are told (ids are time-sortable): two that open at once do not close each other.
         for (const c of [...set]) {
           if (c.id === e.keep || c.id > e.keep || c.platformClass !== e.platform_class) continue;
           c.write(frame);
-          c.close(CloseCodes.CONNECTED_ELSEWHERE, 'connected elsewhere');
+          if (kick) c.close(CloseCodes.CONNECTED_ELSEWHERE, 'connected elsewhere');
         }
         return;
       }

@@ -205,11 +205,16 @@ export function notificationStorageContract(name: string, open: OpenStorage): vo
     });
 
     it('settings: defaults, update, tenants apart', async () => {
-      assert.deepEqual(await s.settings.get(T), { connection_policy: 'allow_many', updated_at: null });
+      assert.deepEqual(await s.settings.get(T), { connection_policy: 'notify', updated_at: null });
       assert.deepEqual(await s.settings.update(T, { connection_policy: 'kick' }, 50), { connection_policy: 'kick', updated_at: 50 });
       assert.deepEqual(await s.settings.update(T, {}, 51), { connection_policy: 'kick', updated_at: 51 });
       assert.equal((await s.settings.get(T)).connection_policy, 'kick');
-      assert.equal((await s.settings.get(T2)).connection_policy, 'allow_many');
+      assert.equal((await s.settings.get(T2)).connection_policy, 'notify');
+      assert.deepEqual(await s.settings.update(T, { connection_policy: 'allow_many' }, 52), { connection_policy: 'allow_many', updated_at: 52 });
+      assert.equal((await s.settings.get(T)).connection_policy, 'allow_many');
+      // A first update that names no policy stores the default.
+      assert.deepEqual(await s.settings.update(T2, {}, 53), { connection_policy: 'notify', updated_at: 53 });
+      assert.equal((await s.settings.get(T2)).connection_policy, 'notify');
     });
   });
 }

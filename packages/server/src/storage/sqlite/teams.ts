@@ -85,7 +85,8 @@ export class SqliteTeamStore implements TeamStore {
   }
 }
 
-const DEFAULTS: TenantSettings = { connection_policy: 'allow_many', updated_at: null };
+/** A tenant that never changed its settings (the column's SQL default, `allow_many`, is never used: every insert names the policy). */
+const DEFAULTS: TenantSettings = { connection_policy: 'notify', updated_at: null };
 
 export class SqliteSettingsStore implements SettingsStore {
   readonly #get;
