@@ -25,7 +25,7 @@ export function errorsDoc(): string {
     TOKEN_EXPIRED: 'The token expired (at connect, or on an open connection at `hello.token_expires_at`; a `refresh` frame before then avoids it). Get a new one, then connect.',
     TOKEN_REVOKED: 'The token was revoked (logout). Do not reconnect with it.',
     USER_CHANGED: 'The integrator changed the user\'s role. Reconnect with the same token: the new connection has the new role.',
-    USER_DISABLED: 'The integrator disabled the user; an `error` frame `user.disabled` comes first. Do not reconnect.',
+    USER_DISABLED: 'The integrator disabled the user (at connect, or while the connection was open); an `error` frame `user.disabled` comes first. Do not reconnect.',
     CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first (under `notify`, the default, only the event comes and the connection stays open). Do not reconnect by yourself: ask the user.',
   };
   const closes = Object.entries(CloseCodes).sort((a, b) => a[1] - b[1]).map(([name, code]) => `| ${code} | \`${name}\` | ${code < 4500 ? 'yes' : 'no'} | ${closeMeaning[name] ?? ''} |`);

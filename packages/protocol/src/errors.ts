@@ -110,7 +110,7 @@ export const CloseCodes = {
   /** The same user connected from another device of the same platform class, and the tenant's policy is `kick`. */
   CONNECTED_ELSEWHERE: 4503,
   /** The user's role changed: reconnect (the same token carries the new role). */
-  USER_CHANGED: 4005,
+  USER_CHANGED: 4010,
   /** The integrator disabled the user; an `error` frame `user.disabled` comes first. */
   USER_DISABLED: 4504,
 } as const;

@@ -3,7 +3,7 @@
  *
  * Client → server frames are validated by the server against these schemas. A frame may
  * carry an `id` (the client's request id); the server echoes it on the frame that answers
- * (`ack`, `sync_done`, `pong`, or an `error`).
+ * (`ack`, `sync_done`, `pong`, `refreshed`, or an `error`).
  *
  * Connect: `GET /ws?token=…` (or `Authorization: Bearer …`). Add `sync=1` to promise a
  * `sync` frame: the server then holds live messages until that sync is answered, so

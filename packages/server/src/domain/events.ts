@@ -55,7 +55,7 @@ export type DomainEvent =
   | {
       /**
        * The integrator updated a user: every node closes that user's connections if the user is
-       * now disabled (4504) or has another role than the connection was opened with (4005).
+       * now disabled (4504) or has another role than the connection was opened with (4010).
        */
       kind: 'user.changed';
       tenant_id: string;

@@ -213,7 +213,7 @@ export class WsEndpoint {
       if (!hs.token) throw new Error('no token');
       auth = await this.#o.core.auth.authenticate(hs.token);
     } catch (err) {
-      // Also a user that cannot connect (user.not_found, user.disabled): closed as an auth failure.
+      // Also a user that cannot connect: user.not_found is closed as an auth failure, user.disabled with its own code.
       refusal = isAppError(err)
         ? { code: err.code, message: err.message }
         : { code: 'auth.missing', message: 'Connect with ?token=<user token> or an Authorization: Bearer header.' };

@@ -1,7 +1,7 @@
 /**
  * An open WebSocket follows what the server knows about its user now: a user the integrator
  * disables is cut off at once (error frame, 4504) on every transport; a role change reaches
- * REST with the same token and closes open sockets (4005) so they reconnect with the new role;
+ * REST with the same token and closes open sockets (4010) so they reconnect with the new role;
  * a socket closes when its token expires (4501) unless a `refresh` frame swapped its token.
  */
 import { after, before, describe, it } from 'node:test';
@@ -103,7 +103,7 @@ describe('a role change', () => {
   });
   after(() => s.stop());
 
-  it('a doctor demoted to patient: the same token can no longer remove participants, end consultations or read statistics; open sockets close (4005) and come back as a patient', async () => {
+  it('a doctor demoted to patient: the same token can no longer remove participants, end consultations or read statistics; open sockets close (4010) and come back as a patient', async () => {
     const stats = '/api/v2/statistics/topics?group_by=team&since=0&until=9999999999999';
     ok(await s.call('GET', stats, { token: doc.token }), 'a doctor reads statistics');
     const ws = await WsClient.open(s.wsUrl, doc.token);
