@@ -22,11 +22,13 @@ export function errorsDoc(): string {
     SYNC_OVERFLOW: 'Too much live traffic arrived while a catch-up ran (`ws.syncBufferFrames`). Reconnect and catch up.',
     INTERNAL: 'The server dropped the connection. Reconnect.',
     AUTH_FAILED: 'No token, or a malformed, forged or unknown one. Do not reconnect with it.',
-    TOKEN_EXPIRED: 'The token expired. Get a new one, then connect.',
+    TOKEN_EXPIRED: 'The token expired (at connect, or on an open connection at `hello.token_expires_at`; a `refresh` frame before then avoids it). Get a new one, then connect.',
     TOKEN_REVOKED: 'The token was revoked (logout). Do not reconnect with it.',
-    CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first. Do not reconnect by yourself: ask the user.',
+    USER_CHANGED: 'The integrator changed the user\'s role. Reconnect with the same token: the new connection has the new role.',
+    USER_DISABLED: 'The integrator disabled the user (at connect, or while the connection was open); an `error` frame `user.disabled` comes first. Do not reconnect.',
+    CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first (under `notify`, the default, only the event comes and the connection stays open). Do not reconnect by yourself: ask the user.',
   };
-  const closes = Object.entries(CloseCodes).map(([name, code]) => `| ${code} | \`${name}\` | ${code < 4500 ? 'yes' : 'no'} | ${closeMeaning[name] ?? ''} |`);
+  const closes = Object.entries(CloseCodes).sort((a, b) => a[1] - b[1]).map(([name, code]) => `| ${code} | \`${name}\` | ${code < 4500 ? 'yes' : 'no'} | ${closeMeaning[name] ?? ''} |`);
   return `# Error codes
 
 Generated from \`packages/protocol/src/errors.ts\` by \`npm run docs\`; do not edit by hand.

@@ -21,6 +21,7 @@ export const ErrorCodes = {
   'auth.invalid_api_key': { status: 401, message: 'The API key is unknown or revoked.' },
   'auth.invalid_admin_token': { status: 401, message: 'The operator token is wrong.' },
   'auth.forbidden': { status: 403, message: 'This principal may not do that.' },
+  'auth.token_mismatch': { status: 403, message: 'The new token is of another user than the connection\'s; the connection keeps its token.' },
 
   // Tenants, apps and users.
   'tenant.not_found': { status: 404, message: 'No such tenant.' },
@@ -108,6 +109,10 @@ export const CloseCodes = {
   TOKEN_REVOKED: 4502,
   /** The same user connected from another device of the same platform class, and the tenant's policy is `kick`. */
   CONNECTED_ELSEWHERE: 4503,
+  /** The user's role changed: reconnect (the same token carries the new role). */
+  USER_CHANGED: 4010,
+  /** The integrator disabled the user; an `error` frame `user.disabled` comes first. */
+  USER_DISABLED: 4504,
 } as const;
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];

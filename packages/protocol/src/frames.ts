@@ -3,7 +3,7 @@
  *
  * Client → server frames are validated by the server against these schemas. A frame may
  * carry an `id` (the client's request id); the server echoes it on the frame that answers
- * (`ack`, `sync_done`, `pong`, or an `error`).
+ * (`ack`, `sync_done`, `pong`, `refreshed`, or an `error`).
  *
  * Connect: `GET /ws?token=…` (or `Authorization: Bearer …`). Add `sync=1` to promise a
  * `sync` frame: the server then holds live messages until that sync is answered, so
@@ -90,6 +90,17 @@ export const PresenceFrame = Type.Object(
   Closed,
 );
 
+/**
+ * Swaps the token of the open connection for a newer one of the same user (before the current
+ * one expires: the server closes a connection with 4501 at its token's expiry). Answered by
+ * `refreshed`, or an `error` (`auth.*`, `user.disabled`); after an error the connection keeps
+ * the token it had.
+ */
+export const RefreshFrame = Type.Object(
+  { type: Type.Literal('refresh'), id: ReqId, token: Type.String({ minLength: 1, maxLength: 8192 }) },
+  Closed,
+);
+
 export const ClientFrames = {
   send: SendFrame,
   read: ReadFrame,
@@ -97,6 +108,7 @@ export const ClientFrames = {
   sync: SyncFrame,
   ping: PingFrame,
   presence: PresenceFrame,
+  refresh: RefreshFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof ClientFrames;
@@ -106,7 +118,8 @@ export type TypingFrame = Static<typeof TypingFrame>;
 export type SyncFrame = Static<typeof SyncFrame>;
 export type PingFrame = Static<typeof PingFrame>;
 export type PresenceFrame = Static<typeof PresenceFrame>;
-export type ClientFrame = SendFrame | ReadFrame | TypingFrame | SyncFrame | PingFrame | PresenceFrame;
+export type RefreshFrame = Static<typeof RefreshFrame>;
+export type ClientFrame = SendFrame | ReadFrame | TypingFrame | SyncFrame | PingFrame | PresenceFrame | RefreshFrame;
 
 // ---- Server → client ---------------------------------------------------------------------
 
@@ -118,6 +131,22 @@ export interface HelloFrame {
   /** The client should send something (a `ping` at least) this often; the server drops silent connections after twice that. */
   heartbeat_ms: number;
   max_frame_bytes: number;
+  /**
+   * When the connection's token expires (ms, server clock): the server closes the connection
+   * then (4501) unless a `refresh` frame gave it a newer token.
+   */
+  token_expires_at: number;
+}
+
+/** The answer to `refresh`: the connection now runs on the new token. */
+export interface RefreshedFrame {
+  type: 'refreshed';
+  id: string;
+  /** When the new token expires (ms, server clock). */
+  token_expires_at: number;
+  server_time: number;
+  /** The user as stored now. */
+  user: User;
 }
 
 export interface AckFrame {
@@ -202,8 +231,9 @@ export interface MemberEventFrame {
 }
 
 /**
- * The same user connected from another device of the same platform class and the tenant's
- * policy is `kick`: this connection is closed next, with 4503 (do not reconnect by itself).
+ * The same user connected from another device of the same platform class. Under the tenant's
+ * `notify` policy (the default) this connection stays open; under `kick` it is closed next,
+ * with 4503 (do not reconnect by itself).
  */
 export interface DifferentConnectionEventFrame {
   type: 'event';
@@ -256,4 +286,5 @@ export type ServerFrame =
   | ConversationEventFrame
   | NotificationFrame
   | EventFrame
+  | RefreshedFrame
   | ErrorFrame;

@@ -3,13 +3,14 @@
  * (reconnecting with backoff), catches up after every (re)connect, delivers each message
  * once and in order, and sends through an outbox that survives disconnects.
  */
-import { shouldReconnect } from '@careline/protocol/constants';
+import { CloseCodes, shouldReconnect } from '@careline/protocol/constants';
 import type {
   ClientFrame,
   ConversationHead,
   ErrorFrame,
   HelloFrame,
   Message,
+  RefreshedFrame,
   ServerFrame,
   SyncDoneFrame,
   User,
@@ -33,6 +34,16 @@ export interface CarelineClientOptions {
   url: string;
   /** The user's token, from `POST /api/v2/users/login` (called by your backend). */
   token: string;
+  /**
+   * Gets a new token for the same user (e.g. from your backend, which calls
+   * `POST /api/v2/users/login`). Called before the current token expires — the open connection
+   * then swaps it in with a `refresh` frame, without reconnecting — and when the server refuses
+   * or closes a connection for an expired token (4501), before reconnecting. Return `null` to
+   * give up: the client stops with `auth.token_expired`. A rejection is reported as a
+   * `client.token_provider` error, and tried again with the reconnect backoff. Without it, an
+   * expired token stops the client (call `setToken()` and `connect()`).
+   */
+  tokenProvider?: () => Promise<string | null> | string | null;
   /** WebSocket endpoint, if not `<url>/ws` with `http` → `ws`. */
   wsUrl?: string;
   /** Where the outbox and cursors persist (default: in memory). `localStorage` works. */
@@ -107,8 +118,15 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   #ws: WebSocketLike | null = null;
   #hello: HelloFrame | null = null;
   #user: User | null = null;
-  /** An `error` frame received before `hello`: the reason of the close that follows. */
+  /** An `error` frame that announces the close that follows (before `hello`, or `auth.token_expired` / `user.disabled` after it). */
   #preHelloError: CarelineError | null = null;
+  /** Ids of the `refresh` frames not answered yet. */
+  readonly #refreshes = new Set<string>();
+  /** When to ask `tokenProvider` for the next token (local clock, ms), and its timer. */
+  #refreshAt = 0;
+  #refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A `tokenProvider` call in progress (one at a time). */
+  #renewing: Promise<string | null> | null = null;
   #counter = 0;
 
   #openWaiters: Deferred<void>[] = [];
@@ -186,9 +204,18 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     return this.#ready;
   }
 
-  /** Replaces the token, for REST calls now and for the next connection (e.g. after `auth.token_expired`). */
+  /**
+   * Replaces the token: for REST calls at once, for the next connection, and for the open
+   * connection too (a `refresh` frame: it goes on, with the new token's expiry, without
+   * reconnecting). The token must be the same user's; if the server refuses it for the open
+   * connection, an `error` event says why and that connection keeps its token.
+   */
   setToken(token: string): void {
     this.#token = token;
+    if (this.#hello) {
+      const id = this.#nextId('t');
+      if (this.#sendFrame({ type: 'refresh', id, token })) this.#refreshes.add(id);
+    }
   }
 
   // ---- Connection --------------------------------------------------------------------------
@@ -416,6 +443,18 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       this.#setState('closed');
       return;
     }
+    if (code === CloseCodes.TOKEN_EXPIRED && this.#opts.tokenProvider) {
+      // Not the end: get a new token, then reconnect with it.
+      this.#setState(this.#everOpened ? 'reconnecting' : 'connecting');
+      const err = early ? new CarelineError(early.code, early.message, { closeCode: code, details: early.details }) : closeError(code, reason);
+      void this.#renew().then((token) => {
+        if (!this.#wanted || this.#ws) return;
+        if (token === null) return this.#terminate(err);
+        this.#token = token;
+        this.#scheduleReconnect();
+      });
+      return;
+    }
     if (!shouldReconnect(code)) {
       const err = closeError(code, reason);
       this.#terminate(early ? new CarelineError(early.code, early.message, { closeCode: code, details: early.details }) : err);
@@ -441,6 +480,63 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     );
   }
 
+  /**
+   * Asks `tokenProvider` for a new token: the token, or `null` when it gave up. A provider that
+   * fails is reported (`client.token_provider`) and asked again after a backoff delay.
+   */
+  #renew(): Promise<string | null> {
+    const provider = this.#opts.tokenProvider;
+    if (!provider) return Promise.resolve(null);
+    this.#renewing ??= (async () => {
+      for (;;) {
+        try {
+          const token = await provider();
+          return typeof token === 'string' && token !== '' ? token : null;
+        } catch (err) {
+          this.emit('error', toCarelineError(err, 'client.token_provider'));
+          if (!this.#wanted) return null;
+          await new Promise((resolve) => setTimeout(resolve, backoffDelay(this.#attempt++, this.#opts.reconnect)));
+          if (!this.#wanted) return null;
+        }
+      }
+    })().finally(() => {
+      this.#renewing = null;
+    });
+    return this.#renewing;
+  }
+
+  /**
+   * Plans the next `tokenProvider` call for a token that expires at `expiresAt` (server clock,
+   * read at `serverTime`): when a fifth of its remaining life is left, at most a minute before.
+   */
+  #planRefresh(expiresAt: number | undefined, serverTime: number): void {
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+    if (!this.#opts.tokenProvider || typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return;
+    const remaining = expiresAt - serverTime;
+    this.#refreshAt = Date.now() + remaining - Math.min(60_000, remaining / 5);
+    this.#armRefresh();
+  }
+
+  #armRefresh(): void {
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); a longer wait is done in steps.
+    const delay = Math.min(2 ** 31 - 1, Math.max(0, this.#refreshAt - Date.now()));
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = null;
+      if (Date.now() < this.#refreshAt) return this.#armRefresh();
+      // Swapped into the open connection, or kept for the next one.
+      void this.#renew().then((token) => {
+        if (token !== null && this.#wanted) this.setToken(token);
+      });
+    }, delay);
+  }
+
+  #onRefreshed(frame: RefreshedFrame): void {
+    if (!this.#refreshes.delete(frame.id)) return;
+    this.#user = frame.user;
+    this.#planRefresh(frame.token_expires_at, frame.server_time);
+  }
+
   #scheduleReconnect(): void {
     if (!this.#wanted || this.#ws || this.#reconnectTimer) return;
     const delay = backoffDelay(this.#attempt++, this.#opts.reconnect);
@@ -461,7 +557,9 @@ export class CarelineClient extends Emitter<CarelineEvents> {
 
   /** Forgets the current connection and everything scoped to it. */
   #teardown(): void {
-    for (const t of [this.#connectTimer, this.#idleTimer]) if (t) clearTimeout(t);
+    for (const t of [this.#connectTimer, this.#idleTimer, this.#refreshTimer]) if (t) clearTimeout(t);
+    this.#refreshTimer = null;
+    this.#refreshes.clear();
     if (this.#pingTimer) clearInterval(this.#pingTimer);
     for (const t of this.#retryTimers) clearTimeout(t);
     this.#retryTimers.clear();
@@ -537,6 +635,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       }
       case 'sync_done':
         return this.#onSyncDone(frame);
+      case 'refreshed':
+        return this.#onRefreshed(frame);
       case 'error':
         return this.#onErrorFrame(frame);
       case 'read':
@@ -582,6 +682,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     if (this.#cursors.bindUser(hello.user.id)) this.#seq = this.#newSequencer();
     this.#outbox.claim(hello.user.id);
     this.#pingTimer = setInterval(() => this.#sendFrame({ type: 'ping' }), hello.heartbeat_ms);
+    this.#planRefresh(hello.token_expires_at, hello.server_time);
     this.#touch();
     this.#fillFailures.clear();
     this.#startFullSync();
@@ -665,9 +766,15 @@ export class CarelineClient extends Emitter<CarelineEvents> {
 
   #onErrorFrame(frame: ErrorFrame): void {
     const err = new CarelineError(frame.code, frame.message, { details: frame.details });
-    if (!this.#hello && frame.id === undefined) {
-      // Refused at connect (bad token…): the close that follows says what to do; report once.
+    if (frame.id === undefined && (!this.#hello || frame.code === 'auth.token_expired' || frame.code === 'user.disabled')) {
+      // Refused at connect (bad token…), or the token expired or the user was disabled: the
+      // close that follows says what to do; report once.
       this.#preHelloError = err;
+      return;
+    }
+    if (frame.id !== undefined && this.#refreshes.delete(frame.id)) {
+      // The server kept the connection on its old token; it closes at that token's expiry.
+      this.emit('error', err);
       return;
     }
     if (frame.id !== undefined) {

@@ -18,6 +18,8 @@ export type ClientErrorCode =
   | 'client.gap_skipped'
   /** The persistent storage could not be read or written. */
   | 'client.storage'
+  /** `tokenProvider` threw or rejected (see `cause`); it is asked again after a backoff delay. */
+  | 'client.token_provider'
   /** The server closed the connection because the same credentials connected elsewhere (4503). */
   | 'connection.replaced'
   /** The server closed the connection with a terminal close code the SDK has no name for. */
@@ -76,6 +78,7 @@ const terminalCodes: Record<number, CarelineErrorCode> = {
   [CloseCodes.TOKEN_EXPIRED]: 'auth.token_expired',
   [CloseCodes.TOKEN_REVOKED]: 'auth.token_revoked',
   [CloseCodes.CONNECTED_ELSEWHERE]: 'connection.replaced',
+  [CloseCodes.USER_DISABLED]: 'user.disabled',
 };
 
 /** The error reported when the server ends a connection with a terminal close code (4500–4999). */

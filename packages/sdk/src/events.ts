@@ -71,8 +71,9 @@ export interface MemberEvent {
 }
 
 /**
- * The same user connected from another device of the same platform class and the tenant's
- * policy is `kick`: this connection closes next (the client stops, with a `connection.replaced` error).
+ * The same user connected from another device of the same platform class. Under the tenant's
+ * `notify` policy (the default) this client stays connected; under `kick` the connection closes
+ * next (the client stops, with a `connection.replaced` error).
  */
 export interface DifferentConnectionEvent {
   kind: 'S2C_DIFFERENT_CONNECTION';

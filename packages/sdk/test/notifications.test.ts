@@ -140,6 +140,23 @@ describe('notifications (SDK)', () => {
     void doctor;
   });
 
+  test('connected elsewhere (policy notify, the default): the older client gets the event and stays connected', T, async () => {
+    const p = await patient();
+    const login = async (platform: string) => (await h.server.call('POST', '/api/v2/users/login', { body: { user_id: p.id, platform } })).body.token as string;
+    const phone = h.client(await login('ios'));
+    await phone.connect();
+    const event = nextEvent(phone, 'event');
+    const states: string[] = [];
+    phone.on('state', (s) => states.push(s.state));
+    const tablet = h.client(await login('android'));
+    await tablet.connect();
+    assert.deepEqual(await within(event, 3000, 'event'), { kind: 'S2C_DIFFERENT_CONNECTION', platform_class: 'mobile' });
+    await sleep(300);
+    assert.deepEqual(states, [], 'the older client was not disconnected');
+    assert.equal(phone.state, 'open');
+    assert.equal(tablet.state, 'open');
+  });
+
   test('connected elsewhere (policy kick): the older client gets the event and stops with connection.replaced', T, async () => {
     const p = await patient();
     const login = async (platform: string) => (await h.server.call('POST', '/api/v2/users/login', { body: { user_id: p.id, platform } })).body.token as string;
@@ -158,7 +175,7 @@ describe('notifications (SDK)', () => {
       await sleep(300);
       assert.equal(phone.state, 'closed', 'does not reconnect by itself');
     } finally {
-      await h.server.call('PUT', '/api/v2/management/settings', { body: { connection_policy: 'allow_many' } });
+      await h.server.call('PUT', '/api/v2/management/settings', { body: { connection_policy: 'notify' } });
     }
   });
 });

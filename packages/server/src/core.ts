@@ -62,7 +62,7 @@ export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Cor
   const auth = new AuthService({
     storage, bus, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.auth.tokenTtlSeconds, adminToken: config.auth.adminToken,
   });
-  const users = new UserService(storage, presence);
+  const users = new UserService(storage, presence, bus);
   const conversations = new ConversationService({ storage, bus, directory, settings });
   const audit = new AuditLog(storage.audit);
   const messages = new MessageService({

@@ -1,7 +1,9 @@
 /**
  * Who is calling: API keys (integrators), user tokens (signed, expiring, revocable) and the
- * operator's admin token. Tokens are HS256 JWTs naming a login session (`sid`); logout revokes
- * the session, so a revoked token fails even before it expires.
+ * operator's admin token. Tokens are HS256 JWTs naming a login session (`jti`); logout revokes
+ * the session, so a revoked token fails even before it expires. A token says who the user is,
+ * not what they may do: the role and the disabled flag are read from the user's row at every
+ * check (the `role` claim is informative only).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventBus, Storage } from './ports.ts';
@@ -27,6 +29,8 @@ export interface Authenticated {
   user: User;
   /** The login session's platform (for the "connected elsewhere" policy). */
   platform: string | null;
+  /** When the token stops being accepted (ms): its `exp`, or its session's end if that is sooner. */
+  expiresAt: number;
 }
 
 export class AuthService {
@@ -111,8 +115,8 @@ export class AuthService {
       if (err instanceof TokenError && err.reason === 'expired') throw fail('auth.token_expired');
       throw fail('auth.invalid_token');
     }
-    const { sub, jti, tid, role } = claims;
-    if (typeof sub !== 'string' || typeof jti !== 'string' || typeof tid !== 'string' || typeof role !== 'string') throw fail('auth.invalid_token');
+    const { sub, jti, tid } = claims;
+    if (typeof sub !== 'string' || typeof jti !== 'string' || typeof tid !== 'string') throw fail('auth.invalid_token');
     const found = await this.#d.storage.sessions.getSessionWithUser(jti);
     const session = found?.session;
     if (!session || session.tenant_id !== tid || session.user_id !== sub) throw fail('auth.invalid_token');
@@ -121,7 +125,11 @@ export class AuthService {
     const user = found!.user;
     if (!user) throw fail('user.not_found');
     if (user.disabled) throw fail('user.disabled');
-    return { principal: { kind: 'user', tenantId: tid, userId: sub, role: role as User['role'], sessionId: jti }, user, platform: session.platform };
+    // The role is the user's as stored now, not the one the token was signed with.
+    return {
+      principal: { kind: 'user', tenantId: tid, userId: sub, role: user.role, sessionId: jti }, user, platform: session.platform,
+      expiresAt: Math.min(claims.exp * 1000, session.expires_at),
+    };
   }
 
   /** Revokes the caller's session; its connections are closed (4502). */

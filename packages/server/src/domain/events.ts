@@ -2,7 +2,7 @@
  * Typed domain events, emitted after the write they describe has committed. Adapters
  * (WebSocket hub, later push and webhooks) subscribe to them on the bus.
  */
-import type { Message, Notification } from './types.ts';
+import type { Message, Notification, UserRole } from './types.ts';
 
 export type DomainEvent =
   | {
@@ -39,13 +39,29 @@ export type DomainEvent =
       recipients: readonly string[] | null;
     }
   | {
-      /** A user connected and the tenant's policy is `kick`: their other connections of the class are closed (4503). */
+      /**
+       * A user connected and the tenant's policy is `notify` or `kick`: their older connections
+       * of the class get `S2C_DIFFERENT_CONNECTION`; under `kick` they are closed too (4503).
+       */
       kind: 'connection.replaced';
       tenant_id: string;
       user_id: string;
       platform_class: string;
       /** The new connection, which stays. */
       keep: string;
+      /** Absent (an older node): `kick`. */
+      policy?: 'notify' | 'kick';
+    }
+  | {
+      /**
+       * The integrator updated a user: every node closes that user's connections if the user is
+       * now disabled (4504) or has another role than the connection was opened with (4010).
+       */
+      kind: 'user.changed';
+      tenant_id: string;
+      user_id: string;
+      role: UserRole;
+      disabled: boolean;
     };
 
 export type DomainEventKind = DomainEvent['kind'];

@@ -1,7 +1,9 @@
 /**
- * Per-tenant settings, and the "connected elsewhere" policy they set: with `kick`, a user's
- * new connection replaces their older connections of the same platform class (mobile, web,
- * desktop, …); with `allow_many` (the default) they all stay.
+ * Per-tenant settings, and the "connected elsewhere" policy they set. When a user connects,
+ * their older connections of the same platform class (mobile, web, desktop, …): under
+ * `notify` (the default, as seed 001 always told the older connection) get an
+ * `S2C_DIFFERENT_CONNECTION` event and stay open; under `kick` get it and are closed (4503);
+ * under `allow_many` are left alone.
  *
  * Every connection opening asks for its tenant's policy, so the settings are kept in memory:
  * a bounded cache (the `cacheTenants` most recently read tenants), dropped for a tenant when
@@ -72,8 +74,8 @@ export class SettingsService {
   async update(p: Principal, patch: { connection_policy?: ConnectionPolicy; patient_to_patient?: boolean }): Promise<TenantSettings> {
     requireApp(p);
     if (patch.patient_to_patient !== undefined && typeof patch.patient_to_patient !== 'boolean') throw fail('request.invalid', 'patient_to_patient must be true or false.');
-    if (patch.connection_policy !== undefined && patch.connection_policy !== 'allow_many' && patch.connection_policy !== 'kick') {
-      throw fail('request.invalid', 'connection_policy must be "allow_many" or "kick".');
+    if (patch.connection_policy !== undefined && !POLICIES.includes(patch.connection_policy)) {
+      throw fail('request.invalid', 'connection_policy must be "notify", "allow_many" or "kick".');
     }
     try {
       return await this.#d.storage.settings.update(p.tenantId, patch, this.#now());
@@ -85,19 +87,21 @@ export class SettingsService {
   }
 
   /**
-   * A user's connection opened (and is registered): under `kick`, publishes
-   * `connection.replaced` so every node closes the user's other connections of the class.
-   * Returns the connection's platform class.
+   * A user's connection opened (and is registered): under `notify` and `kick`, publishes
+   * `connection.replaced` so every node tells (and under `kick` closes) the user's older
+   * connections of the class. Returns the connection's platform class.
    */
   async connected(p: Principal & { kind: 'user' }, connectionId: string, platform: string | null): Promise<string> {
     const cls = platformClass(platform);
-    const settings = await this.#settings(p.tenantId);
-    if (settings.connection_policy === 'kick') {
-      this.#d.bus.publish({ kind: 'connection.replaced', tenant_id: p.tenantId, user_id: p.userId, platform_class: cls, keep: connectionId });
+    const policy = (await this.#settings(p.tenantId)).connection_policy;
+    if (policy === 'kick' || policy === 'notify') {
+      this.#d.bus.publish({ kind: 'connection.replaced', tenant_id: p.tenantId, user_id: p.userId, platform_class: cls, keep: connectionId, policy });
     }
     return cls;
   }
 }
+
+const POLICIES: readonly ConnectionPolicy[] = ['notify', 'allow_many', 'kick'];
 
 function requireApp(p: Principal): void {
   if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) manages tenant settings.');

@@ -91,10 +91,14 @@ export interface Team {
   updated_at: number;
 }
 
-export type ConnectionPolicy = 'allow_many' | 'kick';
+/** What a user's new connection does to their older ones of the same platform class. */
+export type ConnectionPolicy = 'notify' | 'allow_many' | 'kick';
 
 export interface TenantSettings {
-  /** `kick`: a new connection closes the user's older ones of the same platform class (4503). */
+  /**
+   * `notify` (the default): the older ones get `S2C_DIFFERENT_CONNECTION` and stay open;
+   * `kick`: they get it and are closed (4503); `allow_many`: nothing happens to them.
+   */
   connection_policy: ConnectionPolicy;
   /** Whether a patient may open a conversation with another patient (default false: see docs/access-policy.md). */
   patient_to_patient: boolean;

@@ -1,6 +1,10 @@
-/** User actions: integrators upsert their users; anyone in the tenant may look a user up. */
+/**
+ * User actions: integrators upsert their users; anyone in the tenant may look a user up.
+ * An update is published (`user.changed`), so that every node closes the connections of a user
+ * who is now disabled or has another role.
+ */
 import { UserRoles, type UserRole } from '@careline/protocol';
-import type { PresenceStore, Storage, UserListQuery } from './ports.ts';
+import type { EventBus, PresenceStore, Storage, UserListQuery } from './ports.ts';
 import type { Principal, User } from './types.ts';
 import { fail } from './errors.ts';
 
@@ -16,11 +20,13 @@ const ID_RE = /^[^\s/?#:,]{1,128}$/;
 export class UserService {
   readonly #storage: Pick<Storage, 'users'>;
   readonly #presence: PresenceStore;
+  readonly #bus: EventBus;
   readonly #now: () => number;
 
-  constructor(storage: Pick<Storage, 'users'>, presence: PresenceStore, now: () => number = Date.now) {
+  constructor(storage: Pick<Storage, 'users'>, presence: PresenceStore, bus: EventBus, now: () => number = Date.now) {
     this.#storage = storage;
     this.#presence = presence;
+    this.#bus = bus;
     this.#now = now;
   }
 
@@ -29,7 +35,9 @@ export class UserService {
     if (!ID_RE.test(id)) throw fail('request.invalid', 'A user id is 1–128 characters without spaces, "/", "?", "#", ":" or ",".');
     if (id === 'system' || input.role === 'system') throw fail('request.invalid', 'The system user is built in.');
     if (!UserRoles.includes(input.role)) throw fail('request.invalid', `role must be one of ${UserRoles.join(', ')}`);
-    return this.#storage.users.upsertUser(p.tenantId, { id, role: input.role, name: input.name, avatar: input.avatar ?? null, disabled: input.disabled ?? false }, this.#now());
+    const r = await this.#storage.users.upsertUser(p.tenantId, { id, role: input.role, name: input.name, avatar: input.avatar ?? null, disabled: input.disabled ?? false }, this.#now());
+    if (!r.created) this.#bus.publish({ kind: 'user.changed', tenant_id: p.tenantId, user_id: id, role: r.user.role, disabled: r.user.disabled });
+    return r;
   }
 
   /** The tenant's users for its integrator: id order, a page after `after`; `next_after` is null on the last page. */

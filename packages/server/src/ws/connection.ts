@@ -59,6 +59,8 @@ export interface ConnectionContext {
   syncHoldMs: number;
   onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
   log: (obj: object, msg: string) => void;
+  /** The connection took a new token (`refresh`): its `expiresAt` changed. */
+  onRefreshed?: (conn: Connection) => void;
 }
 
 /** What is particular to one connection. */
@@ -70,14 +72,19 @@ export interface ConnectionInit {
   holdUntilSync: boolean;
   /** The class of the login session's platform (mobile, web, desktop, …), for the "connected elsewhere" policy. */
   platformClass?: string;
+  /** When the token expires (ms); the endpoint closes the connection then (4501). Default: never. */
+  expiresAt?: number;
 }
 
 const settled: Promise<unknown> = Promise.resolve();
 
 export class Connection {
   readonly id: string;
-  readonly principal: Principal & { kind: 'user' };
+  /** Who the connection acts for; replaced (same tenant and user) when a `refresh` frame brings a new token. */
+  principal: Principal & { kind: 'user' };
   readonly platformClass: string;
+  /** When the connection's token expires (ms): the endpoint closes it then with 4501, unless a `refresh` moved it. */
+  expiresAt: number;
   /** The users whose presence this connection watches (made on the first subscription). */
   presence: Set<string> | undefined;
   readonly #o: ConnectionContext;
@@ -107,6 +114,7 @@ export class Connection {
     this.id = init.id;
     this.principal = init.principal;
     this.platformClass = init.platformClass ?? 'unknown';
+    this.expiresAt = init.expiresAt ?? Infinity;
     this.#held = init.holdUntilSync ? [] : null;
     if (init.holdUntilSync) {
       // A client that promised a sync and never sends one still gets its live frames.
@@ -341,6 +349,17 @@ export class Connection {
       case 'sync':
         await this.#sync(f);
         return;
+      case 'refresh': {
+        // A newer token of the same user: the connection goes on with it (and its expiry, session and role).
+        const auth = await core.auth.authenticate(f.token);
+        if (auth.principal.tenantId !== this.principal.tenantId || auth.principal.userId !== this.principal.userId) throw fail('auth.token_mismatch');
+        if (this.#closed) return;
+        this.principal = auth.principal;
+        this.expiresAt = auth.expiresAt;
+        this.#o.onRefreshed?.(this);
+        this.send({ type: 'refreshed', id: f.id, token_expires_at: auth.expiresAt, server_time: Date.now(), user: auth.user });
+        return;
+      }
     }
   }
 

@@ -9,7 +9,7 @@
  * the event loop between turns so that other traffic goes on; notifications of the tenant that
  * come meanwhile wait behind it.
  */
-import { CloseCodes, EventKinds, type ServerFrame } from '@careline/protocol';
+import { CloseCodes, ErrorCodes, EventKinds, type ErrorCode, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
 import type { Connection } from './connection.ts';
 
@@ -31,6 +31,12 @@ export interface HubOptions {
   broadcastSliceMs?: number;
   /** Reports a failure of a background fan-out. */
   onError?: (err: unknown) => void;
+}
+
+/** Closes a connection for a reason the client must act on: an `error` frame first, then the close code with the error code as reason. */
+export function closeWithError(c: Connection, code: ErrorCode, closeCode: number): void {
+  c.send({ type: 'error', code, message: ErrorCodes[code].message });
+  c.close(closeCode, code);
 }
 
 export class Hub {
@@ -157,11 +163,22 @@ export class Hub {
         const set = this.#byTenant.get(e.tenant_id)?.get(e.user_id);
         if (!set) return;
         const frame = JSON.stringify({ type: 'event', kind: EventKinds.DIFFERENT_CONNECTION, platform_class: e.platform_class } satisfies ServerFrame);
-        // Only older connections go (ids are time-sortable): two that open at once do not close each other.
+        const kick = e.policy !== 'notify';
+        // Only older connections are told (ids are time-sortable): two that open at once do not close each other.
         for (const c of [...set]) {
           if (c.id === e.keep || c.id > e.keep || c.platformClass !== e.platform_class) continue;
           c.write(frame);
-          c.close(CloseCodes.CONNECTED_ELSEWHERE, 'connected elsewhere');
+          if (kick) c.close(CloseCodes.CONNECTED_ELSEWHERE, 'connected elsewhere');
+        }
+        return;
+      }
+      case 'user.changed': {
+        // The user as stored now decides: disabled, every connection goes; another role, they reconnect with it.
+        const set = this.#byTenant.get(e.tenant_id)?.get(e.user_id);
+        if (!set) return;
+        for (const c of [...set]) {
+          if (e.disabled) closeWithError(c, 'user.disabled', CloseCodes.USER_DISABLED);
+          else if (c.principal.role !== e.role) c.close(CloseCodes.USER_CHANGED, 'user changed');
         }
         return;
       }

@@ -12,7 +12,7 @@ import { isAppError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { Connection, type ConnectionContext, type Transport } from './connection.ts';
-import { Hub } from './hub.ts';
+import { Hub, closeWithError } from './hub.ts';
 
 export interface WsOptions {
   core: Core;
@@ -23,6 +23,7 @@ export interface WsOptions {
 const closeFor: Partial<Record<ErrorCode, number>> = {
   'auth.token_expired': CloseCodes.TOKEN_EXPIRED,
   'auth.token_revoked': CloseCodes.TOKEN_REVOKED,
+  'user.disabled': CloseCodes.USER_DISABLED,
 };
 
 /** Bytes held in a corked socket before they are sent without waiting for the next tick. */
@@ -148,6 +149,9 @@ function handshakeOf(req: IncomingMessage): Handshake | null {
   return { token, sync: url.searchParams.get('sync') === '1' };
 }
 
+/** The connection's token expired: an `auth.token_expired` error, then 4501. */
+const expire = (c: Connection) => closeWithError(c, 'auth.token_expired', CloseCodes.TOKEN_EXPIRED);
+
 export class WsEndpoint {
   readonly hub: Hub;
   readonly #wss: WebSocketServer;
@@ -157,6 +161,13 @@ export class WsEndpoint {
   readonly #unsubscribe: () => void;
   readonly #ctx: ConnectionContext;
   #accepting = true;
+  /**
+   * The connections whose token expires before the next heartbeat, and one timer for the
+   * soonest of them: a connection costs no timer of its own, and still closes when its token
+   * expires (each beat finds the ones due before the next).
+   */
+  #expiring: Connection[] = [];
+  #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(o: WsOptions) {
     this.#o = o;
@@ -172,6 +183,7 @@ export class WsEndpoint {
       maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize, syncHoldMs: cfg.syncHoldMs,
       onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
       log: (obj, msg) => o.log.error(obj, msg),
+      onRefreshed: (c) => this.#watchExpiry(c, Date.now()),
     };
   }
 
@@ -201,7 +213,7 @@ export class WsEndpoint {
       if (!hs.token) throw new Error('no token');
       auth = await this.#o.core.auth.authenticate(hs.token);
     } catch (err) {
-      // Also a user that cannot connect (user.not_found, user.disabled): closed as an auth failure.
+      // Also a user that cannot connect: user.not_found is closed as an auth failure, user.disabled with its own code.
       refusal = isAppError(err)
         ? { code: err.code, message: err.message }
         : { code: 'auth.missing', message: 'Connect with ?token=<user token> or an Authorization: Bearer header.' };
@@ -232,7 +244,7 @@ export class WsEndpoint {
     const cfg = core.config.ws;
     const t = new WsTransport(ws, socket, this);
     const conn = new Connection(this.#ctx, {
-      id: newId(), principal, transport: t, holdUntilSync: hs.sync, platformClass: platformClass(platform),
+      id: newId(), principal, transport: t, holdUntilSync: hs.sync, platformClass: platformClass(platform), expiresAt: auth.expiresAt,
     });
     t.conn = conn;
     (ws as Socket)[kTransport] = t;
@@ -245,7 +257,11 @@ export class WsEndpoint {
     if (core.presence.connected(principal.tenantId, principal.userId, now)) {
       core.bus.publish({ kind: 'presence.changed', tenant_id: principal.tenantId, user_id: principal.userId, online: true, last_seen: now });
     }
-    conn.send({ type: 'hello', connection_id: conn.id, user, server_time: now, heartbeat_ms: cfg.heartbeatMs, max_frame_bytes: cfg.maxFrameBytes });
+    conn.send({
+      type: 'hello', connection_id: conn.id, user, server_time: now, heartbeat_ms: cfg.heartbeatMs, max_frame_bytes: cfg.maxFrameBytes,
+      token_expires_at: auth.expiresAt,
+    });
+    this.#watchExpiry(conn, now);
     // Under the tenant's `kick` policy, the user's older connections of this platform class go (on every node).
     core.settings.connected(principal, conn.id, platform).catch((err: unknown) => this.#o.log.error({ err }, 'connection policy failed'));
   }
@@ -274,17 +290,62 @@ export class WsEndpoint {
    */
   #beat(): void {
     const limit = Math.ceil((2 * this.#o.core.config.ws.heartbeatMs) / this.#beatMs);
+    const now = Date.now();
+    const horizon = now + this.#beatMs;
+    const expiring: Connection[] = [];
     for (const c of this.hub.connections()) {
+      if (c.expiresAt <= horizon) {
+        if (c.expiresAt <= now) {
+          expire(c);
+          continue;
+        }
+        expiring.push(c);
+      }
       const silent = c.silentBeats();
       if (silent >= limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
       else if (silent > 0) c.ping();
     }
+    this.#expiring = expiring;
+    this.#armExpiry(now);
+  }
+
+  /** A connection opened or took a new token: if it expires before the next beat, the expiry timer covers it. */
+  #watchExpiry(c: Connection, now: number): void {
+    if (c.expiresAt > now + this.#beatMs) return;
+    this.#expiring.push(c);
+    this.#armExpiry(now);
+  }
+
+  /** Closes the due connections of `#expiring` and sets the timer for the soonest of the rest. */
+  #expire(): void {
+    this.#expiryTimer = undefined;
+    const now = Date.now();
+    this.#expiring = this.#expiring.filter((c) => {
+      // Gone, or refreshed to a token that outlives the next beat (which finds it if need be).
+      if (c.closed || c.expiresAt > now + this.#beatMs) return false;
+      if (c.expiresAt > now) return true;
+      expire(c);
+      return false;
+    });
+    this.#armExpiry(now);
+  }
+
+  #armExpiry(now: number): void {
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    if (!this.#accepting || this.#expiring.length === 0) return;
+    let soonest = Infinity;
+    for (const c of this.#expiring) if (c.expiresAt < soonest) soonest = c.expiresAt;
+    this.#expiryTimer = setTimeout(() => this.#expire(), Math.min(this.#beatMs, Math.max(0, soonest - now)));
+    this.#expiryTimer.unref();
   }
 
   /** Stops accepting connections and closes the open ones with 4000 (clients reconnect elsewhere or later). */
   shutdown(): void {
     this.#accepting = false;
     clearInterval(this.#heartbeat);
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiring = [];
     this.#unsubscribe();
     for (const c of [...this.hub.connections()]) c.close(CloseCodes.SHUTDOWN, 'server shutting down');
   }

@@ -51,7 +51,7 @@ describe('settings cache', () => {
     bus.subscribe((e) => {
       if (e.kind === 'settings.changed') settings.invalidate(e.tenant_id);
     });
-    const kicks = () => events.filter((e) => e.kind === 'connection.replaced').length;
+    const kicks = () => events.filter((e) => e.kind === 'connection.replaced' && e.policy === 'kick').length;
     return { bus, events, settings, kicks };
   };
 
@@ -86,7 +86,7 @@ describe('settings cache', () => {
     const n = node();
     let open!: () => void;
     gate = new Promise((r) => (open = r));
-    const pending = n.settings.connected(user('tc'), 'c1', 'web'); // reads allow_many, held
+    const pending = n.settings.connected(user('tc'), 'c1', 'web'); // reads notify, held
     gate = null;
     await n.settings.update(app('tc'), { connection_policy: 'kick' });
     open();
@@ -108,7 +108,7 @@ describe('settings cache', () => {
     const n = node();
     await n.settings.connected(user('td'), 'c', null);
     reads = [];
-    assert.equal((await n.settings.get(app('td'))).connection_policy, 'allow_many');
+    assert.equal((await n.settings.get(app('td'))).connection_policy, 'notify');
     assert.deepEqual(reads, ['td']);
   });
 });

@@ -323,8 +323,8 @@ describe('bad input and rights: a coded error, nothing changed', () => {
     ]);
     // Settings are per tenant.
     ok(await s.call('PUT', '/api/v2/management/settings', { apiKey: other.apiKey, body: { connection_policy: 'kick' } }));
-    assert.equal(ok(await s.call('GET', '/api/v2/management/settings')).settings.connection_policy, 'allow_many');
-    ok(await s.call('PUT', '/api/v2/management/settings', { apiKey: other.apiKey, body: { connection_policy: 'allow_many' } }));
+    assert.equal(ok(await s.call('GET', '/api/v2/management/settings')).settings.connection_policy, 'notify');
+    ok(await s.call('PUT', '/api/v2/management/settings', { apiKey: other.apiKey, body: { connection_policy: 'notify' } }));
   });
 });
 

@@ -174,7 +174,7 @@ describe('disabling a user', () => {
     assertError(await s.call('GET', '/api/v2/sessions', { token }), 'user.disabled');
     const ws = await WsClient.connect(s.wsUrl, token);
     assert.equal((await ws.next((f) => f.type === 'error')).code, 'user.disabled');
-    assert.equal((await ws.closed).code, CloseCodes.AUTH_FAILED);
+    assert.equal((await ws.closed).code, CloseCodes.USER_DISABLED);
     ok(await s.call('PUT', '/api/v2/management/users/temp', { body: { role: 'patient', name: 'Temp', disabled: false } }));
     ok(await s.call('GET', '/api/v2/sessions', { token }));
   });

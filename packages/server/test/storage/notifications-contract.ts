@@ -205,16 +205,20 @@ export function notificationStorageContract(name: string, open: OpenStorage): vo
     });
 
     it('settings: defaults, update, tenants apart', async () => {
-      assert.deepEqual(await s.settings.get(T), { connection_policy: 'allow_many', patient_to_patient: false, updated_at: null });
+      assert.deepEqual(await s.settings.get(T), { connection_policy: 'notify', patient_to_patient: false, updated_at: null });
       assert.deepEqual(await s.settings.update(T, { connection_policy: 'kick' }, 50), { connection_policy: 'kick', patient_to_patient: false, updated_at: 50 });
       assert.deepEqual(await s.settings.update(T, {}, 51), { connection_policy: 'kick', patient_to_patient: false, updated_at: 51 });
       assert.equal((await s.settings.get(T)).connection_policy, 'kick');
-      assert.equal((await s.settings.get(T2)).connection_policy, 'allow_many');
+      assert.equal((await s.settings.get(T2)).connection_policy, 'notify');
       // Each setting is kept when another one changes.
       assert.deepEqual(await s.settings.update(T, { patient_to_patient: true }, 52), { connection_policy: 'kick', patient_to_patient: true, updated_at: 52 });
       assert.deepEqual(await s.settings.get(T), { connection_policy: 'kick', patient_to_patient: true, updated_at: 52 });
       assert.equal((await s.settings.update(T, { connection_policy: 'allow_many' }, 53)).patient_to_patient, true);
+      assert.equal((await s.settings.get(T)).connection_policy, 'allow_many');
       assert.equal((await s.settings.get(T2)).patient_to_patient, false);
+      // A first update that names no policy stores the default.
+      assert.deepEqual(await s.settings.update(T2, {}, 54), { connection_policy: 'notify', patient_to_patient: false, updated_at: 54 });
+      assert.equal((await s.settings.get(T2)).connection_policy, 'notify');
     });
   });
 }

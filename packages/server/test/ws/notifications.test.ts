@@ -219,15 +219,44 @@ describe('connected elsewhere (S2C_DIFFERENT_CONNECTION)', () => {
   const policy = async (p: string) => assert.equal((await s.call('PUT', '/api/v2/management/settings', { body: { connection_policy: p } })).status, 200);
   const different = (f: Frame) => f.type === 'event' && f.kind === 'S2C_DIFFERENT_CONNECTION';
 
-  it('allow_many (the default): every connection stays', async () => {
-    const a = await WsClient.open(s.wsUrl, await login('u1', 'ios'));
-    const b = await WsClient.open(s.wsUrl, await login('u1', 'android'));
+  it('notify (the default): the older connections of the same platform class get the event and stay open; other classes and users get nothing', async () => {
+    assert.equal((await s.call('GET', '/api/v2/management/settings')).body.settings.connection_policy, 'notify');
+    const phone = await WsClient.open(s.wsUrl, await login('u1', 'ios'));
+    const web = await WsClient.open(s.wsUrl, await login('u1', 'web'));
+    const other = await WsClient.open(s.wsUrl, await login('u2', 'android'));
+    await sleep(50);
+    for (const c of [phone, web, other]) assert.ok(!c.frames.some(different), 'nobody else of the class was connected');
+    const tablet = await WsClient.open(s.wsUrl, await login('u1', 'android'));
+    assert.deepEqual(await phone.next(different), { type: 'event', kind: 'S2C_DIFFERENT_CONNECTION', platform_class: 'mobile' });
+    const tablet2 = await WsClient.open(s.wsUrl, await login('u1', 'ios'));
+    await phone.count(different, 2); // told again for each new connection of the class
+    await tablet.count(different, 1);
     await sleep(100);
-    assert.equal(a.ws.readyState, a.ws.OPEN);
-    assert.ok(!a.frames.some(different));
-    assert.deepEqual((await s.call('GET', '/api/v2/users/u1/status')).body.connections, 2);
-    a.close();
-    b.close();
+    for (const c of [web, other, tablet2]) assert.ok(!c.frames.some(different), 'other classes, other users and the newest connection are not told');
+    assert.equal(phone.frames.filter(different).length, 2);
+    assert.equal(tablet.frames.filter(different).length, 1);
+    for (const c of [phone, web, other, tablet, tablet2]) assert.equal(c.ws.readyState, c.ws.OPEN, 'every connection stays open');
+    // The told connection goes on working.
+    phone.send({ type: 'ping', id: 'still' });
+    assert.equal((await phone.next((f) => f.id === 'still')).type, 'pong');
+    assert.equal((await s.call('GET', '/api/v2/users/u1/status')).body.connections, 4);
+    for (const c of [phone, web, other, tablet, tablet2]) c.close();
+  });
+
+  it('allow_many: every connection stays, and nobody is told', async () => {
+    await policy('allow_many');
+    try {
+      const a = await WsClient.open(s.wsUrl, await login('u1', 'ios'));
+      const b = await WsClient.open(s.wsUrl, await login('u1', 'android'));
+      await sleep(100);
+      assert.equal(a.ws.readyState, a.ws.OPEN);
+      assert.ok(!a.frames.some(different));
+      assert.ok(!b.frames.some(different));
+      a.close();
+      b.close();
+    } finally {
+      await policy('notify');
+    }
   });
 
   it('kick: a new connection of the same platform class closes the older ones (event, then 4503); other classes and users stay', async () => {
@@ -254,7 +283,7 @@ describe('connected elsewhere (S2C_DIFFERENT_CONNECTION)', () => {
       assert.equal(web2.ws.readyState, web2.ws.OPEN);
       for (const c of [desk, other, tablet, web2]) c.close();
     } finally {
-      await policy('allow_many');
+      await policy('notify');
     }
   });
 
@@ -268,7 +297,7 @@ describe('connected elsewhere (S2C_DIFFERENT_CONNECTION)', () => {
       assert.equal((await a.closed).code, CloseCodes.CONNECTED_ELSEWHERE);
       b.close();
     } finally {
-      await policy('allow_many');
+      await policy('notify');
     }
   });
 });

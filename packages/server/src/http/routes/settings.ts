@@ -4,8 +4,8 @@ import type { Api } from '../app.ts';
 import type { Core } from '../../core.ts';
 import { errors } from '../schemas.ts';
 
-const Policy = Type.Union([Type.Literal('allow_many'), Type.Literal('kick')], {
-  description: '`allow_many` (default): a user may be connected from any number of devices. `kick`: a new connection of a user closes their older ones of the same platform class (mobile: ios/android, web, desktop: windows/mac/linux) — they get an `S2C_DIFFERENT_CONNECTION` event, then close code 4503.',
+const Policy = Type.Union([Type.Literal('notify'), Type.Literal('allow_many'), Type.Literal('kick')], {
+  description: 'What a user\'s new connection does to their older connections of the same platform class (mobile: ios/android, web, desktop: windows/mac/linux). `notify` (default): they get an `S2C_DIFFERENT_CONNECTION` event and stay open. `kick`: they get the event, then close code 4503. `allow_many`: nothing; a user may be connected from any number of devices unnoticed.',
 });
 const PatientToPatient = Type.Boolean({
   description: 'Whether a patient may open a conversation with another patient (default `false`: patients reach their care team). See docs/access-policy.md.',

@@ -85,7 +85,8 @@ export class SqliteTeamStore implements TeamStore {
   }
 }
 
-const DEFAULTS: TenantSettings = { connection_policy: 'allow_many', updated_at: null, patient_to_patient: false };
+/** A tenant that never changed its settings (the column's SQL default, `allow_many`, is never used: every insert names the policy). */
+const DEFAULTS: TenantSettings = { connection_policy: 'notify', updated_at: null, patient_to_patient: false };
 type SettingsRow = { connection_policy: ConnectionPolicy; patient_to_patient: number; updated_at: number };
 
 export class SqliteSettingsStore implements SettingsStore {
