@@ -4,9 +4,9 @@
  * read / failed (with retry); they can recall a message for two minutes after sending it.
  */
 import { Fragment, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { MessageTypes, type Participant } from '@careline/sdk';
+import { conversationTitle, MessageTypes, type Participant } from '@careline/sdk';
 import { useI18n } from '../i18n.ts';
-import { clock, conversationTitle, dayLabel, fullTime, initials, isRecallNotice, sameDay, shortTime, str, TOPIC_TYPES } from '../format.ts';
+import { clock, dayLabel, fullTime, initials, isRecallNotice, sameDay, shortTime, str, TOPIC_TYPES } from '../format.ts';
 import { useStore, type Store, type UiMessage } from '../store.ts';
 import { AlertIcon, BackIcon, CheckIcon, ClockIcon, PinIcon } from './Icons.tsx';
 import { MessageContent } from './MessageContent.tsx';

@@ -4,9 +4,9 @@
  * A patient sees their own consultations, the current one first.
  */
 import { useEffect, useState } from 'react';
-import type { Topic, TopicState } from '@careline/sdk';
+import { conversationTitle, type Topic, type TopicState } from '@careline/sdk';
 import { useI18n } from '../i18n.ts';
-import { conversationTitle, fullTime, shortTime } from '../format.ts';
+import { fullTime, shortTime } from '../format.ts';
 import { onLinkClick, routePath } from '../router.ts';
 import { errorText, useStore, type Store } from '../store.ts';
 import { topicState } from './TopicBar.tsx';

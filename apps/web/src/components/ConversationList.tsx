@@ -5,9 +5,9 @@
  * is `business_type` 2).
  */
 import { useState } from 'react';
-import { BusinessTypes, type ConversationView } from '@careline/sdk';
+import { BusinessTypes, conversationTitle, type ConversationView } from '@careline/sdk';
 import { useI18n } from '../i18n.ts';
-import { conversationTitle, fullTime, initials, preview, shortTime } from '../format.ts';
+import { fullTime, initials, preview, shortTime } from '../format.ts';
 import { onLinkClick, routePath } from '../router.ts';
 import { useStore, type Store } from '../store.ts';
 import { PinIcon } from './Icons.tsx';

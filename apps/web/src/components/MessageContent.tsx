@@ -4,6 +4,7 @@
  * forwarded messages, custom messages. System messages (topic start/end, notices, recalls)
  * are drawn by `SystemLine`.
  */
+import { useMemo } from 'react';
 import { find as findLinks } from 'linkifyjs';
 import { MessageTypes } from '@careline/sdk';
 import { useI18n, type T } from '../i18n.ts';
@@ -126,6 +127,10 @@ export function MessageContent({ type, content }: { type: number; content: Conte
  * rest stays text, and React escapes all of it (no HTML from a message is ever parsed).
  */
 function Linkified({ text }: { text: string }) {
+  return useMemo(() => linkify(text), [text]);
+}
+
+function linkify(text: string): React.ReactNode {
   const parts: React.ReactNode[] = [];
   let at = 0;
   for (const link of findLinks(text, 'url')) {
