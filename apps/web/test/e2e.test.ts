@@ -106,7 +106,7 @@ describe('the web client in a browser', () => {
     await doctorItem.waitFor();
     // Titles are the viewer's: the doctor sees the patient's name, not the stored "Zhang Min · Dr. Li".
     await until(async () => assert.match(await text(doctorItem), /Zhang Min[\s\S]*Hello Dr\. Li/));
-    assert.equal(await text(doctorItem.locator('.conversation-name')), 'Zhang Min');
+    await until(async () => assert.equal(await text(doctorItem.locator('.conversation-name')), 'Zhang Min'));
     // The patient's question and the consultation start are unread for the doctor.
     await until(async () => assert.match(await text(doctorItem.getByTestId('unread-badge')), /^2/));
     // Filters, as recent sessions of the family-doctor server: patients / colleagues.
@@ -129,8 +129,8 @@ describe('the web client in a browser', () => {
     await until(async () => assert.equal(await text(patientItem.locator('.conversation-name')), 'Dr. Li Wei'));
     await patientItem.click();
     await log(patient).getByText('Hello Dr. Li').waitFor();
-    assert.equal(await text(patient.locator('#chat-title')), 'Dr. Li Wei');
-    assert.equal(await text(doctor.locator('#chat-title')), 'Zhang Min');
+    await until(async () => assert.equal(await text(patient.locator('#chat-title')), 'Dr. Li Wei'));
+    await until(async () => assert.equal(await text(doctor.locator('#chat-title')), 'Zhang Min'));
 
     // Presence: each sees the other online.
     await doctor.locator('[data-testid="presence-dot"][data-online="true"]').waitFor();
@@ -269,6 +269,7 @@ describe('the web client in a browser', () => {
     // One line says so (the server's end message and its closing notice are shown as one).
     assert.equal(await log(patient).locator('.system', { hasText: /ended/ }).count(), 1);
     assert.equal(await log(patient).getByText('This consultation has ended.').count(), 0);
+    assert.equal(await text(patient.locator(`[data-conversation="${conversation()}"] .conversation-preview`)), 'Consultation ended');
     // The patient cannot write into an ended consultation; a notice says why and how to go on.
     assert.equal(await patient.getByTestId('composer').isDisabled(), true);
     assert.equal(await patient.getByTestId('send').isDisabled(), true);
@@ -460,7 +461,7 @@ describe('the web client in a browser', () => {
     // The chat alone on a phone has the page's heading: the conversation's title.
     const heading = page.getByRole('heading', { level: 1 });
     assert.equal(await heading.count(), 1);
-    assert.equal(await text(heading), 'Dr. Li Wei');
+    await until(async () => assert.equal(await text(heading), 'Dr. Li Wei'));
     assert.equal(await heading.isVisible(), true);
     // The composer's focus ring is the accent colour, not the error-like orange.
     await page.getByTestId('composer').focus();

@@ -6,7 +6,7 @@
 import { Fragment, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { conversationTitle, MessageTypes, type Participant } from '@careline/sdk';
 import { useI18n } from '../i18n.ts';
-import { clock, dayLabel, fullTime, initials, isRecallNotice, sameDay, shortTime, str, TOPIC_TYPES } from '../format.ts';
+import { clock, dayLabel, DEFAULT_END_NOTICE, fullTime, initials, isRecallNotice, sameDay, shortTime, str, TOPIC_TYPES } from '../format.ts';
 import { useStore, type Store, type UiMessage } from '../store.ts';
 import { AlertIcon, BackIcon, CheckIcon, ClockIcon, PinIcon } from './Icons.tsx';
 import { MessageContent } from './MessageContent.tsx';
@@ -15,8 +15,6 @@ import { Composer } from './Composer.tsx';
 
 /** The server's default recall window. */
 const RECALL_WINDOW_MS = 120_000;
-/** The server's text of the closing notice (type 10) that follows the end message (type 7). */
-const DEFAULT_END_NOTICE = 'This consultation has ended.';
 const PHONE = '(max-width: 760px)';
 
 /** Whether the screen is phone-sized (one pane at a time), following the window's size. */
@@ -53,7 +51,8 @@ export function ChatView({ store, conversationId, onBack }: { store: Store; conv
 
   const others = (participants ?? []).filter((p) => p.user_id !== me?.id);
   const peer = others.length === 1 ? others[0] : undefined;
-  const name = conversationTitle(conv, participants, me?.id, conversationId);
+  // Until the participants are known, the stored name may name the viewer: wait for them.
+  const name = participants ? conversationTitle(conv, participants, me?.id, conversationId) : '…';
   const peerPresence = peer && connected ? presence[peer.user_id] : undefined;
   const typingNames = Object.keys(typing ?? {}).map((id) => store.nameOf(id));
   const group = others.length > 1;
