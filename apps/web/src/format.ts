@@ -80,6 +80,9 @@ export function isRecallNotice(m: Pick<Message, 'type' | 'content'>): boolean {
   return m.type === MessageTypes.SYSTEM && m.content?.event === 'message.recalled';
 }
 
+/** The server's text of the closing notice (type 10) written with a consultation's end (type 7). */
+export const DEFAULT_END_NOTICE = 'This consultation has ended.';
+
 export const TOPIC_TYPES: ReadonlySet<number> = new Set([MessageTypes.TOPIC_START, MessageTypes.TOPIC_END, MessageTypes.TOPIC_END_NOTICE, MessageTypes.TOPIC_ENTER]);
 
 /** The label of a card type (business cards, articles, links), or undefined. */
@@ -133,8 +136,10 @@ function contentPreview(type: number, c: Record<string, unknown>, t: T): string 
       return t('msg.topicEnd');
     case MessageTypes.TOPIC_ENTER:
       return t('msg.topicEnter');
-    case MessageTypes.SYSTEM:
     case MessageTypes.TOPIC_END_NOTICE:
+      // The server's own closing text says no more than "ended": say it in the reader's language.
+      return c.event === 'topic.end_notice' && c.text === DEFAULT_END_NOTICE ? t('msg.topicEnd') : str(c.text) ?? t('msg.topicEnd');
+    case MessageTypes.SYSTEM:
       return str(c.text) ?? t('msg.system');
   }
   if (typeof c.title === 'string') return `[${cardLabel(type, t) ?? t('msg.card')}] ${c.title}`;

@@ -27,6 +27,7 @@ const en = {
   'signin.invalid': 'This token is not valid (expired or revoked?).',
   'signin.connecting': 'Signing in…',
   'signout': 'Sign out',
+  'me.label': 'Signed in as {name}, {role}',
 
   'role.doctor': 'Doctor',
   'role.patient': 'Patient',
@@ -81,6 +82,7 @@ const en = {
   'composer.placeholder': 'Write a message…',
   'composer.hint': 'Enter sends; Shift+Enter starts a new line.',
   'composer.send': 'Send',
+  'composer.closed': 'This consultation has ended, so you cannot write here now. To ask something new, choose “Start a consultation” above.',
 
   'status.pending': 'Sending…',
   'status.sent': 'Sent',
@@ -91,6 +93,8 @@ const en = {
 
   'msg.actions': 'Message actions',
   'msg.recall': 'Recall',
+  'msg.recallConfirm': 'Recall this message for everyone?',
+  'msg.recallYes': 'Yes, recall it',
   'msg.recallFailed': 'Could not recall: {reason}',
   'msg.recalledBy': '{name} recalled a message',
   'msg.youRecalled': 'You recalled a message',
@@ -155,6 +159,7 @@ const en = {
   'cons.current': 'Current consultation',
   'cons.loading': 'Loading consultations…',
   'cons.patient': 'Patient: {name}',
+  'cons.doctor': 'Doctor: {name}',
 
   'inbox.title': 'Inbox',
   'inbox.empty': 'No notifications.',
@@ -199,6 +204,7 @@ const zh: Record<MsgKey, string> = {
   'signin.invalid': '该令牌无效（已过期或已撤销？）。',
   'signin.connecting': '正在登录…',
   'signout': '退出登录',
+  'me.label': '当前登录：{name}，{role}',
 
   'role.doctor': '医生',
   'role.patient': '患者',
@@ -253,6 +259,7 @@ const zh: Record<MsgKey, string> = {
   'composer.placeholder': '输入消息…',
   'composer.hint': '按 Enter 发送，Shift+Enter 换行。',
   'composer.send': '发送',
+  'composer.closed': '本次问诊已结束，暂时不能在此发送消息。如有新的问题，请点击上方的“发起问诊”。',
 
   'status.pending': '发送中…',
   'status.sent': '已送达',
@@ -263,6 +270,8 @@ const zh: Record<MsgKey, string> = {
 
   'msg.actions': '消息操作',
   'msg.recall': '撤回',
+  'msg.recallConfirm': '确定为所有人撤回这条消息吗？',
+  'msg.recallYes': '确定撤回',
   'msg.recallFailed': '无法撤回：{reason}',
   'msg.recalledBy': '{name} 撤回了一条消息',
   'msg.youRecalled': '你撤回了一条消息',
@@ -327,6 +336,7 @@ const zh: Record<MsgKey, string> = {
   'cons.current': '当前问诊',
   'cons.loading': '正在加载问诊…',
   'cons.patient': '患者：{name}',
+  'cons.doctor': '医生：{name}',
 
   'inbox.title': '通知',
   'inbox.empty': '暂无通知。',

@@ -283,7 +283,7 @@ export class Store {
 
   async loadParticipants(conversationId: string): Promise<void> {
     try {
-      const { participants } = await this.client.api.request<{ participants: Participant[] }>('GET', `/sessions/${encodeURIComponent(conversationId)}/participants`);
+      const participants = await this.client.api.participants(conversationId);
       const names = { ...this.state.names };
       for (const p of participants) names[p.user_id] = p.name || p.user_id;
       // Read cursors only move forward: a receipt that came while this request was out is

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '@careline/server/testing';
 import { launchChromium, screenshot } from './support/browser.ts';
+import { assertAccessible } from './support/axe.ts';
 
 interface DemoUser {
   id: string;
@@ -103,13 +104,16 @@ describe('the web client in a browser', () => {
 
     const doctorItem = doctor.locator(`[data-conversation="${conversation()}"]`);
     await doctorItem.waitFor();
-    await until(async () => assert.match(await text(doctorItem), /Zhang Min · Dr\. Li[\s\S]*Hello Dr\. Li/));
+    // Titles are the viewer's: the doctor sees the patient's name, not the stored "Zhang Min · Dr. Li".
+    await until(async () => assert.match(await text(doctorItem), /Zhang Min[\s\S]*Hello Dr\. Li/));
+    await until(async () => assert.equal(await text(doctorItem.locator('.conversation-name')), 'Zhang Min'));
     // The patient's question and the consultation start are unread for the doctor.
     await until(async () => assert.match(await text(doctorItem.getByTestId('unread-badge')), /^2/));
     // Filters, as recent sessions of the family-doctor server: patients / colleagues.
     await doctor.getByRole('button', { name: 'Colleagues' }).click();
     await until(async () => assert.equal(await doctorItem.count(), 0));
-    assert.match(await text(doctor.getByTestId('conversation-list')), /Dr\. Li · Dr\. Chen/);
+    assert.match(await text(doctor.getByTestId('conversation-list')), /Dr\. Chen Jie/);
+    assert.doesNotMatch(await text(doctor.getByTestId('conversation-list')), /Dr\. Li · Dr\. Chen/);
     await doctor.getByRole('button', { name: 'Patients' }).click();
     await doctorItem.waitFor();
     await doctor.getByRole('button', { name: 'All' }).click();
@@ -120,8 +124,13 @@ describe('the web client in a browser', () => {
     await doctor.keyboard.press('Enter');
     await doctor.waitForURL(`**/c/${encodeURIComponent(conversation())}`);
     await until(async () => assert.equal(await doctorItem.getByTestId('unread-badge').count(), 0));
-    await patient.locator(`[data-conversation="${conversation()}"]`).click();
+    // The patient sees the doctor's name, never her own, in the list and the chat's title.
+    const patientItem = patient.locator(`[data-conversation="${conversation()}"]`);
+    await until(async () => assert.equal(await text(patientItem.locator('.conversation-name')), 'Dr. Li Wei'));
+    await patientItem.click();
     await log(patient).getByText('Hello Dr. Li').waitFor();
+    await until(async () => assert.equal(await text(patient.locator('#chat-title')), 'Dr. Li Wei'));
+    await until(async () => assert.equal(await text(doctor.locator('#chat-title')), 'Zhang Min'));
 
     // Presence: each sees the other online.
     await doctor.locator('[data-testid="presence-dot"][data-online="true"]').waitFor();
@@ -143,12 +152,49 @@ describe('the web client in a browser', () => {
     // Replying moved the consultation to "in progress".
     await until(async () => assert.equal(await doctor.getByTestId('topic-bar').getAttribute('data-state'), 'in_progress'));
     await screenshot(doctor, 'chat-desktop');
+    await assertAccessible(doctor, 'doctor: chat');
+    await assertAccessible(patient, 'patient: chat');
+  });
+
+  it('titles group conversations for the viewer: the given name, else the others\' names', async () => {
+    const { api_key: apiKey } = await t.server.core.auth.createApp('demo', 'e2e-titles');
+    for (const [id, role, name] of [['dr.wang', 'doctor', 'Dr. Wang'], ['nurse.li', 'staff', 'Nurse Li']]) {
+      const r = await t.call('PUT', `/api/v2/management/users/${id}`, { apiKey, body: { role, name } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    const open = async (body: Record<string, unknown>) => {
+      const r = await t.call('POST', '/api/v2/sessions', { apiKey, body });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body.session as { id: string; name: string };
+    };
+    // No name given: the server stores seed 000's default ("Dr. Wang、Z…"), the same for all.
+    const unnamed = await open({ session_type: 4, participants: ['dr.wang:doctor', 'pt.zhang:patient', 'dr.li:doctor', 'dr.chen:doctor', 'nurse.li:staff'] });
+    assert.equal(unnamed.name, 'Dr. Wang、Z…');
+    const named = await open({ session_type: 4, session_name: 'Hypertension club', participants: ['dr.li:doctor', 'pt.zhang:patient', 'dr.chen:doctor'] });
+    // A one-to-one conversation opened as in the README: the other party's name.
+    const p2p = await open({ session_type: 2, participants: ['dr.wang:doctor', 'pt.zhang:patient'] });
+    const nameIn = (page: Page, id: string) => text(page.locator(`[data-conversation="${id}"] .conversation-name`));
+    await until(async () => assert.equal(await nameIn(patient, unnamed.id), 'Dr. Chen Jie, Dr. Li Wei +2'));
+    await until(async () => assert.equal(await nameIn(doctor, unnamed.id), 'Dr. Chen Jie, Dr. Wang +2'));
+    await until(async () => assert.equal(await nameIn(patient, named.id), 'Hypertension club'));
+    await until(async () => assert.equal(await nameIn(doctor, named.id), 'Hypertension club'));
+    await until(async () => assert.equal(await nameIn(patient, p2p.id), 'Dr. Wang'));
+    // Open in the chat: the same title in the header.
+    await patient.locator(`[data-conversation="${unnamed.id}"]`).click();
+    await until(async () => assert.equal(await text(patient.locator('#chat-title')), 'Dr. Chen Jie, Dr. Li Wei +2'));
+    await patient.locator(`[data-conversation="${conversation()}"]`).click();
+    await log(patient).getByText('Please measure it twice a day').waitFor();
   });
 
   it('unread counts and read receipts follow what each side has seen', async () => {
     // The patient leaves the conversation; the doctor writes twice.
     await patient.getByTestId('nav-consultations').click();
     await patient.getByTestId('consultations').waitFor();
+    // Her own card names her doctor, not herself.
+    const card = patient.locator('[data-topic="demo-consult-1"]');
+    await until(async () => assert.match(await text(card), /Blood pressure follow-up[\s\S]*Doctor: Dr\. Li Wei/));
+    assert.doesNotMatch(await text(card), /Zhang Min/);
+    await assertAccessible(patient, 'patient: consultations');
     await sendAs('dr.li', 1, { text: 'Did you take your medicine today?' });
     await doctor.getByTestId('composer').fill('And how did you sleep?');
     await doctor.getByTestId('composer').press('Enter');
@@ -219,14 +265,24 @@ describe('the web client in a browser', () => {
 
     // The patient, in the conversation, sees it end.
     await log(patient).getByText('Consultation ended').waitFor();
-    await log(patient).getByText('This consultation has ended.').waitFor();
     await until(async () => assert.equal(await patient.getByTestId('topic-bar').getAttribute('data-state'), 'replied'));
+    // One line says so (the server's end message and its closing notice are shown as one).
+    assert.equal(await log(patient).locator('.system', { hasText: /ended/ }).count(), 1);
+    assert.equal(await log(patient).getByText('This consultation has ended.').count(), 0);
+    assert.equal(await text(patient.locator(`[data-conversation="${conversation()}"] .conversation-preview`)), 'Consultation ended');
+    // The patient cannot write into an ended consultation; a notice says why and how to go on.
+    assert.equal(await patient.getByTestId('composer').isDisabled(), true);
+    assert.equal(await patient.getByTestId('send').isDisabled(), true);
+    assert.match(await text(patient.getByTestId('composer-closed')), /consultation has ended[\s\S]*Start a consultation/i);
+    await assertAccessible(patient, 'patient: ended consultation');
 
     // …and starts a new one; the doctor's "waiting for reply" count goes up, live.
     await patient.getByRole('button', { name: 'Start a consultation' }).click();
     await patient.getByLabel('What would you like to ask about?').fill('Dizziness in the morning');
     await patient.getByRole('button', { name: 'Start', exact: true }).click();
     await log(patient).getByText('Consultation started: Dizziness in the morning').waitFor();
+    await until(async () => assert.equal(await patient.getByTestId('composer').isDisabled(), false));
+    assert.equal(await patient.getByTestId('composer-closed').count(), 0);
     await until(async () => assert.equal(await text(panel.getByTestId('count-unreplied')), '1'));
     await until(async () => assert.match(await text(doctor.getByTestId('nav-consultations-badge')), /^1/));
   });
@@ -257,7 +313,17 @@ describe('the web client in a browser', () => {
     assert.match(await text(l.locator('.video').last()), /Video · 1:15 · exercise\.mp4/);
     assert.match(await text(l.locator('.file-card').last()), /lab-results\.pdf[\s\S]*248 KB · application\/pdf/);
     assert.match(await text(l.locator('.link-card', { hasText: 'Living with' })), /Clinic library[\s\S]*Living with hypertension[\s\S]*A guide from the clinic/i);
-    assert.equal(await l.locator('.link-card', { hasText: 'Living with' }).locator('a').getAttribute('href'), 'https://example.org/guide');
+    // The article card opens its page (a new tab), from its title.
+    const article = l.locator('.link-card', { hasText: 'Living with' });
+    await patientCtx.route('https://example.org/**', (r) => r.fulfill({ contentType: 'text/plain', body: 'ok' }));
+    const [tab] = await Promise.all([patient.waitForEvent('popup'), article.getByRole('link', { name: /Living with hypertension/ }).first().click()]);
+    assert.equal(tab.url(), 'https://example.org/guide');
+    await tab.close();
+    for (const a of await article.locator('a').all()) {
+      assert.equal(await a.getAttribute('href'), 'https://example.org/guide');
+      assert.equal(await a.getAttribute('target'), '_blank');
+      assert.equal(await a.getAttribute('rel'), 'noopener noreferrer');
+    }
     assert.match(await text(l.locator('.business-card').last()), /Diagnosis[\s\S]*Essential hypertension[\s\S]*I10/i);
     assert.match(await text(l.locator('.contact-card').last()), /Contact card[\s\S]*Dr\. Chen Jie[\s\S]*Cardiologist/i);
     assert.match(await text(l.locator('.system.type-6').last()), /Consultation started/);
@@ -265,12 +331,50 @@ describe('the web client in a browser', () => {
     await l.getByText('Not a real link').waitFor();
     assert.equal(await l.locator('.link-card', { hasText: 'Not a real link' }).locator('a').count(), 0);
 
+    // Links in text are links: http(s) only, to a new tab, never HTML from the message.
+    await sendAs('dr.li', 1, { text: 'Read https://example.org/bp?week=47&x=1. Not javascript:alert(1) nor <b>bold</b> <a href="https://evil.example">x</a> or ftp://example.org/f' });
+    const linked = l.locator('article.msg', { hasText: 'Read https://example.org/bp' }).last();
+    await linked.waitFor();
+    const links = linked.locator('.bubble a');
+    assert.equal(await links.count(), 1);
+    assert.equal(await links.getAttribute('href'), 'https://example.org/bp?week=47&x=1');
+    assert.equal(await links.innerText(), 'https://example.org/bp?week=47&x=1');
+    assert.equal(await links.getAttribute('target'), '_blank');
+    assert.equal(await links.getAttribute('rel'), 'noopener noreferrer');
+    assert.equal(await linked.locator('b').count(), 0, 'no HTML from a message');
+    assert.match(await text(linked.locator('.bubble')), /<b>bold<\/b> <a href="https:\/\/evil\.example">x<\/a>/);
+
+    // Emoji are drawn in colour (a colour emoji font is installed), not as empty boxes.
+    await sendAs('dr.li', 1, { text: 'Well done 👍😀' });
+    await l.getByText('Well done 👍😀').waitFor();
+    const coloured = await patient.evaluate(async () => {
+      const font = `32px ${getComputedStyle(document.body).fontFamily}`;
+      await document.fonts.load(font, '😀');
+      const c = document.createElement('canvas');
+      c.width = c.height = 40;
+      const g = c.getContext('2d')!;
+      g.font = font;
+      g.textBaseline = 'top';
+      g.fillText('😀', 2, 2);
+      const d = g.getImageData(0, 0, 40, 40).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i + 3]! > 0 && Math.max(d[i]!, d[i + 1]!, d[i + 2]!) - Math.min(d[i]!, d[i + 1]!, d[i + 2]!) > 60) n++;
+      return n;
+    });
+    assert.ok(coloured > 50, `emoji drawn in colour (${coloured} coloured pixels)`);
+
     // Recall: the patient takes a message back; the doctor sees a notice in its place.
     await patient.getByTestId('composer').fill('Sent to the wrong person');
     await patient.getByTestId('composer').press('Enter');
     await log(doctor).getByText('Sent to the wrong person').waitFor();
     await until(async () => assert.equal(await ownStatus(patient, 'Sent to the wrong person').getAttribute('data-status'), 'read'));
+    // It asks first; cancelling keeps the message.
     await ownStatus(patient, 'Sent to the wrong person').getByRole('button', { name: 'Recall' }).click();
+    await ownStatus(patient, 'Sent to the wrong person').getByRole('button', { name: 'Cancel' }).click();
+    assert.equal(await log(doctor).getByText('Sent to the wrong person').count(), 1);
+    assert.equal(await l.getByText('You recalled a message').count(), 0);
+    await ownStatus(patient, 'Sent to the wrong person').getByRole('button', { name: 'Recall' }).click();
+    await ownStatus(patient, 'Sent to the wrong person').getByRole('button', { name: 'Yes, recall it' }).click();
     await l.getByText('You recalled a message').waitFor();
     await log(doctor).getByText('Zhang Min recalled a message').waitFor();
     assert.equal(await log(doctor).getByText('Sent to the wrong person').count(), 0);
@@ -298,10 +402,25 @@ describe('the web client in a browser', () => {
     const items = await inbox.locator('[data-notification]').allInnerTexts();
     assert.match(items[0]!, /Appointment[\s\S]*Appointment confirmed/, 'newest first');
     assert.match(items[1]!, /Care contract signed[\s\S]*Your family-doctor contract is signed/);
+    // A kind of the integrator's own shows a readable name, not its code.
+    for (const kind of ['LAB_RESULT_PUSH', 'FOLLOW_UP_CALL']) {
+      const r = await t.call('PUT', `/api/v2/management/notification-kinds/${kind}`, { apiKey, body: { mode: 'each' } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    await notify('LAB_RESULT_PUSH', 'Your HbA1c result is ready', '6.1 %');
+    await notify('FOLLOW_UP_CALL', 'We will call you on Friday', 'About your blood pressure.');
+    await inbox.locator('.notification-title', { hasText: 'We will call you on Friday' }).waitFor();
+    const lab = await text(inbox.locator('[data-notification]', { hasText: 'HbA1c' }));
+    assert.match(lab, /Lab result ·/);
+    assert.doesNotMatch(lab, /LAB_RESULT_PUSH/);
+    const call = await text(inbox.locator('[data-notification]', { hasText: 'call you on Friday' }));
+    assert.match(call, /Follow up call ·/);
+    assert.doesNotMatch(call, /FOLLOW_UP_CALL/);
     await screenshot(patient, 'inbox');
+    await assertAccessible(patient, 'patient: inbox');
 
     await inbox.locator('[data-notification]', { hasText: 'contract is signed' }).getByRole('button', { name: /Mark as read/ }).click();
-    await until(async () => assert.match(await text(inbox.getByTestId('inbox-unread')), /^1/));
+    await until(async () => assert.match(await text(inbox.getByTestId('inbox-unread')), /^3/));
     await inbox.getByRole('button', { name: 'Mark all as read' }).click();
     await until(async () => assert.equal(await patient.getByTestId('nav-inbox-badge').count(), 0));
     assert.equal(await inbox.locator('[data-unread="true"]').count(), 0);
@@ -339,6 +458,19 @@ describe('the web client in a browser', () => {
     await page.getByTestId('composer').fill('Typed on my phone');
     await page.getByTestId('send').tap();
     await log(patient).getByText('Typed on my phone').waitFor();
+    // The chat alone on a phone has the page's heading: the conversation's title.
+    const heading = page.getByRole('heading', { level: 1 });
+    assert.equal(await heading.count(), 1);
+    await until(async () => assert.equal(await text(heading), 'Dr. Li Wei'));
+    assert.equal(await heading.isVisible(), true);
+    // The composer's focus ring is the accent colour, not the error-like orange.
+    await page.getByTestId('composer').focus();
+    const ring = await page.getByTestId('composer').evaluate((el) => {
+      const s = getComputedStyle(el);
+      return { outline: s.outlineColor, accent: getComputedStyle(document.documentElement).getPropertyValue('--primary').trim() };
+    });
+    assert.equal(ring.outline, 'rgb(15, 95, 168)', `focus ring ${ring.outline}, accent ${ring.accent}`);
+    await assertAccessible(page, 'patient (phone): chat');
     await screenshot(page, 'phone-chat');
     await page.getByRole('button', { name: 'Back to chats' }).tap();
     const item = page.locator(`[data-conversation="${conversation()}"]`);
@@ -361,10 +493,10 @@ describe('the web client in a browser', () => {
     await page.getByText('问诊：Dizziness in the morning').waitFor();
     await screenshot(page, 'chinese');
     // Pinning a conversation puts it first.
-    const colleagues = page.locator('[data-conversation]', { hasText: 'Dr. Li · Dr. Chen' });
+    const colleagues = page.locator('[data-conversation]').filter({ has: page.locator('.conversation-name', { hasText: /^Dr\. Chen Jie$/ }) });
     await colleagues.click();
     await page.getByRole('button', { name: '置顶' }).click();
-    await until(async () => assert.match(await text(page.locator('[data-conversation]').first()), /Dr\. Li · Dr\. Chen[\s\S]*已置顶/));
+    await until(async () => assert.match(await text(page.locator('[data-conversation]').first()), /Dr\. Chen Jie[\s\S]*已置顶/));
     assert.equal(await page.getByRole('button', { name: '置顶' }).getAttribute('aria-pressed'), 'true');
     await page.getByLabel('语言').selectOption('en');
     await page.getByRole('heading', { name: 'Chats' }).waitFor();

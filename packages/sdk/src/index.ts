@@ -24,6 +24,7 @@ export { MemoryStorage, type CarelineStorage } from './storage.ts';
 export { NotificationsApi, type InboxPage, type InboxQuery, type MarkReadResult, type ReadSelection } from './notifications.ts';
 export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
+export { conversationTitle, isDefaultConversationName } from './titles.ts';
 export { Emitter, type Listener } from './emitter.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';
 export { webSocketUrl, type SocketCloseEvent, type SocketMessageEvent, type WebSocketFactory, type WebSocketLike } from './socket.ts';

@@ -2,7 +2,7 @@
  * The REST part of the API (`/api/v2`), called with the user's bearer token. Every non-2xx
  * answer becomes a `CarelineError` carrying the server's `code`.
  */
-import type { ConversationView, Message, User } from '@careline/protocol';
+import type { ConversationView, Message, Participant, User } from '@careline/protocol';
 import { CarelineError } from './errors.ts';
 
 export interface RestOptions {
@@ -155,6 +155,11 @@ export class CarelineApi {
   /** One conversation, as the user sees it. */
   async conversation(conversationId: string): Promise<ConversationView> {
     return (await this.request<{ session: ConversationView }>('GET', `/sessions/${enc(conversationId)}/session`)).session;
+  }
+
+  /** A conversation's participants, with their names, roles and read cursors. */
+  async participants(conversationId: string): Promise<Participant[]> {
+    return (await this.request<{ participants: Participant[] }>('GET', `/sessions/${enc(conversationId)}/participants`)).participants;
   }
 
   /** One message. */

@@ -4,9 +4,9 @@
  * read / failed (with retry); they can recall a message for two minutes after sending it.
  */
 import { Fragment, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { MessageTypes, type Participant } from '@careline/sdk';
+import { conversationTitle, MessageTypes, type Participant } from '@careline/sdk';
 import { useI18n } from '../i18n.ts';
-import { clock, dayLabel, fullTime, initials, isRecallNotice, sameDay, shortTime, str, TOPIC_TYPES } from '../format.ts';
+import { clock, dayLabel, DEFAULT_END_NOTICE, fullTime, initials, isRecallNotice, sameDay, shortTime, str, TOPIC_TYPES } from '../format.ts';
 import { useStore, type Store, type UiMessage } from '../store.ts';
 import { AlertIcon, BackIcon, CheckIcon, ClockIcon, PinIcon } from './Icons.tsx';
 import { MessageContent } from './MessageContent.tsx';
@@ -15,6 +15,27 @@ import { Composer } from './Composer.tsx';
 
 /** The server's default recall window. */
 const RECALL_WINDOW_MS = 120_000;
+const PHONE = '(max-width: 760px)';
+
+/** Whether the screen is phone-sized (one pane at a time), following the window's size. */
+function usePhone(): boolean {
+  const [phone, setPhone] = useState(() => window.matchMedia(PHONE).matches);
+  useEffect(() => {
+    const mq = window.matchMedia(PHONE);
+    const on = () => setPhone(mq.matches);
+    mq.addEventListener('change', on);
+    return () => mq.removeEventListener('change', on);
+  }, []);
+  return phone;
+}
+
+/** The type-10 notice written with the type-7 end of the same consultation (one transaction). */
+function isEndNoticeOf(notice: UiMessage | undefined, end: UiMessage | undefined): boolean {
+  if (!notice || !end || notice.type !== MessageTypes.TOPIC_END_NOTICE || end.type !== MessageTypes.TOPIC_END) return false;
+  const a = (notice.content?.data ?? {}) as Record<string, unknown>;
+  const b = (end.content?.data ?? {}) as Record<string, unknown>;
+  return notice.content?.event === 'topic.end_notice' && a.topic_id !== undefined && a.topic_id === b.topic_id;
+}
 
 export function ChatView({ store, conversationId, onBack }: { store: Store; conversationId: string; onBack: () => void }) {
   const { t, lang } = useI18n();
@@ -30,10 +51,17 @@ export function ChatView({ store, conversationId, onBack }: { store: Store; conv
 
   const others = (participants ?? []).filter((p) => p.user_id !== me?.id);
   const peer = others.length === 1 ? others[0] : undefined;
-  const name = conv?.name || others.map((p) => p.name).join(', ') || conversationId;
+  // Until the participants are known, the stored name may name the viewer: wait for them.
+  const name = participants ? conversationTitle(conv, participants, me?.id, conversationId) : '…';
   const peerPresence = peer && connected ? presence[peer.user_id] : undefined;
   const typingNames = Object.keys(typing ?? {}).map((id) => store.nameOf(id));
   const group = others.length > 1;
+  const phone = usePhone();
+  // A patient writes inside a consultation: once it has ended, until she starts another.
+  // (The server would accept more; the care team reads the conversation by consultation.)
+  const topic = useStore(store, (s) => s.topics[conversationId]);
+  const closedForMe = me?.role === 'patient' && !!topic && topic.status !== 0;
+  const Heading = phone ? 'h1' : 'h2';
 
   const logRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -89,7 +117,7 @@ export function ChatView({ store, conversationId, onBack }: { store: Store; conv
           {peerPresence && <span className={`presence-dot ${peerPresence.online ? 'on' : 'off'}`} data-testid="presence-dot" data-online={String(peerPresence.online)} />}
         </span>
         <div className="chat-title">
-          <h2 id="chat-title">{name}</h2>
+          <Heading id="chat-title">{name}</Heading>
           <p className={`muted small${typingNames.length ? ' typing' : ''}`} data-testid="chat-subtitle" aria-live="polite">
             {peerPresence && typingNames.length === 0 && <span className="visually-hidden">{peer?.name}: </span>}
             {subtitle}
@@ -127,6 +155,9 @@ export function ChatView({ store, conversationId, onBack }: { store: Store; conv
           const prev = items[i - 1];
           const next = items[i + 1];
           const newDay = !prev || !sameDay(prev.created_at, m.created_at);
+          // A consultation's end and its closing notice are one line.
+          if (isEndNoticeOf(m, prev)) return null;
+          const endNote = isEndNoticeOf(next, m) ? str(next!.content?.text) : undefined;
           // Messages of one sender in a row share one avatar (on the last) and one name (on the first).
           const joins = (a: UiMessage | undefined, b: UiMessage | undefined) =>
             !!a && !!b && a.sender_id === b.sender_id && a.content !== null && b.content !== null && !isSystem(a) && !isSystem(b) && sameDay(a.created_at, b.created_at) && Math.abs(b.created_at - a.created_at) < 5 * 60_000;
@@ -137,7 +168,7 @@ export function ChatView({ store, conversationId, onBack }: { store: Store; conv
                   <span>{dayLabel(m.created_at, lang)}</span>
                 </p>
               )}
-              <MessageRow store={store} m={m} mine={m.sender_id === me?.id} read={readBy(m)} showSender={group && !joins(prev, m)} showAvatar={!joins(m, next)} participants={participants} />
+              <MessageRow store={store} m={m} mine={m.sender_id === me?.id} read={readBy(m)} showSender={group && !joins(prev, m)} showAvatar={!joins(m, next)} participants={participants} note={endNote === DEFAULT_END_NOTICE ? undefined : endNote} />
             </Fragment>
           );
         })}
@@ -145,7 +176,7 @@ export function ChatView({ store, conversationId, onBack }: { store: Store; conv
       <p className="typing-line" aria-hidden="true">
         {typingNames.length > 0 ? t('chat.typing', { name: typingNames.join(', ') }) : ''}
       </p>
-      <Composer store={store} conversationId={conversationId} />
+      <Composer store={store} conversationId={conversationId} closed={closedForMe} />
     </section>
   );
 }
@@ -154,9 +185,10 @@ function isSystem(m: UiMessage): boolean {
   return m.type === MessageTypes.SYSTEM || TOPIC_TYPES.has(m.type);
 }
 
-function MessageRow({ store, m, mine, read, showSender, showAvatar, participants }: { store: Store; m: UiMessage; mine: boolean; read: boolean; showSender: boolean; showAvatar: boolean; participants: Participant[] | undefined }) {
+function MessageRow({ store, m, mine, read, showSender, showAvatar, participants, note }: { store: Store; m: UiMessage; mine: boolean; read: boolean; showSender: boolean; showAvatar: boolean; participants: Participant[] | undefined; note?: string | undefined }) {
   const { t, lang } = useI18n();
   const me = store.state.me?.id;
+  const [confirmRecall, setConfirmRecall] = useState(false);
 
   // Recalled: the tombstone stands where the message was; the separate notice is not repeated.
   if (m.content === null) {
@@ -167,7 +199,7 @@ function MessageRow({ store, m, mine, read, showSender, showAvatar, participants
     );
   }
   if (isRecallNotice(m)) return null;
-  if (isSystem(m)) return <SystemLine m={m} />;
+  if (isSystem(m)) return <SystemLine m={m} note={note} />;
 
   const sender = participants?.find((p) => p.user_id === m.sender_id);
   const senderName = sender?.name ?? store.nameOf(m.sender_id);
@@ -193,10 +225,29 @@ function MessageRow({ store, m, mine, read, showSender, showAvatar, participants
             {clock(m.created_at, lang)}
           </time>
           {mine && <Status m={m} read={read} store={store} />}
-          {canRecall && (
-            <button type="button" className="link-button recall" onClick={() => void store.recall(m)}>
+          {canRecall && !confirmRecall && (
+            <button type="button" className="link-button recall" onClick={() => setConfirmRecall(true)}>
               {t('msg.recall')}
             </button>
+          )}
+          {canRecall && confirmRecall && (
+            <span className="confirm small" role="group" aria-label={t('msg.recall')}>
+              <span>{t('msg.recallConfirm')}</span>
+              <button
+                type="button"
+                className="danger small"
+                autoFocus
+                onClick={() => {
+                  setConfirmRecall(false);
+                  void store.recall(m);
+                }}
+              >
+                {t('msg.recallYes')}
+              </button>
+              <button type="button" className="ghost small" onClick={() => setConfirmRecall(false)}>
+                {t('topic.cancel')}
+              </button>
+            </span>
           )}
         </div>
       </div>
@@ -234,7 +285,7 @@ function Status({ m, read, store }: { m: UiMessage; read: boolean; store: Store 
 }
 
 /** Topic start/end/enter and other system notices: a centred line. */
-function SystemLine({ m }: { m: UiMessage }) {
+function SystemLine({ m, note }: { m: UiMessage; note?: string | undefined }) {
   const { t, lang } = useI18n();
   const c = m.content ?? {};
   const data = (c.data ?? {}) as Record<string, unknown>;
@@ -244,7 +295,8 @@ function SystemLine({ m }: { m: UiMessage }) {
       text = t('msg.topicStart', { name: str(data.name) ?? str(c.text) ?? '' });
       break;
     case MessageTypes.TOPIC_END:
-      text = t('msg.topicEnd');
+      // The closing notice's own text, if the care team wrote one, goes on the same line.
+      text = note ? `${t('msg.topicEnd')} · ${note}` : t('msg.topicEnd');
       break;
     case MessageTypes.TOPIC_ENTER:
       text = t('msg.topicEnter');

@@ -1,7 +1,8 @@
 /**
  * The message box. What is typed is kept per conversation for this tab (a reload, going
  * offline or switching conversations loses nothing); Enter sends, Shift+Enter adds a line,
- * and an IME composition (Chinese input) is never cut short by Enter.
+ * and an IME composition (Chinese input) is never cut short by Enter. `closed` (a patient's
+ * consultation has ended) disables it, with a notice saying why; the draft is kept.
  */
 import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { MessageTypes } from '@careline/sdk';
@@ -28,12 +29,13 @@ function saveDraft(id: string, text: string): void {
   }
 }
 
-export function Composer({ store, conversationId }: { store: Store; conversationId: string }) {
+export function Composer({ store, conversationId, closed = false }: { store: Store; conversationId: string; closed?: boolean }) {
   const { t } = useI18n();
   const [text, setText] = useState(() => loadDraft(conversationId));
   const ref = useRef<HTMLTextAreaElement>(null);
   const id = useId();
   const hintId = useId();
+  const closedId = useId();
 
   useEffect(() => {
     saveDraft(conversationId, text);
@@ -52,7 +54,7 @@ export function Composer({ store, conversationId }: { store: Store; conversation
   const send = (e?: FormEvent) => {
     e?.preventDefault();
     const value = text.trim();
-    if (!value) return;
+    if (!value || closed) return;
     store.send(conversationId, MessageTypes.TEXT, { text: value });
     setText('');
     ref.current?.focus();
@@ -67,6 +69,11 @@ export function Composer({ store, conversationId }: { store: Store; conversation
 
   return (
     <form className="composer" onSubmit={send}>
+      {closed && (
+        <p className="composer-closed" id={closedId} data-testid="composer-closed">
+          {t('composer.closed')}
+        </p>
+      )}
       <label htmlFor={id} className="visually-hidden">
         {t('composer.label')}
       </label>
@@ -76,7 +83,8 @@ export function Composer({ store, conversationId }: { store: Store; conversation
         value={text}
         rows={1}
         placeholder={t('composer.placeholder')}
-        aria-describedby={hintId}
+        aria-describedby={closed ? `${closedId} ${hintId}` : hintId}
+        disabled={closed}
         onChange={(e) => {
           setText(e.target.value);
           if (e.target.value) store.typing(conversationId);
@@ -90,7 +98,7 @@ export function Composer({ store, conversationId }: { store: Store; conversation
       <span id={hintId} className="visually-hidden">
         {t('composer.hint')}
       </span>
-      <button type="submit" className="primary send" disabled={!text.trim()} data-testid="send">
+      <button type="submit" className="primary send" disabled={closed || !text.trim()} data-testid="send">
         <SendIcon />
         <span className="send-label">{t('composer.send')}</span>
       </button>

@@ -4,7 +4,7 @@
  * A patient sees their own consultations, the current one first.
  */
 import { useEffect, useState } from 'react';
-import type { Topic, TopicState } from '@careline/sdk';
+import { conversationTitle, type Topic, type TopicState } from '@careline/sdk';
 import { useI18n } from '../i18n.ts';
 import { fullTime, shortTime } from '../format.ts';
 import { onLinkClick, routePath } from '../router.ts';
@@ -158,15 +158,24 @@ function TopicItem({ store, topic, canEnd }: { store: Store; topic: Topic; canEn
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const state = topicState(topic);
-  const patient = topic.patient_id ? store.nameOf(topic.patient_id) : null;
+  const me = useStore(store, (s) => s.me);
+  const participants = useStore(store, (s) => s.participants[topic.session_id]);
+  // Who the consultation is with, for the viewer: the patient for the care team; the doctor
+  // (or else the conversation's title: the care team) for the patient.
+  const forPatient = me?.role === 'patient';
+  const other = forPatient
+    ? topic.doctor_id && topic.doctor_id !== me?.id ? t('cons.doctor', { name: store.nameOf(topic.doctor_id) }) : null
+    : topic.patient_id ? t('cons.patient', { name: store.nameOf(topic.patient_id) }) : null;
+  const otherName = forPatient ? (topic.doctor_id ? store.nameOf(topic.doctor_id) : null) : topic.patient_id ? store.nameOf(topic.patient_id) : null;
+  const title = conv ? conversationTitle(conv, participants, me?.id) : null;
 
   return (
     <li className="topic" data-topic={topic.id} data-state={state}>
       <div className="topic-main">
         <p className="topic-name">{topic.name}</p>
         <p className="muted small">
-          {/* The conversation's name often is the patient's and the doctor's: say the patient once. */}
-          {[patient ? t('cons.patient', { name: patient }) : null, conv?.name && !(patient && conv.name.includes(patient)) ? conv.name : null]
+          {/* The conversation's title is often the same person: say them once. */}
+          {[other, title && !(otherName && title.includes(otherName)) ? title : null]
             .filter(Boolean)
             .join(' · ')}
         </p>

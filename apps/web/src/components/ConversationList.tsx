@@ -5,7 +5,7 @@
  * is `business_type` 2).
  */
 import { useState } from 'react';
-import { BusinessTypes, type ConversationView } from '@careline/sdk';
+import { BusinessTypes, conversationTitle, type ConversationView } from '@careline/sdk';
 import { useI18n } from '../i18n.ts';
 import { fullTime, initials, preview, shortTime } from '../format.ts';
 import { onLinkClick, routePath } from '../router.ts';
@@ -68,7 +68,8 @@ function ConversationItem({ store, c, active }: { store: Store; c: ConversationV
   const connected = useStore(store, (s) => s.connection === 'open');
   const others = (participants ?? []).filter((p) => p.user_id !== me?.id);
   const peer = others.length === 1 ? others[0] : undefined;
-  const name = c.name || others.map((p) => p.name).join(', ') || c.id;
+  // Until the participants are known, the stored name may name the viewer: wait for them.
+  const name = participants ? conversationTitle(c, participants, me?.id) : '…';
   const online = peer && connected ? presence[peer.user_id]?.online : undefined;
   const last = c.last_message;
   const when = c.last_message_at ?? c.updated_at;

@@ -69,10 +69,20 @@ export function Inbox({ store }: { store: Store }) {
   );
 }
 
+/**
+ * A readable name for a kind the integrator registered: its code in words, without the
+ * catalogue's `_PUSH` suffix (`LAB_RESULT_PUSH` → "Lab result"). Built-in kinds are named in
+ * the dictionary.
+ */
+export function kindName(kind: string): string {
+  const words = kind.replace(/_PUSH$/, '').split('_').filter(Boolean).join(' ').toLowerCase();
+  return words ? words[0]!.toUpperCase() + words.slice(1) : kind;
+}
+
 function NotificationItem({ store, n }: { store: Store; n: Notification }) {
   const { t, lang } = useI18n();
   const key = `kind.${n.kind}`;
-  const kind = hasKey(key) ? t(key) : n.kind;
+  const kind = hasKey(key) ? t(key) : kindName(n.kind);
   const url = safeUrl(n.data?.url);
   const unread = n.read_at === null;
   return (

@@ -4,6 +4,8 @@
  * forwarded messages, custom messages. System messages (topic start/end, notices, recalls)
  * are drawn by `SystemLine`.
  */
+import { useMemo } from 'react';
+import { find as findLinks } from 'linkifyjs';
 import { MessageTypes } from '@careline/sdk';
 import { useI18n, type T } from '../i18n.ts';
 import { cardLabel, duration, fileSize, initials, safeUrl, str } from '../format.ts';
@@ -19,7 +21,9 @@ export function MessageContent({ type, content }: { type: number; content: Conte
       return (
         <div className="text">
           {type === MessageTypes.FORWARDED_TEXT && <ForwardedLabel t={t} />}
-          <p>{str(content.text) ?? ''}</p>
+          <p>
+            <Linkified text={str(content.text) ?? ''} />
+          </p>
         </div>
       );
     case MessageTypes.IMAGE:
@@ -117,6 +121,34 @@ export function MessageContent({ type, content }: { type: number; content: Conte
   return <p className="muted">{t('msg.unsupported', { type })}</p>;
 }
 
+/**
+ * Text with its web addresses as links (linkifyjs finds them). Only addresses written with
+ * http:// or https:// become links, opened in a new tab without access to this one; the
+ * rest stays text, and React escapes all of it (no HTML from a message is ever parsed).
+ */
+function Linkified({ text }: { text: string }) {
+  return useMemo(() => linkify(text), [text]);
+}
+
+function linkify(text: string): React.ReactNode {
+  const parts: React.ReactNode[] = [];
+  let at = 0;
+  for (const link of findLinks(text, 'url')) {
+    if (!/^https?:\/\//i.test(link.value)) continue;
+    const href = safeUrl(link.href);
+    if (!href) continue;
+    if (link.start > at) parts.push(text.slice(at, link.start));
+    parts.push(
+      <a key={link.start} href={href} target="_blank" rel="noopener noreferrer">
+        {link.value}
+      </a>,
+    );
+    at = link.end;
+  }
+  if (at < text.length) parts.push(text.slice(at));
+  return <>{parts}</>;
+}
+
 function ForwardedLabel({ t }: { t: T }) {
   return <p className="forwarded-label">{t('msg.forwarded')}</p>;
 }
@@ -156,15 +188,18 @@ function LinkCard({ type, content, t }: { type: number; content: Content; t: T }
         {logo ? <img src={logo} alt="" width={16} height={16} /> : business ? null : <LinkIcon />}
         {str(content.appName) ?? kind}
       </p>
-      <p className="card-title">{str(content.title)}</p>
+      <p className="card-title">
+        {url ? (
+          <a href={url} target="_blank" rel="noopener noreferrer" className="card-link">
+            {str(content.title)}
+          </a>
+        ) : (
+          str(content.title)
+        )}
+      </p>
       {str(content.content) && <p className="card-body">{str(content.content)}</p>}
       <DataList data={content.data} />
-      {url && (
-        <a href={url} target="_blank" rel="noopener noreferrer" className="card-open">
-          {t('msg.open')}
-          <span className="visually-hidden"> {str(content.title)}</span>
-        </a>
-      )}
+
     </div>
   );
 }

@@ -46,7 +46,9 @@ export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolea
           <span className="brand">{t('app.name')}</span>
         </div>
         {me && (
-          <div className="me" aria-label={`${me.name}, ${roleLabel(me.role, t)}`}>
+          <div className="me">
+            {/* Said once to screen readers (an aria-label on a plain div is not read reliably). */}
+            <span className="visually-hidden">{t('me.label', { name: me.name, role: roleLabel(me.role, t) })}</span>
             <span className={`avatar small role-${me.role}`} aria-hidden="true">
               {initials(me.name)}
             </span>
