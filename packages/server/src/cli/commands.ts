@@ -136,19 +136,19 @@ Options:
       return createAppCommand(positionals[0]!, positionals[1]!, { json: values.json === true });
     },
   },
-  // ── audit ─────────────────────────────────────────────────────────────────────────────
-  // The audit trail's subcommand (verify the hash chain, export) is wired here once
-  // `./audit.ts` exists, exporting `auditCommand(argv: string[]): Promise<number>`:
-  //
-  //   audit: {
-  //     summary: 'Verify or export the audit trail',
-  //     usage: 'careline audit <verify|export> [options]',
-  //     help: '...',
-  //     run: async (argv) => (await import('./audit.ts')).auditCommand(argv),
-  //   },
-  //
-  // `careline audit --help` then goes to auditCommand (see `run` below), which prints its own.
-  // ──────────────────────────────────────────────────────────────────────────────────────
+  audit: {
+    summary: 'Verify the audit trail\'s hash chain',
+    usage: 'careline audit verify [--db <path>] [--tenant <id>] [--json]',
+    help: 'Its own help: careline audit --help.',
+    run: async (argv) => {
+      const { auditCommand } = await import('./audit.ts');
+      // Without --db, the configured database (storage.sqlitePath) is the one checked.
+      if (argv.includes('--help') || argv.includes('-h') || argv.some((a) => a === '--db' || a.startsWith('--db='))) return auditCommand(argv);
+      const { configuredDbPath } = await import('./ops.ts');
+      const path = configuredDbPath('audit');
+      return typeof path === 'number' ? path : auditCommand([...argv, '--db', path]);
+    },
+  },
 };
 
 /** Commands whose `--help` their own module answers (they parse their own arguments). */

@@ -26,6 +26,18 @@ function load(command: string, overrides?: Record<string, unknown>): LoadedConfi
   }
 }
 
+/** The configured SQLite file, for commands that read it directly; an exit code when there is none. */
+export function configuredDbPath(command: string): string | number {
+  const loaded = load(command);
+  if (typeof loaded === 'number') return loaded;
+  const path = loaded.config.storage.sqlitePath;
+  if (path === ':memory:') {
+    process.stderr.write(`careline ${command}: storage.sqlitePath is ":memory:"; give --db <path> or set CARELINE_STORAGE_SQLITE_PATH\n`);
+    return EXIT.config;
+  }
+  return path;
+}
+
 /** The configuration with every secret replaced by a mask. */
 export function masked(config: Readonly<Config>): unknown {
   const copy = structuredClone(config) as unknown as Record<string, Record<string, unknown>>;

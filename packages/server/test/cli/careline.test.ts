@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { startTestServer } from '../support/server.ts';
+import { createSqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { cleanEnv, repoRoot, run } from './run.ts';
 
 const SUBCOMMANDS = ['start', 'checkconfig', 'migrate', 'create-tenant', 'create-app'];
@@ -103,6 +104,32 @@ describe('careline checkconfig', () => {
     const r = await run(['checkconfig'], { IM_PROFILE: 'staging' });
     assert.equal(r.code, 78);
     assert.match(r.stderr, /not a known profile/);
+  });
+});
+
+describe('careline audit', () => {
+  it('verifies the configured database\'s audit chain, or the one --db names; has its own help', async () => {
+    const { dir, dbPath } = tempDb();
+    try {
+      const s = createSqliteStorage({ path: dbPath, synchronous: 'NORMAL', writer: 'inline' });
+      await s.audit.append([{ tenant_id: 't1', at: 1, actor_kind: 'user', actor_id: 'doc', app_id: null, action: 'sessions.get', conversation_id: 'c1', detail: null }]);
+      await s.close();
+      const r = await run(['audit', 'verify'], { CARELINE_STORAGE_SQLITE_PATH: dbPath });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^t1: ok, 1 records/m);
+      const explicit = await run(['audit', 'verify', '--db', dbPath, '--tenant', 't1']);
+      assert.equal(explicit.code, 0, explicit.stderr);
+      const help = await run(['audit', '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /careline audit verify/);
+      const memory = await run(['audit', 'verify'], { CARELINE_STORAGE_SQLITE_PATH: ':memory:' });
+      assert.equal(memory.code, 78);
+      assert.match(memory.stderr, /--db/);
+      const missing = await run(['audit', 'verify', '--db', join(dir, 'nothing.db')]);
+      assert.equal(missing.code, 66);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
