@@ -64,13 +64,13 @@ const strictValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) => {
 
 /**
  * The docs viewer's Content-Security-Policy: @fastify/swagger-ui's own (this server only, with
- * the hashes of its inline script and style; `frame-ancestors 'self'`), without
- * `upgrade-insecure-requests`, which would break the viewer served over plain HTTP on a
- * private network.
+ * the hashes of its inline scripts; `frame-ancestors 'self'`), with inline styles allowed (the
+ * viewer sets some at run time) and without `upgrade-insecure-requests`, which would break the
+ * viewer served over plain HTTP on a private network.
  */
 const docsCsp = {
   staticCSP: true,
-  transformStaticCSP: (header: string) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+  transformStaticCSP: (header: string) => header.replace(/\s*upgrade-insecure-requests;?/, '').replace(/style-src ([^;]*)/, "style-src $1 'unsafe-inline'"),
 };
 
 /** Why Node's HTTP server refused a request, as an error code. */
