@@ -116,9 +116,6 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     if (config.auth.tokenSecret.length < 32) throw new ConfigError('CARELINE_AUTH_TOKEN_SECRET must be at least 32 characters in prod');
     const adminWeak = weakSecret(config.auth.adminToken);
     if (adminWeak) throw new ConfigError(`CARELINE_AUTH_ADMIN_TOKEN is too weak for prod: ${adminWeak}`);
-    if (config.metrics.token === '') {
-      throw new ConfigError('the prod profile needs a metrics token (/metrics shows traffic and tenants\' activity): set CARELINE_METRICS_TOKEN');
-    }
     const metricsWeak = weakSecret(config.metrics.token);
     if (metricsWeak) throw new ConfigError(`CARELINE_METRICS_TOKEN is too weak for prod: ${metricsWeak}`);
   }

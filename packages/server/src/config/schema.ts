@@ -157,7 +157,7 @@ export const Profiles = ['dev', 'test', 'prod'] as const;
 export type Profile = (typeof Profiles)[number];
 
 /** Settings that must not keep their default in prod. */
-export const SecretPaths = ['auth.tokenSecret', 'auth.adminToken'] as const;
+export const SecretPaths = ['auth.tokenSecret', 'auth.adminToken', 'metrics.token'] as const;
 
 export interface Leaf {
   path: string;
