@@ -65,7 +65,8 @@ Generated from \`packages/server/src/config/schema.ts\` by \`npm run docs\`; do 
 
 Precedence, lowest first: schema default ← profile file \`packages/server/config/<IM_PROFILE>.json\` ← environment variable.
 \`IM_PROFILE\` is one of \`dev\` (default), \`test\`, \`prod\`; any other value refuses to start (exit code 78). The \`prod\` profile
-refuses to start while \`auth.tokenSecret\` or \`auth.adminToken\` keep their defaults. Unknown settings are refused too.
+refuses to start while \`auth.tokenSecret\`, \`auth.adminToken\` or \`metrics.token\` keep their defaults, and refuses an admin or
+metrics token that is short (under 32 characters), a repeated pattern or low in character variety. Unknown settings are refused too.
 
 | setting | env var | type | default | meaning |
 | --- | --- | --- | --- | --- |
