@@ -12,8 +12,8 @@ export function errorsDoc(): string {
   for (const [code, { status, message }] of Object.entries(ErrorCodes)) {
     const g = code.split('.')[0]!;
     if (!groups.has(g)) groups.set(g, []);
-    const reserved = code === 'request.rate_limited' ? ' (Reserved: not sent yet.)' : '';
-    groups.get(g)!.push(`| \`${code}\` | ${status} | ${message}${reserved} |`);
+    const more = code === 'request.rate_limited' ? ' `details.retry_after`: seconds until it resets (also the Retry-After header).' : '';
+    groups.get(g)!.push(`| \`${code}\` | ${status} | ${message}${more} |`);
   }
   const closeMeaning: Record<string, string> = {
     SHUTDOWN: 'The server is shutting down. Reconnect (with backoff).',
@@ -24,6 +24,7 @@ export function errorsDoc(): string {
     AUTH_FAILED: 'No token, or a malformed, forged or unknown one. Do not reconnect with it.',
     TOKEN_EXPIRED: 'The token expired (at connect, or on an open connection at `hello.token_expires_at`; a `refresh` frame before then avoids it). Get a new one, then connect.',
     TOKEN_REVOKED: 'The token was revoked (logout). Do not reconnect with it.',
+    RATE_LIMITED: 'Too many failed authentications came from this address (`rateLimit.failedAuthPerIp`); an error frame `request.rate_limited` with `details.retry_after` comes first. Reconnect after that long.',
     USER_CHANGED: 'The integrator changed the user\'s role. Reconnect with the same token: the new connection has the new role.',
     USER_DISABLED: 'The integrator disabled the user (at connect, or while the connection was open); an `error` frame `user.disabled` comes first. Do not reconnect.',
     CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first (under `notify`, the default, only the event comes and the connection stays open). Do not reconnect by yourself: ask the user.',
@@ -64,7 +65,8 @@ Generated from \`packages/server/src/config/schema.ts\` by \`npm run docs\`; do 
 
 Precedence, lowest first: schema default ← profile file \`packages/server/config/<IM_PROFILE>.json\` ← environment variable.
 \`IM_PROFILE\` is one of \`dev\` (default), \`test\`, \`prod\`; any other value refuses to start (exit code 78). The \`prod\` profile
-refuses to start while \`auth.tokenSecret\` or \`auth.adminToken\` keep their defaults. Unknown settings are refused too.
+refuses to start while \`auth.tokenSecret\`, \`auth.adminToken\` or \`metrics.token\` keep their defaults, and refuses an admin or
+metrics token that is short (under 32 characters), a repeated pattern or low in character variety. Unknown settings are refused too.
 
 | setting | env var | type | default | meaning |
 | --- | --- | --- | --- | --- |

@@ -53,6 +53,19 @@ describe('the web client, served at /', () => {
     assert.equal(head.status, 200);
   });
 
+  it('the page may be framed by its own origin only, unless web.frameAncestors names the integrator\'s', async () => {
+    const csp = (await get(t.url + '/')).headers.get('content-security-policy') ?? '';
+    assert.match(csp, /(^|; )frame-ancestors 'self'$/);
+    const embedded = await startTestServer({ config: { web: { frameAncestors: 'https://portal.example.com https://*.clinic.example' } } });
+    try {
+      const res = await get(embedded.url + '/c/x');
+      assert.match(res.headers.get('content-security-policy') ?? '', /(^|; )frame-ancestors 'self' https:\/\/portal\.example\.com https:\/\/\*\.clinic\.example$/);
+      assert.match(res.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    } finally {
+      await embedded.stop();
+    }
+  });
+
   it('serves hashed assets as immutable and other files revalidated', async () => {
     const assets = readdirSync(`${dist}assets`);
     const js = assets.find((f) => f.endsWith('.js'));
@@ -61,6 +74,7 @@ describe('the web client, served at /', () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /javascript/);
     assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
     const icon = await get(`${t.url}/favicon.svg`);
     assert.equal(icon.status, 200);
     assert.equal(icon.headers.get('cache-control'), 'no-cache');

@@ -10,8 +10,11 @@ export const ErrorCodes = {
   'request.body_too_large': { status: 413, message: 'The body is larger than the configured limit.' },
   'request.unsupported_media_type': { status: 415, message: 'The content type is not supported; send application/json.' },
   'request.route_not_found': { status: 404, message: 'No such route.' },
-  /** Reserved: no rate limit is enforced yet. */
+  /** `details.retry_after`: seconds until the limit resets (also the Retry-After header). */
   'request.rate_limited': { status: 429, message: 'Too many requests; slow down.' },
+  'request.headers_too_large': { status: 431, message: 'The request headers are larger than the server accepts.' },
+  'request.malformed': { status: 400, message: 'The request is not valid HTTP.' },
+  'request.timeout': { status: 408, message: 'The request did not arrive completely in time.' },
 
   // Who is calling.
   'auth.missing': { status: 401, message: 'No credentials were given.' },
@@ -20,6 +23,7 @@ export const ErrorCodes = {
   'auth.token_revoked': { status: 401, message: 'The token was revoked (logged out).' },
   'auth.invalid_api_key': { status: 401, message: 'The API key is unknown or revoked.' },
   'auth.invalid_admin_token': { status: 401, message: 'The operator token is wrong.' },
+  'auth.invalid_metrics_token': { status: 401, message: 'The metrics token is wrong (or missing where one is required).' },
   'auth.forbidden': { status: 403, message: 'This principal may not do that.' },
   'auth.token_mismatch': { status: 403, message: 'The new token is of another user than the connection\'s; the connection keeps its token.' },
 
@@ -96,7 +100,8 @@ export interface ErrorBody {
  * - 4000–4499: transient; reconnect with backoff (and the same token).
  * - 4500–4999: terminal for these credentials; do not reconnect until the app gets a new token
  *   or the user acts.
- * Standard codes also used: 1001 (going away: server shutdown, reconnect), 1009 (frame too large).
+ * Standard codes also used: 1001 (going away: server shutdown, reconnect), 1009 (frame too large),
+ * 1013 (try again later: rate limited, reconnect after a backoff).
  */
 export const CloseCodes = {
   SHUTDOWN: 4000,
@@ -113,6 +118,8 @@ export const CloseCodes = {
   USER_CHANGED: 4010,
   /** The integrator disabled the user; an `error` frame `user.disabled` comes first. */
   USER_DISABLED: 4504,
+  /** Standard 1013 (try again later): too many failed authentications from this address; reconnect after a backoff. */
+  RATE_LIMITED: 1013,
 } as const;
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];

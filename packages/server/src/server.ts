@@ -50,21 +50,56 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
   };
   const state = { accepting: true, connections: () => ws.hub.size, startedAt: Date.now() };
   const http = await buildHttp({ core, metrics, logger, state });
-  const ws = new WsEndpoint({ core, metrics, log: logger });
+  const ws = new WsEndpoint({ core, metrics, log: logger, guard: http.limits });
   ws.attach(http.server);
   await http.listen({ host: config.http.host, port: config.http.port, backlog: config.http.backlog });
   const { port } = http.server.address() as AddressInfo;
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
+  const stopPruning = pruneSessions(core, logger);
+
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
       state.accepting = false;
+      stopPruning();
       ws.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
       await core.close();
     })());
   return { core, http, ws, logger, url, port, close };
+}
+
+/**
+ * Every `auth.sessionPruneIntervalSeconds`, deletes the login sessions that expired or were
+ * revoked more than `auth.sessionKeepSeconds` ago, 1000 per transaction (an unref'd timer: it
+ * never keeps the process alive). Returns the stop function.
+ */
+function pruneSessions(core: Core, log: Logger): () => void {
+  const { sessionPruneIntervalSeconds: every, sessionKeepSeconds: keep } = core.config.auth;
+  if (every === 0) return () => {};
+  let running = false;
+  const run = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const before = Date.now() - keep * 1000;
+      let pruned = 0;
+      for (;;) {
+        const n = await core.storage.sessions.pruneSessions(before, 1000);
+        if (n === 0) break;
+        pruned += n;
+      }
+      if (pruned > 0) log.info({ pruned }, 'expired and revoked login sessions pruned');
+    } catch (err) {
+      log.warn({ err }, 'pruning login sessions failed');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(run, every * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -114,8 +114,30 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       throw new ConfigError(`the prod profile refuses default secrets: set ${names.join(', ')}`);
     }
     if (config.auth.tokenSecret.length < 32) throw new ConfigError('CARELINE_AUTH_TOKEN_SECRET must be at least 32 characters in prod');
+    const adminWeak = weakSecret(config.auth.adminToken);
+    if (adminWeak) throw new ConfigError(`CARELINE_AUTH_ADMIN_TOKEN is too weak for prod: ${adminWeak}`);
+    const metricsWeak = weakSecret(config.metrics.token);
+    if (metricsWeak) throw new ConfigError(`CARELINE_METRICS_TOKEN is too weak for prod: ${metricsWeak}`);
   }
   return { profile, config: deepFreeze(config) };
+}
+
+/**
+ * Why a secret someone could guess is too weak, or null: fewer than 32 characters, a repeated
+ * pattern, or under 3 bits per character by its character frequencies (Shannon) — what
+ * `openssl rand -hex 32` or `-base64 32` easily passes, and a word or a keyboard run does not.
+ */
+export function weakSecret(secret: string): string | null {
+  const hint = 'use a random value, e.g. `openssl rand -hex 32`';
+  if (secret.length < 32) return `it has ${secret.length} characters, needs at least 32; ${hint}`;
+  if (/^(.+?)\1+$/s.test(secret)) return `it is a repeated pattern; ${hint}`;
+  const counts = new Map<string, number>();
+  for (const ch of secret) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  const n = [...secret].length;
+  let bitsPerChar = 0;
+  for (const c of counts.values()) bitsPerChar -= (c / n) * Math.log2(c / n);
+  if (bitsPerChar < 3) return `its characters vary too little (${bitsPerChar.toFixed(1)} bits each, needs 3); ${hint}`;
+  return null;
 }
 
 function deepFreeze<T>(o: T): T {

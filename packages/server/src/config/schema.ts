@@ -77,7 +77,13 @@ export const ConfigSchema = Type.Object(
       {
         tokenSecret: Str('dev-only-token-secret-change-me-0123456789', 'HMAC secret signing user tokens (32+ chars). Must be set in prod.'),
         tokenTtlSeconds: Int(7 * 24 * 3600, 'Default lifetime of a user token.', 60),
-        adminToken: Str('dev-admin-token', 'Operator token for /api/v2/admin (X-Admin-Token). Must be set in prod.'),
+        adminToken: Str('dev-admin-token', 'Operator token for /api/v2/admin (X-Admin-Token). Must be set in prod, to a strong value: 32+ characters, not a repeated pattern, about 3+ bits of entropy per character (e.g. `openssl rand -hex 32`).'),
+        sessionPruneIntervalSeconds: Int(3600, 'How often expired and long-revoked login sessions are deleted (0: never).', 0, 7 * 24 * 3600),
+        sessionKeepSeconds: Int(
+          24 * 3600,
+          'How long a login session is kept after it expired or was revoked, before it is pruned. Until then a revoked token answers auth.token_revoked; after, auth.invalid_token.',
+          0,
+        ),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -86,6 +92,40 @@ export const ConfigSchema = Type.Object(
         maxContentBytes: Int(32 * 1024, 'Largest message content, as JSON bytes.', 256),
         recallWindowSeconds: Int(120, 'How long after sending a sender may recall a message.', 0),
         historyPageMax: Int(200, 'Most messages returned by one history page.', 1, 5000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    rateLimit: Type.Object(
+      {
+        enabled: Bool(true, 'Enforce the request limits below (429 request.rate_limited with a Retry-After header). Counters are in memory, per node: with several nodes they must move to Redis.'),
+        windowSeconds: Int(60, 'The window every limit below counts in (fixed windows, per key).', 1, 24 * 3600),
+        failedAuthPerIp: Int(
+          30,
+          'Failed authentications (wrong API key, operator token, metrics token, or a malformed or forged user token — over REST or the WebSocket upgrade) per client address per window; beyond it, every authenticated call from that address is refused until the window ends. Expired and revoked tokens do not count.',
+          1,
+        ),
+        publicPerIp: Int(6000, 'Requests per client address per window to the paths that need no credentials (health, metrics, docs, the web client, the SDK bundle).', 1),
+        apiKeyRequests: Int(1_200_000, 'Requests per API key per window (an integrator\'s backend; high, so bulk user creation and logins go through).', 1),
+        userRequests: Int(6000, 'Requests per user per window with a user token (or with an API key on behalf of the user: counted per key).', 1),
+        loginsPerUser: Int(30, 'Logins of one user per window (each opens a login session).', 1),
+        trackedKeys: Int(50_000, 'Keys (addresses, API keys, users) each in-memory counter remembers; the least recently seen are forgotten beyond it.', 1000, 10_000_000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    web: Type.Object(
+      {
+        frameAncestors: Type.String({
+          default: '',
+          pattern: "^[^;,']*$",
+          description:
+            "Origins allowed to embed the web client in a frame, space-separated (e.g. `https://portal.example.com https://*.clinic.example`); the page's CSP frame-ancestors is 'self' plus these.",
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    metrics: Type.Object(
+      {
+        token: Str('', 'When set, /metrics needs `Authorization: Bearer <token>` (auth.invalid_metrics_token otherwise). Required in prod (strong, as auth.adminToken).'),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -117,7 +157,7 @@ export const Profiles = ['dev', 'test', 'prod'] as const;
 export type Profile = (typeof Profiles)[number];
 
 /** Settings that must not keep their default in prod. */
-export const SecretPaths = ['auth.tokenSecret', 'auth.adminToken'] as const;
+export const SecretPaths = ['auth.tokenSecret', 'auth.adminToken', 'metrics.token'] as const;
 
 export interface Leaf {
   path: string;

@@ -50,6 +50,11 @@ export interface AuthSessionStore {
   getSessionWithUser(id: string): Promise<{ session: AuthSession; user: User | null } | null>;
   /** Marks a session revoked; false if there was none or it was already revoked. */
   revokeSession(id: string, at: number): Promise<boolean>;
+  /**
+   * Deletes up to `limit` sessions that expired or were revoked before `before` (ms); returns
+   * how many. One bounded transaction: call again until it returns 0.
+   */
+  pruneSessions(before: number, limit: number): Promise<number>;
 }
 
 export interface ConversationStore {

@@ -14,6 +14,10 @@ import type { Metrics } from '../ops/metrics.ts';
 import { resolvePrincipal } from './auth.ts';
 import { installErrorHandling, toAppError } from './errors.ts';
 import { describeRoute, nameOperations } from './openapi.ts';
+import { RateLimits } from './rate-limit.ts';
+import { fail, isAppError, type AppError } from '../domain/errors.ts';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { adminRoutes } from './routes/admin.ts';
 import { audienceRoutes } from './routes/audiences.ts';
 import { notificationRoutes } from './routes/notifications.ts';
@@ -26,6 +30,13 @@ import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The request limits, shared with the WebSocket upgrade (`http/rate-limit.ts`). */
+    limits: RateLimits;
+  }
+}
 
 export interface HttpOptions {
   core: Core;
@@ -51,6 +62,39 @@ const strictValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) => {
   };
 };
 
+/**
+ * The docs viewer's Content-Security-Policy: @fastify/swagger-ui's own (this server only, with
+ * the hashes of its inline scripts; `frame-ancestors 'self'`), with inline styles allowed (the
+ * viewer sets some at run time) and without `upgrade-insecure-requests`, which would break the
+ * viewer served over plain HTTP on a private network.
+ */
+const docsCsp = {
+  staticCSP: true,
+  transformStaticCSP: (header: string) => header.replace(/\s*upgrade-insecure-requests;?/, '').replace(/style-src ([^;]*)/, "style-src $1 'unsafe-inline'"),
+};
+
+/** Why Node's HTTP server refused a request, as an error code. */
+const parserRefusal = (code: string | undefined): AppError =>
+  code === 'HPE_HEADER_OVERFLOW' ? fail('request.headers_too_large') : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? fail('request.timeout') : fail('request.malformed');
+
+/**
+ * Answers a request the HTTP parser refused (never reached Fastify) with the usual
+ * `{ code, message }` body, then closes the connection, as Node's own answer does.
+ */
+function answerClientError(this: FastifyInstance, err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e = parserRefusal(err.code);
+  const body = JSON.stringify(e.toBody());
+  this.log.debug({ err, code: e.code }, 'HTTP parser refused a request');
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
 export async function buildHttp({ core, metrics, logger, state }: HttpOptions): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger,
@@ -66,6 +110,8 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
       const e = toAppError(err);
       void (reply as FastifyReply).code(e.status).send(e.toBody());
     },
+    // Requests Node's HTTP parser refuses (headers too large, not HTTP) get the same body too.
+    clientErrorHandler: answerClientError,
   })
     .setValidatorCompiler(strictValidatorCompiler)
     .withTypeProvider<TypeBoxTypeProvider>();
@@ -98,20 +144,46 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
     transform: describeRoute,
     transformObject: (doc) => nameOperations('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', ...docsCsp });
 
+  const limits = await RateLimits.install(app, core.config);
+  app.decorate('limits', limits);
   app.decorateRequest('principal', undefined as never);
   // Authenticate before the body is read: an unauthenticated request costs no parsing.
+  // An address that guessed wrong too often is refused before its credentials are checked.
   app.addHook('onRequest', async (req) => {
     const mode = req.routeOptions.config.auth ?? 'none';
-    const p = await resolvePrincipal(core, req, mode);
-    if (p) req.principal = p;
+    const ip = limits.ip(req);
+    if (mode === 'none') return limits.publicRequest(ip);
+    await limits.mayAuthenticate(ip);
+    let p;
+    try {
+      p = await resolvePrincipal(core, req, mode);
+    } catch (err) {
+      if (isAppError(err)) await limits.refused(ip, err.code);
+      throw err;
+    }
+    if (p) {
+      req.principal = p;
+      await limits.principal(p);
+    }
+  });
+  app.addHook('preHandler', async (req) => {
+    const userId = (req.body as { user_id?: unknown } | undefined)?.user_id;
+    if (req.routeOptions.config.login && typeof userId === 'string') await limits.login(req.principal.tenantId, userId);
   });
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpRequests.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+  });
+  // API answers carry patient content: never stored by a cache, never sniffed as another type.
+  // Files that may be cached (web assets, the SDK bundle, the docs viewer's) set their own Cache-Control.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+    return payload;
   });
   app.addHook('onSend', async (_req, reply, payload) => {
     if (reply.statusCode >= 400 && typeof payload === 'string' && payload.startsWith('{"code":')) {

@@ -30,6 +30,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     const e = toAppError(err);
     if (e.status >= 500) req.log.error({ err }, 'request failed');
     else req.log.debug({ code: e.code }, 'request rejected');
+    const retry = (e.details as { retry_after?: unknown } | undefined)?.retry_after;
+    if (e.code === 'request.rate_limited' && typeof retry === 'number') reply.header('retry-after', String(retry));
     void reply.code(e.status).send(e.toBody());
   });
   app.setNotFoundHandler((req, reply) => {

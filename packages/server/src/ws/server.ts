@@ -18,12 +18,23 @@ export interface WsOptions {
   core: Core;
   metrics: Metrics;
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
+  /** The failed-authentication limit shared with HTTP: checked before the token, told of a refused one. */
+  guard?: UpgradeGuard;
+}
+
+export interface UpgradeGuard {
+  ipOf(req: IncomingMessage): string;
+  /** Throws `request.rate_limited` when the address may not try now. */
+  mayAuthenticate(ip: string): Promise<void>;
+  /** A refused token: counted when it is a guess. */
+  refused(ip: string, code: ErrorCode): Promise<void>;
 }
 
 const closeFor: Partial<Record<ErrorCode, number>> = {
   'auth.token_expired': CloseCodes.TOKEN_EXPIRED,
   'auth.token_revoked': CloseCodes.TOKEN_REVOKED,
   'user.disabled': CloseCodes.USER_DISABLED,
+  'request.rate_limited': CloseCodes.RATE_LIMITED,
 };
 
 /** Bytes held in a corked socket before they are sent without waiting for the next tick. */
@@ -208,15 +219,19 @@ export class WsEndpoint {
     socket.on('error', destroyOnError);
     if (!hs) return this.#reject(socket, this.#accepting ? '404 Not Found' : '503 Service Unavailable');
     let auth: Authenticated | null = null;
-    let refusal: { code: ErrorCode; message: string } | null = null;
+    let refusal: { code: ErrorCode; message: string; details?: unknown } | null = null;
+    const guard = this.#o.guard;
+    const ip = guard?.ipOf(req);
     try {
+      if (guard) await guard.mayAuthenticate(ip!);
       if (!hs.token) throw new Error('no token');
       auth = await this.#o.core.auth.authenticate(hs.token);
     } catch (err) {
       // Also a user that cannot connect: user.not_found is closed as an auth failure, user.disabled with its own code.
       refusal = isAppError(err)
-        ? { code: err.code, message: err.message }
+        ? { code: err.code, message: err.message, details: err.details }
         : { code: 'auth.missing', message: 'Connect with ?token=<user token> or an Authorization: Bearer header.' };
+      if (guard) await guard.refused(ip!, refusal.code);
     }
     if (!this.#accepting) return this.#reject(socket, '503 Service Unavailable');
     // From here on `ws` handles socket errors (during the handshake and after it).
@@ -230,10 +245,10 @@ export class WsEndpoint {
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
 
-  #refuse(ws: WebSocket, { code, message }: { code: ErrorCode; message: string }): void {
+  #refuse(ws: WebSocket, { code, message, details }: { code: ErrorCode; message: string; details?: unknown }): void {
     ws.on('error', onSocketError);
     const close = closeFor[code] ?? CloseCodes.AUTH_FAILED;
-    ws.send(JSON.stringify({ type: 'error', code, message }));
+    ws.send(JSON.stringify(details === undefined ? { type: 'error', code, message } : { type: 'error', code, message, details }));
     ws.close(close, code);
     this.#o.metrics.wsClosed.inc({ code: String(close) });
   }

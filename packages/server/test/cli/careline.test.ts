@@ -92,12 +92,17 @@ describe('careline checkconfig', () => {
     assert.equal(r.code, 78);
     assert.match(r.stderr, /CARELINE_AUTH_TOKEN_SECRET/);
     assert.match(r.stderr, /CARELINE_AUTH_ADMIN_TOKEN/);
+    assert.match(r.stderr, /CARELINE_METRICS_TOKEN/);
+    const weak = await run(['checkconfig'], { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: randomBytes(36).toString('base64url'), CARELINE_AUTH_ADMIN_TOKEN: 'admin-admin-admin', CARELINE_METRICS_TOKEN: randomBytes(36).toString('base64url') });
+    assert.equal(weak.code, 78);
+    assert.match(weak.stderr, /CARELINE_AUTH_ADMIN_TOKEN is too weak for prod/);
     const secret = randomBytes(36).toString('base64url');
     const admin = randomBytes(36).toString('base64url');
-    const ok = await run(['checkconfig'], { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: secret, CARELINE_AUTH_ADMIN_TOKEN: admin });
+    const metrics = randomBytes(36).toString('base64url');
+    const ok = await run(['checkconfig'], { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: secret, CARELINE_AUTH_ADMIN_TOKEN: admin, CARELINE_METRICS_TOKEN: metrics });
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /profile prod/);
-    assert.ok(!ok.stdout.includes(secret) && !ok.stdout.includes(admin), 'secrets are masked');
+    assert.ok(!ok.stdout.includes(secret) && !ok.stdout.includes(admin) && !ok.stdout.includes(metrics), 'secrets are masked');
   });
 
   it('an unknown profile fails', async () => {

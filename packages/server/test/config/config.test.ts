@@ -1,11 +1,24 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
 import { leaves } from '../../src/config/schema.ts';
 
 const startScript = fileURLToPath(new URL('../../src/cli/start.ts', import.meta.url));
+
+/** The env of a prod start with strong secrets; `over` replaces (or, with undefined, removes) some. */
+function prodEnv(over: Record<string, string | undefined> = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = {
+    IM_PROFILE: 'prod',
+    CARELINE_AUTH_TOKEN_SECRET: randomBytes(32).toString('hex'),
+    CARELINE_AUTH_ADMIN_TOKEN: randomBytes(32).toString('hex'),
+    CARELINE_METRICS_TOKEN: randomBytes(32).toString('hex'),
+    ...over,
+  };
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
 
 describe('configuration', () => {
   it('uses the dev profile when IM_PROFILE is unset', () => {
@@ -49,7 +62,7 @@ describe('configuration', () => {
   });
 
   it('SQLite writes run in a writer thread unless set inline', () => {
-    assert.equal(loadConfig({ env: { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: 'x'.repeat(40), CARELINE_AUTH_ADMIN_TOKEN: 'y'.repeat(20) } }).config.storage.sqliteWriter, 'worker');
+    assert.equal(loadConfig({ env: prodEnv() }).config.storage.sqliteWriter, 'worker');
     assert.equal(loadConfig({ env: { CARELINE_STORAGE_SQLITE_WRITER: 'inline' } }).config.storage.sqliteWriter, 'inline');
     assert.throws(() => loadConfig({ env: { CARELINE_STORAGE_SQLITE_WRITER: 'thread' } }), /invalid configuration/);
     assert.equal(loadConfig({ env: {} }).config.storage.sqliteWalAutocheckpoint, 16_000);
@@ -58,14 +71,47 @@ describe('configuration', () => {
   });
 
   it('prod refuses default secrets, and accepts real ones', () => {
-    assert.throws(() => loadConfig({ env: { IM_PROFILE: 'prod' } }), /refuses default secrets: set CARELINE_AUTH_TOKEN_SECRET, CARELINE_AUTH_ADMIN_TOKEN/);
+    assert.throws(() => loadConfig({ env: { IM_PROFILE: 'prod' } }), /refuses default secrets: set CARELINE_AUTH_TOKEN_SECRET, CARELINE_AUTH_ADMIN_TOKEN, CARELINE_METRICS_TOKEN/);
     assert.throws(
-      () => loadConfig({ env: { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: 'short', CARELINE_AUTH_ADMIN_TOKEN: 'x'.repeat(40) } }),
+      () => loadConfig({ env: prodEnv({ CARELINE_AUTH_TOKEN_SECRET: 'short' }) }),
       /at least 32 characters/,
     );
-    const { config } = loadConfig({ env: { IM_PROFILE: 'prod', CARELINE_AUTH_TOKEN_SECRET: 's'.repeat(40), CARELINE_AUTH_ADMIN_TOKEN: 'a'.repeat(40) } });
+    const { config } = loadConfig({ env: prodEnv() });
     assert.equal(config.storage.sqliteSynchronous, 'FULL');
     assert.equal(config.demo, false);
+  });
+
+  it('prod refuses a weak admin token and names the setting: short, a repeated pattern, too little variety', () => {
+    const weak = (admin: string) => () => loadConfig({ env: prodEnv({ CARELINE_AUTH_ADMIN_TOKEN: admin }) });
+    assert.throws(weak('a'.repeat(40)), /CARELINE_AUTH_ADMIN_TOKEN is too weak for prod: it is a repeated pattern/);
+    assert.throws(weak('correct-horse-battery'), /CARELINE_AUTH_ADMIN_TOKEN is too weak for prod: it has 21 characters, needs at least 32/);
+    assert.throws(weak('ab'.repeat(15) + 'abc'), /CARELINE_AUTH_ADMIN_TOKEN is too weak for prod: its characters vary too little/);
+    assert.throws(weak('0000000000000000000000000000000000000001'), /CARELINE_AUTH_ADMIN_TOKEN is too weak/);
+    assert.doesNotThrow(weak(randomBytes(32).toString('hex')));
+    assert.doesNotThrow(weak(randomBytes(24).toString('base64')));
+    // Outside prod a short admin token is allowed (dev and tests).
+    assert.equal(loadConfig({ env: { IM_PROFILE: 'test', CARELINE_AUTH_ADMIN_TOKEN: 'dev' } }).config.auth.adminToken, 'dev');
+  });
+
+  it('prod needs a strong metrics token and names the setting', () => {
+    assert.throws(() => loadConfig({ env: prodEnv({ CARELINE_METRICS_TOKEN: undefined }) }), /refuses default secrets: set CARELINE_METRICS_TOKEN$/);
+    assert.throws(() => loadConfig({ env: prodEnv({ CARELINE_METRICS_TOKEN: 'metrics' }) }), /CARELINE_METRICS_TOKEN is too weak for prod/);
+    assert.equal(loadConfig({ env: { IM_PROFILE: 'dev' } }).config.metrics.token, '', 'dev: /metrics is open');
+  });
+
+  it('rate limits: defaults, env vars, and bounds', () => {
+    const { config } = loadConfig({ env: {} });
+    assert.equal(config.rateLimit.enabled, true);
+    assert.equal(config.rateLimit.windowSeconds, 60);
+    assert.equal(config.rateLimit.failedAuthPerIp, 30);
+    assert.equal(loadConfig({ env: { CARELINE_RATE_LIMIT_FAILED_AUTH_PER_IP: '5' } }).config.rateLimit.failedAuthPerIp, 5);
+    assert.throws(() => loadConfig({ env: { CARELINE_RATE_LIMIT_FAILED_AUTH_PER_IP: '0' } }), /invalid configuration/);
+    assert.throws(() => loadConfig({ env: { CARELINE_RATE_LIMIT_WINDOW_SECONDS: '-1' } }), /invalid configuration/);
+  });
+
+  it('web.frameAncestors takes space-separated origins, nothing that would break out of the directive', () => {
+    assert.equal(loadConfig({ env: { CARELINE_WEB_FRAME_ANCESTORS: 'https://portal.example.com https://*.clinic.example' } }).config.web.frameAncestors, 'https://portal.example.com https://*.clinic.example');
+    assert.throws(() => loadConfig({ env: { CARELINE_WEB_FRAME_ANCESTORS: "https://a.example; script-src 'unsafe-inline'" } }), /invalid configuration/);
   });
 
   it('is frozen after loading', () => {

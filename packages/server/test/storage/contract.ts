@@ -107,6 +107,25 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.deepEqual(await s.sessions.getSessionWithUser('sess-ghost'), { session: await s.sessions.getSession('sess-ghost'), user: null });
     });
 
+    it('login sessions: pruning deletes those expired or revoked before a time, in bounded batches, and nothing else', async () => {
+      const mk = (id: string, expires_at: number, revoked_at: number | null) =>
+        s.sessions.createSession({ id, tenant_id: T, user_id: 'pat', platform: null, device_id: null, created_at: 1, expires_at, revoked_at });
+      // Sessions of earlier tests end before 1000: out of the way first.
+      while ((await s.sessions.pruneSessions(1000, 100)) > 0);
+      await mk('p-expired-1', 1000, null);
+      await mk('p-expired-2', 1500, null);
+      await mk('p-expired-3', 1999, null);
+      await mk('p-revoked-old', 50_000, 1200);
+      await mk('p-revoked-new', 50_000, 2500);
+      await mk('p-live', 50_000, null);
+      await mk('p-expires-at-cutoff', 2000, null);
+      assert.equal(await s.sessions.pruneSessions(2000, 3), 3, 'a batch stops at its limit');
+      assert.equal(await s.sessions.pruneSessions(2000, 3), 1, 'the rest');
+      assert.equal(await s.sessions.pruneSessions(2000, 3), 0, 'nothing left before the cut-off');
+      for (const gone of ['p-expired-1', 'p-expired-2', 'p-expired-3', 'p-revoked-old']) assert.equal(await s.sessions.getSession(gone), null, gone);
+      for (const kept of ['p-revoked-new', 'p-live', 'p-expires-at-cutoff']) assert.equal((await s.sessions.getSession(kept))?.id, kept, kept);
+    });
+
     it('conversations: create is idempotent and atomic with participants', async () => {
       const input = {
         tenant_id: T, id: 'c1', type: 2, business_type: 2, name: 'c one', status: 0, created_by: 'doc',

@@ -1,4 +1,5 @@
 /** Operations: health, readiness, metrics, the monitoring ping, and the SDK bundle. */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import Type from 'typebox';
@@ -6,6 +7,7 @@ import type { Api } from '../app.ts';
 import type { Core } from '../../core.ts';
 import type { Metrics } from '../../ops/metrics.ts';
 import { STATIC_COMPRESSION } from './web.ts';
+import { fail } from '../../domain/errors.ts';
 
 export interface OpsState {
   /** False once shutdown has begun. */
@@ -23,7 +25,17 @@ export function opsRoutes(app: Api, core: Core, metrics: Metrics, state: OpsStat
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', storage: db, accepting: state.accepting });
   });
 
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics', hide: false } }, async (_req, reply) => {
+  const metricsToken = core.config.metrics.token === '' ? null : createHash('sha256').update(core.config.metrics.token).digest();
+  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics (with `metrics.token` set: `Authorization: Bearer <token>`)', hide: false } }, async (req, reply) => {
+    if (metricsToken) {
+      const ip = app.limits.ip(req);
+      await app.limits.mayAuthenticate(ip);
+      const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      if (!timingSafeEqual(createHash('sha256').update(given).digest(), metricsToken)) {
+        await app.limits.refused(ip, 'auth.invalid_metrics_token');
+        throw fail('auth.invalid_metrics_token');
+      }
+    }
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -8,7 +8,7 @@ import { User, UserIdParams, errors } from '../schemas.ts';
 
 export function userRoutes(app: Api, core: Core): void {
   app.post('/api/v2/users/login', {
-    config: { auth: 'app' },
+    config: { auth: 'app', login: true },
     schema: {
       tags: ['users'], summary: 'Log a user in (integrator backend, API key): returns a user token',
       body: Type.Object({

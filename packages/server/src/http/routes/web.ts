@@ -41,7 +41,9 @@ const isReserved = (path: string) => RESERVED.some((p) => path === p || path.sta
 
 /**
  * The pages' security headers: scripts and styles from this server only; pictures, voice
- * and video of messages may come from any https host (the integrator's storage).
+ * and video of messages may come from any https host (the integrator's storage). Framed only
+ * by this server's pages and the integrator's origins in `web.frameAncestors` (a host system
+ * embeds the client with `#token=`); see `htmlHeaders`.
  */
 const HTML_HEADERS: Record<string, string> = {
   'content-security-policy': [
@@ -59,7 +61,15 @@ const HTML_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
 };
 
+/** `HTML_HEADERS` with `frame-ancestors 'self'` and the configured origins. */
+export function htmlHeaders(frameAncestors: string): Record<string, string> {
+  const origins = frameAncestors.split(/\s+/).filter(Boolean);
+  const csp = `${HTML_HEADERS['content-security-policy']}; frame-ancestors ${["'self'", ...origins].join(' ')}`;
+  return { ...HTML_HEADERS, 'content-security-policy': csp };
+}
+
 export async function webRoutes(app: Api, core: Core, distDir = webDistDir): Promise<void> {
+  const pageHeaders = htmlHeaders(core.config.web.frameAncestors);
   app.get('/api/v2/demo/users', {
     schema: {
       tags: ['demo'],
@@ -117,7 +127,7 @@ export async function webRoutes(app: Api, core: Core, distDir = webDistDir): Pro
         req.log.warn('web client missing: run `npm run build`');
         return reply.code(404).send(fail('request.route_not_found', 'The web client is not built: run `npm run build`.').toBody());
       }
-      reply.headers({ ...HTML_HEADERS, 'cache-control': 'no-cache' });
+      reply.headers({ ...pageHeaders, 'cache-control': 'no-cache' });
       return reply.sendFile('index.html');
     };
 

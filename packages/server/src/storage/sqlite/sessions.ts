@@ -12,6 +12,7 @@ export class SqliteAuthSessionStore implements AuthSessionStore {
   readonly #getWithUser;
   readonly #insert;
   readonly #revoke;
+  readonly #prune;
   constructor(db: Db) {
     this.#get = db.prepare('SELECT * FROM auth_sessions WHERE id = ?');
     this.#getWithUser = db.prepare(
@@ -21,6 +22,12 @@ export class SqliteAuthSessionStore implements AuthSessionStore {
     );
     this.#insert = db.prepare('INSERT INTO auth_sessions (id, tenant_id, user_id, platform, device_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.#revoke = db.prepare('UPDATE auth_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+    this.#prune = db.prepare(
+      `DELETE FROM auth_sessions WHERE rowid IN (
+         SELECT rowid FROM auth_sessions WHERE expires_at < @before
+         UNION ALL SELECT rowid FROM auth_sessions WHERE revoked_at < @before
+         LIMIT @limit)`,
+    );
   }
 
   async createSession(s: AuthSession): Promise<void> {
@@ -46,5 +53,9 @@ export class SqliteAuthSessionStore implements AuthSessionStore {
 
   async revokeSession(id: string, at: number): Promise<boolean> {
     return this.#revoke.run(at, id).changes > 0;
+  }
+
+  async pruneSessions(before: number, limit: number): Promise<number> {
+    return this.#prune.run({ before, limit }).changes;
   }
 }

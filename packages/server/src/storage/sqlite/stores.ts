@@ -56,7 +56,7 @@ type Method<S> = { [K in keyof S]: S[K] extends (...args: never[]) => unknown ? 
 export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] } = {
   tenants: ['createTenant', 'createApp', 'revokeApp'],
   users: ['upsertUser'],
-  sessions: ['createSession', 'revokeSession'],
+  sessions: ['createSession', 'revokeSession', 'pruneSessions'],
   conversations: ['createConversation', 'updateConversation', 'changeParticipants', 'setSticky', 'advanceRead'],
   messages: ['append', 'recall'],
   topics: ['start', 'end', 'enter'],
