@@ -21,6 +21,7 @@ import { isAppError, fail, type AppError } from '../domain/errors.ts';
 import { planSync, readRange } from '../domain/sync.ts';
 import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import { messageFrame } from './frames.ts';
 
 export interface Transport {
   /** Queues a text frame. */
@@ -366,7 +367,7 @@ export class Connection {
           if (this.#closed) return;
           for (const message of page) {
             if (this.#sentLive(message.conversation_id, message.seq)) continue;
-            this.write(JSON.stringify({ type: 'message', message }));
+            this.write(messageFrame(message));
             sent++;
           }
           // Stream at the pace the client reads: wait for the socket rather than buffer without bound.

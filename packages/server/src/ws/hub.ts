@@ -12,6 +12,7 @@
 import { CloseCodes, EventKinds, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
 import type { Connection } from './connection.ts';
+import { messageFrame } from './frames.ts';
 
 /**
  * A user's connections on this node. An array, not a Set: almost every user has one or two,
@@ -130,7 +131,7 @@ export class Hub {
                 type: 'ack', id: e.origin_request, conversation_id: m.conversation_id, message_id: m.id, seq: m.seq, created_at: m.created_at, duplicate: false,
               } satisfies ServerFrame));
             } else {
-              c.deliver((frame ??= JSON.stringify({ type: 'message', message: m } satisfies ServerFrame)), m.conversation_id, m.seq);
+              c.deliver((frame ??= messageFrame(m)), m.conversation_id, m.seq);
             }
           }
         }
