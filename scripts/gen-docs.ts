@@ -17,13 +17,14 @@ export function errorsDoc(): string {
   }
   const closeMeaning: Record<string, string> = {
     SHUTDOWN: 'The server is shutting down. Reconnect (with backoff).',
-    SLOW_CONSUMER: 'The client did not read fast enough; its output buffer passed `ws.maxBufferedBytes`. Reconnect and catch up.',
+    SLOW_CONSUMER: 'The client did not read fast enough: its output buffer passed `ws.maxBufferedBytes`, or nothing of it went out for `ws.drainTimeoutMs` (live or during a catch-up). Reconnect and catch up.',
     HEARTBEAT_TIMEOUT: 'Nothing came from the client for two heartbeat intervals. Reconnect.',
-    SYNC_OVERFLOW: 'Too much live traffic arrived while a catch-up ran (`ws.syncBufferFrames`). Reconnect and catch up.',
+    SYNC_OVERFLOW: 'Too much live traffic arrived while a catch-up ran (`ws.syncBufferFrames` frames, or `ws.maxBufferedBytes` bytes with the unsent output). Reconnect and catch up.',
     INTERNAL: 'The server dropped the connection. Reconnect.',
     AUTH_FAILED: 'No token, or a malformed, forged or unknown one. Do not reconnect with it.',
     TOKEN_EXPIRED: 'The token expired. Get a new one, then connect.',
     TOKEN_REVOKED: 'The token was revoked (logout). Do not reconnect with it.',
+    TOO_MANY_CONNECTIONS: 'The user already has `ws.maxConnectionsPerUser` connections open on this node (an `error` frame `connection.too_many` comes first). Reconnect later, with backoff.',
     CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first. Do not reconnect by yourself: ask the user.',
   };
   const closes = Object.entries(CloseCodes).map(([name, code]) => `| ${code} | \`${name}\` | ${code < 4500 ? 'yes' : 'no'} | ${closeMeaning[name] ?? ''} |`);

@@ -61,8 +61,20 @@ export class Hub {
     return this.#byId.size;
   }
 
+  /** Presence watches held on this node, over every connection. */
+  get watches(): number {
+    let n = 0;
+    for (const users of this.#watchers.values()) for (const set of users.values()) n += set.size;
+    return n;
+  }
+
   connections(): IterableIterator<Connection> {
     return this.#byId.values();
+  }
+
+  /** The user's connections on this node. */
+  count(tenantId: string, userId: string): number {
+    return this.#byTenant.get(tenantId)?.get(userId)?.length ?? 0;
   }
 
   /** Adds a connection; true if it is the user's first on this node. */

@@ -23,6 +23,7 @@ export interface WsOptions {
 const closeFor: Partial<Record<ErrorCode, number>> = {
   'auth.token_expired': CloseCodes.TOKEN_EXPIRED,
   'auth.token_revoked': CloseCodes.TOKEN_REVOKED,
+  'connection.too_many': CloseCodes.TOO_MANY_CONNECTIONS,
 };
 
 /** Bytes held in a corked socket before they are sent without waiting for the next tick. */
@@ -41,8 +42,8 @@ const terminate = (ws: WebSocket) => ws.terminate();
  */
 class WsTransport implements Transport {
   readonly ws: WebSocket;
-  /** The TCP socket under `ws`: its byte count is the heartbeat's sign of life. */
-  readonly socket: Duplex & { bytesRead?: number };
+  /** The TCP socket under `ws`: its byte counts are the heartbeat's sign of life and of output flowing. */
+  readonly socket: Duplex & { bytesRead?: number; bytesWritten?: number };
   readonly endpoint: WsEndpoint;
   /** Set right after construction (the connection is made with this transport). */
   conn!: Connection;
@@ -91,6 +92,11 @@ class WsTransport implements Transport {
       };
       check();
     });
+  }
+
+  sent(): number {
+    // `bytesWritten` counts what is still buffered too.
+    return (this.socket.bytesWritten ?? 0) - this.socket.writableLength;
   }
 
   close(code: number, reason: string): void {
@@ -170,6 +176,7 @@ export class WsEndpoint {
     this.#ctx = {
       core: o.core, metrics: o.metrics,
       maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize, syncHoldMs: cfg.syncHoldMs,
+      maxContentBytes: o.core.config.messages.maxContentBytes, maxPresenceWatches: cfg.maxPresenceWatches,
       onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
       log: (obj, msg) => o.log.error(obj, msg),
     };
@@ -207,6 +214,12 @@ export class WsEndpoint {
         : { code: 'auth.missing', message: 'Connect with ?token=<user token> or an Authorization: Bearer header.' };
     }
     if (!this.#accepting) return this.#reject(socket, '503 Service Unavailable');
+    // Counted here, in the same turn as the connection joins the hub (#open): no race between upgrades.
+    const max = this.#o.core.config.ws.maxConnectionsPerUser;
+    if (auth && this.hub.count(auth.principal.tenantId, auth.principal.userId) >= max) {
+      auth = null;
+      refusal = { code: 'connection.too_many', message: `This user has ${max} connections open, the most allowed; close one or reconnect later.` };
+    }
     // From here on `ws` handles socket errors (during the handshake and after it).
     socket.removeListener('error', destroyOnError);
     socket.cork();
@@ -270,13 +283,19 @@ export class WsEndpoint {
    * pong) came for two heartbeat intervals, and pings those that were silent since the last
    * beat, so that a live client answers. Any byte received is a sign of life, read from the
    * socket's counter, so a connection needs no pong listener and no clock reading per frame, and
-   * a client that talks (the SDK sends a `ping` frame every heartbeat) is not pinged.
+   * a client that talks (the SDK sends a `ping` frame every heartbeat) is not pinged. It also
+   * closes as slow consumers (4001) the connections whose unsent output has not moved for
+   * `ws.drainTimeoutMs` (a client that talks but stopped reading: live, or in a catch-up that
+   * waits for the socket to drain), which releases what they hold.
    */
   #beat(): void {
     const limit = Math.ceil((2 * this.#o.core.config.ws.heartbeatMs) / this.#beatMs);
+    const now = Date.now();
+    const drainMs = this.#o.core.config.ws.drainTimeoutMs;
     for (const c of this.hub.connections()) {
       const silent = c.silentBeats();
       if (silent >= limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      else if (c.stalledFor(now) >= drainMs) c.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: output not read');
       else if (silent > 0) c.ping();
     }
   }
