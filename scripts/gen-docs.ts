@@ -42,7 +42,7 @@ ${[...groups].map(([g, rows]) => `## ${g}\n\n| code | HTTP | meaning |\n| --- | 
 ## WebSocket close codes
 
 4000–4499: transient, reconnect with backoff and the same token. 4500–4999: do not reconnect with these credentials.
-Standard codes also used: 1001 (going away), 1009 (a frame over \`ws.maxFrameBytes\`), 1006 (the network dropped).
+Standard codes also used: 1001 (going away), 1007 (a text frame that is not valid UTF-8), 1009 (a frame over \`ws.maxFrameBytes\`), 1006 (the network dropped).
 
 | code | name | reconnect | meaning |
 | --- | --- | --- | --- |

@@ -371,7 +371,8 @@ export class Connection {
         return;
       }
       case 'read':
-        await core.messages.markRead(this.principal, f.conversation_id, f.seq);
+        // With an id, this connection's own receipt carries it (the answer to this frame).
+        await core.messages.markRead(this.principal, f.conversation_id, f.seq, f.id !== undefined ? { origin: { connection: this.id, request: f.id } } : {});
         return;
       case 'typing':
         await core.messages.typing(this.principal, f.conversation_id, f.state ?? 'typing');

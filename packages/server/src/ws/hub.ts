@@ -149,8 +149,14 @@ export class Hub {
         }
         return;
       }
-      case 'read.updated':
-        return this.#toUsers(e.tenant_id, e.recipients, { type: 'read', conversation_id: e.conversation_id, user_id: e.user_id, seq: e.seq });
+      case 'read.updated': {
+        const frame = { type: 'read', conversation_id: e.conversation_id, user_id: e.user_id, seq: e.seq } as const;
+        // The reader's connection that sent the `read` gets its receipt with the frame's id.
+        const origin = e.origin !== undefined && e.origin_request !== undefined
+          ? { connection: e.origin, data: JSON.stringify({ ...frame, id: e.origin_request } satisfies ServerFrame) }
+          : undefined;
+        return this.#toUsers(e.tenant_id, e.recipients, frame, undefined, origin);
+      }
       case 'typing':
         return this.#toUsers(e.tenant_id, e.recipients, { type: 'typing', conversation_id: e.conversation_id, user_id: e.user_id, state: e.state }, e.user_id);
       case 'conversation.changed':
@@ -265,7 +271,8 @@ export class Hub {
     }
   }
 
-  #toUsers(tenantId: string, userIds: readonly string[], frame: ServerFrame, except?: string): void {
+  /** `frame` to every connection of `userIds` (but `except`); the `origin` connection gets its own `data` instead. */
+  #toUsers(tenantId: string, userIds: readonly string[], frame: ServerFrame, except?: string, origin?: { connection: string; data: string }): void {
     const users = this.#byTenant.get(tenantId);
     if (!users) return;
     let data: string | undefined;
@@ -274,7 +281,7 @@ export class Hub {
       const set = users.get(uid);
       if (!set) continue;
       data ??= JSON.stringify(frame);
-      for (const c of set) c.deliver(data);
+      for (const c of set) c.deliver(c.id === origin?.connection ? origin.data : data);
     }
   }
 }

@@ -2,13 +2,13 @@
  * The WebSocket endpoint `/ws`: authenticates the upgrade, wraps each socket in a
  * `Transport`, and runs the heartbeat. Frames are handled by `Connection`; fan-out by `Hub`.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCodes, platformClass, type ErrorCode } from '@careline/protocol';
 import type { Core } from '../core.ts';
 import type { Authenticated } from '../domain/auth.ts';
-import { isAppError } from '../domain/errors.ts';
+import { fail, isAppError, type AppError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { Connection, type ConnectionContext, type Transport } from './connection.ts';
@@ -125,8 +125,14 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   transportOf(this).conn.onFrame(data, isBinary);
 }
 
+/**
+ * A protocol error on the socket (invalid UTF-8, a frame over the limit…): `ws` has already
+ * sent the close frame with its code (1007, 1009, 1002…), which must not be cut off — it can
+ * still be waiting behind output in the socket. The socket is cut only if the client does not
+ * answer the close in time.
+ */
 function onSocketError(this: WebSocket): void {
-  this.terminate();
+  setTimeout(terminate, 2000, this).unref();
 }
 
 function onClose(this: WebSocket): void {
@@ -137,6 +143,8 @@ function onClose(this: WebSocket): void {
 function destroyOnError(this: Duplex): void {
   this.destroy();
 }
+
+const shuttingDown = () => fail('server.unavailable', 'The server is shutting down; reconnect later.');
 
 /** What the upgrade request says, taken out of it before the handshake completes. */
 interface Handshake {
@@ -201,7 +209,7 @@ export class WsEndpoint {
     const hs = this.#accepting ? handshakeOf(req) : null;
     // Until `ws` takes the socket, its errors are handled here.
     socket.on('error', destroyOnError);
-    if (!hs) return this.#reject(socket, this.#accepting ? '404 Not Found' : '503 Service Unavailable');
+    if (!hs) return this.#reject(socket, this.#accepting ? fail('request.route_not_found', 'WebSocket connections go to /ws.') : shuttingDown());
     let auth: Authenticated | null = null;
     let refusal: { code: ErrorCode; message: string } | null = null;
     try {
@@ -213,7 +221,7 @@ export class WsEndpoint {
         ? { code: err.code, message: err.message }
         : { code: 'auth.missing', message: 'Connect with ?token=<user token> or an Authorization: Bearer header.' };
     }
-    if (!this.#accepting) return this.#reject(socket, '503 Service Unavailable');
+    if (!this.#accepting) return this.#reject(socket, shuttingDown());
     // Counted here, in the same turn as the connection joins the hub (#open): no race between upgrades.
     const max = this.#o.core.config.ws.maxConnectionsPerUser;
     if (auth && this.hub.count(auth.principal.tenantId, auth.principal.userId) >= max) {
@@ -227,8 +235,13 @@ export class WsEndpoint {
     socket.uncork();
   }
 
-  #reject(socket: Duplex, status: string): void {
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  /** Refuses an upgrade with an HTTP answer: the error's status and its `{code, message}` JSON body, as every REST error. */
+  #reject(socket: Duplex, e: AppError): void {
+    const body = JSON.stringify(e.toBody());
+    socket.end(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   }
 
   #refuse(ws: WebSocket, { code, message }: { code: ErrorCode; message: string }): void {

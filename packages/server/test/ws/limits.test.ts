@@ -5,10 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
 import { CloseCodes } from '@careline/protocol';
 import { startTestServer } from '../support/server.ts';
 import { WsClient, sleep } from '../support/ws-client.ts';
+import { insertMessages } from '../support/seed.ts';
 
 const pause = (c: WsClient) => (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
 
@@ -17,23 +17,6 @@ async function seed(w: WsClient, conv: string, n: number, text: string): Promise
   for (let i = 0; i < n; i += 100) {
     for (let j = i; j < Math.min(n, i + 100); j++) w.send({ type: 'send', id: `s${j}`, conversation_id: conv, message: { client_id: `c${j}`, type: 1, content: { text } } });
     await w.count((f) => f.type === 'ack', Math.min(n, i + 100), 30_000);
-  }
-}
-
-/** Writes `n` text messages straight into the SQLite file (fast test setup), as if sent by `sender`. */
-function insertMessages(dbPath: string, tenantId: string, conv: string, sender: string, n: number, text: string): void {
-  const db = new Database(dbPath, { fileMustExist: true, timeout: 5000 });
-  try {
-    const now = Date.now();
-    const insert = db.prepare(`INSERT INTO messages (tenant_id, conversation_id, seq, id, sender_id, type, content, client_id, created_at, recalled_at, forward)
-      VALUES (?, ?, ?, ?, ?, 1, ?, NULL, ?, NULL, NULL)`);
-    const content = JSON.stringify({ text });
-    db.transaction(() => {
-      for (let seq = 1; seq <= n; seq++) insert.run(tenantId, conv, seq, `01SEED${String(seq).padStart(20, '0')}`, sender, content, now);
-      db.prepare('UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?').run(n, now, now, tenantId, conv);
-    })();
-  } finally {
-    db.close();
   }
 }
 
