@@ -19,7 +19,7 @@ export function errorsDoc(): string {
     SHUTDOWN: 'The server is shutting down. Reconnect (with backoff).',
     SLOW_CONSUMER: 'The client did not read fast enough: its output buffer passed `ws.maxBufferedBytes`, or nothing of it went out for `ws.drainTimeoutMs` (live or during a catch-up). Reconnect and catch up.',
     HEARTBEAT_TIMEOUT: 'Nothing came from the client for two heartbeat intervals. Reconnect.',
-    SYNC_OVERFLOW: 'Too much live traffic arrived while a catch-up ran (`ws.syncBufferFrames` frames, or `ws.maxBufferedBytes` bytes with the unsent output). Reconnect and catch up.',
+    SYNC_OVERFLOW: 'Too much live traffic arrived while a catch-up ran (`ws.syncBufferFrames` frames, or `ws.maxBufferedBytes` bytes of them). Reconnect and catch up.',
     INTERNAL: 'The server dropped the connection. Reconnect.',
     AUTH_FAILED: 'No token, or a malformed, forged or unknown one. Do not reconnect with it.',
     TOKEN_EXPIRED: 'The token expired. Get a new one, then connect.',

@@ -36,14 +36,14 @@ export const ConfigSchema = Type.Object(
         maxFrameBytes: Int(64 * 1024, 'Largest accepted WebSocket frame, in bytes; larger closes the connection with 1009.', 1024),
         heartbeatMs: Int(25_000, 'Clients should send something this often; silent connections are dropped after twice this.', 1000),
         maxBufferedBytes: Int(4 * 1024 * 1024, 'A connection whose unsent output exceeds this is closed as a slow consumer (4001).', 64 * 1024),
-        syncBufferFrames: Int(10_000, 'Live frames held for a connection while its catch-up runs; beyond this, or beyond ws.maxBufferedBytes bytes held and unsent, it is closed (4003).', 100),
+        syncBufferFrames: Int(10_000, 'Live frames held for a connection while its catch-up runs; beyond this, or beyond ws.maxBufferedBytes bytes of them, it is closed (4003).', 100),
         syncHoldMs: Int(
           10_000,
           'A client that connects with ?sync=1 gets no live frames until its first sync, for at most this long; then they flow, and a later sync does not send them again.',
           100,
           600_000,
         ),
-        syncPageSize: Int(500, 'Most messages (and notifications) read from storage per page during catch-up; a page of messages is also kept to about half of ws.maxBufferedBytes, by the size of the messages read so far.', 10, 10_000),
+        syncPageSize: Int(500, 'Most messages (and notifications) read from storage per page during catch-up; a page of messages is also kept to about a quarter of ws.maxBufferedBytes, by the size of the messages read so far.', 10, 10_000),
         drainTimeoutMs: Int(
           30_000,
           'A connection with unsent output of which nothing goes out for this long (a client that stopped reading, live or during catch-up) is closed as a slow consumer (4001) and its memory released. Checked every heartbeatMs/2.',

@@ -186,13 +186,13 @@ export class Connection {
   }
 
   /**
-   * Whether holding `data` too would pass the hold's bounds (`syncBufferFrames` frames, or as
-   * many bytes as `maxBufferedBytes` less what waits in the socket): then the connection is
-   * closed with 4003 and the held frames dropped.
+   * Whether holding `data` too would pass the hold's bounds (`syncBufferFrames` frames, or
+   * `maxBufferedBytes` characters): then the connection is closed with 4003 and the held
+   * frames dropped.
    */
   #holdFull(data: string): boolean {
     this.#heldBytes += data.length;
-    if (this.#held!.length < this.#o.syncBufferFrames && this.#heldBytes + this.#transport.buffered() <= this.#o.maxBufferedBytes) return false;
+    if (this.#held!.length < this.#o.syncBufferFrames && this.#heldBytes <= this.#o.maxBufferedBytes) return false;
     this.close(CloseCodes.SYNC_OVERFLOW, 'too much traffic during catch-up; reconnect');
     return true;
   }
@@ -424,9 +424,10 @@ export class Connection {
       }
       const plan = planSync(memberships, f.cursors, f.since);
       let sent = 0;
-      // A page is sized to about half the output bound, by the size of the messages so far
-      // (the first by the largest content allowed), so that it costs bounded memory too.
-      const budget = this.#o.maxBufferedBytes / 2;
+      // A page is sized to about a quarter of the output bound, by the size of the messages so
+      // far (the first by the largest content allowed), so that it costs bounded memory and,
+      // written on top of at most half the bound (see below), keeps clear of it.
+      const budget = this.#o.maxBufferedBytes / 4;
       const fit = (bytesPerMessage: number) => Math.max(1, Math.min(this.#o.syncPageSize, Math.floor(budget / Math.max(1, bytesPerMessage))));
       let pageSize = fit(this.#o.maxContentBytes);
       for (const item of plan) {
