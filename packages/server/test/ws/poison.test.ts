@@ -118,6 +118,20 @@ describe('content nesting depth', () => {
     assert.equal(one.body.message?.content?.event ?? one.body.content?.event, UNAVAILABLE_EVENT);
   });
 
+  it('notification data nested too deep → request.invalid (not server.internal), nothing stored', async () => {
+    const res = await fetch(`${s.url}/api/v2/management/notifications`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': s.apiKey },
+      body: `{"kind":"S2C_SIGNED_PUSH","target":{"user":"pat"},"title":"t","data":${'{"x":'.repeat(5000)}{}${'}'.repeat(5000)}}`,
+    });
+    const body = await res.json() as { code: string; details?: { max_depth?: number } };
+    assert.equal(res.status, 400, JSON.stringify(body).slice(0, 200));
+    assert.equal(body.code, 'request.invalid');
+    assert.equal(body.details?.max_depth, MAX_CONTENT_DEPTH);
+    const inbox = await s.call('GET', '/api/v2/notifications', { token: pat.token });
+    assert.equal(inbox.status, 200);
+    assert.deepEqual(inbox.body.notifications, []);
+  });
+
   it('live delivery: a message event whose content cannot be serialised reaches each recipient as a placeholder, and the next one follows', async () => {
     const c = await WsClient.open(s.wsUrl, doc.token);
     open.push(c);
