@@ -132,6 +132,27 @@ describe('content nesting depth', () => {
     assert.deepEqual(inbox.body.notifications, []);
   });
 
+  it('a notification already stored with data 5,000 levels deep: the notification catch-up sends it with data null and ends', async () => {
+    const sent = await s.call('POST', '/api/v2/management/notifications', { body: { kind: 'S2C_SIGNED_PUSH', target: { user: 'doc' }, title: 'deep', data: { a: 1 } } });
+    assert.equal(sent.status, 200, JSON.stringify(sent.body));
+    const id = sent.body.notification.id as string;
+    const db = new Database(s.dbPath, { fileMustExist: true, timeout: 5000 });
+    try {
+      db.prepare('UPDATE notifications SET data = ? WHERE tenant_id = ? AND id = ?').run(`{"x":${'{"x":'.repeat(4999)}{}${'}'.repeat(4999)}}`, s.tenantId, id);
+    } finally {
+      db.close();
+    }
+    const c = await WsClient.open(s.wsUrl, doc.token, { sync: true });
+    open.push(c);
+    c.send({ type: 'sync', id: 'n', cursors: {}, notifications_after: '' });
+    const done = await c.next((f) => f.type === 'sync_done' && f.id === 'n');
+    assert.equal(done.notifications.sent, 1);
+    const n = c.frames.find((f) => f.type === 'notification')!;
+    assert.equal(n.notification.id, id);
+    assert.equal(n.notification.data, null);
+    assert.equal(n.notification.title, 'deep');
+  });
+
   it('live delivery: a message event whose content cannot be serialised reaches each recipient as a placeholder, and the next one follows', async () => {
     const c = await WsClient.open(s.wsUrl, doc.token);
     open.push(c);
