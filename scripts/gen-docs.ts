@@ -17,9 +17,9 @@ export function errorsDoc(): string {
   }
   const closeMeaning: Record<string, string> = {
     SHUTDOWN: 'The server is shutting down. Reconnect (with backoff).',
-    SLOW_CONSUMER: 'The client did not read fast enough; its output buffer passed `ws.maxBufferedBytes`. Reconnect and catch up.',
+    SLOW_CONSUMER: 'The client did not read fast enough: its output buffer passed `ws.maxBufferedBytes`, or nothing of it went out for `ws.drainTimeoutMs` (live or during a catch-up). Reconnect and catch up.',
     HEARTBEAT_TIMEOUT: 'Nothing came from the client for two heartbeat intervals. Reconnect.',
-    SYNC_OVERFLOW: 'Too much live traffic arrived while a catch-up ran (`ws.syncBufferFrames`). Reconnect and catch up.',
+    SYNC_OVERFLOW: 'Too much live traffic arrived while a catch-up ran (`ws.syncBufferFrames` frames, or `ws.maxBufferedBytes` bytes of them). Reconnect and catch up.',
     INTERNAL: 'The server dropped the connection. Reconnect.',
     AUTH_FAILED: 'No token, or a malformed, forged or unknown one. Do not reconnect with it.',
     TOKEN_EXPIRED: 'The token expired (at connect, or on an open connection at `hello.token_expires_at`; a `refresh` frame before then avoids it). Get a new one, then connect.',
@@ -27,6 +27,7 @@ export function errorsDoc(): string {
     RATE_LIMITED: 'Too many failed authentications came from this address (`rateLimit.failedAuthPerIp`); an error frame `request.rate_limited` with `details.retry_after` comes first. Reconnect after that long.',
     USER_CHANGED: 'The integrator changed the user\'s role. Reconnect with the same token: the new connection has the new role.',
     USER_DISABLED: 'The integrator disabled the user (at connect, or while the connection was open); an `error` frame `user.disabled` comes first. Do not reconnect.',
+    TOO_MANY_CONNECTIONS: 'The user already has `ws.maxConnectionsPerUser` connections open on this node (an `error` frame `connection.too_many` comes first). Reconnect later, with backoff.',
     CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first (under `notify`, the default, only the event comes and the connection stays open). Do not reconnect by yourself: ask the user.',
   };
   const closes = Object.entries(CloseCodes).sort((a, b) => a[1] - b[1]).map(([name, code]) => `| ${code} | \`${name}\` | ${code < 4500 ? 'yes' : 'no'} | ${closeMeaning[name] ?? ''} |`);
@@ -44,7 +45,7 @@ ${[...groups].map(([g, rows]) => `## ${g}\n\n| code | HTTP | meaning |\n| --- | 
 ## WebSocket close codes
 
 4000–4499: transient, reconnect with backoff and the same token. 4500–4999: do not reconnect with these credentials.
-Standard codes also used: 1001 (going away), 1009 (a frame over \`ws.maxFrameBytes\`), 1006 (the network dropped).
+Standard codes also used: 1001 (going away), 1007 (a text frame that is not valid UTF-8), 1009 (a frame over \`ws.maxFrameBytes\`), 1006 (the network dropped).
 
 | code | name | reconnect | meaning |
 | --- | --- | --- | --- |

@@ -76,6 +76,11 @@ export const ErrorCodes = {
   'frame.invalid': { status: 400, message: 'The frame does not match the schema of its type.' },
   'frame.binary_unsupported': { status: 400, message: 'Binary frames are not supported; send JSON text.' },
 
+  // Limits of one connection.
+  'connection.too_many': { status: 429, message: 'This user has the most WebSocket connections allowed open; close one, or reconnect later.' },
+  'presence.too_many_watches': { status: 400, message: 'This connection would watch the presence of more users than allowed; unsubscribe some first.' },
+  'sync.too_many_pending': { status: 429, message: 'Too many catch-ups are waiting on this connection; wait for their sync_done before sending more.' },
+
   // The server itself.
   'server.internal': { status: 500, message: 'Internal error.' },
   'server.unavailable': { status: 503, message: 'The server is shutting down or not ready.' },
@@ -120,6 +125,8 @@ export const CloseCodes = {
   USER_DISABLED: 4504,
   /** Standard 1013 (try again later): too many failed authentications from this address; reconnect after a backoff. */
   RATE_LIMITED: 1013,
+  /** The user has `ws.maxConnectionsPerUser` connections open on the node: reconnect later, with backoff. */
+  TOO_MANY_CONNECTIONS: 4005,
 } as const;
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];

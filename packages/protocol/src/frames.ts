@@ -3,7 +3,7 @@
  *
  * Client → server frames are validated by the server against these schemas. A frame may
  * carry an `id` (the client's request id); the server echoes it on the frame that answers
- * (`ack`, `sync_done`, `pong`, `refreshed`, or an `error`).
+ * (`ack`, `sync_done`, `pong`, `presence`, `refreshed`, the reader's own `read` receipt, or an `error`).
  *
  * Connect: `GET /ws?token=…` (or `Authorization: Bearer …`). Add `sync=1` to promise a
  * `sync` frame: the server then holds live messages until that sync is answered, so
@@ -41,6 +41,7 @@ export const SendFrame = Type.Object(
   Closed,
 );
 
+/** Moves the reader's cursor forward. With an `id`, the answer is the reader's own `read` receipt carrying it (or an `error`). */
 export const ReadFrame = Type.Object(
   { type: Type.Literal('read'), id: Type.Optional(ReqId), conversation_id: ConvId, seq: Seq },
   Closed,
@@ -55,6 +56,7 @@ export const TypingFrame = Type.Object(
   Closed,
 );
 
+/** A catch-up. A connection runs its syncs one after another; more than 32 waiting → `sync.too_many_pending`. */
 export const SyncFrame = Type.Object(
   {
     type: Type.Literal('sync'),
@@ -84,6 +86,7 @@ export const PresenceFrame = Type.Object(
   {
     type: Type.Literal('presence'),
     id: Type.Optional(ReqId),
+    /** A connection watches at most `ws.maxPresenceWatches` users (`presence.too_many_watches`); `unsubscribe` is applied first. */
     subscribe: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000 })),
     unsubscribe: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000 })),
   },
@@ -165,9 +168,10 @@ export interface MessageFrame {
   message: Message;
 }
 
-/** Someone's read cursor moved (sent to the other participants and the reader's other devices). */
+/** Someone's read cursor moved (sent to the participants and all the reader's connections). */
 export interface ReadReceiptFrame {
   type: 'read';
+  /** On the connection that sent the `read` frame: that frame's id (the answer to it). */
   id?: string;
   conversation_id: string;
   user_id: string;

@@ -30,7 +30,11 @@ export const Message = Type.Object({
   seq: Type.Integer(),
   sender_id: Type.String(),
   type: Type.Integer(),
-  /** The content, by the schema of `type`; `null` once recalled. */
+  /**
+   * The content, by the schema of `type`; `null` once recalled. It nests at most
+   * `MAX_CONTENT_DEPTH` levels; a message stored with deeper content (before that limit) is
+   * served as type 0 with the content of `unavailableContent` (`event: "message.unavailable"`).
+   */
   content: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   /** The sender's own id for this message, which made the send idempotent. */
   client_id: Type.Union([Type.String(), Type.Null()]),

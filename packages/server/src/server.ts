@@ -52,6 +52,15 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
   const http = await buildHttp({ core, metrics, logger, state });
   const ws = new WsEndpoint({ core, metrics, log: logger, guard: http.limits });
   ws.attach(http.server);
+  // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut
+  // (Node answers 408 and closes); so is an idle keep-alive connection. Node checks the first
+  // two every `connectionsCheckingInterval` (read at listen), so that follows the timeouts.
+  const h = config.http;
+  http.server.headersTimeout = h.headersTimeoutMs;
+  http.server.requestTimeout = Math.max(h.requestTimeoutMs, h.headersTimeoutMs);
+  http.server.keepAliveTimeout = h.keepAliveTimeoutMs;
+  (http.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.max(50, Math.min(5000, Math.floor(h.headersTimeoutMs / 4)));
+  if (h.maxConnections > 0) http.server.maxConnections = h.maxConnections;
   await http.listen({ host: config.http.host, port: config.http.port, backlog: config.http.backlog });
   const { port } = http.server.address() as AddressInfo;
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;

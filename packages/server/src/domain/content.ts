@@ -1,5 +1,5 @@
 /** Validates message content against the schema of its type (validators compiled once). */
-import { MessageTypeByCode, MessageTypes } from '@careline/protocol';
+import { MAX_CONTENT_DEPTH, MessageTypeByCode, MessageTypes, nestsDeeperThan } from '@careline/protocol';
 import { Compile } from 'typebox/compile';
 import { fail } from './errors.ts';
 
@@ -15,6 +15,10 @@ export function checkContent(type: number, content: unknown, maxBytes: number): 
   const info = MessageTypeByCode.get(type);
   if (!info) throw fail('message.type_unknown', undefined, { type });
   if (info.reserved) throw fail('message.type_reserved', undefined, { type });
+  // Before anything that recurses (the schema check, JSON.stringify): deep nesting breaks them.
+  if (nestsDeeperThan(content, MAX_CONTENT_DEPTH)) {
+    throw fail('message.content_invalid', `Content nests deeper than ${MAX_CONTENT_DEPTH} levels.`, { type, max_depth: MAX_CONTENT_DEPTH });
+  }
   const v = validators.get(type)!;
   if (!v.Check(content)) {
     const errors = [...v.Errors(content)].slice(0, 5).map((e) => ({ path: e.instancePath || '/', message: e.message }));

@@ -15,7 +15,12 @@ export type DomainEvent =
       origin?: string;
       origin_request?: string;
     }
-  | { kind: 'read.updated'; tenant_id: string; conversation_id: string; user_id: string; seq: number; recipients: readonly string[] }
+  | {
+      kind: 'read.updated'; tenant_id: string; conversation_id: string; user_id: string; seq: number; recipients: readonly string[];
+      /** The connection whose `read` frame moved it: it gets the receipt with `origin_request` as its id. */
+      origin?: string;
+      origin_request?: string;
+    }
   | { kind: 'typing'; tenant_id: string; conversation_id: string; user_id: string; state: 'typing' | 'stopped'; recipients: readonly string[] }
   | {
       kind: 'conversation.changed';

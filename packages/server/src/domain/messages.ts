@@ -183,13 +183,14 @@ export class MessageService {
   }
 
   /** Moves the caller's read cursor forward (default: to the newest message) and tells the others. */
-  async markRead(p: Principal, conversationId: string, seq?: number): Promise<{ read_seq: number; unread: number }> {
+  async markRead(p: Principal, conversationId: string, seq?: number, opts: Pick<SendOptions, 'origin'> = {}): Promise<{ read_seq: number; unread: number }> {
     const userId = requireUser(p);
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const target = seq ?? Number.MAX_SAFE_INTEGER;
     const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, userId, target);
     if (readSeq === null) throw fail('conversation.not_participant');
-    this.#d.bus.publish({ kind: 'read.updated', tenant_id: p.tenantId, conversation_id: conversationId, user_id: userId, seq: readSeq, recipients: entry.list });
+    const ev = { kind: 'read.updated' as const, tenant_id: p.tenantId, conversation_id: conversationId, user_id: userId, seq: readSeq, recipients: entry.list };
+    this.#d.bus.publish(opts.origin ? { ...ev, origin: opts.origin.connection, origin_request: opts.origin.request } : ev);
     const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
     return { read_seq: readSeq, unread: view ? view.unread : 0 };
   }

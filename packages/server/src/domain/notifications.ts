@@ -9,6 +9,7 @@ import {
   BuiltinNotificationKinds, EventKinds, NOTIFICATION_KIND_PATTERN, isBuiltinNotificationKind,
   type NotificationAudience, type NotificationMode,
 } from '@careline/protocol';
+import { MAX_CONTENT_DEPTH, nestsDeeperThan } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
 import type { InboxQuery, Notification, NotificationKindDef, NotificationTarget, NotificationUnread, Principal } from './types.ts';
 import { requireUser } from './access.ts';
@@ -128,6 +129,10 @@ export class NotificationService {
     const def = await this.kind(p.tenantId, input.kind);
     const { target, audience, audience_id } = parseTarget(input.target);
     const data = input.data ?? null;
+    // Before JSON.stringify, which deep nesting breaks (as it would every delivery of it).
+    if (data !== null && nestsDeeperThan(data, MAX_CONTENT_DEPTH)) {
+      throw fail('request.invalid', `data nests deeper than ${MAX_CONTENT_DEPTH} levels.`, { max_depth: MAX_CONTENT_DEPTH });
+    }
     if (data !== null && Buffer.byteLength(JSON.stringify(data)) > this.#d.maxDataBytes) {
       throw fail('request.invalid', `data is larger than ${this.#d.maxDataBytes} bytes as JSON.`);
     }

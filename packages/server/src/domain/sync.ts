@@ -21,13 +21,14 @@ export function planSync(memberships: Membership[], cursors: Record<string, numb
   return plan;
 }
 
-/** Pages through (from, to] of one conversation in ascending seq. */
+/** Pages through (from, to] of one conversation in ascending seq; `pageSize` may change between pages. */
 export async function* readRange(
-  storage: Pick<Storage, 'messages'>, tenantId: string, item: SyncPlanItem, pageSize: number,
+  storage: Pick<Storage, 'messages'>, tenantId: string, item: SyncPlanItem, pageSize: number | (() => number),
 ): AsyncGenerator<Message[]> {
   let after = item.from;
   while (after < item.to) {
-    const page = await storage.messages.history(tenantId, item.conversation_id, { after, limit: Math.min(pageSize, item.to - after) });
+    const size = typeof pageSize === 'number' ? pageSize : pageSize();
+    const page = await storage.messages.history(tenantId, item.conversation_id, { after, limit: Math.min(size, item.to - after) });
     if (page.length === 0) return;
     yield page;
     after = page[page.length - 1]!.seq;

@@ -21,6 +21,7 @@ import { isAppError, fail, type AppError } from '../domain/errors.ts';
 import { planSync, readRange } from '../domain/sync.ts';
 import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import { messageFrame } from './frames.ts';
 
 export interface Transport {
   /** Queues a text frame. */
@@ -29,6 +30,8 @@ export interface Transport {
   buffered(): number;
   /** Resolves when the output buffer has drained below `bytes` (or the transport closed). */
   drained(bytes: number): Promise<void>;
+  /** Bytes handed to the network so far: the heartbeat compares them between beats to see output stall. */
+  sent(): number;
   close(code: number, reason: string): void;
   /** Sends a protocol-level ping (the client's pong counts as a sign of life). */
   ping(): void;
@@ -55,6 +58,10 @@ export interface ConnectionContext {
   maxBufferedBytes: number;
   syncBufferFrames: number;
   syncPageSize: number;
+  /** Largest message content (bytes): sizes the first page of a catch-up. */
+  maxContentBytes: number;
+  /** Most users one connection may watch the presence of. */
+  maxPresenceWatches: number;
   /** How long `sync=1` holds live frames for a client that has not sent its first sync. */
   syncHoldMs: number;
   onPresenceSubscribe: (conn: Connection, userIds: string[], on: boolean) => void;
@@ -78,6 +85,13 @@ export interface ConnectionInit {
 
 const settled: Promise<unknown> = Promise.resolve();
 
+/**
+ * Most catch-ups queued or running on one connection. They run one at a time (each holds a
+ * page of messages while it waits for the socket); the SDK sends one per ~1,600 cursors, plus
+ * gap fills.
+ */
+export const MAX_PENDING_SYNCS = 32;
+
 export class Connection {
   readonly id: string;
   /** Who the connection acts for; replaced (same tenant and user) when a `refresh` frame brings a new token. */
@@ -90,7 +104,12 @@ export class Connection {
   readonly #o: ConnectionContext;
   readonly #transport: Transport;
   #held: Held[] | null;
+  /** Characters of the held frames: with the output buffer, what the connection keeps for the client. */
+  #heldBytes = 0;
+  /** Catch-ups queued or running. */
   #syncing = 0;
+  /** Catch-ups run one after another, in the order asked. */
+  #syncChain: Promise<unknown> = settled;
   /** Per conversation, the newest seq the client has from a catch-up: live frames up to it are dropped (made by the first sync). */
   #covered: Map<string, number> | undefined;
   /** Per conversation, the seqs [first, last] written live, in a row, before the first catch-up: it does not send them again. */
@@ -107,6 +126,9 @@ export class Connection {
   /** Bytes received at the previous heartbeat, and the heartbeats since anything came in. */
   #receivedAtBeat = 0;
   #silentBeats = 0;
+  /** Bytes sent at the last heartbeat that saw output go out (or none waiting), and when that was. */
+  #sentAtBeat = 0;
+  #flowingAt = Date.now();
 
   constructor(ctx: ConnectionContext, init: ConnectionInit) {
     this.#o = ctx;
@@ -140,6 +162,11 @@ export class Connection {
     return this.#closed;
   }
 
+  /** Bytes written to this connection and not sent yet. */
+  buffered(): number {
+    return this.#transport.buffered();
+  }
+
   /** Writes a frame now, or closes the connection if the client is not reading. */
   write(data: string): void {
     if (this.#closed) return;
@@ -153,11 +180,9 @@ export class Connection {
 
   /** A live frame from the bus: held during catch-up, written otherwise. */
   deliver(data: string, conversation?: string, seq?: number): void {
+    if (this.#closed) return;
     if (this.#held) {
-      if (this.#held.length >= this.#o.syncBufferFrames) {
-        this.close(CloseCodes.SYNC_OVERFLOW, 'too much traffic during catch-up; reconnect');
-        return;
-      }
+      if (this.#holdFull(data)) return;
       this.#held.push({ data, conversation, seq });
       return;
     }
@@ -166,6 +191,18 @@ export class Connection {
       this.#wroteLive(conversation!, seq);
     }
     this.write(data);
+  }
+
+  /**
+   * Whether holding `data` too would pass the hold's bounds (`syncBufferFrames` frames, or
+   * `maxBufferedBytes` characters): then the connection is closed with 4003 and the held
+   * frames dropped.
+   */
+  #holdFull(data: string): boolean {
+    this.#heldBytes += data.length;
+    if (this.#held!.length < this.#o.syncBufferFrames && this.#heldBytes <= this.#o.maxBufferedBytes) return false;
+    this.close(CloseCodes.SYNC_OVERFLOW, 'too much traffic during catch-up; reconnect');
+    return true;
   }
 
   #wroteLive(conversation: string, seq: number): void {
@@ -211,11 +248,9 @@ export class Connection {
 
   /** A live notification frame: held during catch-up (and dropped on release if the catch-up sent it), written otherwise. */
   deliverNotification(data: string, id: string): void {
+    if (this.#closed) return;
     if (this.#held) {
-      if (this.#held.length >= this.#o.syncBufferFrames) {
-        this.close(CloseCodes.SYNC_OVERFLOW, 'too much traffic during catch-up; reconnect');
-        return;
-      }
+      if (this.#holdFull(data)) return;
       this.#held.push({ data, notification: id });
       return;
     }
@@ -233,6 +268,7 @@ export class Connection {
     this.#closed = true;
     this.#stopHoldTimer();
     this.#held = null;
+    this.#heldBytes = 0;
     this.#o.metrics.wsClosed.inc({ code: String(code) });
     this.#transport.close(code, reason);
   }
@@ -256,6 +292,20 @@ export class Connection {
     return this.#silentBeats;
   }
 
+  /**
+   * One heartbeat's look at the output: for how long (ms) unsent output has waited with
+   * nothing of it going out — the client stopped reading. 0 while output flows or none waits.
+   */
+  stalledFor(now: number): number {
+    const sent = this.#transport.sent();
+    if (sent !== this.#sentAtBeat || this.#transport.buffered() === 0) {
+      this.#sentAtBeat = sent;
+      this.#flowingAt = now;
+      return 0;
+    }
+    return now - this.#flowingAt;
+  }
+
   /** Cuts the connection with no close handshake (as a network failure would). */
   terminate(): void {
     this.dispose();
@@ -267,6 +317,7 @@ export class Connection {
     this.#closed = true;
     this.#stopHoldTimer();
     this.#held = null;
+    this.#heldBytes = 0;
   }
 
   #error(id: string | undefined, e: AppError): void {
@@ -328,7 +379,8 @@ export class Connection {
         return;
       }
       case 'read':
-        await core.messages.markRead(this.principal, f.conversation_id, f.seq);
+        // With an id, this connection's own receipt carries it (the answer to this frame).
+        await core.messages.markRead(this.principal, f.conversation_id, f.seq, f.id !== undefined ? { origin: { connection: this.id, request: f.id } } : {});
         return;
       case 'typing':
         await core.messages.typing(this.principal, f.conversation_id, f.state ?? 'typing');
@@ -339,6 +391,11 @@ export class Connection {
       case 'presence':
         if (f.unsubscribe?.length) this.#o.onPresenceSubscribe(this, f.unsubscribe, false);
         if (f.subscribe?.length) {
+          const max = this.#o.maxPresenceWatches;
+          const watching = this.presence?.size ?? 0;
+          let adding = 0;
+          for (const u of new Set(f.subscribe)) if (!this.presence?.has(u)) adding++;
+          if (watching + adding > max) throw fail('presence.too_many_watches', `A connection may watch at most ${max} users; it watches ${watching}.`, { max, watching });
           this.#o.onPresenceSubscribe(this, f.subscribe, true);
           for (const userId of f.subscribe) {
             const s = await core.presence.status(this.principal.tenantId, userId);
@@ -346,9 +403,18 @@ export class Connection {
           }
         }
         return;
-      case 'sync':
-        await this.#sync(f);
+      case 'sync': {
+        if (this.#closed) return;
+        if (this.#syncing >= MAX_PENDING_SYNCS) throw fail('sync.too_many_pending', undefined, { max: MAX_PENDING_SYNCS });
+        // Live frames are held from now until every queued catch-up has ended.
+        this.#syncing++;
+        this.#held ??= [];
+        this.#stopHoldTimer();
+        const run = this.#syncChain.then(() => this.#sync(f));
+        this.#syncChain = run.catch(() => {});
+        await run;
         return;
+      }
       case 'refresh': {
         // A newer token of the same user: the connection goes on with it (and its expiry, session and role).
         const auth = await core.auth.authenticate(f.token);
@@ -366,10 +432,8 @@ export class Connection {
   async #sync(f: Extract<ClientFrame, { type: 'sync' }>): Promise<void> {
     const core = this.#o.core;
     const p = this.principal;
-    this.#syncing++;
-    this.#held ??= [];
-    this.#stopHoldTimer();
     try {
+      if (this.#closed) return;
       const serverTime = Date.now();
       const memberships = await core.storage.conversations.memberships(p.tenantId, p.userId);
       const covered = (this.#covered ??= new Map());
@@ -379,17 +443,29 @@ export class Connection {
       }
       const plan = planSync(memberships, f.cursors, f.since);
       let sent = 0;
+      // A page is sized to about a quarter of the output bound, by the size of the messages so
+      // far (the first by the largest content allowed), so that it costs bounded memory and,
+      // written on top of at most half the bound (see below), keeps clear of it.
+      const budget = this.#o.maxBufferedBytes / 4;
+      const fit = (bytesPerMessage: number) => Math.max(1, Math.min(this.#o.syncPageSize, Math.floor(budget / Math.max(1, bytesPerMessage))));
+      let pageSize = fit(this.#o.maxContentBytes);
       for (const item of plan) {
         covered.set(item.conversation_id, Math.max(covered.get(item.conversation_id) ?? 0, item.to));
-        for await (const page of readRange(core.storage, p.tenantId, item, this.#o.syncPageSize)) {
+        for await (const page of readRange(core.storage, p.tenantId, item, () => pageSize)) {
           if (this.#closed) return;
+          let bytes = 0;
           for (const message of page) {
             if (this.#sentLive(message.conversation_id, message.seq)) continue;
-            this.write(JSON.stringify({ type: 'message', message }));
+            const data = messageFrame(message);
+            bytes += data.length;
+            this.write(data);
             sent++;
           }
-          // Stream at the pace the client reads: wait for the socket rather than buffer without bound.
+          pageSize = fit(bytes / page.length);
+          // Stream at the pace the client reads: wait for the socket rather than buffer without
+          // bound. A client that stops reading is closed by the heartbeat (ws.drainTimeoutMs).
           if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
+          if (this.#closed) return;
         }
       }
       const notifications = f.notifications_after !== undefined ? await this.#syncNotifications(f.notifications_after) : undefined;
@@ -401,7 +477,7 @@ export class Connection {
       });
     } finally {
       this.#syncing--;
-      if (this.#syncing === 0) {
+      if (this.#syncing === 0 && !this.#closed) {
         this.#trackLive = false;
         this.#live = undefined;
         this.#liveNotifications = undefined;
@@ -445,6 +521,7 @@ export class Connection {
     this.#stopHoldTimer();
     const held = this.#held;
     this.#held = null;
+    this.#heldBytes = 0;
     if (!held) return;
     for (const h of held) {
       if (h.conversation !== undefined && h.seq !== undefined) {

@@ -12,6 +12,7 @@
 import { CloseCodes, ErrorCodes, EventKinds, type ErrorCode, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
 import type { Connection } from './connection.ts';
+import { messageFrame } from './frames.ts';
 
 /**
  * A user's connections on this node. An array, not a Set: almost every user has one or two,
@@ -66,8 +67,20 @@ export class Hub {
     return this.#byId.size;
   }
 
+  /** Presence watches held on this node, over every connection. */
+  get watches(): number {
+    let n = 0;
+    for (const users of this.#watchers.values()) for (const set of users.values()) n += set.size;
+    return n;
+  }
+
   connections(): IterableIterator<Connection> {
     return this.#byId.values();
+  }
+
+  /** The user's connections on this node. */
+  count(tenantId: string, userId: string): number {
+    return this.#byTenant.get(tenantId)?.get(userId)?.length ?? 0;
   }
 
   /** Adds a connection; true if it is the user's first on this node. */
@@ -136,14 +149,20 @@ export class Hub {
                 type: 'ack', id: e.origin_request, conversation_id: m.conversation_id, message_id: m.id, seq: m.seq, created_at: m.created_at, duplicate: false,
               } satisfies ServerFrame));
             } else {
-              c.deliver((frame ??= JSON.stringify({ type: 'message', message: m } satisfies ServerFrame)), m.conversation_id, m.seq);
+              c.deliver((frame ??= messageFrame(m)), m.conversation_id, m.seq);
             }
           }
         }
         return;
       }
-      case 'read.updated':
-        return this.#toUsers(e.tenant_id, e.recipients, { type: 'read', conversation_id: e.conversation_id, user_id: e.user_id, seq: e.seq });
+      case 'read.updated': {
+        const frame = { type: 'read', conversation_id: e.conversation_id, user_id: e.user_id, seq: e.seq } as const;
+        // The reader's connection that sent the `read` gets its receipt with the frame's id.
+        const origin = e.origin !== undefined && e.origin_request !== undefined
+          ? { connection: e.origin, data: JSON.stringify({ ...frame, id: e.origin_request } satisfies ServerFrame) }
+          : undefined;
+        return this.#toUsers(e.tenant_id, e.recipients, frame, undefined, origin);
+      }
       case 'typing':
         return this.#toUsers(e.tenant_id, e.recipients, { type: 'typing', conversation_id: e.conversation_id, user_id: e.user_id, state: e.state }, e.user_id);
       case 'conversation.changed':
@@ -269,7 +288,8 @@ export class Hub {
     }
   }
 
-  #toUsers(tenantId: string, userIds: readonly string[], frame: ServerFrame, except?: string): void {
+  /** `frame` to every connection of `userIds` (but `except`); the `origin` connection gets its own `data` instead. */
+  #toUsers(tenantId: string, userIds: readonly string[], frame: ServerFrame, except?: string, origin?: { connection: string; data: string }): void {
     const users = this.#byTenant.get(tenantId);
     if (!users) return;
     let data: string | undefined;
@@ -278,7 +298,7 @@ export class Hub {
       const set = users.get(uid);
       if (!set) continue;
       data ??= JSON.stringify(frame);
-      for (const c of set) c.deliver(data);
+      for (const c of set) c.deliver(c.id === origin?.connection ? origin.data : data);
     }
   }
 }

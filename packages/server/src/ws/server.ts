@@ -2,13 +2,13 @@
  * The WebSocket endpoint `/ws`: authenticates the upgrade, wraps each socket in a
  * `Transport`, and runs the heartbeat. Frames are handled by `Connection`; fan-out by `Hub`.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCodes, platformClass, type ErrorCode } from '@careline/protocol';
 import type { Core } from '../core.ts';
 import type { Authenticated } from '../domain/auth.ts';
-import { isAppError } from '../domain/errors.ts';
+import { fail, isAppError, type AppError } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { Connection, type ConnectionContext, type Transport } from './connection.ts';
@@ -35,6 +35,7 @@ const closeFor: Partial<Record<ErrorCode, number>> = {
   'auth.token_revoked': CloseCodes.TOKEN_REVOKED,
   'user.disabled': CloseCodes.USER_DISABLED,
   'request.rate_limited': CloseCodes.RATE_LIMITED,
+  'connection.too_many': CloseCodes.TOO_MANY_CONNECTIONS,
 };
 
 /** Bytes held in a corked socket before they are sent without waiting for the next tick. */
@@ -53,8 +54,8 @@ const terminate = (ws: WebSocket) => ws.terminate();
  */
 class WsTransport implements Transport {
   readonly ws: WebSocket;
-  /** The TCP socket under `ws`: its byte count is the heartbeat's sign of life. */
-  readonly socket: Duplex & { bytesRead?: number };
+  /** The TCP socket under `ws`: its byte counts are the heartbeat's sign of life and of output flowing. */
+  readonly socket: Duplex & { bytesRead?: number; bytesWritten?: number };
   readonly endpoint: WsEndpoint;
   /** Set right after construction (the connection is made with this transport). */
   conn!: Connection;
@@ -105,6 +106,11 @@ class WsTransport implements Transport {
     });
   }
 
+  sent(): number {
+    // `bytesWritten` counts what is still buffered too.
+    return (this.socket.bytesWritten ?? 0) - this.socket.writableLength;
+  }
+
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
     setTimeout(terminate, 2000, this.ws).unref();
@@ -131,8 +137,14 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   transportOf(this).conn.onFrame(data, isBinary);
 }
 
+/**
+ * A protocol error on the socket (invalid UTF-8, a frame over the limit…): `ws` has already
+ * sent the close frame with its code (1007, 1009, 1002…), which must not be cut off — it can
+ * still be waiting behind output in the socket. The socket is cut only if the client does not
+ * answer the close in time.
+ */
 function onSocketError(this: WebSocket): void {
-  this.terminate();
+  setTimeout(terminate, 2000, this).unref();
 }
 
 function onClose(this: WebSocket): void {
@@ -143,6 +155,8 @@ function onClose(this: WebSocket): void {
 function destroyOnError(this: Duplex): void {
   this.destroy();
 }
+
+const shuttingDown = () => fail('server.unavailable', 'The server is shutting down; reconnect later.');
 
 /** What the upgrade request says, taken out of it before the handshake completes. */
 interface Handshake {
@@ -192,6 +206,7 @@ export class WsEndpoint {
     this.#ctx = {
       core: o.core, metrics: o.metrics,
       maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize, syncHoldMs: cfg.syncHoldMs,
+      maxContentBytes: o.core.config.messages.maxContentBytes, maxPresenceWatches: cfg.maxPresenceWatches,
       onPresenceSubscribe: (c, ids, on) => ids.forEach((id) => this.hub.watch(c, id, on)),
       log: (obj, msg) => o.log.error(obj, msg),
       onRefreshed: (c) => this.#watchExpiry(c, Date.now()),
@@ -217,7 +232,7 @@ export class WsEndpoint {
     const hs = this.#accepting ? handshakeOf(req) : null;
     // Until `ws` takes the socket, its errors are handled here.
     socket.on('error', destroyOnError);
-    if (!hs) return this.#reject(socket, this.#accepting ? '404 Not Found' : '503 Service Unavailable');
+    if (!hs) return this.#reject(socket, this.#accepting ? fail('request.route_not_found', 'WebSocket connections go to /ws.') : shuttingDown());
     let auth: Authenticated | null = null;
     let refusal: { code: ErrorCode; message: string; details?: unknown } | null = null;
     const guard = this.#o.guard;
@@ -233,7 +248,13 @@ export class WsEndpoint {
         : { code: 'auth.missing', message: 'Connect with ?token=<user token> or an Authorization: Bearer header.' };
       if (guard) await guard.refused(ip!, refusal.code);
     }
-    if (!this.#accepting) return this.#reject(socket, '503 Service Unavailable');
+    if (!this.#accepting) return this.#reject(socket, shuttingDown());
+    // Counted here, in the same turn as the connection joins the hub (#open): no race between upgrades.
+    const max = this.#o.core.config.ws.maxConnectionsPerUser;
+    if (auth && this.hub.count(auth.principal.tenantId, auth.principal.userId) >= max) {
+      auth = null;
+      refusal = { code: 'connection.too_many', message: `This user has ${max} connections open, the most allowed; close one or reconnect later.` };
+    }
     // From here on `ws` handles socket errors (during the handshake and after it).
     socket.removeListener('error', destroyOnError);
     socket.cork();
@@ -241,8 +262,13 @@ export class WsEndpoint {
     socket.uncork();
   }
 
-  #reject(socket: Duplex, status: string): void {
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  /** Refuses an upgrade with an HTTP answer: the error's status and its `{code, message}` JSON body, as every REST error. */
+  #reject(socket: Duplex, e: AppError): void {
+    const body = JSON.stringify(e.toBody());
+    socket.end(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   }
 
   #refuse(ws: WebSocket, { code, message, details }: { code: ErrorCode; message: string; details?: unknown }): void {
@@ -301,13 +327,17 @@ export class WsEndpoint {
    * pong) came for two heartbeat intervals, and pings those that were silent since the last
    * beat, so that a live client answers. Any byte received is a sign of life, read from the
    * socket's counter, so a connection needs no pong listener and no clock reading per frame, and
-   * a client that talks (the SDK sends a `ping` frame every heartbeat) is not pinged.
+   * a client that talks (the SDK sends a `ping` frame every heartbeat) is not pinged. It also
+   * closes as slow consumers (4001) the connections whose unsent output has not moved for
+   * `ws.drainTimeoutMs` (a client that talks but stopped reading: live, or in a catch-up that
+   * waits for the socket to drain), which releases what they hold.
    */
   #beat(): void {
     const limit = Math.ceil((2 * this.#o.core.config.ws.heartbeatMs) / this.#beatMs);
     const now = Date.now();
     const horizon = now + this.#beatMs;
     const expiring: Connection[] = [];
+    const drainMs = this.#o.core.config.ws.drainTimeoutMs;
     for (const c of this.hub.connections()) {
       if (c.expiresAt <= horizon) {
         if (c.expiresAt <= now) {
@@ -318,6 +348,7 @@ export class WsEndpoint {
       }
       const silent = c.silentBeats();
       if (silent >= limit) c.close(CloseCodes.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      else if (c.stalledFor(now) >= drainMs) c.close(CloseCodes.SLOW_CONSUMER, 'slow consumer: output not read');
       else if (silent > 0) c.ping();
     }
     this.#expiring = expiring;

@@ -15,7 +15,8 @@ describe('memory of an open connection', () => {
   let s: TestServer;
   const open: WsClient[] = [];
   before(async () => {
-    s = await startTestServer();
+    // Forty connections of one user.
+    s = await startTestServer({ config: { ws: { maxConnectionsPerUser: 100 } } });
   });
   after(async () => {
     for (const c of open) c.close();

@@ -8,6 +8,7 @@
  * - `visible`: `mine` with only the newest item of each `latest`-mode kind (SQLite returns
  *   the bare columns of the row holding MAX(id)).
  */
+import { MAX_CONTENT_DEPTH, jsonNestsDeeperThan } from '@careline/protocol';
 import type { NotificationStore } from '../../domain/ports.ts';
 import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationMode, NotificationTarget, NotificationUnread,
@@ -33,7 +34,8 @@ const toNotification = (r: NotificationRow): Notification => ({
   kind: r.kind,
   title: r.title,
   body: r.body,
-  data: r.data === null ? null : (JSON.parse(r.data) as Record<string, unknown>),
+  // Data nested deeper than the limit (stored before it existed) cannot be served: left out.
+  data: r.data === null || jsonNestsDeeperThan(r.data, MAX_CONTENT_DEPTH) ? null : (JSON.parse(r.data) as Record<string, unknown>),
   sender_id: r.sender_id,
   audience: r.audience,
   audience_id: r.audience_id,

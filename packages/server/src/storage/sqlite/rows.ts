@@ -1,4 +1,5 @@
 /** Row ↔ model mapping shared by the SQLite stores. */
+import { MAX_CONTENT_DEPTH, MessageTypes, jsonNestsDeeperThan, unavailableContent } from '@careline/protocol';
 import type { Conversation, ConversationView, ForwardInfo, Message } from '../../domain/types.ts';
 
 export interface MessageRow {
@@ -16,7 +17,15 @@ export interface MessageRow {
 
 export const MESSAGE_COLS = 'id, conversation_id, seq, sender_id, type, content, client_id, created_at, recalled_at, forward';
 
+/**
+ * A row as a message. Content nested deeper than `MAX_CONTENT_DEPTH` (stored before the limit
+ * existed) is served as the type-0 placeholder of `unavailableContent`: whatever reads it —
+ * catch-up, history, conversation lists — can serialise it, and clients move past its seq.
+ */
 export function toMessage(r: MessageRow): Message {
+  if (r.content !== null && jsonNestsDeeperThan(r.content, MAX_CONTENT_DEPTH)) {
+    return { ...toMessage({ ...r, content: null }), type: MessageTypes.SYSTEM, content: unavailableContent(r.type) };
+  }
   return {
     id: r.id,
     conversation_id: r.conversation_id,

@@ -1,0 +1,16 @@
+/** Serialising frames that carry stored data, so that nothing stored can stop delivery. */
+import { MessageTypes, unavailableContent, type ServerFrame } from '@careline/protocol';
+import type { Message } from '../domain/types.ts';
+
+/**
+ * The `message` frame of `m`. Content that cannot be written as JSON (nested too deep for the
+ * serialiser: only a row stored before the depth limit can be) goes out as the placeholder
+ * of `unavailableContent`, at the message's own id and seq, so the client moves past it.
+ */
+export function messageFrame(m: Message): string {
+  try {
+    return JSON.stringify({ type: 'message', message: m } satisfies ServerFrame);
+  } catch {
+    return JSON.stringify({ type: 'message', message: { ...m, type: MessageTypes.SYSTEM, content: unavailableContent(m.type) } } satisfies ServerFrame);
+  }
+}
