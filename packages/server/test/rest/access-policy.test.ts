@@ -191,7 +191,7 @@ describe('the tenant setting patient_to_patient', () => {
     assertError(await s.call('POST', '/api/v2/sessions', { token: tok['pat-a']!, body: { session_type: 3, parts: { team: 'p2p-team' }, participants: ['pat-b'] } }), F);
     assertError(await s.call('POST', '/api/v2/sessions', { token: tok['pat-a']!, body: { session_type: 2, participants: ['adm'] } }), F);
     // The connection policy is kept when this setting changes, and the other way round.
-    assert.equal(ok(await s.call('GET', '/api/v2/management/settings')).settings.connection_policy, 'allow_many');
+    assert.equal(ok(await s.call('GET', '/api/v2/management/settings')).settings.connection_policy, 'notify');
     ok(await settings({ connection_policy: 'allow_many' }));
     assert.equal(ok(await s.call('GET', '/api/v2/management/settings')).settings.patient_to_patient, true);
     ok(await settings({ patient_to_patient: false }));
