@@ -18,6 +18,7 @@ import {
   type ConversationView,
   type Message,
   type Notification,
+  type NotificationKindInfo,
   type NotificationUnread,
   type Participant,
   type Topic,
@@ -81,6 +82,8 @@ export interface StoreState {
   inboxUnread: NotificationUnread | null;
   /** False when the server has no notifications (an older server). */
   inboxAvailable: boolean;
+  /** The tenant's notification kinds by code, with their names for people (empty: not loaded, or an older server). */
+  notificationKinds: Record<string, NotificationKindInfo>;
   toasts: Toast[];
 }
 
@@ -130,6 +133,7 @@ export class Store {
   #typingTimer: ReturnType<typeof setInterval> | null = null;
   #toastId = 0;
   #unreadTimer: ReturnType<typeof setTimeout> | null = null;
+  #kindsLoading: Promise<void> | null = null;
   #stopped = false;
 
   /** The user's id from the token, until the server's `hello` names the user. */
@@ -163,6 +167,7 @@ export class Store {
       inboxCursor: null,
       inboxUnread: null,
       inboxAvailable: true,
+      notificationKinds: {},
       toasts: [],
     };
   }
@@ -663,8 +668,9 @@ export class Store {
 
   // ---- Notifications -----------------------------------------------------------------------
 
-  /** The first page of the inbox and the unread counts. */
+  /** The first page of the inbox and the unread counts (and the kinds' names, alongside). */
   async loadInbox(): Promise<void> {
+    void this.loadNotificationKinds();
     try {
       const [page, unread] = await Promise.all([this.client.notifications.list({ limit: 30 }), this.client.notifications.unreadCount()]);
       this.#set({ inbox: page.notifications, inboxCursor: page.next_cursor, inboxUnread: unread, inboxAvailable: true });
@@ -686,6 +692,24 @@ export class Store {
     }
   }
 
+  /**
+   * The tenant's notification kinds with their names, for the inbox's labels. Best effort: an
+   * older server without `GET /notifications/kinds` leaves the inbox to name kinds itself.
+   */
+  loadNotificationKinds(): Promise<void> {
+    this.#kindsLoading ??= (async () => {
+      try {
+        const kinds = await this.client.notifications.kinds();
+        this.#set({ notificationKinds: Object.fromEntries(kinds.map((k) => [k.kind, k])) });
+      } catch {
+        // The inbox falls back to its own names.
+      } finally {
+        this.#kindsLoading = null;
+      }
+    })();
+    return this.#kindsLoading;
+  }
+
   async refreshInboxUnread(): Promise<void> {
     try {
       this.#set({ inboxUnread: await this.client.notifications.unreadCount() });
@@ -698,7 +722,10 @@ export class Store {
     const inbox = this.state.inbox;
     if (inbox) {
       // Of a `latest` kind only the newest stays in the inbox.
-      const latest = (BuiltinNotificationKinds as Record<string, string>)[n.kind] === 'latest';
+      const known = this.state.notificationKinds[n.kind];
+      const latest = (known?.mode ?? (BuiltinNotificationKinds as Record<string, string>)[n.kind]) === 'latest';
+      // A kind registered since the names were loaded: load them again.
+      if (!known) void this.loadNotificationKinds();
       const kept = inbox.filter((x) => x.id !== n.id && !(latest && x.kind === n.kind));
       this.#set({ inbox: [n, ...kept] });
     }

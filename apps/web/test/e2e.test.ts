@@ -416,11 +416,21 @@ describe('the web client in a browser', () => {
     const call = await text(inbox.locator('[data-notification]', { hasText: 'call you on Friday' }));
     assert.match(call, /Follow up call ·/);
     assert.doesNotMatch(call, /FOLLOW_UP_CALL/);
+    // A kind registered with names shows the name in the reader's language, from the server.
+    const named = await t.call('PUT', '/api/v2/management/notification-kinds/VACCINE_DUE_PUSH', {
+      apiKey, body: { mode: 'each', display_name: 'Vaccination', display_names: { en: 'Vaccination reminder', 'zh-CN': '疫苗接种提醒' } },
+    });
+    assert.equal(named.status, 200, JSON.stringify(named.body));
+    await notify('VACCINE_DUE_PUSH', 'Your flu shot is due', 'Any weekday morning.');
+    const vaccine = inbox.locator('[data-notification]', { hasText: 'flu shot' });
+    await vaccine.waitFor();
+    await until(async () => assert.match(await text(vaccine), /Vaccination reminder ·/));
+    assert.doesNotMatch(await text(vaccine), /VACCINE_DUE_PUSH|Vaccine due/, 'not the code, nor the code in words');
     await screenshot(patient, 'inbox');
     await assertAccessible(patient, 'patient: inbox');
 
     await inbox.locator('[data-notification]', { hasText: 'contract is signed' }).getByRole('button', { name: /Mark as read/ }).click();
-    await until(async () => assert.match(await text(inbox.getByTestId('inbox-unread')), /^3/));
+    await until(async () => assert.match(await text(inbox.getByTestId('inbox-unread')), /^4/));
     await inbox.getByRole('button', { name: 'Mark all as read' }).click();
     await until(async () => assert.equal(await patient.getByTestId('nav-inbox-badge').count(), 0));
     assert.equal(await inbox.locator('[data-unread="true"]').count(), 0);

@@ -31,6 +31,7 @@ export { webSocketUrl, type SocketCloseEvent, type SocketMessageEvent, type WebS
 
 // The protocol's constants and shapes, so apps need only this package.
 export {
+  BuiltinNotificationKindNames,
   BuiltinNotificationKinds,
   BusinessTypes,
   CloseCodes,
@@ -39,6 +40,7 @@ export {
   EventKinds,
   MessageTypes,
   isErrorCode,
+  kindDisplayName,
   platformClass,
   shouldReconnect,
 } from '@careline/protocol/constants';
@@ -53,6 +55,8 @@ export type {
   Message,
   MessageType,
   Notification,
+  NotificationKindInfo,
+  NotificationKindNames,
   NotificationMode,
   NotificationUnread,
   Participant,

@@ -1,8 +1,9 @@
 /**
  * The user's notification inbox over REST (`/api/v2/notifications`): list, latest per kind,
- * unread counts, mark read. Live notifications come as `notification` events of the client.
+ * unread counts, mark read, the kinds and their names. Live notifications come as
+ * `notification` events of the client.
  */
-import type { Notification, NotificationUnread } from '@careline/protocol';
+import type { Notification, NotificationKindInfo, NotificationUnread } from '@careline/protocol';
 import type { CarelineApi } from './rest.ts';
 
 export interface InboxQuery {
@@ -61,6 +62,15 @@ export class NotificationsApi {
   /** The newest notification of each kind, newest first. */
   async latest(): Promise<Notification[]> {
     return (await this.#api.request<{ notifications: Notification[] }>('GET', '/notifications/latest')).notifications;
+  }
+
+  /**
+   * The notification kinds of the user's tenant with their names for people: built in, then
+   * registered. Show `kindDisplayName(kind, lang)` (from `@careline/sdk`) in the reader's
+   * language; a kind without names has `display_name: null` and `display_names: {}`.
+   */
+  async kinds(): Promise<NotificationKindInfo[]> {
+    return (await this.#api.request<{ kinds: NotificationKindInfo[] }>('GET', '/notifications/kinds')).kinds;
   }
 
   /** Unread notifications: the total and per kind. */

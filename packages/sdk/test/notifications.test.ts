@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CarelineError, MemoryStorage, type CarelineClient, type Notification, type ServerEvent } from '../src/index.ts';
+import { CarelineError, MemoryStorage, kindDisplayName, type CarelineClient, type Notification, type ServerEvent } from '../src/index.ts';
 import { Harness, nextEvent, sleep, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
@@ -121,6 +121,36 @@ describe('notifications (SDK)', () => {
     assert.equal(await c.badge(), 1);
     assert.equal(page.notifications[0]!.read_at, null);
     assert.equal(typeof (await c.notifications.list({ limit: 1 })).notifications[0]!.read_at, 'number');
+  });
+
+  test('kinds(): the tenant\'s kinds with their names for people; kindDisplayName picks the reader\'s language', T, async () => {
+    const kind = `VACCINE_${Math.random().toString(36).slice(2, 8).toUpperCase()}_PUSH`;
+    const put = (body: Record<string, unknown>) => h.server.call('PUT', `/api/v2/management/notification-kinds/${kind}`, { body });
+    assert.equal((await put({ mode: 'each', display_name: 'Vaccine due', display_names: { en: 'Vaccine due', 'zh-CN': '疫苗接种提醒' } })).status, 200);
+    const p = await patient();
+    const c = h.client(p.token);
+    const kinds = await c.notifications.kinds();
+    const mine = kinds.find((k) => k.kind === kind);
+    assert.deepEqual(mine, { kind, mode: 'each', builtin: false, display_name: 'Vaccine due', display_names: { en: 'Vaccine due', 'zh-CN': '疫苗接种提醒' } });
+    const signed = kinds.find((k) => k.kind === 'S2C_SIGNED_PUSH')!;
+    assert.equal(signed.builtin, true);
+    assert.equal(kindDisplayName(signed, 'zh-CN'), '签约成功');
+    assert.equal(kindDisplayName(mine!, 'zh-CN'), '疫苗接种提醒');
+    assert.equal(kindDisplayName(mine!, 'zh-TW'), '疫苗接种提醒', 'the same language, another region');
+    assert.equal(kindDisplayName(mine!, 'en-GB'), 'Vaccine due');
+    assert.equal(kindDisplayName(mine!, 'ru'), 'Vaccine due', 'no name in the language: display_name');
+    assert.equal(kindDisplayName({ display_name: null, display_names: {} }, 'en'), null);
+
+    // Renamed by the integrator: the next call sees it.
+    assert.equal((await put({ mode: 'each', display_names: { en: 'Vaccination due' } })).status, 200);
+    assert.equal(kindDisplayName((await c.notifications.kinds()).find((k) => k.kind === kind)!, 'en'), 'Vaccination due');
+    const bad = await put({ mode: 'each', display_names: { 'not a tag': 'x' } });
+    assert.deepEqual([bad.status, bad.body.code], [400, 'request.invalid']);
+
+    const stranger = h.client('not-a-token');
+    const err = await stranger.notifications.kinds().then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof CarelineError);
+    assert.equal(err.status, 401);
   });
 
   test('member enter / leave arrive as typed events', T, async () => {

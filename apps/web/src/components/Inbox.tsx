@@ -4,7 +4,7 @@
  * newest first, with the unread count; items are marked read one by one or all at once.
  */
 import { useEffect } from 'react';
-import type { Notification } from '@careline/sdk';
+import { kindDisplayName, type Notification } from '@careline/sdk';
 import { hasKey, useI18n } from '../i18n.ts';
 import { fullTime, safeUrl, shortTime } from '../format.ts';
 import { useStore, type Store } from '../store.ts';
@@ -70,9 +70,8 @@ export function Inbox({ store }: { store: Store }) {
 }
 
 /**
- * A readable name for a kind the integrator registered: its code in words, without the
- * catalogue's `_PUSH` suffix (`LAB_RESULT_PUSH` → "Lab result"). Built-in kinds are named in
- * the dictionary.
+ * A readable name for a kind the integrator registered without giving it names: its code in
+ * words, without the catalogue's `_PUSH` suffix (`LAB_RESULT_PUSH` → "Lab result").
  */
 export function kindName(kind: string): string {
   const words = kind.replace(/_PUSH$/, '').split('_').filter(Boolean).join(' ').toLowerCase();
@@ -81,8 +80,10 @@ export function kindName(kind: string): string {
 
 function NotificationItem({ store, n }: { store: Store; n: Notification }) {
   const { t, lang } = useI18n();
+  const info = useStore(store, (s) => s.notificationKinds[n.kind]);
   const key = `kind.${n.kind}`;
-  const kind = hasKey(key) ? t(key) : kindName(n.kind);
+  // The name the server gives in the reader's language, else the dictionary's, else the code in words.
+  const kind = (info && kindDisplayName(info, lang)) ?? (hasKey(key) ? t(key) : kindName(n.kind));
   const url = safeUrl(n.data?.url);
   const unread = n.read_at === null;
   return (

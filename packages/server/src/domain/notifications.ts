@@ -6,12 +6,14 @@
  * `notification.created` after commit.
  */
 import {
-  BuiltinNotificationKinds, EventKinds, NOTIFICATION_KIND_PATTERN, isBuiltinNotificationKind,
-  type NotificationAudience, type NotificationMode,
+  BuiltinNotificationKindNames, BuiltinNotificationKinds, EventKinds, LANGUAGE_TAG_PATTERN, MAX_KIND_DISPLAY_NAME, MAX_KIND_DISPLAY_NAMES,
+  NOTIFICATION_KIND_PATTERN, isBuiltinNotificationKind, type BuiltinNotificationKind, type NotificationAudience, type NotificationMode,
 } from '@careline/protocol';
 import { MAX_CONTENT_DEPTH, nestsDeeperThan } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
-import type { InboxQuery, Notification, NotificationKindDef, NotificationTarget, NotificationUnread, Principal } from './types.ts';
+import type {
+  InboxQuery, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationTarget, NotificationUnread, Principal,
+} from './types.ts';
 import { requireUser } from './access.ts';
 import { fail } from './errors.ts';
 import { newId } from './ids.ts';
@@ -20,6 +22,61 @@ const KIND_RE = new RegExp(NOTIFICATION_KIND_PATTERN);
 const ID_RE = /^[^\s/?#]{1,128}$/;
 const TAG_RE = /^[^\s,]{1,64}$/;
 const EVENT_KINDS = new Set<string>(Object.values(EventKinds));
+const LANGUAGE_TAG_RE = new RegExp(LANGUAGE_TAG_PATTERN);
+// Control characters (C0, DEL, C1) and the bidirectional overrides that could disguise a name.
+const UNSHOWABLE_RE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u;
+
+/** A built-in kind's definition, with its names from the protocol. */
+function builtinKind(kind: BuiltinNotificationKind): NotificationKindDef {
+  const names = BuiltinNotificationKindNames[kind];
+  return { kind, mode: BuiltinNotificationKinds[kind], builtin: true, created_at: null, display_name: names.en, display_names: { ...names } };
+}
+
+/** One display name: trimmed, 1–64 characters, nothing unprintable; `request.invalid` otherwise. */
+function displayName(raw: unknown, field: string): string {
+  const bad = (why: string) => fail('request.invalid', `${field} ${why}.`, { field });
+  if (typeof raw !== 'string') throw bad('must be a string');
+  const name = raw.trim().normalize('NFC');
+  if (name.length === 0) throw bad('must not be empty');
+  if ([...name].length > MAX_KIND_DISPLAY_NAME) throw bad(`must be at most ${MAX_KIND_DISPLAY_NAME} characters`);
+  if (UNSHOWABLE_RE.test(name)) throw bad('must not contain control or direction-override characters');
+  return name;
+}
+
+/**
+ * Checks the names given when registering a kind: `display_name` a name or null;
+ * `display_names` an object of at most 32 language tags (BCP 47, canonicalised with `Intl`:
+ * `zh-cn` → `zh-CN`) to names, or null. Anything else is `request.invalid`.
+ */
+export function parseKindNames(input: { display_name?: unknown; display_names?: unknown }): NotificationKindNamesInput {
+  const out: NotificationKindNamesInput = {};
+  if (input.display_name !== undefined) out.display_name = input.display_name === null ? null : displayName(input.display_name, 'display_name');
+  const raw = input.display_names;
+  if (raw === undefined) return out;
+  if (raw === null) return { ...out, display_names: null };
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw fail('request.invalid', 'display_names must be an object of language tags to names.', { field: 'display_names' });
+  const entries = Object.entries(raw as Record<string, unknown>);
+  if (entries.length > MAX_KIND_DISPLAY_NAMES) {
+    throw fail('request.invalid', `display_names may name at most ${MAX_KIND_DISPLAY_NAMES} languages.`, { field: 'display_names' });
+  }
+  const names: Record<string, string> = {};
+  for (const [tag, name] of entries) {
+    let canonical: string | undefined;
+    try {
+      canonical = LANGUAGE_TAG_RE.test(tag) ? Intl.getCanonicalLocales(tag)[0] : undefined;
+    } catch {
+      canonical = undefined;
+    }
+    if (canonical === undefined) {
+      throw fail('request.invalid', `display_names: "${tag.slice(0, 40)}" is not a language tag (en, zh-CN, pt-BR, …).`, { field: 'display_names', tag: tag.slice(0, 40) });
+    }
+    if (Object.hasOwn(names, canonical)) {
+      throw fail('request.invalid', `display_names names ${canonical} twice.`, { field: 'display_names', tag: canonical });
+    }
+    names[canonical] = displayName(name, `display_names.${canonical}`);
+  }
+  return { ...out, display_names: names };
+}
 
 /** Most users one notification may list (`{ users: [...] }`); teams, tags and the tenant have no limit. */
 export const MAX_LISTED_USERS = 10_000;
@@ -91,7 +148,7 @@ export class NotificationService {
 
   /** The kind's definition: built in, or registered by the tenant; `notification.kind_unknown` otherwise. */
   async kind(tenantId: string, kind: string): Promise<NotificationKindDef> {
-    if (isBuiltinNotificationKind(kind)) return { kind, mode: BuiltinNotificationKinds[kind], builtin: true, created_at: null };
+    if (isBuiltinNotificationKind(kind)) return builtinKind(kind);
     const def = KIND_RE.test(kind) ? await this.#d.storage.notifications.getKind(tenantId, kind) : null;
     if (!def) throw fail('notification.kind_unknown', `Unknown notification kind "${kind}": use a built-in kind or register it first.`, { kind });
     return def;
@@ -99,26 +156,40 @@ export class NotificationService {
 
   /** Every kind the tenant can send: the built-in ones, then the registered ones. */
   async kinds(p: Principal): Promise<NotificationKindDef[]> {
-    const builtin = Object.entries(BuiltinNotificationKinds).map(([kind, mode]) => ({ kind, mode, builtin: true, created_at: null }));
+    const builtin = (Object.keys(BuiltinNotificationKinds) as BuiltinNotificationKind[]).map(builtinKind);
     return [...builtin, ...(await this.#d.storage.notifications.listKinds(p.tenantId))];
   }
 
+  /** The kinds of the caller's tenant with their names, for a user's inbox (no registration times). */
+  async kindsForUser(p: Principal): Promise<Omit<NotificationKindDef, 'created_at'>[]> {
+    requireUser(p);
+    return (await this.kinds(p)).map(({ created_at: _, ...k }) => k);
+  }
+
   /**
-   * Registers a custom kind (integrators). The same name and mode again changes nothing;
-   * another mode, a built-in kind with another mode, or an event kind's name is
-   * `notification.kind_exists`.
+   * Registers a custom kind (integrators), with optional names for people. The same name and
+   * mode again keeps the kind and replaces the names given (one left out stays; `null`
+   * clears it); another mode, a built-in kind with another mode, or an event kind's name is
+   * `notification.kind_exists`. Built-in kinds keep the protocol's names: naming one is
+   * `request.invalid`.
    */
-  async registerKind(p: Principal, kind: string, mode: NotificationMode): Promise<{ kind: NotificationKindDef; created: boolean }> {
+  async registerKind(
+    p: Principal, kind: string, mode: NotificationMode, rawNames: { display_name?: unknown; display_names?: unknown } = {},
+  ): Promise<{ kind: NotificationKindDef; created: boolean }> {
     requireApp(p);
     if (!KIND_RE.test(kind)) throw fail('request.invalid', `A kind name matches ${NOTIFICATION_KIND_PATTERN}.`, { kind });
     if (mode !== 'each' && mode !== 'latest') throw fail('request.invalid', 'mode must be "each" or "latest".');
+    const names = parseKindNames(rawNames);
     if (EVENT_KINDS.has(kind)) throw fail('notification.kind_exists', `${kind} is an event kind, not a notification kind.`, { kind });
     if (isBuiltinNotificationKind(kind)) {
       const builtinMode = BuiltinNotificationKinds[kind];
       if (builtinMode !== mode) throw fail('notification.kind_exists', `${kind} is built in with mode "${builtinMode}".`, { kind, mode: builtinMode });
-      return { kind: { kind, mode, builtin: true, created_at: null }, created: false };
+      if (names.display_name !== undefined || names.display_names !== undefined) {
+        throw fail('request.invalid', `${kind} is built in: its names are fixed.`, { kind });
+      }
+      return { kind: builtinKind(kind), created: false };
     }
-    return this.#d.storage.notifications.registerKind(p.tenantId, kind, mode, this.#now());
+    return this.#d.storage.notifications.registerKind(p.tenantId, kind, mode, this.#now(), names);
   }
 
   // ---- send --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import type {
 import type { DomainEvent } from './events.ts';
 import type { UserRole } from './types.ts';
 import type {
-  InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationMode, NotificationTarget, NotificationUnread, Team, TenantSettings,
+  InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationMode, NotificationTarget, NotificationUnread, Team, TenantSettings,
 } from './types.ts';
 
 export interface TenantStore {
@@ -143,10 +143,13 @@ export interface TopicStore {
  */
 export interface NotificationStore {
   /**
-   * Registers a custom kind. Registering it again with the same mode changes nothing
-   * (`created: false`); with another mode fails with `notification.kind_exists`.
+   * Registers a custom kind with its names. Registering it again with the same mode keeps
+   * the kind (`created: false`) and replaces the names given (a name left out stays); with
+   * another mode fails with `notification.kind_exists` and changes nothing.
    */
-  registerKind(tenantId: string, kind: string, mode: NotificationMode, now: number): Promise<{ kind: NotificationKindDef; created: boolean }>;
+  registerKind(
+    tenantId: string, kind: string, mode: NotificationMode, now: number, names?: NotificationKindNamesInput,
+  ): Promise<{ kind: NotificationKindDef; created: boolean }>;
   /** A registered (custom) kind of the tenant; built-in kinds are the domain's. */
   getKind(tenantId: string, kind: string): Promise<NotificationKindDef | null>;
   listKinds(tenantId: string): Promise<NotificationKindDef[]>;

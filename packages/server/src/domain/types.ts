@@ -55,6 +55,19 @@ export interface NotificationKindDef {
   builtin: boolean;
   /** When it was registered; null for built-in kinds. */
   created_at: number | null;
+  /** The name for people in any language without its own; null: none. */
+  display_name: string | null;
+  /** Names for people per language tag (`{ "en": …, "zh-CN": … }`); `{}`: none. */
+  display_names: Record<string, string>;
+}
+
+/**
+ * Names given when registering a kind: a field left out keeps what is stored; `null` clears
+ * it (`display_names: null` and `{}` both store none).
+ */
+export interface NotificationKindNamesInput {
+  display_name?: string | null;
+  display_names?: Record<string, string> | null;
 }
 
 /** Who a notification goes to, as the domain resolved it. `users` covers one user too. */

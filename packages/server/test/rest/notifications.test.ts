@@ -173,7 +173,7 @@ describe('sending', () => {
     const put = (kind: string, mode: string, apiKey?: string) => s.call('PUT', `/api/v2/management/notification-kinds/${kind}`, { body: { mode }, ...(apiKey ? { apiKey } : {}) });
     const r1 = ok(await put('LAB_RESULT_PUSH', 'each'));
     assert.equal(r1.created, true);
-    assert.deepEqual(r1.kind, { kind: 'LAB_RESULT_PUSH', mode: 'each', builtin: false, created_at: r1.kind.created_at });
+    assert.deepEqual(r1.kind, { kind: 'LAB_RESULT_PUSH', mode: 'each', builtin: false, created_at: r1.kind.created_at, display_name: null, display_names: {} });
     assert.deepEqual(ok(await put('LAB_RESULT_PUSH', 'each')), { kind: r1.kind, created: false });
     assert.deepEqual(ok(await put('S2C_SYSTEM_PUSH', 'latest')).created, false);
     ok(await put('CAMPAIGN_PUSH', 'latest'));
@@ -190,6 +190,74 @@ describe('sending', () => {
     assert.deepEqual(await unread('ck'), { total: 3, kinds: { CAMPAIGN_PUSH: 1, LAB_RESULT_PUSH: 2 } });
     const kinds = ok(await s.call('GET', '/api/v2/management/notification-kinds')).kinds.filter((k: { builtin: boolean }) => !k.builtin).map((k: { kind: string }) => k.kind);
     assert.deepEqual(kinds, ['CAMPAIGN_PUSH', 'LAB_RESULT_PUSH']);
+  });
+
+  test('kinds have display names: set on register, updated by a re-PUT with the same mode, listed to integrators and users', async () => {
+    const put = (kind: string, body: Record<string, unknown>, apiKey?: string) =>
+      s.call('PUT', `/api/v2/management/notification-kinds/${kind}`, { body, ...(apiKey ? { apiKey } : {}) });
+    const userKinds = async (opts: { token?: string; headers?: Record<string, string> }) => ok(await s.call('GET', '/api/v2/notifications/kinds', opts)).kinds;
+    const r1 = ok(await put('VACCINE_DUE_PUSH', { mode: 'each', display_name: '  Vaccine due ', display_names: { en: 'Vaccine due', 'zh-cn': '疫苗接种提醒' } }));
+    assert.equal(r1.created, true);
+    assert.deepEqual(r1.kind, {
+      kind: 'VACCINE_DUE_PUSH', mode: 'each', builtin: false, created_at: r1.kind.created_at,
+      display_name: 'Vaccine due', display_names: { en: 'Vaccine due', 'zh-CN': '疫苗接种提醒' },
+    });
+    // Without names: registered as before, with none.
+    const plain = ok(await put('PLAIN_KIND_PUSH', { mode: 'latest' })).kind;
+    assert.deepEqual([plain.display_name, plain.display_names], [null, {}]);
+
+    // The same mode again: the names given replace the stored ones; a name left out stays.
+    const r2 = ok(await put('VACCINE_DUE_PUSH', { mode: 'each', display_names: { en: 'Vaccination due', ru: 'Пора прививаться' } }));
+    assert.deepEqual(r2, { created: false, kind: { ...r1.kind, display_names: { en: 'Vaccination due', ru: 'Пора прививаться' } } });
+    assert.deepEqual(ok(await put('VACCINE_DUE_PUSH', { mode: 'each' })), r2, 'no names: nothing changes');
+    const r3 = ok(await put('PLAIN_KIND_PUSH', { mode: 'latest', display_name: 'Plain' }));
+    assert.deepEqual([r3.created, r3.kind.display_name, r3.kind.display_names, r3.kind.created_at], [false, 'Plain', {}, plain.created_at]);
+    assert.equal(ok(await put('PLAIN_KIND_PUSH', { mode: 'latest', display_name: null, display_names: null })).kind.display_name, null, 'null clears');
+
+    // The integrator's list and the users' list carry the names; built-in kinds are named in English and Chinese.
+    const managed = ok(await s.call('GET', '/api/v2/management/notification-kinds')).kinds;
+    assert.deepEqual(managed.find((k: { kind: string }) => k.kind === 'VACCINE_DUE_PUSH'), r2.kind);
+    assert.deepEqual(managed.find((k: { kind: string }) => k.kind === 'S2C_SIGNED_PUSH'), {
+      kind: 'S2C_SIGNED_PUSH', mode: 'each', builtin: true, created_at: null,
+      display_name: 'Care contract signed', display_names: { en: 'Care contract signed', 'zh-CN': '签约成功' },
+    });
+    const seen = await userKinds({ token: tok.pa });
+    assert.deepEqual(seen, managed.map(({ created_at: _, ...k }: { created_at: unknown }) => k));
+    assert.deepEqual(seen.find((k: { kind: string }) => k.kind === 'VACCINE_DUE_PUSH'), {
+      kind: 'VACCINE_DUE_PUSH', mode: 'each', builtin: false, display_name: 'Vaccine due', display_names: { en: 'Vaccination due', ru: 'Пора прививаться' },
+    });
+    for (const k of Object.keys(BuiltinNotificationKinds)) {
+      const b = seen.find((x: { kind: string }) => x.kind === k);
+      assert.ok(b.builtin && b.display_name && b.display_names.en && b.display_names['zh-CN'], k);
+    }
+    assert.deepEqual(await userKinds({ headers: { 'x-api-key': s.apiKey, 'x-on-behalf-of': 'pb' } }), seen, 'an API key on behalf of a user');
+    // Another tenant's users see only its own registered kinds.
+    const otherUser = (await other.user('ou')).token;
+    assert.deepEqual((await userKinds({ token: otherUser })).filter((k: { builtin: boolean }) => !k.builtin).map((k: { kind: string }) => k.kind), ['OTHER_ONLY']);
+    assertError(await s.call('GET', '/api/v2/notifications/kinds', { apiKey: null }), 'auth.missing', 'no credentials');
+    assertError(await s.call('GET', '/api/v2/notifications/kinds'), 'request.invalid', 'an API key alone is not a user');
+
+    const long = 'x'.repeat(65);
+    const many = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`l${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}`, 'n']));
+    await refused([
+      ['display_name empty', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_name: '' }), 'request.invalid'],
+      ['display_name blank', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_name: '   ' }), 'request.invalid'],
+      ['display_name too long', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_name: long }), 'request.invalid'],
+      ['display_name control character', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_name: 'Vac\u0000cine' }), 'request.invalid'],
+      ['display_name bidi override', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_name: 'Vac\u202ecine' }), 'request.invalid'],
+      ['display_name not a string', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_name: 7 }), 'request.invalid'],
+      ['display_names not an object', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_names: ['Vaccine'] }), 'request.invalid'],
+      ['display_names bad tag', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_names: { 'english!': 'Vaccine' } }), 'request.invalid'],
+      ['display_names tag Intl refuses', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_names: { 'en-US-x': 'Vaccine' } }), 'request.invalid'],
+      ['display_names same tag twice', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_names: { 'zh-CN': 'a', 'zh-cn': 'b' } }), 'request.invalid'],
+      ['display_names name too long', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_names: { en: long } }), 'request.invalid'],
+      ['display_names name empty', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_names: { en: '' } }), 'request.invalid'],
+      ['display_names too many', () => put('VACCINE_DUE_PUSH', { mode: 'each', display_names: many }), 'request.invalid'],
+      ['names with another mode', () => put('VACCINE_DUE_PUSH', { mode: 'latest', display_name: 'Renamed' }), 'notification.kind_exists'],
+      ['naming a built-in kind', () => put('S2C_SIGNED_PUSH', { mode: 'each', display_name: 'Signed' }), 'request.invalid'],
+      ['unknown field', () => put('VACCINE_DUE_PUSH', { mode: 'each', title: 'Vaccine' }), 'request.invalid'],
+    ]);
+    assert.deepEqual(ok(await s.call('GET', '/api/v2/management/notification-kinds')).kinds.find((k: { kind: string }) => k.kind === 'VACCINE_DUE_PUSH'), r2.kind, 'refusals changed no name');
   });
 });
 

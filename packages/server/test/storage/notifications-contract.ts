@@ -41,7 +41,7 @@ export function notificationStorageContract(name: string, open: OpenStorage): vo
 
     it('kinds: register once, again with the same mode is a no-op, with another mode fails; tenants apart', async () => {
       const r1 = await s.notifications.registerKind(T, 'LAB_RESULT', 'each', 5);
-      assert.deepEqual(r1, { kind: { kind: 'LAB_RESULT', mode: 'each', builtin: false, created_at: 5 }, created: true });
+      assert.deepEqual(r1, { kind: { kind: 'LAB_RESULT', mode: 'each', builtin: false, created_at: 5, display_name: null, display_names: {} }, created: true });
       const r2 = await s.notifications.registerKind(T, 'LAB_RESULT', 'each', 6);
       assert.equal(r2.created, false);
       assert.equal(r2.kind.created_at, 5);
@@ -51,6 +51,25 @@ export function notificationStorageContract(name: string, open: OpenStorage): vo
       await s.notifications.registerKind(T, 'AAA_NEWS', 'latest', 8);
       assert.deepEqual((await s.notifications.listKinds(T)).map((k) => k.kind), ['AAA_NEWS', 'LAB_RESULT']);
       assert.deepEqual(await s.notifications.listKinds(T2), []);
+    });
+
+    it('kind names: stored on register, replaced by the same mode again (a name left out stays, null clears), untouched by another mode', async () => {
+      const names = { en: 'Vaccine due', 'zh-CN': '疫苗接种提醒' };
+      const r1 = await s.notifications.registerKind(T, 'VACCINE_DUE', 'each', 5, { display_name: 'Vaccine due', display_names: names });
+      assert.deepEqual(r1, { kind: { kind: 'VACCINE_DUE', mode: 'each', builtin: false, created_at: 5, display_name: 'Vaccine due', display_names: names }, created: true });
+      assert.deepEqual(await s.notifications.getKind(T, 'VACCINE_DUE'), r1.kind);
+      assert.deepEqual(await s.notifications.registerKind(T, 'VACCINE_DUE', 'each', 6), { kind: r1.kind, created: false });
+      const r2 = await s.notifications.registerKind(T, 'VACCINE_DUE', 'each', 7, { display_names: { ru: 'Прививка' } });
+      assert.deepEqual(r2, { kind: { ...r1.kind, display_names: { ru: 'Прививка' } }, created: false });
+      await assert.rejects(s.notifications.registerKind(T, 'VACCINE_DUE', 'latest', 8, { display_name: 'Other' }), isCode('notification.kind_exists'));
+      assert.deepEqual(await s.notifications.getKind(T, 'VACCINE_DUE'), r2.kind);
+      const r3 = await s.notifications.registerKind(T, 'VACCINE_DUE', 'each', 9, { display_name: null, display_names: null });
+      assert.deepEqual([r3.kind.display_name, r3.kind.display_names, r3.kind.created_at], [null, {}, 5]);
+      await s.notifications.registerKind(T, 'VACCINE_DUE', 'each', 10, { display_name: 'Again', display_names: { en: 'Again' } });
+      assert.deepEqual((await s.notifications.listKinds(T)).find((k) => k.kind === 'VACCINE_DUE'), {
+        kind: 'VACCINE_DUE', mode: 'each', builtin: false, created_at: 5, display_name: 'Again', display_names: { en: 'Again' },
+      });
+      assert.equal(await s.notifications.getKind(T2, 'VACCINE_DUE'), null);
     });
 
     it('users target: one row per user, in their inboxes only; an unknown user stores nothing', async () => {

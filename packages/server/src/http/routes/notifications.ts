@@ -5,7 +5,9 @@
  */
 import Type from 'typebox';
 import type { FastifyError } from 'fastify';
-import { NOTIFICATION_KIND_PATTERN, Notification, NotificationUnread } from '@careline/protocol';
+import {
+  LANGUAGE_TAG_PATTERN, MAX_KIND_DISPLAY_NAME, MAX_KIND_DISPLAY_NAMES, NOTIFICATION_KIND_PATTERN, Notification, NotificationUnread,
+} from '@careline/protocol';
 import type { Api } from '../app.ts';
 import type { Core } from '../../core.ts';
 import { fail } from '../../domain/errors.ts';
@@ -17,7 +19,19 @@ const KindName = Type.String({ minLength: 1, maxLength: 64, description: 'S2C_SI
 const Mode = Type.Union([Type.Literal('each'), Type.Literal('latest')], {
   description: '`each`: every notification is an inbox item; `latest`: only the newest of the kind is shown (and counted unread).',
 });
-const NotificationKind = Type.Object({ kind: Type.String(), mode: Mode, builtin: Type.Boolean(), created_at: Type.Union([Type.Number(), Type.Null()]) });
+const DisplayName = Type.String({ minLength: 1, maxLength: MAX_KIND_DISPLAY_NAME, description: 'A name for people: 1–64 characters, no control characters' });
+const DisplayNames = Type.Record(Type.String({ pattern: LANGUAGE_TAG_PATTERN }), DisplayName, {
+  maxProperties: MAX_KIND_DISPLAY_NAMES,
+  description: 'Names per language tag (BCP 47, kept in canonical form: `zh-cn` → `zh-CN`), e.g. `{ "en": "Lab result", "zh-CN": "化验结果" }`',
+});
+const KindNames = {
+  display_name: Type.Union([Type.String(), Type.Null()], { description: 'The name for any language without its own; null: none' }),
+  display_names: DisplayNames,
+};
+const NotificationKind = Type.Object({
+  kind: Type.String(), mode: Mode, builtin: Type.Boolean(), created_at: Type.Union([Type.Number(), Type.Null()]), ...KindNames,
+});
+const UserNotificationKind = Type.Object({ kind: Type.String(), mode: Mode, builtin: Type.Boolean(), ...KindNames });
 const UserRef = Type.String({ minLength: 1, maxLength: 128 });
 
 const Target = Type.Object(
@@ -79,12 +93,17 @@ export function notificationRoutes(app: Api, core: Core): void {
   app.put('/api/v2/management/notification-kinds/:kind', {
     config: { auth: 'app' },
     schema: {
-      tags: ['notifications'], summary: 'Register a custom notification kind (idempotent; another mode for the same name is notification.kind_exists)',
+      tags: ['notifications'],
+      summary: 'Register a custom notification kind with its names (idempotent; the same mode again updates the names given; another mode is notification.kind_exists)',
       params: Type.Object({ kind: Type.String({ pattern: NOTIFICATION_KIND_PATTERN }) }),
-      body: Type.Object({ mode: Mode }, { additionalProperties: false }),
+      body: Type.Object({
+        mode: Mode,
+        display_name: Type.Optional(Type.Union([DisplayName, Type.Null()], { description: 'The name for any language without its own; null clears it; left out: kept' })),
+        display_names: Type.Optional(Type.Union([DisplayNames, Type.Null()], { description: 'Names per language tag; replaces the stored ones; null clears them; left out: kept' })),
+      }, { additionalProperties: false }),
       response: { 200: Type.Object({ kind: NotificationKind, created: Type.Boolean() }), ...errors(400, 401, 403, 409) },
     },
-  }, async (req) => n.registerKind(req.principal, req.params.kind, req.body.mode));
+  }, async (req) => n.registerKind(req.principal, req.params.kind, req.body.mode, req.body));
 
   app.get('/api/v2/management/notification-kinds', {
     config: { auth: 'app' },
@@ -95,6 +114,14 @@ export function notificationRoutes(app: Api, core: Core): void {
   }, async (req) => ({ kinds: await n.kinds(req.principal) }));
 
   // ---- the user's inbox ----------------------------------------------------------------------
+  app.get('/api/v2/notifications/kinds', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['notifications'], summary: 'The notification kinds of the caller\'s tenant with their names for people: built in, then registered',
+      response: { 200: Type.Object({ kinds: Type.Array(UserNotificationKind) }), ...errors(400, 401) },
+    },
+  }, async (req) => ({ kinds: await n.kindsForUser(req.principal) }));
+
   app.get('/api/v2/notifications', {
     config: { auth: 'any' },
     schema: {

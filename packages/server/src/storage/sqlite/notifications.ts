@@ -11,7 +11,7 @@
 import { MAX_CONTENT_DEPTH, jsonNestsDeeperThan } from '@careline/protocol';
 import type { NotificationStore } from '../../domain/ports.ts';
 import type {
-  InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationMode, NotificationTarget, NotificationUnread,
+  InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationMode, NotificationTarget, NotificationUnread,
 } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
 import { StatementCache, type Db } from './db.ts';
@@ -73,6 +73,29 @@ function chunks<T>(list: readonly T[]): T[][] {
 const marks = (n: number) => Array.from({ length: n }, (_, i) => `@p${i}`).join(',');
 const params = (list: readonly string[]) => Object.fromEntries(list.map((v, i) => [`p${i}`, v]));
 
+interface KindRow {
+  kind: string;
+  mode: NotificationMode;
+  created_at: number;
+  display_name: string | null;
+  display_names: string | null;
+}
+
+const toKind = (r: KindRow): NotificationKindDef => ({
+  kind: r.kind,
+  mode: r.mode,
+  builtin: false,
+  created_at: r.created_at,
+  display_name: r.display_name,
+  display_names: r.display_names === null ? {} : (JSON.parse(r.display_names) as Record<string, string>),
+});
+
+const KIND_COLS = 'kind, mode, created_at, display_name, display_names';
+
+/** `display_names` as stored: JSON, or NULL for none. */
+const namesJson = (names: Record<string, string> | null | undefined): string | null =>
+  names && Object.keys(names).length > 0 ? JSON.stringify(names) : null;
+
 type CreateResult = { notification: Notification; recipients: string[] | null; count: number };
 type ReadSelection = { ids: readonly string[] } | { kind: string } | { all: true };
 
@@ -83,14 +106,16 @@ export class SqliteNotificationStore implements NotificationStore {
   readonly #head;
   readonly #latestPerKind;
   readonly #unread;
-  readonly #registerKind: (tenantId: string, kind: string, mode: NotificationMode, now: number) => { kind: NotificationKindDef; created: boolean };
+  readonly #registerKind: (
+    tenantId: string, kind: string, mode: NotificationMode, now: number, names: NotificationKindNamesInput,
+  ) => { kind: NotificationKindDef; created: boolean };
   readonly #create: (n: NewNotification, target: NotificationTarget) => CreateResult;
   readonly #markRead: (tenantId: string, userId: string, sel: ReadSelection, now: number) => number;
 
   constructor(db: Db) {
     const sql = (this.#sql = new StatementCache(db));
-    this.#getKind = db.prepare('SELECT kind, mode, created_at FROM notification_kinds WHERE tenant_id = ? AND kind = ?');
-    this.#listKinds = db.prepare('SELECT kind, mode, created_at FROM notification_kinds WHERE tenant_id = ? ORDER BY kind');
+    this.#getKind = db.prepare(`SELECT ${KIND_COLS} FROM notification_kinds WHERE tenant_id = ? AND kind = ?`);
+    this.#listKinds = db.prepare(`SELECT ${KIND_COLS} FROM notification_kinds WHERE tenant_id = ? ORDER BY kind`);
     this.#head = db.prepare(`WITH ${MINE} SELECT MAX(id) FROM mine`).pluck();
     this.#latestPerKind = db.prepare(
       `WITH ${MINE}, latest AS (SELECT MAX(id) AS id, kind, read_at FROM mine GROUP BY kind)
@@ -98,15 +123,22 @@ export class SqliteNotificationStore implements NotificationStore {
     );
     this.#unread = db.prepare(`WITH ${MINE}, ${VISIBLE} SELECT kind, COUNT(*) AS c FROM visible WHERE read_at IS NULL GROUP BY kind ORDER BY kind`);
 
-    const insertKind = db.prepare('INSERT INTO notification_kinds (tenant_id, kind, mode, created_at) VALUES (?, ?, ?, ?)');
-    this.#registerKind = db.transaction((tenantId: string, kind: string, mode: NotificationMode, now: number) => {
+    const insertKind = db.prepare(
+      'INSERT INTO notification_kinds (tenant_id, kind, mode, created_at, display_name, display_names) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    const renameKind = db.prepare('UPDATE notification_kinds SET display_name = ?, display_names = ? WHERE tenant_id = ? AND kind = ?');
+    this.#registerKind = db.transaction((tenantId: string, kind: string, mode: NotificationMode, now: number, names: NotificationKindNamesInput) => {
       const existing = this.#kind(tenantId, kind);
       if (existing) {
         if (existing.mode !== mode) throw fail('notification.kind_exists', undefined, { kind, mode: existing.mode });
-        return { kind: existing, created: false };
+        const displayName = names.display_name !== undefined ? names.display_name : existing.display_name;
+        const displayNames = names.display_names !== undefined ? (names.display_names ?? {}) : existing.display_names;
+        if (displayName === existing.display_name && namesJson(displayNames) === namesJson(existing.display_names)) return { kind: existing, created: false };
+        renameKind.run(displayName, namesJson(displayNames), tenantId, kind);
+        return { kind: this.#kind(tenantId, kind)!, created: false };
       }
-      insertKind.run(tenantId, kind, mode, now);
-      return { kind: { kind, mode, builtin: false, created_at: now }, created: true };
+      insertKind.run(tenantId, kind, mode, now, names.display_name ?? null, namesJson(names.display_names));
+      return { kind: this.#kind(tenantId, kind)!, created: true };
     });
 
     const insert = db.prepare(
@@ -212,8 +244,10 @@ export class SqliteNotificationStore implements NotificationStore {
     });
   }
 
-  async registerKind(tenantId: string, kind: string, mode: NotificationMode, now: number): Promise<{ kind: NotificationKindDef; created: boolean }> {
-    return this.#registerKind(tenantId, kind, mode, now);
+  async registerKind(
+    tenantId: string, kind: string, mode: NotificationMode, now: number, names: NotificationKindNamesInput = {},
+  ): Promise<{ kind: NotificationKindDef; created: boolean }> {
+    return this.#registerKind(tenantId, kind, mode, now, names);
   }
 
   async getKind(tenantId: string, kind: string): Promise<NotificationKindDef | null> {
@@ -221,13 +255,12 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   #kind(tenantId: string, kind: string): NotificationKindDef | null {
-    const r = this.#getKind.get(tenantId, kind) as { kind: string; mode: NotificationMode; created_at: number } | undefined;
-    return r ? { ...r, builtin: false } : null;
+    const r = this.#getKind.get(tenantId, kind) as KindRow | undefined;
+    return r ? toKind(r) : null;
   }
 
   async listKinds(tenantId: string): Promise<NotificationKindDef[]> {
-    const rows = this.#listKinds.all(tenantId) as { kind: string; mode: NotificationMode; created_at: number }[];
-    return rows.map((r) => ({ ...r, builtin: false }));
+    return (this.#listKinds.all(tenantId) as KindRow[]).map(toKind);
   }
 
   async create(n: NewNotification, target: NotificationTarget): Promise<CreateResult> {
