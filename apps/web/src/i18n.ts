@@ -50,6 +50,10 @@ const en = {
   'conn.retry': 'Reconnect',
   'conn.expired': 'Your session has ended. Please sign in again.',
   'conn.signIn': 'Sign in again',
+  'conn.elsewhere': 'This account just signed in on another {device}. This window stays connected.',
+  'platform.web': 'browser',
+  'platform.mobile': 'phone',
+  'platform.desktop': 'computer',
 
   'list.title': 'Chats',
   'list.filter': 'Show',
@@ -227,6 +231,10 @@ const zh: Record<MsgKey, string> = {
   'conn.retry': '重新连接',
   'conn.expired': '登录已失效，请重新登录。',
   'conn.signIn': '重新登录',
+  'conn.elsewhere': '此账号刚刚在另一台{device}上登录，本窗口保持连接。',
+  'platform.web': '浏览器',
+  'platform.mobile': '手机',
+  'platform.desktop': '电脑',
 
   'list.title': '会话',
   'list.filter': '显示',

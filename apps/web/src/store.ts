@@ -85,6 +85,8 @@ export interface StoreState {
   /** The tenant's notification kinds by code, with their names for people (empty: not loaded, or an older server). */
   notificationKinds: Record<string, NotificationKindInfo>;
   toasts: Toast[];
+  /** The platform class of a newer connection of this account (S2C_DIFFERENT_CONNECTION), until dismissed. */
+  elsewhere: string | null;
 }
 
 const PAGE = 30;
@@ -169,6 +171,7 @@ export class Store {
       inboxAvailable: true,
       notificationKinds: {},
       toasts: [],
+      elsewhere: null,
     };
   }
 
@@ -212,6 +215,11 @@ export class Store {
       c.on('presence', (p) => this.#set({ presence: { ...this.state.presence, [p.user_id]: { online: p.online, last_seen: p.last_seen } } })),
       c.on('conversation', (e) => void this.#onConversation(e.event, e.conversation_id)),
       c.on('error', (e) => this.#onError(e)),
+      // The account connected again from another device of the same kind (the tenant's `notify`
+      // policy keeps this one open; under `kick` the close that follows is the banner's).
+      c.on('event', (e) => {
+        if (e.kind === 'S2C_DIFFERENT_CONNECTION') this.#set({ elsewhere: e.platform_class });
+      }),
     );
     const onOnline = () => this.#onNetwork(true);
     const onOffline = () => this.#onNetwork(false);
@@ -770,6 +778,10 @@ export class Store {
     const id = ++this.#toastId;
     this.#set({ toasts: [...this.state.toasts, { id, text }].slice(-3) });
     setTimeout(() => this.dismiss(id), 8000);
+  }
+
+  dismissElsewhere(): void {
+    this.#set({ elsewhere: null });
   }
 
   dismiss(id: number): void {

@@ -468,6 +468,14 @@ describe('the web client in a browser', () => {
     await page.getByTestId('composer').fill('Typed on my phone');
     await page.getByTestId('send').tap();
     await log(patient).getByText('Typed on my phone').waitFor();
+    // The patient's older window is told that the account signed in again on a device of its
+    // kind (the tenant's default `notify` policy), stays connected, and the notice goes away.
+    const elsewhere = patient.getByTestId('elsewhere-banner');
+    await elsewhere.waitFor();
+    assert.match(await elsewhere.innerText(), /signed in on another/);
+    await elsewhere.getByRole('button', { name: 'Dismiss' }).click();
+    await until(async () => assert.equal(await elsewhere.count(), 0));
+    assert.equal(await patient.getByTestId('connection-banner').count(), 0, 'still connected');
     // The chat alone on a phone has the page's heading: the conversation's title.
     const heading = page.getByRole('heading', { level: 1 });
     assert.equal(await heading.count(), 1);

@@ -3,7 +3,7 @@
  * a tab bar on a phone) and the screen of the current route.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { useI18n } from '../i18n.ts';
+import { hasKey, useI18n, type MsgKey } from '../i18n.ts';
 import { initials } from '../format.ts';
 import { navigate, onLinkClick, routePath, useRoute, type Route } from '../router.ts';
 import { useStore, type Store } from '../store.ts';
@@ -143,6 +143,7 @@ function ConnectionBanner({ store, onSignOut }: { store: Store; onSignOut: () =>
   const connection = useStore(store, (s) => s.connection);
   const everOpened = useStore(store, (s) => s.everOpened);
   const closedBy = useStore(store, (s) => s.closedBy);
+  const elsewhere = useStore(store, (s) => s.elsewhere);
 
   let text: string | null = null;
   let action: 'retry' | 'signin' | null = null;
@@ -158,6 +159,14 @@ function ConnectionBanner({ store, onSignOut }: { store: Store; onSignOut: () =>
 
   return (
     <div className="banner-slot" role="status" aria-live="polite">
+      {!text && elsewhere !== null && (
+        <div className="banner info" data-testid="elsewhere-banner">
+          <span>{t('conn.elsewhere', { device: hasKey(`platform.${elsewhere}`) ? t(`platform.${elsewhere}` as MsgKey) : elsewhere })}</span>
+          <button type="button" onClick={() => store.dismissElsewhere()}>
+            {t('dismiss')}
+          </button>
+        </div>
+      )}
       {text && (
         <div className={`banner ${kind}`} data-testid="connection-banner" data-state={online ? connection : 'offline'}>
           <OfflineIcon />
