@@ -82,6 +82,33 @@ describe('PostgreSQL for tests', () => {
     await assertGone(s);
     await client.end().catch(() => {});
   });
+  test('restart(): the same URL and data in a new process, the old one gone', { timeout: 30_000 }, async () => {
+    const s = await startPostgres();
+    started.push(s);
+    const first = new pg.Client({ connectionString: s.url });
+    first.on('error', () => {}); // the restart ends this connection
+    await first.connect();
+    await first.query('CREATE TABLE kept (n int)');
+    await first.query('INSERT INTO kept VALUES (7)');
+    const before = s.pid;
+    await s.restart();
+    assert.notEqual(s.pid, before);
+    assert.equal(alive(before), false, 'the first process is gone');
+    assert.ok(alive(s.pid));
+    await assert.rejects(first.query('SELECT 1'), 'the old connection ended with the old process');
+    await first.end().catch(() => {});
+    const again = new pg.Client({ connectionString: s.url });
+    try {
+      await again.connect();
+      assert.deepEqual((await again.query('SELECT n FROM kept')).rows, [{ n: 7 }]);
+    } finally {
+      await again.end();
+    }
+    await s.stop();
+    await assertGone(s);
+    await assert.rejects(s.restart(), /restart\(\) after stop\(\)/);
+  });
+
   test('a server that cannot start rejects with its own message and leaves no process or dir', { timeout: 30_000 }, async () => {
     const own = mkdtempSync(join(tmpdir(), 'careline-tmp-'));
     chmodSync(own, 0o1777); // like /tmp: PostgreSQL, run as its own user when we are root, reaches it
@@ -136,6 +163,28 @@ describe('Redis for tests', () => {
     await b.stop();
     await assertGone(b);
     await b.stop(); // a second stop is harmless
+  });
+});
+
+describe('Redis restarted', () => {
+  test('restart(): the same URL in a new process, empty (nothing is saved); a client reconnects by itself', { timeout: 30_000 }, async () => {
+    const s = await startRedis();
+    started.push(s);
+    const client = new Redis(s.url, { retryStrategy: () => 50 });
+    client.on('error', () => {}); // the restart drops the connection; ioredis reconnects
+    try {
+      await client.set('k', 'v');
+      const before = s.pid;
+      await s.restart();
+      assert.notEqual(s.pid, before);
+      assert.equal(alive(before), false, 'the first process is gone');
+      assert.equal(await client.get('k'), null, 'a restarted Redis is empty');
+      assert.equal(await client.set('k', 'v2'), 'OK');
+    } finally {
+      client.disconnect();
+    }
+    await s.stop();
+    await assertGone(s);
   });
 });
 

@@ -25,13 +25,19 @@ export const INSTALL_SCRIPT = 'scripts/install-services';
 export interface Service {
   /** A connection URL for the client library (`pg`, `ioredis`). */
   url: string;
-  /** The server's process id (PostgreSQL: the postmaster). */
-  pid: number;
+  /** The server's process id (PostgreSQL: the postmaster); a new one after restart(). */
+  readonly pid: number;
   port: number;
   /** The temp dir holding the data, the socket and the config; removed by stop(). */
   dir: string;
   /** The server's recent log output, for a failing test's message. */
   log(): string;
+  /**
+   * Stops the process by its id (a clean shutdown), waits until it has exited and starts it
+   * again on the same port and dir, for tests of a server that goes away and comes back.
+   * PostgreSQL keeps its data; Redis, which saves nothing, comes back empty.
+   */
+  restart(): Promise<void>;
   /** Stops the process by its id, waits until it has exited and removes the dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -134,11 +140,11 @@ function postgresIds(): { uid: number; gid: number } | undefined {
 }
 
 /** Every server started and not yet stopped: killed (and its dir removed) when the process exits. */
-const running = new Map<number, { child: ChildProcess; dir: string }>();
+const running = new Set<{ pid: () => number; dir: string }>();
 process.on('exit', () => {
-  for (const [pid, { dir }] of running) {
+  for (const { pid, dir } of running) {
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(pid(), 'SIGKILL');
     } catch {
       // already gone
     }
@@ -159,16 +165,15 @@ class LogTail {
 
 interface Launch {
   child: ChildProcess;
-  log: LogTail;
 }
 
 /**
  * Spawns a server and resolves once its output has a line matching `ready`; rejects with the
  * output if it exits first or takes longer than START_TIMEOUT_MS.
  */
-function launch(file: string, args: string[], ready: RegExp, opts: { uid?: number; gid?: number; cwd: string }): Promise<Launch> {
+function launch(file: string, args: string[], ready: RegExp, opts: { uid?: number; gid?: number; cwd: string; log: LogTail }): Promise<Launch> {
+  const { log } = opts;
   return new Promise((resolve, reject) => {
-    const log = new LogTail();
     const child = spawn(file, args, { cwd: opts.cwd, uid: opts.uid, gid: opts.gid, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     let seen = '';
     let done = false;
@@ -181,7 +186,7 @@ function launch(file: string, args: string[], ready: RegExp, opts: { uid?: numbe
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         reject(err);
       } else {
-        resolve({ child, log });
+        resolve({ child });
       }
     };
     const onData = (chunk: Buffer) => {
@@ -215,40 +220,69 @@ async function launchOnFreePort(start: (port: number) => Promise<Launch>): Promi
   }
 }
 
-/** Turns a started process into a Service; its handles no longer keep the test process alive. */
-function service(launched: Launch & { port: number }, dir: string, url: string, signal: NodeJS.Signals): Service {
-  const { child, log, port } = launched;
-  const pid = child.pid!;
-  running.set(pid, { child, dir });
-  const unref = () => {
-    child.unref();
-    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-    (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+/**
+ * Turns a started process into a Service; its handles no longer keep the test process alive.
+ * `relaunch` starts it again on the same port and dir (restart()).
+ */
+function service(first: Launch & { port: number }, dir: string, url: string, signal: NodeJS.Signals, log: LogTail, relaunch: (port: number) => Promise<Launch>): Service {
+  const { port } = first;
+  let child = first.child;
+  const entry = { pid: () => child.pid!, dir };
+  running.add(entry);
+  const detach = (c: ChildProcess) => {
+    c.unref();
+    (c.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    (c.stderr as unknown as { unref?: () => void } | null)?.unref?.();
   };
-  unref();
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.ref();
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        process.kill(pid, signal);
-        const timer = setTimeout(() => {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // gone meanwhile
-          }
-        }, STOP_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
+  detach(child);
+
+  /** Ends the current process by its id and waits until it has exited (SIGKILL after STOP_TIMEOUT_MS). */
+  const halt = async () => {
+    const c = child;
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    c.ref();
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    process.kill(c.pid!, signal);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(c.pid!, 'SIGKILL');
+      } catch {
+        // gone meanwhile
       }
-      running.delete(pid);
-      rmSync(dir, { recursive: true, force: true });
-    })();
-    return stopping;
+    }, STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
   };
-  return { url, pid, port, dir, log: () => String(log), stop };
+
+  let queue: Promise<void> = Promise.resolve();
+  let stopping: Promise<void> | undefined;
+  const svc: Service = {
+    url,
+    get pid() {
+      return child.pid!;
+    },
+    port,
+    dir,
+    log: () => String(log),
+    stop() {
+      stopping ??= queue.catch(() => {}).then(async () => {
+        await halt();
+        running.delete(entry);
+        rmSync(dir, { recursive: true, force: true });
+      });
+      return stopping;
+    },
+    restart() {
+      if (stopping) return Promise.reject(new Error('restart() after stop()'));
+      queue = queue.catch(() => {}).then(async () => {
+        await halt();
+        child = (await relaunch(port)).child;
+        detach(child);
+      });
+      return queue;
+    },
+  };
+  return svc;
 }
 
 /** Runs a command to its end; rejects with its output if it fails. */
@@ -311,13 +345,14 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Service
       lc_messages: 'C',
       ...opts.settings,
     };
-    const launched = await launchOnFreePort((port) =>
+    const log = new LogTail();
+    const start = (port: number) =>
       launch(bin.postgres, ['-D', data, ...Object.entries({ ...settings, port }).flatMap(([k, v]) => ['-c', `${k}=${v}`])], /database system is ready to accept connections/, {
-        cwd: dir, uid: ids?.uid, gid: ids?.gid,
-      }),
-    );
+        cwd: dir, uid: ids?.uid, gid: ids?.gid, log,
+      });
+    const launched = await launchOnFreePort(start);
     // SIGINT: fast shutdown (clients are disconnected, nothing waits for them).
-    return service(launched, dir, `postgres://${PG_USER}@127.0.0.1:${launched.port}/postgres`, 'SIGINT');
+    return service(launched, dir, `postgres://${PG_USER}@127.0.0.1:${launched.port}/postgres`, 'SIGINT', log, start);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -331,9 +366,11 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Service
 export async function startRedis(): Promise<Service> {
   const redisServer = locateRedis();
   const dir = mkdtempSync(join(tmpdir(), 'careline-redis-'));
+  const conf = join(dir, 'redis.conf');
   try {
+    const log = new LogTail();
+    const start = (_port: number) => launch(redisServer, [conf], /Ready to accept connections/, { cwd: dir, log });
     const launched = await launchOnFreePort((port) => {
-      const conf = join(dir, 'redis.conf');
       writeFileSync(conf, [
         'bind 127.0.0.1',
         `port ${port}`,
@@ -346,9 +383,9 @@ export async function startRedis(): Promise<Service> {
         'loglevel notice',
         '',
       ].join('\n'));
-      return launch(redisServer, [conf], /Ready to accept connections/, { cwd: dir });
+      return start(port);
     });
-    return service(launched, dir, `redis://127.0.0.1:${launched.port}`, 'SIGTERM');
+    return service(launched, dir, `redis://127.0.0.1:${launched.port}`, 'SIGTERM', log, start);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
