@@ -5,8 +5,8 @@
  *
  * Rule for the ```sh blocks: a block with `curl` in it is an API example and must run; a block
  * without `curl` installs, starts, tests or benchmarks (npm ci, npm start, npm test, npm run
- * bench, crashtest, install-chromium) and is not run here — the test fails if a skipped block is
- * anything else, so an example cannot be left out by accident.
+ * bench, crashtest, install-chromium, install-services) and is not run here — the test fails if
+ * a skipped block is anything else, so an example cannot be left out by accident.
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -25,7 +25,7 @@ const readme = readFileSync(fileURLToPath(new URL('../../../../README.md', impor
 const blocks = (lang: string) => [...readme.matchAll(new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```$', 'gm'))].map((m) => m[1]!);
 
 /** Blocks that are not API examples: they install, start, test or benchmark. */
-const NOT_AN_EXAMPLE = /\bnpm (ci|start|test|run (bench|crashtest|screenshots))\b|scripts\/install-chromium/;
+const NOT_AN_EXAMPLE = /\bnpm (ci|start|test|run (bench|crashtest|screenshots))\b|scripts\/install-(chromium|services)/;
 
 const hasCurl = (block: string) => /^\s*curl\b/m.test(block);
 
