@@ -3,12 +3,13 @@
  * or listen on port 0). Every route declares its schema (validation + OpenAPI) and who may
  * call it (`config.auth`).
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance } from 'fastify';
 import type { TSchema } from 'typebox';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Api } from './api.ts';
 import type { Core } from '../core.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { resolvePrincipal } from './auth.ts';
@@ -29,7 +30,7 @@ import { userRoutes } from './routes/users.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
 
-export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+export type { Api } from './api.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

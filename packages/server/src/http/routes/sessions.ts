@@ -1,7 +1,7 @@
 /** `/api/v2/sessions`: conversations, participants, messages, read state (the paths of the family-doctor IM server). */
 import Type from 'typebox';
 import { OutgoingMessage } from '@careline/protocol';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { fail } from '../../domain/errors.ts';
 import type { ConversationView as ConversationViewT, Principal } from '../../domain/types.ts';

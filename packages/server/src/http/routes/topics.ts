@@ -5,7 +5,7 @@
  */
 import Type from 'typebox';
 import { Topic } from '@careline/protocol';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import type { TopicState } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
