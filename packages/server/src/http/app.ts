@@ -24,8 +24,13 @@ import { audienceRoutes } from './routes/audiences.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { opsRoutes, type OpsState } from './routes/ops.ts';
-import { sessionRoutes } from './routes/sessions.ts';
+import { conversationRoutes } from './routes/conversations.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { readRoutes } from './routes/read.ts';
+import { participantRoutes } from './routes/participants.ts';
 import { topicRoutes } from './routes/topics.ts';
+import { topicMessageRoutes } from './routes/topic-messages.ts';
+import { topicStatisticsRoutes } from './routes/topic-statistics.ts';
 import { userRoutes } from './routes/users.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
@@ -196,8 +201,14 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
 
   userRoutes(app, core);
   auditRoutes(app, core);
-  sessionRoutes(app, core);
+  // /api/v2/sessions: conversations, their messages, read state, participants, then topics.
+  conversationRoutes(app, core);
+  messageRoutes(app, core);
+  readRoutes(app, core);
+  participantRoutes(app, core);
   topicRoutes(app, core);
+  topicMessageRoutes(app, core);
+  topicStatisticsRoutes(app, core);
   notificationRoutes(app, core);
   audienceRoutes(app, core);
   settingsRoutes(app, core);

@@ -116,3 +116,12 @@ test('shared helpers are defined once: requireApp, ID_RE, the list cursors', () 
     assert.equal(where.get(name)?.length, 1, `${name} is defined in ${where.get(name)?.join(', ') ?? 'no file'}`);
   }
 });
+
+test('storage/sqlite has one store class per file', () => {
+  const bad: string[] = [];
+  for (const file of sources().filter((f) => f.startsWith('storage/sqlite/'))) {
+    const stores = [...readFileSync(join(SRC, file), 'utf8').matchAll(/^export class (Sqlite\w*Store)\b/gm)].map((m) => m[1]!);
+    if (stores.length > 1) bad.push(`${file}: ${stores.join(', ')}`);
+  }
+  assert.deepEqual(bad, []);
+});
