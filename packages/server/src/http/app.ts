@@ -35,7 +35,6 @@ import { userRoutes } from './routes/users.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
 
-export type { Api } from './api.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
