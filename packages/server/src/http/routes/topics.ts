@@ -9,7 +9,7 @@ import Type from 'typebox';
 import { Topic } from '@careline/protocol';
 import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
-import type { TopicState } from '../../domain/types.ts';
+import type { TopicQuery, TopicState } from '../../domain/types.ts';
 import { Id, Limit, Nullable, Period, ResponseTimes, SessionTopic, emptyBody, errors } from '../schemas.ts';
 
 const Int = Type.Integer();
@@ -21,6 +21,11 @@ const StateName = Type.Union([
 ], { description: 'unreplied (0), in_progress (1), replied (2); ended_unreplied is counted in none of them' });
 const STATE_BY_CODE: Record<string, TopicState> = { 0: 'unreplied', 1: 'in_progress', 2: 'replied' };
 const state = (s: string): TopicState => STATE_BY_CODE[s] ?? (s as TopicState);
+/** A list's query for the domain: the state by name, 20 by default, with `extra` (a session type). */
+const listQuery = <Q extends Omit<TopicQuery, 'state' | 'limit'> & { state?: string; limit?: number }>(query: Q, extra: Partial<TopicQuery> = {}): TopicQuery => {
+  const { state: s, ...q } = query;
+  return { ...q, ...extra, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) };
+};
 const ListQuery = {
   limit: Limit(20, 200),
   cursor: Type.Optional(Type.String({ maxLength: 512 })),
@@ -100,8 +105,7 @@ export function topicRoutes(app: Api, core: Core): void {
       response: { 200: TopicPage, ...errors(400, 401, 403, 404) },
     },
   }, async (req) => {
-    const { state: s, ...q } = req.query;
-    return t.list(req.principal, { ...q, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+    return t.list(req.principal, listQuery(req.query));
   });
 
   app.get('/api/v2/sessions/healthTopics', {
@@ -112,8 +116,7 @@ export function topicRoutes(app: Api, core: Core): void {
       response: { 200: TopicPage, ...errors(400, 401) },
     },
   }, async (req) => {
-    const { state: s, ...q } = req.query;
-    return t.list(req.principal, { ...q, session_type: 1, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+    return t.list(req.principal, listQuery(req.query, { session_type: 1 }));
   });
 
   app.get('/api/v2/sessions/healthTeamTopics', {
@@ -124,8 +127,7 @@ export function topicRoutes(app: Api, core: Core): void {
       response: { 200: TopicPage, ...errors(400, 401, 403) },
     },
   }, async (req) => {
-    const { state: s, ...q } = req.query;
-    return t.list(req.principal, { ...q, session_type: 1, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+    return t.list(req.principal, listQuery(req.query, { session_type: 1 }));
   });
 
   app.get('/api/v2/sessions/topicListByType', {
