@@ -7,7 +7,8 @@ import pino, { type Logger } from 'pino';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
 import { createCore, type Core } from './core.ts';
-import { buildHttp, type Api } from './http/app.ts';
+import { buildHttp } from './http/app.ts';
+import type { Api } from './http/api.ts';
 import { Metrics } from './ops/metrics.ts';
 import { WsEndpoint } from './ws/server.ts';
 

@@ -4,17 +4,7 @@
  * unknown option is an error). Resolves with the process's exit code (`exit.ts`).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { EXIT } from './exit.ts';
-
-/** A bad command line: printed with the command's usage line, exit 64. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-  readonly command: string;
-  constructor(command: string, message: string) {
-    super(message);
-    this.command = command;
-  }
-}
+import { EXIT, UsageError } from './exit.ts';
 
 interface Command {
   summary: string;

@@ -1,4 +1,4 @@
-/** The `careline` command's exit codes (sysexits.h where one fits). */
+/** The `careline` command's exit codes (sysexits.h where one fits), and the error that means a bad command line. */
 export const EXIT = {
   ok: 0,
   /** The operation failed (its error code is printed). */
@@ -10,3 +10,13 @@ export const EXIT = {
   /** Bad configuration: a profile or env var is invalid. Restarting does not help. */
   config: 78,
 } as const;
+
+/** A bad command line: printed with the command's usage line, exit 64. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+  readonly command: string;
+  constructor(command: string, message: string) {
+    super(message);
+    this.command = command;
+  }
+}

@@ -11,8 +11,7 @@ import { SecretPaths, type Config } from '../config/schema.ts';
 import { createCore, type Core } from '../core.ts';
 import { AppError } from '../domain/errors.ts';
 import { openDb } from '../storage/sqlite/db.ts';
-import { UsageError } from './commands.ts';
-import { EXIT } from './exit.ts';
+import { EXIT, UsageError } from './exit.ts';
 
 const MASK = '********';
 

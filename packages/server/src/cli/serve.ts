@@ -7,7 +7,7 @@
  */
 import { loadConfig, ConfigError } from '../config/load.ts';
 import { startServer } from '../server.ts';
-import { seedDemo, type Demo } from './demo.ts';
+import { seedDemo, type Demo } from '../demo.ts';
 import { EXIT } from './exit.ts';
 
 /** Runs the server until a signal or a storage failure; resolves with the process's exit code. */

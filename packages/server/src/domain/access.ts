@@ -22,6 +22,16 @@ export function requireUser(p: Principal): string {
   return p.userId;
 }
 
+/**
+ * Only an integrator (an API key) may do this: manage users, teams, tags, tenant settings and
+ * notification kinds, send notifications, reconcile. `what` ends the message ("manages teams
+ * and tags"). Returns the app's id.
+ */
+export function requireApp(p: Principal, what = 'may do this'): string {
+  if (p.kind !== 'app') throw fail('auth.forbidden', `Only an integrator (API key) ${what}.`);
+  return p.appId;
+}
+
 /** Doctors and staff (nurses, health managers) are the care team: their messages answer a consultation. */
 export function isCareTeamRole(role: string): boolean {
   return role === 'doctor' || role === 'staff';

@@ -10,7 +10,7 @@ import type { MemberDirectory } from './directory.ts';
 import type { SettingsService } from './settings.ts';
 import { requireAccess, requireCreate, requireNoPatients, requireStaff, requireUser } from './access.ts';
 import { fail } from './errors.ts';
-import { newId } from './ids.ts';
+import { ID_RE, newId } from './ids.ts';
 
 export type ParticipantInput = string | { id: string; role?: string };
 
@@ -24,7 +24,6 @@ export interface CreateInput {
 }
 
 const DEFAULT_ROLE = 'member';
-const ID_RE = /^[^\s/?#]{1,128}$/;
 
 /** Parses `"id"`, `"id:role"` or `{ id, role }`. */
 export function parseParticipant(input: ParticipantInput): { user_id: string; role: string } {

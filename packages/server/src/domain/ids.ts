@@ -23,5 +23,14 @@ const ulid = monotonicFactory(pooledRandom);
 /** A time-sortable id (26 chars, Crockford base32); later calls on this process never sort lower. */
 export const newId = (): string => ulid();
 
+/**
+ * An id a caller gives (a conversation, a consultation, a team, a notification's target): 1 to
+ * 128 characters without white space, "/", "?" or "#", so that it fits a path segment as it is.
+ */
+export const ID_RE = /^[^\s/?#]{1,128}$/;
+
+/** A user id: an `ID_RE` without ":" or "," either, which separate ids and roles in participant lists. */
+export const USER_ID_RE = /^[^\s/?#:,]{1,128}$/;
+
 /** A random url-safe secret of `bytes` bytes. */
 export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');

@@ -197,7 +197,7 @@ export class MessageService {
 
   /**
    * Seed 000 counted unread as the messages after a member's last fetch. A fetch that stands
-   * for that (the seed's message path, see `http/routes/sessions.ts`) moves the caller's read
+   * for that (the seed's message path, see `http/routes/messages.ts`) moves the caller's read
    * cursor to `seq`, the newest seq it returned: forward only, and, when it moved, with a
    * `read.updated` as the `read` frame sends. An integrator's own fetch (no user) moves nothing.
    */

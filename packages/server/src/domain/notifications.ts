@@ -14,12 +14,11 @@ import type { EventBus, Storage } from './ports.ts';
 import type {
   InboxQuery, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationTarget, NotificationUnread, Principal,
 } from './types.ts';
-import { requireUser } from './access.ts';
+import { requireApp, requireUser } from './access.ts';
 import { fail } from './errors.ts';
-import { newId } from './ids.ts';
+import { ID_RE, newId } from './ids.ts';
 
 const KIND_RE = new RegExp(NOTIFICATION_KIND_PATTERN);
-const ID_RE = /^[^\s/?#]{1,128}$/;
 const TAG_RE = /^[^\s,]{1,64}$/;
 const EVENT_KINDS = new Set<string>(Object.values(EventKinds));
 const LANGUAGE_TAG_RE = new RegExp(LANGUAGE_TAG_PATTERN);
@@ -253,11 +252,6 @@ export class NotificationService {
     const marked = await this.#d.storage.notifications.markRead(p.tenantId, userId, sel, this.#now());
     return { marked, unread: await this.#d.storage.notifications.unread(p.tenantId, userId) };
   }
-}
-
-function requireApp(p: Principal): string {
-  if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) may do this.');
-  return p.appId;
 }
 
 /**

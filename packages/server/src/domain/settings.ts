@@ -13,6 +13,7 @@
 import { platformClass } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
 import type { ConnectionPolicy, Principal, TenantSettings } from './types.ts';
+import { requireApp } from './access.ts';
 import { fail } from './errors.ts';
 
 export interface SettingsDeps {
@@ -62,7 +63,7 @@ export class SettingsService {
   }
 
   async get(p: Principal): Promise<TenantSettings> {
-    requireApp(p);
+    requireApp(p, 'manages tenant settings');
     return this.#d.storage.settings.get(p.tenantId);
   }
 
@@ -72,7 +73,7 @@ export class SettingsService {
   }
 
   async update(p: Principal, patch: { connection_policy?: ConnectionPolicy; patient_to_patient?: boolean }): Promise<TenantSettings> {
-    requireApp(p);
+    requireApp(p, 'manages tenant settings');
     if (patch.patient_to_patient !== undefined && typeof patch.patient_to_patient !== 'boolean') throw fail('request.invalid', 'patient_to_patient must be true or false.');
     if (patch.connection_policy !== undefined && !POLICIES.includes(patch.connection_policy)) {
       throw fail('request.invalid', 'connection_policy must be "notify", "allow_many" or "kick".');
@@ -103,6 +104,3 @@ export class SettingsService {
 
 const POLICIES: readonly ConnectionPolicy[] = ['notify', 'allow_many', 'kick'];
 
-function requireApp(p: Principal): void {
-  if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) manages tenant settings.');
-}

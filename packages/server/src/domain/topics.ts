@@ -14,9 +14,9 @@ import type { EventBus, Storage } from './ports.ts';
 import type { Message, NewMessage, Principal, Topic, TopicQuery, TopicState, TopicStatsRow } from './types.ts';
 import type { MemberDirectory } from './directory.ts';
 import type { AuditLog } from './audit.ts';
-import { requireAccess, requireCareTeam, requireSeeTopic, requireStatistics, scopeTopics, type TeamMembership } from './access.ts';
+import { requireAccess, requireApp, requireCareTeam, requireSeeTopic, requireStatistics, scopeTopics, type TeamMembership } from './access.ts';
 import { fail } from './errors.ts';
-import { newId } from './ids.ts';
+import { ID_RE, newId } from './ids.ts';
 
 export interface StartTopicInput {
   topic_id: string;
@@ -50,7 +50,6 @@ export interface TopicDeps {
   now?: () => number;
 }
 
-const ID_RE = /^[^\s/?#]{1,128}$/;
 
 export function percentile(sorted: readonly number[], p: number): number | null {
   if (sorted.length === 0) return null;
@@ -246,7 +245,7 @@ export class TopicService {
    * patient, team, doctor).
    */
   async reconcile(p: Principal, since: number, until: number, host: HostTopic[]) {
-    if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) reconciles.');
+    requireApp(p, 'reconciles');
     const ours = await this.#d.storage.topics.created(p.tenantId, since, until);
     const byId = new Map(ours.map((t) => [t.id, t]));
     const hostIds = new Set(host.map((h) => h.id));

@@ -6,7 +6,9 @@
 import { UserRoles, type UserRole } from '@careline/protocol';
 import type { EventBus, PresenceStore, Storage, UserListQuery } from './ports.ts';
 import type { Principal, User } from './types.ts';
+import { requireApp } from './access.ts';
 import { fail } from './errors.ts';
+import { USER_ID_RE } from './ids.ts';
 
 export interface UpsertInput {
   role: UserRole;
@@ -15,7 +17,6 @@ export interface UpsertInput {
   disabled?: boolean;
 }
 
-const ID_RE = /^[^\s/?#:,]{1,128}$/;
 
 export class UserService {
   readonly #storage: Pick<Storage, 'users'>;
@@ -31,8 +32,8 @@ export class UserService {
   }
 
   async upsert(p: Principal, id: string, input: UpsertInput): Promise<{ user: User; created: boolean }> {
-    if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) manages users.');
-    if (!ID_RE.test(id)) throw fail('request.invalid', 'A user id is 1–128 characters without spaces, "/", "?", "#", ":" or ",".');
+    requireApp(p, 'manages users');
+    if (!USER_ID_RE.test(id)) throw fail('request.invalid', 'A user id is 1–128 characters without spaces, "/", "?", "#", ":" or ",".');
     if (id === 'system' || input.role === 'system') throw fail('request.invalid', 'The system user is built in.');
     if (!UserRoles.includes(input.role)) throw fail('request.invalid', `role must be one of ${UserRoles.join(', ')}`);
     const r = await this.#storage.users.upsertUser(p.tenantId, { id, role: input.role, name: input.name, avatar: input.avatar ?? null, disabled: input.disabled ?? false }, this.#now());
@@ -42,7 +43,7 @@ export class UserService {
 
   /** The tenant's users for its integrator: id order, a page after `after`; `next_after` is null on the last page. */
   async list(p: Principal, q: UserListQuery): Promise<{ users: User[]; next_after: string | null }> {
-    if (p.kind !== 'app') throw fail('auth.forbidden', 'Only an integrator (API key) lists users.');
+    requireApp(p, 'lists users');
     if (!Number.isInteger(q.limit) || q.limit < 1) throw fail('request.invalid', 'limit must be a positive integer.');
     // One more than asked tells whether another page follows.
     const users = await this.#storage.users.listUsers(p.tenantId, { ...q, limit: q.limit + 1 });

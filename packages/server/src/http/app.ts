@@ -3,12 +3,13 @@
  * or listen on port 0). Every route declares its schema (validation + OpenAPI) and who may
  * call it (`config.auth`).
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance } from 'fastify';
 import type { TSchema } from 'typebox';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Api } from './api.ts';
 import type { Core } from '../core.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { resolvePrincipal } from './auth.ts';
@@ -23,13 +24,17 @@ import { audienceRoutes } from './routes/audiences.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { opsRoutes, type OpsState } from './routes/ops.ts';
-import { sessionRoutes } from './routes/sessions.ts';
+import { conversationRoutes } from './routes/conversations.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { readRoutes } from './routes/read.ts';
+import { participantRoutes } from './routes/participants.ts';
 import { topicRoutes } from './routes/topics.ts';
+import { topicMessageRoutes } from './routes/topic-messages.ts';
+import { topicStatisticsRoutes } from './routes/topic-statistics.ts';
 import { userRoutes } from './routes/users.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
 
-export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -195,8 +200,14 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
 
   userRoutes(app, core);
   auditRoutes(app, core);
-  sessionRoutes(app, core);
+  // /api/v2/sessions: conversations, their messages, read state, participants, then topics.
+  conversationRoutes(app, core);
+  messageRoutes(app, core);
+  readRoutes(app, core);
+  participantRoutes(app, core);
   topicRoutes(app, core);
+  topicMessageRoutes(app, core);
+  topicStatisticsRoutes(app, core);
   notificationRoutes(app, core);
   audienceRoutes(app, core);
   settingsRoutes(app, core);

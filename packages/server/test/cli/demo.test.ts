@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { DEMO_USERS } from '../../src/cli/demo.ts';
+import { DEMO_USERS } from '../../src/demo.ts';
 import { Running, startScript } from './run.ts';
 
 /** `npm start`'s script on a given SQLite file, port 0, dev profile: its printed banner. */

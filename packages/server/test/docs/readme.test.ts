@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { CarelineClient } from '@careline/sdk';
-import { seedDemo, type Demo } from '../../src/cli/demo.ts';
+import { seedDemo, type Demo } from '../../src/demo.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const readme = readFileSync(fileURLToPath(new URL('../../../../README.md', import.meta.url)), 'utf8');

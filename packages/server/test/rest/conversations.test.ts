@@ -278,6 +278,21 @@ describe('listing, sticky, by type, counts, recent', () => {
     assert.deepEqual(ids(await get('/api/v2/sessions', 'lister')), before);
   });
 
+  test('a cursor that is not a next_cursor of this list is refused (request.invalid), on every paged list', async () => {
+    const b64 = (v: unknown) => enc(Buffer.from(JSON.stringify(v)).toString('base64url'));
+    const topicShaped = b64([Date.now(), 'x']);
+    for (const bad of ['garbage', enc('!!'), b64({ a: 1 }), b64([1, 2]), b64([1, '2', 'x']), b64([1, 2, 3]), topicShaped]) {
+      assertError(await get(`/api/v2/sessions?cursor=${bad}`, 'lister'), 'request.invalid', bad);
+      assertError(await get(`/api/v2/sessions/sessionListByType?type=2&cursor=${bad}`, 'lister'), 'request.invalid', bad);
+    }
+    // A conversation list's cursor is not a topic list's either.
+    const p1 = ok(await get('/api/v2/sessions?limit=1', 'lister'));
+    assert.ok(p1.next_cursor);
+    assertError(await get(`/api/v2/sessions/topics?cursor=${enc(p1.next_cursor)}`, 'lister'), 'request.invalid');
+    // An empty cursor is the first page.
+    assert.deepEqual(ids(await get('/api/v2/sessions?limit=1&cursor=', 'lister')), p1.sessions.map((x: { id: string }) => x.id));
+  });
+
   test('sticky: not a participant, unknown conversation, no user', async () => {
     assertError(await s.call('PUT', `/api/v2/sessions/${c[0]}/sticky`, as('outsider')), 'conversation.not_participant');
     assertError(await s.call('PUT', '/api/v2/sessions/no-such-conv/sticky', as('lister')), 'conversation.not_found');

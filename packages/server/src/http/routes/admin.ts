@@ -1,6 +1,6 @@
 /** `/api/v2/admin`: the operator creates tenants and their apps (API keys). */
 import Type from 'typebox';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { fail } from '../../domain/errors.ts';
 import { errors } from '../schemas.ts';

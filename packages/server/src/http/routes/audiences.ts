@@ -3,14 +3,15 @@
  * the audiences a notification can name. Integrators only (API key).
  */
 import Type from 'typebox';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
+import { ID_RE } from '../../domain/ids.ts';
 import { UserIdParams, errors } from '../schemas.ts';
 
 const Team = Type.Object({
   id: Type.String(), name: Type.String(), members: Type.Array(Type.String()), created_at: Type.Number(), updated_at: Type.Number(),
 });
-const TeamParams = Type.Object({ team_id: Type.String({ pattern: '^[^\\s/?#]{1,128}$' }) });
+const TeamParams = Type.Object({ team_id: Type.String({ pattern: ID_RE.source }) });
 const Tags = Type.Object({ user_id: Type.String(), tags: Type.Array(Type.String()) });
 
 export function audienceRoutes(app: Api, core: Core): void {

@@ -1,7 +1,7 @@
 /** `/api/v2/management/audit`: who read which patient conversation, for the integrator; and its export with the hash chain. */
 import { Readable } from 'node:stream';
 import Type from 'typebox';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { errors } from '../schemas.ts';
 

@@ -8,7 +8,7 @@ import type { FastifyError } from 'fastify';
 import {
   LANGUAGE_TAG_PATTERN, MAX_KIND_DISPLAY_NAME, MAX_KIND_DISPLAY_NAMES, NOTIFICATION_KIND_PATTERN, Notification, NotificationUnread,
 } from '@careline/protocol';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { fail } from '../../domain/errors.ts';
 import { MAX_LISTED_USERS } from '../../domain/notifications.ts';

@@ -1,6 +1,6 @@
 /** `/api/v2/management/settings`: the tenant's settings (integrators, API key). */
 import Type from 'typebox';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { errors } from '../schemas.ts';
 

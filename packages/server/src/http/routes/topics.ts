@@ -1,42 +1,36 @@
 /**
- * Consultations (topics): the topic paths of the family-doctor IM server under
- * `/api/v2/sessions`, the user's consultation time, statistics for the clinic, and the
- * reconciliation report for integrators.
+ * Consultations (topics) under `/api/v2/sessions`, the topic paths of the family-doctor IM
+ * server: start, one by id, ended, end, enter, the lists the caller may see (by session,
+ * patient, care team, state) and their counts and reply statistics. Their messages:
+ * `topic-messages.ts`; a patient's consultation times, the clinic's statistics and the
+ * reconciliation report: `topic-statistics.ts`.
  */
 import Type from 'typebox';
 import { Topic } from '@careline/protocol';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
-import type { TopicState } from '../../domain/types.ts';
-import { fail } from '../../domain/errors.ts';
-import { Limit, Message, emptyBody, errors } from '../schemas.ts';
+import type { TopicQuery, TopicState } from '../../domain/types.ts';
+import { Id, Limit, Nullable, Period, ResponseTimes, SessionTopic, emptyBody, errors } from '../schemas.ts';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
-const Str = Type.String();
 const Int = Type.Integer();
-
-const TopicPage = Type.Object({ topics: Type.Array(Topic), next_cursor: Nullable(Str) });
+const TopicPage = Type.Object({ topics: Type.Array(Topic), next_cursor: Nullable(Type.String()) });
 const Counts = Type.Object({ unreplied: Int, in_progress: Int, replied: Int, ended_unreplied: Int });
-const ResponseTimes = Type.Object({ count: Int, avg: Nullable(Type.Number()), p50: Nullable(Type.Number()), p90: Nullable(Type.Number()), max: Nullable(Type.Number()) });
-const Id = Type.String({ minLength: 1, maxLength: 128 });
-const SessionTopic = Type.Object({ session_id: Id, topic_id: Id });
-const Period = {
-  since: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch, inclusive' })),
-  until: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch, exclusive' })),
-};
 const StateName = Type.Union([
   Type.Literal('unreplied'), Type.Literal('in_progress'), Type.Literal('replied'), Type.Literal('ended_unreplied'),
   Type.Literal('0'), Type.Literal('1'), Type.Literal('2'),
 ], { description: 'unreplied (0), in_progress (1), replied (2); ended_unreplied is counted in none of them' });
 const STATE_BY_CODE: Record<string, TopicState> = { 0: 'unreplied', 1: 'in_progress', 2: 'replied' };
 const state = (s: string): TopicState => STATE_BY_CODE[s] ?? (s as TopicState);
+/** A list's query for the domain: the state by name, 20 by default, with `extra` (a session type). */
+const listQuery = <Q extends Omit<TopicQuery, 'state' | 'limit'> & { state?: string; limit?: number }>(query: Q, extra: Partial<TopicQuery> = {}): TopicQuery => {
+  const { state: s, ...q } = query;
+  return { ...q, ...extra, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) };
+};
 const ListQuery = {
   limit: Limit(20, 200),
   cursor: Type.Optional(Type.String({ maxLength: 512 })),
   ...Period,
 };
-const PageQuery = Type.Object({ before: Type.Optional(Type.Integer({ minimum: 1 })), after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Limit(50, 5000) });
-const MessagesPage = Type.Object({ messages: Type.Array(Message), has_more: Type.Boolean(), topic: Topic });
 
 export function topicRoutes(app: Api, core: Core): void {
   const t = core.topics;
@@ -111,8 +105,7 @@ export function topicRoutes(app: Api, core: Core): void {
       response: { 200: TopicPage, ...errors(400, 401, 403, 404) },
     },
   }, async (req) => {
-    const { state: s, ...q } = req.query;
-    return t.list(req.principal, { ...q, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+    return t.list(req.principal, listQuery(req.query));
   });
 
   app.get('/api/v2/sessions/healthTopics', {
@@ -123,8 +116,7 @@ export function topicRoutes(app: Api, core: Core): void {
       response: { 200: TopicPage, ...errors(400, 401) },
     },
   }, async (req) => {
-    const { state: s, ...q } = req.query;
-    return t.list(req.principal, { ...q, session_type: 1, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+    return t.list(req.principal, listQuery(req.query, { session_type: 1 }));
   });
 
   app.get('/api/v2/sessions/healthTeamTopics', {
@@ -135,8 +127,7 @@ export function topicRoutes(app: Api, core: Core): void {
       response: { 200: TopicPage, ...errors(400, 401, 403) },
     },
   }, async (req) => {
-    const { state: s, ...q } = req.query;
-    return t.list(req.principal, { ...q, session_type: 1, limit: q.limit ?? 20, ...(s !== undefined ? { state: state(s) } : {}) });
+    return t.list(req.principal, listQuery(req.query, { session_type: 1 }));
   });
 
   app.get('/api/v2/sessions/topicListByType', {
@@ -168,83 +159,4 @@ export function topicRoutes(app: Api, core: Core): void {
       response: { 200: Type.Object({ ...Counts.properties, total: Int, first_response_ms: ResponseTimes }), ...errors(400, 401, 403) },
     },
   }, async (req) => t.replyCount(req.principal, req.query));
-
-  app.get('/api/v2/sessions/topic/:topic_id/messages', {
-    config: { auth: 'any' },
-    schema: {
-      tags: ['topics'], summary: 'The messages of a topic, from its start to its end, ascending by seq (page with before/after)',
-      params: Type.Object({ topic_id: Id }), querystring: PageQuery, response: { 200: MessagesPage, ...errors(400, 401, 404) },
-    },
-  }, async (req) => t.messages(req.principal, req.params.topic_id, req.query));
-
-  app.get('/api/v2/sessions/:session_id/topics/:topic_id/messages', {
-    config: { auth: 'any' },
-    schema: {
-      tags: ['topics'], summary: 'The messages of a topic of this session ("current": the newest topic)',
-      params: SessionTopic, querystring: PageQuery, response: { 200: MessagesPage, ...errors(400, 401, 403, 404) },
-    },
-  }, async (req) => t.messages(req.principal, req.params.topic_id, req.query, req.params.session_id));
-
-  app.get('/api/v2/users/:user_id/consult/time', {
-    config: { auth: 'any' },
-    schema: {
-      tags: ['users'], summary: 'A patient\'s consultation times: how many, the newest start and end, the open one',
-      params: Type.Object({ user_id: Id }),
-      response: {
-        200: Type.Object({
-          user_id: Str, total: Int, last_topic_id: Nullable(Str), last_started_at: Nullable(Type.Number()), last_ended_at: Nullable(Type.Number()), open_topic_id: Nullable(Str),
-        }),
-        ...errors(401, 403, 404),
-      },
-    },
-  }, async (req) => {
-    await core.users.get(req.principal, req.params.user_id);
-    return t.consultTime(req.principal, req.params.user_id);
-  });
-
-  app.get('/api/v2/statistics/topics', {
-    config: { auth: 'any' },
-    schema: {
-      tags: ['topics'], summary: 'Consultations per care team or per doctor over a period, with first-response times (care team: the consultations they see; clinic admins and integrators: the tenant)',
-      querystring: Type.Object({
-        group_by: Type.Union([Type.Literal('team'), Type.Literal('doctor')]), team_id: Type.Optional(Id), doctor_id: Type.Optional(Id), ...Period,
-      }),
-      response: {
-        200: Type.Object({
-          rows: Type.Array(Type.Object({
-            team_id: Type.Optional(Nullable(Str)), doctor_id: Type.Optional(Nullable(Str)), count: Int, unreplied: Int, in_progress: Int, replied: Int,
-            ended_unreplied: Int, first_response_ms: ResponseTimes,
-          })),
-        }),
-        ...errors(400, 401, 403),
-      },
-    },
-  }, async (req) => {
-    const { group_by, ...q } = req.query;
-    return { rows: await t.stats(req.principal, group_by, q) };
-  });
-
-  app.post('/api/v2/management/topics/reconcile', {
-    config: { auth: 'app' },
-    schema: {
-      tags: ['topics'], summary: 'Compare the host\'s consultations of a period with Careline\'s: missing here, missing in the host, different fields',
-      body: Type.Object({
-        since: Type.Integer({ minimum: 0 }), until: Type.Integer({ minimum: 0 }),
-        topics: Type.Array(Type.Object({
-          id: Id, session_id: Type.Optional(Id), status: Type.Optional(Type.Integer()), reply: Type.Optional(Type.Integer()),
-          patient_id: Type.Optional(Id), team_id: Type.Optional(Id), doctor_id: Type.Optional(Id),
-        }, { additionalProperties: false }), { maxItems: 100_000 }),
-      }, { additionalProperties: false }),
-      response: {
-        200: Type.Object({
-          since: Type.Number(), until: Type.Number(), checked: Int, here: Int, missing_here: Type.Array(Str), missing_in_host: Type.Array(Str),
-          different: Type.Array(Type.Object({ id: Str, field: Str, host: Type.Unknown(), here: Type.Unknown() })),
-        }),
-        ...errors(400, 401, 403),
-      },
-    },
-  }, async (req) => {
-    if (req.body.until <= req.body.since) throw fail('request.invalid', 'until must be after since.');
-    return t.reconcile(req.principal, req.body.since, req.body.until, req.body.topics);
-  });
 }

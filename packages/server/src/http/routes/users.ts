@@ -1,7 +1,7 @@
 /** `/api/v2/users` (login, logout, user, status), `/api/v2/management/users`, `/api/v2/application`. */
 import Type from 'typebox';
 import { UserRoles } from '@careline/protocol';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { fail } from '../../domain/errors.ts';
 import { User, UserIdParams, errors } from '../schemas.ts';

@@ -17,9 +17,9 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyCompressOptions } from '@fastify/compress';
 import { errorCodes, type FastifyReply, type FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import type { Api } from '../app.ts';
+import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
-import { demoLogins } from '../../cli/demo.ts';
+import { demoLogins } from '../../demo.ts';
 import { fail } from '../../domain/errors.ts';
 import { errors } from '../schemas.ts';
 

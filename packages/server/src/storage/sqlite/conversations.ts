@@ -1,25 +1,14 @@
 import type { ConversationStore } from '../../domain/ports.ts';
 import type { Conversation, ConversationView, ListQuery, Membership, NewConversation, Participant } from '../../domain/types.ts';
-import { fail } from '../../domain/errors.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { StatementCache, type Db } from './db.ts';
 import { CONVERSATION_COLS, VIEW_SELECT, toConversation, toView, type ViewRow } from './rows.ts';
 
 const STICKY = 'CASE WHEN p.sticky_at IS NULL THEN 0 ELSE 1 END';
 const ACTIVITY = 'COALESCE(c.last_message_at, c.created_at)';
 
-function encodeCursor(v: ConversationView): string {
-  return Buffer.from(JSON.stringify([v.sticky ? 1 : 0, v.last_message_at ?? v.created_at, v.id])).toString('base64url');
-}
-
-function decodeCursor(s: string): [number, number, string] | null {
-  try {
-    const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 3 && typeof v[0] === 'number' && typeof v[1] === 'number' && typeof v[2] === 'string') return v as [number, number, string];
-  } catch {
-    /* fall through */
-  }
-  return null;
-}
+/** A page's cursor: the sort key (sticky, activity, id) of its last conversation. */
+const cursorOf = (v: ConversationView): string => encodeCursor([v.sticky ? 1 : 0, v.last_message_at ?? v.created_at, v.id]);
 
 interface ParticipantRow {
   user_id: string;
@@ -125,14 +114,13 @@ export class SqliteConversationStore implements ConversationStore {
     const args: unknown[] = [tenantId, userId];
     if (q.type !== undefined) (where.push('c.type = ?'), args.push(q.type));
     if (q.business_type !== undefined) (where.push('c.business_type = ?'), args.push(q.business_type));
-    const cur = q.cursor ? decodeCursor(q.cursor) : null;
-    if (q.cursor && !cur) throw fail('request.invalid', 'Unknown cursor: pass next_cursor from the previous page.');
+    const cur = q.cursor ? decodeCursor(q.cursor, ['number', 'number', 'string']) : null;
     if (cur) (where.push(`(${STICKY}, ${ACTIVITY}, c.id) < (?, ?, ?)`), args.push(...cur));
     const rows = this.#sql
       .get(`${VIEW_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${STICKY} DESC, ${ACTIVITY} DESC, c.id DESC LIMIT ?`)
       .all(...args, q.limit + 1) as ViewRow[];
     const items = rows.slice(0, q.limit).map(toView);
-    const next_cursor = rows.length > q.limit ? encodeCursor(items[items.length - 1]!) : null;
+    const next_cursor = rows.length > q.limit ? cursorOf(items[items.length - 1]!) : null;
     return { items, next_cursor };
   }
 

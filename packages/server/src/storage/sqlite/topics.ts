@@ -1,6 +1,7 @@
 import type { TopicStore } from '../../domain/ports.ts';
 import type { Message, NewMessage, NewTopic, Topic, TopicQuery, TopicState, TopicStatsRow } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { StatementCache, type Db } from './db.ts';
 import type { SqliteMessageStore } from './messages.ts';
 
@@ -11,19 +12,8 @@ const STATE_SQL: Record<TopicState, string> = {
   ended_unreplied: 't.status = 10 AND t.reply = 0',
 };
 
-function encodeCursor(t: Topic): string {
-  return Buffer.from(JSON.stringify([t.created_at, t.id])).toString('base64url');
-}
-
-function decodeCursor(s: string): [number, string] {
-  try {
-    const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'string') return v as [number, string];
-  } catch {
-    /* fall through */
-  }
-  throw fail('request.invalid', 'Unknown cursor: pass next_cursor from the previous page.');
-}
+/** A page's cursor: the sort key (created_at, id) of its last topic. */
+const cursorOf = (t: Topic): string => encodeCursor([t.created_at, t.id]);
 
 /** WHERE clauses for a topic query (alias `t`). */
 function filters(tenantId: string, q: Omit<TopicQuery, 'limit' | 'cursor'>): { where: string[]; args: unknown[] } {
@@ -143,10 +133,10 @@ export class SqliteTopicStore implements TopicStore {
 
   async list(tenantId: string, q: TopicQuery): Promise<{ items: Topic[]; next_cursor: string | null }> {
     const { where, args } = filters(tenantId, q);
-    if (q.cursor) (where.push('(t.created_at, t.id) < (?, ?)'), args.push(...decodeCursor(q.cursor)));
+    if (q.cursor) (where.push('(t.created_at, t.id) < (?, ?)'), args.push(...decodeCursor(q.cursor, ['number', 'string'])));
     const rows = this.#sql.get(`SELECT t.* FROM topics t WHERE ${where.join(' AND ')} ORDER BY t.created_at DESC, t.id DESC LIMIT ?`).all(...args, q.limit + 1) as Topic[];
     const items = rows.slice(0, q.limit);
-    return { items, next_cursor: rows.length > q.limit ? encodeCursor(items[items.length - 1]!) : null };
+    return { items, next_cursor: rows.length > q.limit ? cursorOf(items[items.length - 1]!) : null };
   }
 
   async countByState(tenantId: string, q: Omit<TopicQuery, 'limit' | 'cursor' | 'state'>): Promise<Record<TopicState, number>> {

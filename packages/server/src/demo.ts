@@ -1,13 +1,15 @@
 /**
  * The demo tenant: an app key, a doctor, a patient, a colleague of the doctor, their
- * conversations and an open consultation. Idempotent.
+ * conversations and an open consultation. Idempotent. Built on the core alone, so that both
+ * `careline start` (cli/serve.ts: seeds it, prints the banner) and the web client's demo
+ * sign-in (http/routes/web.ts) use it without one adapter importing the other.
  */
 import { createHmac } from 'node:crypto';
-import type { Core } from '../core.ts';
-import { hashKey } from '../domain/auth.ts';
-import { AppError } from '../domain/errors.ts';
-import { newId } from '../domain/ids.ts';
-import type { Principal } from '../domain/types.ts';
+import type { Core } from './core.ts';
+import { hashKey } from './domain/auth.ts';
+import { AppError } from './domain/errors.ts';
+import { newId } from './domain/ids.ts';
+import type { Principal } from './domain/types.ts';
 
 export const DEMO_TENANT = 'demo';
 
