@@ -51,9 +51,9 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
     metrics.commitSeconds.observe(ms / 1000);
     metrics.messagesCommitted.inc(size);
   };
-  const realtime = new Realtime({ core, metrics, log: logger });
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
   const http = await buildHttp({ core, metrics, logger, state });
+  const realtime = new Realtime({ core, metrics, log: logger });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
   ws.attach(http.server);
   // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut

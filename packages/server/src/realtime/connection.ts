@@ -36,7 +36,7 @@ interface Held {
   notification?: string;
 }
 
-/** What every connection of an endpoint shares: one object per endpoint, not per connection. */
+/** What every connection shares: one object per node (`Realtime`), not per connection. */
 export interface ConnectionContext {
   core: Core;
   metrics: Metrics;
@@ -419,7 +419,7 @@ export class Connection {
             sent++;
           }
           pageSize = fit(bytes / page.length);
-          // Stream at the pace the client reads: wait for the socket rather than buffer without
+          // Stream at the pace the client reads: wait for the transport rather than buffer without
           // bound. A client that stops reading is closed by the heartbeat (ws.drainTimeoutMs).
           if (this.#transport.buffered() > this.ctx.maxBufferedBytes / 2) await this.#transport.drained(this.ctx.maxBufferedBytes / 4);
           if (this.#closed) return;

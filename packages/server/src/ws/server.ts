@@ -82,7 +82,8 @@ export class WsEndpoint {
    * The token is checked before the handshake completes, so that the `101` response and the
    * first frame (`hello`, or the refusal) leave in one write, and no frame can arrive before the
    * connection exists. A refused token still gets the WebSocket handshake, then an error frame
-   * and its close code (4401, 4501, 4502), as clients expect.
+   * and the close of its `Disconnect` reason (4500, 4501, 4502, 4504; 4005 over the per-user
+   * cap; 1013 rate-limited), as clients expect.
    */
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const realtime = this.#realtime;
