@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CloseCodes, ErrorCodes } from '../packages/protocol/src/index.ts';
+import { Disconnect, ErrorCodes, type DisconnectName } from '../packages/protocol/src/index.ts';
 import { leaves } from '../packages/server/src/config/schema.ts';
 
 export function errorsDoc(): string {
@@ -15,7 +15,8 @@ export function errorsDoc(): string {
     const more = code === 'request.rate_limited' ? ' `details.retry_after`: seconds until it resets (also the Retry-After header).' : '';
     groups.get(g)!.push(`| \`${code}\` | ${status} | ${message}${more} |`);
   }
-  const closeMeaning: Record<string, string> = {
+  // Typed by the list: a reason added to `Disconnect` without its meaning here does not compile.
+  const closeMeaning: Record<DisconnectName, string> = {
     SHUTDOWN: 'The server is shutting down. Reconnect (with backoff).',
     SLOW_CONSUMER: 'The client did not read fast enough: its output buffer passed `ws.maxBufferedBytes`, or nothing of it went out for `ws.drainTimeoutMs` (live or during a catch-up). Reconnect and catch up.',
     HEARTBEAT_TIMEOUT: 'Nothing came from the client for two heartbeat intervals. Reconnect.',
@@ -30,10 +31,12 @@ export function errorsDoc(): string {
     TOO_MANY_CONNECTIONS: 'The user already has `ws.maxConnectionsPerUser` connections open on this node (an `error` frame `connection.too_many` comes first). Reconnect later, with backoff.',
     CONNECTED_ELSEWHERE: 'The same user connected from another device of the same platform class (mobile, web, desktop…) and the tenant\'s `connection_policy` is `kick`; an `S2C_DIFFERENT_CONNECTION` event comes first (under `notify`, the default, only the event comes and the connection stays open). Do not reconnect by yourself: ask the user.',
   };
-  const closes = Object.entries(CloseCodes).sort((a, b) => a[1] - b[1]).map(([name, code]) => `| ${code} | \`${name}\` | ${code < 4500 ? 'yes' : 'no'} | ${closeMeaning[name] ?? ''} |`);
+  const closes = (Object.entries(Disconnect) as [DisconnectName, (typeof Disconnect)[DisconnectName]][])
+    .sort((a, b) => a[1].code - b[1].code)
+    .map(([name, d]) => `| ${d.code} | \`${name}\` | ${d.reconnect ? 'yes' : 'no'} | ${closeMeaning[name]} |`);
   return `# Error codes
 
-Generated from \`packages/protocol/src/errors.ts\` by \`npm run docs\`; do not edit by hand.
+Generated from \`packages/protocol/src/errors.ts\` (\`ErrorCodes\`, and \`Disconnect\` for the close codes) by \`npm run docs\`; do not edit by hand.
 
 Every error has a stable string code. Over HTTP it comes with the code's status and the body
 \`{ "code": "…", "message": "…", "details": … }\`; over the WebSocket as a frame

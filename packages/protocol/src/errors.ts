@@ -100,39 +100,65 @@ export interface ErrorBody {
   details?: unknown;
 }
 
+/** Why the server ends a connection: the code on the wire, its default reason text, and whether the client should reconnect. */
+export interface DisconnectReason {
+  readonly code: number;
+  readonly reason: string;
+  readonly reconnect: boolean;
+}
+
 /**
- * WebSocket close codes. The range tells a client what to do:
+ * The closed list of reasons the server ends a connection for, on any transport. `code` is the
+ * WebSocket close code (the WebSocket transport maps a reason to its close frame in one place);
+ * `reason` the close reason text the server sends unless it names the error code of an `error`
+ * frame sent just before; `reconnect` what a client should do:
  * - 4000–4499: transient; reconnect with backoff (and the same token).
  * - 4500–4999: terminal for these credentials; do not reconnect until the app gets a new token
  *   or the user acts.
  * Standard codes also used: 1001 (going away: server shutdown, reconnect), 1009 (frame too large),
  * 1013 (try again later: rate limited, reconnect after a backoff).
  */
-export const CloseCodes = {
-  SHUTDOWN: 4000,
-  SLOW_CONSUMER: 4001,
-  HEARTBEAT_TIMEOUT: 4002,
-  SYNC_OVERFLOW: 4003,
-  INTERNAL: 4004,
-  AUTH_FAILED: 4500,
-  TOKEN_EXPIRED: 4501,
-  TOKEN_REVOKED: 4502,
+export const Disconnect = {
+  SHUTDOWN: { code: 4000, reason: 'server shutting down', reconnect: true },
+  SLOW_CONSUMER: { code: 4001, reason: 'slow consumer', reconnect: true },
+  HEARTBEAT_TIMEOUT: { code: 4002, reason: 'heartbeat timeout', reconnect: true },
+  SYNC_OVERFLOW: { code: 4003, reason: 'too much traffic during catch-up; reconnect', reconnect: true },
+  INTERNAL: { code: 4004, reason: 'internal error', reconnect: true },
+  AUTH_FAILED: { code: 4500, reason: 'auth.invalid_token', reconnect: false },
+  TOKEN_EXPIRED: { code: 4501, reason: 'auth.token_expired', reconnect: false },
+  TOKEN_REVOKED: { code: 4502, reason: 'token revoked', reconnect: false },
   /** The same user connected from another device of the same platform class, and the tenant's policy is `kick`. */
-  CONNECTED_ELSEWHERE: 4503,
+  CONNECTED_ELSEWHERE: { code: 4503, reason: 'connected elsewhere', reconnect: false },
   /** The user's role changed: reconnect (the same token carries the new role). */
-  USER_CHANGED: 4010,
+  USER_CHANGED: { code: 4010, reason: 'user changed', reconnect: true },
   /** The integrator disabled the user; an `error` frame `user.disabled` comes first. */
-  USER_DISABLED: 4504,
+  USER_DISABLED: { code: 4504, reason: 'user.disabled', reconnect: false },
   /** Standard 1013 (try again later): too many failed authentications from this address; reconnect after a backoff. */
-  RATE_LIMITED: 1013,
+  RATE_LIMITED: { code: 1013, reason: 'request.rate_limited', reconnect: true },
   /** The user has `ws.maxConnectionsPerUser` connections open on the node: reconnect later, with backoff. */
-  TOO_MANY_CONNECTIONS: 4005,
-} as const;
+  TOO_MANY_CONNECTIONS: { code: 4005, reason: 'connection.too_many', reconnect: true },
+} as const satisfies Record<string, DisconnectReason>;
+
+export type DisconnectName = keyof typeof Disconnect;
+
+/** The close codes of `Disconnect`, by name (kept for clients that switch on the number). */
+export const CloseCodes = Object.fromEntries(Object.entries(Disconnect).map(([name, d]) => [name, d.code])) as {
+  readonly [K in DisconnectName]: (typeof Disconnect)[K]['code'];
+};
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
 
-/** Whether a client should reconnect after the server closed with `code`. */
+const byCode = new Map<number, DisconnectReason>(Object.values(Disconnect).map((d) => [d.code, d]));
+
+/** The listed reason with close code `code`, if any. */
+export function disconnectOf(code: number): DisconnectReason | undefined {
+  return byCode.get(code);
+}
+
+/** Whether a client should reconnect after the server closed with `code`: the listed reason's flag, else by range. */
 export function shouldReconnect(code: number): boolean {
+  const d = byCode.get(code);
+  if (d) return d.reconnect;
   if (code >= 4500 && code <= 4999) return false;
   return true;
 }

@@ -1,5 +1,5 @@
 /**
- * A whole Careline server: core + HTTP + WebSocket on one port. `startServer` listens;
+ * A whole Careline server: core + the real-time layer + HTTP and WebSocket on one port. `startServer` listens;
  * `close` shuts down gracefully: stop accepting, close connections (clients reconnect),
  * finish queued writes, close storage.
  */
@@ -10,11 +10,14 @@ import { createCore, type Core } from './core.ts';
 import { buildHttp } from './http/app.ts';
 import type { Api } from './http/api.ts';
 import { Metrics } from './ops/metrics.ts';
+import { Realtime } from './realtime/realtime.ts';
 import { WsEndpoint } from './ws/server.ts';
 
 export interface CarelineServer {
   core: Core;
   http: Api;
+  /** The node's connections over every transport: fan-out, presence, heartbeat. */
+  realtime: Realtime;
   ws: WsEndpoint;
   logger: Logger;
   /** http://host:port once listening. */
@@ -49,9 +52,10 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
     metrics.commitSeconds.observe(ms / 1000);
     metrics.messagesCommitted.inc(size);
   };
-  const state = { accepting: true, connections: () => ws.hub.size, startedAt: Date.now() };
+  const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
   const http = await buildHttp({ core, metrics, logger, state });
-  const ws = new WsEndpoint({ core, metrics, log: logger, guard: http.limits });
+  const realtime = new Realtime({ core, metrics, log: logger });
+  const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
   ws.attach(http.server);
   // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut
   // (Node answers 408 and closes); so is an idle keep-alive connection. Node checks the first
@@ -74,12 +78,12 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
     (closing ??= (async () => {
       state.accepting = false;
       stopPruning();
-      ws.shutdown();
+      realtime.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
       await core.close();
     })());
-  return { core, http, ws, logger, url, port, close };
+  return { core, http, realtime, ws, logger, url, port, close };
 }
 
 /**

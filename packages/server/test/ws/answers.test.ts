@@ -66,7 +66,7 @@ describe('how WebSocket failures are answered', () => {
   it('an upgrade during shutdown answers 503 server.unavailable as JSON', async () => {
     const s2 = await startTestServer();
     try {
-      s2.server.ws.shutdown();
+      s2.server.realtime.shutdown();
       const res = await rawHttp(s2.server.port, upgrade('/ws'));
       const [head, body] = res.split('\r\n\r\n') as [string, string];
       assert.match(head, /^HTTP\/1\.1 503 /);

@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloseCodes, type Notification } from '@careline/protocol';
 import type { DomainEvent } from '../../src/domain/events.ts';
-import { Hub } from '../../src/ws/hub.ts';
-import type { Connection } from '../../src/ws/connection.ts';
+import { Hub } from '../../src/realtime/hub.ts';
+import type { Connection } from '../../src/realtime/connection.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { WsClient, sleep, type Frame } from '../support/ws-client.ts';
 

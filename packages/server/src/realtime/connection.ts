@@ -1,6 +1,7 @@
 /**
- * One client connection: parses and validates frames, calls the core, writes frames back.
- * Knows nothing of HTTP; the WebSocket server hands it a `Transport`.
+ * One client connection, on any transport: parses and validates frames, hands each to its
+ * handler (`handlers.ts`), writes frames back, holds and releases live frames around catch-up.
+ * Knows no socket: the transport (`ws/transport.ts` for the WebSocket) is a `Transport`.
  *
  * Ordering: a connection's sends are checked and queued for commit in the order they
  * arrived. While a catch-up (`sync`) runs, live frames are held and released after it,
@@ -13,7 +14,7 @@
  * arrives after live frames started to flow: without `sync=1`, or after the hold gave up
  * waiting for it — a slow client, or a server too loaded to read the sync in time).
  */
-import { ClientFrames, CloseCodes, type ClientFrame, type ErrorCode, type ServerFrame } from '@careline/protocol';
+import { ClientFrames, Disconnect, ErrorCodes, type ClientFrame, type ClientFrameType, type DisconnectReason, type ErrorCode, type ServerFrame } from '@careline/protocol';
 import { Compile } from 'typebox/compile';
 import type { Core } from '../core.ts';
 import type { Principal } from '../domain/types.ts';
@@ -22,24 +23,8 @@ import { planSync, readRange } from '../domain/sync.ts';
 import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { messageFrame } from './frames.ts';
-
-export interface Transport {
-  /** Queues a text frame. */
-  write(data: string): void;
-  /** Bytes queued and not yet sent. */
-  buffered(): number;
-  /** Resolves when the output buffer has drained below `bytes` (or the transport closed). */
-  drained(bytes: number): Promise<void>;
-  /** Bytes handed to the network so far: the heartbeat compares them between beats to see output stall. */
-  sent(): number;
-  close(code: number, reason: string): void;
-  /** Sends a protocol-level ping (the client's pong counts as a sign of life). */
-  ping(): void;
-  /** Bytes received so far, of any kind (frames, pongs): the heartbeat compares them between beats. */
-  received(): number;
-  /** Drops the connection at once, with no close handshake. */
-  terminate(): void;
-}
+import { handlers, type FrameHandler } from './handlers.ts';
+import type { Transport } from './transport.ts';
 
 const validators = Object.fromEntries(Object.entries(ClientFrames).map(([k, s]) => [k, Compile(s)])) as Record<string, ReturnType<typeof Compile>>;
 
@@ -51,7 +36,7 @@ interface Held {
   notification?: string;
 }
 
-/** What every connection of an endpoint shares: one object per endpoint, not per connection. */
+/** What every connection shares: one object per node (`Realtime`), not per connection. */
 export interface ConnectionContext {
   core: Core;
   metrics: Metrics;
@@ -68,6 +53,8 @@ export interface ConnectionContext {
   log: (obj: object, msg: string) => void;
   /** The connection took a new token (`refresh`): its `expiresAt` changed. */
   onRefreshed?: (conn: Connection) => void;
+  /** The transport closed (`Connection.onClose`): the connection leaves the hub and presence. */
+  onClosed?: (conn: Connection) => void;
 }
 
 /** What is particular to one connection. */
@@ -79,7 +66,7 @@ export interface ConnectionInit {
   holdUntilSync: boolean;
   /** The class of the login session's platform (mobile, web, desktop, …), for the "connected elsewhere" policy. */
   platformClass?: string;
-  /** When the token expires (ms); the endpoint closes the connection then (4501). Default: never. */
+  /** When the token expires (ms); the real-time layer closes the connection then (4501). Default: never. */
   expiresAt?: number;
 }
 
@@ -97,11 +84,12 @@ export class Connection {
   /** Who the connection acts for; replaced (same tenant and user) when a `refresh` frame brings a new token. */
   principal: Principal & { kind: 'user' };
   readonly platformClass: string;
-  /** When the connection's token expires (ms): the endpoint closes it then with 4501, unless a `refresh` moved it. */
+  /** When the connection's token expires (ms): the real-time layer closes it then with 4501, unless a `refresh` moved it. */
   expiresAt: number;
   /** The users whose presence this connection watches (made on the first subscription). */
   presence: Set<string> | undefined;
-  readonly #o: ConnectionContext;
+  /** What every connection shares (the core, the limits, the layer's callbacks): read by the frame handlers. */
+  readonly ctx: ConnectionContext;
   readonly #transport: Transport;
   #held: Held[] | null;
   /** Characters of the held frames: with the output buffer, what the connection keeps for the client. */
@@ -131,7 +119,7 @@ export class Connection {
   #flowingAt = Date.now();
 
   constructor(ctx: ConnectionContext, init: ConnectionInit) {
-    this.#o = ctx;
+    this.ctx = ctx;
     this.#transport = init.transport;
     this.id = init.id;
     this.principal = init.principal;
@@ -170,12 +158,12 @@ export class Connection {
   /** Writes a frame now, or closes the connection if the client is not reading. */
   write(data: string): void {
     if (this.#closed) return;
-    if (this.#transport.buffered() > this.#o.maxBufferedBytes) {
-      this.close(CloseCodes.SLOW_CONSUMER, 'slow consumer');
+    if (this.#transport.buffered() > this.ctx.maxBufferedBytes) {
+      this.close(Disconnect.SLOW_CONSUMER);
       return;
     }
     this.#transport.write(data);
-    this.#o.metrics.framesOut++;
+    this.ctx.metrics.framesOut++;
   }
 
   /** A live frame from the bus: held during catch-up, written otherwise. */
@@ -200,8 +188,8 @@ export class Connection {
    */
   #holdFull(data: string): boolean {
     this.#heldBytes += data.length;
-    if (this.#held!.length < this.#o.syncBufferFrames && this.#heldBytes <= this.#o.maxBufferedBytes) return false;
-    this.close(CloseCodes.SYNC_OVERFLOW, 'too much traffic during catch-up; reconnect');
+    if (this.#held!.length < this.ctx.syncBufferFrames && this.#heldBytes <= this.ctx.maxBufferedBytes) return false;
+    this.close(Disconnect.SYNC_OVERFLOW);
     return true;
   }
 
@@ -263,14 +251,21 @@ export class Connection {
     this.write(JSON.stringify(frame));
   }
 
-  close(code: number, reason: string): void {
+  /** Ends the connection for `why` (with `why.reason` as the text, unless another is given). */
+  close(why: DisconnectReason, reason: string = why.reason): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopHoldTimer();
     this.#held = null;
     this.#heldBytes = 0;
-    this.#o.metrics.wsClosed.inc({ code: String(code) });
-    this.#transport.close(code, reason);
+    this.ctx.metrics.wsClosed.inc({ code: String(why.code) });
+    this.#transport.close(why, reason);
+  }
+
+  /** Closes for a reason the client must act on: an `error` frame first, then the close with the error code as its reason. */
+  closeWithError(code: ErrorCode, why: DisconnectReason): void {
+    this.send({ type: 'error', code, message: ErrorCodes[code].message });
+    this.close(why, code);
   }
 
   ping(): void {
@@ -312,7 +307,13 @@ export class Connection {
     this.#transport.terminate();
   }
 
-  /** Marks the connection gone (the transport closed on its own). */
+  /** The transport closed (on its own, or after `close`): the connection is gone, and the layer forgets it. */
+  onClose(): void {
+    this.dispose();
+    this.ctx.onClosed?.(this);
+  }
+
+  /** Marks the connection gone. */
   dispose(): void {
     this.#closed = true;
     this.#stopHoldTimer();
@@ -321,7 +322,7 @@ export class Connection {
   }
 
   #error(id: string | undefined, e: AppError): void {
-    this.#o.metrics.errors.inc({ code: e.code });
+    this.ctx.metrics.errors.inc({ code: e.code });
     const body = e.toBody();
     this.send({ type: 'error', ...(id !== undefined ? { id } : {}), ...body });
   }
@@ -330,12 +331,16 @@ export class Connection {
     this.#error(id, fail(code, message, details));
   }
 
-  /** Entry point for every incoming frame. Never throws. */
-  onFrame(raw: string | Buffer, isBinary: boolean): void {
-    if (isBinary) return this.#fail(undefined, 'frame.binary_unsupported');
+  /** A frame the protocol does not read (a binary one, on the WebSocket): answered with an error. */
+  onBinaryFrame(): void {
+    this.#fail(undefined, 'frame.binary_unsupported');
+  }
+
+  /** Entry point for every incoming text frame. Never throws. */
+  onFrame(text: string): void {
     let frame: unknown;
     try {
-      frame = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+      frame = JSON.parse(text);
     } catch {
       return this.#fail(undefined, 'frame.invalid_json');
     }
@@ -350,87 +355,39 @@ export class Connection {
       const errors = [...v.Errors(frame)].slice(0, 5).map((e) => ({ path: e.instancePath || '/', message: e.message }));
       return this.#fail(id, 'frame.invalid', `Invalid "${f.type}" frame: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, errors);
     }
-    this.#o.metrics.wsFramesIn.inc({ type: f.type });
-    this.#dispatch(frame as ClientFrame).catch((err: unknown) => {
+    this.ctx.metrics.wsFramesIn.inc({ type: f.type });
+    // The frame's handler, from the table (one per frame type: `handlers.ts`).
+    (handlers[f.type as ClientFrameType] as FrameHandler<ClientFrameType>)(this, frame as ClientFrame).catch((err: unknown) => {
       if (isAppError(err)) return this.#error(id, err);
-      this.#o.log({ err, frame: f.type }, 'frame handling failed');
+      this.ctx.log({ err, frame: f.type }, 'frame handling failed');
       this.#error(id, fail('server.internal'));
     });
   }
 
-  async #dispatch(f: ClientFrame): Promise<void> {
-    const core = this.#o.core;
-    switch (f.type) {
-      case 'send': {
-        // Check in arrival order, queue for commit in the same order.
-        const prepared = this.#sendChain.then(() =>
-          core.messages.prepare(this.principal, f.conversation_id, f.message, { origin: { connection: this.id, request: f.id } }),
-        );
-        this.#sendChain = prepared.catch(() => {});
-        const r = await core.messages.commit(await prepared);
-        // A fresh message's ack travels with the fan-out (in order with this connection's
-        // other frames); a duplicate has no fan-out, so it is acked here.
-        if (r.duplicate) {
-          this.send({
-            type: 'ack', id: f.id, conversation_id: r.message.conversation_id, message_id: r.message.id, seq: r.message.seq,
-            created_at: r.message.created_at, duplicate: true,
-          });
-        }
-        return;
-      }
-      case 'read':
-        // With an id, this connection's own receipt carries it (the answer to this frame).
-        await core.messages.markRead(this.principal, f.conversation_id, f.seq, f.id !== undefined ? { origin: { connection: this.id, request: f.id } } : {});
-        return;
-      case 'typing':
-        await core.messages.typing(this.principal, f.conversation_id, f.state ?? 'typing');
-        return;
-      case 'ping':
-        this.send({ type: 'pong', ...(f.id !== undefined ? { id: f.id } : {}), server_time: Date.now() });
-        return;
-      case 'presence':
-        if (f.unsubscribe?.length) this.#o.onPresenceSubscribe(this, f.unsubscribe, false);
-        if (f.subscribe?.length) {
-          const max = this.#o.maxPresenceWatches;
-          const watching = this.presence?.size ?? 0;
-          let adding = 0;
-          for (const u of new Set(f.subscribe)) if (!this.presence?.has(u)) adding++;
-          if (watching + adding > max) throw fail('presence.too_many_watches', `A connection may watch at most ${max} users; it watches ${watching}.`, { max, watching });
-          this.#o.onPresenceSubscribe(this, f.subscribe, true);
-          for (const userId of f.subscribe) {
-            const s = await core.presence.status(this.principal.tenantId, userId);
-            this.send({ type: 'presence', ...(f.id !== undefined ? { id: f.id } : {}), user_id: userId, online: s.online, last_seen: s.last_seen });
-          }
-        }
-        return;
-      case 'sync': {
-        if (this.#closed) return;
-        if (this.#syncing >= MAX_PENDING_SYNCS) throw fail('sync.too_many_pending', undefined, { max: MAX_PENDING_SYNCS });
-        // Live frames are held from now until every queued catch-up has ended.
-        this.#syncing++;
-        this.#held ??= [];
-        this.#stopHoldTimer();
-        const run = this.#syncChain.then(() => this.#sync(f));
-        this.#syncChain = run.catch(() => {});
-        await run;
-        return;
-      }
-      case 'refresh': {
-        // A newer token of the same user: the connection goes on with it (and its expiry, session and role).
-        const auth = await core.auth.authenticate(f.token);
-        if (auth.principal.tenantId !== this.principal.tenantId || auth.principal.userId !== this.principal.userId) throw fail('auth.token_mismatch');
-        if (this.#closed) return;
-        this.principal = auth.principal;
-        this.expiresAt = auth.expiresAt;
-        this.#o.onRefreshed?.(this);
-        this.send({ type: 'refreshed', id: f.id, token_expires_at: auth.expiresAt, server_time: Date.now(), user: auth.user });
-        return;
-      }
-    }
+  /**
+   * Runs `prepare` after the `prepare` of every earlier call has settled: a connection's sends
+   * are checked, and queued for commit, in the order they arrived.
+   */
+  inOrder<T>(prepare: () => Promise<T>): Promise<T> {
+    const prepared = this.#sendChain.then(prepare);
+    this.#sendChain = prepared.catch(() => {});
+    return prepared;
+  }
+
+  /** A `sync` frame: queued behind the catch-ups before it; live frames are held from now until every queued one has ended. */
+  async sync(f: Extract<ClientFrame, { type: 'sync' }>): Promise<void> {
+    if (this.#closed) return;
+    if (this.#syncing >= MAX_PENDING_SYNCS) throw fail('sync.too_many_pending', undefined, { max: MAX_PENDING_SYNCS });
+    this.#syncing++;
+    this.#held ??= [];
+    this.#stopHoldTimer();
+    const run = this.#syncChain.then(() => this.#sync(f));
+    this.#syncChain = run.catch(() => {});
+    await run;
   }
 
   async #sync(f: Extract<ClientFrame, { type: 'sync' }>): Promise<void> {
-    const core = this.#o.core;
+    const core = this.ctx.core;
     const p = this.principal;
     try {
       if (this.#closed) return;
@@ -446,9 +403,9 @@ export class Connection {
       // A page is sized to about a quarter of the output bound, by the size of the messages so
       // far (the first by the largest content allowed), so that it costs bounded memory and,
       // written on top of at most half the bound (see below), keeps clear of it.
-      const budget = this.#o.maxBufferedBytes / 4;
-      const fit = (bytesPerMessage: number) => Math.max(1, Math.min(this.#o.syncPageSize, Math.floor(budget / Math.max(1, bytesPerMessage))));
-      let pageSize = fit(this.#o.maxContentBytes);
+      const budget = this.ctx.maxBufferedBytes / 4;
+      const fit = (bytesPerMessage: number) => Math.max(1, Math.min(this.ctx.syncPageSize, Math.floor(budget / Math.max(1, bytesPerMessage))));
+      let pageSize = fit(this.ctx.maxContentBytes);
       for (const item of plan) {
         covered.set(item.conversation_id, Math.max(covered.get(item.conversation_id) ?? 0, item.to));
         for await (const page of readRange(core.storage, p.tenantId, item, () => pageSize)) {
@@ -462,9 +419,9 @@ export class Connection {
             sent++;
           }
           pageSize = fit(bytes / page.length);
-          // Stream at the pace the client reads: wait for the socket rather than buffer without
+          // Stream at the pace the client reads: wait for the transport rather than buffer without
           // bound. A client that stops reading is closed by the heartbeat (ws.drainTimeoutMs).
-          if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
+          if (this.#transport.buffered() > this.ctx.maxBufferedBytes / 2) await this.#transport.drained(this.ctx.maxBufferedBytes / 4);
           if (this.#closed) return;
         }
       }
@@ -493,11 +450,11 @@ export class Connection {
    * `last_id` and the newest id it got misses nothing.
    */
   async #syncNotifications(after: string): Promise<{ last_id: string | null; sent: number; unread: { total: number; kinds: Record<string, number> } }> {
-    const core = this.#o.core;
+    const core = this.ctx.core;
     const p = this.principal;
     const head = await core.storage.notifications.head(p.tenantId, p.userId);
     let sent = 0;
-    for await (const page of readInboxAfter(core.storage, p.tenantId, p.userId, after, this.#o.syncPageSize)) {
+    for await (const page of readInboxAfter(core.storage, p.tenantId, p.userId, after, this.ctx.syncPageSize)) {
       if (this.#closed) break;
       for (const n of page) {
         if (this.#sentLiveNotification(n.id)) continue;
@@ -506,7 +463,7 @@ export class Connection {
       }
       const last = page[page.length - 1]!.id;
       if (this.#notificationsCovered === undefined || last > this.#notificationsCovered) this.#notificationsCovered = last;
-      if (this.#transport.buffered() > this.#o.maxBufferedBytes / 2) await this.#transport.drained(this.#o.maxBufferedBytes / 4);
+      if (this.#transport.buffered() > this.ctx.maxBufferedBytes / 2) await this.#transport.drained(this.ctx.maxBufferedBytes / 4);
     }
     const unread = await core.notifications.unread(p);
     return { last_id: head, sent, unread };

@@ -9,7 +9,7 @@
  * the event loop between turns so that other traffic goes on; notifications of the tenant that
  * come meanwhile wait behind it.
  */
-import { CloseCodes, ErrorCodes, EventKinds, type ErrorCode, type ServerFrame } from '@careline/protocol';
+import { Disconnect, EventKinds, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
 import type { Connection } from './connection.ts';
 import { messageFrame } from './frames.ts';
@@ -32,12 +32,6 @@ export interface HubOptions {
   broadcastSliceMs?: number;
   /** Reports a failure of a background fan-out. */
   onError?: (err: unknown) => void;
-}
-
-/** Closes a connection for a reason the client must act on: an `error` frame first, then the close code with the error code as reason. */
-export function closeWithError(c: Connection, code: ErrorCode, closeCode: number): void {
-  c.send({ type: 'error', code, message: ErrorCodes[code].message });
-  c.close(closeCode, code);
 }
 
 export class Hub {
@@ -187,7 +181,7 @@ export class Hub {
         for (const c of [...set]) {
           if (c.id === e.keep || c.id > e.keep || c.platformClass !== e.platform_class) continue;
           c.write(frame);
-          if (kick) c.close(CloseCodes.CONNECTED_ELSEWHERE, 'connected elsewhere');
+          if (kick) c.close(Disconnect.CONNECTED_ELSEWHERE);
         }
         return;
       }
@@ -196,14 +190,14 @@ export class Hub {
         const set = this.#byTenant.get(e.tenant_id)?.get(e.user_id);
         if (!set) return;
         for (const c of [...set]) {
-          if (e.disabled) closeWithError(c, 'user.disabled', CloseCodes.USER_DISABLED);
-          else if (c.principal.role !== e.role) c.close(CloseCodes.USER_CHANGED, 'user changed');
+          if (e.disabled) c.closeWithError('user.disabled', Disconnect.USER_DISABLED);
+          else if (c.principal.role !== e.role) c.close(Disconnect.USER_CHANGED);
         }
         return;
       }
       case 'session.revoked':
         for (const c of [...this.#byId.values()]) {
-          if (c.principal.tenantId === e.tenant_id && c.principal.sessionId === e.session_id) c.close(CloseCodes.TOKEN_REVOKED, 'token revoked');
+          if (c.principal.tenantId === e.tenant_id && c.principal.sessionId === e.session_id) c.close(Disconnect.TOKEN_REVOKED);
         }
         return;
       case 'presence.changed': {
