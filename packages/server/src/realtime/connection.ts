@@ -23,7 +23,6 @@ import { planSync, readRange } from '../domain/sync.ts';
 import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { messageFrame } from './frames.ts';
-import { handlers, type FrameHandler } from './handlers.ts';
 import type { Transport } from './transport.ts';
 
 const validators = Object.fromEntries(Object.entries(ClientFrames).map(([k, s]) => [k, Compile(s)])) as Record<string, ReturnType<typeof Compile>>;
@@ -38,6 +37,11 @@ interface Held {
 
 /** What every connection shares: one object per node (`Realtime`), not per connection. */
 export interface ConnectionContext {
+  /**
+   * Runs a checked frame's handler (the table of `handlers.ts`, given by the layer: the
+   * handlers see `Connection`, so this file does not import them).
+   */
+  dispatch: (conn: Connection, frame: ClientFrame) => Promise<void>;
   core: Core;
   metrics: Metrics;
   maxBufferedBytes: number;
@@ -357,7 +361,7 @@ export class Connection {
     }
     this.ctx.metrics.wsFramesIn.inc({ type: f.type });
     // The frame's handler, from the table (one per frame type: `handlers.ts`).
-    (handlers[f.type as ClientFrameType] as FrameHandler<ClientFrameType>)(this, frame as ClientFrame).catch((err: unknown) => {
+    this.ctx.dispatch(this, frame as ClientFrame).catch((err: unknown) => {
       if (isAppError(err)) return this.#error(id, err);
       this.ctx.log({ err, frame: f.type }, 'frame handling failed');
       this.#error(id, fail('server.internal'));

@@ -7,12 +7,13 @@
  * authenticates the client its own way, then calls `admit`, `open` or `refuse` with a
  * `Transport`.
  */
-import { Disconnect, platformClass, type DisconnectReason, type ErrorCode } from '@careline/protocol';
+import { Disconnect, platformClass, type ClientFrameType, type DisconnectReason, type ErrorCode } from '@careline/protocol';
 import type { Core } from '../core.ts';
 import type { Authenticated } from '../domain/auth.ts';
 import { newId } from '../domain/ids.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { Connection, type ConnectionContext } from './connection.ts';
+import { handlers, type FrameHandler } from './handlers.ts';
 import { Hub } from './hub.ts';
 import type { Transport } from './transport.ts';
 
@@ -71,6 +72,7 @@ export class Realtime {
     this.#heartbeat = setInterval(() => this.#beat(), this.#beatMs);
     this.#heartbeat.unref();
     this.#ctx = {
+      dispatch: (c, f) => (handlers[f.type] as FrameHandler<ClientFrameType>)(c, f),
       core: o.core, metrics: o.metrics,
       maxBufferedBytes: cfg.maxBufferedBytes, syncBufferFrames: cfg.syncBufferFrames, syncPageSize: cfg.syncPageSize, syncHoldMs: cfg.syncHoldMs,
       maxContentBytes: o.core.config.messages.maxContentBytes, maxPresenceWatches: cfg.maxPresenceWatches,
