@@ -6,15 +6,18 @@
  * left out (a client keeps the newest id it got as its catch-up cursor, so it must never get a
  * newer one before an older one, nor miss one it would then never catch up on). Events come
  * from several nodes in any order and the bus may lose one, so the Hub orders them by the
- * tenant's `seq` (1, 2, 3… in commit order): per tenant with connections here it keeps the last
- * seq handed out; the next one goes out at once, a duplicate is dropped, and one that comes
- * before those it follows waits (`reorderMs`, at most `reorderMax` of them) for them; when the
- * wait ends, the missing ones are read from storage (`since`) and go out first, so a
- * notification whose event was lost still reaches this node's connections. The first event of
- * a tenant sets where its order starts; the notifications just before it that were committed
- * since the tenant's first connection here came (their events may have been lost) are read
- * first. The state goes with the tenant's last connection on this node. A tenant broadcast is written to this node's connections of the tenant in
- * turns of at most `broadcastChunk` connections and `broadcastSliceMs` milliseconds, yielding to
+ * tenant's `seq` (1, 2, 3… in commit order): per tenant it keeps the last seq handed out; the
+ * next one goes out at once, a duplicate is dropped, and one that comes before those it
+ * follows waits (`reorderMs`, at most `reorderMax` of them) for them; when the wait ends, the
+ * missing ones are read from storage (`since`) and go out first, so a notification whose event
+ * was lost still reaches this node's connections. A tenant without connections here only
+ * moves its last seq, and is forgotten `orderIdleMs` after its last event. The first event of
+ * a tenant not known yet, when it has connections here, sets where its order starts; the
+ * notifications just before it created since the tenant's first connection here came (their
+ * events may have been lost) are read and sent first.
+ *
+ * A tenant broadcast is written to this node's connections of the tenant in turns of at most
+ * `broadcastChunk` connections and `broadcastSliceMs` milliseconds, yielding to
  * the event loop between turns so that other traffic goes on; notifications of the tenant that
  * come meanwhile wait behind it.
  */
@@ -50,6 +53,8 @@ interface TenantOrder {
   timer: NodeJS.Timeout | undefined;
   /** A read of missing ones from storage is running. */
   reading: boolean;
+  /** When its last event came (a tenant without connections here is forgotten after `orderIdleMs`). */
+  seenAt: number;
 }
 
 export interface HubOptions {
@@ -75,6 +80,11 @@ export interface HubOptions {
    * missing ones are passed over when the wait ends.
    */
   since?: NotificationStore['since'];
+  /**
+   * How long the order of a tenant without connections here is kept after its last event, in
+   * ms (default 10 minutes): a connection that comes meanwhile finds where it stands.
+   */
+  orderIdleMs?: number;
 }
 
 export class Hub {
@@ -86,8 +96,10 @@ export class Hub {
   readonly #chunk: number;
   readonly #sliceMs: number;
   readonly #onError: (err: unknown) => void;
-  /** Per tenant with connections here: the order of its notifications. */
+  /** Per tenant with connections here, or with events lately: the order of its notifications. */
   readonly #orders = new Map<string, TenantOrder>();
+  readonly #orderIdleMs: number;
+  #nextSweep = 0;
   /** Per tenant with connections here: when the first of them came. */
   readonly #connectedAt = new Map<string, number>();
   readonly #reorderMs: number;
@@ -102,6 +114,7 @@ export class Hub {
     this.#reorderMs = Math.max(0, o.reorderMs ?? 250);
     this.#reorderMax = Math.max(1, o.reorderMax ?? 1000);
     this.#since = o.since;
+    this.#orderIdleMs = Math.max(0, o.orderIdleMs ?? 600_000);
   }
 
   /** Resolves when no broadcast fan-out is in progress. */
@@ -112,6 +125,13 @@ export class Hub {
 
   get size(): number {
     return this.#byId.size;
+  }
+
+  /** Tenants whose notification order this node keeps (those with connections here that got one), and the events waiting. */
+  get ordering(): { tenants: number; waiting: number } {
+    let waiting = 0;
+    for (const o of this.#orders.values()) waiting += o.waiting.size;
+    return { tenants: this.#orders.size, waiting };
   }
 
   /** Presence watches held on this node, over every connection. */
@@ -162,11 +182,9 @@ export class Hub {
         if (users!.size === 0) {
           this.#byTenant.delete(tenantId);
           this.#connectedAt.delete(tenantId);
+          // Nobody here to wait for: the order stays (until idle), what waited is passed.
           const order = this.#orders.get(tenantId);
-          if (order) {
-            clearTimeout(order.timer);
-            this.#orders.delete(tenantId);
-          }
+          if (order) this.#unattended(order);
         }
       }
     }
@@ -277,19 +295,27 @@ export class Hub {
   /** Puts a tenant's notification in seq order: out now, dropped, or waiting for those before it. */
   #onNotification(e: NotificationEvent): void {
     const t = e.tenant_id;
-    // No connection of the tenant here: nothing to deliver, nothing to keep.
-    if (!this.#byTenant.has(t)) return;
     const seq = e.notification.seq;
+    const now = Date.now();
+    if (now >= this.#nextSweep) this.#sweep(now);
+    const connected = this.#byTenant.has(t);
     let o = this.#orders.get(t);
     if (!o) {
-      this.#orders.set(t, (o = { last: undefined, waiting: new Map(), timer: undefined, reading: false }));
-      if (seq > 1 && this.#since) {
+      this.#orders.set(t, (o = { last: undefined, waiting: new Map(), timer: undefined, reading: false, seenAt: now }));
+      if (connected && seq > 1 && this.#since) {
         // Where the order starts: after a look back at those just before it.
         o.waiting.set(seq, e);
         void this.#fill(t, o);
         return;
       }
       o.last = seq - 1;
+    }
+    o.seenAt = now;
+    if (!connected) {
+      // Nobody here to deliver to: only where the order stands is kept.
+      if (o.last === undefined || seq > o.last) o.last = seq;
+      this.#unattended(o);
+      return;
     }
     if (o.last !== undefined && seq <= o.last) return;
     if (!o.reading && seq === o.last! + 1) {
@@ -312,6 +338,22 @@ export class Hub {
     if (!o.reading) this.#wait(t, o);
   }
 
+  /** The tenant has no connection here: nothing waits (its order moves past what waited). */
+  #unattended(o: TenantOrder): void {
+    clearTimeout(o.timer);
+    o.timer = undefined;
+    for (const seq of o.waiting.keys()) if (o.last === undefined || seq > o.last) o.last = seq;
+    o.waiting.clear();
+  }
+
+  /** Forgets the order of tenants without connections here and without events for `orderIdleMs`. */
+  #sweep(now: number): void {
+    this.#nextSweep = now + this.#orderIdleMs / 10;
+    for (const [t, o] of this.#orders) {
+      if (!o.reading && o.waiting.size === 0 && now - o.seenAt >= this.#orderIdleMs && !this.#byTenant.has(t)) this.#orders.delete(t);
+    }
+  }
+
   #wait(t: string, o: TenantOrder): void {
     o.timer ??= setTimeout(() => {
       o.timer = undefined;
@@ -320,8 +362,10 @@ export class Hub {
     o.timer.unref?.();
   }
 
-  /** Hands out the waiting events that follow the last one, in a row. */
+  /** Drops waiting events at or before the last one handed out, then hands out those that follow it, in a row. */
   #flush(o: TenantOrder): void {
+    if (o.waiting.size === 0) return;
+    for (const seq of o.waiting.keys()) if (seq <= o.last!) o.waiting.delete(seq);
     for (let e = o.waiting.get(o.last! + 1); e; e = o.waiting.get(o.last! + 1)) {
       o.waiting.delete(o.last! + 1);
       o.last! += 1;
@@ -398,8 +442,10 @@ export class Hub {
     } catch (err) {
       this.#onError(err);
       if (current()) {
-        o.last ??= Math.min(...o.waiting.keys()) - 1;
-        this.#passOver(t, o, 'the missing ones could not be read');
+        // The look back failed: the order starts at the first event, which goes out with the others.
+        if (o.last === undefined && o.waiting.size > 0) o.last = Math.min(...o.waiting.keys()) - 1;
+        if (o.last === undefined) this.#orders.delete(t);
+        else this.#passOver(t, o, 'the missing ones could not be read');
       }
     } finally {
       o.reading = false;
@@ -407,7 +453,8 @@ export class Hub {
     if (!current()) return;
     // Events that came during the read: those in order go out, the others wait their turn.
     this.#flush(o);
-    if (o.waiting.size > 0) this.#wait(t, o);
+    if (!this.#byTenant.has(t)) this.#unattended(o);
+    else if (o.waiting.size > 0) this.#wait(t, o);
   }
 
   /** Hands a notification to the tenant's per-tenant queue (behind a broadcast in progress, if any). */

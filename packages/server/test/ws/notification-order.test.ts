@@ -6,8 +6,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { DomainEvent } from '../../src/domain/events.ts';
 import { newId } from '../../src/domain/ids.ts';
 import type { Notification } from '../../src/domain/types.ts';
+import type { Connection } from '../../src/realtime/connection.ts';
+import { Hub } from '../../src/realtime/hub.ts';
+import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { WsClient, type Frame } from '../support/ws-client.ts';
 
@@ -108,5 +112,111 @@ describe('notification order on a node: by the tenant\'s seq, gaps filled from s
     } finally {
       c.close();
     }
+  });
+});
+
+describe('Hub: the bounds of waiting', () => {
+  /** A connection as the Hub sees it: what it is handed is recorded. */
+  interface Fake {
+    id: string;
+    principal: { tenantId: string; userId: string };
+    platformClass: string;
+    got: string[];
+    deliverNotification(data: string, id: string): void;
+  }
+  const fake = (tenantId: string, userId: string, i: number): Fake => ({
+    id: `c${i}`, principal: { tenantId, userId }, platformClass: 'web', got: [],
+    deliverNotification(_data, id) {
+      this.got.push(id);
+    },
+  });
+  const T = 'tb';
+  let storage: SqliteStorage;
+  const stored: Notification[] = [];
+
+  before(async () => {
+    storage = createSqliteStorage({ path: ':memory:', synchronous: 'NORMAL' });
+    await storage.tenants.createTenant({ id: T, name: 'T', created_at: 1 });
+    await storage.users.upsertUser(T, { id: 'u', role: 'patient', name: 'u', avatar: null, disabled: false }, 1);
+    for (let i = 1; i <= 8; i++) {
+      const r = await storage.notifications.create({
+        tenant_id: T, id: newId(), kind: 'S2C_REMIND_PUSH', mode: 'each', title: `n${i}`, body: null, data: null, sender_id: null,
+        audience: 'user', audience_id: null, created_by: 'app', created_at: Date.now(),
+      }, { type: 'users', ids: ['u'] });
+      stored.push(r.notification);
+    }
+  });
+  after(async () => {
+    await storage.close();
+  });
+
+  const event = (i: number): DomainEvent => ({ kind: 'notification.created', tenant_id: T, notification: stored[i - 1]!, recipients: ['u'] });
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  it('more than reorderMax waiting: the missing ones are read at once, not after the wait', async () => {
+    const errors: unknown[] = [];
+    const hub = new Hub({ reorderMs: 600_000, reorderMax: 2, since: (t, a, l) => storage.notifications.since(t, a, l), onError: (e) => errors.push(e) });
+    const c = fake(T, 'u', 1);
+    hub.add(c as unknown as Connection);
+    hub.onEvent(event(1));
+    // (The first event of the tenant looks back first: seq 1 has nothing before it, so it goes out at once.)
+    assert.deepEqual(c.got, [stored[0]!.id]);
+    hub.onEvent(event(3));
+    hub.onEvent(event(4));
+    assert.deepEqual(hub.ordering, { tenants: 1, waiting: 2 });
+    hub.onEvent(event(5));
+    await until(() => c.got.length === 5);
+    assert.deepEqual(c.got, stored.slice(0, 5).map((n) => n.id));
+    assert.deepEqual(hub.ordering, { tenants: 1, waiting: 0 });
+    hub.onEvent(event(2));
+    hub.onEvent(event(6));
+    assert.deepEqual(c.got, stored.slice(0, 6).map((n) => n.id), 'a duplicate dropped, the next one out at once');
+    assert.deepEqual(errors, []);
+    // The tenant's last connection goes: nothing waits any more (nor its timer), where the order stands is kept.
+    hub.onEvent(event(8));
+    assert.deepEqual(hub.ordering, { tenants: 1, waiting: 1 });
+    hub.remove(c as unknown as Connection);
+    assert.deepEqual(hub.ordering, { tenants: 1, waiting: 0 });
+    // A connection that comes back gets the next one at once, none again.
+    const again = fake(T, 'u', 3);
+    hub.add(again as unknown as Connection);
+    hub.onEvent(event(7));
+    hub.onEvent(event(8));
+    assert.deepEqual(again.got, []);
+    hub.remove(again as unknown as Connection);
+  });
+
+  it('the order of a tenant without connections here is forgotten once idle; one with connections is kept', async () => {
+    const hub = new Hub({ reorderMs: 600_000, orderIdleMs: 0, since: (t, a, l) => storage.notifications.since(t, a, l) });
+    const c = fake('other', 'u', 4);
+    hub.add(c as unknown as Connection);
+    const other = (seq: number): DomainEvent => ({ kind: 'notification.created', tenant_id: 'other', notification: { ...stored[0]!, seq }, recipients: ['u'] });
+    hub.onEvent(event(3));
+    hub.onEvent(other(1));
+    assert.deepEqual(hub.ordering.tenants, 1, 'only the tenant with a connection here');
+    assert.deepEqual(c.got, [stored[0]!.id]);
+    hub.onEvent(other(2));
+    assert.deepEqual(hub.ordering.tenants, 1);
+    hub.remove(c as unknown as Connection);
+  });
+
+  it('storage cannot be read: the waiting ones go out in order past the gap, and the failure is reported', async () => {
+    const errors: unknown[] = [];
+    const closed = createSqliteStorage({ path: ':memory:', synchronous: 'NORMAL' });
+    await closed.close();
+    const hub = new Hub({ reorderMs: 0, since: (t, a, l) => closed.notifications.since(t, a, l), onError: (e) => errors.push(e) });
+    const c = fake(T, 'u', 2);
+    hub.add(c as unknown as Connection);
+    // The look back at the first event fails too: it goes out all the same.
+    hub.onEvent(event(2));
+    await until(() => c.got.length === 1);
+    hub.onEvent(event(5));
+    hub.onEvent(event(4));
+    await until(() => c.got.length === 3);
+    assert.deepEqual(c.got, [2, 4, 5].map((i) => stored[i - 1]!.id));
+    assert.ok(errors.length >= 2, `reported (${errors.length})`);
+    hub.remove(c as unknown as Connection);
   });
 });
