@@ -177,7 +177,8 @@ export interface NotificationStore {
    * with its recipient user ids (null for a tenant broadcast). Only committed notifications,
    * and only the tenant's. Since seqs have no gaps, a caller that holds seq s and reads after
    * it gets s + 1 first. The Hub reads this to deliver notifications whose event it missed.
-   * `read_at` of the returned notifications is null (read state is per user).
+   * `read_at` of the returned notifications is null (read state is per user). A `limit` of 0
+   * or less returns nothing.
    */
   since(tenantId: string, afterSeq: number, limit: number): Promise<{ notification: Notification; recipients: string[] | null }[]>;
   /** The user's inbox, newest first, cursor-paged; `read_at` is the user's. */

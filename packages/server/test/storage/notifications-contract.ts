@@ -300,6 +300,8 @@ export function notificationStorageContract(name: string, open: OpenStorage): vo
         assert.deepEqual((await s.notifications.since(S1, 2, 2)).map((x) => x.notification.seq), [3, 4]);
         assert.deepEqual((await s.notifications.since(S1, 5, 10)).map((x) => x.notification.seq), [6]);
         assert.deepEqual(await s.notifications.since(S1, 6, 10), []);
+        assert.deepEqual(await s.notifications.since(S1, 0, 0), []);
+        assert.deepEqual(await s.notifications.since(S1, 0, -1), []);
         assert.deepEqual((await s.notifications.since(S2, 0, 10)).map((x) => [x.notification.seq, x.notification.id, x.recipients]), [[1, ulid(15), null], [2, ulid(16), ['a']]]);
         assert.deepEqual(await s.notifications.since('tenant-none', 0, 10), []);
         // Team and tag targets list the users they reached.

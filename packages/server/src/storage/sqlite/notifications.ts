@@ -286,6 +286,8 @@ export class SqliteNotificationStore implements NotificationStore {
   }
 
   async since(tenantId: string, afterSeq: number, limit: number): Promise<SinceItem[]> {
+    // SQLite reads a negative LIMIT as none.
+    if (!(limit > 0)) return [];
     const rows = this.#since.all(tenantId, afterSeq, limit) as NotificationRow[];
     return rows.map((r) => ({
       notification: toNotification(r),
