@@ -52,6 +52,12 @@ export const ConfigSchema = Type.Object(
         ),
         maxConnectionsPerUser: Int(20, 'Most WebSocket connections one user may have open on a node; one more is refused with connection.too_many and close 4005 (transient: reconnect with backoff).', 1, 100_000),
         maxPresenceWatches: Int(1000, 'Most users one connection may watch the presence of; a subscribe beyond it is refused with presence.too_many_watches.', 1, 1_000_000),
+        notificationReorderMs: Int(
+          250,
+          'How long a notification that reaches this node before one of its tenant committed earlier waits for it, in ms; then the missing ones are read from storage and sent first (an event the bus lost is found so). A tenant\'s notifications reach its connections in commit order.',
+          0,
+          10_000,
+        ),
         broadcastChunk: Int(1000, 'Most connections written per turn of the event loop when a tenant-wide notification is fanned out (a turn also ends after 5 ms; other traffic runs between turns).', 1, 1_000_000),
       },
       { default: {}, additionalProperties: false },

@@ -140,6 +140,11 @@ export interface TopicStore {
  *
  * The inbox of a user: `each`-mode items all; of a `latest`-mode kind only the newest (older
  * ones are superseded: not listed, not counted unread). Ids order everything (time-sortable).
+ *
+ * Order across writers: each notification gets `seq`, the tenant's notification sequence —
+ * 1, 2, 3… with no gap, in commit order, unique per tenant — and the ids of a tenant's
+ * notifications increase with `seq` too (ids are in commit order per tenant), so a client's
+ * catch-up cursor (the newest id it holds) never passes a notification committed later.
  */
 export interface NotificationStore {
   /**
@@ -159,8 +164,23 @@ export interface NotificationStore {
    * or `notification.target_invalid` when a team or tag names nobody. `recipients`: the user ids
    * (null for a tenant broadcast); `count`: how many users it addresses (for a broadcast, the
    * tenant's users at that moment, counted, not stored).
+   *
+   * Returns the notification as stored, which the caller uses from then on (events, answers):
+   * its `seq` is the tenant's newest seq + 1, taken under the tenant's lock in the
+   * transaction that stores it; its `id` is `n.id` when that is greater than the id of the
+   * tenant's newest notification, else the next ULID after that id (the id's last character
+   * incremented, with carry, in Crockford base32), so that ids follow `seq`.
    */
   create(n: NewNotification, target: NotificationTarget): Promise<{ notification: Notification; recipients: string[] | null; count: number }>;
+  /**
+   * The tenant's notifications with `seq > afterSeq`, ascending by `seq`, at most `limit`, each
+   * with its recipient user ids (null for a tenant broadcast). Only committed notifications,
+   * and only the tenant's. Since seqs have no gaps, a caller that holds seq s and reads after
+   * it gets s + 1 first. The Hub reads this to deliver notifications whose event it missed.
+   * `read_at` of the returned notifications is null (read state is per user). A `limit` of 0
+   * or less returns nothing.
+   */
+  since(tenantId: string, afterSeq: number, limit: number): Promise<{ notification: Notification; recipients: string[] | null }[]>;
   /** The user's inbox, newest first, cursor-paged; `read_at` is the user's. */
   inbox(tenantId: string, userId: string, q: InboxQuery): Promise<{ items: Notification[]; next_cursor: string | null }>;
   /** Catch-up: inbox items with an id greater than `after` (all, without it), oldest first; only the unread ones with `unread`. */

@@ -22,7 +22,7 @@ import { isAppError, fail, type AppError } from '../domain/errors.ts';
 import { planSync, readRange } from '../domain/sync.ts';
 import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { messageFrame } from './frames.ts';
+import { messageFrame, notificationFrame } from './frames.ts';
 import type { Transport } from './transport.ts';
 
 const validators = Object.fromEntries(Object.entries(ClientFrames).map(([k, s]) => [k, Compile(s)])) as Record<string, ReturnType<typeof Compile>>;
@@ -462,7 +462,7 @@ export class Connection {
       if (this.#closed) break;
       for (const n of page) {
         if (this.#sentLiveNotification(n.id)) continue;
-        this.write(JSON.stringify({ type: 'notification', kind: n.kind, notification: n } satisfies ServerFrame));
+        this.write(notificationFrame(n));
         sent++;
       }
       const last = page[page.length - 1]!.id;

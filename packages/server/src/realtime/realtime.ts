@@ -66,7 +66,11 @@ export class Realtime {
   constructor(o: RealtimeOptions) {
     this.#o = o;
     const cfg = o.core.config.ws;
-    this.hub = new Hub({ broadcastChunk: cfg.broadcastChunk, onError: (err) => o.log.error({ err }, 'notification fan-out failed') });
+    this.hub = new Hub({
+      broadcastChunk: cfg.broadcastChunk, reorderMs: cfg.notificationReorderMs,
+      since: (tenantId, afterSeq, limit) => o.core.storage.notifications.since(tenantId, afterSeq, limit),
+      onError: (err) => o.log.error({ err }, 'notification fan-out failed'),
+    });
     this.#unsubscribe = o.core.bus.subscribe((e) => this.hub.onEvent(e));
     this.#beatMs = Math.max(250, Math.floor(cfg.heartbeatMs / 2));
     this.#heartbeat = setInterval(() => this.#beat(), this.#beatMs);
