@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { AppError, fail } from '../../domain/errors.ts';
+import { Lanes } from './lanes.ts';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -102,6 +103,7 @@ export class PgDb implements Queryable {
   readonly #where: string;
   readonly #names = new Map<string, string>();
   readonly #onUnavailable: ((err: unknown) => void) | undefined;
+  readonly #lanes = new Lanes();
   #down = false;
   #closed = false;
 
@@ -195,6 +197,38 @@ export class PgDb implements Queryable {
       // A connection whose state is unknown is closed, not reused.
       client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
     }
+  }
+
+  /**
+   * Runs `fn` with one pooled connection of its own (not in a transaction), for work that
+   * needs a session: advisory locks, several transactions in a row. Errors are mapped as
+   * `query`'s; a connection `fn` failed on is closed, not reused.
+   */
+  async session<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw closedError();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw this.#map(err);
+    }
+    let failed: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (err) {
+      failed = err instanceof Error ? err : new Error(String(err));
+      throw this.#map(err);
+    } finally {
+      client.release(failed);
+    }
+  }
+
+  /**
+   * Runs `fn` once every earlier call of this node's `ordered` naming one of `keys` has
+   * finished (see `lanes.ts`): writes to the same thing apply in call order.
+   */
+  ordered<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+    return this.#lanes.run(keys, fn);
   }
 
   /** Whether the database answers (never throws). */
