@@ -14,6 +14,7 @@ import type { AuditStore } from '../../domain/ports.ts';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../../domain/types.ts';
 import { auditHash, canonicalDetail, GENESIS_HASH } from '../../domain/audit.ts';
 import type { PgDb } from './db.ts';
+import { Lanes, laneKey } from './lanes.ts';
 
 interface Row {
   id: string | number;
@@ -64,6 +65,8 @@ const MOVE_HEADS = `UPDATE audit_heads h SET seq = v.seq, hash = v.hash
 
 export class PgAuditStore implements AuditStore {
   readonly #db: PgDb;
+  /** Appends of this node to a tenant's chain commit in the order they were called. */
+  readonly #lanes = new Lanes();
 
   constructor(db: PgDb) {
     this.#db = db;
@@ -74,7 +77,7 @@ export class PgAuditStore implements AuditStore {
     const tenants = [...new Set(entries.map((e) => e.tenant_id))].sort();
     // Canonical details do not depend on the chain: made once, outside the transaction (which may be retried).
     const details = entries.map((e) => canonicalDetail(e.detail));
-    await this.#db.tx(async (q) => {
+    await this.#lanes.run(tenants.map((t) => laneKey('audit', t, '')), () => this.#db.tx(async (q) => {
       const locked = await q.query<{ tenant_id: string; seq: string | number; hash: string }>(LOCK_HEADS, [tenants, GENESIS_HASH]);
       const heads = new Map(locked.rows.map((r) => [r.tenant_id, { seq: Number(r.seq), hash: r.hash }]));
       const cols: unknown[][] = Array.from({ length: 11 }, () => []);
@@ -95,7 +98,7 @@ export class PgAuditStore implements AuditStore {
       await q.query(INSERT, cols);
       const moved = [...heads];
       await q.query(MOVE_HEADS, [moved.map(([t]) => t), moved.map(([, h]) => h.seq), moved.map(([, h]) => h.hash)]);
-    });
+    }));
   }
 
   async query(tenantId: string, q: AuditQuery): Promise<AuditRecord[]> {

@@ -22,6 +22,7 @@ import type {
 } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
 import type { PgDb } from './db.ts';
+import { Lanes, laneKey } from './lanes.ts';
 
 type Int = string | number;
 
@@ -145,6 +146,8 @@ const RECIPIENTS = {
 
 export class PgNotificationStore implements NotificationStore {
   readonly #db: PgDb;
+  /** Writes of this node apply in the order they were called: creates per tenant, reads per user, kinds per kind. */
+  readonly #lanes = new Lanes();
 
   constructor(db: PgDb) {
     this.#db = db;
@@ -153,7 +156,7 @@ export class PgNotificationStore implements NotificationStore {
   async registerKind(
     tenantId: string, kind: string, mode: NotificationMode, now: number, names: NotificationKindNamesInput = {},
   ): Promise<{ kind: NotificationKindDef; created: boolean }> {
-    return this.#db.tx(async (q) => {
+    return this.#lanes.run([laneKey('kind', tenantId, kind)], () => this.#db.tx(async (q) => {
       const locked = async () => {
         const { rows } = await q.query<KindRow>(`SELECT ${KIND_COLS} FROM notification_kinds WHERE tenant_id = $1 AND kind = $2 FOR UPDATE`, [tenantId, kind]);
         return rows[0] ? toKind(rows[0]) : null;
@@ -177,7 +180,7 @@ export class PgNotificationStore implements NotificationStore {
         [tenantId, kind, displayName, namesJson(displayNames)],
       );
       return { kind: toKind(rows[0]!), created: false };
-    });
+    }));
   }
 
   async getKind(tenantId: string, kind: string): Promise<NotificationKindDef | null> {
@@ -194,7 +197,7 @@ export class PgNotificationStore implements NotificationStore {
     const t = n.tenant_id;
     const userIds = target.type === 'users' ? [...new Set(target.ids)] : [];
     const data = n.data === null ? null : JSON.stringify(n.data);
-    return this.#db.tx(async (q) => {
+    return this.#lanes.run([laneKey('create', t, '')], () => this.#db.tx(async (q) => {
       // Checks first, before the tenant's head is taken: the lock is held for two statements only.
       let count = 0;
       if (target.type === 'users') {
@@ -232,7 +235,7 @@ export class PgNotificationStore implements NotificationStore {
         if (target.type === 'tag') throw fail('notification.target_invalid', `No user has the tag ${target.tag}.`, { tag: target.tag });
       }
       return { notification, recipients: target.type === 'users' ? userIds : recipients, count: recipients.length };
-    });
+    }));
   }
 
   async since(tenantId: string, afterSeq: number, limit: number): Promise<{ notification: Notification; recipients: string[] | null }[]> {
@@ -302,6 +305,10 @@ export class PgNotificationStore implements NotificationStore {
   }
 
   async markRead(tenantId: string, userId: string, sel: ReadSelection, now: number): Promise<number> {
+    return this.#lanes.run([laneKey('read', tenantId, userId)], () => this.#markRead(tenantId, userId, sel, now));
+  }
+
+  async #markRead(tenantId: string, userId: string, sel: ReadSelection, now: number): Promise<number> {
     const readBroadcasts = (filter: string) => `INSERT INTO notification_reads (tenant_id, user_id, notification_id, read_at)
       SELECT $1::text, $2::text, n.id, $3::bigint FROM notifications n
        WHERE n.tenant_id = $1 AND n.audience = 'tenant' AND n.created_at >= (SELECT created_at FROM users WHERE tenant_id = $1 AND id = $2)${filter}

@@ -6,6 +6,7 @@
 import type { SettingsStore } from '../../domain/ports.ts';
 import type { ConnectionPolicy, TenantSettings } from '../../domain/types.ts';
 import type { PgDb } from './db.ts';
+import { Lanes, laneKey } from './lanes.ts';
 
 /** A tenant that never changed its settings. */
 const DEFAULTS: TenantSettings = { connection_policy: 'notify', updated_at: null, patient_to_patient: false };
@@ -17,6 +18,8 @@ const toSettings = (r: SettingsRow): TenantSettings => ({
 
 export class PgSettingsStore implements SettingsStore {
   readonly #db: PgDb;
+  /** Updates of this node to a tenant's settings apply in the order they were called. */
+  readonly #lanes = new Lanes();
 
   constructor(db: PgDb) {
     this.#db = db;
@@ -28,7 +31,7 @@ export class PgSettingsStore implements SettingsStore {
   }
 
   async update(tenantId: string, patch: Partial<Omit<TenantSettings, 'updated_at'>>, now: number): Promise<TenantSettings> {
-    const { rows } = await this.#db.query<SettingsRow>(
+    const { rows } = await this.#lanes.run([laneKey('settings', tenantId, '')], () => this.#db.query<SettingsRow>(
       `INSERT INTO tenant_settings (tenant_id, connection_policy, patient_to_patient, updated_at)
        VALUES ($1, COALESCE($2::text, $5::text), COALESCE($3::boolean, $6::boolean), $4)
        ON CONFLICT (tenant_id) DO UPDATE SET
@@ -37,7 +40,7 @@ export class PgSettingsStore implements SettingsStore {
          updated_at = EXCLUDED.updated_at
        RETURNING connection_policy, patient_to_patient, updated_at`,
       [tenantId, patch.connection_policy ?? null, patch.patient_to_patient ?? null, now, DEFAULTS.connection_policy, DEFAULTS.patient_to_patient],
-    );
+    ));
     return toSettings(rows[0]!);
   }
 }
