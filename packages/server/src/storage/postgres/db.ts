@@ -99,6 +99,9 @@ export function toStorageError(err: unknown, where: string): unknown {
   return e;
 }
 
+/** A statement that changes rows (or locks them). */
+const WRITE_RE = /\b(INSERT|UPDATE|DELETE|MERGE)\b/i;
+
 /** The name of the prepared statement of `text`: the same on every connection and process. */
 const statementName = (text: string) => `cl_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
 
@@ -115,6 +118,7 @@ export class PgDb implements Queryable {
   readonly pool: pg.Pool;
   readonly #where: string;
   readonly #names = new Map<string, string>();
+  readonly #isWrite = new Map<string, boolean>();
   readonly #onUnavailable: ((err: unknown) => void) | undefined;
   readonly #lanes = new Lanes();
   /** The write connection (taken from the pool and kept); null until needed or after it broke. */
@@ -153,8 +157,13 @@ export class PgDb implements Queryable {
     return this.#where;
   }
 
-  /** A read (or a write that needs no order: prefer `write`), on any pooled connection. */
+  /**
+   * A statement on its own (its own transaction). One that writes (INSERT, UPDATE or DELETE
+   * anywhere in its text) goes to the write connection, in call order, as `write`; a read
+   * runs on any pooled connection.
+   */
   async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    if (this.#writes(text)) return this.write<R>(text, values);
     if (this.#closed) throw closedError();
     try {
       const r = await this.pool.query<R & pg.QueryResultRow>({ name: this.#name(text), text, values: values as unknown[] | undefined });
@@ -314,12 +323,16 @@ export class PgDb implements Queryable {
       throw this.#map(err);
     }
     let failed: Error | undefined;
+    // Checked out, it is not the pool's to watch: a break fails fn's statement, never the process.
+    const broke = (err: Error) => (failed = err);
+    client.on('error', broke);
     try {
       return await fn(client);
     } catch (err) {
       failed = err instanceof Error ? err : new Error(String(err));
       throw this.#map(err);
     } finally {
+      client.off('error', broke);
       client.release(failed);
     }
   }
@@ -365,6 +378,12 @@ export class PgDb implements Queryable {
     }
     release();
     await this.pool.end();
+  }
+
+  #writes(text: string): boolean {
+    let w = this.#isWrite.get(text);
+    if (w === undefined) this.#isWrite.set(text, (w = WRITE_RE.test(text)));
+    return w;
   }
 
   #name(text: string): string {
