@@ -51,6 +51,8 @@ export const PgCodes = {
 } as const;
 
 const INT8_OID = 20;
+/** After the write connection failed to open, how long queued writes fail without trying again. */
+const RECONNECT_PAUSE_MS = 500;
 const RETRY_CODES = new Set<string>([PgCodes.serializationFailure, PgCodes.deadlockDetected]);
 /** Socket errors: the server is not there or went away. */
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
@@ -125,6 +127,8 @@ export class PgDb implements Queryable {
   #writer: Promise<pg.PoolClient> | null = null;
   /** Resolves when the write before has sent its last statement: the writes' turns, in call order. */
   #turn: Promise<void> = Promise.resolve();
+  /** The last failed attempt to open the write connection. */
+  #connectFailed: { at: number; err: unknown } | null = null;
   #down = false;
   #closed = false;
 
@@ -167,7 +171,7 @@ export class PgDb implements Queryable {
     if (this.#closed) throw closedError();
     try {
       const r = await this.pool.query<R & pg.QueryResultRow>({ name: this.#name(text), text, values: values as unknown[] | undefined });
-      this.#down = false;
+      this.#answered();
       return { rows: r.rows, rowCount: r.rowCount ?? 0 };
     } catch (err) {
       throw this.#map(err);
@@ -190,7 +194,7 @@ export class PgDb implements Queryable {
     }
     try {
       const r = await sent;
-      this.#down = false;
+      this.#answered();
       return { rows: r.rows, rowCount: r.rowCount ?? 0 };
     } catch (err) {
       throw this.#writeFailed(client, err);
@@ -263,7 +267,7 @@ export class PgDb implements Queryable {
     if (failed !== undefined) throw this.#writeFailed(client, failed);
     // A COMMIT in an aborted transaction rolls back (and says so) instead of failing.
     if ((await commit).command !== 'COMMIT') throw new Error('PostgreSQL rolled the transaction back at COMMIT');
-    this.#down = false;
+    this.#answered();
     return out;
   }
 
@@ -280,13 +284,19 @@ export class PgDb implements Queryable {
   }
 
   #writeConnection(): Promise<pg.PoolClient> {
+    // While the database cannot be reached, the writes queued behind a failed connect fail at
+    // once instead of each waiting out its own connect timeout in turn.
+    const last = this.#connectFailed;
+    if (this.#writer === null && last !== null && performance.now() - last.at < RECONNECT_PAUSE_MS) return Promise.reject(last.err);
     if (this.#writer === null) {
       const opening = this.pool.connect().then((c) => {
+        this.#connectFailed = null;
         // Checked out, it is not the pool's to watch: a break must not be an uncaught 'error'.
         c.on('error', (err) => this.#dropWriter(c, err));
         return c;
       });
-      opening.catch(() => {
+      opening.catch((err: unknown) => {
+        this.#connectFailed = { at: performance.now(), err };
         if (this.#writer === opening) this.#writer = null;
       });
       this.#writer = opening;
@@ -351,7 +361,7 @@ export class PgDb implements Queryable {
     if (this.#closed) return false;
     try {
       await this.pool.query('SELECT 1');
-      this.#down = false;
+      this.#answered();
       return true;
     } catch (err) {
       this.#failed(err);
@@ -396,6 +406,12 @@ export class PgDb implements Queryable {
     const mapped = toStorageError(err, this.#where);
     if (mapped !== err) this.#failed(err);
     return mapped;
+  }
+
+  /** The database answered: it is up (a write connection may be opened again at once). */
+  #answered(): void {
+    this.#down = false;
+    this.#connectFailed = null;
   }
 
   #failed(err: unknown): void {
