@@ -312,8 +312,10 @@ export class PgDb implements Queryable {
 
   #dropWriter(client: pg.PoolClient, err: unknown): void {
     this.#failed(err);
-    void this.#writer?.then((c) => {
-      if (c !== client) return;
+    const writer = this.#writer;
+    void writer?.then((c) => {
+      // Released once: only while it is still the write connection.
+      if (c !== client || this.#writer !== writer) return;
       this.#writer = null;
       c.release(err instanceof Error ? err : true);
     }, () => {});
