@@ -11,7 +11,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { AppError, fail } from '../../domain/errors.ts';
-import { Lanes } from './lanes.ts';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -122,7 +121,6 @@ export class PgDb implements Queryable {
   readonly #names = new Map<string, string>();
   readonly #isWrite = new Map<string, boolean>();
   readonly #onUnavailable: ((err: unknown) => void) | undefined;
-  readonly #lanes = new Lanes();
   /** The write connection (taken from the pool and kept); null until needed or after it broke. */
   #writer: Promise<pg.PoolClient> | null = null;
   /** Resolves when the write before has sent its last statement: the writes' turns, in call order. */
@@ -347,15 +345,6 @@ export class PgDb implements Queryable {
       client.off('error', broke);
       client.release(failed);
     }
-  }
-
-  /**
-   * Runs `fn` once every earlier call of this node's `ordered` naming one of `keys` has
-   * finished (see `lanes.ts`). Writes need it no more (they run in call order); for work
-   * that reads before it writes and must not be overtaken.
-   */
-  ordered<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
-    return this.#lanes.run(keys, fn);
   }
 
   /** Whether the database answers (never throws). */
