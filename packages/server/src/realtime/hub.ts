@@ -305,7 +305,7 @@ export class Hub {
       if (connected && seq > 1 && this.#since) {
         // Where the order starts: after a look back at those just before it.
         o.waiting.set(seq, e);
-        void this.#fill(t, o);
+        this.#fill(t, o).catch((err: unknown) => this.#onError(err));
         return;
       }
       o.last = seq - 1;
@@ -332,7 +332,7 @@ export class Hub {
     o.waiting.set(seq, e);
     if (o.waiting.size > this.#reorderMax) {
       if (o.reading) this.#passOver(t, o, 'too many notifications waiting while the missing ones are read');
-      else void this.#fill(t, o);
+      else this.#fill(t, o).catch((err: unknown) => this.#onError(err));
       return;
     }
     if (!o.reading) this.#wait(t, o);
@@ -357,7 +357,7 @@ export class Hub {
   #wait(t: string, o: TenantOrder): void {
     o.timer ??= setTimeout(() => {
       o.timer = undefined;
-      void this.#fill(t, o);
+      this.#fill(t, o).catch((err: unknown) => this.#onError(err));
     }, this.#reorderMs);
     o.timer.unref?.();
   }
