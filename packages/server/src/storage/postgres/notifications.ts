@@ -222,6 +222,7 @@ export class PgNotificationStore implements NotificationStore {
   }
 
   async since(tenantId: string, afterSeq: number, limit: number): Promise<{ notification: Notification; recipients: string[] | null }[]> {
+    if (limit <= 0) return [];
     const { rows } = await this.#db.query<NotificationRow & { recipients: string[] | null }>(
       `SELECT ${N_COLS}, NULL::bigint AS read_at,
          CASE WHEN n.audience = 'tenant' THEN NULL
