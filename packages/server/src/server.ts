@@ -81,6 +81,7 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
       realtime.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
+      await Promise.race([realtime.settled(), grace]);
       await core.close();
     })());
   return { core, http, realtime, ws, logger, url, port, close };
