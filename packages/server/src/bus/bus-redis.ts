@@ -51,6 +51,8 @@ export class RedisBus implements EventBus {
   #droppedNow = 0;
   /** A connection error was reported in the current outage (retries fail again and again: one report). */
   #linkReported = false;
+  /** Both connections were up once: a drop before that is no loss to recover from (nothing was expected of this node yet). */
+  #everConnected = false;
   #closed = false;
 
   constructor(o: RedisBusOptions) {
@@ -78,6 +80,11 @@ export class RedisBus implements EventBus {
       });
     }
     this.#sub.on('message', (_channel: string, raw: string) => this.#received(raw));
+  }
+
+  /** Both connections are up, subscribed, and nothing was lost since the last resume. */
+  get connected(): boolean {
+    return !this.#closed && !this.#lost && this.#subscribed && this.#pub.status === 'ready';
   }
 
   /** Events not sent to other nodes (Redis was not connected) since this bus started. */
@@ -139,7 +146,10 @@ export class RedisBus implements EventBus {
       return;
     }
     if (env.n === this.#nodeId) return;
-    if ('resumed' in env) this.#runResume();
+    // Another node is back; if this one's own link is not whole yet, its own resume comes when it is.
+    if ('resumed' in env) {
+      if (!this.#lost) this.#runResume();
+    }
     else this.#deliver(env.e);
   }
 
@@ -156,7 +166,7 @@ export class RedisBus implements EventBus {
   #down(subscriber: boolean): void {
     if (this.#closed) return;
     if (subscriber) this.#subscribed = false;
-    this.#lost = true;
+    if (this.#everConnected) this.#lost = true;
   }
 
   #drop(err?: unknown): void {
@@ -164,12 +174,19 @@ export class RedisBus implements EventBus {
     if (this.#droppedNow++ === 0) {
       this.#onError(new Error('event bus: Redis is not connected; events to other nodes are dropped until it is back', err === undefined ? {} : { cause: err }));
     }
-    this.#lost = true;
+    if (this.#everConnected) this.#lost = true;
   }
 
   /** Both connections are up and subscribed again after a loss: tell this node and the others. */
   #maybeResume(): void {
-    if (this.#closed || !this.#lost || !this.#subscribed || this.#pub.status !== 'ready') return;
+    if (this.#closed || !this.#subscribed || this.#pub.status !== 'ready') return;
+    if (!this.#everConnected) {
+      this.#everConnected = true;
+      this.#droppedNow = 0;
+      this.#linkReported = false;
+      return;
+    }
+    if (!this.#lost) return;
     this.#lost = false;
     this.#droppedNow = 0;
     this.#linkReported = false;

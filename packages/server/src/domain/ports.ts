@@ -244,7 +244,9 @@ export interface EventBus {
   /**
    * `handler` runs after the bus reconnected following a loss, when events from other nodes
    * may have been missed: caches fed by events are cleared on it, and connections catch up
-   * from storage. A single-process bus never calls it. Returns the unsubscribe function.
+   * from storage. It may run more than once for one outage (this node's link, and other nodes
+   * announcing theirs): what it does must be harmless to repeat. A single-process bus never
+   * calls it. Returns the unsubscribe function.
    */
   onResume(handler: () => void): () => void;
   close(): Promise<void>;

@@ -17,8 +17,9 @@
  *
  * The node's own counts, in memory, are the truth it writes back at each refresh: after Redis
  * restarted (empty) or the node was taken for dead (a long pause), the refresh restores them and
- * reports its users online again. While Redis is away, `connected`/`disconnected` answer from
- * the node's own counts (the first/last connection here) and the failure goes to `onError`.
+ * reports its users online again. While Redis is away, `connected`, `disconnected` and `status`
+ * answer from the node's own counts (the first/last connection here) and the failure goes to
+ * `onError`.
  * The scripts reach keys they compute (standalone Redis; not Redis Cluster).
  */
 import { Redis } from 'ioredis';
@@ -206,8 +207,16 @@ export class RedisPresence implements PresenceStore {
 
   async status(tenantId: string, userId: string): Promise<{ online: boolean; last_seen: number | null; connections: number }> {
     const member = `${tenantId}:${userId}`;
-    const [connections, seen] = await this.#redis.presenceStatus(NODES, userKey(member), seenKey(member), Date.now() - this.#ttlMs);
-    return { online: connections > 0, last_seen: seen === null ? null : Number(seen), connections: Number(connections) };
+    try {
+      this.#usable();
+      const [connections, seen] = await this.#redis.presenceStatus(NODES, userKey(member), seenKey(member), Date.now() - this.#ttlMs);
+      return { online: connections > 0, last_seen: seen === null ? null : Number(seen), connections: Number(connections) };
+    } catch (err) {
+      // Redis away: what this node knows (its own connections of the user).
+      this.#onError(err);
+      const connections = this.#local.get(member) ?? 0;
+      return { online: connections > 0, last_seen: null, connections };
+    }
   }
 
   onChange(handler: (change: PresenceChange) => void): () => void {

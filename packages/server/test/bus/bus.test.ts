@@ -22,6 +22,8 @@ async function redisNodes(url: string, n: number, errors: unknown[]): Promise<Re
     return seen.every(Boolean);
   }, 10_000, 'the buses to connect');
   offs.forEach((off) => off());
+  // And each has settled (an event dropped before its publisher was up makes it resume once, now).
+  await until(() => buses.every((b) => b.connected), 10_000, 'the buses to settle');
   return buses;
 }
 

@@ -79,7 +79,7 @@ export function presenceContract(name: string, make: () => Promise<PresenceHarne
       const h = await make();
       harnesses.push(h);
       const crash = h.crash;
-      const ttl = 1;
+      const ttl = 2;
       const [a, b, c] = (await h.nodes(3, ttl)) as [PresenceStore, PresenceStore, PresenceStore];
       const changes: PresenceChange[] = [];
       a.onChange((ch) => changes.push(ch));

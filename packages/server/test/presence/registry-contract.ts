@@ -73,7 +73,7 @@ export function registryContract(name: string, make: () => Promise<RegistryHarne
     });
 
     test('a node that dies drops out after the TTL, and its users are found nowhere', async () => {
-      const ttl = 1;
+      const ttl = 2;
       const { nodes } = await start(['http://a:1', 'http://b:1'], ttl);
       const [a, b] = nodes as [NodeRegistry, NodeRegistry];
       const u = uid('u');

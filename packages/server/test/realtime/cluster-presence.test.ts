@@ -31,7 +31,7 @@ describe('presence across nodes (Redis bus, presence and registry)', { timeout: 
   const tok: Record<string, string> = {};
   const nodes: Node[] = [];
   const errors: unknown[] = [];
-  const TTL = 1;
+  const TTL = 3; // seconds: short for the test, long enough that a loaded machine does not take a live node for dead
 
   const node = (name: string): Node => {
     const bus = new RedisBus({ url: redis.url, nodeId: name });
