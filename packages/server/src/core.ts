@@ -13,7 +13,7 @@ import { NotificationService } from './domain/notifications.ts';
 import { SettingsService } from './domain/settings.ts';
 import { TeamService } from './domain/teams.ts';
 import { TopicService } from './domain/topics.ts';
-import { MemoryPresence } from './domain/presence-memory.ts';
+import { MemoryPresence } from './presence/memory.ts';
 import { UserService } from './domain/users.ts';
 import { MemoryBus } from './bus/bus-memory.ts';
 import { createSqliteStorage } from './storage/sqlite/index.ts';

@@ -4,6 +4,7 @@
  * finish queued writes, close storage.
  */
 import pino, { type Logger } from 'pino';
+import type { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
 import { createCore, type Core } from './core.ts';
@@ -35,9 +36,14 @@ export interface StartOptions {
    * restarted (`npm start` does: it shuts down and exits with 70).
    */
   onStorageFailure?: (err: unknown) => void;
+  /**
+   * A Redis client shared by the nodes (with `bus.driver: redis`): the HTTP and WebSocket-upgrade
+   * rate-limit counters go there, so the limits hold across nodes. The caller closes it.
+   */
+  redis?: Redis;
 }
 
-export async function startServer({ config, logger: given, onStorageFailure }: StartOptions): Promise<CarelineServer> {
+export async function startServer({ config, logger: given, onStorageFailure, redis }: StartOptions): Promise<CarelineServer> {
   const logger = given ?? pino({ level: config.log.level, base: { service: config.service.type, node: config.service.id } });
   const metrics = new Metrics();
   const core = await createCore(config, {
@@ -53,7 +59,7 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
     metrics.messagesCommitted.inc(size);
   };
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
-  const http = await buildHttp({ core, metrics, logger, state });
+  const http = await buildHttp({ core, metrics, logger, state, ...(redis ? { redis } : {}) });
   const realtime = new Realtime({ core, metrics, log: logger });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
   ws.attach(http.server);
@@ -81,6 +87,7 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
       realtime.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
+      await Promise.race([realtime.settled(), grace]);
       await core.close();
     })());
   return { core, http, realtime, ws, logger, url, port, close };

@@ -253,22 +253,71 @@ export interface Storage {
 
 /**
  * Carries domain events to every node (including this one). Guarantees: events published by
- * one node reach each subscriber in publish order; at-most-once (a node that is down misses
- * them — clients recover through catch-up, which reads storage, never the bus).
+ * one node reach each subscriber in publish order; a node's own events reach its own
+ * subscribers at once, whatever happens to the link between nodes; at-most-once across nodes
+ * (a node that is down or cut off misses them — clients recover through catch-up, which reads
+ * storage, never the bus). A throwing subscriber is reported and does not stop the others.
  */
 export interface EventBus {
   publish(event: DomainEvent): void;
   subscribe(handler: (event: DomainEvent) => void): () => void;
+  /**
+   * `handler` runs after the bus reconnected following a loss, when events from other nodes
+   * may have been missed: caches fed by events are cleared on it, and connections catch up
+   * from storage. It may run more than once for one outage (this node's link, and other nodes
+   * announcing theirs): what it does must be harmless to repeat. A single-process bus never
+   * calls it. Returns the unsubscribe function.
+   */
+  onResume(handler: () => void): () => void;
+  close(): Promise<void>;
+}
+
+/** A user went online or offline as a whole, across nodes, found by the store itself. */
+export interface PresenceChange {
+  tenantId: string;
+  userId: string;
+  online: boolean;
+  /** When the user was last seen (for a dead node's users: its last heartbeat). */
+  lastSeen: number;
+}
+
+/**
+ * Who is online, across nodes. `connected`/`disconnected` count one connection of a user on
+ * this node in or out; they resolve true when the user went online/offline as a whole, across
+ * every node (the first connection anywhere, the last one anywhere). Calls made by one node
+ * take effect in call order. A multi-node backend keeps each node's counts under a time to
+ * live that the node refreshes: the users of a node that died go offline by themselves, and a
+ * live node reports them through `onChange` (once, cluster-wide) so that it publishes
+ * `presence.changed`. `onChange` reports only what `connected`/`disconnected` did not return.
+ */
+export interface PresenceStore {
+  connected(tenantId: string, userId: string, now: number): Promise<boolean>;
+  disconnected(tenantId: string, userId: string, now: number): Promise<boolean>;
+  status(tenantId: string, userId: string): Promise<{ online: boolean; last_seen: number | null; connections: number }>;
+  /** Transitions found by the store itself (a dead node's users going offline). Returns the unsubscribe function. */
+  onChange(handler: (change: PresenceChange) => void): () => void;
+  /** Stops refreshing and closes the connection; this node's counts then expire unless they were counted out. */
   close(): Promise<void>;
 }
 
 /**
- * Who is online. `connected`/`disconnected` count a user's live connections on this node;
- * they return true when the user went online/offline as a whole. Multi-node backends
- * aggregate across nodes.
+ * The push-node registry: which nodes are alive (by their public address) and which node
+ * holds a user's connection, so that something outside a node (a push worker, the balancer's
+ * sticky routing, an operator) can find it. A node registers itself with a heartbeat and drops
+ * out when the heartbeat stops; `register` is called when the node opens its first connection
+ * of a user, `unregister` when it closes its last one. When a user is connected to several
+ * nodes, `lookup` names one of them (the most recent to register, or a live one after that
+ * one unregistered or died).
  */
-export interface PresenceStore {
-  connected(tenantId: string, userId: string, now: number): boolean;
-  disconnected(tenantId: string, userId: string, now: number): boolean;
-  status(tenantId: string, userId: string): Promise<{ online: boolean; last_seen: number | null; connections: number }>;
+export interface NodeRegistry {
+  /** This node's public address. */
+  readonly address: string;
+  register(tenantId: string, userId: string): Promise<void>;
+  unregister(tenantId: string, userId: string): Promise<void>;
+  /** The address of a live node holding a connection of the user, or null. */
+  lookup(tenantId: string, userId: string): Promise<string | null>;
+  /** The live nodes, with their last heartbeat (ms since the epoch). */
+  nodes(): Promise<{ address: string; heartbeat: number }[]>;
+  /** Stops the heartbeat and closes the connection (the node drops out when its heartbeat goes stale). */
+  close(): Promise<void>;
 }
