@@ -111,8 +111,6 @@ export class JobRunner {
         for (const job of claimed) this.#start(job);
       }
       if (this.#closed) break;
-      // A full page may mean more is waiting, if a slot is free.
-      if (claimed.length > 0 && claimed.length === free && this.#inflight.size < this.#concurrency) continue;
       if (!this.#poked) await this.#sleep();
     }
   }
@@ -135,7 +133,8 @@ export class JobRunner {
   #start(job: Job): void {
     const p: Promise<void> = this.#execute(job).finally(() => {
       this.#inflight.delete(p);
-      this.#wake?.();
+      // A slot is free: look for more work (now, or right after a claim in progress).
+      this.poke();
     });
     this.#inflight.add(p);
   }
