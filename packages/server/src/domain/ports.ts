@@ -161,6 +161,11 @@ export interface NotificationStore {
    * tenant's users at that moment, counted, not stored).
    */
   create(n: NewNotification, target: NotificationTarget): Promise<{ notification: Notification; recipients: string[] | null; count: number }>;
+  /**
+   * The tenant's notifications with seq > `afterSeq`, ascending by seq, at most `limit`, each
+   * with its recipient user ids (null for a tenant broadcast): what fills gaps in what the bus delivered.
+   */
+  since(tenantId: string, afterSeq: number, limit: number): Promise<{ notification: Notification; recipients: string[] | null }[]>;
   /** The user's inbox, newest first, cursor-paged; `read_at` is the user's. */
   inbox(tenantId: string, userId: string, q: InboxQuery): Promise<{ items: Notification[]; next_cursor: string | null }>;
   /** Catch-up: inbox items with an id greater than `after` (all, without it), oldest first; only the unread ones with `unread`. */

@@ -45,8 +45,13 @@ export interface UserInput {
 
 // ---- Notifications, care teams, tags, tenant settings ---------------------------------------
 
-export type { Notification, NotificationAudience, NotificationMode, NotificationUnread } from '@careline/protocol';
-import type { Notification, NotificationAudience, NotificationMode } from '@careline/protocol';
+export type { NotificationAudience, NotificationMode, NotificationUnread } from '@careline/protocol';
+import type { Notification as WireNotification, NotificationAudience, NotificationMode } from '@careline/protocol';
+
+/** A notification as stored: the wire form and `seq`, the tenant's notification sequence (1, 2, 3… in commit order; not sent). */
+export interface Notification extends WireNotification {
+  seq: number;
+}
 
 /** A notification kind of a tenant: built in (seed 001) or registered by the integrator. */
 export interface NotificationKindDef {
@@ -78,7 +83,7 @@ export type NotificationTarget =
   | { type: 'tenant' };
 
 /** A notification ready to be stored (`read_at` is per user, so not here). */
-export interface NewNotification extends Omit<Notification, 'read_at'> {
+export interface NewNotification extends Omit<Notification, 'read_at' | 'seq'> {
   tenant_id: string;
   mode: NotificationMode;
   audience: NotificationAudience;

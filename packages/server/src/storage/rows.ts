@@ -1,6 +1,10 @@
-/** Row ↔ model mapping shared by the SQLite stores. */
+/**
+ * Row ↔ model mapping shared by the storage backends (SQLite, PostgreSQL): the same columns,
+ * the same SQL for a conversation as a user sees it, the same placeholder for content stored
+ * too deep.
+ */
 import { MAX_CONTENT_DEPTH, MessageTypes, jsonNestsDeeperThan, unavailableContent } from '@careline/protocol';
-import type { Conversation, ConversationView, ForwardInfo, Message } from '../../domain/types.ts';
+import type { Conversation, ConversationView, ForwardInfo, Message, NewMessage } from '../domain/types.ts';
 
 export interface MessageRow {
   id: string;
@@ -85,5 +89,13 @@ export function toView(r: ViewRow): ConversationView {
     unread: Math.max(0, r.last_seq - r.read_seq),
     sticky: r.sticky_at !== null,
     last_message: last,
+  };
+}
+
+/** The message `m` as stored at `seq`: its content is the object sent, not a parsed copy. */
+export function storedMessage(m: NewMessage, seq: number): Message {
+  return {
+    id: m.id, conversation_id: m.conversation_id, seq, sender_id: m.sender_id, type: m.type,
+    content: m.content, client_id: m.client_id, created_at: m.created_at, recalled_at: null, forward: m.forward,
   };
 }

@@ -1,0 +1,276 @@
+/**
+ * The PostgreSQL connection layer the stores run on: a `pg` pool, every statement a named
+ * prepared statement (each connection parses and plans a text once), transactions on one
+ * pooled connection retried on serialization failures and deadlocks, and the mapping of
+ * connection failures to `server.unavailable`.
+ *
+ * Store code takes a `Queryable`, so the same function runs alone (`db`) or inside a
+ * transaction (`tx`'s argument). Keep the set of statement texts bounded: pass lists as
+ * arrays (`= ANY($1::text[])`, `unnest(...)`), never as a text that grows with the list.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { AppError, fail } from '../../domain/errors.ts';
+import { Lanes } from './lanes.ts';
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/** What a store needs to run a statement: the pool (`PgDb`) or a transaction's connection. */
+export interface Queryable {
+  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface PgDbOptions {
+  url: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Called when the database stops answering (once per outage: again only after it answered). */
+  onUnavailable?: (err: unknown) => void;
+}
+
+export interface TxOptions {
+  /** More errors after which the whole function is run again (besides 40001 and 40P01). */
+  retryIf?: (err: unknown) => boolean;
+  /** Attempts in all (default 5). */
+  attempts?: number;
+}
+
+/** SQLSTATEs of the errors stores look for. */
+export const PgCodes = {
+  uniqueViolation: '23505',
+  foreignKeyViolation: '23503',
+  serializationFailure: '40001',
+  deadlockDetected: '40P01',
+} as const;
+
+const INT8_OID = 20;
+const RETRY_CODES = new Set<string>([PgCodes.serializationFailure, PgCodes.deadlockDetected]);
+/** Socket errors: the server is not there or went away. */
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+/** SQLSTATEs that mean the server cannot serve now: shutting down, starting, out of connections. */
+const DOWN_CODES = new Set(['57P01', '57P02', '57P03', '53300', '53000']);
+const DOWN_MESSAGES = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Connection timeout|Client was closed/i;
+
+/** Only the fields a `pg` error carries that we read. */
+interface PgErrorLike {
+  code?: string;
+  constraint?: string;
+  message?: string;
+}
+
+/** Whether `err` says the database is unreachable (not: the statement was wrong). */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof AppError) return err.code === 'server.unavailable';
+  if (!(err instanceof Error)) return false;
+  const code = (err as PgErrorLike).code;
+  if (code !== undefined && (NET_CODES.has(code) || DOWN_CODES.has(code) || code.startsWith('08'))) return true;
+  return DOWN_MESSAGES.test(err.message);
+}
+
+/** Whether `err` is a unique violation (of `constraint`, when given: the index's name). */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as PgErrorLike | null;
+  return e !== null && typeof e === 'object' && e.code === PgCodes.uniqueViolation && (constraint === undefined || e.constraint === constraint);
+}
+
+/** The URL without its password, for messages. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** A connection failure as `server.unavailable` (details.storage = 'postgres'); other errors unchanged. */
+export function toStorageError(err: unknown, where: string): unknown {
+  if (err instanceof AppError || !isConnectionError(err)) return err;
+  const reason = err instanceof Error ? err.message || (err as PgErrorLike).code || err.name : String(err);
+  const e = fail('server.unavailable', `PostgreSQL at ${where} is unavailable: ${reason}`, { storage: 'postgres' });
+  Object.assign(e, { cause: err });
+  return e;
+}
+
+/** The name of the prepared statement of `text`: the same on every connection and process. */
+const statementName = (text: string) => `cl_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
+
+export class PgDb implements Queryable {
+  readonly pool: pg.Pool;
+  readonly #where: string;
+  readonly #names = new Map<string, string>();
+  readonly #onUnavailable: ((err: unknown) => void) | undefined;
+  readonly #lanes = new Lanes();
+  #down = false;
+  #closed = false;
+
+  constructor(opts: PgDbOptions) {
+    this.#where = describeUrl(opts.url);
+    this.#onUnavailable = opts.onUnavailable;
+    this.pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      // BIGINT (timestamps in ms, seqs, counts) as a JS number, for this pool only.
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle connection that breaks (the server restarted) is dropped by the pool; the next
+    // query opens a fresh one. It must never become an uncaught 'error' event.
+    this.pool.on('error', (err) => this.#failed(err));
+  }
+
+  /** Where the database is (host:port/db, no credentials), for messages. */
+  get where(): string {
+    return this.#where;
+  }
+
+  async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    if (this.#closed) throw closedError();
+    try {
+      const r = await this.pool.query<R & pg.QueryResultRow>({ name: this.#name(text), text, values: values as unknown[] | undefined });
+      this.#down = false;
+      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      throw this.#map(err);
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction (READ COMMITTED) on one connection: COMMIT if it resolves,
+   * ROLLBACK if it throws. On a serialization failure or a deadlock (or `retryIf`) the whole
+   * function runs again, up to `attempts` times: `fn` must do nothing but its queries.
+   */
+  async tx<T>(fn: (q: Queryable) => Promise<T>, opts: TxOptions = {}): Promise<T> {
+    const attempts = opts.attempts ?? 5;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#once(fn);
+      } catch (err) {
+        const code = (err as PgErrorLike | null)?.code;
+        const again = (code !== undefined && RETRY_CODES.has(code)) || (opts.retryIf?.(err) ?? false);
+        if (!again || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+      }
+    }
+  }
+
+  async #once<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    if (this.#closed) throw closedError();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw this.#map(err);
+    }
+    const q: Queryable = {
+      query: async <R>(text: string, values?: readonly unknown[]) => {
+        const r = await client.query<R & pg.QueryResultRow>({ name: this.#name(text), text, values: values as unknown[] | undefined });
+        return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+      },
+    };
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      const out = await fn(q);
+      await client.query('COMMIT');
+      this.#down = false;
+      return out;
+    } catch (err) {
+      if (isConnectionError(err)) broken = err;
+      else {
+        try {
+          await client.query('ROLLBACK');
+        } catch (e) {
+          broken = e;
+        }
+      }
+      throw this.#map(err);
+    } finally {
+      // A connection whose state is unknown is closed, not reused.
+      client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
+    }
+  }
+
+  /**
+   * Runs `fn` with one pooled connection of its own (not in a transaction), for work that
+   * needs a session: advisory locks, several transactions in a row. Errors are mapped as
+   * `query`'s; a connection `fn` failed on is closed, not reused.
+   */
+  async session<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw closedError();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw this.#map(err);
+    }
+    let failed: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (err) {
+      failed = err instanceof Error ? err : new Error(String(err));
+      throw this.#map(err);
+    } finally {
+      client.release(failed);
+    }
+  }
+
+  /**
+   * Runs `fn` once every earlier call of this node's `ordered` naming one of `keys` has
+   * finished (see `lanes.ts`): writes to the same thing apply in call order.
+   */
+  ordered<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+    return this.#lanes.run(keys, fn);
+  }
+
+  /** Whether the database answers (never throws). */
+  async ping(): Promise<boolean> {
+    if (this.#closed) return false;
+    try {
+      await this.pool.query('SELECT 1');
+      this.#down = false;
+      return true;
+    } catch (err) {
+      this.#failed(err);
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.pool.end();
+  }
+
+  #name(text: string): string {
+    let name = this.#names.get(text);
+    if (name === undefined) this.#names.set(text, (name = statementName(text)));
+    return name;
+  }
+
+  #map(err: unknown): unknown {
+    const mapped = toStorageError(err, this.#where);
+    if (mapped !== err) this.#failed(err);
+    return mapped;
+  }
+
+  #failed(err: unknown): void {
+    if (this.#closed || !isConnectionError(err) || this.#down) return;
+    this.#down = true;
+    try {
+      this.#onUnavailable?.(err);
+    } catch {
+      // a listener's failure is not the pool's
+    }
+  }
+}
+
+const closedError = () => fail('server.unavailable', 'Storage is closed.', { storage: 'closed' });
