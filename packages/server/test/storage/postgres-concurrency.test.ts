@@ -171,7 +171,7 @@ describe('postgres: two nodes writing at once', () => {
     for (const id of ['01HZX3V8G2M4N6P8R0T2V4X6YZ', 'N00000001', newId()]) assert.ok(nextIdAfter(id) > id);
   });
 
-  it('replacements from both nodes at once apply one after the other: team members, tags, settings', async () => {
+  it('replacements from both nodes at once apply one after the other: team members, tags, a kind, settings', async () => {
     const sets = [['u1'], ['u2', 'u3'], ['u1', 'u2', 'u3'], ['u3']];
     const puts = await Promise.all(sets.map((m, i) => (i % 2 ? a : b).teams.putTeam(T, 'race', `race ${i}`, m, 100 + i)));
     assert.equal(puts.filter((p) => p.created).length, 1);
@@ -183,6 +183,10 @@ describe('postgres: two nodes writing at once', () => {
     await Promise.all(tagSets.map((tags, i) => (i % 2 ? a : b).teams.setTags(T, 'u1', tags, 100)));
     const tags = await b.teams.getTags(T, 'u1');
     assert.ok(tagSets.some((s) => JSON.stringify(s) === JSON.stringify(tags)), `one whole set: ${tags.join(',')}`);
+
+    const kinds = await Promise.all([a, b, a, b].map((s, i) => s.notifications.registerKind(T, 'RACE_KIND', 'latest', 100 + i)));
+    assert.equal(kinds.filter((k) => k.created).length, 1);
+    assert.equal(new Set(kinds.map((k) => k.kind.created_at)).size, 1);
 
     await Promise.all([
       a.settings.update(T, { connection_policy: 'kick' }, 200),

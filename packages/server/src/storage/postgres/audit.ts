@@ -7,7 +7,8 @@
  * them and moves the heads, all in one transaction: a second append of the tenant waits for
  * the first to commit and continues from its head, so the chain's order is the commit order.
  * Heads are taken in tenant order (a batch can hold several tenants), so two appends never
- * wait for each other in a circle. Round trips: the lock, the insert, the heads, the commit.
+ * wait for each other in a circle. Round trips: BEGIN, the lock, the records with the new
+ * heads (one statement), COMMIT. Appends of one node to a tenant start in call order (lanes).
  * The table refuses UPDATE of a chained record, DELETE and TRUNCATE (triggers).
  */
 import type { AuditStore } from '../../domain/ports.ts';
@@ -54,14 +55,16 @@ const LOCK_HEADS = `INSERT INTO audit_heads (tenant_id, seq, hash)
   ON CONFLICT (tenant_id) DO UPDATE SET seq = audit_heads.seq
   RETURNING tenant_id, seq, hash`;
 
-const INSERT = `INSERT INTO audit_log (tenant_id, seq, at, actor_kind, actor_id, app_id, action, conversation_id, detail, prev_hash, hash)
-  SELECT tenant_id, seq, at, actor_kind, actor_id, app_id, action, conversation_id, detail, prev_hash, hash
-    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-      WITH ORDINALITY AS v (tenant_id, seq, at, actor_kind, actor_id, app_id, action, conversation_id, detail, prev_hash, hash, n)
-    ORDER BY n`;
-
-const MOVE_HEADS = `UPDATE audit_heads h SET seq = v.seq, hash = v.hash
-  FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v (tenant_id, seq, hash) WHERE h.tenant_id = v.tenant_id`;
+/** Inserts the records (in the batch's order: ids follow seqs) and moves the heads, in one statement. */
+const STORE = `WITH stored AS (
+    INSERT INTO audit_log (tenant_id, seq, at, actor_kind, actor_id, app_id, action, conversation_id, detail, prev_hash, hash)
+    SELECT tenant_id, seq, at, actor_kind, actor_id, app_id, action, conversation_id, detail, prev_hash, hash
+      FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+        WITH ORDINALITY AS v (tenant_id, seq, at, actor_kind, actor_id, app_id, action, conversation_id, detail, prev_hash, hash, n)
+      ORDER BY n
+  )
+  UPDATE audit_heads h SET seq = v.seq, hash = v.hash
+    FROM unnest($12::text[], $13::bigint[], $14::text[]) AS v (tenant_id, seq, hash) WHERE h.tenant_id = v.tenant_id`;
 
 export class PgAuditStore implements AuditStore {
   readonly #db: PgDb;
@@ -95,9 +98,8 @@ export class PgAuditStore implements AuditStore {
         row.forEach((v, c) => cols[c]!.push(v));
         heads.set(e.tenant_id, { seq: rec.seq, hash });
       });
-      await q.query(INSERT, cols);
       const moved = [...heads];
-      await q.query(MOVE_HEADS, [moved.map(([t]) => t), moved.map(([, h]) => h.seq), moved.map(([, h]) => h.hash)]);
+      await q.query(STORE, [...cols, moved.map(([t]) => t), moved.map(([, h]) => h.seq), moved.map(([, h]) => h.hash)]);
     }));
   }
 

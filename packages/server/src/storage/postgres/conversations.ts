@@ -4,16 +4,12 @@ import { fail } from '../../domain/errors.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { CONVERSATION_COLS, VIEW_SELECT, toConversation, toView, type ViewRow } from '../rows.ts';
 import type { PgDb, Queryable } from './db.ts';
-import { laneKey } from './lanes.ts';
 
 const STICKY = 'CASE WHEN p.sticky_at IS NULL THEN 0 ELSE 1 END';
 const ACTIVITY = 'COALESCE(c.last_message_at, c.created_at)';
 
 /** A page's cursor: the sort key (sticky, activity, id) of its last conversation. */
 const cursorOf = (v: ConversationView): string => encodeCursor([v.sticky ? 1 : 0, v.last_message_at ?? v.created_at, v.id]);
-
-/** The lane of a conversation's writes on this node (appends, topics, participants). */
-export const conversationLane = (tenantId: string, conversationId: string) => laneKey('conversation', tenantId, conversationId);
 
 interface ParticipantRow {
   user_id: string;
@@ -43,7 +39,7 @@ export class PgConversationStore implements ConversationStore {
    * and reads the first's.
    */
   async createConversation(input: NewConversation, now: number): Promise<{ conversation: Conversation; created: boolean }> {
-    const { rows } = await this.#db.query<Conversation>(
+    const { rows } = await this.#db.write<Conversation>(
       `WITH c AS (
          INSERT INTO conversations (tenant_id, id, type, business_type, name, status, created_by, created_at, updated_at, last_seq, last_message_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 0, NULL) ON CONFLICT DO NOTHING
@@ -70,7 +66,7 @@ export class PgConversationStore implements ConversationStore {
   }
 
   async updateConversation(tenantId: string, id: string, patch: { name?: string; status?: number }, now: number): Promise<Conversation | null> {
-    const { rows } = await this.#db.query<Conversation>(
+    const { rows } = await this.#db.write<Conversation>(
       `UPDATE conversations c SET updated_at = $3, name = COALESCE($4, c.name), status = COALESCE($5, c.status)
        WHERE c.tenant_id = $1 AND c.id = $2 RETURNING ${CONVERSATION_COLS}`,
       [tenantId, id, now, patch.name ?? null, patch.status ?? null],
@@ -133,41 +129,39 @@ export class PgConversationStore implements ConversationStore {
     const roles = new Map<string, string>();
     for (const p of change.add) roles.set(p.user_id, p.role);
     const remove = [...new Set(change.remove)];
-    return this.#db.ordered([conversationLane(tenantId, conversationId)], () =>
-      this.#db.tx(async (q) => {
-        const seq = await lockHead(q, tenantId, conversationId);
-        if (seq === null) throw fail('conversation.not_found');
-        let removed: string[] = [];
-        if (remove.length) {
-          const { rows } = await q.query<{ user_id: string }>(
-            'DELETE FROM participants WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = ANY($3::text[]) RETURNING user_id',
-            [tenantId, conversationId, remove],
-          );
-          const gone = new Set(rows.map((r) => r.user_id));
-          removed = remove.filter((id) => gone.has(id));
-        }
-        let added: string[] = [];
-        if (roles.size) {
-          const { rows } = await q.query<{ user_id: string; inserted: boolean }>(
-            `INSERT INTO participants (tenant_id, conversation_id, user_id, role, joined_at, joined_seq, read_seq, sticky_at)
-             SELECT $1, $2, x.user_id, x.role, $3, $4, $4, NULL FROM unnest($5::text[], $6::text[]) AS x(user_id, role)
-             ON CONFLICT (tenant_id, conversation_id, user_id) DO UPDATE SET role = excluded.role
-             RETURNING user_id, (xmax = 0) AS inserted`,
-            [tenantId, conversationId, now, seq, [...roles.keys()], [...roles.values()]],
-          );
-          const fresh = new Set(rows.filter((r) => r.inserted).map((r) => r.user_id));
-          added = [...roles.keys()].filter((id) => fresh.has(id));
-        }
-        if (added.length || removed.length) {
-          await q.query('UPDATE conversations SET updated_at = $3 WHERE tenant_id = $1 AND id = $2', [tenantId, conversationId, now]);
-        }
-        return { added, removed };
-      }),
-    );
+    return this.#db.tx(async (q) => {
+      const seq = await lockHead(q, tenantId, conversationId);
+      if (seq === null) throw fail('conversation.not_found');
+      let removed: string[] = [];
+      if (remove.length) {
+        const { rows } = await q.query<{ user_id: string }>(
+          'DELETE FROM participants WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = ANY($3::text[]) RETURNING user_id',
+          [tenantId, conversationId, remove],
+        );
+        const gone = new Set(rows.map((r) => r.user_id));
+        removed = remove.filter((id) => gone.has(id));
+      }
+      let added: string[] = [];
+      if (roles.size) {
+        const { rows } = await q.query<{ user_id: string; inserted: boolean }>(
+          `INSERT INTO participants (tenant_id, conversation_id, user_id, role, joined_at, joined_seq, read_seq, sticky_at)
+           SELECT $1, $2, x.user_id, x.role, $3, $4, $4, NULL FROM unnest($5::text[], $6::text[]) AS x(user_id, role)
+           ON CONFLICT (tenant_id, conversation_id, user_id) DO UPDATE SET role = excluded.role
+           RETURNING user_id, (xmax = 0) AS inserted`,
+          [tenantId, conversationId, now, seq, [...roles.keys()], [...roles.values()]],
+        );
+        const fresh = new Set(rows.filter((r) => r.inserted).map((r) => r.user_id));
+        added = [...roles.keys()].filter((id) => fresh.has(id));
+      }
+      if (added.length || removed.length) {
+        await q.query('UPDATE conversations SET updated_at = $3 WHERE tenant_id = $1 AND id = $2', [tenantId, conversationId, now]);
+      }
+      return { added, removed };
+    });
   }
 
   async setSticky(tenantId: string, conversationId: string, userId: string, sticky: boolean, now: number): Promise<boolean> {
-    const { rowCount } = await this.#db.query(
+    const { rowCount } = await this.#db.write(
       'UPDATE participants SET sticky_at = $4 WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3',
       [tenantId, conversationId, userId, sticky ? now : null],
     );
@@ -176,7 +170,7 @@ export class PgConversationStore implements ConversationStore {
 
   /** One statement: the row lock on the participant orders concurrent moves; GREATEST keeps it forward only. */
   async advanceRead(tenantId: string, conversationId: string, userId: string, seq: number): Promise<number | null> {
-    const { rows } = await this.#db.query<{ read_seq: number }>(
+    const { rows } = await this.#db.write<{ read_seq: number }>(
       `UPDATE participants p SET read_seq = GREATEST(p.read_seq, LEAST($4::bigint, c.last_seq))
        FROM conversations c
        WHERE p.tenant_id = $1 AND p.conversation_id = $2 AND p.user_id = $3 AND c.tenant_id = p.tenant_id AND c.id = p.conversation_id

@@ -18,7 +18,11 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
-/** What a store needs to run a statement: the pool (`PgDb`) or a transaction's connection. */
+/**
+ * What a store needs to run a statement: the pool (`PgDb`) or a transaction's connection.
+ * Inside a transaction a statement need not be awaited: the transaction awaits it before it
+ * commits (and fails if it failed), and it travels with the COMMIT.
+ */
 export interface Queryable {
   query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>>;
 }
@@ -98,12 +102,25 @@ export function toStorageError(err: unknown, where: string): unknown {
 /** The name of the prepared statement of `text`: the same on every connection and process. */
 const statementName = (text: string) => `cl_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
 
+/**
+ * One node's access to the database. Reads (`query`) run on any pooled connection, in
+ * parallel. Writes (`write`, `tx`) run on one connection of their own, the write connection,
+ * in call order, as the SQLite writer thread runs them: a write called after another is
+ * applied after it, whichever stores they belong to. The write connection pipelines: a
+ * one-statement write is sent without waiting for the answer to the one before, and a
+ * transaction holds the connection only from its BEGIN to sending its COMMIT. Other nodes'
+ * writes interleave by row locks, as they would with any writer.
+ */
 export class PgDb implements Queryable {
   readonly pool: pg.Pool;
   readonly #where: string;
   readonly #names = new Map<string, string>();
   readonly #onUnavailable: ((err: unknown) => void) | undefined;
   readonly #lanes = new Lanes();
+  /** The write connection (taken from the pool and kept); null until needed or after it broke. */
+  #writer: Promise<pg.PoolClient> | null = null;
+  /** Resolves when the write before has sent its last statement: the writes' turns, in call order. */
+  #turn: Promise<void> = Promise.resolve();
   #down = false;
   #closed = false;
 
@@ -112,10 +129,14 @@ export class PgDb implements Queryable {
     this.#onUnavailable = opts.onUnavailable;
     this.pool = new pg.Pool({
       connectionString: opts.url,
-      max: opts.poolSize ?? 10,
+      // The write connection is one of them.
+      max: Math.max(2, opts.poolSize ?? 10),
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
+      // Statements go out without waiting for the answers to those before them (the write
+      // connection's writes; a transaction's BEGIN with its first statement, COMMIT with its last).
+      pipeline: true,
       // BIGINT (timestamps in ms, seqs, counts) as a JS number, for this pool only.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -132,6 +153,7 @@ export class PgDb implements Queryable {
     return this.#where;
   }
 
+  /** A read (or a write that needs no order: prefer `write`), on any pooled connection. */
   async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
     if (this.#closed) throw closedError();
     try {
@@ -143,10 +165,35 @@ export class PgDb implements Queryable {
     }
   }
 
+  /** A one-statement write (its own transaction), on the write connection in call order. */
+  async write<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    if (this.#closed) throw closedError();
+    const release = await this.#takeTurn();
+    let sent: Promise<pg.QueryResult<R & pg.QueryResultRow>>;
+    let client: pg.PoolClient;
+    try {
+      client = await this.#writeConnection();
+      sent = client.query<R & pg.QueryResultRow>({ name: this.#name(text), text, values: values as unknown[] | undefined });
+    } catch (err) {
+      throw this.#map(err);
+    } finally {
+      release();
+    }
+    try {
+      const r = await sent;
+      this.#down = false;
+      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      throw this.#writeFailed(client, err);
+    }
+  }
+
   /**
-   * Runs `fn` in one transaction (READ COMMITTED) on one connection: COMMIT if it resolves,
-   * ROLLBACK if it throws. On a serialization failure or a deadlock (or `retryIf`) the whole
-   * function runs again, up to `attempts` times: `fn` must do nothing but its queries.
+   * Runs `fn` in one transaction (READ COMMITTED) on the write connection, in call order
+   * with every other write: COMMIT if it resolves, ROLLBACK if it throws. On a serialization
+   * failure or a deadlock (or `retryIf`) the whole function runs again (after the writes
+   * called meanwhile), up to `attempts` times: `fn` must do nothing but its queries, and must
+   * not call `write` or `tx` itself (it would wait for its own turn).
    */
   async tx<T>(fn: (q: Queryable) => Promise<T>, opts: TxOptions = {}): Promise<T> {
     const attempts = opts.attempts ?? 5;
@@ -164,39 +211,93 @@ export class PgDb implements Queryable {
 
   async #once<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     if (this.#closed) throw closedError();
+    const release = await this.#takeTurn();
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await this.#writeConnection();
     } catch (err) {
+      release();
       throw this.#map(err);
     }
+    // Every statement of the transaction, in the order sent; each marked handled here, so a
+    // failure is reported once, by whoever awaits it or else by the transaction.
+    const sent: Promise<unknown>[] = [];
     const q: Queryable = {
-      query: async <R>(text: string, values?: readonly unknown[]) => {
-        const r = await client.query<R & pg.QueryResultRow>({ name: this.#name(text), text, values: values as unknown[] | undefined });
-        return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+      query: <R>(text: string, values?: readonly unknown[]) => {
+        const p = client.query<R & pg.QueryResultRow>({ name: this.#name(text), text, values: values as unknown[] | undefined })
+          .then((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
+        sent.push(p);
+        p.catch(() => {});
+        return p;
       },
     };
-    let broken: unknown;
+    // BEGIN goes out with fn's first statement, COMMIT with its last one when fn leaves that
+    // one to the transaction (does not await it).
+    const begin = client.query('BEGIN');
+    begin.catch(() => {});
+    let out: T;
     try {
-      await client.query('BEGIN');
-      const out = await fn(q);
-      await client.query('COMMIT');
-      this.#down = false;
-      return out;
+      out = await fn(q);
     } catch (err) {
-      if (isConnectionError(err)) broken = err;
-      else {
-        try {
-          await client.query('ROLLBACK');
-        } catch (e) {
-          broken = e;
-        }
-      }
-      throw this.#map(err);
-    } finally {
-      // A connection whose state is unknown is closed, not reused.
-      client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
+      const rollback = client.query('ROLLBACK');
+      rollback.catch(() => {});
+      release();
+      // A statement fn did not await may have failed first: the later ones then failed only
+      // because the transaction was aborted. Report the first failure.
+      const first = await firstFailure([begin, ...sent, rollback], err);
+      throw this.#writeFailed(client, first);
     }
+    const commit = client.query('COMMIT');
+    commit.catch(() => {});
+    release();
+    const failed = await firstFailure([begin, ...sent, commit], undefined);
+    if (failed !== undefined) throw this.#writeFailed(client, failed);
+    // A COMMIT in an aborted transaction rolls back (and says so) instead of failing.
+    if ((await commit).command !== 'COMMIT') throw new Error('PostgreSQL rolled the transaction back at COMMIT');
+    this.#down = false;
+    return out;
+  }
+
+  /** Waits for the turn of the write called now; the function returned ends it. */
+  async #takeTurn(): Promise<() => void> {
+    const before = this.#turn;
+    let release!: () => void;
+    this.#turn = new Promise<void>((r) => (release = r));
+    await before;
+    let done = false;
+    return () => {
+      if (!done) (done = true), release();
+    };
+  }
+
+  #writeConnection(): Promise<pg.PoolClient> {
+    if (this.#writer === null) {
+      const opening = this.pool.connect().then((c) => {
+        // Checked out, it is not the pool's to watch: a break must not be an uncaught 'error'.
+        c.on('error', (err) => this.#dropWriter(c, err));
+        return c;
+      });
+      opening.catch(() => {
+        if (this.#writer === opening) this.#writer = null;
+      });
+      this.#writer = opening;
+    }
+    return this.#writer;
+  }
+
+  /** The error of a write, mapped; a write connection that broke is replaced by the next write. */
+  #writeFailed(client: pg.PoolClient, err: unknown): unknown {
+    if (isConnectionError(err)) this.#dropWriter(client, err);
+    return this.#map(err);
+  }
+
+  #dropWriter(client: pg.PoolClient, err: unknown): void {
+    this.#failed(err);
+    void this.#writer?.then((c) => {
+      if (c !== client) return;
+      this.#writer = null;
+      c.release(err instanceof Error ? err : true);
+    }, () => {});
   }
 
   /**
@@ -225,7 +326,8 @@ export class PgDb implements Queryable {
 
   /**
    * Runs `fn` once every earlier call of this node's `ordered` naming one of `keys` has
-   * finished (see `lanes.ts`): writes to the same thing apply in call order.
+   * finished (see `lanes.ts`). Writes need it no more (they run in call order); for work
+   * that reads before it writes and must not be overtaken.
    */
   ordered<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
     return this.#lanes.run(keys, fn);
@@ -244,9 +346,24 @@ export class PgDb implements Queryable {
     }
   }
 
+  /** Ends the pool once the writes called before have been sent and answered. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Writes called from now on fail; those called before have their turns already.
     this.#closed = true;
+    const release = await this.#takeTurn();
+    const writer = this.#writer;
+    this.#writer = null;
+    if (writer) {
+      try {
+        const c = await writer;
+        await c.query('SELECT 1').catch(() => {});
+        c.release();
+      } catch {
+        // it never opened
+      }
+    }
+    release();
     await this.pool.end();
   }
 
@@ -271,6 +388,13 @@ export class PgDb implements Queryable {
       // a listener's failure is not the pool's
     }
   }
+}
+
+/** The first of `sent` (in order) that failed, once all have settled; else `otherwise`. */
+async function firstFailure(sent: readonly Promise<unknown>[], otherwise: unknown): Promise<unknown> {
+  const settled = await Promise.allSettled(sent);
+  for (const s of settled) if (s.status === 'rejected') return s.reason;
+  return otherwise;
 }
 
 const closedError = () => fail('server.unavailable', 'Storage is closed.', { storage: 'closed' });

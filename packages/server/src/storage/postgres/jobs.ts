@@ -4,6 +4,11 @@
  * leasing is passed by (not waited for), and a row it leased meanwhile no longer matches once
  * locked (READ COMMITTED re-checks the condition on the newest version) — so a job is never
  * leased to two workers, across nodes, and claimers do not queue behind each other.
+ *
+ * Enqueue is a transaction (`db.tx`: on the write connection, after this node's writes
+ * called before it). Claim, complete and fail run on any pooled connection (`db.query`):
+ * each is one statement its caller awaits, so they need no place in the write order, and a
+ * burst of job traffic does not hold up the write connection that message appends use.
  */
 import type { Job, JobState, JobStats, JobStore, NewJob } from '../../domain/ports.ts';
 import { checkNewJob } from '../../domain/jobs.ts';

@@ -1,11 +1,11 @@
 /**
  * Messages in PostgreSQL. An append batch is one transaction of two statements:
  *
- * 1. lock the batch's conversations (FOR NO KEY UPDATE, in key order, so that two nodes
- *    locking overlapping sets never deadlock) reading their heads, and read the messages
+ * 1. lock the batch's conversations (FOR NO KEY UPDATE, in sorted key order, so that two
+ *    nodes locking overlapping sets never deadlock) reading their heads, and read the messages
  *    already stored under the batch's (sender, client_id)s;
  * 2. then, computed here message by message as the SQLite store does, one statement with
- *    arrays: insert the new rows, move the heads, the senders' read cursors and the first
+ *    JSON arrays: insert the new rows, move the heads, the senders' read cursors and the first
  *    reply of open topics.
  *
  * Gap-free seqs: a conversation's row stays locked from 1 to COMMIT, so another node's
@@ -18,7 +18,6 @@ import type { MessageStore } from '../../domain/ports.ts';
 import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../domain/types.ts';
 import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
 import { isUniqueViolation, type PgDb, type Queryable } from './db.ts';
-import { conversationLane } from './conversations.ts';
 
 interface Head {
   tenant: string;
@@ -34,41 +33,50 @@ interface Head {
 const key2 = (a: string, b: string) => `${a}\u0000${b}`;
 const key3 = (a: string, b: string, c: string) => `${a}\u0000${b}\u0000${c}`;
 
-/** Heads (locked) and the stored messages of the batch's client ids, in one round trip. */
+/**
+ * Heads (locked) and the stored messages of the batch's client ids, in one round trip, as one
+ * row of two JSON arrays (parsed natively, not field by field). Both are index lookups per key
+ * (LATERAL … LIMIT 1 keeps the planner from turning them into a scan of the table); the
+ * conversations are locked in the order of the keys given, which the caller sorts, so every
+ * node locks any two conversations in the same order. The keys come as one JSON parameter:
+ * JSON.stringify is native, where the driver escapes array elements in JavaScript.
+ */
 const LOOKUP = `WITH h AS (
-    SELECT c.tenant_id, c.id, c.last_seq FROM conversations c
-    JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON c.tenant_id = k.t AND c.id = k.i
-    ORDER BY c.tenant_id, c.id FOR NO KEY UPDATE OF c)
-  SELECT true AS head, h.tenant_id, h.id AS conversation_id, h.last_seq AS seq,
-         NULL::text AS id, NULL::text AS sender_id, NULL::int AS type, NULL::text AS content, NULL::text AS client_id,
-         NULL::bigint AS created_at, NULL::bigint AS recalled_at, NULL::text AS forward
-  FROM h
-  UNION ALL
-  SELECT false, m.tenant_id, m.conversation_id, m.seq, m.id, m.sender_id, m.type, m.content, m.client_id, m.created_at, m.recalled_at, m.forward
-  FROM messages m JOIN unnest($3::text[], $4::text[], $5::text[]) AS d(t, s, c)
-    ON m.tenant_id = d.t AND m.sender_id = d.s AND m.client_id = d.c`;
+    SELECT c.last_seq, k.o FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS k(e, o)
+    CROSS JOIN LATERAL (
+      SELECT c.last_seq FROM conversations c WHERE c.tenant_id = k.e->>0 AND c.id = k.e->>1 LIMIT 1 FOR NO KEY UPDATE) c),
+  d AS (
+    SELECT m.* FROM jsonb_array_elements($2::jsonb) AS k(e)
+    CROSS JOIN LATERAL (
+      SELECT m.tenant_id, ${MESSAGE_COLS} FROM messages m
+      WHERE m.tenant_id = k.e->>0 AND m.sender_id = k.e->>1 AND m.client_id = k.e->>2 LIMIT 1) m)
+  SELECT (SELECT json_agg(json_build_array(h.o, h.last_seq)) FROM h) AS heads, (SELECT json_agg(d) FROM d) AS stored`;
 
+/** Rows as JSON arrays, one parameter each: new messages, heads, senders' cursors, first replies. */
 const WRITE = `WITH
   ins AS (
     INSERT INTO messages (tenant_id, conversation_id, seq, id, sender_id, type, content, client_id, created_at, forward)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[])),
+    SELECT e->>0, e->>1, (e->>2)::bigint, e->>3, e->>4, (e->>5)::int, e->>6, e->>7, (e->>8)::bigint, e->>9
+    FROM jsonb_array_elements($1::jsonb) AS e),
   hd AS (
-    UPDATE conversations c SET last_seq = h.seq, last_message_at = h.at, updated_at = h.at
-    FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[]) AS h(t, i, seq, at)
-    WHERE c.tenant_id = h.t AND c.id = h.i),
+    UPDATE conversations c SET last_seq = (h.e->>2)::bigint, last_message_at = (h.e->>3)::bigint, updated_at = (h.e->>3)::bigint
+    FROM jsonb_array_elements($2::jsonb) AS h(e)
+    WHERE c.tenant_id = h.e->>0 AND c.id = h.e->>1),
   rd AS (
-    UPDATE participants p SET read_seq = r.seq
-    FROM unnest($15::text[], $16::text[], $17::text[], $18::bigint[]) AS r(t, c, u, seq)
-    WHERE p.tenant_id = r.t AND p.conversation_id = r.c AND p.user_id = r.u AND p.read_seq < r.seq),
+    UPDATE participants p SET read_seq = (r.e->>3)::bigint
+    FROM jsonb_array_elements($3::jsonb) AS r(e)
+    WHERE p.tenant_id = r.e->>0 AND p.conversation_id = r.e->>1 AND p.user_id = r.e->>2 AND p.read_seq < (r.e->>3)::bigint),
   rp AS (
-    UPDATE topics t SET reply = 1, first_reply_at = x.at, first_reply_by = x.by
-    FROM unnest($19::text[], $20::text[], $21::bigint[], $22::text[]) AS x(t, s, at, by)
-    WHERE t.tenant_id = x.t AND t.session_id = x.s AND t.status = 0 AND t.reply = 0)
+    UPDATE topics t SET reply = 1, first_reply_at = (x.e->>2)::bigint, first_reply_by = x.e->>3
+    FROM jsonb_array_elements($4::jsonb) AS x(e)
+    WHERE t.tenant_id = x.e->>0 AND t.session_id = x.e->>1 AND t.status = 0 AND t.reply = 0)
   SELECT 1`;
 
+const byKey = (x: readonly string[], y: readonly string[]) => (x[0]! < y[0]! ? -1 : x[0]! > y[0]! ? 1 : x[1]! < y[1]! ? -1 : x[1]! > y[1]! ? 1 : 0);
+
 /**
- * Appends `batch` inside the transaction `q` (see the file's comment). The caller holds the
- * lanes of the batch's conversations and runs the transaction with `retryAppend`.
+ * Appends `batch` inside the transaction `q` (see the file's comment); the caller runs the
+ * transaction with `retryAppend`.
  */
 export async function appendIn(q: Queryable, batch: readonly NewMessage[]): Promise<AppendResult[]> {
   const convs = new Map<string, [string, string]>();
@@ -77,20 +85,20 @@ export async function appendIn(q: Queryable, batch: readonly NewMessage[]): Prom
     convs.set(key2(m.tenant_id, m.conversation_id), [m.tenant_id, m.conversation_id]);
     if (m.client_id !== null) cids.set(key3(m.tenant_id, m.sender_id, m.client_id), [m.tenant_id, m.sender_id, m.client_id]);
   }
-  const c = [...convs.values()];
-  const d = [...cids.values()];
-  const { rows } = await q.query<MessageRow & { head: boolean; tenant_id: string }>(LOOKUP, [
-    c.map((x) => x[0]), c.map((x) => x[1]), d.map((x) => x[0]), d.map((x) => x[1]), d.map((x) => x[2]),
+  const keys = [...convs.values()].sort(byKey);
+  const { rows } = await q.query<{ heads: [number, number][] | null; stored: (MessageRow & { tenant_id: string })[] | null }>(LOOKUP, [
+    JSON.stringify(keys), JSON.stringify([...cids.values()]),
   ]);
   const heads = new Map<string, Head>();
-  const stored = new Map<string, Message>();
-  for (const r of rows) {
-    if (r.head) heads.set(key2(r.tenant_id, r.conversation_id), { tenant: r.tenant_id, id: r.conversation_id, seq: r.seq, at: 0, senders: new Map(), reply: null });
-    else stored.set(key3(r.tenant_id, r.sender_id, r.client_id!), toMessage(r));
+  for (const [o, seq] of rows[0]!.heads ?? []) {
+    const [tenant, id] = keys[o - 1]!;
+    heads.set(key2(tenant, id), { tenant, id, seq, at: 0, senders: new Map(), reply: null });
   }
+  const stored = new Map<string, Message>();
+  for (const r of rows[0]!.stored ?? []) stored.set(key3(r.tenant_id, r.sender_id, r.client_id!), toMessage(r));
 
   const out: AppendResult[] = [];
-  const ins = { t: [] as string[], c: [] as string[], seq: [] as number[], id: [] as string[], s: [] as string[], type: [] as number[], content: [] as string[], cid: [] as (string | null)[], at: [] as number[], fwd: [] as (string | null)[] };
+  const ins: unknown[][] = [];
   for (const m of batch) {
     const h = heads.get(key2(m.tenant_id, m.conversation_id));
     if (h === undefined) {
@@ -98,8 +106,7 @@ export async function appendIn(q: Queryable, batch: readonly NewMessage[]): Prom
       continue;
     }
     if (m.client_id !== null) {
-      const k = key3(m.tenant_id, m.sender_id, m.client_id);
-      const prev = stored.get(k);
+      const prev = stored.get(key3(m.tenant_id, m.sender_id, m.client_id));
       if (prev !== undefined) {
         out.push(prev.conversation_id === m.conversation_id ? { ok: true, message: prev, duplicate: true } : { ok: false, code: 'message.client_id_conflict' });
         continue;
@@ -112,30 +119,24 @@ export async function appendIn(q: Queryable, batch: readonly NewMessage[]): Prom
     if (m.care_team && h.reply === null) h.reply = [m.created_at, m.sender_id];
     const message = storedMessage(m, seq);
     if (m.client_id !== null) stored.set(key3(m.tenant_id, m.sender_id, m.client_id), message);
-    ins.t.push(m.tenant_id); ins.c.push(m.conversation_id); ins.seq.push(seq); ins.id.push(m.id); ins.s.push(m.sender_id);
-    ins.type.push(m.type); ins.content.push(m.content_json); ins.cid.push(m.client_id); ins.at.push(m.created_at);
-    ins.fwd.push(m.forward === null ? null : JSON.stringify(m.forward));
+    ins.push([m.tenant_id, m.conversation_id, seq, m.id, m.sender_id, m.type, m.content_json, m.client_id, m.created_at, m.forward === null ? null : JSON.stringify(m.forward)]);
     out.push({ ok: true, duplicate: false, message });
   }
-  if (ins.t.length === 0) return out;
+  if (ins.length === 0) return out;
 
   const moved = [...heads.values()].filter((h) => h.at !== 0);
-  const reads = moved.flatMap((h) => [...h.senders].map(([sender, seq]) => ({ h, sender, seq })));
-  const replies = moved.filter((h) => h.reply !== null);
-  await q.query(WRITE, [
-    ins.t, ins.c, ins.seq, ins.id, ins.s, ins.type, ins.content, ins.cid, ins.at, ins.fwd,
-    moved.map((h) => h.tenant), moved.map((h) => h.id), moved.map((h) => h.seq), moved.map((h) => h.at),
-    reads.map((r) => r.h.tenant), reads.map((r) => r.h.id), reads.map((r) => r.sender), reads.map((r) => r.seq),
-    replies.map((h) => h.tenant), replies.map((h) => h.id), replies.map((h) => h.reply![0]), replies.map((h) => h.reply![1]),
+  // Not awaited: the transaction awaits it, and it goes out together with the COMMIT.
+  void q.query(WRITE, [
+    JSON.stringify(ins),
+    JSON.stringify(moved.map((h) => [h.tenant, h.id, h.seq, h.at])),
+    JSON.stringify(moved.flatMap((h) => [...h.senders].map(([sender, seq]) => [h.tenant, h.id, sender, seq]))),
+    JSON.stringify(moved.filter((h) => h.reply !== null).map((h) => [h.tenant, h.id, h.reply![0], h.reply![1]])),
   ]);
   return out;
 }
 
 /** The transaction options of a write that appends: run again when a resend raced its first copy. */
 export const retryAppend = { retryIf: (err: unknown) => isUniqueViolation(err, 'messages_client_id') };
-
-/** The lanes of a batch: its conversations. */
-export const batchLanes = (batch: readonly NewMessage[]) => [...new Set(batch.map((m) => conversationLane(m.tenant_id, m.conversation_id)))];
 
 export class PgMessageStore implements MessageStore {
   readonly #db: PgDb;
@@ -146,7 +147,7 @@ export class PgMessageStore implements MessageStore {
 
   async append(batch: readonly NewMessage[]): Promise<AppendResult[]> {
     if (batch.length === 0) return [];
-    return this.#db.ordered(batchLanes(batch), () => this.#db.tx((q) => appendIn(q, batch), retryAppend));
+    return this.#db.tx((q) => appendIn(q, batch), retryAppend);
   }
 
   async getById(tenantId: string, conversationId: string, messageId: string): Promise<Message | null> {
@@ -169,19 +170,16 @@ export class PgMessageStore implements MessageStore {
   }
 
   async recall(tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage): Promise<{ recalled: Message; notice: Message } | null> {
-    const lanes = [...new Set([conversationLane(tenantId, conversationId), conversationLane(notice.tenant_id, notice.conversation_id)])];
-    return this.#db.ordered(lanes, () =>
-      this.#db.tx(async (q) => {
-        const { rows } = await q.query<MessageRow>(
-          `UPDATE messages SET content = NULL, recalled_at = $4 WHERE tenant_id = $1 AND conversation_id = $2 AND id = $3 AND recalled_at IS NULL
-           RETURNING ${MESSAGE_COLS}`,
-          [tenantId, conversationId, messageId, at],
-        );
-        if (!rows[0]) return null;
-        const [res] = await appendIn(q, [notice]);
-        if (!res || !res.ok) throw new Error('recall notice could not be appended');
-        return { recalled: toMessage(rows[0]), notice: res.message };
-      }, retryAppend),
-    );
+    return this.#db.tx(async (q) => {
+      const { rows } = await q.query<MessageRow>(
+        `UPDATE messages SET content = NULL, recalled_at = $4 WHERE tenant_id = $1 AND conversation_id = $2 AND id = $3 AND recalled_at IS NULL
+         RETURNING ${MESSAGE_COLS}`,
+        [tenantId, conversationId, messageId, at],
+      );
+      if (!rows[0]) return null;
+      const [res] = await appendIn(q, [notice]);
+      if (!res || !res.ok) throw new Error('recall notice could not be appended');
+      return { recalled: toMessage(rows[0]), notice: res.message };
+    }, retryAppend);
   }
 }

@@ -17,7 +17,7 @@ export class PgAuthSessionStore implements AuthSessionStore {
   }
 
   async createSession(s: AuthSession): Promise<void> {
-    await this.#db.query(`INSERT INTO auth_sessions (${COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+    await this.#db.write(`INSERT INTO auth_sessions (${COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
       s.id, s.tenant_id, s.user_id, s.platform, s.device_id, s.created_at, s.expires_at, s.revoked_at,
     ]);
   }
@@ -48,13 +48,13 @@ export class PgAuthSessionStore implements AuthSessionStore {
   }
 
   async revokeSession(id: string, at: number): Promise<boolean> {
-    const { rowCount } = await this.#db.query('UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
+    const { rowCount } = await this.#db.write('UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
     return rowCount > 0;
   }
 
   /** One statement: the ids to delete (by either index, at most `limit`), then the delete. */
   async pruneSessions(before: number, limit: number): Promise<number> {
-    const { rowCount } = await this.#db.query(
+    const { rowCount } = await this.#db.write(
       `DELETE FROM auth_sessions WHERE id IN (
          SELECT id FROM (
            SELECT id FROM auth_sessions WHERE expires_at < $1

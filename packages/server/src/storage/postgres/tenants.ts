@@ -14,7 +14,7 @@ export class PgTenantStore implements TenantStore {
 
   /** The tenant and its `system` user in one statement (one transaction): both or neither. */
   async createTenant(t: Tenant): Promise<void> {
-    const { rows } = await this.#db.query<{ n: number }>(
+    const { rows } = await this.#db.write<{ n: number }>(
       `WITH t AS (INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id),
        u AS (INSERT INTO users (tenant_id, id, role, name, avatar, disabled, created_at, updated_at)
              SELECT t.id, 'system', 'system', 'System', NULL, false, $3, $3 FROM t)
@@ -30,7 +30,7 @@ export class PgTenantStore implements TenantStore {
   }
 
   async createApp(app: App): Promise<void> {
-    await this.#db.query('INSERT INTO apps (id, tenant_id, name, key_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+    await this.#db.write('INSERT INTO apps (id, tenant_id, name, key_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
       app.id, app.tenant_id, app.name, app.key_hash, app.created_at, app.revoked_at,
     ]);
   }
@@ -41,7 +41,7 @@ export class PgTenantStore implements TenantStore {
   }
 
   async revokeApp(tenantId: string, appId: string, at: number): Promise<boolean> {
-    const { rowCount } = await this.#db.query('UPDATE apps SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL', [at, tenantId, appId]);
+    const { rowCount } = await this.#db.write('UPDATE apps SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL', [at, tenantId, appId]);
     return rowCount > 0;
   }
 }

@@ -11,8 +11,8 @@ import type { Message, NewMessage, NewTopic, Topic, TopicQuery, TopicState, Topi
 import { fail } from '../../domain/errors.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { isUniqueViolation, type PgDb, type Queryable } from './db.ts';
-import { conversationLane, lockHead } from './conversations.ts';
-import { appendIn, batchLanes } from './messages.ts';
+import { lockHead } from './conversations.ts';
+import { appendIn } from './messages.ts';
 
 const COLS = `t.tenant_id, t.id, t.session_id, t.name, t.description, t.patient_id, t.team_id, t.doctor_id, t.consult_type, t.status, t.reply,
   t.start_message_id, t.start_seq, t.end_message_id, t.end_seq, t.created_at, t.created_by, t.ended_at, t.ended_by, t.first_reply_at,
@@ -94,72 +94,63 @@ export class PgTopicStore implements TopicStore {
   }
 
   async start(tenantId: string, t: NewTopic, start: NewMessage): Promise<StartResult> {
-    const lanes = [...new Set([conversationLane(tenantId, t.session_id), ...batchLanes([start])])];
-    return this.#db.ordered(lanes, () =>
-      this.#db.tx(async (q) => {
-        const existing = await this.#get(q, tenantId, t.id);
-        if (existing) {
-          if (existing.session_id !== t.session_id) throw fail('topic.session_mismatch', undefined, { topic_id: t.id, session_id: existing.session_id });
-          return { topic: existing, created: false, message: null };
-        }
-        // The session's row first: a start on another node waits here, then sees this one's topic.
-        await lockHead(q, tenantId, t.session_id);
-        const { rows: open } = await q.query<{ id: string }>('SELECT id FROM topics WHERE tenant_id = $1 AND session_id = $2 AND status = 0', [tenantId, t.session_id]);
-        if (open[0]) throw fail('topic.already_open', undefined, { open_topic_id: open[0].id });
-        const message = await appendOne(q, start);
-        const { rows } = await q.query<TopicRow>(
-          `WITH t AS (
-             INSERT INTO topics (tenant_id, id, session_id, name, description, patient_id, team_id, doctor_id, consult_type, status, reply,
-               start_message_id, start_seq, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, $10, $11, $12, $13)
-             RETURNING *),
-           s AS (UPDATE conversations SET status = 1, updated_at = $12 WHERE tenant_id = $1 AND id = $3)
-           SELECT ${COLS} FROM t`,
-          [tenantId, t.id, t.session_id, t.name, t.description, t.patient_id, t.team_id, t.doctor_id, t.consult_type, message.id, message.seq, t.created_at, t.created_by],
-        );
-        return { topic: toTopic(rows[0]!), created: true, message };
-      }, retryTopic),
-    );
+    return this.#db.tx(async (q) => {
+      const existing = await this.#get(q, tenantId, t.id);
+      if (existing) {
+        if (existing.session_id !== t.session_id) throw fail('topic.session_mismatch', undefined, { topic_id: t.id, session_id: existing.session_id });
+        return { topic: existing, created: false, message: null };
+      }
+      // The session's row first: a start on another node waits here, then sees this one's topic.
+      await lockHead(q, tenantId, t.session_id);
+      const { rows: open } = await q.query<{ id: string }>('SELECT id FROM topics WHERE tenant_id = $1 AND session_id = $2 AND status = 0', [tenantId, t.session_id]);
+      if (open[0]) throw fail('topic.already_open', undefined, { open_topic_id: open[0].id });
+      const message = await appendOne(q, start);
+      const { rows } = await q.query<TopicRow>(
+        `WITH t AS (
+           INSERT INTO topics (tenant_id, id, session_id, name, description, patient_id, team_id, doctor_id, consult_type, status, reply,
+             start_message_id, start_seq, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, $10, $11, $12, $13)
+           RETURNING *),
+         s AS (UPDATE conversations SET status = 1, updated_at = $12 WHERE tenant_id = $1 AND id = $3)
+         SELECT ${COLS} FROM t`,
+        [tenantId, t.id, t.session_id, t.name, t.description, t.patient_id, t.team_id, t.doctor_id, t.consult_type, message.id, message.seq, t.created_at, t.created_by],
+      );
+      return { topic: toTopic(rows[0]!), created: true, message };
+    }, retryTopic);
   }
 
   async end(tenantId: string, topicId: string, at: number, by: string, messages: readonly NewMessage[]): Promise<EndResult> {
-    const found = await this.#get(this.#db, tenantId, topicId);
-    if (!found || found.status !== 0) return null;
-    const lanes = [...new Set([conversationLane(tenantId, found.session_id), ...batchLanes(messages)])];
-    return this.#db.ordered(lanes, () =>
-      this.#db.tx(async (q) => {
-        await lockHead(q, tenantId, found.session_id);
-        const t = await this.#get(q, tenantId, topicId, true);
-        if (!t || t.status !== 0) return null;
-        const written: Message[] = [];
-        for (const m of messages) written.push(await appendOne(q, m));
-        const last = written[written.length - 1];
-        const { rows } = await q.query<TopicRow>(
-          `WITH t AS (
-             UPDATE topics SET status = 10, ended_at = $3, ended_by = $4, end_message_id = $5, end_seq = $6 WHERE tenant_id = $1 AND id = $2
-             RETURNING *),
-           s AS (UPDATE conversations SET status = 0, updated_at = $3 WHERE tenant_id = $1 AND id = $7)
-           SELECT ${COLS} FROM t`,
-          [tenantId, topicId, at, by, written[0]?.id ?? null, last?.seq ?? null, t.session_id],
-        );
-        return { topic: toTopic(rows[0]!), messages: written };
-      }, retryTopic),
-    );
+    return this.#db.tx(async (q) => {
+      const found = await this.#get(q, tenantId, topicId);
+      if (!found || found.status !== 0) return null;
+      await lockHead(q, tenantId, found.session_id);
+      const t = await this.#get(q, tenantId, topicId, true);
+      if (!t || t.status !== 0) return null;
+      const written: Message[] = [];
+      for (const m of messages) written.push(await appendOne(q, m));
+      const last = written[written.length - 1];
+      const { rows } = await q.query<TopicRow>(
+        `WITH t AS (
+           UPDATE topics SET status = 10, ended_at = $3, ended_by = $4, end_message_id = $5, end_seq = $6 WHERE tenant_id = $1 AND id = $2
+           RETURNING *),
+         s AS (UPDATE conversations SET status = 0, updated_at = $3 WHERE tenant_id = $1 AND id = $7)
+         SELECT ${COLS} FROM t`,
+        [tenantId, topicId, at, by, written[0]?.id ?? null, last?.seq ?? null, t.session_id],
+      );
+      return { topic: toTopic(rows[0]!), messages: written };
+    }, retryTopic);
   }
 
   async enter(tenantId: string, topicId: string, at: number, message: NewMessage): Promise<EnterResult> {
-    const found = await this.#get(this.#db, tenantId, topicId);
-    if (!found || found.status !== 0) return null;
-    const lanes = [...new Set([conversationLane(tenantId, found.session_id), ...batchLanes([message])])];
-    return this.#db.ordered(lanes, () =>
-      this.#db.tx(async (q) => {
-        await lockHead(q, tenantId, found.session_id);
-        const t = await this.#get(q, tenantId, topicId, true);
-        if (!t || t.status !== 0) return null;
-        const written = await appendOne(q, message);
-        const { rows } = await q.query<TopicRow>(`UPDATE topics t SET entered_at = $3 WHERE t.tenant_id = $1 AND t.id = $2 RETURNING ${COLS}`, [tenantId, topicId, at]);
-        return { topic: toTopic(rows[0]!), message: written };
-      }, retryTopic),
-    );
+    return this.#db.tx(async (q) => {
+      const found = await this.#get(q, tenantId, topicId);
+      if (!found || found.status !== 0) return null;
+      await lockHead(q, tenantId, found.session_id);
+      const t = await this.#get(q, tenantId, topicId, true);
+      if (!t || t.status !== 0) return null;
+      const written = await appendOne(q, message);
+      const { rows } = await q.query<TopicRow>(`UPDATE topics t SET entered_at = $3 WHERE t.tenant_id = $1 AND t.id = $2 RETURNING ${COLS}`, [tenantId, topicId, at]);
+      return { topic: toTopic(rows[0]!), message: written };
+    }, retryTopic);
   }
 
   async get(tenantId: string, topicId: string): Promise<Topic | null> {

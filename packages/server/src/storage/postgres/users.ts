@@ -1,7 +1,6 @@
 import type { UserListQuery, UserStore } from '../../domain/ports.ts';
 import type { User, UserInput } from '../../domain/types.ts';
 import type { PgDb } from './db.ts';
-import { laneKey } from './lanes.ts';
 
 export const USER_COLS = 'id, role, name, avatar, disabled, created_at, updated_at';
 
@@ -18,17 +17,15 @@ export class PgUserStore implements UserStore {
 
   async upsertUser(tenantId: string, u: UserInput, now: number): Promise<{ user: User; created: boolean }> {
     // One statement: the row as written, and whether it was inserted (xmax 0) or updated.
-    return this.#db.ordered([laneKey('user', tenantId, u.id)], async () => {
-      const { rows } = await this.#db.query<User & { inserted: boolean }>(
+    const { rows } = await this.#db.write<User & { inserted: boolean }>(
         `INSERT INTO users (tenant_id, id, role, name, avatar, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          ON CONFLICT (tenant_id, id) DO UPDATE SET role = excluded.role, name = excluded.name, avatar = excluded.avatar,
            disabled = excluded.disabled, updated_at = excluded.updated_at
          RETURNING ${USER_COLS}, (xmax = 0) AS inserted`,
         [tenantId, u.id, u.role, u.name, u.avatar, u.disabled, now],
       );
-      const r = rows[0]!;
-      return { user: toUser(r), created: r.inserted };
-    });
+    const r = rows[0]!;
+    return { user: toUser(r), created: r.inserted };
   }
 
   async getUser(tenantId: string, id: string): Promise<User | null> {

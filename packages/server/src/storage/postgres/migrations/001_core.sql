@@ -79,7 +79,9 @@ CREATE INDEX participants_user ON participants (tenant_id, user_id);
 
 -- Messages: one row per message, addressed by (conversation, seq); seq has no gaps.
 -- messages_client_id is the de-duplication of resends across nodes: a (sender, client_id)
--- is stored once per tenant.
+-- is stored once per tenant (NULLs are distinct: messages without one never collide). Not a
+-- partial index: an append looks a batch's client ids up through it in a join, and the
+-- planner uses a partial index for restrictions only, not for join conditions.
 CREATE TABLE messages (
   tenant_id        TEXT COLLATE "C" NOT NULL,
   conversation_id  TEXT COLLATE "C" NOT NULL,
@@ -95,7 +97,7 @@ CREATE TABLE messages (
   PRIMARY KEY (tenant_id, conversation_id, seq)
 );
 CREATE UNIQUE INDEX messages_id ON messages (tenant_id, id);
-CREATE UNIQUE INDEX messages_client_id ON messages (tenant_id, sender_id, client_id) WHERE client_id IS NOT NULL;
+CREATE UNIQUE INDEX messages_client_id ON messages (tenant_id, sender_id, client_id);
 
 -- Consultations ("topics") inside a session. status 0 open / 10 ended; reply 0 no care-team
 -- reply yet / 1 replied. Messages belong to a topic by seq: start_seq ≤ seq ≤ end_seq.
