@@ -297,6 +297,29 @@ export function jobsContract(name: string, open: OpenJobStorage): void {
       assert.equal((await s.jobs.get(id))!.state, 'done');
     });
 
+    it('JobRunner: a failed job is queued again at now + backoff(attempts), and dead when its last attempt fails', async () => {
+      const k = kind('backoff');
+      const t0 = Date.now();
+      const { id } = first(await s.jobs.enqueue([{ tenant_id: T, kind: k, payload: 'retry me', max_attempts: 2 }], t0));
+      const { id: last } = first(await s.jobs.enqueue([{ tenant_id: T, kind: k, payload: 'one try', max_attempts: 1 }], t0));
+      const seen: number[] = [];
+      const runner = new JobRunner({ jobs: s.jobs, worker: 'backoff-runner', pollMs: 10, now: () => t0, backoff: (n) => { seen.push(n); return 60_000 * n; } })
+        .register(k, async (job) => {
+          throw new Error(`refused ${String(job.payload)}`);
+        });
+      runner.start();
+      try {
+        await until(async () => (await s.jobs.get(id))!.state === 'queued' && (await s.jobs.get(last))!.state === 'dead', 'both failed once');
+      } finally {
+        await runner.close();
+      }
+      const queued = (await s.jobs.get(id))!;
+      assert.equal(queued.run_at, t0 + 60_000, 'backoff(1) after the first attempt');
+      assert.equal(queued.last_error, 'Error: refused retry me');
+      assert.deepEqual(seen, [1], 'no backoff asked for a job out of attempts');
+      assert.equal((await s.jobs.get(last))!.last_error, 'Error: refused one try');
+    });
+
     it('JobRunner: a job whose process died mid-run (storage gone, never completed) runs again elsewhere after its lease', async () => {
       const k = kind('crash');
       const { id } = first(await s.jobs.enqueue([{ tenant_id: T, kind: k, payload: 'push it' }], Date.now()));
