@@ -57,8 +57,8 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const storage = await openStorage(chosen.storage, hooks);
   const bus = openBus(chosen.bus, onBusError);
   const presence = new MemoryPresence();
-  const directory = new MemberDirectory(storage.conversations);
-  const settings = new SettingsService({ storage, bus });
+  const directory = new MemberDirectory(storage.conversations, { ttlMs: config.cache.memberTtlMs });
+  const settings = new SettingsService({ storage, bus, cacheTtlMs: config.cache.settingsTtlMs });
   // Other nodes' participant and settings changes drop this node's cached member sets and settings.
   bus.subscribe((e) => {
     if (e.kind === 'conversation.changed') directory.invalidate(e.tenant_id, e.conversation_id);

@@ -142,6 +142,23 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    cache: Type.Object(
+      {
+        memberTtlMs: Int(
+          10_000,
+          'How long a node keeps a conversation\'s participant set in memory before reading it again. Changes reach other nodes at once over the bus; this bounds how long a node that missed one (a lost bus event) still lets a removed participant send and receive: at most this long. Shorter: more reads (two indexed reads per active conversation per node per period).',
+          100,
+          3_600_000,
+        ),
+        settingsTtlMs: Int(
+          30_000,
+          'How long a node keeps a tenant\'s settings in memory before reading them again; likewise the bound on how long a node that missed a change applies the old connection policy.',
+          100,
+          3_600_000,
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     rateLimit: Type.Object(
       {
         enabled: Bool(true, 'Enforce the request limits below (429 request.rate_limited with a Retry-After header). Counters are in memory, per node: with several nodes they must move to Redis.'),

@@ -235,6 +235,99 @@ export interface AuditStore {
   unchained(tenantId: string): Promise<number>;
 }
 
+/** Where a job is: waiting (`queued`, until `run_at`), held by a worker (`leased`), `done`, or given up (`dead`, kept for operators). */
+export type JobState = 'queued' | 'leased' | 'done' | 'dead';
+
+/** A job to enqueue. */
+export interface NewJob {
+  tenant_id: string;
+  /** What runs it (a `JobRunner` handler is registered per kind). */
+  kind: string;
+  /** Any JSON value; stored as JSON text, read back as parsed JSON. */
+  payload: unknown;
+  /** At most one job per (tenant, kind, dedupe_key): enqueueing the key again adds nothing. */
+  dedupe_key?: string | null;
+  /** Not claimed before this time (ms; default: the enqueue's `now`). */
+  run_at?: number;
+  /** Attempts before the job is dead (default `DEFAULT_JOB_ATTEMPTS`). */
+  max_attempts?: number;
+}
+
+export const DEFAULT_JOB_ATTEMPTS = 10;
+
+export interface Job {
+  /** Time-sortable (ULID), given by the store. */
+  id: string;
+  tenant_id: string;
+  kind: string;
+  payload: unknown;
+  dedupe_key: string | null;
+  state: JobState;
+  /** Claims so far (the running one included). */
+  attempts: number;
+  max_attempts: number;
+  /** Runnable from this time (ms). */
+  run_at: number;
+  /** The worker holding (or last holding) the lease. */
+  worker: string | null;
+  /** The lease ends at this time; then the job may be claimed again. */
+  lease_until: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Counts of the jobs of one kind, by state. */
+export interface JobStats {
+  kind: string;
+  queued: number;
+  leased: number;
+  done: number;
+  dead: number;
+  /** `run_at` of the oldest queued job (how far behind the workers are); null when none. */
+  oldest_queued_at: number | null;
+}
+
+/**
+ * The outbox: work that must happen after a commit and survive a crash (offline push,
+ * webhooks). Durable, shared by every node and process on the database. Guarantees:
+ * - `enqueue` stores the whole list in one transaction, or nothing. A job whose
+ *   (tenant_id, kind, dedupe_key) is already stored — done, dead, or earlier in the same
+ *   list — is not stored again: its result is the existing id with `created: false`, so an
+ *   enqueue repeated after a crash adds nothing (until the old job is `prune`d).
+ * - `claim` leases up to `limit` runnable jobs of `kinds` to `worker` until `now + leaseMs`,
+ *   oldest `run_at` first (then id), and counts the attempt. Runnable: `queued` with
+ *   `run_at <= now`, or `leased` with an expired lease (its worker died: the job runs again —
+ *   at-least-once, so handlers must be idempotent). A job is never leased to two workers at
+ *   once, across processes and nodes. An expired lease of a job that used its last attempt
+ *   makes it `dead` instead.
+ * - `complete` and `fail` act only for the worker holding the lease (false / null otherwise:
+ *   the lease expired and another worker took the job, or it is no longer leased).
+ * - `fail` with `retryAt` re-queues the job to run at that time; with null, or once
+ *   `attempts >= max_attempts`, the job is `dead`: never claimed again, kept with its
+ *   `last_error` until an operator `revive`s it.
+ */
+export interface JobStore {
+  enqueue(jobs: readonly NewJob[], now: number): Promise<{ id: string; created: boolean }[]>;
+  claim(worker: string, kinds: readonly string[], limit: number, leaseMs: number, now: number): Promise<Job[]>;
+  /** The job is done; false if `worker` does not hold its lease. */
+  complete(id: string, worker: string, now: number): Promise<boolean>;
+  /** The attempt failed: `retry` (queued again at `retryAt`) or `dead`; null if `worker` does not hold its lease. */
+  fail(id: string, worker: string, error: string, retryAt: number | null, now: number): Promise<'retry' | 'dead' | null>;
+  get(id: string): Promise<Job | null>;
+  /** Counts per kind, for operators and metrics. */
+  stats(): Promise<JobStats[]>;
+  /** Dead jobs, ascending by id, after `after` (an id), at most `limit`; of `kind` when given. */
+  dead(q: { kind?: string; after?: string; limit: number }): Promise<Job[]>;
+  /** Puts a dead job back in the queue, runnable at `now` with its attempts reset; false if it is not dead. */
+  revive(id: string, now: number): Promise<boolean>;
+  /**
+   * Deletes up to `limit` jobs that were done before `before` (ms); returns how many. Their
+   * dedupe keys are free again. Call again until it returns 0.
+   */
+  prune(before: number, limit: number): Promise<number>;
+}
+
 export interface Storage {
   readonly tenants: TenantStore;
   readonly users: UserStore;
@@ -246,6 +339,7 @@ export interface Storage {
   readonly notifications: NotificationStore;
   readonly teams: TeamStore;
   readonly settings: SettingsStore;
+  readonly jobs: JobStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -8,13 +8,14 @@
  * a per-tenant head row.
  */
 import type {
-  AuditStore, AuthSessionStore, ConversationStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
+  AuditStore, AuthSessionStore, ConversationStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
 import { describeUrl, isConnectionError, PgDb } from './db.ts';
 import { migrate } from './migrate.ts';
 import { PgAuditStore } from './audit.ts';
 import { PgConversationStore } from './conversations.ts';
+import { PgJobStore } from './jobs.ts';
 import { PgMessageStore } from './messages.ts';
 import { PgNotificationStore } from './notifications.ts';
 import { PgAuthSessionStore } from './sessions.ts';
@@ -45,6 +46,7 @@ export class PostgresStorage implements Storage {
   readonly notifications: NotificationStore;
   readonly teams: TeamStore;
   readonly settings: SettingsStore;
+  readonly jobs: JobStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -58,6 +60,7 @@ export class PostgresStorage implements Storage {
     this.notifications = new PgNotificationStore(db);
     this.teams = new PgTeamStore(db);
     this.settings = new PgSettingsStore(db);
+    this.jobs = new PgJobStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */
