@@ -112,6 +112,40 @@ export function commitDelta(a: CommitStats, b: CommitStats, wallMs: number): { c
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
+/** The environment of a Careline node (`bench/server.ts`) on PostgreSQL, and on Redis for its bus and presence when given. */
+export function nodeEnv(o: { postgresUrl: string; redisUrl?: string; nodeId: string }): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    CARELINE_STORAGE_DRIVER: 'postgres',
+    CARELINE_STORAGE_POSTGRES_URL: o.postgresUrl,
+    CARELINE_CLUSTER_NODE_ID: o.nodeId,
+    ...(o.redisUrl ? { CARELINE_BUS_DRIVER: 'redis', CARELINE_BUS_REDIS_URL: o.redisUrl, CARELINE_PRESENCE_DRIVER: 'redis' } : {}),
+  };
+}
+
+/** The ready line of `bench/server.ts`. */
+export interface NodeReady {
+  url: string;
+  apiKey: string;
+  tenantId: string;
+  pid: number;
+  storage?: string;
+  bus?: string;
+  presence?: string;
+}
+
+/**
+ * Throws unless a node runs on PostgreSQL (and Redis, for a cluster): a server that fell back
+ * to SQLite or to the in-process bus would measure, or test, the wrong thing.
+ */
+export function checkBackends(r: NodeReady, redis: boolean, name: string): void {
+  const want = { storage: 'postgres', bus: redis ? 'redis' : 'memory', presence: redis ? 'redis' : 'memory' };
+  const got = { storage: r.storage ?? '?', bus: r.bus ?? '?', presence: r.presence ?? '?' };
+  if (got.storage !== want.storage || got.bus !== want.bus || got.presence !== want.presence) {
+    throw new Error(`${name} runs storage ${got.storage}, bus ${got.bus}, presence ${got.presence}; wanted ${want.storage}, ${want.bus}, ${want.presence}`);
+  }
+}
+
 export class Target {
   readonly kind: TargetKind;
   readonly backend: Backend;
@@ -197,13 +231,7 @@ export class Target {
       }
       const tenantFile = o.tenantFile ?? join(tmp, 'tenant.json');
       const startNode = (i: number) => {
-        const env: NodeJS.ProcessEnv = {
-          ...process.env,
-          CARELINE_STORAGE_DRIVER: 'postgres',
-          CARELINE_STORAGE_POSTGRES_URL: started.pg!.url,
-          CARELINE_CLUSTER_NODE_ID: `${o.name}-node${i}`,
-          ...(started.redis ? { CARELINE_BUS_DRIVER: 'redis', CARELINE_BUS_REDIS_URL: started.redis.url, CARELINE_PRESENCE_DRIVER: 'redis' } : {}),
-        };
+        const env = nodeEnv({ postgresUrl: started.pg!.url, redisUrl: started.redis?.url, nodeId: `${o.name}-node${i}` });
         const proc = new Proc(here('../server.ts'), {
           name: nodes > 1 ? `${o.name}-node${i}` : o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv: ['--expose-gc'], env,
           args: [
@@ -213,16 +241,9 @@ export class Target {
         started.procs.push(proc);
         return proc;
       };
-      type Ready = { url: string; apiKey: string; tenantId: string; storage?: string; bus?: string; presence?: string };
-      const readies: Ready[] = [(await startNode(0).ready) as Ready];
-      readies.push(...((await Promise.all(Array.from({ length: nodes - 1 }, (_, i) => startNode(i + 1).ready))) as Ready[]));
-      const want = { storage: 'postgres', bus: backend === 'cluster' ? 'redis' : 'memory', presence: backend === 'cluster' ? 'redis' : 'memory' };
-      for (const [i, r] of readies.entries()) {
-        const got = { storage: r.storage ?? '?', bus: r.bus ?? '?', presence: r.presence ?? '?' };
-        if (got.storage !== want.storage || got.bus !== want.bus || got.presence !== want.presence) {
-          throw new Error(`${o.name} node ${i} runs storage ${got.storage}, bus ${got.bus}, presence ${got.presence}; the ${backend} backend needs ${want.storage}, ${want.bus}, ${want.presence}`);
-        }
-      }
+      const readies: NodeReady[] = [(await startNode(0).ready) as NodeReady];
+      readies.push(...((await Promise.all(Array.from({ length: nodes - 1 }, (_, i) => startNode(i + 1).ready))) as NodeReady[]));
+      for (const [i, r] of readies.entries()) checkBackends(r, !!started.redis, `${o.name} node ${i}`);
       const t = new Target('careline', backend, started.procs);
       t.postgres = started.pg;
       t.redis = started.redis;
