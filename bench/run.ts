@@ -247,12 +247,12 @@ const md = [
   '',
   markdownTable(table),
   '',
-  ...(multi ? [`Backends (${backends.join(', ')}${backends.includes('cluster') ? `; cluster: ${nodes} nodes on PostgreSQL + Redis, clients spread over the nodes round-robin` : ''}):`, '', backendsMarkdown(bTable, backends, byBackend), ''] : []),
+  ...(multi ? [`Backends (${backends.join(', ')}${backends.includes('cluster') ? `; cluster: ${nodes} nodes on PostgreSQL + Redis, clients spread over the nodes round-robin` : ''}):`, '', backendsMarkdown(bTable, backends, nodes), ''] : []),
   ...(checks.length ? [targetsTable(checks, true), ''] : []),
 ].join('\n');
 writeFileSync(file.replace(/\.json$/, '') + '.md', md);
 
-process.stdout.write('\n' + terminalTable(table) + '\n' + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, byBackend) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : ''));
+process.stdout.write('\n' + terminalTable(table) + '\n' + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : ''));
 process.stdout.write(`\nResults: ${relative(process.cwd(), file)} (and .md)${o.profile ? `; CPU profiles: ${relative(process.cwd(), o.profile)}` : ''}; ${out.wallSeconds} s\n`);
 const failedChecks = Object.values(byBackend).some((r) => [
   r.chat?.careline && !r.chat.careline.check.ok,

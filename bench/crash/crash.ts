@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { startPostgres, startRedis, type Service } from '../../packages/server/test/support/services.ts';
 import { Proc } from '../lib/proc.ts';
-import { checkBackends, nodeEnv, type NodeReady } from '../lib/target.ts';
+import { checkBackends, nodeEnv, sqliteEnv, type NodeReady } from '../lib/target.ts';
 import { mapLimit, rng, sleep, waitFor } from '../lib/util.ts';
 
 export interface CrashOptions {
@@ -232,7 +232,7 @@ async function startServer(o: CrashOptions, dir: string, port: number, services:
         args: ['--tenant-file', join(dir, 'tenant.json'), '--port', String(port), '--log', 'error'],
       })
       : new Proc(serverFile, {
-        name: 'server',
+        name: 'server', env: sqliteEnv(),
         args: ['--db', join(dir, 'careline.db'), '--tenant-file', join(dir, 'tenant.json'), '--sync', o.sync, '--port', String(port), '--log', 'error'],
       });
     let r: NodeReady;

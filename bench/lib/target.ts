@@ -123,6 +123,15 @@ export function nodeEnv(o: { postgresUrl: string; redisUrl?: string; nodeId: str
   };
 }
 
+/**
+ * The environment of a Careline node on SQLite: ours without backend settings, so a
+ * CARELINE_STORAGE_DRIVER (or bus, presence, cluster setting) left in the shell cannot turn
+ * the SQLite run into something else.
+ */
+export function sqliteEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^CARELINE_(STORAGE|BUS|PRESENCE|CLUSTER)_/.test(k)));
+}
+
 /** The ready line of `bench/server.ts`. */
 export interface NodeReady {
   url: string;
@@ -183,7 +192,7 @@ export class Target {
     const execArgv = ['--expose-gc'];
     const proc = o.kind === 'careline'
       ? new Proc(here('../server.ts'), {
-        name: o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv,
+        name: o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv, env: sqliteEnv(),
         args: [
           '--sync', o.sync, ...(o.writer ? ['--writer', o.writer] : []), ...(o.heartbeatMs ? ['--heartbeat-ms', String(o.heartbeatMs)] : []),
           ...(o.db ? ['--db', o.db] : []), ...(o.tenantFile ? ['--tenant-file', o.tenantFile] : []),
