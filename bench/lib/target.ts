@@ -245,6 +245,7 @@ export class Target {
           name: nodes > 1 ? `${o.name}-node${i}` : o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv: ['--expose-gc'], env,
           args: [
             '--sync', o.sync, ...(o.heartbeatMs ? ['--heartbeat-ms', String(o.heartbeatMs)] : []), '--tenant-file', tenantFile,
+            '--db', join(tmp, `unused-${i}.db`), // never opened on PostgreSQL
           ],
         });
         started.procs.push(proc);
