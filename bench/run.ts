@@ -51,6 +51,7 @@ const HELP = `Careline benchmark suite
   --nodes N                 nodes of the cluster backend (default 3)
   --quick                   small sizes and 5 s scenarios (a smoke run, about 2 minutes)
   --sync FULL|NORMAL        SQLite synchronous mode (default FULL: each group commit fsynced)
+                            (PostgreSQL backends: FULL = fsync and synchronous_commit on, NORMAL = off)
   --writer worker|inline    where Careline's SQLite writes run (storage.sqliteWriter, default worker)
   --pin                     taskset: server on CPU 0, load generators on CPU 1
   --gens N                  load generator processes for chat and fan-out (default 2)
