@@ -12,6 +12,8 @@ import { buildHttp } from './http/app.ts';
 import type { Api } from './http/api.ts';
 import { Metrics } from './ops/metrics.ts';
 import { Realtime } from './realtime/realtime.ts';
+import { MemoryNodeRegistry } from './presence/registry-memory.ts';
+import { RedisNodeRegistry } from './presence/registry-redis.ts';
 import { WsEndpoint } from './ws/server.ts';
 
 export interface CarelineServer {
@@ -47,7 +49,9 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const logger = given ?? pino({ level: config.log.level, base: { service: config.service.type, node: config.service.id } });
   const metrics = new Metrics();
   const core = await createCore(config, {
-    onBusError: (err) => logger.error({ err }, 'event handler failed'),
+    onBusError: (err) => logger.error({ err }, 'event bus: a handler failed or the link to other nodes broke'),
+    onPresenceError: (err) => logger.warn({ err }, 'presence store unreachable; answering from this node'),
+    onStorageUnavailable: (err) => logger.error({ err }, 'PostgreSQL does not answer: writes fail with server.unavailable, /readyz is 503, until it is back'),
     onStorageFailure: (err) => {
       logger.fatal({ err }, 'storage cannot write any more; /readyz reports not ready');
       onStorageFailure?.(err);
@@ -59,10 +63,8 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     metrics.messagesCommitted.inc(size);
   };
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
-  const http = await buildHttp({ core, metrics, logger, state, ...(redis ? { redis } : {}) });
-  const realtime = new Realtime({ core, metrics, log: logger });
-  const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
-  ws.attach(http.server);
+  const shared = redis ?? core.redis;
+  const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
   // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut
   // (Node answers 408 and closes); so is an idle keep-alive connection. Node checks the first
   // two every `connectionsCheckingInterval` (read at listen), so that follows the timeouts.
@@ -76,6 +78,18 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const { port } = http.server.address() as AddressInfo;
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // The real-time layer starts once the address is known, in the same turn as the listen
+  // resolved (no upgrade can arrive before it): the push-node registry names this node by it.
+  const address = config.cluster.publicAddress || url;
+  const registry = config.presence.driver === 'redis'
+    ? new RedisNodeRegistry({
+      url: config.bus.redisUrl, address, ttlSeconds: config.presence.ttlSeconds,
+      onError: (err) => logger.warn({ err }, 'push-node registry unreachable'),
+    })
+    : new MemoryNodeRegistry({ address });
+  const realtime = new Realtime({ core, metrics, log: logger, registry });
+  const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
+  ws.attach(http.server);
 
   const stopPruning = pruneSessions(core, logger);
 
@@ -88,6 +102,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
       await Promise.race([realtime.settled(), grace]);
+      await registry.close();
       await core.close();
     })());
   return { core, http, realtime, ws, logger, url, port, close };
