@@ -37,9 +37,10 @@ export interface Service {
   /**
    * Stops the process by its id (a clean shutdown), waits until it has exited and starts it
    * again on the same port and dir, for tests of a server that goes away and comes back.
-   * PostgreSQL keeps its data; Redis, which saves nothing, comes back empty.
+   * PostgreSQL keeps its data; Redis, which saves nothing, comes back empty. `whileDown` runs
+   * after the process has exited and before it starts again (a test of the outage itself).
    */
-  restart(): Promise<void>;
+  restart(opts?: { whileDown?: () => Promise<void> }): Promise<void>;
   /** Stops the process by its id, waits until it has exited and removes the dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -309,11 +310,15 @@ function service(first: Launch & { port: number }, dir: string, url: string, sig
       });
       return stopping;
     },
-    restart() {
+    restart(opts = {}) {
       if (stopping) return Promise.reject(new Error('restart() after stop()'));
       queue = queue.catch(() => {}).then(async () => {
         await halt();
-        child = (await relaunch(port)).child;
+        try {
+          await opts.whileDown?.();
+        } finally {
+          child = (await relaunch(port)).child;
+        }
         detach(child);
       });
       return queue;
