@@ -181,7 +181,11 @@ function makeNode(name: string, dir: string, env: (port: number) => Record<strin
     const c = child;
     if (!c || exited(c)) return;
     const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    process.kill(c.pid!, signal);
+    try {
+      process.kill(c.pid!, signal);
+    } catch {
+      // it exited on its own meanwhile (Ctrl-C reaches the whole process group): 'exit' follows
+    }
     const timer = setTimeout(() => {
       try {
         process.kill(c.pid!, 'SIGKILL');

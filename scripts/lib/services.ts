@@ -280,7 +280,11 @@ function service(first: Launch & { port: number }, dir: string, url: string, sig
     if (c.exitCode !== null || c.signalCode !== null) return;
     c.ref();
     const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    process.kill(c.pid!, signal);
+    try {
+      process.kill(c.pid!, signal);
+    } catch {
+      // it exited on its own meanwhile (Ctrl-C reaches the whole process group): 'exit' follows
+    }
     const timer = setTimeout(() => {
       try {
         process.kill(c.pid!, 'SIGKILL');
