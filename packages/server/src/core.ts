@@ -17,12 +17,15 @@ import { MemoryPresence } from './domain/presence-memory.ts';
 import { UserService } from './domain/users.ts';
 import { MemoryBus } from './bus/bus-memory.ts';
 import { createSqliteStorage } from './storage/sqlite/index.ts';
+import { backends, type BusChoice, type StorageChoice } from './config/backends.ts';
 
 export interface Core {
   config: Readonly<Config>;
   storage: Storage;
   bus: EventBus;
   presence: PresenceStore;
+  /** This process's id in the cluster (`cluster.nodeId`, or the host name and process id). */
+  nodeId: string;
   directory: MemberDirectory;
   auth: AuthService;
   users: UserService;
@@ -43,14 +46,16 @@ export interface CoreHooks {
   onStorageFailure?: (err: unknown) => void;
 }
 
-export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Core {
+/**
+ * Builds the core over the backends the config chooses (`config/backends.ts`): opens the
+ * storage (a networked one is connected and migrated before this resolves), the bus and the
+ * presence store.
+ */
+export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Promise<Core> {
   const onBusError = hooks.onBusError ?? (() => {});
-  const storage = createSqliteStorage({
-    path: config.storage.sqlitePath, synchronous: config.storage.sqliteSynchronous, writer: config.storage.sqliteWriter,
-    walAutocheckpoint: config.storage.sqliteWalAutocheckpoint,
-    onWriterStopped: hooks.onStorageFailure,
-  });
-  const bus = new MemoryBus((err) => onBusError(err));
+  const chosen = backends(config);
+  const storage = await openStorage(chosen.storage, hooks);
+  const bus = openBus(chosen.bus, onBusError);
   const presence = new MemoryPresence();
   const directory = new MemberDirectory(storage.conversations);
   const settings = new SettingsService({ storage, bus });
@@ -76,7 +81,7 @@ export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Cor
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
   return {
-    config, storage, bus, presence, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
+    config, storage, bus, presence, nodeId: chosen.nodeId, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
     async close() {
       await messages.committer.drain();
       await audit.flush();
@@ -84,4 +89,25 @@ export function createCore(config: Readonly<Config>, hooks: CoreHooks = {}): Cor
       await storage.close();
     },
   };
+}
+
+async function openStorage(choice: StorageChoice, hooks: CoreHooks): Promise<Storage> {
+  switch (choice.driver) {
+    case 'sqlite':
+      return createSqliteStorage({
+        path: choice.path, synchronous: choice.synchronous, writer: choice.writer, walAutocheckpoint: choice.walAutocheckpoint,
+        onWriterStopped: hooks.onStorageFailure,
+      });
+    case 'postgres':
+      throw new Error('storage.driver postgres is not built into this version');
+  }
+}
+
+function openBus(choice: BusChoice, onBusError: (err: unknown) => void): EventBus {
+  switch (choice.driver) {
+    case 'memory':
+      return new MemoryBus((err) => onBusError(err));
+    case 'redis':
+      throw new Error('bus.driver redis is not built into this version');
+  }
 }

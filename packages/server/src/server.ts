@@ -40,7 +40,7 @@ export interface StartOptions {
 export async function startServer({ config, logger: given, onStorageFailure }: StartOptions): Promise<CarelineServer> {
   const logger = given ?? pino({ level: config.log.level, base: { service: config.service.type, node: config.service.id } });
   const metrics = new Metrics();
-  const core = createCore(config, {
+  const core = await createCore(config, {
     onBusError: (err) => logger.error({ err }, 'event handler failed'),
     onStorageFailure: (err) => {
       logger.fatal({ err }, 'storage cannot write any more; /readyz reports not ready');

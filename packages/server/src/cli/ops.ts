@@ -110,11 +110,11 @@ function checkName(command: string, what: string, name: string): void {
 async function withCore(command: string, fn: (core: Core) => Promise<void>): Promise<number> {
   const loaded = load(command, { storage: { sqliteWriter: 'inline' } });
   if (typeof loaded === 'number') return loaded;
-  if (loaded.config.storage.sqlitePath === ':memory:') {
+  if (loaded.config.storage.driver === 'sqlite' && loaded.config.storage.sqlitePath === ':memory:') {
     process.stderr.write(`careline ${command}: storage.sqlitePath is ":memory:", a throw-away database; set CARELINE_STORAGE_SQLITE_PATH\n`);
     return EXIT.config;
   }
-  const core = createCore(loaded.config);
+  const core = await createCore(loaded.config);
   try {
     await fn(core);
     return EXIT.ok;

@@ -29,7 +29,7 @@ export async function serve(): Promise<number> {
   let onStorageFailure = (): void => {};
   const server = await startServer({ config, onStorageFailure: () => onStorageFailure() });
   const log = server.logger;
-  log.info({ profile, url: server.url, db: config.storage.sqlitePath }, `Careline listening on ${server.url} (profile ${profile})`);
+  log.info({ profile, url: server.url, storage: config.storage.driver === 'sqlite' ? config.storage.sqlitePath : 'postgres', node: server.core.nodeId }, `Careline listening on ${server.url} (profile ${profile})`);
 
   if (config.demo) {
     const demo = await seedDemo(server.core);

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
+import { BackendChoiceError, backends } from './backends.ts';
 import { ConfigSchema, Profiles, SecretPaths, leaves, type Config, type Profile } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -106,6 +107,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     throw new ConfigError(`invalid configuration (profile ${profile}):\n  ${problems.join('\n  ')}`);
   }
   const config = withDefaults as Config;
+  try {
+    backends(config);
+  } catch (err) {
+    if (!(err instanceof BackendChoiceError)) throw err;
+    throw new ConfigError(`invalid configuration (profile ${profile}):\n  ${err.message}`);
+  }
   if (profile === 'prod') {
     const defaults = Value.Default(ConfigSchema, {}) as Config;
     const weak = SecretPaths.filter((p) => getPath(config, p) === getPath(defaults, p));

@@ -58,7 +58,13 @@ export const ConfigSchema = Type.Object(
     ),
     storage: Type.Object(
       {
-        driver: Type.Union([Type.Literal('sqlite')], { default: 'sqlite', description: 'Storage backend.' }),
+        driver: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], {
+          default: 'sqlite',
+          description:
+            'Storage backend. sqlite: an embedded database file, for one node. postgres: PostgreSQL at storage.postgresUrl, shared by every node of a cluster (migrations run at start, once, whichever node comes first).',
+        }),
+        postgresUrl: Str('', 'PostgreSQL connection URL (postgres://user:password@host:port/database), required with storage.driver postgres.'),
+        postgresPoolSize: Int(10, 'Most PostgreSQL connections this node opens (pg pool size).', 1, 1000),
         sqlitePath: Str('./data/careline.db', 'SQLite database file (":memory:" for a throw-away database).'),
         sqliteSynchronous: Type.Union([Type.Literal('NORMAL'), Type.Literal('FULL')], {
           default: 'FULL',
@@ -81,7 +87,30 @@ export const ConfigSchema = Type.Object(
     ),
     bus: Type.Object(
       {
-        driver: Type.Union([Type.Literal('memory')], { default: 'memory', description: 'Event bus backend.' }),
+        driver: Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
+          default: 'memory',
+          description:
+            'Event bus backend. memory: this process only (one node). redis: Redis pub/sub at bus.redisUrl, so events reach every node (at most once: clients recover what a node missed through catch-up).',
+        }),
+        redisUrl: Str('', 'Redis URL (redis://host:port[/db]), required with bus.driver or presence.driver redis; also shared by the rate-limit counters when set.'),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    presence: Type.Object(
+      {
+        driver: Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
+          default: 'memory',
+          description:
+            'Who-is-online backend. memory: this process only. redis: every node\'s connection counts in Redis (at bus.redisUrl), each refreshed by its node and expiring after presence.ttlSeconds, so the users of a node that died go offline by themselves.',
+        }),
+        ttlSeconds: Int(60, 'How long a node\'s presence entries (and its entry in the push-node registry) outlive its last refresh; a node refreshes every third of it.', 3, 3600),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    cluster: Type.Object(
+      {
+        nodeId: Str('', 'This node\'s id in the cluster, unique per process (events on the bus and presence entries carry it). Empty: the host name and process id.'),
+        publicAddress: Str('', 'The address other nodes and the push-node registry (`pushers`) know this node by, e.g. http://10.0.0.5:3000. Empty: the address it listens on.'),
       },
       { default: {}, additionalProperties: false },
     ),
