@@ -300,6 +300,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
         : { CARELINE_STORAGE_DRIVER: 'sqlite' }),
       ...opts.env,
     };
+    const starts: Promise<void>[] = [];
     for (let i = 1; i <= count; i++) {
       const name = `node-${i}`;
       const node = makeNode(name, dir, (port) => ({
@@ -312,9 +313,14 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       }), profile === 'dev' && i === 1);
       nodes.push(node);
       progress(`Careline ${name}`);
-      // One after the other: the first applies the migrations (and seeds the demo tenant) alone.
-      await node.firstStart();
+      // The first one alone: it applies the migrations. Then the others at once — or one after
+      // the other with the dev profile, where each seeds the demo tenant as it starts.
+      const start = node.firstStart();
+      starts.push(start);
+      if (i === 1 || profile === 'dev') await start;
     }
+    const failed = (await Promise.allSettled(starts)).find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     progress('HAProxy');
     balancer = await startHaproxy({ port: opts.port, servers: nodes.map((n) => ({ name: n.name, port: n.port })), checkIntervalMs: opts.checkIntervalMs });
     const url = balancer.url;

@@ -65,7 +65,7 @@ function assertClean(r: StormResult): void {
 }
 
 describe('a node killed with SIGKILL', () => {
-  test('SDK clients sending through the balancer reconnect to a live node: 0 acked lost, 0 duplicated, 0 seq gaps', T, async () => {
+  test('SDK clients sending through the balancer reconnect to a live node: 0 acked lost, 0 duplicated, 0 seq gaps', T, async (ctx) => {
     const victim = c.nodes[1]!;
     let live: string[] = [];
     const r = await storm(c, {
@@ -76,6 +76,7 @@ describe('a node killed with SIGKILL', () => {
         live = c.nodes.filter((n) => n.running()).map((n) => n.name);
       },
     });
+    ctx.diagnostic(r.summary);
     assertClean(r);
     assert.deepEqual(live, ['node-1', 'node-3']);
     assert.ok(r.reconnects > 0, `the dead node's clients reconnected: ${r.summary}`);
@@ -111,7 +112,7 @@ describe('a node killed with SIGKILL', () => {
 });
 
 describe('Redis restarted mid-traffic', () => {
-  test('nodes serve their own clients while it is gone; afterwards nothing is lost, doubled or missed', T, async () => {
+  test('nodes serve their own clients while it is gone; afterwards nothing is lost, doubled or missed', T, async (ctx) => {
     // Two users on one node: their conversation needs no Redis.
     const t = await c.tenant();
     const a = await t.user('a', 'doctor');
@@ -134,6 +135,7 @@ describe('Redis restarted mid-traffic', () => {
         },
       }),
     });
+    ctx.diagnostic(r.summary);
     assertClean(r);
     assert.deepEqual(c.nodes.map((n) => n.pid), pids, 'no node was restarted');
     assert.ok(c.nodes.every((n) => n.running()));
@@ -141,7 +143,7 @@ describe('Redis restarted mid-traffic', () => {
 });
 
 describe('PostgreSQL restarted mid-traffic', () => {
-  test('writes fail with server.unavailable and /readyz is 503 while it is gone; everything recovers without a node restart', T, async () => {
+  test('writes fail with server.unavailable and /readyz is 503 while it is gone; everything recovers without a node restart', T, async (ctx) => {
     const t = await c.tenant();
     const a = await t.user('a', 'doctor');
     const b = await t.user('b', 'patient');
@@ -163,6 +165,7 @@ describe('PostgreSQL restarted mid-traffic', () => {
     });
     assert.deepEqual(codes, ['server.unavailable']);
     for (const n of c.nodes) await until(`${n.name} /readyz 200 again`, async () => (await readyz(n)) === 200, 30_000);
+    ctx.diagnostic(r.summary);
     assertClean(r);
     assert.deepEqual(c.nodes.map((n) => n.pid), pids, 'no node was restarted');
     const w = await t.call('POST', `/api/v2/sessions/${conv}/messages`, { body: { type: 1, content: { text: 'database back' }, sender_id: a.id } });
