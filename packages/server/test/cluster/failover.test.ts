@@ -12,7 +12,7 @@
  *    gone, and everything recovers without restarting a node.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { startCluster, type ClusterNode, type TestCluster } from '../support/cluster.ts';
 import { storm, type StormResult } from '../support/storm.ts';
 
@@ -27,6 +27,11 @@ before(async () => {
 after(async () => {
   await c?.stop();
 }, { timeout: 60_000 });
+// A test that failed half-way may leave a node down: the next one starts with all of them up.
+afterEach(async () => {
+  for (const n of c?.nodes ?? []) if (!n.running()) await n.restart();
+  await c?.waitBalanced();
+}, { timeout: 90_000 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
