@@ -176,6 +176,9 @@ describe('postgres specifics', () => {
       await assert.rejects(s.messages.append([message('c', 'a')]), unavailable);
       await assert.rejects(s.users.upsertUser('t', { id: 'z', role: 'patient', name: 'z', avatar: null, disabled: false }, 2), unavailable);
       await assert.rejects(s.conversations.getConversation('t', 'c'), unavailable);
+      // Writes queued behind one another all fail (none waits for the database to come back).
+      const queued = await Promise.allSettled(Array.from({ length: 20 }, () => s.messages.append([message('c', 'a')])));
+      assert.ok(queued.every((r) => r.status === 'rejected' && unavailable(r.reason)));
       assert.equal(outages.length, 1, 'one outage, told once');
       await svc.restart();
       assert.equal(await s.ping(), true);

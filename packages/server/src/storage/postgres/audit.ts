@@ -8,14 +8,14 @@
  * the first to commit and continues from its head, so the chain's order is the commit order.
  * Heads are taken in tenant order (a batch can hold several tenants), so two appends never
  * wait for each other in a circle. Round trips: BEGIN, the lock, the records with the new
- * heads (one statement), COMMIT. Appends of one node to a tenant start in call order (lanes).
+ * heads (one statement) sent with the COMMIT. A node's appends run in call order, as all its
+ * writes (`PgDb.tx`).
  * The table refuses UPDATE of a chained record, DELETE and TRUNCATE (triggers).
  */
 import type { AuditStore } from '../../domain/ports.ts';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../../domain/types.ts';
 import { auditHash, canonicalDetail, GENESIS_HASH } from '../../domain/audit.ts';
 import type { PgDb } from './db.ts';
-import { Lanes, laneKey } from './lanes.ts';
 
 interface Row {
   id: string | number;
@@ -68,8 +68,6 @@ const STORE = `WITH stored AS (
 
 export class PgAuditStore implements AuditStore {
   readonly #db: PgDb;
-  /** Appends of this node to a tenant's chain commit in the order they were called. */
-  readonly #lanes = new Lanes();
 
   constructor(db: PgDb) {
     this.#db = db;
@@ -80,7 +78,7 @@ export class PgAuditStore implements AuditStore {
     const tenants = [...new Set(entries.map((e) => e.tenant_id))].sort();
     // Canonical details do not depend on the chain: made once, outside the transaction (which may be retried).
     const details = entries.map((e) => canonicalDetail(e.detail));
-    await this.#lanes.run(tenants.map((t) => laneKey('audit', t, '')), () => this.#db.tx(async (q) => {
+    await this.#db.tx(async (q) => {
       const locked = await q.query<{ tenant_id: string; seq: string | number; hash: string }>(LOCK_HEADS, [tenants, GENESIS_HASH]);
       const heads = new Map(locked.rows.map((r) => [r.tenant_id, { seq: Number(r.seq), hash: r.hash }]));
       const cols: unknown[][] = Array.from({ length: 11 }, () => []);
@@ -99,8 +97,9 @@ export class PgAuditStore implements AuditStore {
         heads.set(e.tenant_id, { seq: rec.seq, hash });
       });
       const moved = [...heads];
-      await q.query(STORE, [...cols, moved.map(([t]) => t), moved.map(([, h]) => h.seq), moved.map(([, h]) => h.hash)]);
-    }));
+      // Not awaited: it goes out with the COMMIT, and the transaction fails if it does.
+      void q.query(STORE, [...cols, moved.map(([t]) => t), moved.map(([, h]) => h.seq), moved.map(([, h]) => h.hash)]);
+    });
   }
 
   async query(tenantId: string, q: AuditQuery): Promise<AuditRecord[]> {

@@ -11,7 +11,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { AppError, fail } from '../../domain/errors.ts';
-import { Lanes } from './lanes.ts';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -51,6 +50,8 @@ export const PgCodes = {
 } as const;
 
 const INT8_OID = 20;
+/** After the write connection failed to open, how long queued writes fail without trying again. */
+const RECONNECT_PAUSE_MS = 500;
 const RETRY_CODES = new Set<string>([PgCodes.serializationFailure, PgCodes.deadlockDetected]);
 /** Socket errors: the server is not there or went away. */
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
@@ -99,6 +100,9 @@ export function toStorageError(err: unknown, where: string): unknown {
   return e;
 }
 
+/** A statement that changes rows (or locks them). */
+const WRITE_RE = /\b(INSERT|UPDATE|DELETE|MERGE)\b/i;
+
 /** The name of the prepared statement of `text`: the same on every connection and process. */
 const statementName = (text: string) => `cl_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
 
@@ -115,12 +119,14 @@ export class PgDb implements Queryable {
   readonly pool: pg.Pool;
   readonly #where: string;
   readonly #names = new Map<string, string>();
+  readonly #isWrite = new Map<string, boolean>();
   readonly #onUnavailable: ((err: unknown) => void) | undefined;
-  readonly #lanes = new Lanes();
   /** The write connection (taken from the pool and kept); null until needed or after it broke. */
   #writer: Promise<pg.PoolClient> | null = null;
   /** Resolves when the write before has sent its last statement: the writes' turns, in call order. */
   #turn: Promise<void> = Promise.resolve();
+  /** The last failed attempt to open the write connection. */
+  #connectFailed: { at: number; err: unknown } | null = null;
   #down = false;
   #closed = false;
 
@@ -153,12 +159,17 @@ export class PgDb implements Queryable {
     return this.#where;
   }
 
-  /** A read (or a write that needs no order: prefer `write`), on any pooled connection. */
+  /**
+   * A statement on its own (its own transaction). One that writes (INSERT, UPDATE or DELETE
+   * anywhere in its text) goes to the write connection, in call order, as `write`; a read
+   * runs on any pooled connection.
+   */
   async query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    if (this.#writes(text)) return this.write<R>(text, values);
     if (this.#closed) throw closedError();
     try {
       const r = await this.pool.query<R & pg.QueryResultRow>({ name: this.#name(text), text, values: values as unknown[] | undefined });
-      this.#down = false;
+      this.#answered();
       return { rows: r.rows, rowCount: r.rowCount ?? 0 };
     } catch (err) {
       throw this.#map(err);
@@ -181,7 +192,7 @@ export class PgDb implements Queryable {
     }
     try {
       const r = await sent;
-      this.#down = false;
+      this.#answered();
       return { rows: r.rows, rowCount: r.rowCount ?? 0 };
     } catch (err) {
       throw this.#writeFailed(client, err);
@@ -254,7 +265,7 @@ export class PgDb implements Queryable {
     if (failed !== undefined) throw this.#writeFailed(client, failed);
     // A COMMIT in an aborted transaction rolls back (and says so) instead of failing.
     if ((await commit).command !== 'COMMIT') throw new Error('PostgreSQL rolled the transaction back at COMMIT');
-    this.#down = false;
+    this.#answered();
     return out;
   }
 
@@ -271,13 +282,19 @@ export class PgDb implements Queryable {
   }
 
   #writeConnection(): Promise<pg.PoolClient> {
+    // While the database cannot be reached, the writes queued behind a failed connect fail at
+    // once instead of each waiting out its own connect timeout in turn.
+    const last = this.#connectFailed;
+    if (this.#writer === null && last !== null && performance.now() - last.at < RECONNECT_PAUSE_MS) return Promise.reject(last.err);
     if (this.#writer === null) {
       const opening = this.pool.connect().then((c) => {
+        this.#connectFailed = null;
         // Checked out, it is not the pool's to watch: a break must not be an uncaught 'error'.
         c.on('error', (err) => this.#dropWriter(c, err));
         return c;
       });
-      opening.catch(() => {
+      opening.catch((err: unknown) => {
+        this.#connectFailed = { at: performance.now(), err };
         if (this.#writer === opening) this.#writer = null;
       });
       this.#writer = opening;
@@ -293,8 +310,10 @@ export class PgDb implements Queryable {
 
   #dropWriter(client: pg.PoolClient, err: unknown): void {
     this.#failed(err);
-    void this.#writer?.then((c) => {
-      if (c !== client) return;
+    const writer = this.#writer;
+    void writer?.then((c) => {
+      // Released once: only while it is still the write connection.
+      if (c !== client || this.#writer !== writer) return;
       this.#writer = null;
       c.release(err instanceof Error ? err : true);
     }, () => {});
@@ -314,23 +333,18 @@ export class PgDb implements Queryable {
       throw this.#map(err);
     }
     let failed: Error | undefined;
+    // Checked out, it is not the pool's to watch: a break fails fn's statement, never the process.
+    const broke = (err: Error) => (failed = err);
+    client.on('error', broke);
     try {
       return await fn(client);
     } catch (err) {
       failed = err instanceof Error ? err : new Error(String(err));
       throw this.#map(err);
     } finally {
+      client.off('error', broke);
       client.release(failed);
     }
-  }
-
-  /**
-   * Runs `fn` once every earlier call of this node's `ordered` naming one of `keys` has
-   * finished (see `lanes.ts`). Writes need it no more (they run in call order); for work
-   * that reads before it writes and must not be overtaken.
-   */
-  ordered<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
-    return this.#lanes.run(keys, fn);
   }
 
   /** Whether the database answers (never throws). */
@@ -338,7 +352,7 @@ export class PgDb implements Queryable {
     if (this.#closed) return false;
     try {
       await this.pool.query('SELECT 1');
-      this.#down = false;
+      this.#answered();
       return true;
     } catch (err) {
       this.#failed(err);
@@ -367,6 +381,12 @@ export class PgDb implements Queryable {
     await this.pool.end();
   }
 
+  #writes(text: string): boolean {
+    let w = this.#isWrite.get(text);
+    if (w === undefined) this.#isWrite.set(text, (w = WRITE_RE.test(text)));
+    return w;
+  }
+
   #name(text: string): string {
     let name = this.#names.get(text);
     if (name === undefined) this.#names.set(text, (name = statementName(text)));
@@ -377,6 +397,12 @@ export class PgDb implements Queryable {
     const mapped = toStorageError(err, this.#where);
     if (mapped !== err) this.#failed(err);
     return mapped;
+  }
+
+  /** The database answered: it is up (a write connection may be opened again at once). */
+  #answered(): void {
+    this.#down = false;
+    this.#connectFailed = null;
   }
 
   #failed(err: unknown): void {

@@ -22,7 +22,6 @@ import type {
 } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
 import type { PgDb } from './db.ts';
-import { Lanes, laneKey } from './lanes.ts';
 
 type Int = string | number;
 
@@ -146,8 +145,6 @@ const RECIPIENTS = {
 
 export class PgNotificationStore implements NotificationStore {
   readonly #db: PgDb;
-  /** Writes of this node apply in the order they were called: creates per tenant, reads per user, kinds per kind. */
-  readonly #lanes = new Lanes();
 
   constructor(db: PgDb) {
     this.#db = db;
@@ -156,7 +153,7 @@ export class PgNotificationStore implements NotificationStore {
   async registerKind(
     tenantId: string, kind: string, mode: NotificationMode, now: number, names: NotificationKindNamesInput = {},
   ): Promise<{ kind: NotificationKindDef; created: boolean }> {
-    return this.#lanes.run([laneKey('kind', tenantId, kind)], () => this.#db.tx(async (q) => {
+    return this.#db.tx(async (q) => {
       const locked = async () => {
         const { rows } = await q.query<KindRow>(`SELECT ${KIND_COLS} FROM notification_kinds WHERE tenant_id = $1 AND kind = $2 FOR UPDATE`, [tenantId, kind]);
         return rows[0] ? toKind(rows[0]) : null;
@@ -180,7 +177,7 @@ export class PgNotificationStore implements NotificationStore {
         [tenantId, kind, displayName, namesJson(displayNames)],
       );
       return { kind: toKind(rows[0]!), created: false };
-    }));
+    });
   }
 
   async getKind(tenantId: string, kind: string): Promise<NotificationKindDef | null> {
@@ -197,9 +194,8 @@ export class PgNotificationStore implements NotificationStore {
     const t = n.tenant_id;
     const userIds = target.type === 'users' ? [...new Set(target.ids)] : [];
     const data = n.data === null ? null : JSON.stringify(n.data);
-    return this.#lanes.run([laneKey('create', t, '')], () => this.#db.tx(async (q) => {
+    const stored = await this.#db.tx(async (q): Promise<CreateResult> => {
       // Checks first, before the tenant's head is taken: the lock is held for two statements only.
-      let count = 0;
       if (target.type === 'users') {
         const { rows } = await q.query<{ id: string }>('SELECT id FROM users WHERE tenant_id = $1 AND id = ANY($2::text[])', [t, userIds]);
         const found = new Set(rows.map((r) => r.id));
@@ -208,9 +204,6 @@ export class PgNotificationStore implements NotificationStore {
       } else if (target.type === 'team') {
         const { rows } = await q.query('SELECT 1 FROM teams WHERE tenant_id = $1 AND id = $2', [t, target.id]);
         if (!rows.length) throw fail('team.not_found', undefined, { team: target.id });
-      } else if (target.type === 'tenant') {
-        const { rows } = await q.query<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE tenant_id = $1 AND role <> 'system'", [t]);
-        count = rows[0]!.n;
       }
 
       const { rows: [head] } = await q.query<{ seq: Int; id: string }>(LOCK_HEAD, [t]);
@@ -221,21 +214,32 @@ export class PgNotificationStore implements NotificationStore {
         id, seq, kind: n.kind, title: n.title, body: n.body, data: n.data, sender_id: n.sender_id,
         audience: n.audience, audience_id: n.audience_id, created_at: n.created_at, read_at: null,
       };
+      // Nothing to read back for a broadcast or a user list: the statement goes out with the COMMIT.
       if (target.type === 'tenant') {
-        await q.query(`${STORE} SELECT 1`, values);
-        return { notification, recipients: null, count };
+        void q.query(`${STORE} SELECT 1`, values);
+        return { notification, recipients: null, count: 0 };
       }
-      const [sql, arg] =
-        target.type === 'users' ? [RECIPIENTS.users, userIds] : target.type === 'team' ? [RECIPIENTS.team, target.id] : [RECIPIENTS.tag, target.tag];
+      if (target.type === 'users') {
+        void q.query(`${STORE} ${RECIPIENTS.users}`, [...values, userIds]);
+        return { notification, recipients: userIds, count: userIds.length };
+      }
+      const [sql, arg] = target.type === 'team' ? [RECIPIENTS.team, target.id] : [RECIPIENTS.tag, target.tag];
       const { rows } = await q.query<{ user_id: string }>(`${STORE} ${sql}`, [...values, arg]);
       const recipients = rows.map((r) => r.user_id);
       if (recipients.length === 0) {
         // Nobody addressed: the transaction is rolled back, nothing stored.
-        if (target.type === 'team') throw fail('notification.target_invalid', `Team ${target.id} has no members.`, { team: target.id });
-        if (target.type === 'tag') throw fail('notification.target_invalid', `No user has the tag ${target.tag}.`, { tag: target.tag });
+        throw target.type === 'team'
+          ? fail('notification.target_invalid', `Team ${target.id} has no members.`, { team: target.id })
+          : fail('notification.target_invalid', `No user has the tag ${target.tag}.`, { tag: target.tag });
       }
-      return { notification, recipients: target.type === 'users' ? userIds : recipients, count: recipients.length };
-    }));
+      return { notification, recipients, count: recipients.length };
+    });
+    if (target.type !== 'tenant') return stored;
+    // A broadcast reports the tenant's users, counted after the commit (a read on the pool: a
+    // count of 100,000 rows must not hold this node's write connection). Every write called
+    // before this one has been applied by then.
+    const { rows } = await this.#db.query<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE tenant_id = $1 AND role <> 'system'", [t]);
+    return { ...stored, count: rows[0]!.n };
   }
 
   async since(tenantId: string, afterSeq: number, limit: number): Promise<{ notification: Notification; recipients: string[] | null }[]> {
@@ -305,10 +309,6 @@ export class PgNotificationStore implements NotificationStore {
   }
 
   async markRead(tenantId: string, userId: string, sel: ReadSelection, now: number): Promise<number> {
-    return this.#lanes.run([laneKey('read', tenantId, userId)], () => this.#markRead(tenantId, userId, sel, now));
-  }
-
-  async #markRead(tenantId: string, userId: string, sel: ReadSelection, now: number): Promise<number> {
     const readBroadcasts = (filter: string) => `INSERT INTO notification_reads (tenant_id, user_id, notification_id, read_at)
       SELECT $1::text, $2::text, n.id, $3::bigint FROM notifications n
        WHERE n.tenant_id = $1 AND n.audience = 'tenant' AND n.created_at >= (SELECT created_at FROM users WHERE tenant_id = $1 AND id = $2)${filter}
@@ -320,17 +320,20 @@ export class PgNotificationStore implements NotificationStore {
         const found = new Set(rows.map((r) => r.id));
         const missing = ids.filter((id) => !found.has(id));
         if (missing.length) throw fail('notification.not_found', undefined, { missing });
-        const a = await q.query(
-          'UPDATE notification_recipients SET read_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL AND notification_id = ANY($4::text[])',
-          [tenantId, userId, now, ids],
-        );
-        const b = await q.query(readBroadcasts(' AND n.id = ANY($4::text[])'), [tenantId, userId, now, ids]);
-        return (a.rowCount ?? 0) + (b.rowCount ?? 0);
+        // Both sent at once (pipelined on the transaction's connection).
+        const [a, b] = await Promise.all([
+          q.query(
+            'UPDATE notification_recipients SET read_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL AND notification_id = ANY($4::text[])',
+            [tenantId, userId, now, ids],
+          ),
+          q.query(readBroadcasts(' AND n.id = ANY($4::text[])'), [tenantId, userId, now, ids]),
+        ]);
+        return a.rowCount + b.rowCount;
       });
     }
     // One statement: both changes commit together.
     const byKind = 'kind' in sel;
-    const { rows } = await this.#db.query<{ n: number }>(
+    const { rows } = await this.#db.write<{ n: number }>(
       `WITH direct AS (
          UPDATE notification_recipients SET read_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND read_at IS NULL${byKind ? ' AND kind = $4' : ''} RETURNING 1
        ), broadcast AS (

@@ -6,7 +6,6 @@
 import type { SettingsStore } from '../../domain/ports.ts';
 import type { ConnectionPolicy, TenantSettings } from '../../domain/types.ts';
 import type { PgDb } from './db.ts';
-import { Lanes, laneKey } from './lanes.ts';
 
 /** A tenant that never changed its settings. */
 const DEFAULTS: TenantSettings = { connection_policy: 'notify', updated_at: null, patient_to_patient: false };
@@ -18,8 +17,6 @@ const toSettings = (r: SettingsRow): TenantSettings => ({
 
 export class PgSettingsStore implements SettingsStore {
   readonly #db: PgDb;
-  /** Updates of this node to a tenant's settings apply in the order they were called. */
-  readonly #lanes = new Lanes();
 
   constructor(db: PgDb) {
     this.#db = db;
@@ -31,7 +28,7 @@ export class PgSettingsStore implements SettingsStore {
   }
 
   async update(tenantId: string, patch: Partial<Omit<TenantSettings, 'updated_at'>>, now: number): Promise<TenantSettings> {
-    const { rows } = await this.#lanes.run([laneKey('settings', tenantId, '')], () => this.#db.query<SettingsRow>(
+    const { rows } = await this.#db.write<SettingsRow>(
       `INSERT INTO tenant_settings (tenant_id, connection_policy, patient_to_patient, updated_at)
        VALUES ($1, COALESCE($2::text, $5::text), COALESCE($3::boolean, $6::boolean), $4)
        ON CONFLICT (tenant_id) DO UPDATE SET
@@ -40,7 +37,7 @@ export class PgSettingsStore implements SettingsStore {
          updated_at = EXCLUDED.updated_at
        RETURNING connection_policy, patient_to_patient, updated_at`,
       [tenantId, patch.connection_policy ?? null, patch.patient_to_patient ?? null, now, DEFAULTS.connection_policy, DEFAULTS.patient_to_patient],
-    ));
+    );
     return toSettings(rows[0]!);
   }
 }

@@ -8,7 +8,6 @@ import type { TeamStore } from '../../domain/ports.ts';
 import type { Team } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
 import type { PgDb, Queryable } from './db.ts';
-import { Lanes, laneKey } from './lanes.ts';
 
 interface TeamRow {
   id: string;
@@ -33,8 +32,6 @@ async function team(q: Queryable, tenantId: string, id: string): Promise<Team | 
 
 export class PgTeamStore implements TeamStore {
   readonly #db: PgDb;
-  /** Writes of this node to one team, or to one user's tags, apply in the order they were called. */
-  readonly #lanes = new Lanes();
 
   constructor(db: PgDb) {
     this.#db = db;
@@ -42,7 +39,7 @@ export class PgTeamStore implements TeamStore {
 
   async putTeam(tenantId: string, id: string, name: string, members: readonly string[], now: number): Promise<{ team: Team; created: boolean }> {
     const ids = [...new Set(members)];
-    return this.#lanes.run([laneKey('team', tenantId, id)], () => this.#db.tx(async (q) => {
+    return this.#db.tx(async (q) => {
       const { rows: found } = await q.query<{ id: string }>('SELECT id FROM users WHERE tenant_id = $1 AND id = ANY($2::text[])', [tenantId, ids]);
       const known = new Set(found.map((r) => r.id));
       const missing = ids.filter((u) => !known.has(u));
@@ -55,10 +52,10 @@ export class PgTeamStore implements TeamStore {
         [tenantId, id, name, now],
       );
       // Two statements: in one, the delete would not be done before the insert of a member kept.
-      await q.query('DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2', [tenantId, id]);
-      await q.query('INSERT INTO team_members (tenant_id, team_id, user_id) SELECT $1::text, $2::text, u FROM unnest($3::text[]) AS u', [tenantId, id, ids]);
+      void q.query('DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2', [tenantId, id]);
+      void q.query('INSERT INTO team_members (tenant_id, team_id, user_id) SELECT $1::text, $2::text, u FROM unnest($3::text[]) AS u', [tenantId, id, ids]);
       return { team: (await team(q, tenantId, id))!, created: up!.created };
-    }));
+    });
   }
 
   async getTeam(tenantId: string, id: string): Promise<Team | null> {
@@ -67,27 +64,27 @@ export class PgTeamStore implements TeamStore {
 
   async deleteTeam(tenantId: string, id: string): Promise<boolean> {
     // One statement: the members and the team go together.
-    const { rowCount } = await this.#lanes.run([laneKey('team', tenantId, id)], () => this.#db.query(
+    const { rowCount } = await this.#db.write(
       `WITH members AS (DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2)
        DELETE FROM teams WHERE tenant_id = $1 AND id = $2`,
       [tenantId, id],
-    ));
+    );
     return rowCount > 0;
   }
 
   async setTags(tenantId: string, userId: string, tags: readonly string[], _now: number): Promise<string[]> {
-    return this.#lanes.run([laneKey('tags', tenantId, userId)], () => this.#db.tx(async (q) => {
+    return this.#db.tx(async (q) => {
       // The user's row, locked: another replacement of the same tags waits for this one.
       const { rows } = await q.query('SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE', [tenantId, userId]);
       if (!rows.length) throw fail('user.not_found');
-      await q.query('DELETE FROM user_tags WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId]);
+      void q.query('DELETE FROM user_tags WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId]);
       const { rows: out } = await q.query<{ tag: string }>(
         `WITH added AS (INSERT INTO user_tags (tenant_id, tag, user_id) SELECT $1::text, t, $2::text FROM unnest($3::text[]) AS t RETURNING tag)
          SELECT tag FROM added ORDER BY tag`,
         [tenantId, userId, [...new Set(tags)]],
       );
       return out.map((r) => r.tag);
-    }));
+    });
   }
 
   async getTags(tenantId: string, userId: string): Promise<string[]> {
