@@ -119,6 +119,9 @@ type Scripted = Redis & {
   presenceReap(nodes: string, node: string, ...args: (string | number)[]): Promise<string[]>;
 };
 
+/** Thrown instead of sending while the connection is down (already reported once, by the connection). */
+const OUTAGE = new Error('presence: Redis is not connected');
+
 const split = (member: string) => {
   const at = member.lastIndexOf(':');
   return { tenantId: member.slice(0, at), userId: member.slice(at + 1) };
@@ -160,6 +163,11 @@ export class RedisPresence implements PresenceStore {
       reported = true;
       this.#onError(new Error(`presence: Redis connection: ${String((err as Error)?.message ?? err)}`, { cause: err }));
     });
+    redis.on('close', () => {
+      if (reported || this.#closed || !this.#everReady) return;
+      reported = true;
+      this.#onError(new Error('presence: lost the Redis connection; answering from this node\'s own counts until it is back'));
+    });
     redis.on('ready', () => {
       reported = false;
       this.#everReady = true;
@@ -185,7 +193,7 @@ export class RedisPresence implements PresenceStore {
       const r = await this.#redis.presenceConnect(NODES, userKey(member), nodeKey(this.#nodeId), seenKey(member), this.#nodeId, member, now, now - this.#ttlMs, this.#ttlMs);
       return r === 1;
     } catch (err) {
-      this.#onError(err);
+      if (err !== OUTAGE) this.#onError(err);
       return n === 1;
     }
   }
@@ -200,7 +208,7 @@ export class RedisPresence implements PresenceStore {
       const r = await this.#redis.presenceDisconnect(NODES, userKey(member), nodeKey(this.#nodeId), seenKey(member), this.#nodeId, member, now, now - this.#ttlMs, this.#ttlMs);
       return r === 1;
     } catch (err) {
-      this.#onError(err);
+      if (err !== OUTAGE) this.#onError(err);
       return n <= 0;
     }
   }
@@ -213,7 +221,7 @@ export class RedisPresence implements PresenceStore {
       return { online: connections > 0, last_seen: seen === null ? null : Number(seen), connections: Number(connections) };
     } catch (err) {
       // Redis away: what this node knows (its own connections of the user).
-      this.#onError(err);
+      if (err !== OUTAGE) this.#onError(err);
       const connections = this.#local.get(member) ?? 0;
       return { online: connections > 0, last_seen: null, connections };
     }
@@ -235,7 +243,8 @@ export class RedisPresence implements PresenceStore {
     if (this.#closed) return Promise.resolve();
     return (this.#refreshing ??= this.#refresh()
       .catch((err: unknown) => {
-        if (!this.#closed) this.#onError(err);
+        // While Redis is away the next 'ready' refreshes: nothing to report each round.
+        if (!this.#closed && err !== OUTAGE) this.#onError(err);
       })
       .finally(() => (this.#refreshing = null)));
   }
@@ -251,7 +260,7 @@ export class RedisPresence implements PresenceStore {
 
   /** Once the connection has been up, a command while it is down fails now rather than waiting in a queue. */
   #usable(): void {
-    if (this.#everReady && this.#redis.status !== 'ready') throw new Error('presence: Redis is not connected');
+    if (this.#everReady && this.#redis.status !== 'ready') throw OUTAGE;
   }
 
   async #refresh(): Promise<void> {

@@ -51,6 +51,7 @@ export class RedisNodeRegistry implements NodeRegistry {
   readonly #users = new Set<string>();
   readonly #timer: NodeJS.Timeout;
   #beating: Promise<void> | null = null;
+  #everReady = false;
   #closed = false;
 
   constructor(o: RedisNodeRegistryOptions) {
@@ -72,8 +73,14 @@ export class RedisNodeRegistry implements NodeRegistry {
       reported = true;
       this.#onError(new Error(`node registry: Redis connection: ${String((err as Error)?.message ?? err)}`, { cause: err }));
     });
+    redis.on('close', () => {
+      if (reported || this.#closed || !this.#everReady) return;
+      reported = true;
+      this.#onError(new Error('node registry: lost the Redis connection; registrations are written when it is back'));
+    });
     redis.on('ready', () => {
       reported = false;
+      this.#everReady = true;
       void this.heartbeat();
     });
     this.#timer = setInterval(() => void this.heartbeat(), Math.max(10, Math.floor(this.#ttlMs / 3)));
@@ -83,11 +90,15 @@ export class RedisNodeRegistry implements NodeRegistry {
 
   async register(tenantId: string, userId: string): Promise<void> {
     this.#users.add(`${tenantId}:${userId}`);
+    // Redis away: the heartbeat when it is back writes the key.
+    if (!this.#up()) return;
     await this.#redis.set(pusherKey(tenantId, userId), this.address, 'PX', this.#ttlMs);
   }
 
   async unregister(tenantId: string, userId: string): Promise<void> {
     this.#users.delete(`${tenantId}:${userId}`);
+    // Redis away: the key expires after the TTL (no heartbeat refreshes it now).
+    if (!this.#up()) return;
     await this.#redis.registryRelease(pusherKey(tenantId, userId), this.address);
   }
 
@@ -126,7 +137,13 @@ export class RedisNodeRegistry implements NodeRegistry {
     await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
+  /** Whether to send now: the connection is up, or has never been (commands wait for the first connection). */
+  #up(): boolean {
+    return !this.#everReady || this.#redis.status === 'ready';
+  }
+
   async #beat(): Promise<void> {
+    if (!this.#up()) return;
     const now = Date.now();
     const r = this.#redis;
     const p = r.pipeline();
