@@ -5,10 +5,10 @@
  * locked (READ COMMITTED re-checks the condition on the newest version) — so a job is never
  * leased to two workers, across nodes, and claimers do not queue behind each other.
  *
- * Enqueue is a transaction (`db.tx`: on the write connection, after this node's writes
- * called before it). Claim, complete and fail run on any pooled connection (`db.query`):
- * each is one statement its caller awaits, so they need no place in the write order, and a
- * burst of job traffic does not hold up the write connection that message appends use.
+ * Every write goes through the node's write connection in call order (`db.tx` for enqueue,
+ * `db.write` for the one-statement ones), as every store's: an enqueue made after a commit
+ * follows it. A claim waits for no other node (it skips their locked rows), so it holds the
+ * write connection only for its own statement.
  */
 import type { Job, JobState, JobStats, JobStore, NewJob } from '../../domain/ports.ts';
 import { checkNewJob } from '../../domain/jobs.ts';
@@ -58,7 +58,7 @@ export class PgJobStore implements JobStore {
   async claim(worker: string, kinds: readonly string[], limit: number, leaseMs: number, now: number): Promise<Job[]> {
     if (kinds.length === 0 || limit <= 0) return [];
     // Leases whose worker died after the last attempt: the job is given up, not run again.
-    await this.#db.query(
+    await this.#db.write(
       `UPDATE jobs SET state = 'dead', worker = NULL, lease_until = NULL, updated_at = $2,
          last_error = 'the lease of its last attempt expired (the worker stopped while running it)'
        WHERE id IN (
@@ -66,7 +66,7 @@ export class PgJobStore implements JobStore {
          FOR UPDATE SKIP LOCKED)`,
       [kinds, now],
     );
-    const { rows } = await this.#db.query<JobRow>(
+    const { rows } = await this.#db.write<JobRow>(
       `WITH picked AS (
          SELECT id FROM jobs
          WHERE kind = ANY($2::text[])
@@ -83,12 +83,12 @@ export class PgJobStore implements JobStore {
   }
 
   async complete(id: string, worker: string, now: number): Promise<boolean> {
-    const r = await this.#db.query(`UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $3 WHERE id = $1 AND state = 'leased' AND worker = $2`, [id, worker, now]);
+    const r = await this.#db.write(`UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $3 WHERE id = $1 AND state = 'leased' AND worker = $2`, [id, worker, now]);
     return r.rowCount > 0;
   }
 
   async fail(id: string, worker: string, error: string, retryAt: number | null, now: number): Promise<'retry' | 'dead' | null> {
-    const { rows } = await this.#db.query<{ state: JobState }>(
+    const { rows } = await this.#db.write<{ state: JobState }>(
       `UPDATE jobs SET
          state = CASE WHEN $4::bigint IS NULL OR attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
          run_at = CASE WHEN $4::bigint IS NULL OR attempts >= max_attempts THEN run_at ELSE $4::bigint END,
@@ -126,7 +126,7 @@ export class PgJobStore implements JobStore {
   }
 
   async revive(id: string, now: number): Promise<boolean> {
-    const r = await this.#db.query(
+    const r = await this.#db.write(
       `UPDATE jobs SET state = 'queued', run_at = $2, attempts = 0, worker = NULL, lease_until = NULL, updated_at = $2 WHERE id = $1 AND state = 'dead'`,
       [id, now],
     );
@@ -134,7 +134,7 @@ export class PgJobStore implements JobStore {
   }
 
   async prune(before: number, limit: number): Promise<number> {
-    const r = await this.#db.query(
+    const r = await this.#db.write(
       `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'done' AND updated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
       [before, limit],
     );
