@@ -81,6 +81,8 @@ process.stdout.write([
   line('stored, never acked', r.storedNotAcked),
   line('deliveries missed', r.deliveryMissed),
   line('deliveries duplicated', r.deliveryDuplicated),
+  line('gaps filled by a sync', r.gapSyncs),
+  line('asked for again (sync past a gap)', r.refetched),
   line('resends after reconnect', r.resends),
   line('acks marked duplicate', r.duplicateAcks),
   line('reconnects', r.reconnects),

@@ -69,6 +69,10 @@ export interface CrashResult {
   storedNotAcked: number;
   deliveryMissed: number;
   deliveryDuplicated: number;
+  /** Messages a sync sent again because the client asked from before them (its cursor stops at a gap): asked for, not doubled. */
+  refetched: number;
+  /** Syncs the clients sent to fill a gap that lasted (a live frame that never came). */
+  gapSyncs: number;
   resends: number;
   duplicateAcks: number;
   reconnects: number;
@@ -104,7 +108,13 @@ class Client {
   next = 0;
   sending = true;
   stopped = false;
-  stats = { resends: 0, duplicateAcks: 0, reconnects: 0, errorFrames: 0, sent: 0 };
+  stats = { resends: 0, duplicateAcks: 0, reconnects: 0, errorFrames: 0, sent: 0, refetched: 0, gapSyncs: 0 };
+  /** Per sync in flight (by id): the cursors it asked from. What it sends after them was asked for, even what the client had. */
+  readonly #asked = new Map<string, Map<string, number>>();
+  /** conv → the highest seq received: above the cursor means a gap. */
+  readonly #maxSeen = new Map<string, number>();
+  #gapTimer: NodeJS.Timeout | null = null;
+  #syncs = 0;
   errorSamples: string[] = [];
   readonly #rand: () => number;
 
@@ -122,10 +132,44 @@ class Client {
   #receive(conv: string, seq: number): void {
     const m = this.got.get(conv);
     if (!m) return;
-    m.set(seq, (m.get(seq) ?? 0) + 1);
+    const had = m.get(seq) ?? 0;
+    // A sync asks for everything after the client's cursor, which stops at its first gap: what
+    // it sends beyond the gap that the client had already is asked for, not delivered twice.
+    if (had > 0 && [...this.#asked.values()].some((a) => (a.get(conv) ?? 0) < seq)) {
+      this.stats.refetched++;
+      return;
+    }
+    m.set(seq, had + 1);
     let c = this.cursor.get(conv)!;
     while (m.has(c + 1)) c++;
     this.cursor.set(conv, c);
+    if (seq > (this.#maxSeen.get(conv) ?? 0)) this.#maxSeen.set(conv, seq);
+    if ((this.#maxSeen.get(conv) ?? 0) > c) this.#armGapCheck();
+  }
+
+  /**
+   * As the SDK does: a gap that lasts (a message whose live frame never came — with several
+   * nodes, the node that committed it may have died before publishing it) is filled by a sync.
+   */
+  #armGapCheck(): void {
+    if (this.#gapTimer || this.stopped) return;
+    this.#gapTimer = setTimeout(() => {
+      this.#gapTimer = null;
+      if (this.stopped) return;
+      const gap = [...this.#maxSeen].some(([conv, max]) => max > this.cursor.get(conv)!);
+      if (!gap) return;
+      if (this.#asked.size === 0 && this.ws?.readyState === WebSocket.OPEN) {
+        this.stats.gapSyncs++;
+        this.#sync(this.ws, `gap-${++this.#syncs}`);
+      }
+      this.#armGapCheck();
+    }, 1000);
+    this.#gapTimer.unref();
+  }
+
+  #sync(ws: WebSocket, id: string): void {
+    this.#asked.set(id, new Map(this.cursor));
+    ws.send(JSON.stringify({ type: 'sync', id, cursors: Object.fromEntries(this.cursor) }));
   }
 
   connect(): void {
@@ -133,7 +177,7 @@ class Client {
     const ws = new WebSocket(`${this.urls[this.at % this.urls.length]}?token=${this.token}&sync=1`, { perMessageDeflate: false });
     this.ws = ws;
     ws.on('open', () => {
-      ws.send(JSON.stringify({ type: 'sync', id: 'sync', cursors: Object.fromEntries(this.cursor) }));
+      this.#sync(ws, 'sync');
       // Resend what was never acked, in the original order, with the same client ids.
       for (const p of this.outbox.values()) {
         ws.send(p.frame);
@@ -145,6 +189,7 @@ class Client {
     ws.on('error', () => {});
     ws.on('close', () => {
       if (this.ws === ws) this.ws = null;
+      this.#asked.clear();
       if (this.stopped) return;
       this.stats.reconnects++;
       this.at = (this.at + 1) % this.urls.length;
@@ -170,6 +215,8 @@ class Client {
         this.#receive(f.message.conversation_id, f.message.seq);
         return;
       case 'sync_done':
+        this.#asked.delete(f.id);
+        if (f.id !== 'sync' && f.id !== 'final') return;
         this.syncedAt = Date.now();
         this.heads = new Map((f.conversations as { id: string; last_seq: number }[]).map((c) => [c.id, c.last_seq]));
         return;
@@ -199,7 +246,7 @@ class Client {
   /** Asks for a catch-up from the current cursors (after the storm, to collect the tail). */
   resync(): void {
     this.syncedAt = 0;
-    this.ws?.send(JSON.stringify({ type: 'sync', id: 'final', cursors: Object.fromEntries(this.cursor) }));
+    if (this.ws) this.#sync(this.ws, 'final');
   }
 
   close(): void {
@@ -422,7 +469,7 @@ export async function runCrashTest(opts: Partial<CrashOptions> = {}): Promise<Cr
     const sum = (k: keyof Client['stats']) => clients.reduce((a, c) => a + c.stats[k], 0);
     const r: CrashResult = {
       cycles: o.cycles, backend: o.backend, nodes: o.nodes, kills, sent: sum('sent'), acked, stored: rows.length, lost, duplicated, gaps, ackMismatch, storedNotAcked,
-      deliveryMissed, deliveryDuplicated, resends: sum('resends'), duplicateAcks: sum('duplicateAcks'), reconnects: sum('reconnects'),
+      deliveryMissed, deliveryDuplicated, refetched: sum('refetched'), gapSyncs: sum('gapSyncs'), resends: sum('resends'), duplicateAcks: sum('duplicateAcks'), reconnects: sum('reconnects'),
       errorFrames: sum('errorFrames'), errorSamples: clients.flatMap((c) => c.errorSamples).slice(0, 5),
       seconds: Math.round((Date.now() - t0) / 100) / 10, ok: false,
     };
