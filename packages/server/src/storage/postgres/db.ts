@@ -115,6 +115,9 @@ const statementName = (text: string) => `cl_${createHash('sha1').update(text).di
  * transaction holds the connection only from its BEGIN to sending its COMMIT. Other nodes'
  * writes interleave by row locks, as they would with any writer.
  */
+/** How long `ping()` waits for PostgreSQL before it says the database is down. */
+const PING_TIMEOUT_MS = 2_000;
+
 export class PgDb implements Queryable {
   readonly pool: pg.Pool;
   readonly #where: string;
@@ -350,13 +353,23 @@ export class PgDb implements Queryable {
   /** Whether the database answers (never throws). */
   async ping(): Promise<boolean> {
     if (this.#closed) return false;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.pool.query('SELECT 1');
+      // A readiness probe must answer on time: a pool whose connections all hang (a server that
+      // stopped answering without closing them) counts as down after PING_TIMEOUT_MS.
+      await Promise.race([
+        this.pool.query('SELECT 1'),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer a ping within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+        }),
+      ]);
       this.#answered();
       return true;
     } catch (err) {
       this.#failed(err);
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
