@@ -86,6 +86,7 @@ process.stdout.write([
   line('resends after reconnect', r.resends),
   line('acks marked duplicate', r.duplicateAcks),
   line('reconnects', r.reconnects),
+  ...r.doubleSamples.map((d) => `  doubled: ${d}`),
   line('error frames', `${r.errorFrames}${r.errorSamples.length ? ` (${r.errorSamples.join('; ')})` : ''}`),
   r.ok ? 'PASS: nothing lost, nothing doubled.' : 'FAIL',
   '',

@@ -78,6 +78,8 @@ export interface CrashResult {
   reconnects: number;
   errorFrames: number;
   errorSamples: string[];
+  /** The first doubled deliveries, with how each receipt came. */
+  doubleSamples: string[];
   seconds: number;
   ok: boolean;
 }
@@ -116,6 +118,11 @@ class Client {
   #gapTimer: NodeJS.Timeout | null = null;
   #syncs = 0;
   errorSamples: string[] = [];
+  /** How the first few doubled deliveries came: conv, seq, and each receipt (kind, connection, node). */
+  doubleSamples: string[] = [];
+  /** conv\0seq → how it was first received (for `doubleSamples`). */
+  readonly #firstBy = new Map<string, string>();
+  #conn = 0;
   readonly #rand: () => number;
 
   constructor(user: string, token: string, convs: string[], rand: () => number) {
@@ -129,16 +136,19 @@ class Client {
     }
   }
 
-  #receive(conv: string, seq: number): void {
+  #receive(conv: string, seq: number, how: string): void {
     const m = this.got.get(conv);
     if (!m) return;
     const had = m.get(seq) ?? 0;
+    const by = `${how} on connection ${this.#conn} (${this.urls[this.at % this.urls.length]}, syncs asked: ${[...this.#asked.keys()].join(',') || 'none'})`;
+    if (had === 0) this.#firstBy.set(`${conv}\u0000${seq}`, by);
     // A sync asks for everything after the client's cursor, which stops at its first gap: what
     // it sends beyond the gap that the client had already is asked for, not delivered twice.
     if (had > 0 && [...this.#asked.values()].some((a) => (a.get(conv) ?? 0) < seq)) {
       this.stats.refetched++;
       return;
     }
+    if (had > 0 && this.doubleSamples.length < 3) this.doubleSamples.push(`${this.user} ${conv} seq ${seq}: first ${this.#firstBy.get(`${conv}\u0000${seq}`)}, again ${by}`);
     m.set(seq, had + 1);
     let c = this.cursor.get(conv)!;
     while (m.has(c + 1)) c++;
@@ -175,6 +185,7 @@ class Client {
   connect(): void {
     if (this.stopped) return;
     const ws = new WebSocket(`${this.urls[this.at % this.urls.length]}?token=${this.token}&sync=1`, { perMessageDeflate: false });
+    this.#conn++;
     this.ws = ws;
     ws.on('open', () => {
       this.#sync(ws, 'sync');
@@ -202,7 +213,7 @@ class Client {
       case 'ack': {
         const prev = this.acked.get(f.id);
         if (f.duplicate) this.stats.duplicateAcks++;
-        else this.#receive(f.conversation_id, f.seq);
+        else this.#receive(f.conversation_id, f.seq, 'ack');
         if (prev && (prev.seq !== f.seq || prev.id !== f.message_id)) {
           // Two different messages acked for one client id: a double store.
           this.acked.set(`${f.id}#conflict${this.acked.size}`, { conv: f.conversation_id, seq: f.seq, id: f.message_id });
@@ -212,7 +223,7 @@ class Client {
         return;
       }
       case 'message':
-        this.#receive(f.message.conversation_id, f.message.seq);
+        this.#receive(f.message.conversation_id, f.message.seq, this.#asked.size ? 'message during a sync' : 'message');
         return;
       case 'sync_done':
         this.#asked.delete(f.id);
@@ -470,7 +481,7 @@ export async function runCrashTest(opts: Partial<CrashOptions> = {}): Promise<Cr
     const r: CrashResult = {
       cycles: o.cycles, backend: o.backend, nodes: o.nodes, kills, sent: sum('sent'), acked, stored: rows.length, lost, duplicated, gaps, ackMismatch, storedNotAcked,
       deliveryMissed, deliveryDuplicated, refetched: sum('refetched'), gapSyncs: sum('gapSyncs'), resends: sum('resends'), duplicateAcks: sum('duplicateAcks'), reconnects: sum('reconnects'),
-      errorFrames: sum('errorFrames'), errorSamples: clients.flatMap((c) => c.errorSamples).slice(0, 5),
+      errorFrames: sum('errorFrames'), errorSamples: clients.flatMap((c) => c.errorSamples).slice(0, 5), doubleSamples: clients.flatMap((c) => c.doubleSamples).slice(0, 5),
       seconds: Math.round((Date.now() - t0) / 100) / 10, ok: false,
     };
     r.ok = drained && r.lost === 0 && r.duplicated === 0 && r.gaps === 0 && r.ackMismatch === 0 && r.storedNotAcked === 0 && r.deliveryMissed === 0 && r.deliveryDuplicated === 0 && r.acked > 0;

@@ -11,7 +11,7 @@ import { runCrashTest } from '../crash/crash.ts';
 
 test('crash test, 3 nodes on PostgreSQL + Redis: kill -9 of one node per cycle loses nothing and doubles nothing', { timeout: 180_000 }, async () => {
   const r = await runCrashTest({ backend: 'postgres', nodes: 3, cycles: 3, clients: 18, window: 4, minUpMs: 300, maxUpMs: 1200 });
-  const counts = `acked ${r.acked}, stored ${r.stored}, lost ${r.lost}, duplicated ${r.duplicated}, gaps ${r.gaps}, ack≠row ${r.ackMismatch}, stored-not-acked ${r.storedNotAcked}, deliveries missed ${r.deliveryMissed}, doubled ${r.deliveryDuplicated}; kills per node ${r.kills.join(' / ')}`;
+  const counts = `acked ${r.acked}, stored ${r.stored}, lost ${r.lost}, duplicated ${r.duplicated}, gaps ${r.gaps}, ack≠row ${r.ackMismatch}, stored-not-acked ${r.storedNotAcked}, deliveries missed ${r.deliveryMissed}, doubled ${r.deliveryDuplicated}; kills per node ${r.kills.join(' / ')}${r.doubleSamples.length ? `; doubled: ${r.doubleSamples.join(' | ')}` : ''}`;
   assert.equal(r.kills.reduce((a, b) => a + b, 0), 3, counts);
   assert.ok(r.acked > 0, `nothing was acked: ${counts}`);
   assert.equal(r.lost, 0, counts);
