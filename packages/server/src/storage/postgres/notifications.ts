@@ -16,44 +16,15 @@
  * - `visible`: `mine` with only the newest item of each `latest`-mode kind.
  */
 import { nextIdAfter } from '../../domain/ids.ts';
-import { MAX_CONTENT_DEPTH, jsonNestsDeeperThan } from '@careline/protocol';
 import type { NotificationStore } from '../../domain/ports.ts';
 import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationMode, NotificationTarget, NotificationUnread,
 } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
+import { toNotification, type NotificationRow } from '../rows.ts';
 import type { PgDb } from './db.ts';
 
 type Int = string | number;
-
-interface NotificationRow {
-  id: string;
-  tenant_seq: Int;
-  kind: string;
-  title: string;
-  body: string | null;
-  data: string | null;
-  sender_id: string | null;
-  audience: Notification['audience'];
-  audience_id: string | null;
-  created_at: Int;
-  read_at: Int | null;
-}
-
-const toNotification = (r: NotificationRow): Notification => ({
-  id: r.id,
-  seq: Number(r.tenant_seq),
-  kind: r.kind,
-  title: r.title,
-  body: r.body,
-  // Data nested deeper than the limit (stored before it existed) cannot be served: left out.
-  data: r.data === null || jsonNestsDeeperThan(r.data, MAX_CONTENT_DEPTH) ? null : (JSON.parse(r.data) as Record<string, unknown>),
-  sender_id: r.sender_id,
-  audience: r.audience,
-  audience_id: r.audience_id,
-  created_at: Number(r.created_at),
-  read_at: r.read_at === null ? null : Number(r.read_at),
-});
 
 // $1: the tenant, $2: the user, in every query built on these.
 const MINE = `mine AS (

@@ -10,6 +10,7 @@ import type { TopicStore } from '../../domain/ports.ts';
 import type { Message, NewMessage, NewTopic, Topic, TopicQuery, TopicState, TopicStatsRow } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { groupTopicStats, type TopicStatInput } from '../rows.ts';
 import { isUniqueViolation, type PgDb, type Queryable } from './db.ts';
 import { lockHead } from './conversations.ts';
 import { appendIn } from './messages.ts';
@@ -195,23 +196,12 @@ export class PgTopicStore implements TopicStore {
   async stats(tenantId: string, groupBy: 'team' | 'doctor', q: Omit<TopicQuery, 'limit' | 'cursor' | 'state'>): Promise<TopicStatsRow[]> {
     const { where, args } = filters(tenantId, q);
     const col = groupBy === 'team' ? 't.team_id' : 't.doctor_id';
-    const { rows } = await this.#db.query<{ key: string | null; status: number; reply: number; response_ms: number | null }>(
+    const { rows } = await this.#db.query<TopicStatInput>(
       `SELECT ${col} AS key, t.status, t.reply, t.first_reply_at - t.created_at AS response_ms
        FROM topics t WHERE ${where.join(' AND ')} ORDER BY key NULLS FIRST, response_ms NULLS FIRST`,
       args,
     );
-    const out = new Map<string | null, TopicStatsRow>();
-    for (const r of rows) {
-      let s = out.get(r.key);
-      if (!s) out.set(r.key, (s = { key: r.key, count: 0, replied: 0, unreplied: 0, in_progress: 0, ended_unreplied: 0, response_ms: [] }));
-      s.count++;
-      if (r.status === 0 && r.reply === 0) s.unreplied++;
-      else if (r.status === 0) s.in_progress++;
-      else if (r.reply === 1) s.replied++;
-      else s.ended_unreplied++;
-      if (r.response_ms !== null) s.response_ms.push(r.response_ms);
-    }
-    return [...out.values()];
+    return groupTopicStats(rows);
   }
 
   async created(tenantId: string, since: number, until: number): Promise<Topic[]> {

@@ -8,43 +8,14 @@
  * - `visible`: `mine` with only the newest item of each `latest`-mode kind (SQLite returns
  *   the bare columns of the row holding MAX(id)).
  */
-import { MAX_CONTENT_DEPTH, jsonNestsDeeperThan } from '@careline/protocol';
 import type { NotificationStore } from '../../domain/ports.ts';
 import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationMode, NotificationTarget, NotificationUnread,
 } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
+import { toNotification, type NotificationRow } from '../rows.ts';
 import { nextIdAfter } from '../../domain/ids.ts';
 import { StatementCache, type Db } from './db.ts';
-
-interface NotificationRow {
-  id: string;
-  kind: string;
-  title: string;
-  body: string | null;
-  data: string | null;
-  sender_id: string | null;
-  audience: Notification['audience'];
-  audience_id: string | null;
-  created_at: number;
-  read_at: number | null;
-  tenant_seq: number;
-}
-
-const toNotification = (r: NotificationRow): Notification => ({
-  id: r.id,
-  kind: r.kind,
-  title: r.title,
-  body: r.body,
-  // Data nested deeper than the limit (stored before it existed) cannot be served: left out.
-  data: r.data === null || jsonNestsDeeperThan(r.data, MAX_CONTENT_DEPTH) ? null : (JSON.parse(r.data) as Record<string, unknown>),
-  sender_id: r.sender_id,
-  audience: r.audience,
-  audience_id: r.audience_id,
-  created_at: r.created_at,
-  read_at: r.read_at,
-  seq: r.tenant_seq,
-});
 
 const USER_CREATED = '(SELECT created_at FROM users WHERE tenant_id = @t AND id = @u)';
 
