@@ -120,7 +120,7 @@ class Client {
   errorSamples: string[] = [];
   /** How the first few doubled deliveries came: conv, seq, and each receipt (kind, connection, node). */
   doubleSamples: string[] = [];
-  /** conv\0seq → how it was first received (for `doubleSamples`). */
+  /** conv\0seq → how it was first received (for `doubleSamples`): the newest FIRST_BY_KEPT only, so a long run stays small. */
   readonly #firstBy = new Map<string, string>();
   #conn = 0;
   readonly #rand: () => number;
@@ -140,8 +140,11 @@ class Client {
     const m = this.got.get(conv);
     if (!m) return;
     const had = m.get(seq) ?? 0;
-    const by = `${how} on connection ${this.#conn} (${this.urls[this.at % this.urls.length]}, syncs asked: ${[...this.#asked.keys()].join(',') || 'none'})`;
-    if (had === 0) this.#firstBy.set(`${conv}\u0000${seq}`, by);
+    const by = `${how} on connection ${this.#conn} (node ${(this.at % this.urls.length) + 1}, syncs asked: ${[...this.#asked.keys()].join(',') || 'none'})`;
+    if (had === 0) {
+      this.#firstBy.set(`${conv}\u0000${seq}`, by);
+      if (this.#firstBy.size > FIRST_BY_KEPT) this.#firstBy.delete(this.#firstBy.keys().next().value!);
+    }
     // A sync asks for everything after the client's cursor, which stops at its first gap: what
     // it sends beyond the gap that the client had already is asked for, not delivered twice.
     if (had > 0 && [...this.#asked.values()].some((a) => (a.get(conv) ?? 0) < seq)) {
@@ -267,6 +270,8 @@ class Client {
 }
 
 let WINDOW = 4;
+/** Per client, how many first receipts `doubleSamples` can name (the newest). */
+const FIRST_BY_KEPT = 2000;
 
 interface Node {
   proc: Proc;
