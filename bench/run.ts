@@ -6,7 +6,11 @@
  * .md) with the machine, the commit and the Node version.
  *
  *   npm run bench -- [--duration 30] [--only chat,fanout,connections,storm,history,broadcast] [--quick]
+ *                    [--backends sqlite,postgres,cluster] [--nodes 3]
  *                    [--pin] [--sync FULL|NORMAL] [--profile] [--no-baseline] [...]
+ *
+ * With several backends the scenarios run once per backend in the same run (PostgreSQL and
+ * Redis started for it on loopback and stopped by pid), and a second table compares them.
  *
  * Run `node bench/run.ts --help` for every flag.
  */
@@ -19,7 +23,8 @@ import { parseArgs } from 'node:util';
 import type { BenchOptions, Ctx } from './lib/ctx.ts';
 import { fdLimits } from './lib/proc.ts';
 import { Progress } from './lib/progress.ts';
-import { broadcastOk, markdownTable, rows, targets, targetsTable, terminalTable, type Results } from './lib/report.ts';
+import { backendRows, backendTargets, backendsMarkdown, backendsTerminal, broadcastOk, markdownTable, rows, targets, targetsTable, terminalTable, type Results } from './lib/report.ts';
+import { BACKENDS, type Backend } from './lib/target.ts';
 import { broadcastScenario, broadcastSizes } from './scenarios/broadcast.ts';
 import { chatScenario } from './scenarios/chat.ts';
 import { connectionsScenario, connectionTarget } from './scenarios/connections.ts';
@@ -29,6 +34,8 @@ import { stormScenario } from './scenarios/storm.ts';
 
 const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast'] as const;
 type Scenario = (typeof SCENARIOS)[number];
+/** What runs on PostgreSQL and on a cluster (the rest is SQLite's: one node's limits). */
+const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm'];
 
 const HELP = `Careline benchmark suite
 
@@ -36,8 +43,15 @@ const HELP = `Careline benchmark suite
 
   --duration S              load time of each scenario, per server (default 30)
   --only LIST               scenarios to run, comma-separated: ${SCENARIOS.join(',')}
+  --backends LIST           Careline's backends, each a pass of the scenarios in this run (default sqlite):
+                              sqlite    one node on an SQLite file
+                              postgres  one node on PostgreSQL (started for the run)
+                              cluster   --nodes nodes on PostgreSQL + Redis, clients spread over them
+                            postgres and cluster run ${NETWORKED.join(', ')}; the baseline runs once
+  --nodes N                 nodes of the cluster backend (default 3)
   --quick                   small sizes and 5 s scenarios (a smoke run, about 2 minutes)
   --sync FULL|NORMAL        SQLite synchronous mode (default FULL: each group commit fsynced)
+                            (PostgreSQL backends: FULL = fsync and synchronous_commit on, NORMAL = off)
   --writer worker|inline    where Careline's SQLite writes run (storage.sqliteWriter, default worker)
   --pin                     taskset: server on CPU 0, load generators on CPU 1
   --gens N                  load generator processes for chat and fan-out (default 2)
@@ -69,6 +83,8 @@ const { values: a } = parseArgs({
   options: {
     duration: { type: 'string' },
     only: { type: 'string' },
+    backends: { type: 'string' },
+    nodes: { type: 'string' },
     quick: { type: 'boolean', default: false },
     sync: { type: 'string', default: 'FULL' },
     writer: { type: 'string', default: 'worker' },
@@ -112,6 +128,17 @@ const list = (v: string | undefined) => (v ? v.split(',').map((x) => Number(x.tr
 const q = a.quick;
 const only = (a.only ? a.only.split(',').map((s) => s.trim()) : [...SCENARIOS]) as Scenario[];
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}"; use ${SCENARIOS.join(', ')}`);
+const backends = (a.backends ? [...new Set(a.backends.split(',').map((s) => s.trim()).filter(Boolean))] : ['sqlite']) as Backend[];
+for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`unknown backend "${b}"; use ${BACKENDS.join(', ')}`);
+if (!backends.length) throw new Error('--backends: name at least one');
+const nodes = num(a.nodes, 3);
+if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`--nodes ${a.nodes}: a whole number ≥ 1`);
+/** Each backend's pass: its scenarios and the servers they run against (the baseline only in the first pass). */
+const passes = backends.map((b, i) => ({
+  backend: b,
+  scenarios: b === 'sqlite' ? only : only.filter((s) => NETWORKED.includes(s)),
+  kinds: i === 0 ? (a['no-baseline'] ? ['careline'] : ['careline', 'baseline']) as BenchOptions['kinds'] : ['careline'] as BenchOptions['kinds'],
+}));
 
 const o: BenchOptions = {
   duration: num(a.duration, q ? 5 : 30),
@@ -138,10 +165,12 @@ const o: BenchOptions = {
   broadcastPairs: num(a['broadcast-pairs'], q ? 50 : 100),
   broadcastChatRate: num(a['broadcast-chat-rate'], q ? 500 : 1000),
   broadcastKind: a['broadcast-kind'] ?? 'S2C_SYSTEM_PUSH',
+  backend: backends[0]!,
+  nodes,
 };
 if (o.profile) mkdirSync(o.profile, { recursive: true });
 
-const progress = new Progress(only.length * o.kinds.length * o.duration + (only.includes('storm') ? o.kinds.length * 10 : 0));
+const progress = new Progress(passes.reduce((t, p) => t + p.scenarios.length * p.kinds.length * o.duration + (p.scenarios.includes('storm') ? p.kinds.length * 10 : 0), 0));
 const ctx: Ctx = { o, progress, log: (l) => progress.log(l) };
 
 function sh(cmd: string, args: string[]): string {
@@ -168,13 +197,14 @@ const info = {
   dirty: sh('git', ['status', '--porcelain']).length > 0,
   node: process.version,
   machine,
+  backends,
   options: {
     ...o, connections: only.includes('connections') ? connectionTarget(ctx).n : o.connections,
     broadcastConnected: only.includes('broadcast') ? broadcastSizes(ctx).connected : o.broadcastConnected,
   },
 };
 
-const results: Results = {};
+const byBackend: Partial<Record<Backend, Results>> = {};
 const errors: Record<string, string> = {};
 const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
   chat: chatScenario, fanout: fanoutScenario, connections: connectionsScenario, storm: stormScenario, history: historyScenario, broadcast: broadcastScenario,
@@ -182,20 +212,34 @@ const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
 
 process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}, writer=${o.writer}${o.pin ? ', pinned' : ''}\n`);
 process.stderr.write(`scenarios: ${only.join(', ')}; ${o.duration} s of load each, per server (${o.kinds.join(' and ')})\n`);
+if (backends.length > 1 || backends[0] !== 'sqlite') process.stderr.write(`backends: ${passes.map((p) => `${p.backend}${p.backend === 'cluster' ? ` (${nodes} nodes)` : ''}: ${p.scenarios.join(', ') || 'nothing'}`).join('; ')}\n`);
 const t0 = Date.now();
-for (const s of only) {
-  try {
-    (results as Record<string, unknown>)[s] = await runners[s](ctx);
-  } catch (err) {
-    errors[s] = (err as Error).stack ?? String(err);
-    progress.log(`scenario ${s} failed: ${(err as Error).message}`);
+for (const pass of passes) {
+  const res: Results = (byBackend[pass.backend] = {});
+  const pctx: Ctx = { ...ctx, o: { ...o, backend: pass.backend, kinds: pass.kinds } };
+  if (passes.length > 1) progress.log(`backend ${pass.backend}${pass.backend === 'cluster' ? ` (${nodes} nodes)` : ''}`);
+  for (const s of pass.scenarios) {
+    const key = passes.length > 1 ? `${pass.backend}/${s}` : s;
+    try {
+      (res as Record<string, unknown>)[s] = await runners[s](pctx);
+    } catch (err) {
+      errors[key] = (err as Error).stack ?? String(err);
+      progress.log(`scenario ${key} failed: ${(err as Error).message}`);
+    }
   }
 }
 progress.done();
 
+// The first backend's results are the main table (against the baseline), as with one backend.
+const results = byBackend[backends[0]!]!;
 const table = rows(results);
-const checks = targets(results);
-const out = { ...info, finishedAt: new Date().toISOString(), wallSeconds: Math.round((Date.now() - t0) / 1000), loadavgEnd: os.loadavg().map((x) => +x.toFixed(2)), results, targets: checks, errors };
+const multi = backends.length > 1;
+const bTable = multi ? backendRows(byBackend, backends) : [];
+const checks = [...targets(results), ...backendTargets(byBackend)];
+const out = {
+  ...info, finishedAt: new Date().toISOString(), wallSeconds: Math.round((Date.now() - t0) / 1000), loadavgEnd: os.loadavg().map((x) => +x.toFixed(2)),
+  results, ...(multi || backends[0] !== 'sqlite' ? { byBackend } : {}), targets: checks, errors,
+};
 const file = a.out ?? join(resultsDir, `${stamp}.json`);
 mkdirSync(dirname(file), { recursive: true });
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
@@ -204,19 +248,20 @@ const md = [
   '',
   markdownTable(table),
   '',
+  ...(multi ? [`Backends (${backends.join(', ')}${backends.includes('cluster') ? `; cluster: ${nodes} nodes on PostgreSQL + Redis, clients spread over the nodes round-robin` : ''}):`, '', backendsMarkdown(bTable, backends, nodes), ''] : []),
   ...(checks.length ? [targetsTable(checks, true), ''] : []),
 ].join('\n');
 writeFileSync(file.replace(/\.json$/, '') + '.md', md);
 
-process.stdout.write('\n' + terminalTable(table) + '\n' + (checks.length ? '\nTargets (issue #3):\n' + targetsTable(checks, false) + '\n' : ''));
+process.stdout.write('\n' + terminalTable(table) + '\n' + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : ''));
 process.stdout.write(`\nResults: ${relative(process.cwd(), file)} (and .md)${o.profile ? `; CPU profiles: ${relative(process.cwd(), o.profile)}` : ''}; ${out.wallSeconds} s\n`);
-const failedChecks = [
-  results.chat?.careline && !results.chat.careline.check.ok,
-  results.storm?.careline && (results.storm.careline.missed > 0 || results.storm.careline.duplicated > 0),
-  results.fanout?.careline?.some((v) => v.missing > 0 || v.duplicates > 0 || v.gaps > 0),
-  results.broadcast?.careline && !broadcastOk(results.broadcast.careline),
-].some(Boolean);
-const leftBehind = results.storm?.careline?.notBack ?? 0;
+const failedChecks = Object.values(byBackend).some((r) => [
+  r.chat?.careline && !r.chat.careline.check.ok,
+  r.storm?.careline && (r.storm.careline.missed > 0 || r.storm.careline.duplicated > 0),
+  r.fanout?.careline?.some((v) => v.missing > 0 || v.duplicates > 0 || v.gaps > 0),
+  r.broadcast?.careline && !broadcastOk(r.broadcast.careline),
+].some(Boolean));
+const leftBehind = Object.values(byBackend).reduce((n, r) => n + (r.storm?.careline?.notBack ?? 0), 0);
 if (Object.keys(errors).length) process.stdout.write(`\nFailed scenarios: ${Object.keys(errors).join(', ')} (stack traces in the results file)\n`);
 if (failedChecks) process.stdout.write('\nA delivery check failed (loss, duplicate or gap; for a broadcast also order, catch-up or rows stored): see the table.\n');
 if (leftBehind) process.stdout.write(`\nReconnect storm: ${leftBehind} clients had not got back after 60 s (not a loss: they never synced).\n`);

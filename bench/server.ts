@@ -4,7 +4,12 @@
  * (WAL), listens on 127.0.0.1, creates a tenant and an API key through the admin API (or
  * reuses the ones saved in --tenant-file), and prints one JSON line:
  *
- *   {"ready":true,"url":"http://127.0.0.1:PORT","apiKey":"ck_…","tenantId":"…","pid":N,"db":"…"}
+ *   {"ready":true,"url":"http://127.0.0.1:PORT","apiKey":"ck_…","tenantId":"…","pid":N,"db":"…",
+ *    "storage":"sqlite","bus":"memory","presence":"memory"}
+ *
+ * The backends come from the environment the orchestrator gives it (CARELINE_STORAGE_*,
+ * CARELINE_BUS_*, CARELINE_PRESENCE_*, CARELINE_CLUSTER_*: PostgreSQL, Redis, the node id);
+ * without them, SQLite in one process. The ready line says which backends it runs on.
  *
  * IPC calls (from the orchestrator): `mem` (process.memoryUsage after a GC when run with
  * --expose-gc), `seed` (bulk-append history rows through the message store), `stats`,
@@ -43,8 +48,11 @@ const ownDir = a.db ? null : mkdtempSync(join(tmpdir(), 'careline-bench-'));
 const dbPath = a.db ?? join(ownDir!, 'careline.db');
 const sync = a.sync === 'FULL' ? 'FULL' : 'NORMAL';
 
+/** The backend settings from our environment (everything else comes from the test profile). */
+const backendEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^CARELINE_(STORAGE|BUS|PRESENCE|CLUSTER)_/.test(k)));
+
 const { config } = loadConfig({
-  env: { IM_PROFILE: 'test' },
+  env: { IM_PROFILE: 'test', ...backendEnv },
   overrides: {
     http: { host: '127.0.0.1', port: Number(a.port) },
     storage: { sqlitePath: dbPath, sqliteSynchronous: sync, sqliteWriter: a.writer === 'inline' ? 'inline' : 'worker' },
@@ -231,4 +239,8 @@ async function stop(): Promise<void> {
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
 
-process.stdout.write(JSON.stringify({ ready: true, url: server.url, ...tenant, pid: process.pid, db: dbPath, sync }) + '\n');
+const chosen = config as unknown as { storage: { driver: string }; bus: { driver: string }; presence?: { driver?: string } };
+process.stdout.write(JSON.stringify({
+  ready: true, url: server.url, ...tenant, pid: process.pid, db: dbPath, sync,
+  storage: chosen.storage.driver, bus: chosen.bus.driver, presence: chosen.presence?.driver ?? 'memory',
+}) + '\n');

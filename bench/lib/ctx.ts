@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Histogram, type HistJSON } from './hist.ts';
 import { Proc, waitQuiet } from './proc.ts';
 import type { Progress } from './progress.ts';
-import { Target, type TargetKind, type TargetOptions } from './target.ts';
+import { Target, type Backend, type TargetKind, type TargetOptions } from './target.ts';
 
 export interface BenchOptions {
   /** Load time of each scenario, per server, in seconds. */
@@ -35,6 +35,9 @@ export interface BenchOptions {
   broadcastChatRate: number;
   broadcastCount: number;
   broadcastKind: string;
+  /** Careline's backend in this pass of the scenarios (the orchestrator runs one pass per backend), and a cluster's node count. */
+  backend: Backend;
+  nodes: number;
 }
 
 export interface Ctx {
@@ -73,8 +76,8 @@ export async function stopAll(procs: (Proc | Target | undefined)[]): Promise<voi
 /** Starts the server under test (pinned to CPU 0 with --pin). */
 export function startTarget(ctx: Ctx, kind: TargetKind, scenario: string, extra: Partial<TargetOptions> = {}): Promise<Target> {
   return Target.start({
-    kind, name: `${scenario}-${kind}`, sync: ctx.o.sync, writer: ctx.o.writer, cpus: ctx.o.pin ? '0' : undefined,
-    profileDir: kind === 'careline' && ctx.o.profile ? ctx.o.profile : undefined, ...extra,
+    kind, name: `${scenario}-${kind}${kind === 'careline' && ctx.o.backend !== 'sqlite' ? `-${ctx.o.backend}` : ''}`, sync: ctx.o.sync, writer: ctx.o.writer, cpus: ctx.o.pin ? '0' : undefined,
+    profileDir: kind === 'careline' && ctx.o.profile ? ctx.o.profile : undefined, backend: ctx.o.backend, nodes: ctx.o.nodes, ...extra,
   });
 }
 

@@ -6,7 +6,7 @@
  * itself.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism as cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 
@@ -170,6 +170,50 @@ export function procCpuMs(pid: number): number {
   }
 }
 
+/**
+ * CPU of a server that forks its workers (PostgreSQL: the postmaster and its backends), in ms:
+ * the root's own time, the time of the children it has already reaped (cutime + cstime, so
+ * a backend that exited between two readings still counts), and that of its live children
+ * (every process whose parent is the root). NaN when the root is gone.
+ */
+export function procTreeCpuMs(rootPid: number): number {
+  const root = procStat(rootPid);
+  if (!root) return NaN;
+  let ticks = root.utime + root.stime + root.cutime + root.cstime;
+  for (const pid of childPids(rootPid)) {
+    const c = procStat(pid);
+    if (c) ticks += c.utime + c.stime;
+  }
+  return ticks * TICK_MS;
+}
+
+/** The live processes whose parent is `pid` (from /proc/<pid>/stat). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = procStat(Number(name));
+    if (s && s.ppid === pid) out.push(Number(name));
+  }
+  return out;
+}
+
+function procStat(pid: number): { ppid: number; utime: number; stime: number; cutime: number; cstime: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), utime: Number(f[11]), stime: Number(f[12]), cutime: Number(f[13]), cstime: Number(f[14]) };
+  } catch {
+    return null;
+  }
+}
+
 export function procRss(pid: number): number {
   try {
     const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
@@ -202,14 +246,19 @@ export function fdLimits(): { soft: number; hard: number } {
   }
 }
 
+/** Anything whose CPU time can be read: a Proc, a node of a cluster, PostgreSQL's process tree. */
+export interface CpuSource {
+  cpuMs(): number;
+}
+
 /** CPU use of a set of processes over an interval: call `start()`, then `stop()`. */
 export class CpuMeter {
-  readonly #procs: Proc[];
+  readonly #procs: CpuSource[];
   #t0 = 0;
   #c0: number[] = [];
   #m0 = machineCpu();
 
-  constructor(procs: Proc[]) {
+  constructor(procs: CpuSource[]) {
     this.#procs = procs;
   }
 

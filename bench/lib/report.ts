@@ -1,11 +1,14 @@
-/** The summary table (terminal and Markdown) and the targets of issue #3, from a run's results. */
+/**
+ * The summary table (terminal and Markdown) and the targets, from a run's results; with
+ * several backends, a second table side by side per backend and the targets that compare them.
+ */
 import type { BroadcastRun, BroadcastSeries } from '../scenarios/broadcast.ts';
 import type { ChatRun } from '../scenarios/chat.ts';
 import type { ConnRun } from '../scenarios/connections.ts';
 import type { FanoutVariant } from '../scenarios/fanout.ts';
 import type { HistoryRun } from '../scenarios/history.ts';
 import type { StormRun } from '../scenarios/storm.ts';
-import type { TargetKind } from './target.ts';
+import type { Backend, CpuPerMsg, TargetKind } from './target.ts';
 import { fmt } from './util.ts';
 
 type ByKind<T> = Partial<Record<TargetKind, T>>;
@@ -284,4 +287,185 @@ export function targetsTable(ts: TargetCheck[], md: boolean): string {
   const mark = (m: boolean | null) => (m === null ? 'n/a' : m ? 'met' : 'MISSED');
   if (md) return ['| target | measured | |', '| --- | --- | --- |', ...ts.map((t) => `| ${t.target} | ${t.measured} | ${mark(t.met)} |`)].join('\n');
   return ts.map((t) => `  [${mark(t.met).padEnd(6)}] ${t.target}\n           ${t.measured}`).join('\n');
+}
+
+// ── Backends side by side ────────────────────────────────────────────────────────────────
+
+export interface BackendRow {
+  scenario: string;
+  metric: string;
+  /** One cell per backend, in the order of the run. */
+  values: string[];
+}
+
+const BACKEND_NAMES: Record<Backend, string> = { sqlite: 'SQLite, 1 node', postgres: 'PostgreSQL, 1 node', cluster: 'cluster' };
+
+function backendName(b: Backend, nodes: number): string {
+  return b === 'cluster' ? `${nodes} nodes, PostgreSQL + Redis` : BACKEND_NAMES[b];
+}
+
+/** "45.2 (15.1 + 15.0 + 15.1)": the nodes' CPU-µs together, and each when there are several. */
+function nodesCpu(c: CpuPerMsg | undefined, digits = 1): string {
+  if (!c) return '–';
+  return `${c.total.toFixed(digits)}${c.nodes.length > 1 ? ` (${c.nodes.map((x) => x.toFixed(digits)).join(' + ')})` : ''}`;
+}
+
+function serviceCpu(c: CpuPerMsg | undefined, digits = 1): string {
+  if (!c) return '–';
+  const f = (x: number | null) => (x === null ? '–' : x.toFixed(digits));
+  return `${f(c.postgres)} / ${f(c.redis)}`;
+}
+
+function cores(c: CpuPerMsg | undefined): string {
+  if (!c) return '–';
+  const f = (x: number) => x.toFixed(2);
+  const nodes = c.nodeUtil.length > 1 ? `${f(c.nodeUtil.reduce((a, b) => a + b, 0))} (${c.nodeUtil.map(f).join(' + ')})` : f(c.nodeUtil[0] ?? NaN);
+  return `${nodes}; ${c.postgresUtil === null ? '–' : f(c.postgresUtil)}; ${c.redisUtil === null ? '–' : f(c.redisUtil)}`;
+}
+
+/** The closed-loop step of a chat run: where the maximum is measured, and the CPU per message compared across backends. */
+export function maxStep(c: ChatRun | undefined) {
+  return c?.steps.find((s) => s.mode === 'closed');
+}
+
+/** The figures of each backend's Careline run, side by side, with the ratios the targets use. */
+export function backendRows(by: Partial<Record<Backend, Results>>, backends: Backend[]): BackendRow[] {
+  const out: BackendRow[] = [];
+  const row = (scenario: string, metric: string, f: (r: Results, b: Backend) => string | undefined) =>
+    out.push({ scenario, metric, values: backends.map((b) => { const r = by[b]; return (r && f(r, b)) ?? '–'; }) });
+  const sqliteMax = by.sqlite?.chat?.careline?.max;
+
+  if (backends.some((b) => by[b]?.chat?.careline)) {
+    const s = 'chat 1:1';
+    row(s, 'max throughput, closed loop (msg/s delivered)', (r) => (r.chat?.careline ? fmt.int(r.chat.careline.max) : undefined));
+    row(s, 'max ÷ the SQLite node\'s', (r) => (r.chat?.careline && sqliteMax ? fmt.ratio(r.chat.careline.max / sqliteMax) : undefined));
+    row(s, 'max sustained rate with delivery p99 < 100 ms (msg/s)', (r) => (r.chat?.careline?.maxSustained ? fmt.int(r.chat.careline.maxSustained.rate) : undefined));
+    const n = Math.max(0, ...backends.map((b) => by[b]?.chat?.careline?.steps.filter((x) => x.mode === 'open').length ?? 0));
+    for (let i = 0; i < n; i++) {
+      const label = backends.map((b) => by[b]?.chat?.careline?.steps.filter((x) => x.mode === 'open')[i]?.label.replace(/ = .*/, '')).find(Boolean) ?? `${i + 1}`;
+      row(s, `step ${label}: rate; ack p99; delivery p50 / p99 (ms)`, (r) => {
+        const st = r.chat?.careline?.steps.filter((x) => x.mode === 'open')[i];
+        return st ? `${fmt.int(st.offered)}/s; ${st.ack.p99.toFixed(1)}; ${st.delivery.p50.toFixed(1)} / ${st.delivery.p99.toFixed(1)}` : undefined;
+      });
+      row(s, `step ${label}: CPU-µs per delivered message, nodes (each)`, (r) => nodesCpu(r.chat?.careline?.steps.filter((x) => x.mode === 'open')[i]?.cpu));
+    }
+    row(s, 'at the maximum: CPU-µs per delivered message, nodes (each)', (r) => nodesCpu(maxStep(r.chat?.careline)?.cpu));
+    row(s, 'at the maximum: CPU-µs per delivered message, PostgreSQL / Redis', (r) => serviceCpu(maxStep(r.chat?.careline)?.cpu));
+    row(s, 'at the maximum: CPU-µs per delivered message, all processes', (r) => maxStep(r.chat?.careline)?.cpu.all.toFixed(1));
+    row(s, 'at the maximum: CPU (cores) nodes (each); PostgreSQL; Redis', (r) => cores(maxStep(r.chat?.careline)?.cpu));
+    row(s, 'check: unacked / undelivered / duplicated / gaps', (r) => (r.chat?.careline ? chatCheck(r.chat.careline) : undefined));
+    row(s, 'disturbed by other work on the machine (steps)', (r) => (r.chat?.careline ? disturbed(r.chat.careline) : undefined));
+  }
+  const variants = Math.max(0, ...backends.map((b) => by[b]?.fanout?.careline?.length ?? 0));
+  for (let i = 0; i < variants; i++) {
+    const label = backends.map((b) => by[b]?.fanout?.careline?.[i]?.label).find(Boolean)!;
+    const s = `group: ${label}`;
+    const v = (r: Results) => r.fanout?.careline?.[i];
+    row(s, 'online members\' connections per node', (r) => v(r)?.perNode.join(' / '));
+    row(s, 'deliveries/s', (r) => (v(r) ? fmt.int(v(r)!.deliveriesPerSec) : undefined));
+    row(s, 'time to last member p50 / p99 (ms)', (r) => (v(r) ? `${v(r)!.timeToLast.p50.toFixed(1)} / ${v(r)!.timeToLast.p99.toFixed(1)}` : undefined));
+    row(s, 'CPU-µs per delivery, nodes (each)', (r) => nodesCpu(v(r)?.cpu, 2));
+    row(s, 'CPU-µs per delivery, PostgreSQL / Redis', (r) => serviceCpu(v(r)?.cpu, 2));
+    row(s, 'CPU (cores) nodes (each); PostgreSQL; Redis', (r) => cores(v(r)?.cpu));
+    row(s, 'missing / duplicated / gaps', (r) => (v(r) ? `${v(r)!.missing} / ${v(r)!.duplicates} / ${v(r)!.gaps}` : undefined));
+  }
+  if (backends.some((b) => by[b]?.storm?.careline)) {
+    const clients = backends.map((b) => by[b]?.storm?.careline?.clients).find((x) => x !== undefined) ?? 0;
+    const s = `reconnect storm (${fmt.int(clients)} clients)`;
+    const v = (r: Results) => r.storm?.careline;
+    row(s, '99% / 100% caught up (s)', (r) => (v(r) ? `${(v(r)!.t99 / 1000).toFixed(2)} / ${(v(r)!.t100 / 1000).toFixed(2)}` : undefined));
+    row(s, 'per client, reconnect → caught up p50 / p99 (ms)', (r) => (v(r) ? `${v(r)!.perClient.p50.toFixed(0)} / ${v(r)!.perClient.p99.toFixed(0)}` : undefined));
+    row(s, 'missed / duplicated (of messages expected); not back', (r) => (v(r) ? `${v(r)!.missed} / ${v(r)!.duplicated} (of ${fmt.int(v(r)!.expected)}); ${v(r)!.notBack}` : undefined));
+    row(s, 'CPU (cores) nodes (each); PostgreSQL; Redis', (r) => cores(v(r)?.cpu));
+  }
+  return out;
+}
+
+export function backendsTerminal(rs: BackendRow[], backends: Backend[], nodes: number): string {
+  const head = ['scenario', 'metric', ...backends.map((b) => backendName(b, nodes))];
+  const body = rs.map((r) => [r.scenario, r.metric, ...r.values]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ');
+  let last = '';
+  const lines = [line(head), w.map((n) => '─'.repeat(n)).join('  ')];
+  for (const b of body) {
+    const cells = [...b];
+    if (cells[0] === last) cells[0] = '';
+    else last = cells[0]!;
+    lines.push(line(cells));
+  }
+  return lines.join('\n');
+}
+
+export function backendsMarkdown(rs: BackendRow[], backends: Backend[], nodes: number): string {
+  const lines = [`| scenario | metric | ${backends.map((b) => backendName(b, nodes)).join(' | ')} |`, `| --- | --- |${backends.map(() => ' ---: |').join('')}`];
+  let last = '';
+  for (const r of rs) {
+    lines.push(`| ${r.scenario === last ? '' : r.scenario} | ${r.metric} | ${r.values.join(' | ')} |`);
+    last = r.scenario;
+  }
+  return lines.join('\n');
+}
+
+/** Delivery checks of one backend's Careline runs: nothing lost, doubled or out of order. */
+function deliveryOk(r: Results): boolean {
+  return (!r.chat?.careline || r.chat.careline.check.ok)
+    && !(r.fanout?.careline ?? []).some((v) => v.missing > 0 || v.duplicates > 0 || v.gaps > 0)
+    && (!r.storm?.careline || (r.storm.careline.missed === 0 && r.storm.careline.duplicated === 0));
+}
+
+/**
+ * The targets that compare backends: PostgreSQL's single node at ≥ 0.7 × the SQLite node's
+ * chat maximum; a cluster's CPU per delivered message (its nodes together, at the chat
+ * maximum; and per fan-out delivery) ≤ 1.5 × one node's (PostgreSQL's when it ran, else
+ * SQLite's); nothing lost or doubled on any backend.
+ */
+export function backendTargets(by: Partial<Record<Backend, Results>>): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const sq = by.sqlite?.chat?.careline;
+  const pg = by.postgres?.chat?.careline;
+  const cl = by.cluster?.chat?.careline;
+  const missing = (what: string) => `no ${what} result (the scenario failed or did not run)`;
+  if (by.sqlite?.chat && by.postgres) {
+    out.push({
+      target: 'PostgreSQL single node: chat maximum ≥ 0.7 × the SQLite node\'s',
+      measured: sq && pg ? `${fmt.int(pg.max)} vs ${fmt.int(sq.max)} msg/s = ${fmt.ratio(pg.max / sq.max)}` : missing(pg ? 'SQLite chat' : 'PostgreSQL chat'),
+      met: sq && pg ? pg.max >= 0.7 * sq.max && pg.check.ok && sq.check.ok : false,
+    });
+  }
+  const refName = by.postgres ? 'PostgreSQL' : 'SQLite';
+  const ref = by.postgres ? pg : sq;
+  if (by.cluster && (by.postgres || by.sqlite?.chat)) {
+    const a = maxStep(cl)?.cpu;
+    const b = maxStep(ref)?.cpu;
+    out.push({
+      target: `cluster${cl ? ` of ${cl.nodes}` : ''}: CPU per delivered chat message ≤ 1.5 × one node's (${refName})`,
+      measured: a && b
+        ? `nodes ${a.total.toFixed(1)} vs ${b.total.toFixed(1)} µs = ${fmt.ratio(a.total / b.total)} (with PostgreSQL and Redis: ${a.all.toFixed(1)} vs ${b.all.toFixed(1)} µs = ${fmt.ratio(a.all / b.all)}), at the closed-loop maximum`
+        : missing(a ? `${refName} chat` : 'cluster chat'),
+      met: a && b ? a.total <= 1.5 * b.total : false,
+    });
+  }
+  const big = (r: Results | undefined) => r?.fanout?.careline?.find((v) => v.online === v.members && v.members >= 500);
+  const fc = big(by.cluster);
+  const fr = big(by.postgres ?? by.sqlite);
+  if (fc && fr) {
+    out.push({
+      target: `500-member group across the cluster's nodes: CPU per delivery ≤ 1.5 × one node's (${by.postgres ? 'PostgreSQL' : 'SQLite'})`,
+      measured: `nodes ${fc.cpu.total.toFixed(2)} vs ${fr.cpu.total.toFixed(2)} µs = ${fmt.ratio(fc.cpu.total / fr.cpu.total)} (with PostgreSQL and Redis: ${fc.cpu.all.toFixed(2)} vs ${fr.cpu.all.toFixed(2)} µs); ${fmt.int(fc.deliveriesPerSec)} vs ${fmt.int(fr.deliveriesPerSec)} deliveries/s`,
+      met: fc.cpu.total <= 1.5 * fr.cpu.total && fc.missing === 0 && fc.duplicates === 0,
+    });
+  }
+  const requested = Object.entries(by) as [Backend, Results][];
+  if (requested.length > 1 || requested.some(([b]) => b !== 'sqlite')) {
+    const ran = requested.filter(([, r]) => r.chat?.careline || r.fanout?.careline || r.storm?.careline);
+    const bad = ran.filter(([, r]) => !deliveryOk(r)).map(([b]) => b);
+    const none = requested.filter(([, r]) => !ran.some(([, x]) => x === r)).map(([b]) => b);
+    out.push({
+      target: '0 lost / 0 duplicated on every backend (chat, fan-out, reconnect storm)',
+      measured: [bad.length ? `failed on ${bad.join(', ')}` : `none lost or doubled on ${ran.map(([b]) => b).join(', ') || 'no backend'}`, none.length ? `no result on ${none.join(', ')}` : ''].filter(Boolean).join('; '),
+      met: bad.length === 0 && none.length === 0,
+    });
+  }
+  return out;
 }

@@ -8,7 +8,7 @@
  */
 import { CpuMeter } from '../lib/proc.ts';
 import { generatorBound, lat, settle, startGens, startTarget, stopAll, type Ctx, type Lat } from '../lib/ctx.ts';
-import { commitDelta, type Target, type TargetKind } from '../lib/target.ts';
+import { commitDelta, cpuPerMsg, type Backend, type CpuPerMsg, type Target, type TargetKind } from '../lib/target.ts';
 import { split, wallMs, sleep } from '../lib/util.ts';
 import type { Proc } from '../lib/proc.ts';
 
@@ -27,8 +27,11 @@ export interface ChatStep {
   /** Scheduled send → the server's created_at stamp; created_at → ack received (ms, p50/p99). */
   toServer: Lat;
   fromServer: Lat;
+  /** Careline's CPU in cores (summed over the nodes of a cluster), and its µs per delivered message. */
   serverCpu: number;
   cpuUsPerMsg: number;
+  /** The same per node, and PostgreSQL's and Redis's, when they run. */
+  cpu: CpuPerMsg;
   genCpu: number[];
   machineBusy: number;
   /** CPU (cores) used by other people's processes during the step: > 0.25 means the figures were disturbed. */
@@ -39,6 +42,8 @@ export interface ChatStep {
 }
 
 export interface ChatRun {
+  backend: Backend;
+  nodes: number;
   pairs: number;
   connections: number;
   steps: ChatStep[];
@@ -84,7 +89,8 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
       await settle(ctx, `chat ${kind} ${label}`);
       ctx.progress.phase(`chat ${kind}: ${label}`, ms, ms / 1000);
       const c0 = await target!.commits();
-      const meter = new CpuMeter([target!.proc, ...gens]).start();
+      const sources = target!.cpuSources();
+      const meter = new CpuMeter([...sources, ...gens]).start();
       const startAt = wallMs() + 100;
       const rs = await Promise.all(gens.map((gen) => gen.call('chat.step', {
         step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: 5000, startAt,
@@ -95,18 +101,19 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
       const acked = rs.reduce((a, r) => a + r.acked, 0);
       const delivered = rs.reduce((a, r) => a + r.delivered, 0);
       const sendMs = Math.max(...rs.map((r) => r.sendMs));
-      const genCpu = m.util.slice(1);
+      const genCpu = m.util.slice(sources.length);
+      const cpu = cpuPerMsg(target!.serverCpu(m.cpuMs), delivered, m.wallMs);
       const s: ChatStep = {
         label, mode, offered: rate, sent, acked, delivered,
         rate: delivered / (sendMs / 1000),
         ack: lat(rs.map((r) => r.ack)), delivery: lat(rs.map((r) => r.del)),
         sendLagP99: lat(rs.map((r) => r.lag)).p99,
         toServer: lat(rs.map((r) => r.toServer)), fromServer: lat(rs.map((r) => r.fromServer)),
-        serverCpu: m.util[0]!, cpuUsPerMsg: (m.cpuMs[0]! * 1000) / Math.max(1, delivered),
+        serverCpu: cpu.nodeUtil.reduce((a, b) => a + b, 0), cpuUsPerMsg: cpu.total, cpu,
         genCpu, machineBusy: m.machineBusy, foreignCores: m.foreignCores, generatorBound: generatorBound(ctx, genCpu, m.machineBusy, m.foreignCores), commit,
       };
       steps.push(s);
-      ctx.log(`  chat ${kind} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms)${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
+      ctx.log(`  chat ${kind} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms)${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
       await sleep(300);
       return s;
     };
@@ -133,6 +140,7 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
     const best = good.sort((a, b) => b.rate - a.rate)[0];
     await Promise.all(gens.map((gen) => gen.call('chat.close')));
     return {
+      backend: target.backend, nodes: target.procs.length,
       pairs: N, connections: 2 * N, steps, max,
       maxSustained: best ? { rate: best.rate, p99: best.delivery.p99, step: best.label } : null,
       check,
@@ -140,4 +148,14 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
   } finally {
     await stopAll([...gens, target]);
   }
+}
+
+/** ", nodes 40% 38% 41%, PostgreSQL 30%, Redis 5%" for a networked backend; "" for one SQLite node. */
+export function cpuNote(c: CpuPerMsg): string {
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  const parts: string[] = [];
+  if (c.nodeUtil.length > 1) parts.push(`nodes ${c.nodeUtil.map(pct).join(' ')}`);
+  if (c.postgresUtil !== null) parts.push(`PostgreSQL ${pct(c.postgresUtil)}`);
+  if (c.redisUtil !== null) parts.push(`Redis ${pct(c.redisUtil)}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }

@@ -9,7 +9,8 @@
  */
 import { CpuMeter, type Proc } from '../lib/proc.ts';
 import { generatorBound, lat, settle, startGens, startTarget, stopAll, type Ctx, type Lat } from '../lib/ctx.ts';
-import type { Target, TargetKind } from '../lib/target.ts';
+import { cpuPerMsg, type CpuPerMsg, type Target, type TargetKind } from '../lib/target.ts';
+import { cpuNote } from './chat.ts';
 import { sleep, split, waitFor } from '../lib/util.ts';
 
 export interface FanoutVariant {
@@ -24,6 +25,10 @@ export interface FanoutVariant {
   messagesPerSec: number;
   cpuUsPerDelivery: number;
   serverCpu: number;
+  /** CPU-µs per delivery per node, PostgreSQL's and Redis's. */
+  cpu: CpuPerMsg;
+  /** The online members' connections on each node. */
+  perNode: number[];
   genCpu: number[];
   foreignCores: number;
   generatorBound: boolean;
@@ -63,7 +68,9 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<FanoutVariant[]> {
       const members = [...online.slice(0, v.online), ...offline.slice(0, v.members - v.online)];
       const [conv] = await target.conversations([{ kind: 'team', team: v.team, participants: members }]);
       const t = target;
-      const urls = online.slice(0, v.online).map((u) => ({ user: u, url: t.connectUrl(u, tokens.get(u)!, [conv!]) }));
+      // Round-robin over a cluster's nodes: most deliveries cross from the sender's node to another.
+      const urls = online.slice(0, v.online).map((u, i) => ({ user: u, url: t.connectUrl(u, tokens.get(u)!, [conv!], false, i) }));
+      const perNode = t.urls.map((_, n) => urls.filter((_, i) => i % t.urls.length === n).length);
       const shares = split(urls, gens.length);
       await Promise.all(gens.map((gen, i) => gen.call('fanout.connect', { members: shares[i], localAddress: g.addrs[i] })));
       const perMsg = v.online - 1;
@@ -86,7 +93,8 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<FanoutVariant[]> {
       const maxMsgs = 4000;
       ctx.progress.phase(`fanout ${kind}: ${v.label}: throughput`, ms, ms / 1000);
       await target.profileStart();
-      const meter = new CpuMeter([target.proc, ...gens]).start();
+      const sources = target.cpuSources();
+      const meter = new CpuMeter([...sources, ...gens]).start();
       const b = await gens[0]!.call('fanout.send', { conv, prefix: pb, count: maxMsgs, mode: 'window', intervalMs: 0, window: 32, durationMs: ms }, ms + 60_000);
       const statusB = async (detail = false) => Promise.all(gens.map((gen) => gen.call('fanout.status', { prefix: pb, detail })));
       await waitFor(async () => (await statusB()).reduce((s, x) => s + x.deliveries, 0) >= b.sent * perMsg, 30_000, 50);
@@ -98,13 +106,14 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<FanoutVariant[]> {
       for (const s of sb) for (const [, , at] of s.per as [string, number, number][]) last = Math.max(last, at);
       const first = Math.min(...(b.sendTimes as [string, number][]).map(([, at]) => at));
       const spanS = (last - first) / 1000;
-      const genCpu = m.util.slice(1);
+      const genCpu = m.util.slice(sources.length);
+      const cpu = cpuPerMsg(target.serverCpu(m.cpuMs), deliveries, m.wallMs);
       const r: FanoutVariant = {
         label: v.label, members: v.members, online: v.online,
         timeToLast: lat([]),
         messages: b.sent, deliveries, expected: b.sent * perMsg,
         deliveriesPerSec: deliveries / spanS, messagesPerSec: b.sent / spanS,
-        cpuUsPerDelivery: (m.cpuMs[0]! * 1000) / Math.max(1, deliveries), serverCpu: m.util[0]!,
+        cpuUsPerDelivery: cpu.total, serverCpu: cpu.nodeUtil.reduce((x, y) => x + y, 0), cpu, perNode,
         genCpu, foreignCores: m.foreignCores, generatorBound: generatorBound(ctx, genCpu, m.machineBusy, m.foreignCores),
         missing: Math.max(0, b.sent * perMsg - deliveries) + Math.max(0, a.sent * perMsg - sa.reduce((s, x) => s + x.deliveries, 0)),
         gaps: sb.reduce((s, x) => s + x.gaps, 0), duplicates: sb.reduce((s, x) => s + x.dups, 0),
@@ -113,7 +122,7 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<FanoutVariant[]> {
       const q = (p: number) => h[Math.min(h.length - 1, Math.max(0, Math.ceil(p * h.length) - 1))] ?? NaN;
       r.timeToLast = { n: h.length, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: h[h.length - 1] ?? NaN };
       results.push(r);
-      ctx.log(`  fanout ${kind} ${v.label}: time to last member p50 ${r.timeToLast.p50.toFixed(1)} ms; ${Math.round(r.deliveriesPerSec)} deliveries/s, ${r.cpuUsPerDelivery.toFixed(2)} CPU-µs/delivery${r.generatorBound ? ' (generator-bound)' : ''}${r.foreignCores > 0.25 ? ` (disturbed: ${r.foreignCores.toFixed(1)} cores of other work)` : ''}${r.missing ? `, ${r.missing} MISSING` : ''}`);
+      ctx.log(`  fanout ${kind} ${v.label}: time to last member p50 ${r.timeToLast.p50.toFixed(1)} ms; ${Math.round(r.deliveriesPerSec)} deliveries/s, ${r.cpuUsPerDelivery.toFixed(2)} CPU-µs/delivery${cpuNote(cpu)}${r.generatorBound ? ' (generator-bound)' : ''}${r.foreignCores > 0.25 ? ` (disturbed: ${r.foreignCores.toFixed(1)} cores of other work)` : ''}${r.missing ? `, ${r.missing} MISSING` : ''}`);
       await Promise.all(gens.map((gen) => gen.call('fanout.close')));
       await sleep(300);
     }

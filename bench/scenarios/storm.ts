@@ -9,7 +9,8 @@
  */
 import { CpuMeter, listenDrops, type Proc } from '../lib/proc.ts';
 import { settle, startGens, startTarget, stopAll, type Ctx, type Lat } from '../lib/ctx.ts';
-import { commitDelta, type Target, type TargetKind } from '../lib/target.ts';
+import { commitDelta, cpuPerMsg, type CpuPerMsg, type Target, type TargetKind } from '../lib/target.ts';
+import { cpuNote } from './chat.ts';
 import { sleep, split, waitFor, wallMs } from '../lib/util.ts';
 
 export interface StormRun {
@@ -37,6 +38,8 @@ export interface StormRun {
   duplicated: number;
   unknown: number;
   serverCpu: number;
+  /** Per node, PostgreSQL and Redis: CPU share over the storm, and µs per message caught up or delivered. */
+  cpu: CpuPerMsg;
   genCpu: number[];
   foreignCores: number;
   /** Connections the kernel dropped because the server's listen queue was full (machine-wide counter). */
@@ -95,7 +98,8 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<StormRun> {
     ctx.progress.phase(`storm ${kind}: ${P} patients dropped`, downMs, downMs / 1000);
     await target.profileStart();
     const c0 = await target.commits();
-    const meter = new CpuMeter([target.proc, ...gens, traffic]).start();
+    const sources = target.cpuSources();
+    const meter = new CpuMeter([...sources, ...gens, traffic]).start();
     const drops0 = listenDrops();
     await Promise.all(gens.map((gen) => gen.call('storm.drop')));
     await sleep(downMs);
@@ -122,6 +126,7 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<StormRun> {
     const at = (arr: number[], q: number) => arr[Math.min(arr.length - 1, Math.ceil(q * arr.length) - 1)] ?? NaN;
     const caughtUp = done.length;
     const sum = (k: string) => ver.reduce((a, v) => a + (v[k] as number), 0);
+    const cpu = cpuPerMsg(target.serverCpu(m.cpuMs), sum('expected'), m.wallMs);
     const r: StormRun = {
       clients: P, doctors: Dn, rate: ctx.o.stormRate, downMs, spreadMs, caughtUp,
       t99: caughtUp >= Math.ceil(P * 0.99) ? at(done, Math.ceil(P * 0.99) / caughtUp) : NaN,
@@ -133,10 +138,10 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<StormRun> {
       trafficSent: tr.sent, trafficAcked: tr.acked,
       checked: sum('checked'), notBack: sum('notBack'),
       expected: sum('expected'), missed: sum('missed'), duplicated: sum('duplicated'), unknown: sum('unknown'),
-      serverCpu: m.util[0]!, genCpu: m.util.slice(1), foreignCores: m.foreignCores, listenDrops: drops, commit,
+      serverCpu: cpu.nodeUtil.reduce((a, b) => a + b, 0), cpu, genCpu: m.util.slice(sources.length), foreignCores: m.foreignCores, listenDrops: drops, commit,
       errors: st.reduce((a, s) => a + s.errors, 0) + tr.errors, errorSamples: st.flatMap((s) => s.errorSamples).slice(0, 5),
     };
-    ctx.log(`  storm ${kind}: ${caughtUp}/${P} caught up; 99% at ${(r.t99 / 1000).toFixed(2)} s, 100% at ${(r.t100 / 1000).toFixed(2)} s; missed ${r.missed}, duplicated ${r.duplicated} of ${r.expected}${r.notBack ? `; ${r.notBack} never got back` : ''}; ${r.listenDrops} listen-queue drops; server CPU ${(r.serverCpu * 100).toFixed(0)}%${commit ? `; ${commit.commits} commits of ${commit.meanBatch.toFixed(1)} msg, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''}`);
+    ctx.log(`  storm ${kind}: ${caughtUp}/${P} caught up; 99% at ${(r.t99 / 1000).toFixed(2)} s, 100% at ${(r.t100 / 1000).toFixed(2)} s; missed ${r.missed}, duplicated ${r.duplicated} of ${r.expected}${r.notBack ? `; ${r.notBack} never got back` : ''}; ${r.listenDrops} listen-queue drops; server CPU ${(r.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `; ${commit.commits} commits of ${commit.meanBatch.toFixed(1)} msg, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''}`);
     await Promise.all([...gens.map((gen) => gen.call('storm.close')), traffic.call('traffic.close')]);
     return r;
   } finally {

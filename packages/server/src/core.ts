@@ -13,11 +13,15 @@ import { NotificationService } from './domain/notifications.ts';
 import { SettingsService } from './domain/settings.ts';
 import { TeamService } from './domain/teams.ts';
 import { TopicService } from './domain/topics.ts';
-import { MemoryPresence } from './domain/presence-memory.ts';
+import { MemoryPresence } from './presence/memory.ts';
 import { UserService } from './domain/users.ts';
 import { MemoryBus } from './bus/bus-memory.ts';
+import { RedisBus } from './bus/bus-redis.ts';
+import { RedisPresence } from './presence/redis.ts';
 import { createSqliteStorage } from './storage/sqlite/index.ts';
-import { backends, type BusChoice, type StorageChoice } from './config/backends.ts';
+import { createPostgresStorage } from './storage/postgres/index.ts';
+import { backends, type BusChoice, type PresenceChoice, type StorageChoice } from './config/backends.ts';
+import { Redis } from 'ioredis';
 
 export interface Core {
   config: Readonly<Config>;
@@ -26,6 +30,11 @@ export interface Core {
   presence: PresenceStore;
   /** This process's id in the cluster (`cluster.nodeId`, or the host name and process id). */
   nodeId: string;
+  /**
+   * A Redis client for what nodes share besides the bus and presence (the rate-limit
+   * counters), when the config names a Redis (`bus.redisUrl`); closed by `close()`.
+   */
+  redis: Redis | null;
   directory: MemberDirectory;
   auth: AuthService;
   users: UserService;
@@ -40,8 +49,12 @@ export interface Core {
 }
 
 export interface CoreHooks {
-  /** A bus subscriber (an event handler) threw. */
+  /** A bus subscriber (an event handler) threw, or the bus lost its link (Redis). */
   onBusError?: (err: unknown) => void;
+  /** The presence store could not reach its backend (Redis); it answers from this node's counts meanwhile. */
+  onPresenceError?: (err: unknown) => void;
+  /** PostgreSQL stopped answering (once per outage); writes fail with `server.unavailable` until it is back. */
+  onStorageUnavailable?: (err: unknown) => void;
   /** Storage can no longer write (the SQLite writer thread died); readiness reports it too. */
   onStorageFailure?: (err: unknown) => void;
 }
@@ -55,14 +68,23 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const onBusError = hooks.onBusError ?? (() => {});
   const chosen = backends(config);
   const storage = await openStorage(chosen.storage, hooks);
-  const bus = openBus(chosen.bus, onBusError);
-  const presence = new MemoryPresence();
-  const directory = new MemberDirectory(storage.conversations);
-  const settings = new SettingsService({ storage, bus });
+  const bus = openBus(chosen.bus, chosen.nodeId, onBusError);
+  const presence = openPresence(chosen.presence, chosen.nodeId, hooks.onPresenceError ?? (() => {}));
+  const redis = config.bus.redisUrl ? new Redis(config.bus.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false }) : null;
+  // Errors of this client surface where it is used (the rate limits let a request through).
+  redis?.on('error', () => {});
+  const directory = new MemberDirectory(storage.conversations, { ttlMs: config.cache.memberTtlMs });
+  const settings = new SettingsService({ storage, bus, cacheTtlMs: config.cache.settingsTtlMs });
   // Other nodes' participant and settings changes drop this node's cached member sets and settings.
   bus.subscribe((e) => {
     if (e.kind === 'conversation.changed') directory.invalidate(e.tenant_id, e.conversation_id);
     else if (e.kind === 'settings.changed') settings.invalidate(e.tenant_id);
+  });
+  // After the bus lost its link, events may have been missed: what they would have dropped is
+  // dropped now (the entries also expire on their own, cache.*TtlMs).
+  bus.onResume(() => {
+    directory.clear();
+    settings.clear();
   });
   const auth = new AuthService({
     storage, bus, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.auth.tokenTtlSeconds, adminToken: config.auth.adminToken,
@@ -81,11 +103,13 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
   return {
-    config, storage, bus, presence, nodeId: chosen.nodeId, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
+    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
     async close() {
       await messages.committer.drain();
       await audit.flush();
+      await presence.close();
       await bus.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
       await storage.close();
     },
   };
@@ -99,15 +123,24 @@ async function openStorage(choice: StorageChoice, hooks: CoreHooks): Promise<Sto
         onWriterStopped: hooks.onStorageFailure,
       });
     case 'postgres':
-      throw new Error('storage.driver postgres is not built into this version');
+      return createPostgresStorage({ url: choice.url, poolSize: choice.poolSize, onUnavailable: hooks.onStorageUnavailable });
   }
 }
 
-function openBus(choice: BusChoice, onBusError: (err: unknown) => void): EventBus {
+function openBus(choice: BusChoice, nodeId: string, onBusError: (err: unknown) => void): EventBus {
   switch (choice.driver) {
     case 'memory':
       return new MemoryBus((err) => onBusError(err));
     case 'redis':
-      throw new Error('bus.driver redis is not built into this version');
+      return new RedisBus({ url: choice.url, nodeId, onError: onBusError });
+  }
+}
+
+function openPresence(choice: PresenceChoice, nodeId: string, onError: (err: unknown) => void): PresenceStore {
+  switch (choice.driver) {
+    case 'memory':
+      return new MemoryPresence();
+    case 'redis':
+      return new RedisPresence({ url: choice.url, nodeId, ttlSeconds: choice.ttlSeconds, onError });
   }
 }

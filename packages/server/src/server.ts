@@ -4,6 +4,7 @@
  * finish queued writes, close storage.
  */
 import pino, { type Logger } from 'pino';
+import type { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.ts';
 import { createCore, type Core } from './core.ts';
@@ -11,6 +12,8 @@ import { buildHttp } from './http/app.ts';
 import type { Api } from './http/api.ts';
 import { Metrics } from './ops/metrics.ts';
 import { Realtime } from './realtime/realtime.ts';
+import { MemoryNodeRegistry } from './presence/registry-memory.ts';
+import { RedisNodeRegistry } from './presence/registry-redis.ts';
 import { WsEndpoint } from './ws/server.ts';
 
 export interface CarelineServer {
@@ -35,13 +38,20 @@ export interface StartOptions {
    * restarted (`npm start` does: it shuts down and exits with 70).
    */
   onStorageFailure?: (err: unknown) => void;
+  /**
+   * A Redis client shared by the nodes (with `bus.driver: redis`): the HTTP and WebSocket-upgrade
+   * rate-limit counters go there, so the limits hold across nodes. The caller closes it.
+   */
+  redis?: Redis;
 }
 
-export async function startServer({ config, logger: given, onStorageFailure }: StartOptions): Promise<CarelineServer> {
+export async function startServer({ config, logger: given, onStorageFailure, redis }: StartOptions): Promise<CarelineServer> {
   const logger = given ?? pino({ level: config.log.level, base: { service: config.service.type, node: config.service.id } });
   const metrics = new Metrics();
   const core = await createCore(config, {
-    onBusError: (err) => logger.error({ err }, 'event handler failed'),
+    onBusError: (err) => logger.error({ err }, 'event bus: a handler failed or the link to other nodes broke'),
+    onPresenceError: (err) => logger.warn({ err }, 'presence store unreachable; answering from this node'),
+    onStorageUnavailable: (err) => logger.error({ err }, 'PostgreSQL does not answer: writes fail with server.unavailable, /readyz is 503, until it is back'),
     onStorageFailure: (err) => {
       logger.fatal({ err }, 'storage cannot write any more; /readyz reports not ready');
       onStorageFailure?.(err);
@@ -53,10 +63,8 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
     metrics.messagesCommitted.inc(size);
   };
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
-  const http = await buildHttp({ core, metrics, logger, state });
-  const realtime = new Realtime({ core, metrics, log: logger });
-  const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
-  ws.attach(http.server);
+  const shared = redis ?? core.redis;
+  const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
   // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut
   // (Node answers 408 and closes); so is an idle keep-alive connection. Node checks the first
   // two every `connectionsCheckingInterval` (read at listen), so that follows the timeouts.
@@ -70,6 +78,18 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
   const { port } = http.server.address() as AddressInfo;
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // The real-time layer starts once the address is known, in the same turn as the listen
+  // resolved (no upgrade can arrive before it): the push-node registry names this node by it.
+  const address = config.cluster.publicAddress || url;
+  const registry = config.presence.driver === 'redis'
+    ? new RedisNodeRegistry({
+      url: config.bus.redisUrl, address, ttlSeconds: config.presence.ttlSeconds,
+      onError: (err) => logger.warn({ err }, 'push-node registry unreachable'),
+    })
+    : new MemoryNodeRegistry({ address });
+  const realtime = new Realtime({ core, metrics, log: logger, registry });
+  const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
+  ws.attach(http.server);
 
   const stopPruning = pruneSessions(core, logger);
 
@@ -81,6 +101,8 @@ export async function startServer({ config, logger: given, onStorageFailure }: S
       realtime.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
+      await Promise.race([realtime.settled(), grace]);
+      await registry.close();
       await core.close();
     })());
   return { core, http, realtime, ws, logger, url, port, close };

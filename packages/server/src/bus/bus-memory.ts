@@ -31,6 +31,11 @@ export class MemoryBus implements EventBus {
     };
   }
 
+  /** One process loses no events: never called. */
+  onResume(_handler: () => void): () => void {
+    return () => {};
+  }
+
   async close(): Promise<void> {
     this.#handlers = [];
   }

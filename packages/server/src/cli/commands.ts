@@ -81,8 +81,9 @@ Options:
   migrate: {
     summary: 'Apply the database migrations to the configured database and say which ran',
     usage: 'careline migrate',
-    help: `Opens the configured SQLite database (storage.sqlitePath, CARELINE_STORAGE_SQLITE_PATH;
-created if missing) and applies every migration it has not had yet, each in its own
+    help: `Opens the configured database — the SQLite file (storage.sqlitePath,
+CARELINE_STORAGE_SQLITE_PATH; created if missing), or PostgreSQL with storage.driver postgres
+(storage.postgresUrl; under an advisory lock, so nodes starting meanwhile wait) — and applies every migration it has not had yet, each in its own
 transaction, in order; prints each one applied, or that the database is up to date.
 \`careline start\` does the same on start; this runs it alone (before a deploy, say).
 

@@ -11,6 +11,8 @@ import { SecretPaths, type Config } from '../config/schema.ts';
 import { createCore, type Core } from '../core.ts';
 import { AppError } from '../domain/errors.ts';
 import { openDb } from '../storage/sqlite/db.ts';
+import { PgDb, describeUrl } from '../storage/postgres/db.ts';
+import { migrate } from '../storage/postgres/migrate.ts';
 import { EXIT, UsageError } from './exit.ts';
 
 const MASK = '********';
@@ -75,6 +77,7 @@ function appliedMigrations(path: string): Set<number> {
 export async function migrateCommand(): Promise<number> {
   const loaded = load('migrate');
   if (typeof loaded === 'number') return loaded;
+  if (loaded.config.storage.driver === 'postgres') return migratePostgres(loaded.config.storage.postgresUrl);
   const { sqlitePath, sqliteSynchronous, sqliteWalAutocheckpoint } = loaded.config.storage;
   if (sqlitePath === ':memory:') {
     process.stderr.write('careline migrate: storage.sqlitePath is ":memory:", a throw-away database: nothing to migrate; set CARELINE_STORAGE_SQLITE_PATH\n');
@@ -98,6 +101,29 @@ export async function migrateCommand(): Promise<number> {
     db.close();
   }
   return EXIT.ok;
+}
+
+/** `careline migrate` with storage.driver postgres: the same report, from PostgreSQL's schema_migrations. */
+async function migratePostgres(url: string): Promise<number> {
+  const db = new PgDb({ url, poolSize: 2 });
+  try {
+    const ran = new Set(await migrate(db));
+    const { rows } = await db.query<MigrationRow>('SELECT version, name FROM schema_migrations ORDER BY version');
+    process.stdout.write(`careline migrate: PostgreSQL ${describeUrl(url)}\n`);
+    for (const r of rows.filter((r) => ran.has(r.version))) process.stdout.write(`  applied  ${r.name}\n`);
+    const latest = rows.at(-1);
+    process.stdout.write(
+      ran.size
+        ? `${ran.size} migration${ran.size === 1 ? '' : 's'} applied; the database is now at ${latest?.name}\n`
+        : `the database is up to date (${rows.length} migrations, the latest ${latest?.name ?? 'none'})\n`,
+    );
+    return EXIT.ok;
+  } catch (err) {
+    process.stderr.write(`careline migrate: PostgreSQL ${describeUrl(url)}: ${(err as Error).message}\n`);
+    return EXIT.failure;
+  } finally {
+    await db.close().catch(() => {});
+  }
 }
 
 const TENANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -52,6 +52,12 @@ export const ConfigSchema = Type.Object(
         ),
         maxConnectionsPerUser: Int(20, 'Most WebSocket connections one user may have open on a node; one more is refused with connection.too_many and close 4005 (transient: reconnect with backoff).', 1, 100_000),
         maxPresenceWatches: Int(1000, 'Most users one connection may watch the presence of; a subscribe beyond it is refused with presence.too_many_watches.', 1, 1_000_000),
+        notificationReorderMs: Int(
+          250,
+          'How long a notification that reaches this node before one of its tenant committed earlier waits for it, in ms; then the missing ones are read from storage and sent first (an event the bus lost is found so). A tenant\'s notifications reach its connections in commit order.',
+          0,
+          10_000,
+        ),
         broadcastChunk: Int(1000, 'Most connections written per turn of the event loop when a tenant-wide notification is fanned out (a turn also ends after 5 ms; other traffic runs between turns).', 1, 1_000_000),
       },
       { default: {}, additionalProperties: false },
@@ -133,6 +139,23 @@ export const ConfigSchema = Type.Object(
         maxContentBytes: Int(32 * 1024, 'Largest message content, as JSON bytes.', 256),
         recallWindowSeconds: Int(120, 'How long after sending a sender may recall a message.', 0),
         historyPageMax: Int(200, 'Most messages returned by one history page.', 1, 5000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    cache: Type.Object(
+      {
+        memberTtlMs: Int(
+          10_000,
+          'How long a node keeps a conversation\'s participant set in memory before reading it again. Changes reach other nodes at once over the bus; this bounds how long a node that missed one (a lost bus event) still lets a removed participant send and receive: at most this long. Shorter: more reads (two indexed reads per active conversation per node per period).',
+          100,
+          3_600_000,
+        ),
+        settingsTtlMs: Int(
+          30_000,
+          'How long a node keeps a tenant\'s settings in memory before reading them again; likewise the bound on how long a node that missed a change applies the old connection policy.',
+          100,
+          3_600_000,
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -34,3 +34,25 @@ export const USER_ID_RE = /^[^\s/?#:,]{1,128}$/;
 
 /** A random url-safe secret of `bytes` bytes. */
 export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * The next id after `id` in Crockford base32: its last character incremented, with carry (the
+ * next ULID after a ULID, as a monotonic generator makes it). An id that cannot be incremented
+ * so (all "Z", or a last character outside the alphabet) gets "0" appended, which also sorts
+ * right after it. A store uses it to keep a tenant's notification ids in commit order.
+ */
+export function nextIdAfter(id: string): string {
+  const chars = id.split('');
+  for (let i = chars.length - 1; i >= 0; i--) {
+    const d = CROCKFORD.indexOf(chars[i]!);
+    if (d === -1) break;
+    if (d < CROCKFORD.length - 1) {
+      chars[i] = CROCKFORD[d + 1]!;
+      return chars.join('');
+    }
+    chars[i] = '0';
+  }
+  return `${id}0`;
+}

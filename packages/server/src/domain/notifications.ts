@@ -12,7 +12,7 @@ import {
 import { MAX_CONTENT_DEPTH, nestsDeeperThan } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
 import type {
-  InboxQuery, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationTarget, NotificationUnread, Principal,
+  InboxQuery, Notification, NotificationKindDef, WireNotification, NotificationKindNamesInput, NotificationTarget, NotificationUnread, Principal,
 } from './types.ts';
 import { requireApp, requireUser } from './access.ts';
 import { fail } from './errors.ts';
@@ -75,6 +75,12 @@ export function parseKindNames(input: { display_name?: unknown; display_names?: 
     names[canonical] = displayName(name, `display_names.${canonical}`);
   }
   return { ...out, display_names: names };
+}
+
+/** A notification as sent to clients (frames, REST answers): without the internal `seq`. */
+export function wireNotification(n: Notification): WireNotification {
+  const { seq: _, ...wire } = n;
+  return wire;
 }
 
 /** Most users one notification may list (`{ users: [...] }`); teams, tags and the tenant have no limit. */
@@ -210,8 +216,8 @@ export class NotificationService {
     if (senderId !== null && !(await this.#d.storage.users.getUser(p.tenantId, senderId))) {
       throw fail('user.not_found', `sender_id: no user ${senderId}`, { sender_id: senderId });
     }
-    // The id is taken and the row committed in the same turn (SQLite writes synchronously), so
-    // ids follow commit order on this node: clients may use the newest id they hold as a cursor.
+    // The store keeps this id or replaces it so that the tenant's ids follow commit order, and
+    // gives the tenant's seq: what it returns is what is published and answered.
     const { notification, recipients, count } = await this.#d.storage.notifications.create(
       {
         tenant_id: p.tenantId, id: newId(), kind: def.kind, mode: def.mode, title: input.title, body: input.body ?? null, data,

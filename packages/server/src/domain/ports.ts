@@ -140,6 +140,11 @@ export interface TopicStore {
  *
  * The inbox of a user: `each`-mode items all; of a `latest`-mode kind only the newest (older
  * ones are superseded: not listed, not counted unread). Ids order everything (time-sortable).
+ *
+ * Order across writers: each notification gets `seq`, the tenant's notification sequence —
+ * 1, 2, 3… with no gap, in commit order, unique per tenant — and the ids of a tenant's
+ * notifications increase with `seq` too (ids are in commit order per tenant), so a client's
+ * catch-up cursor (the newest id it holds) never passes a notification committed later.
  */
 export interface NotificationStore {
   /**
@@ -159,8 +164,23 @@ export interface NotificationStore {
    * or `notification.target_invalid` when a team or tag names nobody. `recipients`: the user ids
    * (null for a tenant broadcast); `count`: how many users it addresses (for a broadcast, the
    * tenant's users at that moment, counted, not stored).
+   *
+   * Returns the notification as stored, which the caller uses from then on (events, answers):
+   * its `seq` is the tenant's newest seq + 1, taken under the tenant's lock in the
+   * transaction that stores it; its `id` is `n.id` when that is greater than the id of the
+   * tenant's newest notification, else the next ULID after that id (the id's last character
+   * incremented, with carry, in Crockford base32), so that ids follow `seq`.
    */
   create(n: NewNotification, target: NotificationTarget): Promise<{ notification: Notification; recipients: string[] | null; count: number }>;
+  /**
+   * The tenant's notifications with `seq > afterSeq`, ascending by `seq`, at most `limit`, each
+   * with its recipient user ids (null for a tenant broadcast). Only committed notifications,
+   * and only the tenant's. Since seqs have no gaps, a caller that holds seq s and reads after
+   * it gets s + 1 first. The Hub reads this to deliver notifications whose event it missed.
+   * `read_at` of the returned notifications is null (read state is per user). A `limit` of 0
+   * or less returns nothing.
+   */
+  since(tenantId: string, afterSeq: number, limit: number): Promise<{ notification: Notification; recipients: string[] | null }[]>;
   /** The user's inbox, newest first, cursor-paged; `read_at` is the user's. */
   inbox(tenantId: string, userId: string, q: InboxQuery): Promise<{ items: Notification[]; next_cursor: string | null }>;
   /** Catch-up: inbox items with an id greater than `after` (all, without it), oldest first; only the unread ones with `unread`. */
@@ -215,6 +235,99 @@ export interface AuditStore {
   unchained(tenantId: string): Promise<number>;
 }
 
+/** Where a job is: waiting (`queued`, until `run_at`), held by a worker (`leased`), `done`, or given up (`dead`, kept for operators). */
+export type JobState = 'queued' | 'leased' | 'done' | 'dead';
+
+/** A job to enqueue. */
+export interface NewJob {
+  tenant_id: string;
+  /** What runs it (a `JobRunner` handler is registered per kind). */
+  kind: string;
+  /** Any JSON value; stored as JSON text, read back as parsed JSON. */
+  payload: unknown;
+  /** At most one job per (tenant, kind, dedupe_key): enqueueing the key again adds nothing. */
+  dedupe_key?: string | null;
+  /** Not claimed before this time (ms; default: the enqueue's `now`). */
+  run_at?: number;
+  /** Attempts before the job is dead (default `DEFAULT_JOB_ATTEMPTS`). */
+  max_attempts?: number;
+}
+
+export const DEFAULT_JOB_ATTEMPTS = 10;
+
+export interface Job {
+  /** Time-sortable (ULID), given by the store. */
+  id: string;
+  tenant_id: string;
+  kind: string;
+  payload: unknown;
+  dedupe_key: string | null;
+  state: JobState;
+  /** Claims so far (the running one included). */
+  attempts: number;
+  max_attempts: number;
+  /** Runnable from this time (ms). */
+  run_at: number;
+  /** The worker holding (or last holding) the lease. */
+  worker: string | null;
+  /** The lease ends at this time; then the job may be claimed again. */
+  lease_until: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Counts of the jobs of one kind, by state. */
+export interface JobStats {
+  kind: string;
+  queued: number;
+  leased: number;
+  done: number;
+  dead: number;
+  /** `run_at` of the oldest queued job (how far behind the workers are); null when none. */
+  oldest_queued_at: number | null;
+}
+
+/**
+ * The outbox: work that must happen after a commit and survive a crash (offline push,
+ * webhooks). Durable, shared by every node and process on the database. Guarantees:
+ * - `enqueue` stores the whole list in one transaction, or nothing. A job whose
+ *   (tenant_id, kind, dedupe_key) is already stored — done, dead, or earlier in the same
+ *   list — is not stored again: its result is the existing id with `created: false`, so an
+ *   enqueue repeated after a crash adds nothing (until the old job is `prune`d).
+ * - `claim` leases up to `limit` runnable jobs of `kinds` to `worker` until `now + leaseMs`,
+ *   oldest `run_at` first (then id), and counts the attempt. Runnable: `queued` with
+ *   `run_at <= now`, or `leased` with an expired lease (its worker died: the job runs again —
+ *   at-least-once, so handlers must be idempotent). A job is never leased to two workers at
+ *   once, across processes and nodes. An expired lease of a job that used its last attempt
+ *   makes it `dead` instead.
+ * - `complete` and `fail` act only for the worker holding the lease (false / null otherwise:
+ *   the lease expired and another worker took the job, or it is no longer leased).
+ * - `fail` with `retryAt` re-queues the job to run at that time; with null, or once
+ *   `attempts >= max_attempts`, the job is `dead`: never claimed again, kept with its
+ *   `last_error` until an operator `revive`s it.
+ */
+export interface JobStore {
+  enqueue(jobs: readonly NewJob[], now: number): Promise<{ id: string; created: boolean }[]>;
+  claim(worker: string, kinds: readonly string[], limit: number, leaseMs: number, now: number): Promise<Job[]>;
+  /** The job is done; false if `worker` does not hold its lease. */
+  complete(id: string, worker: string, now: number): Promise<boolean>;
+  /** The attempt failed: `retry` (queued again at `retryAt`) or `dead`; null if `worker` does not hold its lease. */
+  fail(id: string, worker: string, error: string, retryAt: number | null, now: number): Promise<'retry' | 'dead' | null>;
+  get(id: string): Promise<Job | null>;
+  /** Counts per kind, for operators and metrics. */
+  stats(): Promise<JobStats[]>;
+  /** Dead jobs, ascending by id, after `after` (an id), at most `limit`; of `kind` when given. */
+  dead(q: { kind?: string; after?: string; limit: number }): Promise<Job[]>;
+  /** Puts a dead job back in the queue, runnable at `now` with its attempts reset; false if it is not dead. */
+  revive(id: string, now: number): Promise<boolean>;
+  /**
+   * Deletes up to `limit` jobs that were done before `before` (ms); returns how many. Their
+   * dedupe keys are free again. Call again until it returns 0.
+   */
+  prune(before: number, limit: number): Promise<number>;
+}
+
 export interface Storage {
   readonly tenants: TenantStore;
   readonly users: UserStore;
@@ -226,6 +339,7 @@ export interface Storage {
   readonly notifications: NotificationStore;
   readonly teams: TeamStore;
   readonly settings: SettingsStore;
+  readonly jobs: JobStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -233,22 +347,71 @@ export interface Storage {
 
 /**
  * Carries domain events to every node (including this one). Guarantees: events published by
- * one node reach each subscriber in publish order; at-most-once (a node that is down misses
- * them — clients recover through catch-up, which reads storage, never the bus).
+ * one node reach each subscriber in publish order; a node's own events reach its own
+ * subscribers at once, whatever happens to the link between nodes; at-most-once across nodes
+ * (a node that is down or cut off misses them — clients recover through catch-up, which reads
+ * storage, never the bus). A throwing subscriber is reported and does not stop the others.
  */
 export interface EventBus {
   publish(event: DomainEvent): void;
   subscribe(handler: (event: DomainEvent) => void): () => void;
+  /**
+   * `handler` runs after the bus reconnected following a loss, when events from other nodes
+   * may have been missed: caches fed by events are cleared on it, and connections catch up
+   * from storage. It may run more than once for one outage (this node's link, and other nodes
+   * announcing theirs): what it does must be harmless to repeat. A single-process bus never
+   * calls it. Returns the unsubscribe function.
+   */
+  onResume(handler: () => void): () => void;
+  close(): Promise<void>;
+}
+
+/** A user went online or offline as a whole, across nodes, found by the store itself. */
+export interface PresenceChange {
+  tenantId: string;
+  userId: string;
+  online: boolean;
+  /** When the user was last seen (for a dead node's users: its last heartbeat). */
+  lastSeen: number;
+}
+
+/**
+ * Who is online, across nodes. `connected`/`disconnected` count one connection of a user on
+ * this node in or out; they resolve true when the user went online/offline as a whole, across
+ * every node (the first connection anywhere, the last one anywhere). Calls made by one node
+ * take effect in call order. A multi-node backend keeps each node's counts under a time to
+ * live that the node refreshes: the users of a node that died go offline by themselves, and a
+ * live node reports them through `onChange` (once, cluster-wide) so that it publishes
+ * `presence.changed`. `onChange` reports only what `connected`/`disconnected` did not return.
+ */
+export interface PresenceStore {
+  connected(tenantId: string, userId: string, now: number): Promise<boolean>;
+  disconnected(tenantId: string, userId: string, now: number): Promise<boolean>;
+  status(tenantId: string, userId: string): Promise<{ online: boolean; last_seen: number | null; connections: number }>;
+  /** Transitions found by the store itself (a dead node's users going offline). Returns the unsubscribe function. */
+  onChange(handler: (change: PresenceChange) => void): () => void;
+  /** Stops refreshing and closes the connection; this node's counts then expire unless they were counted out. */
   close(): Promise<void>;
 }
 
 /**
- * Who is online. `connected`/`disconnected` count a user's live connections on this node;
- * they return true when the user went online/offline as a whole. Multi-node backends
- * aggregate across nodes.
+ * The push-node registry: which nodes are alive (by their public address) and which node
+ * holds a user's connection, so that something outside a node (a push worker, the balancer's
+ * sticky routing, an operator) can find it. A node registers itself with a heartbeat and drops
+ * out when the heartbeat stops; `register` is called when the node opens its first connection
+ * of a user, `unregister` when it closes its last one. When a user is connected to several
+ * nodes, `lookup` names one of them (the most recent to register, or a live one after that
+ * one unregistered or died).
  */
-export interface PresenceStore {
-  connected(tenantId: string, userId: string, now: number): boolean;
-  disconnected(tenantId: string, userId: string, now: number): boolean;
-  status(tenantId: string, userId: string): Promise<{ online: boolean; last_seen: number | null; connections: number }>;
+export interface NodeRegistry {
+  /** This node's public address. */
+  readonly address: string;
+  register(tenantId: string, userId: string): Promise<void>;
+  unregister(tenantId: string, userId: string): Promise<void>;
+  /** The address of a live node holding a connection of the user, or null. */
+  lookup(tenantId: string, userId: string): Promise<string | null>;
+  /** The live nodes, with their last heartbeat (ms since the epoch). */
+  nodes(): Promise<{ address: string; heartbeat: number }[]>;
+  /** Stops the heartbeat and closes the connection (the node drops out when its heartbeat goes stale). */
+  close(): Promise<void>;
 }

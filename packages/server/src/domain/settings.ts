@@ -8,7 +8,10 @@
  * Every connection opening asks for its tenant's policy, so the settings are kept in memory:
  * a bounded cache (the `cacheTenants` most recently read tenants), dropped for a tenant when
  * its settings change — at once on the node that changed them, and through the bus
- * (`settings.changed`) on every other node.
+ * (`settings.changed`) on every other node. The bus may lose that event (at-most-once), so a
+ * cached copy also expires `cacheTtlMs` after its read began (age checked on use, no timer),
+ * and `clear()` drops them all when the bus resumes after a loss: a node that missed a change
+ * applies it within `cacheTtlMs` at the latest.
  */
 import { platformClass } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
@@ -22,13 +25,22 @@ export interface SettingsDeps {
   now?: () => number;
   /** Tenants whose settings are kept in memory (default 10,000). */
   cacheTenants?: number;
+  /** A cached copy is read again once this old (ms, from the start of its read; default 30,000). */
+  cacheTtlMs?: number;
+}
+
+interface Cached {
+  settings: TenantSettings;
+  /** When its read began. */
+  at: number;
 }
 
 export class SettingsService {
   readonly #d: SettingsDeps;
   readonly #now: () => number;
-  readonly #cache = new Map<string, TenantSettings>();
+  readonly #cache = new Map<string, Cached>();
   readonly #cacheMax: number;
+  readonly #ttlMs: number;
   /** Bumped by every invalidation: a read that was in flight meanwhile is not cached. */
   #generation = 0;
 
@@ -36,6 +48,7 @@ export class SettingsService {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
     this.#cacheMax = Math.max(1, deps.cacheTenants ?? 10_000);
+    this.#ttlMs = deps.cacheTtlMs ?? 30_000;
   }
 
   /** Drops a tenant's cached settings (they changed here or on another node). */
@@ -44,19 +57,28 @@ export class SettingsService {
     this.#cache.delete(tenantId);
   }
 
-  /** The tenant's settings, from the cache when it holds them. */
+  /** Drops every cached tenant (changes may have been missed: the bus resumed after a loss). */
+  clear(): void {
+    this.#generation++;
+    this.#cache.clear();
+  }
+
+  /** The tenant's settings, from the cache when it holds a fresh copy. */
   async #settings(tenantId: string): Promise<TenantSettings> {
     const hit = this.#cache.get(tenantId);
     if (hit) {
-      // Most recently used last, so the oldest is evicted first.
       this.#cache.delete(tenantId);
-      this.#cache.set(tenantId, hit);
-      return hit;
+      if (this.#now() - hit.at < this.#ttlMs) {
+        // Most recently used last, so the oldest is evicted first.
+        this.#cache.set(tenantId, hit);
+        return hit.settings;
+      }
     }
     const generation = this.#generation;
+    const at = this.#now();
     const settings = await this.#d.storage.settings.get(tenantId);
     if (generation === this.#generation) {
-      this.#cache.set(tenantId, settings);
+      this.#cache.set(tenantId, { settings, at });
       if (this.#cache.size > this.#cacheMax) this.#cache.delete(this.#cache.keys().next().value!);
     }
     return settings;

@@ -45,8 +45,18 @@ export interface UserInput {
 
 // ---- Notifications, care teams, tags, tenant settings ---------------------------------------
 
-export type { Notification, NotificationAudience, NotificationMode, NotificationUnread } from '@careline/protocol';
-import type { Notification, NotificationAudience, NotificationMode } from '@careline/protocol';
+export type { NotificationAudience, NotificationMode, NotificationUnread } from '@careline/protocol';
+import type { Notification as WireNotification, NotificationAudience, NotificationMode } from '@careline/protocol';
+
+/**
+ * A notification as the server holds it: the protocol's notification plus `seq`, the tenant's
+ * notification sequence (1, 2, 3… in commit order, unique per tenant). `seq` is internal: the
+ * Hub orders and fills live delivery with it; it is never sent (`wireNotification`).
+ */
+export interface Notification extends WireNotification {
+  seq: number;
+}
+export type { WireNotification };
 
 /** A notification kind of a tenant: built in (seed 001) or registered by the integrator. */
 export interface NotificationKindDef {
@@ -77,8 +87,11 @@ export type NotificationTarget =
   | { type: 'tag'; tag: string }
   | { type: 'tenant' };
 
-/** A notification ready to be stored (`read_at` is per user, so not here). */
-export interface NewNotification extends Omit<Notification, 'read_at'> {
+/**
+ * A notification ready to be stored (`read_at` is per user, so not here; `seq` is the store's).
+ * `id` is the id asked for: the store keeps it, or replaces it to keep ids in commit order.
+ */
+export interface NewNotification extends Omit<Notification, 'read_at' | 'seq'> {
   tenant_id: string;
   mode: NotificationMode;
   audience: NotificationAudience;

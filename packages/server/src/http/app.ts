@@ -3,6 +3,7 @@
  * or listen on port 0). Every route declares its schema (validation + OpenAPI) and who may
  * call it (`config.auth`).
  */
+import type { Redis } from 'ioredis';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance } from 'fastify';
 import type { TSchema } from 'typebox';
 import compress from '@fastify/compress';
@@ -48,6 +49,8 @@ export interface HttpOptions {
   metrics: Metrics;
   logger: FastifyBaseLogger;
   state: OpsState;
+  /** A Redis client shared by the nodes: the rate-limit counters live there (absent: in this process). */
+  redis?: Redis;
 }
 
 /**
@@ -100,7 +103,7 @@ function answerClientError(this: FastifyInstance, err: Error & { code?: string }
   socket.destroy(err);
 }
 
-export async function buildHttp({ core, metrics, logger, state }: HttpOptions): Promise<Api> {
+export async function buildHttp({ core, metrics, logger, state, redis }: HttpOptions): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: core.config.http.bodyLimitBytes,
@@ -151,7 +154,7 @@ export async function buildHttp({ core, metrics, logger, state }: HttpOptions): 
   });
   await app.register(swaggerUi, { routePrefix: '/docs', ...docsCsp });
 
-  const limits = await RateLimits.install(app, core.config);
+  const limits = await RateLimits.install(app, core.config, redis);
   app.decorate('limits', limits);
   app.decorateRequest('principal', undefined as never);
   // Authenticate before the body is read: an unauthenticated request costs no parsing.

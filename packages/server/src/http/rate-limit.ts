@@ -14,12 +14,15 @@
  *   each one opens a login session).
  *
  * Every refusal is `request.rate_limited` (429) with `details.retry_after` (seconds) and a
- * Retry-After header. The counters are the library's in-memory store, per node; with several
- * nodes the plugin takes its Redis store instead (`redis:` when registering) and nothing here
- * changes.
+ * Retry-After header. The counters are the library's in-memory store, per node; given a Redis
+ * client (several nodes: `install(app, config, redis)`), they are the library's Redis store,
+ * under `careline:ratelimit:`, shared by every node on that Redis, so a client counts the same
+ * whichever node it reaches. While that Redis does not answer, requests are let through (a
+ * node keeps serving) rather than refused.
  */
 import type { IncomingMessage } from 'node:http';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import type { Redis } from 'ioredis';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '@careline/protocol';
 import type { Config } from '../config/schema.ts';
@@ -43,6 +46,9 @@ interface Keyed {
 }
 type Counter = ReturnType<FastifyInstance['createRateLimit']>;
 
+/** The prefix of the counters' keys in Redis. */
+export const RATE_LIMIT_NAMESPACE = 'careline:ratelimit:';
+
 const keyOf = (req: FastifyRequest) => (req as unknown as Keyed).key;
 const NO_ROUTE = { config: {} } as const;
 
@@ -60,11 +66,14 @@ export class RateLimits {
     this.#trustProxy = trustProxy;
   }
 
-  /** Registers the plugin (no limit of its own on any route) and builds the counters. */
-  static async install(app: FastifyInstance, config: Readonly<Config>): Promise<RateLimits> {
+  /**
+   * Registers the plugin (no limit of its own on any route) and builds the counters: in this
+   * process, or in `redis` (shared by the nodes that use it).
+   */
+  static async install(app: FastifyInstance, config: Readonly<Config>, redis?: Redis): Promise<RateLimits> {
     const limits = new RateLimits(config.rateLimit, config.http.trustProxy);
     const cfg = config.rateLimit;
-    await app.register(rateLimit, { global: false });
+    await app.register(rateLimit, redis ? { global: false, redis, nameSpace: RATE_LIMIT_NAMESPACE, skipOnError: true } : { global: false });
     const counter = (max: number): Counter =>
       app.createRateLimit({ max, timeWindow: cfg.windowSeconds * 1000, keyGenerator: keyOf, cache: cfg.trackedKeys } as Parameters<FastifyInstance['createRateLimit']>[0]);
     limits.#failed = counter(cfg.failedAuthPerIp);

@@ -22,7 +22,7 @@ import { isAppError, fail, type AppError } from '../domain/errors.ts';
 import { planSync, readRange } from '../domain/sync.ts';
 import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { messageFrame } from './frames.ts';
+import { messageFrame, notificationFrame } from './frames.ts';
 import type { Transport } from './transport.ts';
 
 const validators = Object.fromEntries(Object.entries(ClientFrames).map(([k, s]) => [k, Compile(s)])) as Record<string, ReturnType<typeof Compile>>;
@@ -201,7 +201,11 @@ export class Connection {
     if (!this.#trackLive) return;
     const live = (this.#live ??= new Map());
     const run = live.get(conversation);
+    // A run of consecutive seqs, grown at either end: live frames from several nodes can come
+    // a little out of order (11, then 10).
+    if (run && seq >= run[0] && seq <= run[1]) return;
     if (run && seq === run[1] + 1) run[1] = seq;
+    else if (run && seq === run[0] - 1) run[0] = seq;
     else live.set(conversation, [seq, seq]);
   }
 
@@ -210,13 +214,16 @@ export class Connection {
     return run !== undefined && seq >= run[0] && seq <= run[1];
   }
 
-  /** Whether a catch-up already sent message `seq` of `conversation`; forgets the conversation once live frames pass it. */
+  /**
+   * Whether a catch-up already sent message `seq` of `conversation`. Kept for the
+   * connection's life (one number per conversation caught up), not dropped when a newer live
+   * frame passes: with several nodes, live frames of one conversation come from the nodes that
+   * committed them and can arrive out of seq order (11 from one node before 10 from another),
+   * so a frame the catch-up sent can still come after a newer one.
+   */
   #caughtUp(conversation: string, seq: number): boolean {
     const upTo = this.#covered?.get(conversation);
-    if (upTo === undefined) return false;
-    if (seq <= upTo) return true;
-    this.#covered!.delete(conversation);
-    return false;
+    return upTo !== undefined && seq <= upTo;
   }
 
   /** Whether a catch-up already sent notification `id`; forgets it once live frames pass it. */
@@ -462,7 +469,7 @@ export class Connection {
       if (this.#closed) break;
       for (const n of page) {
         if (this.#sentLiveNotification(n.id)) continue;
-        this.write(JSON.stringify({ type: 'notification', kind: n.kind, notification: n } satisfies ServerFrame));
+        this.write(notificationFrame(n));
         sent++;
       }
       const last = page[page.length - 1]!.id;
@@ -475,8 +482,8 @@ export class Connection {
 
   /**
    * Ends the hold: writes the held live frames, minus messages and notifications the
-   * catch-up already sent. What it sent stays known (`#covered`) until the live frames pass
-   * it: the catch-up may have read commits whose live frames come after the release.
+   * catch-up already sent. What it sent stays known (`#covered`, for the connection's life):
+   * the catch-up may have read commits whose live frames come after the release.
    */
   #release(): void {
     this.#stopHoldTimer();

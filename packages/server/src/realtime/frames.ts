@@ -1,6 +1,7 @@
 /** Serialising frames that carry stored data, so that nothing stored can stop delivery. */
 import { MessageTypes, unavailableContent, type ServerFrame } from '@careline/protocol';
-import type { Message } from '../domain/types.ts';
+import { wireNotification } from '../domain/notifications.ts';
+import type { Message, Notification } from '../domain/types.ts';
 
 /**
  * The `message` frame of `m`. Content that cannot be written as JSON (nested too deep for the
@@ -13,4 +14,9 @@ export function messageFrame(m: Message): string {
   } catch {
     return JSON.stringify({ type: 'message', message: { ...m, type: MessageTypes.SYSTEM, content: unavailableContent(m.type) } } satisfies ServerFrame);
   }
+}
+
+/** The `notification` frame of `n`: the protocol's fields only (the tenant's `seq` stays on the server). */
+export function notificationFrame(n: Notification): string {
+  return JSON.stringify({ type: 'notification', kind: n.kind, notification: wireNotification(n) } satisfies ServerFrame);
 }

@@ -2,17 +2,30 @@
  * The connections of this node, by tenant and user, and the fan-out of bus events to them.
  * Each event is serialised once and the same string written to every connection that gets it.
  *
- * Notifications of a tenant reach its connections in the order they were stored (a client
- * keeps the newest id it got as its catch-up cursor, so it must never get a newer one before
- * an older one). A tenant broadcast is written to this node's connections of the tenant in
- * turns of at most `broadcastChunk` connections and `broadcastSliceMs` milliseconds, yielding to
+ * Notifications of a tenant reach its connections in the order they were committed, with none
+ * left out (a client keeps the newest id it got as its catch-up cursor, so it must never get a
+ * newer one before an older one, nor miss one it would then never catch up on). Events come
+ * from several nodes in any order and the bus may lose one, so the Hub orders them by the
+ * tenant's `seq` (1, 2, 3… in commit order): per tenant it keeps the last seq handed out; the
+ * next one goes out at once, a duplicate is dropped, and one that comes before those it
+ * follows waits (`reorderMs`, at most `reorderMax` of them) for them; when the wait ends, the
+ * missing ones are read from storage (`since`) and go out first, so a notification whose event
+ * was lost still reaches this node's connections. A tenant without connections here only
+ * moves its last seq, and is forgotten `orderIdleMs` after its last event. The first event of
+ * a tenant not known yet, when it has connections here, sets where its order starts; the
+ * notifications just before it created since the tenant's first connection here came (their
+ * events may have been lost) are read and sent first.
+ *
+ * A tenant broadcast is written to this node's connections of the tenant in turns of at most
+ * `broadcastChunk` connections and `broadcastSliceMs` milliseconds, yielding to
  * the event loop between turns so that other traffic goes on; notifications of the tenant that
  * come meanwhile wait behind it.
  */
 import { Disconnect, EventKinds, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
+import type { NotificationStore } from '../domain/ports.ts';
 import type { Connection } from './connection.ts';
-import { messageFrame } from './frames.ts';
+import { messageFrame, notificationFrame } from './frames.ts';
 
 /**
  * A user's connections on this node. An array, not a Set: almost every user has one or two,
@@ -20,6 +33,29 @@ import { messageFrame } from './frames.ts';
  */
 type UserMap = Map<string, Connection[]>;
 type NotificationEvent = Extract<DomainEvent, { kind: 'notification.created' }>;
+
+/** Most notifications read from storage at a time to fill a gap, or to look back at a tenant's first event. */
+const READ_PAGE = 100;
+/**
+ * At a tenant's first event, notifications created up to this long before its first connection
+ * here came are looked back at too: `created_at` is taken before the commit, on the clock of
+ * the node that made it. Older ones are the catch-up's.
+ */
+const LOOKBACK_MARGIN_MS = 5000;
+
+/** Where a tenant's notifications stand on this node. */
+interface TenantOrder {
+  /** The seq of the newest notification handed out; undefined until the first event sets it. */
+  last: number | undefined;
+  /** Events that came before ones they follow, by seq. */
+  waiting: Map<number, NotificationEvent>;
+  /** Ends the wait for the missing ones. */
+  timer: NodeJS.Timeout | undefined;
+  /** A read of missing ones from storage is running. */
+  reading: boolean;
+  /** When its last event came (a tenant without connections here is forgotten after `orderIdleMs`). */
+  seenAt: number;
+}
 
 export interface HubOptions {
   /** Most connections written per turn of the event loop during a broadcast (default 1000). */
@@ -30,8 +66,25 @@ export interface HubOptions {
    * 10–40 µs, so 1000 of them could keep messages waiting for tens of milliseconds.
    */
   broadcastSliceMs?: number;
-  /** Reports a failure of a background fan-out. */
+  /** Reports a failure of a background fan-out, or missing notifications that could not be read. */
   onError?: (err: unknown) => void;
+  /**
+   * How long a tenant's notification that came before one it follows waits for it, in ms
+   * (default 250); then the missing ones are read from storage.
+   */
+  reorderMs?: number;
+  /** Most notifications of a tenant that wait (default 1000); one more ends the wait at once. */
+  reorderMax?: number;
+  /**
+   * Reads a tenant's notifications after a seq (`NotificationStore.since`). Without it, the
+   * missing ones are passed over when the wait ends.
+   */
+  since?: NotificationStore['since'];
+  /**
+   * How long the order of a tenant without connections here is kept after its last event, in
+   * ms (default 10 minutes): a connection that comes meanwhile finds where it stands.
+   */
+  orderIdleMs?: number;
 }
 
 export class Hub {
@@ -43,12 +96,25 @@ export class Hub {
   readonly #chunk: number;
   readonly #sliceMs: number;
   readonly #onError: (err: unknown) => void;
+  /** Per tenant with connections here, or with events lately: the order of its notifications. */
+  readonly #orders = new Map<string, TenantOrder>();
+  readonly #orderIdleMs: number;
+  #nextSweep = 0;
+  /** Per tenant with connections here: when the first of them came. */
+  readonly #connectedAt = new Map<string, number>();
+  readonly #reorderMs: number;
+  readonly #reorderMax: number;
+  readonly #since: NotificationStore['since'] | undefined;
   #idle: (() => void)[] = [];
 
   constructor(o: HubOptions = {}) {
     this.#chunk = Math.max(1, o.broadcastChunk ?? 1000);
     this.#sliceMs = Math.max(0, o.broadcastSliceMs ?? 5);
     this.#onError = o.onError ?? (() => {});
+    this.#reorderMs = Math.max(0, o.reorderMs ?? 250);
+    this.#reorderMax = Math.max(1, o.reorderMax ?? 1000);
+    this.#since = o.since;
+    this.#orderIdleMs = Math.max(0, o.orderIdleMs ?? 600_000);
   }
 
   /** Resolves when no broadcast fan-out is in progress. */
@@ -59,6 +125,13 @@ export class Hub {
 
   get size(): number {
     return this.#byId.size;
+  }
+
+  /** Tenants whose notification order this node keeps (those with connections here that got one), and the events waiting. */
+  get ordering(): { tenants: number; waiting: number } {
+    let waiting = 0;
+    for (const o of this.#orders.values()) waiting += o.waiting.size;
+    return { tenants: this.#orders.size, waiting };
   }
 
   /** Presence watches held on this node, over every connection. */
@@ -82,7 +155,10 @@ export class Hub {
     this.#byId.set(c.id, c);
     const { tenantId, userId } = c.principal;
     let users = this.#byTenant.get(tenantId);
-    if (!users) this.#byTenant.set(tenantId, (users = new Map()));
+    if (!users) {
+      this.#byTenant.set(tenantId, (users = new Map()));
+      this.#connectedAt.set(tenantId, Date.now());
+    }
     let set = users.get(userId);
     if (!set) users.set(userId, (set = []));
     set.push(c);
@@ -103,7 +179,13 @@ export class Hub {
         users!.set(userId, rest);
       } else {
         users!.delete(userId);
-        if (users!.size === 0) this.#byTenant.delete(tenantId);
+        if (users!.size === 0) {
+          this.#byTenant.delete(tenantId);
+          this.#connectedAt.delete(tenantId);
+          // Nobody here to wait for: the order stays (until idle), what waited is passed.
+          const order = this.#orders.get(tenantId);
+          if (order) this.#unattended(order);
+        }
       }
     }
     return true;
@@ -210,7 +292,173 @@ export class Hub {
     }
   }
 
+  /** Puts a tenant's notification in seq order: out now, dropped, or waiting for those before it. */
   #onNotification(e: NotificationEvent): void {
+    const t = e.tenant_id;
+    const seq = e.notification.seq;
+    const now = Date.now();
+    if (now >= this.#nextSweep) this.#sweep(now);
+    const connected = this.#byTenant.has(t);
+    let o = this.#orders.get(t);
+    if (!o) {
+      this.#orders.set(t, (o = { last: undefined, waiting: new Map(), timer: undefined, reading: false, seenAt: now }));
+      if (connected && seq > 1 && this.#since) {
+        // Where the order starts: after a look back at those just before it.
+        o.waiting.set(seq, e);
+        this.#fill(t, o).catch((err: unknown) => this.#onError(err));
+        return;
+      }
+      o.last = seq - 1;
+    }
+    o.seenAt = now;
+    if (!connected) {
+      // Nobody here to deliver to: only where the order stands is kept.
+      if (o.last === undefined || seq > o.last) o.last = seq;
+      this.#unattended(o);
+      return;
+    }
+    if (o.last !== undefined && seq <= o.last) return;
+    if (!o.reading && seq === o.last! + 1) {
+      o.last = seq;
+      this.#dispatch(e);
+      this.#flush(o);
+      if (o.waiting.size === 0) {
+        clearTimeout(o.timer);
+        o.timer = undefined;
+      }
+      return;
+    }
+    if (o.waiting.has(seq)) return;
+    o.waiting.set(seq, e);
+    if (o.waiting.size > this.#reorderMax) {
+      if (o.reading) this.#passOver(t, o, 'too many notifications waiting while the missing ones are read');
+      else this.#fill(t, o).catch((err: unknown) => this.#onError(err));
+      return;
+    }
+    if (!o.reading) this.#wait(t, o);
+  }
+
+  /** The tenant has no connection here: nothing waits (its order moves past what waited). */
+  #unattended(o: TenantOrder): void {
+    clearTimeout(o.timer);
+    o.timer = undefined;
+    for (const seq of o.waiting.keys()) if (o.last === undefined || seq > o.last) o.last = seq;
+    o.waiting.clear();
+  }
+
+  /** Forgets the order of tenants without connections here and without events for `orderIdleMs`. */
+  #sweep(now: number): void {
+    this.#nextSweep = now + this.#orderIdleMs / 10;
+    for (const [t, o] of this.#orders) {
+      if (!o.reading && o.waiting.size === 0 && now - o.seenAt >= this.#orderIdleMs && !this.#byTenant.has(t)) this.#orders.delete(t);
+    }
+  }
+
+  #wait(t: string, o: TenantOrder): void {
+    o.timer ??= setTimeout(() => {
+      o.timer = undefined;
+      this.#fill(t, o).catch((err: unknown) => this.#onError(err));
+    }, this.#reorderMs);
+    o.timer.unref?.();
+  }
+
+  /** Drops waiting events at or before the last one handed out, then hands out those that follow it, in a row. */
+  #flush(o: TenantOrder): void {
+    if (o.waiting.size === 0) return;
+    for (const seq of o.waiting.keys()) if (seq <= o.last!) o.waiting.delete(seq);
+    for (let e = o.waiting.get(o.last! + 1); e; e = o.waiting.get(o.last! + 1)) {
+      o.waiting.delete(o.last! + 1);
+      o.last! += 1;
+      this.#dispatch(e);
+    }
+  }
+
+  /** Gives up waiting: hands out every waiting event in seq order, passing over the missing ones. */
+  #passOver(t: string, o: TenantOrder, why: string): void {
+    if (o.waiting.size === 0) return;
+    const seqs = [...o.waiting.keys()].sort((a, b) => a - b);
+    this.#onError(Object.assign(new Error(`notifications of tenant ${t} passed over: ${why}`), { tenant_id: t, after: o.last, next: seqs[0] }));
+    for (const seq of seqs) {
+      const e = o.waiting.get(seq)!;
+      o.waiting.delete(seq);
+      if (o.last !== undefined && seq <= o.last) continue;
+      o.last = seq;
+      this.#dispatch(e);
+    }
+  }
+
+  /**
+   * The wait ended (or too many wait, or the tenant's first event came): reads the missing
+   * notifications from storage and hands them out in order with the waiting ones. Only the
+   * gaps below the newest waiting seq at the start are read; events that come meanwhile wait
+   * their own turn.
+   */
+  async #fill(t: string, o: TenantOrder): Promise<void> {
+    if (o.reading) return;
+    clearTimeout(o.timer);
+    o.timer = undefined;
+    const since = this.#since;
+    if (!since) {
+      this.#passOver(t, o, 'no storage to read them from');
+      return;
+    }
+    o.reading = true;
+    const current = () => this.#orders.get(t) === o;
+    try {
+      if (o.last === undefined) {
+        const first = Math.min(...o.waiting.keys());
+        const from = Math.max(0, first - 1 - READ_PAGE);
+        const cutoff = (this.#connectedAt.get(t) ?? Date.now()) - LOOKBACK_MARGIN_MS;
+        const rows = await since(t, from, first - 1 - from);
+        if (!current()) return;
+        // (Unless too many came meanwhile and went out without waiting: then it is too late for these.)
+        if (o.last === undefined) {
+          o.last = first - 1;
+          for (const r of rows) {
+            if (r.notification.seq < first && r.notification.created_at >= cutoff) {
+              this.#dispatch({ kind: 'notification.created', tenant_id: t, notification: r.notification, recipients: r.recipients });
+            }
+          }
+        }
+        this.#flush(o);
+      }
+      const target = Math.max(0, ...o.waiting.keys());
+      while (o.last! < target && o.waiting.size > 0) {
+        const gapEnd = Math.min(...o.waiting.keys()) - 1;
+        const rows = await since(t, o.last!, Math.min(READ_PAGE, gapEnd - o.last!));
+        if (!current()) return;
+        let moved = false;
+        for (const r of rows) {
+          const seq = r.notification.seq;
+          if (seq <= o.last! || seq > gapEnd) continue;
+          o.last = seq;
+          moved = true;
+          this.#dispatch({ kind: 'notification.created', tenant_id: t, notification: r.notification, recipients: r.recipients });
+        }
+        // Not in storage (yet) where this node reads: passed over rather than waited for forever.
+        if (!moved) o.last = Math.max(o.last!, gapEnd);
+        this.#flush(o);
+      }
+    } catch (err) {
+      this.#onError(err);
+      if (current()) {
+        // The look back failed: the order starts at the first event, which goes out with the others.
+        if (o.last === undefined && o.waiting.size > 0) o.last = Math.min(...o.waiting.keys()) - 1;
+        if (o.last === undefined) this.#orders.delete(t);
+        else this.#passOver(t, o, 'the missing ones could not be read');
+      }
+    } finally {
+      o.reading = false;
+    }
+    if (!current()) return;
+    // Events that came during the read: those in order go out, the others wait their turn.
+    this.#flush(o);
+    if (!this.#byTenant.has(t)) this.#unattended(o);
+    else if (o.waiting.size > 0) this.#wait(t, o);
+  }
+
+  /** Hands a notification to the tenant's per-tenant queue (behind a broadcast in progress, if any). */
+  #dispatch(e: NotificationEvent): void {
     const queue = this.#pending.get(e.tenant_id);
     if (queue) {
       queue.push(e);
@@ -245,10 +493,6 @@ export class Hub {
     }
   }
 
-  #notificationFrame(e: NotificationEvent): string {
-    return JSON.stringify({ type: 'notification', kind: e.notification.kind, notification: e.notification } satisfies ServerFrame);
-  }
-
   #notifyUsers(e: NotificationEvent, userIds: readonly string[]): void {
     const users = this.#byTenant.get(e.tenant_id);
     if (!users) return;
@@ -256,7 +500,7 @@ export class Hub {
     for (const uid of userIds) {
       const set = users.get(uid);
       if (!set) continue;
-      data ??= this.#notificationFrame(e);
+      data ??= notificationFrame(e.notification);
       for (const c of set) c.deliverNotification(data, e.notification.id);
     }
   }
@@ -265,7 +509,7 @@ export class Hub {
   async #broadcast(e: NotificationEvent): Promise<void> {
     const users = this.#byTenant.get(e.tenant_id);
     if (!users) return;
-    const data = this.#notificationFrame(e);
+    const data = notificationFrame(e.notification);
     const sets = [...users.values()];
     let written = 0;
     let turnStart = performance.now();

@@ -11,7 +11,9 @@ import { Disconnect, platformClass, type ClientFrameType, type DisconnectReason,
 import type { Core } from '../core.ts';
 import type { Authenticated } from '../domain/auth.ts';
 import { newId } from '../domain/ids.ts';
+import type { NodeRegistry } from '../domain/ports.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import { MemoryNodeRegistry } from '../presence/registry-memory.ts';
 import { Connection, type ConnectionContext } from './connection.ts';
 import { handlers, type FrameHandler } from './handlers.ts';
 import { Hub } from './hub.ts';
@@ -21,6 +23,11 @@ export interface RealtimeOptions {
   core: Core;
   metrics: Metrics;
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
+  /**
+   * Where this node says which users it holds (seed 002's push-node registry). Absent: a
+   * registry of this process alone.
+   */
+  registry?: NodeRegistry;
 }
 
 /** Why a client may not connect: the `error` frame it gets before the close. */
@@ -53,7 +60,15 @@ export class Realtime {
   readonly #heartbeat: NodeJS.Timeout;
   readonly #beatMs: number;
   readonly #unsubscribe: () => void;
+  readonly #unwatchPresence: () => void;
   readonly #ctx: ConnectionContext;
+  readonly registry: NodeRegistry;
+  /**
+   * Per user (`tenant\0user`), the tail of the presence and registry updates of this node, run
+   * one after another: a user who connects and disconnects quickly is counted in before being
+   * counted out, and the online event is published before the offline one.
+   */
+  readonly #pending = new Map<string, Promise<void>>();
   #accepting = true;
   /**
    * The connections whose token expires before the next heartbeat, and one timer for the
@@ -66,8 +81,16 @@ export class Realtime {
   constructor(o: RealtimeOptions) {
     this.#o = o;
     const cfg = o.core.config.ws;
-    this.hub = new Hub({ broadcastChunk: cfg.broadcastChunk, onError: (err) => o.log.error({ err }, 'notification fan-out failed') });
+    this.hub = new Hub({
+      broadcastChunk: cfg.broadcastChunk, reorderMs: cfg.notificationReorderMs,
+      since: (tenantId, afterSeq, limit) => o.core.storage.notifications.since(tenantId, afterSeq, limit),
+      onError: (err) => o.log.error({ err }, 'notification fan-out failed'),
+    });
     this.#unsubscribe = o.core.bus.subscribe((e) => this.hub.onEvent(e));
+    this.registry = o.registry ?? new MemoryNodeRegistry({ address: 'local' });
+    // What the presence store found by itself (the users of a node that died): every node hears of it.
+    this.#unwatchPresence = o.core.presence.onChange((c) =>
+      o.core.bus.publish({ kind: 'presence.changed', tenant_id: c.tenantId, user_id: c.userId, online: c.online, last_seen: c.lastSeen }));
     this.#beatMs = Math.max(250, Math.floor(cfg.heartbeatMs / 2));
     this.#heartbeat = setInterval(() => this.#beat(), this.#beatMs);
     this.#heartbeat.unref();
@@ -123,11 +146,15 @@ export class Realtime {
       id: newId(), principal, transport: t, holdUntilSync: opts.holdUntilSync, platformClass: platformClass(platform), expiresAt: auth.expiresAt,
     });
     metrics.wsConnections.inc();
-    this.hub.add(conn);
+    const first = this.hub.add(conn);
     const now = Date.now();
-    if (core.presence.connected(principal.tenantId, principal.userId, now)) {
-      core.bus.publish({ kind: 'presence.changed', tenant_id: principal.tenantId, user_id: principal.userId, online: true, last_seen: now });
-    }
+    const { tenantId, userId } = principal;
+    this.#serially(tenantId, userId, async () => {
+      if (await core.presence.connected(tenantId, userId, now)) {
+        core.bus.publish({ kind: 'presence.changed', tenant_id: tenantId, user_id: userId, online: true, last_seen: now });
+      }
+      if (first) await this.registry.register(tenantId, userId);
+    });
     conn.send({
       type: 'hello', connection_id: conn.id, user, server_time: now, heartbeat_ms: cfg.heartbeatMs, max_frame_bytes: cfg.maxFrameBytes,
       token_expires_at: auth.expiresAt,
@@ -146,10 +173,31 @@ export class Realtime {
     if (this.hub.remove(conn)) {
       const { tenantId, userId } = conn.principal;
       const now = Date.now();
-      if (core.presence.disconnected(tenantId, userId, now)) {
-        core.bus.publish({ kind: 'presence.changed', tenant_id: tenantId, user_id: userId, online: false, last_seen: now });
-      }
+      const last = this.hub.count(tenantId, userId) === 0;
+      this.#serially(tenantId, userId, async () => {
+        if (await core.presence.disconnected(tenantId, userId, now)) {
+          core.bus.publish({ kind: 'presence.changed', tenant_id: tenantId, user_id: userId, online: false, last_seen: now });
+        }
+        if (last) await this.registry.unregister(tenantId, userId);
+      });
     }
+  }
+
+  /** Runs `task` after the user's earlier presence updates on this node; a failure is logged. */
+  #serially(tenantId: string, userId: string, task: () => Promise<void>): void {
+    const key = `${tenantId}\u0000${userId}`;
+    const run = (this.#pending.get(key) ?? Promise.resolve())
+      .then(task)
+      .catch((err: unknown) => this.#o.log.error({ err, tenantId, userId }, 'presence update failed'))
+      .finally(() => {
+        if (this.#pending.get(key) === run) this.#pending.delete(key);
+      });
+    this.#pending.set(key, run);
+  }
+
+  /** Resolves when the presence and registry updates queued so far are done (a shutdown awaits it before closing the stores). */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all(this.#pending.values());
   }
 
   /**
@@ -223,6 +271,7 @@ export class Realtime {
     if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
     this.#expiring = [];
     this.#unsubscribe();
+    this.#unwatchPresence();
     for (const c of [...this.hub.connections()]) c.close(Disconnect.SHUTDOWN);
   }
 

@@ -2,11 +2,25 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeTime } from 'ulid';
-import { newId, pooledRandom, randomToken } from '../../src/domain/ids.ts';
+import { newId, nextIdAfter, pooledRandom, randomToken } from '../../src/domain/ids.ts';
 
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 
 describe('ids', () => {
+  it('nextIdAfter: the next ULID (last character up, with carry), always sorting right after', () => {
+    assert.equal(nextIdAfter('01J0000000000000000000000A'), '01J0000000000000000000000B');
+    assert.equal(nextIdAfter('01J0000000000000000000000H'), '01J0000000000000000000000J', 'I is not Crockford base32');
+    assert.equal(nextIdAfter('01J000000000000000000000ZZ'), '01J00000000000000000000100');
+    assert.equal(nextIdAfter('ZZ'), 'ZZ0');
+    assert.equal(nextIdAfter('ab'), 'ab0');
+    for (let i = 0; i < 1000; i++) {
+      const id = newId();
+      const next = nextIdAfter(id);
+      assert.match(next, ULID);
+      assert.ok(next > id);
+    }
+  });
+
   it('newId: 26 Crockford base32 characters carrying the current time', () => {
     const t0 = Date.now();
     const id = newId();

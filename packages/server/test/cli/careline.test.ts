@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { startTestServer } from '../support/server.ts';
+import { startPostgres } from '../support/services.ts';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { cleanEnv, repoRoot, run } from './run.ts';
 
@@ -155,6 +156,28 @@ describe('careline migrate', () => {
       assert.match(again.stdout, /up to date/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with storage.driver postgres: applies PostgreSQL\'s migrations once, then has nothing to do; an unreachable server fails', async () => {
+    const pg = await startPostgres();
+    try {
+      const env = { CARELINE_STORAGE_DRIVER: 'postgres', CARELINE_STORAGE_POSTGRES_URL: pg.url };
+      const files = readdirSync(join(dirname(fileURLToPath(import.meta.url)), '../../src/storage/postgres/migrations')).filter((f) => f.endsWith('.sql')).sort();
+      const r = await run(['migrate'], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /careline migrate: PostgreSQL/);
+      for (const f of files) assert.match(r.stdout, new RegExp(`applied\\s+${f.replace('.sql', '')}`));
+      const again = await run(['migrate'], env);
+      assert.equal(again.code, 0, again.stderr);
+      assert.doesNotMatch(again.stdout, /applied/);
+      assert.match(again.stdout, /up to date \(\d+ migrations/);
+      await pg.stop();
+      const down = await run(['migrate'], env);
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /careline migrate: PostgreSQL/);
+    } finally {
+      await pg.stop();
     }
   });
 

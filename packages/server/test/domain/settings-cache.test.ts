@@ -1,8 +1,9 @@
 /**
  * The tenant settings cache of `SettingsService` (read on every connection opening): one
  * storage read per tenant, dropped at once when the settings change (here, or on another node
- * through `settings.changed`), never filled by a read that raced with a change, and bounded.
- * Over a real SQLite file.
+ * through `settings.changed`), never filled by a read that raced with a change, and bounded;
+ * a change whose bus event was lost applies after `cacheTtlMs`, and `clear()` (the bus
+ * resumed after a loss) drops every tenant. Over a real SQLite file.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,11 +44,11 @@ describe('settings cache', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const node = (cacheTenants?: number) => {
+  const node = (cacheTenants?: number, clock?: { now: () => number; ttlMs: number }) => {
     const bus = new MemoryBus();
     const events: DomainEvent[] = [];
     bus.subscribe((e) => events.push(e));
-    const settings = new SettingsService({ storage, bus, cacheTenants });
+    const settings = new SettingsService({ storage, bus, cacheTenants, now: clock?.now, cacheTtlMs: clock?.ttlMs });
     bus.subscribe((e) => {
       if (e.kind === 'settings.changed') settings.invalidate(e.tenant_id);
     });
@@ -110,5 +111,48 @@ describe('settings cache', () => {
     reads = [];
     assert.equal((await n.settings.get(app('td'))).connection_policy, 'notify');
     assert.deepEqual(reads, ['td']);
+  });
+
+  it('a change whose settings.changed was lost applies after cacheTtlMs, not before', async () => {
+    const c = { t: 1_000_000, now: () => c.t, ttlMs: 30_000 };
+    const a = node(undefined, c);
+    const b = node();
+    reads = [];
+    await a.settings.connected(user('te'), 'c1', 'web');
+    await b.settings.update(app('te'), { connection_policy: 'kick' }); // the event never reaches a
+    c.t += 29_999;
+    await a.settings.connected(user('te'), 'c2', 'web');
+    assert.equal(a.kicks(), 0, 'still the cached policy');
+    assert.deepEqual(reads, ['te']);
+    c.t += 1;
+    await a.settings.connected(user('te'), 'c3', 'web');
+    assert.equal(a.kicks(), 1, 'expired: the stored policy applies');
+    assert.deepEqual(reads, ['te', 'te']);
+  });
+
+  it('clear() drops every cached tenant', async () => {
+    const n = node();
+    const other = node();
+    for (const t of ['tf', 'tg']) await n.settings.connected(user(t), 'c', null);
+    for (const t of ['tf', 'tg']) await other.settings.update(app(t), { connection_policy: 'kick' });
+    reads = [];
+    n.settings.clear();
+    for (const t of ['tf', 'tg']) await n.settings.connected(user(t), 'c2', null);
+    assert.deepEqual(reads, ['tf', 'tg']);
+    assert.equal(n.kicks(), 2);
+  });
+
+  it('a read in flight when clear() runs is not cached', async () => {
+    reads = [];
+    const n = node();
+    let open!: () => void;
+    gate = new Promise((r) => (open = r));
+    const pending = n.settings.connected(user('th'), 'c1', 'web');
+    gate = null;
+    n.settings.clear();
+    open();
+    await pending;
+    await n.settings.connected(user('th'), 'c2', 'web');
+    assert.deepEqual(reads, ['th', 'th']);
   });
 });

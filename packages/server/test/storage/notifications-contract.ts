@@ -79,8 +79,9 @@ export function notificationStorageContract(name: string, open: OpenStorage): vo
       assert.equal(r.count, 2);
       assert.deepEqual(r.notification, {
         id: n.id, kind: 'S2C_SIGNED_PUSH', title: n.title, body: 'signed', data: { contract: 7 }, sender_id: 'b',
-        audience: 'users', audience_id: null, created_at: n.created_at, read_at: null,
+        audience: 'users', audience_id: null, created_at: n.created_at, read_at: null, seq: r.notification.seq,
       });
+      assert.ok(Number.isInteger(r.notification.seq) && r.notification.seq >= 1);
       assert.deepEqual((await s.notifications.inbox(T, 'a', { limit: 10 })).items, [r.notification]);
       assert.equal((await s.notifications.inbox(T, 'c', { limit: 10 })).items.length, 0);
       const headBefore = await s.notifications.head(T, 'a');
@@ -221,6 +222,94 @@ export function notificationStorageContract(name: string, open: OpenStorage): vo
       assert.deepEqual(await s.notifications.unread(T, 'q'), { total: 0, kinds: {} });
       // Another user's state did not move.
       assert.ok((await s.notifications.unread(T, 'a')).total > 0);
+    });
+
+    describe('order across writers: seq and ids in commit order per tenant', () => {
+      const S1 = 'tenant-seq-1';
+      const S2 = 'tenant-seq-2';
+      /** ULID-shaped ids (26 Crockford base32 characters), as the domain makes them. */
+      const ulid = (n: number) => `01J${String(n).padStart(23, '0')}`;
+      const make = (tenant: string, id: string, over: Partial<NewNotification> = {}): NewNotification => ({
+        tenant_id: tenant, id, kind: 'S2C_REMIND_PUSH', mode: 'each', title: `t-${id}`, body: null, data: null, sender_id: null,
+        audience: 'users', audience_id: null, created_by: 'app', created_at: 7000, ...over,
+      });
+      const toUser = (tenant: string, id: string, user = 'a') => send(make(tenant, id), { type: 'users', ids: [user] });
+      const toAll = (tenant: string, id: string) => send(make(tenant, id, { audience: 'tenant' }), { type: 'tenant' });
+
+      before(async () => {
+        for (const t of [S1, S2]) {
+          await s.tenants.createTenant({ id: t, name: t, created_at: 1 });
+          for (const u of ['a', 'b']) await s.users.upsertUser(t, { id: u, role: 'patient', name: u, avatar: null, disabled: false }, 10);
+        }
+      });
+
+      it('seq is 1, 2, 3… per tenant, independent of other tenants; ids increase with seq; failed creates take no seq', async () => {
+        const got: { t: string; seq: number; id: string }[] = [];
+        for (let i = 1; i <= 3; i++) {
+          const r1 = await toUser(S1, ulid(10 * i));
+          got.push({ t: S1, seq: r1.notification.seq, id: r1.notification.id });
+          if (i === 2) {
+            // A create that fails stores nothing and leaves no hole.
+            await assert.rejects(send(make(S1, ulid(25)), { type: 'users', ids: ['ghost'] }), isCode('user.not_found'));
+          }
+        }
+        const r2 = await toAll(S2, ulid(15));
+        const r3 = await toAll(S1, ulid(40));
+        assert.deepEqual(got.map((g) => g.seq), [1, 2, 3]);
+        assert.deepEqual(got.map((g) => g.id), [ulid(10), ulid(20), ulid(30)], 'an id greater than the newest is kept');
+        assert.equal(r3.notification.seq, 4);
+        assert.equal(r3.notification.id, ulid(40));
+        assert.equal(r2.notification.seq, 1, 'another tenant counts on its own');
+        assert.equal(r2.notification.id, ulid(15));
+      });
+
+      it('an id not greater than the tenant\'s newest is replaced by one greater than it; the stored id is the one returned', async () => {
+        const newest = (await s.notifications.since(S1, 0, 100)).at(-1)!.notification;
+        const smaller = await toUser(S1, ulid(1), 'b');
+        assert.equal(smaller.notification.seq, newest.seq + 1);
+        assert.ok(smaller.notification.id > newest.id, `${smaller.notification.id} > ${newest.id}`);
+        assert.equal(smaller.notification.id.length, 26, 'still a ULID');
+        const same = await toUser(S1, smaller.notification.id, 'b');
+        assert.equal(same.notification.seq, newest.seq + 2);
+        assert.ok(same.notification.id > smaller.notification.id);
+        // What was returned is what is stored: in the inbox, readable, and in `since`.
+        const inbox = await s.notifications.inbox(S1, 'b', { limit: 10 });
+        assert.deepEqual(inbox.items.map((n) => [n.id, n.seq]), [[same.notification.id, same.notification.seq], [smaller.notification.id, smaller.notification.seq], [ulid(40), 4]]);
+        assert.equal(await s.notifications.head(S1, 'b'), same.notification.id);
+        assert.equal(await s.notifications.markRead(S1, 'b', { ids: [smaller.notification.id] }, 8000), 1);
+        // Another tenant's newest id does not matter: smaller than S1's newest, greater than S2's.
+        const other = await toUser(S2, ulid(16));
+        assert.ok(other.notification.id < same.notification.id);
+        assert.deepEqual([other.notification.id, other.notification.seq], [ulid(16), 2]);
+        // Over all of the tenant's notifications, ids follow seq.
+        const all = (await s.notifications.since(S1, 0, 100)).map((x) => x.notification);
+        assert.deepEqual(all.map((n) => n.seq), all.map((_, i) => i + 1));
+        assert.deepEqual(all.map((n) => n.id), [...all.map((n) => n.id)].sort());
+        assert.equal(new Set(all.map((n) => n.id)).size, all.length);
+      });
+
+      it('since: after a seq, ascending, with recipients (null for a broadcast), limit respected, the tenant\'s only', async () => {
+        const all = await s.notifications.since(S1, 0, 100);
+        assert.deepEqual(all.map((x) => x.notification.seq), [1, 2, 3, 4, 5, 6]);
+        assert.deepEqual(all.map((x) => x.recipients), [['a'], ['a'], ['a'], null, ['b'], ['b']]);
+        const first = all[0]!.notification;
+        assert.deepEqual(first, {
+          id: ulid(10), kind: 'S2C_REMIND_PUSH', title: `t-${ulid(10)}`, body: null, data: null, sender_id: null,
+          audience: 'users', audience_id: null, created_at: 7000, read_at: null, seq: 1,
+        });
+        assert.deepEqual((await s.notifications.since(S1, 2, 2)).map((x) => x.notification.seq), [3, 4]);
+        assert.deepEqual((await s.notifications.since(S1, 5, 10)).map((x) => x.notification.seq), [6]);
+        assert.deepEqual(await s.notifications.since(S1, 6, 10), []);
+        assert.deepEqual(await s.notifications.since(S1, 0, 0), []);
+        assert.deepEqual(await s.notifications.since(S1, 0, -1), []);
+        assert.deepEqual((await s.notifications.since(S2, 0, 10)).map((x) => [x.notification.seq, x.notification.id, x.recipients]), [[1, ulid(15), null], [2, ulid(16), ['a']]]);
+        assert.deepEqual(await s.notifications.since('tenant-none', 0, 10), []);
+        // Team and tag targets list the users they reached.
+        await s.teams.putTeam(S2, 'tm', 'Team', ['a', 'b'], 20);
+        await send(make(S2, ulid(50), { audience: 'team', audience_id: 'tm' }), { type: 'team', id: 'tm' });
+        const [team] = await s.notifications.since(S2, 2, 10);
+        assert.deepEqual([team!.notification.seq, [...team!.recipients!].sort()], [3, ['a', 'b']]);
+      });
     });
 
     it('settings: defaults, update, tenants apart', async () => {

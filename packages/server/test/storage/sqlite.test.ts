@@ -82,6 +82,40 @@ describe('sqlite specifics', () => {
     }
   });
 
+  it('migration 009 numbers the notifications a database already holds per tenant in id order', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'db.sqlite');
+    try {
+      const db = openDb({ path, synchronous: 'NORMAL' });
+      db.prepare("INSERT INTO tenants (id, name, created_at) VALUES ('t', 'T', 1), ('t2', 'T2', 1)").run();
+      // As a database made before 009: notifications without a sequence.
+      db.exec('DROP INDEX notifications_tenant_seq; DROP INDEX notification_recipients_notification; ALTER TABLE notifications DROP COLUMN tenant_seq; DELETE FROM schema_migrations WHERE version = 9');
+      const add = db.prepare(
+        "INSERT INTO notifications (tenant_id, id, kind, mode, title, audience, created_by, created_at) VALUES (?, ?, 'K', 'each', 'x', 'tenant', 'app', 1)",
+      );
+      // Inserted out of id order: the number follows the id.
+      for (const [t, id] of [['t', '01B'], ['t2', '01A'], ['t', '01A'], ['t', '01C'], ['t2', '01B']]) add.run(t, id);
+      assert.deepEqual(migrate(db), [9]);
+      assert.deepEqual(db.prepare('SELECT tenant_id, id, tenant_seq FROM notifications ORDER BY tenant_id, tenant_seq').all(), [
+        { tenant_id: 't', id: '01A', tenant_seq: 1 }, { tenant_id: 't', id: '01B', tenant_seq: 2 }, { tenant_id: 't', id: '01C', tenant_seq: 3 },
+        { tenant_id: 't2', id: '01A', tenant_seq: 1 }, { tenant_id: 't2', id: '01B', tenant_seq: 2 },
+      ]);
+      db.close();
+      // The store goes on from there.
+      const s = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'inline' });
+      await s.users.upsertUser('t', { id: 'u', role: 'patient', name: 'u', avatar: null, disabled: false }, 1);
+      const r = await s.notifications.create({
+        tenant_id: 't', id: '01D', kind: 'K', mode: 'each', title: 'y', body: null, data: null, sender_id: null,
+        audience: 'users', audience_id: null, created_by: 'app', created_at: 2,
+      }, { type: 'users', ids: ['u'] });
+      assert.deepEqual([r.notification.id, r.notification.seq], ['01D', 4]);
+      assert.deepEqual((await s.notifications.since('t', 2, 10)).map((x) => [x.notification.seq, x.notification.id, x.recipients]), [[3, '01C', null], [4, '01D', ['u']]]);
+      await s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('opens in WAL mode, records migrations, and reopens with the data', async () => {
     const dir = tempDir();
     const path = join(dir, 'sub', 'db.sqlite');
@@ -97,7 +131,7 @@ describe('sqlite specifics', () => {
       const db = new Database(path, { readonly: true });
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 12]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]);
       db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@
  * tenant with an API key. Helpers create users (with tokens) and conversations through the
  * public HTTP API, as an integrator would.
  */
+import type { Redis } from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,8 @@ export interface TestServerOptions {
   dataDir?: string;
   /** Passed to startServer: storage can no longer write. */
   onStorageFailure?: (err: unknown) => void;
+  /** Passed to startServer: the rate-limit counters go to this Redis (shared with other servers given it). */
+  redis?: Redis;
 }
 
 const ADMIN = 'test-admin-token';
@@ -52,7 +55,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       overrides: deepMerge({ http: { port }, storage: { sqlitePath: dbPath }, auth: { adminToken: ADMIN }, log: { level: 'silent' } }, structuredClone(opts.config ?? {})),
     }).config;
 
-  let server = await startServer({ config: make(0), onStorageFailure: opts.onStorageFailure });
+  const extra = opts.redis ? { redis: opts.redis } : {};
+  let server = await startServer({ config: make(0), onStorageFailure: opts.onStorageFailure, ...extra });
   const port = server.port;
   const tenantId = `t${Math.random().toString(36).slice(2, 10)}`;
 
@@ -117,7 +121,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     },
     async restart() {
       await server.close();
-      server = await startServer({ config: make(port), onStorageFailure: opts.onStorageFailure });
+      server = await startServer({ config: make(port), onStorageFailure: opts.onStorageFailure, ...extra });
     },
     async stop() {
       await server.close();

@@ -317,9 +317,11 @@ describe('Hub: tenant broadcast fan-out', () => {
       this.got.push(id);
     },
   });
-  const note = (id: string, recipients: string[] | null, tenant = 't'): DomainEvent => ({
+  const note = (id: string, recipients: string[] | null, tenant = 't', seq = 1): DomainEvent => ({
     kind: 'notification.created', tenant_id: tenant,
-    notification: { id, kind: 'S2C_SYSTEM_PUSH', title: 'x', body: null, data: null, sender_id: null, audience: recipients ? 'users' : 'tenant', audience_id: null, created_at: 1, read_at: null },
+    notification: {
+      id, kind: 'S2C_SYSTEM_PUSH', title: 'x', body: null, data: null, sender_id: null, audience: recipients ? 'users' : 'tenant', audience_id: null, created_at: 1, read_at: null, seq,
+    },
     recipients,
   });
 
@@ -341,7 +343,7 @@ describe('Hub: tenant broadcast fan-out', () => {
     };
     setImmediate(tick);
     // A direct notification and one to another tenant, sent during the broadcast.
-    hub.onEvent(note('D2', ['u99999']));
+    hub.onEvent(note('D2', ['u99999'], 't', 2));
     hub.onEvent(note('O3', ['u0'], 't2'));
     assert.deepEqual(outsider.got, ['O3'], 'another tenant is not held up');
     assert.deepEqual(conns[99_999]!.got, [], 'the direct one waits behind the broadcast');

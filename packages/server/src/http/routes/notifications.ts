@@ -11,7 +11,7 @@ import {
 import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { fail } from '../../domain/errors.ts';
-import { MAX_LISTED_USERS } from '../../domain/notifications.ts';
+import { MAX_LISTED_USERS, wireNotification } from '../../domain/notifications.ts';
 import { toAppError } from '../errors.ts';
 import { Limit, errors } from '../schemas.ts';
 
@@ -87,7 +87,8 @@ export function notificationRoutes(app: Api, core: Core): void {
       }
       throw e;
     }
-    return n.send(req.principal, req.body);
+    const sent = await n.send(req.principal, req.body);
+    return { notification: wireNotification(sent.notification), recipients: sent.recipients };
   });
 
   app.put('/api/v2/management/notification-kinds/:kind', {
@@ -134,9 +135,12 @@ export function notificationRoutes(app: Api, core: Core): void {
       }),
       response: { 200: Type.Object({ notifications: Type.Array(Notification), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401) },
     },
-  }, async (req) => n.list(req.principal, {
-    limit: req.query.limit ?? 50, kind: req.query.kind, unread: req.query.unread, ...(req.query.cursor !== undefined ? { before: req.query.cursor } : {}),
-  }));
+  }, async (req) => {
+    const page = await n.list(req.principal, {
+      limit: req.query.limit ?? 50, kind: req.query.kind, unread: req.query.unread, ...(req.query.cursor !== undefined ? { before: req.query.cursor } : {}),
+    });
+    return { notifications: page.notifications.map(wireNotification), next_cursor: page.next_cursor };
+  });
 
   app.get('/api/v2/notifications/latest', {
     config: { auth: 'any' },
@@ -144,7 +148,7 @@ export function notificationRoutes(app: Api, core: Core): void {
       tags: ['notifications'], summary: 'The newest notification of each kind in the caller\'s inbox, newest first',
       response: { 200: Type.Object({ notifications: Type.Array(Notification) }), ...errors(400, 401) },
     },
-  }, async (req) => ({ notifications: await n.latest(req.principal) }));
+  }, async (req) => ({ notifications: (await n.latest(req.principal)).map(wireNotification) }));
 
   app.get('/api/v2/notifications/unread_count', {
     config: { auth: 'any' },

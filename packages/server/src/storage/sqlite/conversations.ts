@@ -2,7 +2,7 @@ import type { ConversationStore } from '../../domain/ports.ts';
 import type { Conversation, ConversationView, ListQuery, Membership, NewConversation, Participant } from '../../domain/types.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { StatementCache, type Db } from './db.ts';
-import { CONVERSATION_COLS, VIEW_SELECT, toConversation, toView, type ViewRow } from './rows.ts';
+import { CONVERSATION_COLS, VIEW_SELECT, toConversation, toView, type ViewRow } from '../rows.ts';
 
 const STICKY = 'CASE WHEN p.sticky_at IS NULL THEN 0 ELSE 1 END';
 const ACTIVITY = 'COALESCE(c.last_message_at, c.created_at)';

@@ -1,15 +1,9 @@
 import type { MessageStore } from '../../domain/ports.ts';
 import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../domain/types.ts';
 import type { Db } from './db.ts';
-import { MESSAGE_COLS, toMessage, type MessageRow } from './rows.ts';
+import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
 
-/** The message `m` as stored at `seq`: its content is the object sent, not a parsed copy. */
-export function storedMessage(m: NewMessage, seq: number): Message {
-  return {
-    id: m.id, conversation_id: m.conversation_id, seq, sender_id: m.sender_id, type: m.type,
-    content: m.content, client_id: m.client_id, created_at: m.created_at, recalled_at: null, forward: m.forward,
-  };
-}
+export { storedMessage };
 
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Db;

@@ -8,40 +8,14 @@
  * - `visible`: `mine` with only the newest item of each `latest`-mode kind (SQLite returns
  *   the bare columns of the row holding MAX(id)).
  */
-import { MAX_CONTENT_DEPTH, jsonNestsDeeperThan } from '@careline/protocol';
 import type { NotificationStore } from '../../domain/ports.ts';
 import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationMode, NotificationTarget, NotificationUnread,
 } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
+import { toNotification, type NotificationRow } from '../rows.ts';
+import { nextIdAfter } from '../../domain/ids.ts';
 import { StatementCache, type Db } from './db.ts';
-
-interface NotificationRow {
-  id: string;
-  kind: string;
-  title: string;
-  body: string | null;
-  data: string | null;
-  sender_id: string | null;
-  audience: Notification['audience'];
-  audience_id: string | null;
-  created_at: number;
-  read_at: number | null;
-}
-
-const toNotification = (r: NotificationRow): Notification => ({
-  id: r.id,
-  kind: r.kind,
-  title: r.title,
-  body: r.body,
-  // Data nested deeper than the limit (stored before it existed) cannot be served: left out.
-  data: r.data === null || jsonNestsDeeperThan(r.data, MAX_CONTENT_DEPTH) ? null : (JSON.parse(r.data) as Record<string, unknown>),
-  sender_id: r.sender_id,
-  audience: r.audience,
-  audience_id: r.audience_id,
-  created_at: r.created_at,
-  read_at: r.read_at,
-});
 
 const USER_CREATED = '(SELECT created_at FROM users WHERE tenant_id = @t AND id = @u)';
 
@@ -60,7 +34,7 @@ const VISIBLE = `visible AS (
   SELECT MAX(id) AS id, kind, read_at FROM mine WHERE mode = 'latest' GROUP BY kind
 )`;
 
-const N_COLS = 'n.id, n.kind, n.title, n.body, n.data, n.sender_id, n.audience, n.audience_id, n.created_at';
+const N_COLS = 'n.id, n.kind, n.title, n.body, n.data, n.sender_id, n.audience, n.audience_id, n.created_at, n.tenant_seq';
 
 const CHUNK = 500;
 
@@ -97,6 +71,7 @@ const namesJson = (names: Record<string, string> | null | undefined): string | n
   names && Object.keys(names).length > 0 ? JSON.stringify(names) : null;
 
 type CreateResult = { notification: Notification; recipients: string[] | null; count: number };
+type SinceItem = { notification: Notification; recipients: string[] | null };
 type ReadSelection = { ids: readonly string[] } | { kind: string } | { all: true };
 
 export class SqliteNotificationStore implements NotificationStore {
@@ -106,6 +81,8 @@ export class SqliteNotificationStore implements NotificationStore {
   readonly #head;
   readonly #latestPerKind;
   readonly #unread;
+  readonly #since;
+  readonly #recipientsOf;
   readonly #registerKind: (
     tenantId: string, kind: string, mode: NotificationMode, now: number, names: NotificationKindNamesInput,
   ) => { kind: NotificationKindDef; created: boolean };
@@ -141,10 +118,17 @@ export class SqliteNotificationStore implements NotificationStore {
       return { kind: this.#kind(tenantId, kind)!, created: true };
     });
 
-    const insert = db.prepare(
-      `INSERT INTO notifications (tenant_id, id, kind, mode, title, body, data, sender_id, audience, audience_id, created_by, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    this.#since = db.prepare(
+      `SELECT ${N_COLS}, NULL AS read_at FROM notifications n WHERE n.tenant_id = ? AND n.tenant_seq > ? ORDER BY n.tenant_seq LIMIT ?`,
     );
+    this.#recipientsOf = db.prepare('SELECT user_id FROM notification_recipients WHERE tenant_id = ? AND notification_id = ?').pluck();
+
+    const insert = db.prepare(
+      `INSERT INTO notifications (tenant_id, id, tenant_seq, kind, mode, title, body, data, sender_id, audience, audience_id, created_by, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // The tenant's newest notification (ids follow seq): its seq + 1 is the next, and a new id must sort after its id.
+    const newest = db.prepare('SELECT id, tenant_seq FROM notifications WHERE tenant_id = ? ORDER BY tenant_seq DESC LIMIT 1');
     // Kept by triggers on `users` (migration 005): no count of the tenant's rows per broadcast.
     const countUsers = db.prepare('SELECT user_count FROM tenants WHERE id = ?').pluck();
     const insertRecipient = db.prepare('INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at) VALUES (?, ?, ?, ?, ?, NULL)');
@@ -161,10 +145,15 @@ export class SqliteNotificationStore implements NotificationStore {
     );
     this.#create = db.transaction((n: NewNotification, target: NotificationTarget): CreateResult => {
       const t = n.tenant_id;
-      insert.run(t, n.id, n.kind, n.mode, n.title, n.body, n.data === null ? null : JSON.stringify(n.data), n.sender_id, n.audience, n.audience_id, n.created_by, n.created_at);
+      // One writer commits in call order, so the id given is nearly always greater than the
+      // newest; a smaller one (another clock, a caller's id) is replaced, as the port says.
+      const last = newest.get(t) as { id: string; tenant_seq: number } | undefined;
+      const id = last !== undefined && n.id <= last.id ? nextIdAfter(last.id) : n.id;
+      const seq = (last?.tenant_seq ?? 0) + 1;
+      insert.run(t, id, seq, n.kind, n.mode, n.title, n.body, n.data === null ? null : JSON.stringify(n.data), n.sender_id, n.audience, n.audience_id, n.created_by, n.created_at);
       const notification: Notification = {
-        id: n.id, kind: n.kind, title: n.title, body: n.body, data: n.data, sender_id: n.sender_id,
-        audience: n.audience, audience_id: n.audience_id, created_at: n.created_at, read_at: null,
+        id, kind: n.kind, title: n.title, body: n.body, data: n.data, sender_id: n.sender_id,
+        audience: n.audience, audience_id: n.audience_id, created_at: n.created_at, read_at: null, seq,
       };
       let recipients: string[];
       switch (target.type) {
@@ -179,7 +168,7 @@ export class SqliteNotificationStore implements NotificationStore {
           }
           const missing = ids.filter((id) => !found.has(id));
           if (missing.length) throw fail('user.not_found', `Unknown users: ${missing.slice(0, 20).join(', ')}`, { missing });
-          for (const id of ids) insertRecipient.run(t, id, n.id, n.kind, n.mode);
+          for (const u of ids) insertRecipient.run(t, u, id, n.kind, n.mode);
           recipients = ids;
           break;
         }
@@ -187,13 +176,13 @@ export class SqliteNotificationStore implements NotificationStore {
           if (teamExists.get(t, target.id) === undefined) throw fail('team.not_found', undefined, { team: target.id });
           recipients = teamMembers.all(t, target.id) as string[];
           if (recipients.length === 0) throw fail('notification.target_invalid', `Team ${target.id} has no members.`, { team: target.id });
-          teamRecipients.run(n.id, n.kind, n.mode, t, target.id);
+          teamRecipients.run(id, n.kind, n.mode, t, target.id);
           break;
         }
         case 'tag': {
           recipients = tagHolders.all(t, target.tag) as string[];
           if (recipients.length === 0) throw fail('notification.target_invalid', `No user has the tag ${target.tag}.`, { tag: target.tag });
-          tagRecipients.run(n.id, n.kind, n.mode, t, target.tag);
+          tagRecipients.run(id, n.kind, n.mode, t, target.tag);
           break;
         }
       }
@@ -265,6 +254,16 @@ export class SqliteNotificationStore implements NotificationStore {
 
   async create(n: NewNotification, target: NotificationTarget): Promise<CreateResult> {
     return this.#create(n, target);
+  }
+
+  async since(tenantId: string, afterSeq: number, limit: number): Promise<SinceItem[]> {
+    // SQLite reads a negative LIMIT as none.
+    if (!(limit > 0)) return [];
+    const rows = this.#since.all(tenantId, afterSeq, limit) as NotificationRow[];
+    return rows.map((r) => ({
+      notification: toNotification(r),
+      recipients: r.audience === 'tenant' ? null : (this.#recipientsOf.all(tenantId, r.id) as string[]),
+    }));
   }
 
   async inbox(tenantId: string, userId: string, q: InboxQuery): Promise<{ items: Notification[]; next_cursor: string | null }> {

@@ -7,6 +7,7 @@ import type { Storage } from '../../domain/ports.ts';
 import type { Db } from './db.ts';
 import { SqliteAuditStore } from './audit.ts';
 import { SqliteConversationStore } from './conversations.ts';
+import { SqliteJobStore } from './jobs.ts';
 import { SqliteMessageStore } from './messages.ts';
 import { SqliteNotificationStore } from './notifications.ts';
 import { SqliteSettingsStore } from './settings.ts';
@@ -29,6 +30,7 @@ export interface SqliteStores {
   notifications: SqliteNotificationStore;
   teams: SqliteTeamStore;
   settings: SqliteSettingsStore;
+  jobs: SqliteJobStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -44,6 +46,7 @@ export function openStores(db: Db): SqliteStores {
     notifications: new SqliteNotificationStore(db),
     teams: new SqliteTeamStore(db),
     settings: new SqliteSettingsStore(db),
+    jobs: new SqliteJobStore(db),
   };
 }
 
@@ -65,6 +68,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   notifications: ['registerKind', 'create', 'markRead'],
   teams: ['putTeam', 'deleteTeam', 'setTags'],
   settings: ['update'],
+  jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];

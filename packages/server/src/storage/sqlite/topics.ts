@@ -2,6 +2,7 @@ import type { TopicStore } from '../../domain/ports.ts';
 import type { Message, NewMessage, NewTopic, Topic, TopicQuery, TopicState, TopicStatsRow } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { groupTopicStats, type TopicStatInput } from '../rows.ts';
 import { StatementCache, type Db } from './db.ts';
 import type { SqliteMessageStore } from './messages.ts';
 
@@ -162,19 +163,8 @@ export class SqliteTopicStore implements TopicStore {
         `SELECT ${col} AS key, t.status, t.reply, t.first_reply_at - t.created_at AS response_ms
          FROM topics t WHERE ${where.join(' AND ')} ORDER BY key, response_ms`,
       )
-      .all(...args) as { key: string | null; status: number; reply: number; response_ms: number | null }[];
-    const out = new Map<string | null, TopicStatsRow>();
-    for (const r of rows) {
-      let s = out.get(r.key);
-      if (!s) out.set(r.key, (s = { key: r.key, count: 0, replied: 0, unreplied: 0, in_progress: 0, ended_unreplied: 0, response_ms: [] }));
-      s.count++;
-      if (r.status === 0 && r.reply === 0) s.unreplied++;
-      else if (r.status === 0) s.in_progress++;
-      else if (r.reply === 1) s.replied++;
-      else s.ended_unreplied++;
-      if (r.response_ms !== null) s.response_ms.push(r.response_ms);
-    }
-    return [...out.values()];
+      .all(...args) as TopicStatInput[];
+    return groupTopicStats(rows);
   }
 
   async created(tenantId: string, since: number, until: number): Promise<Topic[]> {

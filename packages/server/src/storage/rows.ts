@@ -1,6 +1,10 @@
-/** Row ↔ model mapping shared by the SQLite stores. */
+/**
+ * Row ↔ model mapping shared by the storage backends (SQLite, PostgreSQL): the same columns,
+ * the same SQL for a conversation as a user sees it, the same placeholder for content stored
+ * too deep.
+ */
 import { MAX_CONTENT_DEPTH, MessageTypes, jsonNestsDeeperThan, unavailableContent } from '@careline/protocol';
-import type { Conversation, ConversationView, ForwardInfo, Message } from '../../domain/types.ts';
+import type { Conversation, ConversationView, ForwardInfo, Message, NewMessage, Notification, TopicStatsRow } from '../domain/types.ts';
 
 export interface MessageRow {
   id: string;
@@ -86,4 +90,68 @@ export function toView(r: ViewRow): ConversationView {
     sticky: r.sticky_at !== null,
     last_message: last,
   };
+}
+
+/** The message `m` as stored at `seq`: its content is the object sent, not a parsed copy. */
+export function storedMessage(m: NewMessage, seq: number): Message {
+  return {
+    id: m.id, conversation_id: m.conversation_id, seq, sender_id: m.sender_id, type: m.type,
+    content: m.content, client_id: m.client_id, created_at: m.created_at, recalled_at: null, forward: m.forward,
+  };
+}
+
+/** A notification row as both backends read it (PostgreSQL may hand BIGINTs over as strings). */
+export interface NotificationRow {
+  id: string;
+  tenant_seq: number | string;
+  kind: string;
+  title: string;
+  body: string | null;
+  data: string | null;
+  sender_id: string | null;
+  audience: Notification['audience'];
+  audience_id: string | null;
+  created_at: number | string;
+  read_at: number | string | null;
+}
+
+export function toNotification(r: NotificationRow): Notification {
+  return {
+    id: r.id,
+    kind: r.kind,
+    title: r.title,
+    body: r.body,
+    // Data nested deeper than the limit (stored before it existed) cannot be served: left out.
+    data: r.data === null || jsonNestsDeeperThan(r.data, MAX_CONTENT_DEPTH) ? null : (JSON.parse(r.data) as Record<string, unknown>),
+    sender_id: r.sender_id,
+    audience: r.audience,
+    audience_id: r.audience_id,
+    created_at: Number(r.created_at),
+    read_at: r.read_at === null ? null : Number(r.read_at),
+    seq: Number(r.tenant_seq),
+  };
+}
+
+/** One topic as the statistics read it: its group key, status, reply flag and first-response time. */
+export interface TopicStatInput {
+  key: string | null;
+  status: number;
+  reply: number;
+  response_ms: number | null;
+}
+
+/** Topic statistics per group key, from rows ordered by key and response time (both backends read them so). */
+export function groupTopicStats(rows: readonly TopicStatInput[]): TopicStatsRow[] {
+  const out = new Map<string | null, TopicStatsRow>();
+  for (const r of rows) {
+    let s = out.get(r.key);
+    if (!s) out.set(r.key, (s = { key: r.key, count: 0, replied: 0, unreplied: 0, in_progress: 0, ended_unreplied: 0, response_ms: [] }));
+    s.count++;
+    if (r.status === 0 && r.reply === 0) s.unreplied++;
+    else if (r.status === 0) s.in_progress++;
+    else if (r.reply === 1) s.replied++;
+    else s.ended_unreplied++;
+    if (r.response_ms !== null) s.response_ms.push(r.response_ms);
+  }
+  return [...out.values()];
 }

@@ -1,11 +1,11 @@
 /** Single-node presence: connection counts per user, and when each was last seen. */
-import type { PresenceStore } from './ports.ts';
+import type { PresenceChange, PresenceStore } from '../domain/ports.ts';
 
 export class MemoryPresence implements PresenceStore {
   readonly #count = new Map<string, number>();
   readonly #lastSeen = new Map<string, number>();
 
-  connected(tenantId: string, userId: string, now: number): boolean {
+  async connected(tenantId: string, userId: string, now: number): Promise<boolean> {
     const k = `${tenantId}\u0000${userId}`;
     const n = (this.#count.get(k) ?? 0) + 1;
     this.#count.set(k, n);
@@ -13,7 +13,7 @@ export class MemoryPresence implements PresenceStore {
     return n === 1;
   }
 
-  disconnected(tenantId: string, userId: string, now: number): boolean {
+  async disconnected(tenantId: string, userId: string, now: number): Promise<boolean> {
     const k = `${tenantId}\u0000${userId}`;
     const n = (this.#count.get(k) ?? 0) - 1;
     this.#lastSeen.set(k, now);
@@ -30,4 +30,11 @@ export class MemoryPresence implements PresenceStore {
     const connections = this.#count.get(k) ?? 0;
     return { online: connections > 0, last_seen: this.#lastSeen.get(k) ?? null, connections };
   }
+
+  /** One process has no other node to lose: never called. */
+  onChange(_handler: (change: PresenceChange) => void): () => void {
+    return () => {};
+  }
+
+  async close(): Promise<void> {}
 }
