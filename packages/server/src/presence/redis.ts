@@ -22,7 +22,8 @@
  * `onError`.
  * The scripts reach keys they compute (standalone Redis; not Redis Cluster).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisLink, type RedisLink } from './redis-link.ts';
 import type { PresenceChange, PresenceStore } from '../domain/ports.ts';
 
 const P = 'careline:presence:';
@@ -136,7 +137,7 @@ export class RedisPresence implements PresenceStore {
   readonly #local = new Map<string, number>();
   #handlers: ((c: PresenceChange) => void)[] = [];
   readonly #timer: NodeJS.Timeout;
-  #everReady = false;
+  readonly #link: RedisLink;
   /** The heartbeat was written once: being absent later means this node's counts were lost. */
   #beat = false;
   #refreshing: Promise<void> | null = null;
@@ -146,34 +147,17 @@ export class RedisPresence implements PresenceStore {
     this.#nodeId = o.nodeId;
     this.#ttlMs = Math.max(1, Math.round(o.ttlSeconds * 1000));
     this.#onError = o.onError ?? (() => {});
-    const redis = new Redis(o.url, {
-      retryStrategy: (times: number) => Math.min(50 * times, 1000),
-      maxRetriesPerRequest: 1,
-      autoResendUnfulfilledCommands: false,
-      connectionName: `careline-presence:${o.nodeId}`,
+    // Back after a loss (or first up): write this node's counts and heartbeat at once.
+    this.#link = redisLink({
+      url: o.url, name: `careline-presence:${o.nodeId}`, what: 'presence', whileDown: 'answering from this node\'s own counts until it is back',
+      onError: this.#onError, closed: () => this.#closed, onReady: () => void this.refresh(),
     });
+    const redis = this.#link.redis;
     redis.defineCommand('presenceConnect', { numberOfKeys: 4, lua: CONNECT });
     redis.defineCommand('presenceDisconnect', { numberOfKeys: 4, lua: DISCONNECT });
     redis.defineCommand('presenceStatus', { numberOfKeys: 3, lua: STATUS });
     redis.defineCommand('presenceReap', { numberOfKeys: 2, lua: REAP });
     this.#redis = redis as Scripted;
-    let reported = false;
-    redis.on('error', (err: unknown) => {
-      if (reported || this.#closed) return;
-      reported = true;
-      this.#onError(new Error(`presence: Redis connection: ${String((err as Error)?.message ?? err)}`, { cause: err }));
-    });
-    redis.on('close', () => {
-      if (reported || this.#closed || !this.#everReady) return;
-      reported = true;
-      this.#onError(new Error('presence: lost the Redis connection; answering from this node\'s own counts until it is back'));
-    });
-    redis.on('ready', () => {
-      reported = false;
-      this.#everReady = true;
-      // Back after a loss (or first up): write this node's counts and heartbeat at once.
-      void this.refresh();
-    });
     this.#timer = setInterval(() => void this.refresh(), Math.max(10, Math.floor(this.#ttlMs / 3)));
     this.#timer.unref();
     // The heartbeat first, ahead of any count (queued until the connection is up).
@@ -260,7 +244,7 @@ export class RedisPresence implements PresenceStore {
 
   /** Once the connection has been up, a command while it is down fails now rather than waiting in a queue. */
   #usable(): void {
-    if (this.#everReady && this.#redis.status !== 'ready') throw OUTAGE;
+    if (this.#link.everReady() && this.#redis.status !== 'ready') throw OUTAGE;
   }
 
   async #refresh(): Promise<void> {

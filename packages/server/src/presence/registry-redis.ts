@@ -9,7 +9,8 @@
  *   to register a user takes the key, a node unregistering removes it only if it is its own,
  *   and a node still holding the user takes it back at its next refresh.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisLink, type RedisLink } from './redis-link.ts';
 import type { NodeRegistry } from '../domain/ports.ts';
 
 export const PUSHERS = 'pushers';
@@ -51,38 +52,21 @@ export class RedisNodeRegistry implements NodeRegistry {
   readonly #users = new Set<string>();
   readonly #timer: NodeJS.Timeout;
   #beating: Promise<void> | null = null;
-  #everReady = false;
+  readonly #link: RedisLink;
   #closed = false;
 
   constructor(o: RedisNodeRegistryOptions) {
     this.address = o.address;
     this.#ttlMs = Math.max(1, Math.round(o.ttlSeconds * 1000));
     this.#onError = o.onError ?? (() => {});
-    const redis = new Redis(o.url, {
-      retryStrategy: (times: number) => Math.min(50 * times, 1000),
-      maxRetriesPerRequest: 1,
-      autoResendUnfulfilledCommands: false,
-      connectionName: `careline-registry:${o.address}`,
+    this.#link = redisLink({
+      url: o.url, name: `careline-registry:${o.address}`, what: 'node registry', whileDown: 'registrations are written when it is back',
+      onError: this.#onError, closed: () => this.#closed, onReady: () => void this.heartbeat(),
     });
+    const redis = this.#link.redis;
     redis.defineCommand('registryRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('registryClaim', { numberOfKeys: 1, lua: CLAIM });
     this.#redis = redis as Scripted;
-    let reported = false;
-    redis.on('error', (err: unknown) => {
-      if (reported || this.#closed) return;
-      reported = true;
-      this.#onError(new Error(`node registry: Redis connection: ${String((err as Error)?.message ?? err)}`, { cause: err }));
-    });
-    redis.on('close', () => {
-      if (reported || this.#closed || !this.#everReady) return;
-      reported = true;
-      this.#onError(new Error('node registry: lost the Redis connection; registrations are written when it is back'));
-    });
-    redis.on('ready', () => {
-      reported = false;
-      this.#everReady = true;
-      void this.heartbeat();
-    });
     this.#timer = setInterval(() => void this.heartbeat(), Math.max(10, Math.floor(this.#ttlMs / 3)));
     this.#timer.unref();
     void this.heartbeat();
@@ -139,7 +123,7 @@ export class RedisNodeRegistry implements NodeRegistry {
 
   /** Whether to send now: the connection is up, or has never been (commands wait for the first connection). */
   #up(): boolean {
-    return !this.#everReady || this.#redis.status === 'ready';
+    return !this.#link.everReady() || this.#redis.status === 'ready';
   }
 
   async #beat(): Promise<void> {
