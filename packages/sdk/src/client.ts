@@ -140,6 +140,10 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   #fullNotifications: SyncedEvent['notifications'];
   readonly #fillFailures = new Map<string, number>();
   readonly #restFilling = new Set<string>();
+  /** Conversations whose fill failed for a reason that may pass (server unavailable, network): retried after a delay. */
+  readonly #fillWaiting = new Set<string>();
+  /** Fill retries in a row that met such a failure (sizes the next delay). */
+  #fillRetries = 0;
   #gapCheckQueued = false;
   readonly #presence = new Set<string>();
   readonly #reads = new Map<string, number>();
@@ -563,6 +567,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     if (this.#pingTimer) clearInterval(this.#pingTimer);
     for (const t of this.#retryTimers) clearTimeout(t);
     this.#retryTimers.clear();
+    this.#fillWaiting.clear();
     this.#connectTimer = this.#idleTimer = this.#pingTimer = null;
     if (this.#ws) this.#detach(this.#ws);
     this.#ws = null;
@@ -685,6 +690,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     this.#planRefresh(hello.token_expires_at, hello.server_time);
     this.#touch();
     this.#fillFailures.clear();
+    this.#fillRetries = 0;
     this.#startFullSync();
     this.#sendPresence('subscribe', [...this.#presence]);
     for (const [conversationId, seq] of this.#reads) {
@@ -787,8 +793,11 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       const req = this.#syncs.get(frame.id);
       if (req) {
         this.#syncs.delete(frame.id);
-        if (req.kind === 'fill') this.#fillDone(req.cursors);
-        else if (--this.#fullPending === 0) this.#opened();
+        if (req.kind === 'fill') {
+          // A server that cannot answer now has not said the messages are gone: ask again later.
+          if (err.retryable) this.#retryFill(Object.keys(req.cursors));
+          else this.#fillDone(req.cursors);
+        } else if (--this.#fullPending === 0) this.#opened();
       }
     }
     this.emit('error', err);
@@ -905,10 +914,12 @@ export class CarelineClient extends Emitter<CarelineEvents> {
    * Fetches what is missing before held messages: first by a `sync` frame with the
    * conversation's cursor; if that brings nothing, through REST history; if that brings
    * nothing either, the gap is skipped and reported (`client.gap_skipped`) so delivery goes on.
+   * Only an answer counts: a fill the server could not serve (`server.unavailable`, rate
+   * limited, network) is tried again after a growing delay, never skipped for it.
    */
   #checkGaps(): void {
     if (!this.#hello || this.#fullPending > 0) return;
-    const busy = new Set(this.#restFilling);
+    const busy = new Set([...this.#restFilling, ...this.#fillWaiting]);
     for (const req of this.#syncs.values()) if (req.kind === 'fill') for (const id of Object.keys(req.cursors)) busy.add(id);
     const cursors: Record<string, number> = {};
     for (const id of this.#seq.gaps()) {
@@ -930,17 +941,19 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   }
 
   #afterFill(conversationId: string, before: number): void {
+    const progressed = (this.#cursors.get(conversationId) ?? 0) > before;
+    if (progressed) this.#fillRetries = 0;
     if (!this.#seq.hasGap(conversationId)) {
       this.#fillFailures.delete(conversationId);
       return;
     }
-    const progressed = (this.#cursors.get(conversationId) ?? 0) > before;
     this.#fillFailures.set(conversationId, progressed ? 0 : (this.#fillFailures.get(conversationId) ?? 0) + 1);
   }
 
   async #restFill(conversationId: string): Promise<void> {
     this.#restFilling.add(conversationId);
     const before = this.#cursors.get(conversationId) ?? 0;
+    let retry = false;
     try {
       const target = this.#seq.target(conversationId);
       let after = before;
@@ -952,12 +965,29 @@ export class CarelineClient extends Emitter<CarelineEvents> {
         after = last;
       }
     } catch (err) {
-      this.emit('error', toCarelineError(err));
+      const e = toCarelineError(err);
+      retry = e.retryable;
+      this.emit('error', e);
     } finally {
       this.#restFilling.delete(conversationId);
-      this.#afterFill(conversationId, before);
-      this.#queueGapCheck();
+      if (retry) this.#retryFill([conversationId]);
+      else {
+        this.#afterFill(conversationId, before);
+        this.#queueGapCheck();
+      }
     }
+  }
+
+  /** Tries the fills of these conversations again after a delay (backoff with jitter, as reconnects). */
+  #retryFill(conversationIds: string[]): void {
+    for (const id of conversationIds) this.#fillWaiting.add(id);
+    const delay = 250 + backoffDelay(this.#fillRetries++, this.#opts.reconnect);
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(timer);
+      for (const id of conversationIds) this.#fillWaiting.delete(id);
+      this.#queueGapCheck();
+    }, delay);
+    this.#retryTimers.add(timer);
   }
 
   #skipGap(conversationId: string): void {

@@ -404,10 +404,12 @@ export class Connection {
       if (this.#closed) return;
       const serverTime = Date.now();
       const memberships = await core.storage.conversations.memberships(p.tenantId, p.userId);
+      // What the client has: its cursors, then each page as it is written (never more than was
+      // sent, so a catch-up that fails half-way lets the live frames it did not send through).
       const covered = (this.#covered ??= new Map());
+      const cover = (conversationId: string, seq: number) => covered.set(conversationId, Math.max(covered.get(conversationId) ?? 0, seq));
       for (const m of memberships) {
-        const cursor = Object.hasOwn(f.cursors, m.id) ? f.cursors[m.id]! : undefined;
-        if (cursor !== undefined) covered.set(m.id, Math.max(covered.get(m.id) ?? 0, cursor, m.last_seq));
+        if (Object.hasOwn(f.cursors, m.id)) cover(m.id, f.cursors[m.id]!);
       }
       const plan = planSync(memberships, f.cursors, f.since);
       let sent = 0;
@@ -418,7 +420,6 @@ export class Connection {
       const fit = (bytesPerMessage: number) => Math.max(1, Math.min(this.ctx.syncPageSize, Math.floor(budget / Math.max(1, bytesPerMessage))));
       let pageSize = fit(this.ctx.maxContentBytes);
       for (const item of plan) {
-        covered.set(item.conversation_id, Math.max(covered.get(item.conversation_id) ?? 0, item.to));
         for await (const page of readRange(core.storage, p.tenantId, item, () => pageSize)) {
           if (this.#closed) return;
           let bytes = 0;
@@ -429,12 +430,14 @@ export class Connection {
             this.write(data);
             sent++;
           }
+          cover(item.conversation_id, page[page.length - 1]!.seq);
           pageSize = fit(bytes / page.length);
           // Stream at the pace the client reads: wait for the transport rather than buffer without
           // bound. A client that stops reading is closed by the heartbeat (ws.drainTimeoutMs).
           if (this.#transport.buffered() > this.ctx.maxBufferedBytes / 2) await this.#transport.drained(this.ctx.maxBufferedBytes / 4);
           if (this.#closed) return;
         }
+        cover(item.conversation_id, item.to);
       }
       const notifications = f.notifications_after !== undefined ? await this.#syncNotifications(f.notifications_after) : undefined;
       if (this.#closed) return;
