@@ -78,6 +78,12 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** The balancer's health-check interval in ms (default 500 here: tests wait less for a dead node to go out). */
   checkIntervalMs?: number;
+  /**
+   * The nodes' IM_PROFILE (default `test`). `dev` is what `npm run cluster` runs: the nodes
+   * start one after the other and each seeds the demo tenant, so the web client's demo sign-in
+   * works through the balancer.
+   */
+  profile?: 'dev' | 'test';
 }
 
 function nodeHandle(n: LocalNode): ClusterNode {
@@ -116,7 +122,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   const local: LocalCluster = await startLocalCluster({
     nodes: opts.nodes ?? 3,
     backend: opts.backend ?? 'postgres',
-    profile: 'test',
+    profile: opts.profile ?? 'test',
     env: { CARELINE_LOG_LEVEL: 'warn', ...opts.env },
     checkIntervalMs: opts.checkIntervalMs ?? 500,
   });
