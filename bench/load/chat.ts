@@ -5,9 +5,18 @@
  * from it, so a stalled server (or generator) shows up as latency and is not hidden
  * (no coordinated omission).
  *
- * Each connection checks its conversation's seqs in arrival order (acks of its own sends
- * and messages of the peer): exactly 1, 2, 3… — no gap, no duplicate, no reordering — and
- * each send is acked once and delivered to the peer once.
+ * Each connection checks its conversation's seqs (acks of its own sends and messages of the
+ * peer) as the SDK delivers them: 1, 2, 3… with no gap and no duplicate, and each send is
+ * acked once and delivered to the peer once. On several nodes a message committed on one
+ * node can reach a client after a later one committed on another (each node sends what it
+ * committed, the others get it through the bus), so, as the SDK does, a seq that comes
+ * ahead of a missing one is held, and the gap is filled: the missing one normally arrives
+ * within milliseconds; if it has not after `FILL_AFTER_MS`, a `sync` frame from the cursor
+ * asks the server for it (what the sync sends again is dropped, as the SDK drops it).
+ * Latency is still taken when a frame arrives, held or not. The check fails on a seq missing
+ * at the end (lost even to the fill), a seq delivered twice outside a fill, a send acked or
+ * delivered twice or never; `held` (reordered across nodes, then put in order), `fills` and
+ * `filled` (messages that came only while a fill ran) are reported beside it.
  */
 import type WebSocket from 'ws';
 import { Histogram } from '../lib/hist.ts';
@@ -15,15 +24,26 @@ import { wallMs } from '../lib/util.ts';
 import { connect } from './client.ts';
 
 interface Peer {
+  /** Its index in `peers`, + 1 (0: none), as kept in `Step.from`. */
+  tag: number;
   ws: WebSocket | null;
   user: string;
   conv: string;
+  /** The next seq in order: every seq below it was had. */
   expect: number;
   inflight: number;
+  /** Seqs had ahead of `expect` (a missing one before them), null when none. */
+  held: Set<number> | null;
+  /** When the current gap was first seen (performance.now), for the fill. */
+  gapSince: number;
+  /** The id of the fill `sync` in flight (its answer not in yet), else null. */
+  filling: string | null;
 }
 
 interface Step {
   sched: Float64Array;
+  /** The sender's `Peer.tag`: a fill may send a peer its own messages, which are no delivery. */
+  from: Int32Array;
   ackSeq: Int32Array;
   state: Uint8Array;
   sent: number;
@@ -43,11 +63,25 @@ interface Step {
 
 const ACK = 1;
 const DEL = 2;
+/** A fill sent the sender its own message before its ack: the seq is placed already. */
+const OWN_FILLED = 4;
 const CONTENT = { text: 'Good morning doctor, my blood pressure today is 135/85 after the new tablets.' };
 
 const peers: Peer[] = [];
 const steps: Step[] = [];
-const counters = { dupAck: 0, dupDel: 0, gaps: 0, reordered: 0, seqMismatch: 0, errors: 0, unknown: 0, closes: 0, notifications: 0 };
+/**
+ * `reordered`: a seq had again (at or below one already had) outside a fill; `chat.verify`
+ * adds `gaps`, the seqs still missing at the end. `held`, `fills`, `filled`, `fillResent`:
+ * reported, not faults.
+ */
+const counters = { dupAck: 0, dupDel: 0, reordered: 0, seqMismatch: 0, errors: 0, unknown: 0, closes: 0, notifications: 0, held: 0, fills: 0, filled: 0, fillResent: 0 };
+/** A gap not closed after this long is filled with a `sync` (cross-node reordering closes in a few ms). */
+const FILL_AFTER_MS = 250;
+/** Peers with a gap, looked at by the fill timer. */
+const gapped = new Set<Peer>();
+let fillTimer: NodeJS.Timeout | null = null;
+let fillSeq = 0;
+const SYNC_DONE_PREFIX = Buffer.from('{"type":"sync_done"');
 const errorSamples: string[] = [];
 let closedLoop: { step: number; until: number; window: number; next: number } | null = null;
 
@@ -109,12 +143,24 @@ function onFrame(p: Peer, data: Buffer): void {
     }
     p.inflight--;
     if (closedLoop && steps[closedLoop.step] === s && now < closedLoop.until) sendNext(p, closedLoop.step, closedLoop.next++, now);
+    if (s.state[n]! & OWN_FILLED) {
+      s.state[n]! &= ~OWN_FILLED;
+      return; // its seq came with the fill (a different one is a seqMismatch, counted above)
+    }
   } else if (data.indexOf(MSG_PREFIX) === 0) {
     const [si, n] = idAfter(data, K_CID);
     const s = steps[si];
     seq = intAfter(data, K_SEQ);
     if (!s || !(n < s.sched.length)) return void counters.unknown++;
-    if (s.state[n]! & DEL) counters.dupDel++;
+    if (p.filling !== null && (s.from[n] === p.tag || s.state[n]! & DEL)) {
+      // What a fill sends: the peer's own messages (their acks carry the seq) and messages it
+      // already had are no delivery; only the seq counts.
+      if (s.from[n] === p.tag && !(s.state[n]! & ACK)) {
+        s.state[n]! |= OWN_FILLED;
+        if (s.ackSeq[n] !== 0 && s.ackSeq[n] !== seq) counters.seqMismatch++;
+        s.ackSeq[n] = seq;
+      }
+    } else if (s.state[n]! & DEL) counters.dupDel++;
     else {
       s.state[n]! |= DEL;
       s.delivered++;
@@ -122,26 +168,77 @@ function onFrame(p: Peer, data: Buffer): void {
       if (s.delAt) s.delAt[n] = now;
       if (s.ackSeq[n] !== 0 && s.ackSeq[n] !== seq) counters.seqMismatch++;
       s.ackSeq[n] = seq;
+      if (p.filling !== null && seq >= p.expect && !p.held?.has(seq)) counters.filled++;
     }
+  } else if (data.indexOf(SYNC_DONE_PREFIX) === 0) {
+    p.filling = null;
+    if (p.held) p.gapSince = now; // still a gap: filled again after the wait
+    return;
   } else {
-    const f = JSON.parse(data.toString()) as { type: string; code?: string; message?: string };
+    const f = JSON.parse(data.toString()) as { type: string; id?: string; code?: string; message?: string };
     if (f.type === 'error') {
+      if (f.id !== undefined && f.id === p.filling) {
+        // A fill the server could not serve: tried again after the wait, as the SDK does.
+        p.filling = null;
+        p.gapSince = performance.now();
+      }
       counters.errors++;
       if (errorSamples.length < 5) errorSamples.push(`${f.code}: ${f.message}`);
     } else if (f.type === 'notification') counters.notifications++; // a tenant broadcast reaches the pairs too
     return;
   }
-  if (seq === p.expect) p.expect++;
-  else if (seq > p.expect) {
-    counters.gaps += seq - p.expect;
-    p.expect = seq + 1;
-  } else counters.reordered++;
+  inOrder(p, seq, now);
+}
+
+/** Puts `seq` in its place: in order, held ahead of a gap, or had already. */
+function inOrder(p: Peer, seq: number, now: number): void {
+  if (!(seq > 0)) return void counters.seqMismatch++;
+  if (seq < p.expect || p.held?.has(seq)) {
+    if (p.filling !== null) counters.fillResent++;
+    else counters.reordered++;
+    return;
+  }
+  if (seq > p.expect) {
+    if (!p.held) {
+      p.held = new Set();
+      p.gapSince = now;
+      gapped.add(p);
+      fillTimer ??= setInterval(fillGaps, 50);
+    }
+    p.held.add(seq);
+    counters.held++;
+    return;
+  }
+  p.expect++;
+  const held = p.held;
+  if (!held) return;
+  while (held.delete(p.expect)) p.expect++;
+  if (held.size === 0) {
+    p.held = null;
+    gapped.delete(p);
+  } else p.gapSince = now; // the next gap
+}
+
+/** Asks the server, with a `sync` from the cursor, for what a peer has been missing for FILL_AFTER_MS. */
+function fillGaps(): void {
+  const now = performance.now();
+  for (const p of gapped) {
+    if (p.filling !== null || now - p.gapSince < FILL_AFTER_MS || !p.ws) continue;
+    p.filling = `f${++fillSeq}`;
+    counters.fills++;
+    p.ws.send(`{"type":"sync","id":"${p.filling}","cursors":{"${p.conv}":${p.expect - 1}}}`);
+  }
+  if (gapped.size === 0 && fillTimer) {
+    clearInterval(fillTimer);
+    fillTimer = null;
+  }
 }
 
 function sendNext(p: Peer, stepIdx: number, n: number, sched: number): void {
   const s = steps[stepIdx]!;
   if (n >= s.sched.length || !p.ws) return;
   s.sched[n] = sched;
+  s.from[n] = p.tag;
   const id = `${stepIdx}.${n}`;
   p.ws.send(`{"type":"send","id":"${id}","conversation_id":"${p.conv}","message":{"client_id":"${id}","type":1,"content":${JSON.stringify(CONTENT)}}}`);
   s.lagH.record(performance.now() - sched);
@@ -154,7 +251,9 @@ export const chatHandlers = {
   async 'chat.connect'(p: { pairs: { conv: string; a: { user: string; url: string }; b: { user: string; url: string } }[]; localAddress?: string }) {
     const t0 = performance.now();
     const list: Peer[] = [];
-    for (const pair of p.pairs) for (const side of [pair.a, pair.b]) list.push({ ws: null, user: side.user, conv: pair.conv, expect: 1, inflight: 0 });
+    for (const pair of p.pairs) {
+      for (const side of [pair.a, pair.b]) list.push({ tag: peers.length + list.length + 1, ws: null, user: side.user, conv: pair.conv, expect: 1, inflight: 0, held: null, gapSince: 0, filling: null });
+    }
     const urls = p.pairs.flatMap((pair) => [pair.a.url, pair.b.url]);
     for (let i = 0; i < list.length; i += 50) {
       await Promise.all(list.slice(i, i + 50).map(async (peer, j) => {
@@ -180,7 +279,7 @@ export const chatHandlers = {
   async 'chat.step'(p: { step: number; mode: 'open' | 'closed'; rate: number; window: number; durationMs: number; drainMs: number; startAt: number; keepTimes?: boolean }) {
     const max = p.mode === 'open' ? Math.ceil((p.rate * p.durationMs) / 1000) : Math.ceil(200_000 * (p.durationMs / 1000));
     const s: Step = {
-      sched: new Float64Array(max), ackSeq: new Int32Array(max), state: new Uint8Array(max), sent: 0, acked: 0, delivered: 0,
+      sched: new Float64Array(max), from: new Int32Array(max), ackSeq: new Int32Array(max), state: new Uint8Array(max), sent: 0, acked: 0, delivered: 0,
       ackH: new Histogram(), delH: new Histogram(), lagH: new Histogram(), inH: new Histogram(), outH: new Histogram(), closed: p.mode === 'closed',
       ackAt: p.keepTimes ? new Float64Array(max) : null, delAt: p.keepTimes ? new Float64Array(max) : null,
     };
@@ -265,6 +364,9 @@ export const chatHandlers = {
         if (!(s.state[n]! & DEL)) undelivered++;
       }
     }
+    // What is still missing before a held seq was lost, even to the fills.
+    let missing = 0;
+    for (const p of peers) if (p.held) missing += Math.max(...p.held) - p.expect + 1 - p.held.size;
     // Both members of a conversation must have seen the same last seq.
     let headMismatch = 0;
     const heads = new Map<string, number>();
@@ -273,12 +375,15 @@ export const chatHandlers = {
       if (h === undefined) heads.set(p.conv, p.expect);
       else if (h !== p.expect) headMismatch++;
     }
-    return { sent, unacked, undelivered, headMismatch, ...counters, errorSamples };
+    return { sent, unacked, undelivered, headMismatch, ...counters, gaps: missing, errorSamples };
   },
 
   'chat.close'() {
     for (const p of peers) p.ws?.terminate();
     peers.length = 0;
+    gapped.clear();
+    if (fillTimer) clearInterval(fillTimer);
+    fillTimer = null;
     return null;
   },
 };
