@@ -12,6 +12,7 @@
  * committed, the others get it through the bus), so, as the SDK does, a seq that comes
  * ahead of a missing one is held, and the gap is filled: the missing one normally arrives
  * within milliseconds; if it has not after `FILL_AFTER_MS`, a `sync` frame from the cursor
+ * (at most `MAX_FILLS` per gap)
  * asks the server for it (what the sync sends again is dropped, as the SDK drops it).
  * Latency is still taken when a frame arrives, held or not. The check fails on a seq missing
  * at the end (lost even to the fill), a seq delivered twice outside a fill, a send acked or
@@ -34,10 +35,14 @@ interface Peer {
   inflight: number;
   /** Seqs had ahead of `expect` (a missing one before them), null when none. */
   held: Set<number> | null;
+  /** The highest seq held. */
+  top: number;
   /** When the current gap was first seen (performance.now), for the fill. */
   gapSince: number;
   /** The id of the fill `sync` in flight (its answer not in yet), else null. */
   filling: string | null;
+  /** Fills sent for the current gap: at most `MAX_FILLS`, then it stays open (missing at the end). */
+  fillTries: number;
 }
 
 interface Step {
@@ -77,6 +82,7 @@ const steps: Step[] = [];
 const counters = { dupAck: 0, dupDel: 0, reordered: 0, seqMismatch: 0, errors: 0, unknown: 0, closes: 0, notifications: 0, held: 0, fills: 0, filled: 0, fillResent: 0 };
 /** A gap not closed after this long is filled with a `sync` (cross-node reordering closes in a few ms). */
 const FILL_AFTER_MS = 250;
+const MAX_FILLS = 5;
 /** Peers with a gap, looked at by the fill timer. */
 const gapped = new Set<Peer>();
 let fillTimer: NodeJS.Timeout | null = null;
@@ -168,7 +174,7 @@ function onFrame(p: Peer, data: Buffer): void {
       if (s.delAt) s.delAt[n] = now;
       if (s.ackSeq[n] !== 0 && s.ackSeq[n] !== seq) counters.seqMismatch++;
       s.ackSeq[n] = seq;
-      if (p.filling !== null && seq >= p.expect && !p.held?.has(seq)) counters.filled++;
+      if (p.filling !== null && p.held && seq >= p.expect && seq < p.top && !p.held.has(seq)) counters.filled++;
     }
   } else if (data.indexOf(SYNC_DONE_PREFIX) === 0) {
     p.filling = null;
@@ -206,6 +212,7 @@ function inOrder(p: Peer, seq: number, now: number): void {
       fillTimer ??= setInterval(fillGaps, 50);
     }
     p.held.add(seq);
+    if (seq > p.top) p.top = seq;
     counters.held++;
     return;
   }
@@ -215,15 +222,21 @@ function inOrder(p: Peer, seq: number, now: number): void {
   while (held.delete(p.expect)) p.expect++;
   if (held.size === 0) {
     p.held = null;
+    p.top = 0;
+    p.fillTries = 0;
     gapped.delete(p);
-  } else p.gapSince = now; // the next gap
+  } else {
+    p.gapSince = now; // the next gap
+    p.fillTries = 0;
+  }
 }
 
 /** Asks the server, with a `sync` from the cursor, for what a peer has been missing for FILL_AFTER_MS. */
 function fillGaps(): void {
   const now = performance.now();
   for (const p of gapped) {
-    if (p.filling !== null || now - p.gapSince < FILL_AFTER_MS || !p.ws) continue;
+    if (p.filling !== null || now - p.gapSince < FILL_AFTER_MS || !p.ws || p.fillTries >= MAX_FILLS) continue;
+    p.fillTries++;
     p.filling = `f${++fillSeq}`;
     counters.fills++;
     p.ws.send(`{"type":"sync","id":"${p.filling}","cursors":{"${p.conv}":${p.expect - 1}}}`);
@@ -252,7 +265,7 @@ export const chatHandlers = {
     const t0 = performance.now();
     const list: Peer[] = [];
     for (const pair of p.pairs) {
-      for (const side of [pair.a, pair.b]) list.push({ tag: peers.length + list.length + 1, ws: null, user: side.user, conv: pair.conv, expect: 1, inflight: 0, held: null, gapSince: 0, filling: null });
+      for (const side of [pair.a, pair.b]) list.push({ tag: peers.length + list.length + 1, ws: null, user: side.user, conv: pair.conv, expect: 1, inflight: 0, held: null, top: 0, gapSince: 0, filling: null, fillTries: 0 });
     }
     const urls = p.pairs.flatMap((pair) => [pair.a.url, pair.b.url]);
     for (let i = 0; i < list.length; i += 50) {
@@ -366,7 +379,7 @@ export const chatHandlers = {
     }
     // What is still missing before a held seq was lost, even to the fills.
     let missing = 0;
-    for (const p of peers) if (p.held) missing += Math.max(...p.held) - p.expect + 1 - p.held.size;
+    for (const p of peers) if (p.held) missing += p.top - p.expect + 1 - p.held.size;
     // Both members of a conversation must have seen the same last seq.
     let headMismatch = 0;
     const heads = new Map<string, number>();
