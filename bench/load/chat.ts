@@ -12,12 +12,11 @@
  * committed, the others get it through the bus), so, as the SDK does, a seq that comes
  * ahead of a missing one is held, and the gap is filled: the missing one normally arrives
  * within milliseconds; if it has not after `FILL_AFTER_MS`, a `sync` frame from the cursor
- * (at most `MAX_FILLS` per gap)
- * asks the server for it (what the sync sends again is dropped, as the SDK drops it).
- * Latency is still taken when a frame arrives, held or not. The check fails on a seq missing
- * at the end (lost even to the fill), a seq delivered twice outside a fill, a send acked or
- * delivered twice or never; `held` (reordered across nodes, then put in order), `fills` and
- * `filled` (messages that came only while a fill ran) are reported beside it.
+ * asks the server for it (at most `MAX_FILLS` per gap; what the sync sends again is dropped,
+ * as the SDK drops it). Latency is still taken when a frame arrives, held or not. The check
+ * fails on a seq missing at the end (lost even to the fills), a seq had twice outside a fill,
+ * a send acked or delivered twice or never; `held` (came ahead of an earlier seq, then put in
+ * order), `fills` and `filled` (gap seqs that came while a fill ran) are reported beside it.
  */
 import type WebSocket from 'ws';
 import { Histogram } from '../lib/hist.ts';
