@@ -14,6 +14,7 @@ import { startPostgres } from '../../packages/server/test/support/services.ts';
 import { createPostgresStorage, type PostgresStorage } from '../../packages/server/src/storage/postgres/index.ts';
 import { GroupCommitter } from '../../packages/server/src/domain/committer.ts';
 import { newId } from '../../packages/server/src/domain/ids.ts';
+import { PgDb, type Queryable, type TxOptions } from '../../packages/server/src/storage/postgres/db.ts';
 import { childPids, procCpuMs, procTreeCpuMs } from '../lib/proc.ts';
 import { readFileSync } from 'node:fs';
 
@@ -23,12 +24,34 @@ const { values } = parseArgs({
     senders: { type: 'string', default: '400' },
     duration: { type: 'string', default: '8' },
     setting: { type: 'string', multiple: true, default: [] },
+    'busy-ms': { type: 'string', default: '0' },
   },
 });
 const T = 'tenant-bench';
 const senders = Number(values.senders);
 const durationMs = Number(values.duration) * 1000;
 const extra = Object.fromEntries(values.setting!.map((s) => s.split('=') as [string, string]));
+
+// --busy-ms: a node whose event loop is busy answers the first statement of each append
+// transaction that much later (its other statements wait as they would).
+const busyMs = Number(values['busy-ms']);
+if (busyMs > 0) {
+  const tx = PgDb.prototype.tx;
+  PgDb.prototype.tx = function (this: PgDb, fn: (q: Queryable) => Promise<unknown>, opts?: TxOptions) {
+    return tx.call(this, (q) => {
+      let first = true;
+      const late: Queryable = {
+        query: <R>(text: string, v?: readonly unknown[]) => {
+          const p = q.query<R>(text, v);
+          if (!first) return p;
+          first = false;
+          return p.then((r) => new Promise<typeof r>((res) => setTimeout(() => res(r), busyMs)));
+        },
+      };
+      return fn(late);
+    }, opts);
+  } as typeof tx;
+}
 
 async function run(writers: number): Promise<void> {
   const server = await startPostgres({
@@ -107,7 +130,17 @@ async function run(writers: number): Promise<void> {
     const k1 = kinds();
     console.log('   PostgreSQL CPU by process (ms): ' + [...k1].map(([n, v]) => `${n} ${Math.round(v - (k0.get(n) ?? 0))}`).join(', '));
     const commits = after.c - before.c;
-    console.log(`writers=${writers} senders=${senders}: ${Math.round(sent / secs)} msg/s, ${(sent / commits).toFixed(1)} msg/commit (commits ${commits}), PostgreSQL ${((cpu * 1000) / sent).toFixed(1)} µs/msg (${(cpu / 1000 / secs).toFixed(2)} cores), rollbacks ${after.r - before.r}, deadlocks ${after.d - before.d}, errors ${errors}, lock-wait samples ${((100 * lockSamples) / samples).toFixed(0)}% (avg ${(lockWaiters / Math.max(1, lockSamples)).toFixed(1)} waiting)`);
+    console.log(`writers=${writers} senders=${senders} busy=${busyMs}ms: ${Math.round(sent / secs)} msg/s, ${(sent / commits).toFixed(1)} msg/commit (commits ${commits}), PostgreSQL ${((cpu * 1000) / sent).toFixed(1)} µs/msg (${(cpu / 1000 / secs).toFixed(2)} cores), rollbacks ${after.r - before.r}, deadlocks ${after.d - before.d}, errors ${errors}, lock-wait samples ${((100 * lockSamples) / samples).toFixed(0)}% (avg ${(lockWaiters / Math.max(1, lockSamples)).toFixed(1)} waiting)`);
+    const tf = await admin.query(`SELECT tup_fetched::bigint f FROM pg_stat_database WHERE datname = 'postgres'`);
+    const tb = await admin.query(`SELECT relname, n_tup_upd, n_tup_hot_upd, n_dead_tup, pg_relation_size(relid) sz FROM pg_stat_user_tables WHERE relname IN ('conversations', 'participants')`);
+    console.log(`   tup_fetched ${tf.rows[0].f}; ` + tb.rows.map((r) => `${r.relname}: upd ${r.n_tup_upd}, hot ${r.n_tup_hot_upd}, dead ${r.n_dead_tup}, ${r.sz} bytes`).join('; '));
+    if (process.env.EXPLAIN) {
+      const keys = JSON.stringify(Array.from({ length: pairs }, (_, p) => [T, `c${p}`]));
+      await admin.query(`SET plan_cache_mode = force_generic_plan`);
+      await admin.query(`PREPARE lk(jsonb) AS SELECT k.o FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS k(e, o) CROSS JOIN LATERAL (SELECT 1 FROM conversations c WHERE c.tenant_id = k.e->>0 AND c.id = k.e->>1 LIMIT 1) c`);
+      const ex = await admin.query(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE lk('${keys}')`);
+      for (const r of ex.rows) console.log('   | ' + r['QUERY PLAN']);
+    }
     const { rows } = await admin.query(`SELECT calls, round(total_exec_time)::int ms, round(total_plan_time)::int plan_ms, plans, round(total_exec_time * 1000 / greatest(calls, 1))::int us_per_call, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 70) q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 6`);
     for (const r of rows) console.log(`   ${String(r.ms).padStart(6)} ms  ${String(r.calls).padStart(6)} calls  ${String(r.us_per_call).padStart(6)} µs/call plan ${r.plan_ms} ms/${r.plans}  ${r.q}`);
   } finally {

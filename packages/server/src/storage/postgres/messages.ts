@@ -50,14 +50,18 @@ const key3 = (a: string, b: string, c: string) => `${a}\u0000${b}\u0000${c}`;
  * Which conversations exist (in the order of the keys given) and the stored messages of the
  * batch's client ids, in one round trip, as one row of two JSON arrays (parsed natively, not
  * field by field). Both are index lookups per key (LATERAL … LIMIT 1 keeps the planner from
- * turning them into a scan of the table). Nothing is locked: conversations are never deleted,
+ * turning them into a scan of the table). The conversation's lookup reads a column outside
+ * its key on purpose: an index-only scan of `conversations_pkey` (these rows are updated by
+ * every append, so their pages are never all-visible) fetches the heap tuple of every stale
+ * index entry on each lookup — with several nodes appending, 60–100 million tuples in a
+ * 10-second run where the plain index scan reads a few hundred thousand. Nothing is locked: conversations are never deleted,
  * and a client id stored meanwhile by another node fails the insert (see the file's comment).
  * The keys come as one JSON parameter: JSON.stringify is native, where the driver escapes
  * array elements in JavaScript.
  */
 const LOOKUP = `WITH h AS (
     SELECT k.o FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS k(e, o)
-    WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.tenant_id = k.e->>0 AND c.id = k.e->>1)),
+    CROSS JOIN LATERAL (SELECT c.last_seq FROM conversations c WHERE c.tenant_id = k.e->>0 AND c.id = k.e->>1 LIMIT 1) c),
   d AS (
     SELECT m.* FROM jsonb_array_elements($2::jsonb) AS k(e)
     CROSS JOIN LATERAL (
