@@ -1,6 +1,7 @@
 /**
  * PostgreSQL with several nodes writing at once: two storages (two pools, as two server
- * nodes) on one database. The audit chain and the notification sequence of a tenant follow
+ * nodes) on one database. Appends to the same conversations from both nodes lock them in one
+ * order (no deadlock, no retry) and keep seqs gap-free. The audit chain and the notification sequence of a tenant follow
  * the commit order whichever node writes; replacements (team members, tags, settings) apply
  * one after the other. Also what the SQLite audit-chain test checks, for PostgreSQL: the
  * table refuses changes, and verify finds records changed or added behind the server's back.
@@ -12,7 +13,7 @@ import { startPostgres, type Service } from '../support/services.ts';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.ts';
 import { auditHash, verifyAuditChain } from '../../src/domain/audit.ts';
 import { newId } from '../../src/domain/ids.ts';
-import type { AuditEntry, NewNotification, NotificationTarget } from '../../src/domain/types.ts';
+import type { AuditEntry, NewMessage, NewNotification, NotificationTarget } from '../../src/domain/types.ts';
 
 const T = 'tenant-c';
 const OTHER = 'tenant-d';
@@ -185,5 +186,71 @@ describe('postgres: two nodes writing at once', () => {
     ]);
     const settings = await a.settings.get(T);
     assert.deepEqual([settings.connection_policy, settings.patient_to_patient], ['kick', true]);
+  });
+  it('messages: batches of two nodes over the same conversations in opposite orders all commit, gap-free, without a deadlock or a retry', async () => {
+    // Nodes of their own, named, so that their backends' exit (which flushes their statistics) can be waited for.
+    const url = `${server.url}?application_name=append-order`;
+    const x = await createPostgresStorage({ url, poolSize: 2 });
+    const y = await createPostgresStorage({ url, poolSize: 2 });
+    const CONVS = 24;
+    const ROUNDS = 3;
+    const ids = Array.from({ length: CONVS }, (_, i) => `order-${String(i).padStart(2, '0')}`);
+    for (const id of ids) {
+      await a.conversations.createConversation({
+        tenant_id: T, id, type: 1, business_type: 0, name: '', status: 0, created_by: 'u1',
+        participants: [{ user_id: 'u1', role: 'member' }, { user_id: 'u2', role: 'member' }],
+      }, 10);
+    }
+    const deadlocks = async () => (await admin.query(`SELECT deadlocks::int AS d FROM pg_stat_database WHERE datname = current_database()`)).rows[0].d as number;
+    const before = await deadlocks();
+    const msg = (node: string, sender: string, conv: string, i: number): NewMessage => ({
+      tenant_id: T, conversation_id: conv, id: newId(), sender_id: sender, type: 1, content: { n: i }, content_json: `{"n":${i}}`,
+      client_id: `${node}-${conv}-${i}`, created_at: 1000 + i, forward: null,
+    });
+    let appended = 0;
+    const blocker = new pg.Client({ connectionString: server.url });
+    await blocker.connect();
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        // A third session holds the middle conversation, so that both batches are inside their
+        // locking at once: one node's batch lists the conversations in id order, the other's in
+        // reverse. Locked in the order given, each would hold half of what the other waits for.
+        await blocker.query('BEGIN');
+        await blocker.query('SELECT 1 FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE', [T, ids[CONVS / 2]]);
+        const up = ids.map((c) => msg('x', 'u1', c, round));
+        const down = [...ids].reverse().map((c) => msg('y', 'u2', c, round));
+        const both = Promise.all([x.messages.append(up), y.messages.append(down)]);
+        both.catch(() => {});
+        // Both nodes' backends waiting on a lock (bounded), then the middle is let go.
+        for (let i = 0; i < 200; i++) {
+          const { rows } = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'append-order' AND wait_event_type = 'Lock'`);
+          if (rows[0].n >= 2) break;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        await blocker.query('COMMIT');
+        const [rx, ry] = await both;
+        for (const r of [...rx, ...ry]) assert.equal(r.ok && !r.duplicate, true, JSON.stringify(r));
+        appended += rx.length + ry.length;
+      }
+    } finally {
+      await blocker.end();
+      await x.close();
+      await y.close();
+    }
+    for (const id of ids) {
+      const { rows } = await admin.query('SELECT seq FROM messages WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY seq', [T, id]);
+      assert.deepEqual(rows.map((r) => Number(r.seq)), Array.from({ length: 2 * ROUNDS }, (_, i) => i + 1), id);
+      const { rows: head } = await admin.query('SELECT last_seq FROM conversations WHERE tenant_id = $1 AND id = $2', [T, id]);
+      assert.equal(Number(head[0].last_seq), 2 * ROUNDS);
+    }
+    assert.equal(appended, 2 * ROUNDS * CONVS);
+    // A backend reports its statistics when it exits: wait (bounded) until those of both nodes have.
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'append-order'`);
+      if (rows[0].n === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // A deadlock would be detected, counted and the transaction run again (the appends above would still succeed).
+    assert.equal((await deadlocks()) - before, 0);
   });
 });
