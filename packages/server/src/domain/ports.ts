@@ -415,3 +415,28 @@ export interface NodeRegistry {
   /** Stops the heartbeat and closes the connection (the node drops out when its heartbeat goes stale). */
   close(): Promise<void>;
 }
+
+/** What a blob store knows of a stored object. */
+export interface BlobStat {
+  size: number;
+}
+
+/**
+ * Where the bytes of uploaded files live (the metadata is in `Storage.files`): local disk for
+ * one node, S3-compatible object storage for several. Keys are `[A-Za-z0-9._-]` segments joined
+ * by `/`, none of them `.` or `..` (else `file.invalid`). Guarantees, checked by one contract
+ * suite on every backend (`test/files/blob-contract.ts`):
+ * - `put` stores exactly `size` bytes read from `body` under `key`, replacing what was there,
+ *   all or nothing: a body that ends early or runs long fails with `file.size_mismatch` and
+ *   leaves no object (a reader never sees half a file).
+ * - `get` streams the object, or the inclusive byte range `[start, end]` of it; null when there
+ *   is none. A range past the end fails with `file.range_invalid`.
+ * - `stat` is null for a missing key; `delete` is true when something was deleted.
+ */
+export interface BlobStore {
+  put(key: string, body: AsyncIterable<Uint8Array>, size: number): Promise<void>;
+  get(key: string, range?: { start: number; end: number }): Promise<AsyncIterable<Uint8Array> & NodeJS.ReadableStream | null>;
+  stat(key: string): Promise<BlobStat | null>;
+  delete(key: string): Promise<boolean>;
+  close(): Promise<void>;
+}
