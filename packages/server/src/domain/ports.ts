@@ -340,6 +340,8 @@ export interface Storage {
   readonly teams: TeamStore;
   readonly settings: SettingsStore;
   readonly jobs: JobStore;
+  /** Uploaded files' metadata (`FileStore`). */
+  readonly files: FileStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -439,4 +441,57 @@ export interface BlobStore {
   stat(key: string): Promise<BlobStat | null>;
   delete(key: string): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** What kind of content a file is, by its sniffed MIME type; each kind has its size limit. */
+export type FileKind = 'image' | 'audio' | 'video' | 'file';
+
+/**
+ * An uploaded file's metadata. `uploaded` until a message of its conversation refers to it
+ * (`attached`, with `message_id`); an upload never attached is an orphan, deleted after
+ * `files.orphanTtlSeconds`.
+ */
+export interface FileRecord {
+  /** The storage id (seed 003's `storageId`): time-sortable, random, unguessable. */
+  id: string;
+  tenant_id: string;
+  conversation_id: string;
+  uploader_id: string;
+  kind: FileKind;
+  /** Sniffed from the bytes. */
+  mime_type: string;
+  /** The client's name for it, cleaned (no path). */
+  file_name: string;
+  size: number;
+  /** The blob's key; `thumb_key` the thumbnail's (images), null without one. */
+  blob_key: string;
+  thumb_key: string | null;
+  width: number | null;
+  height: number | null;
+  thumb_width: number | null;
+  thumb_height: number | null;
+  /** Seconds (audio, video), when it could be read. */
+  duration: number | null;
+  state: 'uploaded' | 'attached';
+  message_id: string | null;
+  created_at: number;
+  attached_at: number | null;
+}
+
+/** File metadata (the bytes are in a `BlobStore`). */
+export interface FileStore {
+  /** Stores a new file's metadata (`state: uploaded`). */
+  create(file: FileRecord): Promise<void>;
+  /** The tenant's file, or null (another tenant's id is not found). */
+  get(tenantId: string, id: string): Promise<FileRecord | null>;
+  /**
+   * Attaches an `uploaded` file to a message: true when it was `uploaded`, of `conversationId`
+   * and uploaded by `uploaderId`; false (nothing changed) otherwise. Atomic: two messages never
+   * attach the same file.
+   */
+  attach(tenantId: string, id: string, conversationId: string, uploaderId: string, messageId: string, now: number): Promise<boolean>;
+  /** Files still `uploaded` that were created before `before` (ms), oldest first, at most `limit`, across tenants. */
+  orphans(before: number, limit: number): Promise<FileRecord[]>;
+  /** Deletes the metadata; true if there was some. */
+  delete(tenantId: string, id: string): Promise<boolean>;
 }
