@@ -47,7 +47,7 @@ function contract(name: string, open: () => Promise<{ storage: Storage; done: ()
 
 contract('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'careline-files-'));
-  const storage = createSqliteStorage({ path: join(dir, 'db.sqlite') });
+  const storage = createSqliteStorage({ path: join(dir, 'db.sqlite'), synchronous: 'NORMAL' });
   return { storage, done: async () => { await storage.close(); rmSync(dir, { recursive: true, force: true }); } };
 });
 
