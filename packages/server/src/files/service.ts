@@ -288,9 +288,9 @@ export class FileService {
     return info(file);
   }
 
-  /** Deletes uploads never attached that are older than `files.orphanTtlSeconds`, at most `limit`; returns how many. */
-  async cleanupOrphans(limit = 500): Promise<number> {
-    const before = this.#now() - this.#d.config.files.orphanTtlSeconds * 1000;
+  /** Deletes uploads never attached that are older than `files.orphanTtlSeconds` at `now`, at most `limit`; returns how many. */
+  async cleanupOrphans(limit = 500, now = this.#now()): Promise<number> {
+    const before = now - this.#d.config.files.orphanTtlSeconds * 1000;
     let n = 0;
     for (const f of await this.#d.storage.files.orphans(before, limit)) {
       await this.#d.blobs.delete(f.blob_key);
