@@ -229,7 +229,7 @@ export class FileService {
       ? { t: p.tenantId, f: id, v: variant, e: expires, k: 'u', a: p.userId, r: p.role, s: p.sessionId }
       : { t: p.tenantId, f: id, v: variant, e: expires, k: 'a', a: p.appId };
     const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
-    return { path: `/api/v2/files/signed/${body}.${this.#sign(body)}`, expires_at: expires };
+    return { path: `/api/v2/signed-files/${body}.${this.#sign(body)}`, expires_at: expires };
   }
 
   /** Opens the file a signed link names, as the reader it was made for. */

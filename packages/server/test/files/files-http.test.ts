@@ -49,7 +49,7 @@ async function upload(who: { token: string } | { apiKey: string; onBehalf: strin
   const headers: Record<string, string> = { 'content-type': type };
   if ('token' in who) headers.authorization = `Bearer ${who.token}`;
   else Object.assign(headers, { 'x-api-key': who.apiKey, 'x-on-behalf-of': who.onBehalf });
-  const res = await fetch(`${s.url}/api/v2/sessions/${encodeURIComponent(c)}/files?name=${encodeURIComponent(name)}`, { method: 'POST', headers, body });
+  const res = await fetch(`${s.url}/api/v2/sessions/${encodeURIComponent(c)}/files?name=${encodeURIComponent(name)}`, { method: "POST", headers, body: new Uint8Array(body) });
   return { status: res.status, body: (await res.json()) as any };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Files: `POST /api/v2/sessions/:session_id/files` (upload, the raw bytes as the body),
  * `GET /api/v2/files/:file_id` (download, byte ranges), `…/thumbnail`, `POST …/link` (a
- * short-lived signed URL) and `GET /api/v2/files/signed/:token` (no credentials: for `<img>`).
+ * short-lived signed URL) and `GET /api/v2/signed-files/:token` (no credentials: for `<img>`).
  * Registered in a scope of its own, where request bodies are not parsed: an upload streams
  * from the socket to a temp file (`files/service.ts`), never whole in memory.
  */
@@ -110,7 +110,7 @@ export async function fileRoutes(app: Api, core: Core): Promise<void> {
       return { url: path, expires_at };
     });
 
-    scope.get('/api/v2/files/signed/:token', {
+    scope.get('/api/v2/signed-files/:token', {
       config: { auth: 'none' },
       schema: {
         tags: ['files'], summary: 'Download through a signed URL (no credentials)',
