@@ -6,7 +6,7 @@
  * know the newer checksum headers working.
  */
 import { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { BlobStat, BlobStore } from '../domain/ports.ts';
 import { fail, isAppError } from '../domain/errors.ts';
 import { checkKey, counted } from './blob-keys.ts';
@@ -24,12 +24,20 @@ export interface S3BlobOptions {
 }
 
 export class S3BlobStore implements BlobStore {
-  readonly #s3: S3Client;
+  readonly #o: S3BlobOptions;
+  #client: Promise<{ s3: S3Client; sdk: Sdk }> | null = null;
   readonly #bucket: string;
   readonly #prefix: string;
 
   constructor(o: S3BlobOptions) {
-    this.#s3 = new S3Client({
+    this.#o = o;
+    this.#bucket = o.bucket;
+    this.#prefix = o.prefix;
+  }
+
+  #sdk(): Promise<{ s3: S3Client; sdk: Sdk }> {
+    const o = this.#o;
+    return (this.#client ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, s3: new sdk.S3Client({
       ...(o.endpoint ? { endpoint: o.endpoint } : {}),
       region: o.region,
       forcePathStyle: o.forcePathStyle,
@@ -39,9 +47,7 @@ export class S3BlobStore implements BlobStore {
       maxAttempts: 3,
       // Failures surface as coded errors to the caller; the SDK's own console lines are noise.
       logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} },
-    });
-    this.#bucket = o.bucket;
-    this.#prefix = o.prefix;
+    }) })));
   }
 
   #key(key: string): string {
@@ -53,6 +59,7 @@ export class S3BlobStore implements BlobStore {
     // A body that runs long or short aborts the request: S3 stores nothing for it (and should
     // the server have taken the announced length before the excess showed, the object is
     // deleted again).
+    const { s3, sdk } = await this.#sdk();
     const abort = new AbortController();
     let bodyError: unknown = null;
     const stream = Readable.from(counted(body, size));
@@ -61,12 +68,12 @@ export class S3BlobStore implements BlobStore {
       abort.abort(err);
     });
     try {
-      await this.#s3.send(new PutObjectCommand({ Bucket: this.#bucket, Key, Body: stream, ContentLength: size }), { abortSignal: abort.signal });
+      await s3.send(new sdk.PutObjectCommand({ Bucket: this.#bucket, Key, Body: stream, ContentLength: size }), { abortSignal: abort.signal });
     } catch (err) {
       throw unavailable(bodyError ?? err);
     }
     if (bodyError) {
-      await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key })).catch(() => {});
+      await s3.send(new sdk.DeleteObjectCommand({ Bucket: this.#bucket, Key })).catch(() => {});
       throw bodyError;
     }
   }
@@ -78,38 +85,44 @@ export class S3BlobStore implements BlobStore {
       if (!s) return null;
       if (range.start < 0 || range.end < range.start || range.end >= s.size) throw fail('file.range_invalid', undefined, { size: s.size });
     }
+    const { s3, sdk } = await this.#sdk();
     try {
-      const out = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }));
+      const out = await s3.send(new sdk.GetObjectCommand({ Bucket: this.#bucket, Key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }));
       return out.Body as Readable;
     } catch (err) {
-      if (missing(err)) return null;
+      if (missing(sdk, err)) return null;
       throw unavailable(err);
     }
   }
 
   async stat(key: string): Promise<BlobStat | null> {
+    const Key = this.#key(key);
+    const { s3, sdk } = await this.#sdk();
     try {
-      const out = await this.#s3.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }));
+      const out = await s3.send(new sdk.HeadObjectCommand({ Bucket: this.#bucket, Key }));
       return { size: out.ContentLength ?? 0 };
     } catch (err) {
-      if (missing(err)) return null;
+      if (missing(sdk, err)) return null;
       throw unavailable(err);
     }
   }
 
   async delete(key: string): Promise<boolean> {
     if (!(await this.stat(key))) return false;
-    await wrap(this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) })));
+    const { s3, sdk } = await this.#sdk();
+    await wrap(s3.send(new sdk.DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) })));
     return true;
   }
 
   async close(): Promise<void> {
-    this.#s3.destroy();
+    if (this.#client) (await this.#client).s3.destroy();
   }
 }
 
-function missing(err: unknown): boolean {
-  return err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound');
+type Sdk = typeof import('@aws-sdk/client-s3');
+
+function missing(sdk: Sdk, err: unknown): boolean {
+  return err instanceof sdk.S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound');
 }
 
 function unavailable(err: unknown): Error {

@@ -23,9 +23,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
-import sharp from 'sharp';
-import { fileTypeFromFile } from 'file-type';
-import { parseFile } from 'music-metadata';
+// sharp, file-type and music-metadata load on the first upload, not at start (together they
+// take about a second to import): a node that serves no upload never pays for them.
+type Sharp = typeof import('sharp');
+let sharpModule: Promise<Sharp['default']> | null = null;
+const loadSharp = () => (sharpModule ??= import('sharp').then((m) => m.default));
 import { ulid } from 'ulid';
 import type { Config } from '../config/schema.ts';
 import type { BlobStore, FileKind, FileRecord, Storage } from '../domain/ports.ts';
@@ -120,6 +122,7 @@ export class FileService {
       });
       await pipeline(input.body, cap, createWriteStream(spool));
       if (size === 0) throw fail('file.empty');
+      const { fileTypeFromFile } = await import('file-type');
       const sniffed = (await fileTypeFromFile(spool))?.mime;
       const kind = sniffed ? ACCEPTED[sniffed] : undefined;
       if (!sniffed || !kind) throw fail('file.type_not_allowed', undefined, { detected: sniffed ?? null });
@@ -165,6 +168,7 @@ export class FileService {
   /** Rewrites the image without metadata (orientation applied first), and makes a JPEG thumbnail. */
   async #image(path: string, dir: string, mime: string) {
     try {
+      const sharp = await loadSharp();
       const meta = await sharp(path).metadata();
       let out = path;
       if (STRIPPED_IMAGES.has(mime)) {
@@ -320,6 +324,7 @@ function safeEqual(a: string, b: string): boolean {
 
 async function duration(path: string): Promise<number | null> {
   try {
+    const { parseFile } = await import('music-metadata');
     const meta = await parseFile(path, { duration: true, skipCovers: true });
     const d = meta.format.duration;
     return typeof d === 'number' && Number.isFinite(d) ? Math.round(d * 1000) / 1000 : null;
