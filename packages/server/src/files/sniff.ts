@@ -4,7 +4,7 @@ import { fail } from '../domain/errors.ts';
 
 /** Accepted MIME types (as `file-type` names them) and the kind each counts as. */
 export const ACCEPTED: Readonly<Record<string, FileKind>> = {
-  'image/jpeg': 'image', 'image/png': 'image', 'image/gif': 'image', 'image/webp': 'image', 'image/heic': 'image', 'image/avif': 'image',
+  'image/jpeg': 'image', 'image/png': 'image', 'image/gif': 'image', 'image/webp': 'image', 'image/avif': 'image',
   'audio/mpeg': 'audio', 'audio/ogg': 'audio', 'audio/opus': 'audio', 'audio/wav': 'audio', 'audio/x-wav': 'audio', 'audio/webm': 'audio',
   'audio/aac': 'audio', 'audio/x-m4a': 'audio', 'audio/mp4': 'audio', 'audio/amr': 'audio', 'audio/flac': 'audio', 'audio/x-flac': 'audio',
   'video/mp4': 'video', 'video/webm': 'video', 'video/quicktime': 'video', 'video/3gpp': 'video', 'video/x-matroska': 'video',
