@@ -84,6 +84,19 @@ export const ErrorCodes = {
   // The server itself.
   'server.internal': { status: 500, message: 'Internal error.' },
   'server.unavailable': { status: 503, message: 'The server is shutting down or not ready.' },
+
+  // Files (uploads, downloads, blob storage).
+  'file.invalid': { status: 400, message: 'The file name, storage key or upload request is not valid.' },
+  'file.empty': { status: 400, message: 'The upload has no bytes.' },
+  'file.too_large': { status: 413, message: 'The file is larger than allowed for its type.' },
+  'file.type_not_allowed': { status: 415, message: 'The file\'s bytes are of a type that is not accepted.' },
+  'file.type_mismatch': { status: 415, message: 'The file\'s bytes are not of the type the upload declares.' },
+  'file.size_mismatch': { status: 400, message: 'The stored body does not have the size announced.' },
+  'file.range_invalid': { status: 416, message: 'The requested byte range is outside the file.' },
+  'file.not_found': { status: 404, message: 'No such file, or not one this caller may read.' },
+  'file.link_invalid': { status: 403, message: 'The signed link is malformed, forged or expired.' },
+  'file.not_attachable': { status: 409, message: 'The file cannot be attached here: not the sender\'s, another conversation\'s, or already attached.' },
+  'file.storage_failed': { status: 503, message: 'The file storage did not answer.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -22,6 +22,8 @@ import { createSqliteStorage } from './storage/sqlite/index.ts';
 import { createPostgresStorage } from './storage/postgres/index.ts';
 import { backends, type BusChoice, type PresenceChoice, type StorageChoice } from './config/backends.ts';
 import { Redis } from 'ioredis';
+import { FileService } from './files/service.ts';
+import { openBlobs } from './files/blobs.ts';
 
 export interface Core {
   config: Readonly<Config>;
@@ -45,6 +47,8 @@ export interface Core {
   notifications: NotificationService;
   teams: TeamService;
   settings: SettingsService;
+  /** Uploads and downloads (`files/service.ts`), over the blob store of `files.driver`. */
+  files: FileService;
   close(): Promise<void>;
 }
 
@@ -92,7 +96,9 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const users = new UserService(storage, presence, bus);
   const conversations = new ConversationService({ storage, bus, directory, settings });
   const audit = new AuditLog(storage.audit);
+  const files = new FileService({ config, storage, blobs: openBlobs(config), directory, audit });
   const messages = new MessageService({
+    files,
     storage, bus, directory, audit,
     maxContentBytes: config.messages.maxContentBytes,
     recallWindowMs: config.messages.recallWindowSeconds * 1000,
@@ -103,13 +109,14 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
   return {
-    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
+    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
     async close() {
       await messages.committer.drain();
       await audit.flush();
       await presence.close();
       await bus.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
+      await files.blobs.close();
       await storage.close();
     },
   };

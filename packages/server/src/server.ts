@@ -92,12 +92,14 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   ws.attach(http.server);
 
   const stopPruning = pruneSessions(core, logger);
+  const stopOrphans = cleanOrphanFiles(core, logger);
 
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
       state.accepting = false;
       stopPruning();
+      stopOrphans();
       realtime.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
@@ -136,6 +138,32 @@ function pruneSessions(core: Core, log: Logger): () => void {
     }
   };
   const timer = setInterval(run, every * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** Every `files.cleanupIntervalSeconds`, deletes uploads never attached within `files.orphanTtlSeconds` (bytes and metadata). */
+function cleanOrphanFiles(core: Core, log: Logger): () => void {
+  const every = core.config.files.cleanupIntervalSeconds;
+  if (every === 0) return () => {};
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      let n = 0;
+      for (let round = 0; round < 20; round++) {
+        const k = await core.files.cleanupOrphans(500);
+        n += k;
+        if (k < 500) break;
+      }
+      if (n > 0) log.info({ deleted: n }, 'orphaned uploads deleted');
+    } catch (err) {
+      log.warn({ err }, 'deleting orphaned uploads failed');
+    } finally {
+      running = false;
+    }
+  }, every * 1000);
   timer.unref();
   return () => clearInterval(timer);
 }

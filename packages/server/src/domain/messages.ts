@@ -2,7 +2,7 @@
  * Message actions: send (group-committed, idempotent by client id), history, single message,
  * recall, forward, read cursors and unread counts.
  */
-import { MessageTypes, type OutgoingMessage } from '@careline/protocol';
+import { MessageTypeByCode, MessageTypes, type OutgoingMessage } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
 import type { Message, NewMessage, Principal } from './types.ts';
 import type { MemberDirectory } from './directory.ts';
@@ -35,6 +35,17 @@ export interface PreparedSend {
 interface CommitCtx {
   recipients: readonly string[];
   origin: SendOptions['origin'];
+  /** A stored file the message attaches once committed. */
+  file?: string;
+}
+
+/** Files stored by Careline that a message refers to by its content's `storageId` (`files/service.ts`). */
+export interface MessageFiles {
+  /** Whether the id names a file stored by Careline; other ids refer to a host system's storage and pass through. */
+  isStored(storageId: string): boolean;
+  /** The stored facts (seed 003's fields) of the sender's unattached upload to the conversation; `file.*` errors otherwise. */
+  facts(tenantId: string, storageId: string, conversationId: string, senderId: string): Promise<Record<string, unknown>>;
+  attach(tenantId: string, storageId: string, conversationId: string, senderId: string, messageId: string): Promise<unknown>;
 }
 
 export interface MessageDeps {
@@ -48,6 +59,8 @@ export interface MessageDeps {
   historyPageMax: number;
   groupCommitMaxBatch: number;
   now?: () => number;
+  /** Checks and attaches files a message names by `storageId`. */
+  files?: MessageFiles;
 }
 
 export class MessageService {
@@ -77,7 +90,7 @@ export class MessageService {
    * order (commit queues synchronously).
    */
   async prepare(p: Principal, conversationId: string, out: SendInput, opts: SendOptions = {}): Promise<PreparedSend> {
-    const checked = checkContent(out.type, out.content, this.#d.maxContentBytes);
+    let checked = checkContent(out.type, out.content, this.#d.maxContentBytes);
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     let senderId: string;
     let careTeam = false;
@@ -93,12 +106,23 @@ export class MessageService {
         careTeam = sender !== null && isCareTeamRole(sender.role);
       }
     }
+    // A file stored here: it must be the sender's upload to this conversation, not attached
+    // yet; its stored facts replace what the client said of it.
+    const storageId = (out.content as { storageId?: unknown } | null)?.storageId;
+    let file: string | undefined;
+    if (this.#d.files && typeof storageId === 'string' && this.#d.files.isStored(storageId)) {
+      const facts = await this.#d.files.facts(p.tenantId, storageId, conversationId, senderId);
+      const allowed = Object.keys((MessageTypeByCode.get(out.type)?.schema as { properties?: object } | undefined)?.properties ?? {});
+      out = { ...out, content: { ...(out.content as object), ...Object.fromEntries(Object.entries(facts).filter(([k]) => allowed.includes(k))) } };
+      checked = checkContent(out.type, out.content, this.#d.maxContentBytes);
+      file = storageId;
+    }
     const msg: NewMessage = {
       tenant_id: p.tenantId, conversation_id: conversationId, id: newId(), sender_id: senderId, type: out.type,
       content: out.content, content_json: checked.json, client_id: out.client_id ?? null, created_at: this.#now(), forward: null,
       ...(careTeam ? { care_team: true } : {}),
     };
-    return { msg, ctx: { recipients: entry.list, origin: opts.origin } };
+    return { msg, ctx: { recipients: entry.list, origin: opts.origin, ...(file ? { file } : {}) } };
   }
 
   commit(prepared: PreparedSend): Promise<SendResult> {
@@ -108,6 +132,8 @@ export class MessageService {
   async #commit(msg: NewMessage, ctx: CommitCtx): Promise<SendResult> {
     const r = await this.committer.write(msg, ctx);
     if (!r.ok) throw fail(r.code);
+    // Checked in prepare; a second message that raced for the same upload is stored and the file stays the first one's.
+    if (ctx.file && !r.duplicate) await this.#d.files?.attach(msg.tenant_id, ctx.file, msg.conversation_id, msg.sender_id, r.message.id).catch(() => {});
     return { message: r.message, duplicate: r.duplicate };
   }
 

@@ -340,6 +340,8 @@ export interface Storage {
   readonly teams: TeamStore;
   readonly settings: SettingsStore;
   readonly jobs: JobStore;
+  /** Uploaded files' metadata (`FileStore`). */
+  readonly files: FileStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -414,4 +416,82 @@ export interface NodeRegistry {
   nodes(): Promise<{ address: string; heartbeat: number }[]>;
   /** Stops the heartbeat and closes the connection (the node drops out when its heartbeat goes stale). */
   close(): Promise<void>;
+}
+
+/** What a blob store knows of a stored object. */
+export interface BlobStat {
+  size: number;
+}
+
+/**
+ * Where the bytes of uploaded files live (the metadata is in `Storage.files`): local disk for
+ * one node, S3-compatible object storage for several. Keys are `[A-Za-z0-9._-]` segments joined
+ * by `/`, none of them `.` or `..` (else `file.invalid`). Guarantees, checked by one contract
+ * suite on every backend (`test/files/blob-contract.ts`):
+ * - `put` stores exactly `size` bytes read from `body` under `key`, replacing what was there,
+ *   all or nothing: a body that ends early or runs long fails with `file.size_mismatch` and
+ *   leaves no object (a reader never sees half a file).
+ * - `get` streams the object, or the inclusive byte range `[start, end]` of it; null when there
+ *   is none. A range past the end fails with `file.range_invalid`.
+ * - `stat` is null for a missing key; `delete` is true when something was deleted.
+ */
+export interface BlobStore {
+  put(key: string, body: AsyncIterable<Uint8Array>, size: number): Promise<void>;
+  get(key: string, range?: { start: number; end: number }): Promise<AsyncIterable<Uint8Array> & NodeJS.ReadableStream | null>;
+  stat(key: string): Promise<BlobStat | null>;
+  delete(key: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** What kind of content a file is, by its sniffed MIME type; each kind has its size limit. */
+export type FileKind = 'image' | 'audio' | 'video' | 'file';
+
+/**
+ * An uploaded file's metadata. `uploaded` until a message of its conversation refers to it
+ * (`attached`, with `message_id`); an upload never attached is an orphan, deleted after
+ * `files.orphanTtlSeconds`.
+ */
+export interface FileRecord {
+  /** The storage id (seed 003's `storageId`): time-sortable, random, unguessable. */
+  id: string;
+  tenant_id: string;
+  conversation_id: string;
+  uploader_id: string;
+  kind: FileKind;
+  /** Sniffed from the bytes. */
+  mime_type: string;
+  /** The client's name for it, cleaned (no path). */
+  file_name: string;
+  size: number;
+  /** The blob's key; `thumb_key` the thumbnail's (images), null without one. */
+  blob_key: string;
+  thumb_key: string | null;
+  width: number | null;
+  height: number | null;
+  thumb_width: number | null;
+  thumb_height: number | null;
+  /** Seconds (audio, video), when it could be read. */
+  duration: number | null;
+  state: 'uploaded' | 'attached';
+  message_id: string | null;
+  created_at: number;
+  attached_at: number | null;
+}
+
+/** File metadata (the bytes are in a `BlobStore`). */
+export interface FileStore {
+  /** Stores a new file's metadata (`state: uploaded`). */
+  create(file: FileRecord): Promise<void>;
+  /** The tenant's file, or null (another tenant's id is not found). */
+  get(tenantId: string, id: string): Promise<FileRecord | null>;
+  /**
+   * Attaches an `uploaded` file to a message: true when it was `uploaded`, of `conversationId`
+   * and uploaded by `uploaderId`; false (nothing changed) otherwise. Atomic: two messages never
+   * attach the same file.
+   */
+  attach(tenantId: string, id: string, conversationId: string, uploaderId: string, messageId: string, now: number): Promise<boolean>;
+  /** Files still `uploaded` that were created before `before` (ms), oldest first, at most `limit`, across tenants. */
+  orphans(before: number, limit: number): Promise<FileRecord[]>;
+  /** Deletes the metadata; true if there was some. */
+  delete(tenantId: string, id: string): Promise<boolean>;
 }

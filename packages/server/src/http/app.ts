@@ -35,6 +35,7 @@ import { topicStatisticsRoutes } from './routes/topic-statistics.ts';
 import { userRoutes } from './routes/users.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
+import { fileRoutes } from './routes/files.ts';
 
 
 declare module 'fastify' {
@@ -216,6 +217,7 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   settingsRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
+  await fileRoutes(app, core);
   await webRoutes(app, core);
   return app;
 }

@@ -17,3 +17,4 @@ export {
   type PostgresOptions,
   type Service,
 } from '../../../../scripts/lib/services.ts';
+export { startS3, type S3Service } from './s3.ts';

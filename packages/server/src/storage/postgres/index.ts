@@ -8,7 +8,7 @@
  * a per-tenant head row.
  */
 import type {
-  AuditStore, AuthSessionStore, ConversationStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
+  AuditStore, AuthSessionStore, FileStore, ConversationStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
 import { describeUrl, isConnectionError, PgDb } from './db.ts';
@@ -21,6 +21,7 @@ import { PgNotificationStore } from './notifications.ts';
 import { PgAuthSessionStore } from './sessions.ts';
 import { PgSettingsStore } from './settings.ts';
 import { PgTeamStore } from './teams.ts';
+import { PgFileStore } from './files.ts';
 import { PgTenantStore } from './tenants.ts';
 import { PgTopicStore } from './topics.ts';
 import { PgUserStore } from './users.ts';
@@ -47,6 +48,7 @@ export class PostgresStorage implements Storage {
   readonly teams: TeamStore;
   readonly settings: SettingsStore;
   readonly jobs: JobStore;
+  readonly files: FileStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -61,6 +63,7 @@ export class PostgresStorage implements Storage {
     this.teams = new PgTeamStore(db);
     this.settings = new PgSettingsStore(db);
     this.jobs = new PgJobStore(db);
+    this.files = new PgFileStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

@@ -1,0 +1,121 @@
+/**
+ * Files: `POST /api/v2/sessions/:session_id/files` (upload, the raw bytes as the body),
+ * `GET /api/v2/files/:file_id` (download, byte ranges), `…/thumbnail`, `POST …/link` (a
+ * short-lived signed URL) and `GET /api/v2/signed-files/:token` (no credentials: for `<img>`).
+ * Registered in a scope of its own, where request bodies are not parsed: an upload streams
+ * from the socket to a temp file (`files/service.ts`), never whole in memory.
+ */
+import Type from 'typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Api } from '../api.ts';
+import type { Core } from '../../core.ts';
+import type { Download } from '../../files/service.ts';
+import { SessionIdParams, errors } from '../schemas.ts';
+
+const FileInfo = Type.Object({
+  storageId: Type.String({ description: 'Seed 003\'s storageId: put it in a message\'s content to attach the file.' }),
+  fileName: Type.String(),
+  fileSize: Type.Integer({ description: 'Bytes as served (an image without its metadata).' }),
+  mimeType: Type.String({ description: 'Sniffed from the bytes.' }),
+  kind: Type.Union([Type.Literal('image'), Type.Literal('audio'), Type.Literal('video'), Type.Literal('file')]),
+  width: Type.Optional(Type.Integer()),
+  height: Type.Optional(Type.Integer()),
+  duration: Type.Optional(Type.Number({ description: 'Seconds (audio, video), when the file says.' })),
+  thumbnail: Type.Optional(Type.String({ description: 'Path of the thumbnail (a JPEG), images only.' })),
+  thumbnailWidth: Type.Optional(Type.Integer()),
+  thumbnailHeight: Type.Optional(Type.Integer()),
+});
+
+const FileIdParams = Type.Object({ file_id: Type.String({ minLength: 1, maxLength: 128 }) });
+
+/** A single `bytes=a-b` or `bytes=a-` range; anything else is ignored (the whole file is sent). */
+function range(req: FastifyRequest): { start: number; end: number | null } | undefined {
+  const h = req.headers.range;
+  const m = typeof h === 'string' ? /^bytes=(\d+)-(\d*)$/.exec(h.trim()) : null;
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: m[2] ? Number(m[2]) : null };
+}
+
+function send(reply: FastifyReply, d: Download): FastifyReply {
+  const inline = d.variant === 'thumbnail' || /^(image|audio|video)\//.test(d.mimeType) || d.mimeType === 'application/pdf';
+  const name = d.variant === 'thumbnail' ? `${d.file.file_name}.thumb.jpg` : d.file.file_name;
+  reply
+    .type(d.mimeType)
+    .header('accept-ranges', 'bytes')
+    .header('content-disposition', `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(name)}`)
+    .header('content-security-policy', "default-src 'none'; sandbox");
+  if (d.range) {
+    reply.code(206).header('content-range', `bytes ${d.range.start}-${d.range.end}/${d.size}`).header('content-length', d.range.end - d.range.start + 1);
+  } else {
+    reply.header('content-length', d.size);
+  }
+  return reply.send(d.body);
+}
+
+export async function fileRoutes(app: Api, core: Core): Promise<void> {
+  await app.register(async (scope: Api) => {
+    // Uploads are read by the handler as a stream; nothing else in this scope has a body to parse.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+    scope.post('/api/v2/sessions/:session_id/files', {
+      config: { auth: 'any' },
+      schema: {
+        tags: ['files'], summary: 'Upload a file to a conversation (the raw bytes as the body)',
+        description: 'The body is the file itself, streamed (any Content-Type; a specific one must agree with the bytes). '
+          + 'The type is sniffed from the bytes; per-kind size limits are `files.max*Bytes`. Images are stored without their '
+          + 'metadata (EXIF, GPS) and get a thumbnail. The answer is seed 003\'s content fields: send a message with its '
+          + '`storageId` to attach the file (until then only the uploader reads it; unattached uploads are deleted after `files.orphanTtlSeconds`). '
+          + 'A user\'s token, or the API key with X-On-Behalf-Of.',
+        params: SessionIdParams,
+        querystring: Type.Object({ name: Type.String({ minLength: 1, maxLength: 255, description: 'The file name (a plain name, no path).' }) }),
+        response: { 200: Type.Object({ file: FileInfo }), ...errors(400, 401, 403, 404, 413, 415) },
+      },
+    }, async (req) => {
+      const len = req.headers['content-length'];
+      const file = await core.files.upload(req.principal, req.params.session_id, {
+        name: req.query.name,
+        ...(req.headers['content-type'] ? { declaredType: req.headers['content-type'] } : {}),
+        ...(len !== undefined && /^\d+$/.test(len) ? { declaredSize: Number(len) } : {}),
+        body: req.raw,
+      });
+      return { file };
+    });
+
+    scope.get('/api/v2/files/:file_id', {
+      config: { auth: 'any' },
+      schema: {
+        tags: ['files'], summary: 'Download a file (Range: bytes=a-b supported)',
+        description: 'Members of the file\'s conversation and the tenant\'s API key. Reads of files in conversations with a patient are audit-logged.',
+        params: FileIdParams, response: errors(401, 403, 404, 416),
+      },
+    }, async (req, reply) => send(reply, await core.files.open(req.principal, req.params.file_id, 'original', range(req))));
+
+    scope.get('/api/v2/files/:file_id/thumbnail', {
+      config: { auth: 'any' },
+      schema: { tags: ['files'], summary: 'An image\'s thumbnail (JPEG)', params: FileIdParams, response: errors(401, 403, 404, 416) },
+    }, async (req, reply) => send(reply, await core.files.open(req.principal, req.params.file_id, 'thumbnail', range(req))));
+
+    scope.post('/api/v2/files/:file_id/link', {
+      config: { auth: 'any' },
+      schema: {
+        tags: ['files'], summary: 'A short-lived signed URL for the file or its thumbnail (for <img src>, without the token)',
+        description: 'Valid `files.signedUrlTtlSeconds`; it reads as the caller, and access is checked again when it is used.',
+        params: FileIdParams,
+        querystring: Type.Object({ variant: Type.Optional(Type.Union([Type.Literal('original'), Type.Literal('thumbnail')])) }),
+        response: { 200: Type.Object({ url: Type.String(), expires_at: Type.Integer() }), ...errors(401, 403, 404) },
+      },
+    }, async (req) => {
+      const { path, expires_at } = await core.files.link(req.principal, req.params.file_id, req.query.variant ?? 'original');
+      return { url: path, expires_at };
+    });
+
+    scope.get('/api/v2/signed-files/:token', {
+      config: { auth: 'none' },
+      schema: {
+        tags: ['files'], summary: 'Download through a signed URL (no credentials)',
+        params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 2048 }) }), response: errors(403, 404, 416),
+      },
+    }, async (req, reply) => send(reply, await core.files.openSigned(req.params.token, range(req))));
+  });
+}
