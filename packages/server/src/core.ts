@@ -9,6 +9,7 @@ import { AuthService } from './domain/auth.ts';
 import { ConversationService } from './domain/conversations.ts';
 import { MemberDirectory } from './domain/directory.ts';
 import { MessageService } from './domain/messages.ts';
+import { DeviceService } from './domain/devices.ts';
 import { NotificationService } from './domain/notifications.ts';
 import { SettingsService } from './domain/settings.ts';
 import { TeamService } from './domain/teams.ts';
@@ -45,6 +46,7 @@ export interface Core {
   notifications: NotificationService;
   teams: TeamService;
   settings: SettingsService;
+  devices: DeviceService;
   close(): Promise<void>;
 }
 
@@ -102,8 +104,9 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const topics = new TopicService({ storage, bus, directory, audit, historyPageMax: config.messages.historyPageMax });
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
+  const devices = new DeviceService({ storage, directory });
   return {
-    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
+    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, devices,
     async close() {
       await messages.committer.drain();
       await audit.flush();

@@ -211,6 +211,12 @@ export const ConfigSchema = Type.Object(
     ),
     shutdownGraceMs: Int(10_000, 'On SIGTERM, how long to wait for work in flight before exiting.', 0),
     demo: Bool(false, 'Seed a demo tenant, doctor and patient at start (dev).'),
+    push: Type.Object(
+      {
+        websocketUrl: Str('', 'The WebSocket URL a device registration answers with (e.g. wss://im.example.org/ws). Empty: derived from the request (its Host, and X-Forwarded-Proto https → wss).'),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

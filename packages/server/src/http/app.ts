@@ -35,6 +35,7 @@ import { topicStatisticsRoutes } from './routes/topic-statistics.ts';
 import { userRoutes } from './routes/users.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
+import { deviceRoutes } from './routes/devices.ts';
 
 
 declare module 'fastify' {
@@ -214,6 +215,7 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   notificationRoutes(app, core);
   audienceRoutes(app, core);
   settingsRoutes(app, core);
+  deviceRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
   await webRoutes(app, core);

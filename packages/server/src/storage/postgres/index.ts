@@ -8,7 +8,7 @@
  * a per-tenant head row.
  */
 import type {
-  AuditStore, AuthSessionStore, ConversationStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
+  AuditStore, AuthSessionStore, ConversationStore, DeviceStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
 import { describeUrl, isConnectionError, PgDb } from './db.ts';
@@ -24,6 +24,7 @@ import { PgTeamStore } from './teams.ts';
 import { PgTenantStore } from './tenants.ts';
 import { PgTopicStore } from './topics.ts';
 import { PgUserStore } from './users.ts';
+import { PgDeviceStore } from './devices.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -47,6 +48,7 @@ export class PostgresStorage implements Storage {
   readonly teams: TeamStore;
   readonly settings: SettingsStore;
   readonly jobs: JobStore;
+  readonly devices: DeviceStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -61,6 +63,7 @@ export class PostgresStorage implements Storage {
     this.teams = new PgTeamStore(db);
     this.settings = new PgSettingsStore(db);
     this.jobs = new PgJobStore(db);
+    this.devices = new PgDeviceStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

@@ -16,6 +16,7 @@ import { SqliteAuthSessionStore } from './sessions.ts';
 import { SqliteTenantStore } from './tenants.ts';
 import { SqliteTopicStore } from './topics.ts';
 import { SqliteUserStore } from './users.ts';
+import { SqliteDeviceStore } from './devices.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -31,6 +32,7 @@ export interface SqliteStores {
   teams: SqliteTeamStore;
   settings: SqliteSettingsStore;
   jobs: SqliteJobStore;
+  devices: SqliteDeviceStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -47,6 +49,7 @@ export function openStores(db: Db): SqliteStores {
     teams: new SqliteTeamStore(db),
     settings: new SqliteSettingsStore(db),
     jobs: new SqliteJobStore(db),
+    devices: new SqliteDeviceStore(db),
   };
 }
 
@@ -69,6 +72,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   teams: ['putTeam', 'deleteTeam', 'setTags'],
   settings: ['update'],
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
+  devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];
