@@ -231,6 +231,16 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
+        fcm: Type.Object(
+          {
+            serviceAccountFile: Str('', 'Path of the Firebase service account key (JSON, from the Firebase console). Empty: no FCM pushes.'),
+            projectId: Str('', 'The Firebase project to send in. Empty: the service account\'s project_id.'),
+            url: Str('https://fcm.googleapis.com', 'FCM HTTP v1 endpoint.'),
+            tokenUrl: Str('', 'OAuth2 token endpoint the service account\'s JWT is exchanged at. Empty: the key file\'s token_uri (https://oauth2.googleapis.com/token).'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for both endpoints, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

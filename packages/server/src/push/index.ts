@@ -1,5 +1,5 @@
 /**
- * Offline push on one node: the vendor adapters the config names (`push.apns.*`), the planner
+ * Offline push on one node: the vendor adapters the config names (`push.apns.*`, `push.fcm.*`), the planner
  * that enqueues push jobs for the messages committed here (`MessageService.onCreated`), and a
  * `JobRunner` that sends the cluster's push jobs (`push.workers` at a time; any node may send
  * any job). Metrics per vendor go to `ops/metrics.ts`.
@@ -11,6 +11,7 @@ import type { PushVendor } from '../domain/types.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { JobRunner } from '../domain/jobs.ts';
 import { ApnsSender } from './apns.ts';
+import { FcmSender, type ServiceAccount } from './fcm.ts';
 import { PushPlanner, PUSH_JOB } from './planner.ts';
 import { PushWorker } from './worker.ts';
 import type { PushSender } from './vendor.ts';
@@ -31,7 +32,7 @@ export function jitterBackoff(base: number, max: number, random: () => number = 
   };
 }
 
-/** The senders the config names: APNs when `push.apns.keyFile` is set. */
+/** The senders the config names: APNs when `push.apns.keyFile` is set, FCM when `push.fcm.serviceAccountFile` is. */
 export function configuredSenders(config: Core['config']): Map<PushVendor, PushSender> {
   const senders = new Map<PushVendor, PushSender>();
   const a = config.push.apns;
@@ -40,6 +41,14 @@ export function configuredSenders(config: Core['config']): Map<PushVendor, PushS
     senders.set('apns', new ApnsSender({
       url: a.url, key: readFileSync(a.keyFile, 'utf8'), keyId: a.keyId, teamId: a.teamId, topic: a.topic,
       ...(a.caFile ? { ca: readFileSync(a.caFile) } : {}),
+    }));
+  }
+  const f = config.push.fcm;
+  if (f.serviceAccountFile) {
+    const account = JSON.parse(readFileSync(f.serviceAccountFile, 'utf8')) as ServiceAccount;
+    senders.set('fcm', new FcmSender({
+      account, url: f.url, ...(f.tokenUrl ? { tokenUrl: f.tokenUrl } : {}), ...(f.projectId ? { projectId: f.projectId } : {}),
+      ...(f.caFile ? { ca: readFileSync(f.caFile) } : {}),
     }));
   }
   return senders;
