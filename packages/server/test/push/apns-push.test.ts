@@ -196,6 +196,19 @@ describe('offline push to APNs', () => {
     assert.match(text, /careline_push_failed_total\{vendor="apns",reason="ServiceUnavailable"\} 5/);
   });
 
+  it('jobs survive a restart: pushes pending while APNs is down are sent after the server comes back, once', async () => {
+    const { doc, conv, devices } = await setup('restart');
+    apns.failNext(1_000_000);
+    const refusedBefore = apns.refused.length;
+    const m = await s.sendAs(doc.id, conv, 'before the restart');
+    await s.server.push.planner.drain();
+    await eventually(async () => apns.refused.length > refusedBefore, 10_000);
+    await s.restart();
+    apns.failNext(0);
+    await settled();
+    assert.deepEqual(pushesOf(m.id).map((g) => g.token), [devices[0]!.token]);
+  });
+
   it('the local APNs checks what it gets: a JWT signed with another key, a wrong team or topic are refused as APNs does', async () => {
     const n = { collapse_id: 'm1', title: 't', badge: 0, quiet: false, data: { tenant_id: 't', conversation_id: 'c', message_id: 'm1', seq: 1 } };
     const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
