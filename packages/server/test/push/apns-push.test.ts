@@ -155,6 +155,18 @@ describe('offline push to APNs', () => {
     assert.deepEqual(pushesOf(m.id).map((g) => g.token), [a.token], 'the de-registered code never gets one');
   });
 
+  it('in the user\'s quiet hours the push comes without sound', async () => {
+    const { doc, conv, patient } = await setup('quiet');
+    const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+    await patient.devices.updateSettings({ quiet_hours: { start: hhmm(Date.now() - 3_600_000), end: hhmm(Date.now() + 3_600_000), time_zone: 'UTC' } });
+    const m = await s.sendAs(doc.id, conv, 'at night');
+    await settled();
+    const [g] = pushesOf(m.id);
+    assert.ok(g, 'still pushed');
+    assert.equal(g.body.aps.sound, undefined);
+    assert.equal(g.body.aps['interruption-level'], 'passive');
+  });
+
   it('token rotation: the install\'s new token gets the push, the old one never again', async () => {
     const { doc, conv, devices } = await setup('rotate');
     const d = devices[0]!;
