@@ -20,6 +20,8 @@ import type { Message, PushVendor } from '../domain/types.ts';
 import { inQuietHours } from '../domain/devices.ts';
 
 export const PUSH_JOB = 'push.send';
+/** Messages planned at once. */
+const MAX_PLANS = 16;
 
 /** A push job's payload: ids only (the token is read when sending, so a rotated token is used). */
 export interface PushJob {
@@ -49,25 +51,47 @@ export interface PushPlannerOptions {
 export class PushPlanner {
   readonly #o: PushPlannerOptions;
   readonly #now: () => number;
-  readonly #inflight = new Set<Promise<void>>();
+  readonly #waiting: { tenantId: string; message: Message; users: readonly string[] }[] = [];
+  readonly #idle: (() => void)[] = [];
+  #running = 0;
 
   constructor(o: PushPlannerOptions) {
     this.#o = o;
     this.#now = o.now ?? Date.now;
   }
 
-  /** Plans the pushes of a message just committed (in the background; `drain` waits). */
+  /**
+   * Plans the pushes of a message just committed, in the background (`drain` waits): at most
+   * `MAX_PLANS` messages at once, the others waiting their turn in commit order, so a burst of
+   * messages to large groups does not flood storage and presence with look-ups.
+   */
   consider(tenantId: string, message: Message, recipients: readonly string[]): void {
     if (message.type === MessageTypes.SYSTEM) return;
     const users = recipients.filter((u) => u !== message.sender_id && u !== 'system');
     if (users.length === 0) return;
-    const p: Promise<void> = this.plan(tenantId, message, users)
+    this.#waiting.push({ tenantId, message, users });
+    this.#next();
+  }
+
+  #next(): void {
+    while (this.#running < MAX_PLANS && this.#waiting.length) {
+      const { tenantId, message, users } = this.#waiting.shift()!;
+      this.#running++;
+      this.#launch(tenantId, message, users);
+    }
+    if (this.#running === 0 && this.#waiting.length === 0) for (const r of this.#idle.splice(0)) r();
+  }
+
+  #launch(tenantId: string, message: Message, users: readonly string[]): void {
+    void this.plan(tenantId, message, users)
       .then((jobs) => {
         if (jobs.length) this.#o.onEnqueued?.(jobs);
       })
       .catch((err) => this.#o.onError?.(err))
-      .finally(() => this.#inflight.delete(p));
-    this.#inflight.add(p);
+      .finally(() => {
+        this.#running--;
+        this.#next();
+      });
   }
 
   /** The jobs for `users` (recipients other than the sender), enqueued; returns those enqueued. */
@@ -102,8 +126,9 @@ export class PushPlanner {
     return jobs.filter((_, i) => stored[i]!.created);
   }
 
-  /** Waits for the plans in progress. */
-  async drain(): Promise<void> {
-    while (this.#inflight.size) await Promise.all(this.#inflight);
+  /** Waits until no plan is running or waiting. */
+  drain(): Promise<void> {
+    if (this.#running === 0 && this.#waiting.length === 0) return Promise.resolve();
+    return new Promise((r) => this.#idle.push(r));
   }
 }

@@ -106,6 +106,14 @@ describe('offline push to APNs', () => {
     assert.equal(apns.connections, 1, 'one HTTP/2 connection, reused');
   });
 
+  it('a burst of 40 messages sent at once: 40 pushes, one each, none doubled', async () => {
+    const { doc, conv, devices } = await setup('burst');
+    const sent = await Promise.all(Array.from({ length: 40 }, (_, i) => s.sendAs(doc.id, conv, `burst ${i}`)));
+    await settled();
+    for (const m of sent) assert.deepEqual(pushesOf(m.id).map((g) => g.token), [devices[0]!.token]);
+    assert.equal(apns.delivered.filter((g) => g.token === devices[0]!.token).length, 40);
+  });
+
   it('a patient with a live connection gets none; the sender gets none for their own message', async () => {
     const { pat, doc, conv, devices } = await setup('online');
     await sdk(doc.token).devices.register({ os_type: 1, vendor: 'apns', push_token: token() });
