@@ -106,7 +106,8 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const teams = new TeamService({ storage });
   const devices = new DeviceService({ storage, directory });
   return {
-    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, devices,
+    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings,
+    devices,
     async close() {
       await messages.committer.drain();
       await audit.flush();

@@ -111,7 +111,10 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await push.close();
       await core.close();
     })());
-  return { core, http, realtime, ws, logger, url, port, push, close };
+  return {
+    core, http, realtime, ws, logger, url, port, close,
+    push,
+  };
 }
 
 /**
