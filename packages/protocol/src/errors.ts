@@ -70,6 +70,16 @@ export const ErrorCodes = {
   'notification.not_found': { status: 404, message: 'No such notification for this user.' },
   'team.not_found': { status: 404, message: 'No such care team in this tenant.' },
 
+  // Devices and push.
+  'device.os_type_unknown': { status: 400, message: 'Unknown OS type: 1 iOS, 2 Android, 3 Web, 4 Windows, -1 unknown.' },
+  'device.vendor_unknown': { status: 400, message: 'Unknown push vendor: apns, fcm, huawei, xiaomi, webpush or none.' },
+  'device.token_invalid': { status: 400, message: 'The push token is malformed for its vendor (or missing where the vendor needs one).' },
+  'device.id_invalid': { status: 400, message: 'A device\'s unique code is 1 to 128 characters of letters, digits and . _ : -.' },
+  'device.not_found': { status: 404, message: 'No such device of this user in this tenant.' },
+  'device.deregistered': { status: 409, message: 'This unique code was de-registered; a new install registers with a new code.' },
+  'push.quiet_hours_invalid': { status: 400, message: 'Quiet hours are {start, end} as HH:MM (24 h) and an IANA time zone.' },
+  'push.mute_invalid': { status: 400, message: 'A mute ends at a time in the future (ms), or never (null).' },
+
   // WebSocket frames.
   'frame.invalid_json': { status: 400, message: 'The frame is not valid JSON.' },
   'frame.unknown_type': { status: 400, message: 'Unknown frame type.' },

@@ -24,6 +24,7 @@ import { uuid } from './ids.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type UnreadCounts } from './rest.ts';
 import { NotificationsApi } from './notifications.ts';
+import { DevicesApi } from './devices.ts';
 import { Sequencer } from './sequencer.ts';
 import { TopicsApi } from './topics.ts';
 import { OPEN, defaultWebSocket, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './socket.ts';
@@ -99,6 +100,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   readonly api: CarelineApi;
   /** The user's notification inbox (REST): list, latest per kind, unread counts, mark read. */
   readonly notifications: NotificationsApi;
+  /** This install's registration and vendor push settings (seed 003). */
+  readonly devices: DevicesApi;
   /** Consultation helpers: start, end, enter, lists and counts by state. */
   readonly topics: TopicsApi;
 
@@ -169,6 +172,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     this.topics = new TopicsApi(this.api);
     const storage = opts.storage ?? new MemoryStorage();
     const prefix = opts.storageKey ?? 'careline';
+    this.devices = new DevicesApi(this.api, storage);
     const onStorageError = (err: unknown) => this.emit('error', toCarelineError(err, 'client.storage'));
     this.#outbox = new Outbox(storage, `${prefix}:outbox`, onStorageError);
     this.#cursors = new CursorStore(storage, `${prefix}:sync`, onStorageError);

@@ -22,6 +22,9 @@ export { CarelineError, type CarelineErrorCode, type ClientErrorCode } from './e
 export { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type RestOptions, type UnreadCounts, type UserStatus } from './rest.ts';
 export { MemoryStorage, type CarelineStorage } from './storage.ts';
 export { NotificationsApi, type InboxPage, type InboxQuery, type MarkReadResult, type ReadSelection } from './notifications.ts';
+export {
+  DevicesApi, OsTypes, type Device, type OsType, type PushMute, type PushSettings, type PushVendor, type QuietHours, type RegisterDevice, type Registration,
+} from './devices.ts';
 export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
 export { conversationTitle, isDefaultConversationName } from './titles.ts';

@@ -9,6 +9,7 @@ import { AuthService } from './domain/auth.ts';
 import { ConversationService } from './domain/conversations.ts';
 import { MemberDirectory } from './domain/directory.ts';
 import { MessageService } from './domain/messages.ts';
+import { DeviceService } from './domain/devices.ts';
 import { NotificationService } from './domain/notifications.ts';
 import { SettingsService } from './domain/settings.ts';
 import { TeamService } from './domain/teams.ts';
@@ -49,6 +50,7 @@ export interface Core {
   settings: SettingsService;
   /** Uploads and downloads (`files/service.ts`), over the blob store of `files.driver`. */
   files: FileService;
+  devices: DeviceService;
   close(): Promise<void>;
 }
 
@@ -108,8 +110,10 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const topics = new TopicService({ storage, bus, directory, audit, historyPageMax: config.messages.historyPageMax });
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
+  const devices = new DeviceService({ storage, directory });
   return {
     config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
+    devices,
     async close() {
       await messages.committer.drain();
       await audit.flush();

@@ -11,6 +11,7 @@ import { createCore, type Core } from './core.ts';
 import { buildHttp } from './http/app.ts';
 import type { Api } from './http/api.ts';
 import { Metrics } from './ops/metrics.ts';
+import { startPush, type Push } from './push/index.ts';
 import { Realtime } from './realtime/realtime.ts';
 import { MemoryNodeRegistry } from './presence/registry-memory.ts';
 import { RedisNodeRegistry } from './presence/registry-redis.ts';
@@ -26,6 +27,8 @@ export interface CarelineServer {
   /** http://host:port once listening. */
   url: string;
   port: number;
+  /** Offline push: the planner, this node's push job runner, the vendor adapters. */
+  push: Push;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     metrics.commitSeconds.observe(ms / 1000);
     metrics.messagesCommitted.inc(size);
   };
+  const push = startPush(core, metrics, logger);
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
   const shared = redis ?? core.redis;
   const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
@@ -105,9 +109,14 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await Promise.race([http.close(), grace]);
       await Promise.race([realtime.settled(), grace]);
       await registry.close();
+      await core.messages.committer.drain();
+      await push.close();
       await core.close();
     })());
-  return { core, http, realtime, ws, logger, url, port, close };
+  return {
+    core, http, realtime, ws, logger, url, port, close,
+    push,
+  };
 }
 
 /**

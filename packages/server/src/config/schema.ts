@@ -237,6 +237,39 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    push: Type.Object(
+      {
+        websocketUrl: Str('', 'The WebSocket URL a device registration answers with (e.g. wss://im.example.org/ws). Empty: derived from the request (its Host, and X-Forwarded-Proto https → wss).'),
+        title: Str('New message from your care team', 'The title of every push. Pushes carry ids, this title and the badge: never message text or names.'),
+        workers: Int(4, 'Pushes this node sends at once (its share of the cluster\'s push jobs). 0: this node sends none (it still enqueues them).', 0, 1000),
+        maxAttempts: Int(12, 'Attempts of one push before it is given up (dead job, kept for operators).', 1, 100),
+        retryBaseMs: Int(1000, 'Delay before the first retry of a failed push; doubled per attempt, with jitter (half to all of it).', 1),
+        retryMaxMs: Int(600_000, 'Longest delay between two attempts of one push.', 1),
+        pollMs: Int(1000, 'How often a node looks for push jobs when it found none (a job enqueued on the node itself is looked for at once).', 10),
+        apns: Type.Object(
+          {
+            url: Str('https://api.push.apple.com', 'APNs endpoint (HTTP/2). The sandbox: https://api.sandbox.push.apple.com.'),
+            keyFile: Str('', 'Path of the .p8 signing key (token auth) from the Apple developer account. Empty: no APNs pushes.'),
+            keyId: Str('', 'The key\'s id (10 characters, the JWT\'s kid).'),
+            teamId: Str('', 'The developer team id (10 characters, the JWT\'s iss).'),
+            topic: Str('', 'The app\'s bundle id (apns-topic).'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for the endpoint, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        fcm: Type.Object(
+          {
+            serviceAccountFile: Str('', 'Path of the Firebase service account key (JSON, from the Firebase console). Empty: no FCM pushes.'),
+            projectId: Str('', 'The Firebase project to send in. Empty: the service account\'s project_id.'),
+            url: Str('https://fcm.googleapis.com', 'FCM HTTP v1 endpoint.'),
+            tokenUrl: Str('', 'OAuth2 token endpoint the service account\'s JWT is exchanged at. Empty: the key file\'s token_uri (https://oauth2.googleapis.com/token).'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for both endpoints, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

@@ -67,6 +67,12 @@ export class MessageService {
   readonly #d: MessageDeps;
   readonly #now: () => number;
   readonly committer: GroupCommitter<CommitCtx>;
+  /**
+   * Called on this node for each new message committed here (not a resend of one stored),
+   * right after its event is published: offline push (`push/planner.ts`) starts from here, so
+   * a message is considered once, by the node that committed it.
+   */
+  onCreated: ((tenantId: string, message: Message, recipients: readonly string[]) => void) | null = null;
 
   constructor(deps: MessageDeps) {
     this.#d = deps;
@@ -75,6 +81,7 @@ export class MessageService {
       if (r.ok && !r.duplicate) {
         const ev = { kind: 'message.created' as const, tenant_id: _msg.tenant_id, message: r.message, recipients: ctx.recipients };
         this.#d.bus.publish(ctx.origin ? { ...ev, origin: ctx.origin.connection, origin_request: ctx.origin.request } : ev);
+        this.onCreated?.(_msg.tenant_id, r.message, ctx.recipients);
       }
     });
   }

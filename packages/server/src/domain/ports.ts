@@ -7,6 +7,7 @@ import type {
   App, AppendResult, AuditEntry, AuditQuery, AuditRecord, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, Membership,
   Message, NewConversation, NewMessage, NewTopic, Participant, Tenant, Topic, TopicQuery, TopicState, TopicStatsRow, User, UserInput,
 } from './types.ts';
+import type { Device, DeviceRegistration, PushMute, PushSettings, QuietHours } from './types.ts';
 import type { DomainEvent } from './events.ts';
 import type { UserRole } from './types.ts';
 import type {
@@ -328,6 +329,35 @@ export interface JobStore {
   prune(before: number, limit: number): Promise<number>;
 }
 
+/**
+ * Devices (one row per unique code of an install) and the user's push preferences. Guarantees:
+ * - A unique code has exactly one push token: `register` replaces the old one. A (vendor,
+ *   token) belongs to one unique code of the tenant: registering it under a new code clears it
+ *   from the old one (the old code stays, for de-registration only).
+ * - A de-registered code keeps its row with `deregistered_at` and no token; `register` of it
+ *   throws `device.deregistered`, so it never gets a push again.
+ * - `dropToken` clears the token only if it is still the one given (a vendor's "gone" for an
+ *   old token does not remove a newer one).
+ */
+export interface DeviceStore {
+  register(d: DeviceRegistration, now: number): Promise<{ device: Device; created: boolean }>;
+  get(tenantId: string, deviceId: string): Promise<Device | null>;
+  /** The user's devices, de-registered ones included, by unique code. */
+  listForUser(tenantId: string, userId: string): Promise<Device[]>;
+  /** Turns push on or off for one install; null if there is no such device. */
+  setPush(tenantId: string, deviceId: string, enabled: boolean, now: number): Promise<Device | null>;
+  /** Marks the unique code de-registered and forgets its token; null if there is no such device. */
+  deregister(tenantId: string, deviceId: string, now: number): Promise<Device | null>;
+  dropToken(tenantId: string, deviceId: string, token: string, now: number): Promise<boolean>;
+  getSettings(tenantId: string, userId: string): Promise<PushSettings>;
+  updateSettings(tenantId: string, userId: string, patch: { push_enabled?: boolean; quiet_hours?: QuietHours | null }, now: number): Promise<PushSettings>;
+  /** Mutes (or re-mutes with a new end) one conversation for the user. */
+  mute(tenantId: string, userId: string, conversationId: string, until: number | null, now: number): Promise<PushMute>;
+  unmute(tenantId: string, userId: string, conversationId: string): Promise<boolean>;
+  /** The user's mutes (ended ones included until unmuted), by conversation id. */
+  mutes(tenantId: string, userId: string): Promise<PushMute[]>;
+}
+
 export interface Storage {
   readonly tenants: TenantStore;
   readonly users: UserStore;
@@ -342,6 +372,7 @@ export interface Storage {
   readonly jobs: JobStore;
   /** Uploaded files' metadata (`FileStore`). */
   readonly files: FileStore;
+  readonly devices: DeviceStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

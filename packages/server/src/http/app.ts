@@ -36,6 +36,7 @@ import { userRoutes } from './routes/users.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
 import { fileRoutes } from './routes/files.ts';
+import { deviceRoutes } from './routes/devices.ts';
 
 
 declare module 'fastify' {
@@ -215,6 +216,7 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   notificationRoutes(app, core);
   audienceRoutes(app, core);
   settingsRoutes(app, core);
+  deviceRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
   await fileRoutes(app, core);

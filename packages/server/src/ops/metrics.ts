@@ -28,6 +28,23 @@ export class Metrics {
     name: 'careline_commit_duration_seconds', help: 'Duration of one group commit', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1], registers: [this.registry],
   });
   readonly errors = new Counter({ name: 'careline_errors_total', help: 'Errors reported to clients, by code', labelNames: ['code'], registers: [this.registry] });
+  readonly pushEnqueued = new Counter({ name: 'careline_push_enqueued_total', help: 'Push jobs enqueued (one per message and device), by vendor', labelNames: ['vendor'], registers: [this.registry] });
+  readonly pushSent = new Counter({ name: 'careline_push_sent_total', help: 'Pushes the vendor accepted, by vendor', labelNames: ['vendor'], registers: [this.registry] });
+  readonly pushFailed = new Counter({
+    name: 'careline_push_failed_total', help: 'Push attempts that failed, by vendor and reason (the vendor\'s, or network)', labelNames: ['vendor', 'reason'], registers: [this.registry],
+  });
+  readonly pushRetried = new Counter({ name: 'careline_push_retried_total', help: 'Push attempts that will be retried, by vendor', labelNames: ['vendor'], registers: [this.registry] });
+  readonly pushDropped = new Counter({
+    name: 'careline_push_dropped_total', help: 'Push jobs dropped before sending, by reason (read, push_off, muted, deregistered, no_token, token_gone)', labelNames: ['reason'], registers: [this.registry],
+  });
+  readonly pushLatency = new Histogram({
+    name: 'careline_push_request_duration_seconds', help: 'Duration of one request to a push vendor, by vendor', labelNames: ['vendor'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry],
+  });
+  readonly pushDelay = new Histogram({
+    name: 'careline_push_delay_seconds', help: 'Time from a message\'s commit to its push being accepted by the vendor, by vendor', labelNames: ['vendor'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'careline_' });

@@ -8,7 +8,7 @@
  * a per-tenant head row.
  */
 import type {
-  AuditStore, AuthSessionStore, FileStore, ConversationStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
+  AuditStore, AuthSessionStore, ConversationStore, DeviceStore, FileStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
 import { describeUrl, isConnectionError, PgDb } from './db.ts';
@@ -25,6 +25,7 @@ import { PgFileStore } from './files.ts';
 import { PgTenantStore } from './tenants.ts';
 import { PgTopicStore } from './topics.ts';
 import { PgUserStore } from './users.ts';
+import { PgDeviceStore } from './devices.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -49,6 +50,7 @@ export class PostgresStorage implements Storage {
   readonly settings: SettingsStore;
   readonly jobs: JobStore;
   readonly files: FileStore;
+  readonly devices: DeviceStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -64,6 +66,7 @@ export class PostgresStorage implements Storage {
     this.settings = new PgSettingsStore(db);
     this.jobs = new PgJobStore(db);
     this.files = new PgFileStore(db);
+    this.devices = new PgDeviceStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

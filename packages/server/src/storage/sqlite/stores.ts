@@ -17,6 +17,7 @@ import { SqliteTenantStore } from './tenants.ts';
 import { SqliteTopicStore } from './topics.ts';
 import { SqliteUserStore } from './users.ts';
 import { SqliteFileStore } from './files.ts';
+import { SqliteDeviceStore } from './devices.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -33,6 +34,7 @@ export interface SqliteStores {
   settings: SqliteSettingsStore;
   jobs: SqliteJobStore;
   files: SqliteFileStore;
+  devices: SqliteDeviceStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -50,6 +52,7 @@ export function openStores(db: Db): SqliteStores {
     settings: new SqliteSettingsStore(db),
     jobs: new SqliteJobStore(db),
     files: new SqliteFileStore(db),
+    devices: new SqliteDeviceStore(db),
   };
 }
 
@@ -73,6 +76,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   settings: ['update'],
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
   files: ['create', 'attach', 'delete'],
+  devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];

@@ -1,0 +1,134 @@
+/**
+ * Devices and push preferences (seed 003): `/api/v2/devices` (register an install's unique
+ * code with its push token, list, push on/off, de-register) and `/api/v2/push` (the user's
+ * push switch and quiet hours, mutes per conversation). A user's own token, or an API key
+ * acting for the user (X-On-Behalf-Of).
+ */
+import Type from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Api } from '../api.ts';
+import type { Core } from '../../core.ts';
+import { errors, Id, Nullable } from '../schemas.ts';
+
+const DeviceId = Type.String({ minLength: 1, maxLength: 256, description: 'The unique code the SDK generated for this install: 1–128 of letters, digits and . _ : -' });
+const OsType = Type.Integer({ description: '1 iOS, 2 Android, 3 Web, 4 Windows, -1 unknown (`device.os_type_unknown` otherwise)' });
+const Vendor = Type.String({ maxLength: 32, description: 'The push service of the token: `apns`, `fcm`, `huawei`, `xiaomi`, `webpush`, or `none` (no vendor push)' });
+const PushToken = Nullable(Type.String({
+  maxLength: 8192,
+  description: 'The vendor\'s token for this install: APNs device token (hex), FCM registration token, Huawei token, MiPush regId, or the browser\'s PushSubscription as JSON (Web Push). A new token replaces the old one.',
+}));
+const DeviceInfo = Type.Record(Type.String(), Type.Unknown(), { description: 'What the SDK gathered (model, OS version, app version…), at most 4 KiB as JSON; stored, never pushed' });
+
+const Device = Type.Object({
+  device_id: Type.String(), user_id: Type.String(), os_type: Type.Integer(), vendor: Type.String(), push_token: Nullable(Type.String()),
+  device_info: Type.Record(Type.String(), Type.Unknown()), push_enabled: Type.Boolean(),
+  deregistered_at: Nullable(Type.Number({ description: 'When the code was de-registered: it never gets a push again' })),
+  created_at: Type.Number(), updated_at: Type.Number(),
+});
+const QuietHours = Type.Object({
+  start: Type.String({ description: 'HH:MM (24 h)' }), end: Type.String({ description: 'HH:MM (24 h); before start: the hours wrap midnight' }),
+  time_zone: Type.String({ description: 'IANA time zone, e.g. Asia/Shanghai' }),
+}, { additionalProperties: false, description: 'Pushes in these hours arrive without sound' });
+const PushSettings = Type.Object({ push_enabled: Type.Boolean(), quiet_hours: Nullable(QuietHours), updated_at: Nullable(Type.Number()) });
+const Mute = Type.Object({ conversation_id: Type.String(), until: Nullable(Type.Number()), created_at: Type.Number() });
+const DeviceParams = Type.Object({ device_id: DeviceId });
+const MuteParams = Type.Object({ session_id: Id });
+
+/** Where the registering SDK connects: the configured URL, or this server's `/ws` as the request reached it. */
+function websocketUrl(core: Core, req: FastifyRequest): string {
+  if (core.config.push.websocketUrl) return core.config.push.websocketUrl;
+  const fwd = req.headers['x-forwarded-proto'];
+  const proto = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim() === 'https' || req.protocol === 'https' ? 'wss' : 'ws';
+  return `${proto}://${req.headers.host ?? 'localhost'}/ws`;
+}
+
+export function deviceRoutes(app: Api, core: Core): void {
+  const d = core.devices;
+
+  app.post('/api/v2/devices', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['devices'],
+      summary: 'Register this install (its unique code and push token) for the signed-in user',
+      description: 'Seed 003\'s registration: one push token per unique code (a new one replaces the old; a token moving to a new code leaves the old code without it). Answers with the account and where to connect. A de-registered code is refused (`device.deregistered`).',
+      body: Type.Object({
+        device_id: DeviceId, os_type: OsType, vendor: Vendor, push_token: Type.Optional(PushToken), device_info: Type.Optional(DeviceInfo),
+        user_id: Type.Optional(Type.String({ maxLength: 128, description: 'The user the SDK was started with; must be the caller' })),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          device: Device, created: Type.Boolean(),
+          account: Type.Object({ tenant_id: Type.String(), user_id: Type.String() }),
+          connection: Type.Object({ websocket_url: Type.String() }),
+        }),
+        ...errors(400, 401, 403, 409),
+      },
+    },
+  }, async (req) => {
+    const { device, created } = await d.register(req.principal, req.body);
+    return { device, created, account: { tenant_id: req.principal.tenantId, user_id: device.user_id }, connection: { websocket_url: websocketUrl(core, req) } };
+  });
+
+  app.get('/api/v2/devices', {
+    config: { auth: 'any' },
+    schema: { tags: ['devices'], summary: 'The user\'s devices (de-registered ones included)', response: { 200: Type.Object({ devices: Type.Array(Device) }), ...errors(400, 401) } },
+  }, async (req) => ({ devices: await d.list(req.principal) }));
+
+  app.get('/api/v2/devices/:device_id', {
+    config: { auth: 'any' },
+    schema: { tags: ['devices'], summary: 'One of the user\'s devices', params: DeviceParams, response: { 200: Type.Object({ device: Device }), ...errors(400, 401, 404) } },
+  }, async (req) => ({ device: await d.get(req.principal, req.params.device_id) }));
+
+  app.put('/api/v2/devices/:device_id/push', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['devices'], summary: 'Turn push on or off for this install', params: DeviceParams,
+      body: Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }),
+      response: { 200: Type.Object({ device: Device }), ...errors(400, 401, 404) },
+    },
+  }, async (req) => ({ device: await d.setPush(req.principal, req.params.device_id, req.body.enabled) }));
+
+  app.delete('/api/v2/devices/:device_id', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['devices'], summary: 'De-register this unique code: it loses its token and never gets a push again', params: DeviceParams,
+      response: { 200: Type.Object({ device: Device }), ...errors(400, 401, 404) },
+    },
+  }, async (req) => ({ device: await d.deregister(req.principal, req.params.device_id) }));
+
+  app.get('/api/v2/push/settings', {
+    config: { auth: 'any' },
+    schema: { tags: ['devices'], summary: 'The user\'s push switch and quiet hours', response: { 200: Type.Object({ settings: PushSettings }), ...errors(400, 401) } },
+  }, async (req) => ({ settings: await d.settings(req.principal) }));
+
+  app.put('/api/v2/push/settings', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['devices'], summary: 'Change the user\'s push switch (every device) or quiet hours (the fields given; quiet_hours null: none)',
+      body: Type.Object({ push_enabled: Type.Optional(Type.Boolean()), quiet_hours: Type.Optional(Nullable(QuietHours)) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ settings: PushSettings }), ...errors(400, 401) },
+    },
+  }, async (req) => ({ settings: await d.updateSettings(req.principal, req.body) }));
+
+  app.get('/api/v2/push/mutes', {
+    config: { auth: 'any' },
+    schema: { tags: ['devices'], summary: 'The conversations the user muted', response: { 200: Type.Object({ mutes: Type.Array(Mute) }), ...errors(400, 401) } },
+  }, async (req) => ({ mutes: await d.mutes(req.principal) }));
+
+  app.put('/api/v2/push/mutes/:session_id', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['devices'], summary: 'Mute a conversation\'s pushes, until a time or until unmuted', params: MuteParams,
+      body: Type.Object({ until: Type.Optional(Nullable(Type.Integer({ description: 'ms since the epoch, in the future; null or absent: until unmuted' }))) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ mute: Mute }), ...errors(400, 401, 403, 404) },
+    },
+  }, async (req) => ({ mute: await d.mute(req.principal, req.params.session_id, req.body.until ?? null) }));
+
+  app.delete('/api/v2/push/mutes/:session_id', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['devices'], summary: 'Unmute a conversation', params: MuteParams,
+      response: { 200: Type.Object({ unmuted: Type.Boolean() }), ...errors(400, 401) },
+    },
+  }, async (req) => ({ unmuted: await d.unmute(req.principal, req.params.session_id) }));
+}

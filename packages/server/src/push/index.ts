@@ -1,0 +1,103 @@
+/**
+ * Offline push on one node: the vendor adapters the config names (`push.apns.*`, `push.fcm.*`), the planner
+ * that enqueues push jobs for the messages committed here (`MessageService.onCreated`), and a
+ * `JobRunner` that sends the cluster's push jobs (`push.workers` at a time; any node may send
+ * any job). Metrics per vendor go to `ops/metrics.ts`.
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Core } from '../core.ts';
+import type { PushVendor } from '../domain/types.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import { JobRunner } from '../domain/jobs.ts';
+import { ApnsSender } from './apns.ts';
+import { FcmSender, type ServiceAccount } from './fcm.ts';
+import { PushPlanner, PUSH_JOB } from './planner.ts';
+import { PushWorker } from './worker.ts';
+import type { PushSender } from './vendor.ts';
+
+export interface Push {
+  planner: PushPlanner;
+  /** Null when `push.workers` is 0. */
+  runner: JobRunner | null;
+  senders: ReadonlyMap<PushVendor, PushSender>;
+  close(): Promise<void>;
+}
+
+/** Backoff for a push's retries: doubling from `base`, at most `max`, with jitter (half to all of it). */
+export function jitterBackoff(base: number, max: number, random: () => number = Math.random): (attempts: number) => number {
+  return (attempts) => {
+    const d = Math.min(max, base * 2 ** Math.max(0, attempts - 1));
+    return Math.round(d / 2 + random() * (d / 2));
+  };
+}
+
+/** The senders the config names: APNs when `push.apns.keyFile` is set, FCM when `push.fcm.serviceAccountFile` is. */
+export function configuredSenders(config: Core['config']): Map<PushVendor, PushSender> {
+  const senders = new Map<PushVendor, PushSender>();
+  const a = config.push.apns;
+  if (a.keyFile) {
+    if (!a.keyId || !a.teamId || !a.topic) throw new Error('push.apns.keyFile is set: push.apns.keyId, push.apns.teamId and push.apns.topic are needed too');
+    senders.set('apns', new ApnsSender({
+      url: a.url, key: readFileSync(a.keyFile, 'utf8'), keyId: a.keyId, teamId: a.teamId, topic: a.topic,
+      ...(a.caFile ? { ca: readFileSync(a.caFile) } : {}),
+    }));
+  }
+  const f = config.push.fcm;
+  if (f.serviceAccountFile) {
+    const account = JSON.parse(readFileSync(f.serviceAccountFile, 'utf8')) as ServiceAccount;
+    senders.set('fcm', new FcmSender({
+      account, url: f.url, ...(f.tokenUrl ? { tokenUrl: f.tokenUrl } : {}), ...(f.projectId ? { projectId: f.projectId } : {}),
+      ...(f.caFile ? { ca: readFileSync(f.caFile) } : {}),
+    }));
+  }
+  return senders;
+}
+
+export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
+  const c = core.config.push;
+  const senders = configuredSenders(core.config);
+  let runner: JobRunner | null = null;
+  const planner = new PushPlanner({
+    storage: core.storage, presence: core.presence, vendors: new Set(senders.keys()), maxAttempts: c.maxAttempts,
+    onEnqueued: (jobs) => {
+      for (const j of jobs) metrics.pushEnqueued.inc({ vendor: j.vendor });
+      runner?.poke();
+    },
+    onError: (err) => log.error({ err }, 'push: could not enqueue the pushes of a message'),
+  });
+  if (c.workers > 0 && senders.size > 0) {
+    const worker = new PushWorker({
+      storage: core.storage, messages: core.messages, notifications: core.notifications, senders, title: c.title,
+      observer: {
+        sent: (vendor, requestMs, delayMs) => {
+          metrics.pushSent.inc({ vendor });
+          metrics.pushLatency.observe({ vendor }, requestMs / 1000);
+          metrics.pushDelay.observe({ vendor }, Math.max(0, delayMs) / 1000);
+        },
+        failed: (vendor, reason) => metrics.pushFailed.inc({ vendor, reason }),
+        retried: (vendor) => metrics.pushRetried.inc({ vendor }),
+        dropped: (reason) => metrics.pushDropped.inc({ reason }),
+      },
+    });
+    runner = new JobRunner({
+      jobs: core.storage.jobs, worker: `${core.nodeId}:${process.pid}:push`, concurrency: c.workers, pollMs: c.pollMs,
+      backoff: jitterBackoff(c.retryBaseMs, c.retryMaxMs),
+      onError: (err, job) => {
+        if (job) log.warn({ err: (err as Error).message, job: job.id, attempt: job.attempts }, 'push: attempt failed');
+        else log.error({ err }, 'push: the job queue failed');
+      },
+    }).register(PUSH_JOB, worker.handle);
+    runner.start();
+  }
+  if (senders.size > 0) core.messages.onCreated = (tenantId, message, recipients) => planner.consider(tenantId, message, recipients);
+  return {
+    planner, runner, senders,
+    async close() {
+      core.messages.onCreated = null;
+      await planner.drain();
+      await runner?.close();
+      await Promise.all([...senders.values()].map((s) => s.close()));
+    },
+  };
+}

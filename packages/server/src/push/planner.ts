@@ -1,0 +1,134 @@
+/**
+ * Decides, for each new message committed on this node, which installs get a vendor push, and
+ * enqueues one job per (message, install) in the outbox (`Storage.jobs`, kind `push.send`,
+ * dedupe key `<message id>:<device id>`, so a second enqueue adds nothing).
+ *
+ * A recipient gets a push when: they are not the sender; they have no live connection on any
+ * node (`PresenceStore.status`, shared across nodes); their push switch is on; the
+ * conversation is not muted for them (or the mute ended); and then on each install that is not
+ * de-registered, has push on and a token of a vendor this server is configured for. System
+ * messages (type 0) get none.
+ *
+ * The window: the jobs are enqueued right after the message's commit, not in its transaction.
+ * If the process dies between the two (a few milliseconds) that message gets no push; the
+ * message itself is safe and reaches the app at its next connection. Everything after the
+ * enqueue survives restarts.
+ */
+import { MessageTypes } from '@careline/protocol';
+import type { PresenceStore, Storage, NewJob } from '../domain/ports.ts';
+import type { Message, PushVendor } from '../domain/types.ts';
+import { inQuietHours } from '../domain/devices.ts';
+
+export const PUSH_JOB = 'push.send';
+/** Messages planned at once. */
+const MAX_PLANS = 16;
+
+/** A push job's payload: ids only (the token is read when sending, so a rotated token is used). */
+export interface PushJob {
+  user_id: string;
+  device_id: string;
+  vendor: PushVendor;
+  conversation_id: string;
+  message_id: string;
+  seq: number;
+  /** When the message was committed (ms), for the commit-to-push delay. */
+  created_at: number;
+  quiet: boolean;
+}
+
+export interface PushPlannerOptions {
+  storage: Pick<Storage, 'devices' | 'jobs'>;
+  presence: PresenceStore;
+  /** Vendors this server can send to; installs of other vendors are skipped. */
+  vendors: ReadonlySet<PushVendor>;
+  maxAttempts: number;
+  now?: () => number;
+  /** Jobs were enqueued (a local runner looks at once). */
+  onEnqueued?: (jobs: readonly PushJob[]) => void;
+  onError?: (err: unknown) => void;
+}
+
+export class PushPlanner {
+  readonly #o: PushPlannerOptions;
+  readonly #now: () => number;
+  readonly #waiting: { tenantId: string; message: Message; users: readonly string[] }[] = [];
+  readonly #idle: (() => void)[] = [];
+  #running = 0;
+
+  constructor(o: PushPlannerOptions) {
+    this.#o = o;
+    this.#now = o.now ?? Date.now;
+  }
+
+  /**
+   * Plans the pushes of a message just committed, in the background (`drain` waits): at most
+   * `MAX_PLANS` messages at once, the others waiting their turn in commit order, so a burst of
+   * messages to large groups does not flood storage and presence with look-ups.
+   */
+  consider(tenantId: string, message: Message, recipients: readonly string[]): void {
+    if (message.type === MessageTypes.SYSTEM) return;
+    const users = recipients.filter((u) => u !== message.sender_id && u !== 'system');
+    if (users.length === 0) return;
+    this.#waiting.push({ tenantId, message, users });
+    this.#next();
+  }
+
+  #next(): void {
+    while (this.#running < MAX_PLANS && this.#waiting.length) {
+      const { tenantId, message, users } = this.#waiting.shift()!;
+      this.#running++;
+      this.#launch(tenantId, message, users);
+    }
+    if (this.#running === 0 && this.#waiting.length === 0) for (const r of this.#idle.splice(0)) r();
+  }
+
+  #launch(tenantId: string, message: Message, users: readonly string[]): void {
+    void this.plan(tenantId, message, users)
+      .then((jobs) => {
+        if (jobs.length) this.#o.onEnqueued?.(jobs);
+      })
+      .catch((err) => this.#o.onError?.(err))
+      .finally(() => {
+        this.#running--;
+        this.#next();
+      });
+  }
+
+  /** The jobs for `users` (recipients other than the sender), enqueued; returns those enqueued. */
+  async plan(tenantId: string, message: Message, users: readonly string[]): Promise<PushJob[]> {
+    const t = tenantId;
+    const now = this.#now();
+    const perUser = await Promise.all(users.map(async (userId) => {
+      const { online } = await this.#o.presence.status(t, userId);
+      if (online) return [];
+      const [settings, mutes, devices] = await Promise.all([
+        this.#o.storage.devices.getSettings(t, userId),
+        this.#o.storage.devices.mutes(t, userId),
+        this.#o.storage.devices.listForUser(t, userId),
+      ]);
+      if (!settings.push_enabled) return [];
+      const mute = mutes.find((m) => m.conversation_id === message.conversation_id);
+      if (mute && (mute.until === null || mute.until > now)) return [];
+      const quiet = inQuietHours(settings.quiet_hours, now);
+      return devices
+        .filter((d) => d.deregistered_at === null && d.push_enabled && d.push_token !== null && this.#o.vendors.has(d.vendor))
+        .map((d): PushJob => ({
+          user_id: userId, device_id: d.device_id, vendor: d.vendor, conversation_id: message.conversation_id, message_id: message.id,
+          seq: message.seq, created_at: message.created_at, quiet,
+        }));
+    }));
+    const jobs = perUser.flat();
+    if (jobs.length === 0) return [];
+    const list: NewJob[] = jobs.map((j) => ({
+      tenant_id: t, kind: PUSH_JOB, payload: j, dedupe_key: `${j.message_id}:${j.device_id}`, max_attempts: this.#o.maxAttempts,
+    }));
+    const stored = await this.#o.storage.jobs.enqueue(list, now);
+    return jobs.filter((_, i) => stored[i]!.created);
+  }
+
+  /** Waits until no plan is running or waiting. */
+  drain(): Promise<void> {
+    if (this.#running === 0 && this.#waiting.length === 0) return Promise.resolve();
+    return new Promise((r) => this.#idle.push(r));
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Devices and push preferences in SQLite (migration 014). A registration is one transaction:
+ * it refuses a de-registered code, clears the same vendor token from any other code of the
+ * tenant (a reinstall that kept its token), then upserts the code's row.
+ */
+import type { DeviceStore } from '../../domain/ports.ts';
+import type { Device, DeviceRegistration, OsType, PushMute, PushSettings, PushVendor, QuietHours } from '../../domain/types.ts';
+import { fail } from '../../domain/errors.ts';
+import type { Db } from './db.ts';
+
+interface DeviceRow {
+  device_id: string; user_id: string; os_type: number; vendor: string; push_token: string | null; device_info: string;
+  push_enabled: number; deregistered_at: number | null; created_at: number; updated_at: number;
+}
+type SettingsRow = { push_enabled: number; quiet_hours: string | null; updated_at: number };
+type MuteRow = { conversation_id: string; until: number | null; created_at: number };
+
+const COLS = 'device_id, user_id, os_type, vendor, push_token, device_info, push_enabled, deregistered_at, created_at, updated_at';
+
+const toDevice = (r: DeviceRow): Device => ({
+  device_id: r.device_id, user_id: r.user_id, os_type: r.os_type as OsType, vendor: r.vendor as PushVendor, push_token: r.push_token,
+  device_info: JSON.parse(r.device_info) as Record<string, unknown>, push_enabled: r.push_enabled === 1,
+  deregistered_at: r.deregistered_at, created_at: r.created_at, updated_at: r.updated_at,
+});
+const toSettings = (r: SettingsRow): PushSettings => ({
+  push_enabled: r.push_enabled === 1, quiet_hours: r.quiet_hours === null ? null : JSON.parse(r.quiet_hours) as QuietHours, updated_at: r.updated_at,
+});
+export const DEFAULT_PUSH_SETTINGS: PushSettings = { push_enabled: true, quiet_hours: null, updated_at: null };
+
+export class SqliteDeviceStore implements DeviceStore {
+  readonly #get;
+  readonly #list;
+  readonly #register: (d: DeviceRegistration, now: number) => { device: Device; created: boolean };
+  readonly #setPush;
+  readonly #deregister;
+  readonly #dropToken;
+  readonly #settings;
+  readonly #updateSettings: (tenantId: string, userId: string, patch: { push_enabled?: boolean; quiet_hours?: QuietHours | null }, now: number) => PushSettings;
+  readonly #mute;
+  readonly #getMute;
+  readonly #unmute;
+  readonly #mutes;
+
+  constructor(db: Db) {
+    const get = (this.#get = db.prepare(`SELECT ${COLS} FROM devices WHERE tenant_id = ? AND device_id = ?`));
+    this.#list = db.prepare(`SELECT ${COLS} FROM devices WHERE tenant_id = ? AND user_id = ? ORDER BY device_id`);
+    const clearToken = db.prepare('UPDATE devices SET push_token = NULL, updated_at = ? WHERE tenant_id = ? AND vendor = ? AND push_token = ? AND device_id <> ?');
+    const insert = db.prepare(
+      `INSERT INTO devices (tenant_id, ${COLS}) VALUES (@tenant_id, @device_id, @user_id, @os_type, @vendor, @push_token, @device_info, 1, NULL, @now, @now)`,
+    );
+    const update = db.prepare(
+      `UPDATE devices SET user_id = @user_id, os_type = @os_type, vendor = @vendor, push_token = @push_token, device_info = @device_info,
+         push_enabled = CASE WHEN user_id = @user_id THEN push_enabled ELSE 1 END, updated_at = @now
+       WHERE tenant_id = @tenant_id AND device_id = @device_id`,
+    );
+    this.#register = db.transaction((d: DeviceRegistration, now: number) => {
+      const cur = get.get(d.tenant_id, d.device_id) as DeviceRow | undefined;
+      if (cur && cur.deregistered_at !== null) throw fail('device.deregistered', undefined, { device_id: d.device_id });
+      if (d.push_token !== null) clearToken.run(now, d.tenant_id, d.vendor, d.push_token, d.device_id);
+      const row = { ...d, device_info: JSON.stringify(d.device_info), now };
+      (cur ? update : insert).run(row);
+      return { device: toDevice(get.get(d.tenant_id, d.device_id) as DeviceRow), created: !cur };
+    });
+    this.#setPush = db.prepare(`UPDATE devices SET push_enabled = ?, updated_at = ? WHERE tenant_id = ? AND device_id = ? RETURNING ${COLS}`);
+    this.#deregister = db.prepare(
+      `UPDATE devices SET push_token = NULL, deregistered_at = COALESCE(deregistered_at, @now), updated_at = @now
+       WHERE tenant_id = @tenant_id AND device_id = @device_id RETURNING ${COLS}`,
+    );
+    this.#dropToken = db.prepare('UPDATE devices SET push_token = NULL, updated_at = ? WHERE tenant_id = ? AND device_id = ? AND push_token = ?');
+    const settings = (this.#settings = db.prepare('SELECT push_enabled, quiet_hours, updated_at FROM push_settings WHERE tenant_id = ? AND user_id = ?'));
+    const upsertSettings = db.prepare(
+      `INSERT INTO push_settings (tenant_id, user_id, push_enabled, quiet_hours, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET push_enabled = excluded.push_enabled, quiet_hours = excluded.quiet_hours, updated_at = excluded.updated_at`,
+    );
+    this.#updateSettings = db.transaction((tenantId: string, userId: string, patch: { push_enabled?: boolean; quiet_hours?: QuietHours | null }, now: number) => {
+      const row = settings.get(tenantId, userId) as SettingsRow | undefined;
+      const cur = row ? toSettings(row) : DEFAULT_PUSH_SETTINGS;
+      const next: PushSettings = {
+        push_enabled: patch.push_enabled ?? cur.push_enabled,
+        quiet_hours: patch.quiet_hours === undefined ? cur.quiet_hours : patch.quiet_hours,
+        updated_at: now,
+      };
+      upsertSettings.run(tenantId, userId, next.push_enabled ? 1 : 0, next.quiet_hours === null ? null : JSON.stringify(next.quiet_hours), now);
+      return next;
+    });
+    this.#mute = db.prepare(
+      `INSERT INTO push_mutes (tenant_id, user_id, conversation_id, until, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, user_id, conversation_id) DO UPDATE SET until = excluded.until`,
+    );
+    this.#getMute = db.prepare('SELECT conversation_id, until, created_at FROM push_mutes WHERE tenant_id = ? AND user_id = ? AND conversation_id = ?');
+    this.#unmute = db.prepare('DELETE FROM push_mutes WHERE tenant_id = ? AND user_id = ? AND conversation_id = ?');
+    this.#mutes = db.prepare('SELECT conversation_id, until, created_at FROM push_mutes WHERE tenant_id = ? AND user_id = ? ORDER BY conversation_id');
+  }
+
+  async register(d: DeviceRegistration, now: number): Promise<{ device: Device; created: boolean }> {
+    return this.#register(d, now);
+  }
+
+  async get(tenantId: string, deviceId: string): Promise<Device | null> {
+    const r = this.#get.get(tenantId, deviceId) as DeviceRow | undefined;
+    return r ? toDevice(r) : null;
+  }
+
+  async listForUser(tenantId: string, userId: string): Promise<Device[]> {
+    return (this.#list.all(tenantId, userId) as DeviceRow[]).map(toDevice);
+  }
+
+  async setPush(tenantId: string, deviceId: string, enabled: boolean, now: number): Promise<Device | null> {
+    const r = this.#setPush.get(enabled ? 1 : 0, now, tenantId, deviceId) as DeviceRow | undefined;
+    return r ? toDevice(r) : null;
+  }
+
+  async deregister(tenantId: string, deviceId: string, now: number): Promise<Device | null> {
+    const r = this.#deregister.get({ tenant_id: tenantId, device_id: deviceId, now }) as DeviceRow | undefined;
+    return r ? toDevice(r) : null;
+  }
+
+  async dropToken(tenantId: string, deviceId: string, token: string, now: number): Promise<boolean> {
+    return this.#dropToken.run(now, tenantId, deviceId, token).changes > 0;
+  }
+
+  async getSettings(tenantId: string, userId: string): Promise<PushSettings> {
+    const r = this.#settings.get(tenantId, userId) as SettingsRow | undefined;
+    return r ? toSettings(r) : { ...DEFAULT_PUSH_SETTINGS };
+  }
+
+  async updateSettings(tenantId: string, userId: string, patch: { push_enabled?: boolean; quiet_hours?: QuietHours | null }, now: number): Promise<PushSettings> {
+    return this.#updateSettings(tenantId, userId, patch, now);
+  }
+
+  async mute(tenantId: string, userId: string, conversationId: string, until: number | null, now: number): Promise<PushMute> {
+    this.#mute.run(tenantId, userId, conversationId, until, now);
+    return this.#getMute.get(tenantId, userId, conversationId) as MuteRow;
+  }
+
+  async unmute(tenantId: string, userId: string, conversationId: string): Promise<boolean> {
+    return this.#unmute.run(tenantId, userId, conversationId).changes > 0;
+  }
+
+  async mutes(tenantId: string, userId: string): Promise<PushMute[]> {
+    return this.#mutes.all(tenantId, userId) as MuteRow[];
+  }
+}
