@@ -84,6 +84,11 @@ export const ErrorCodes = {
   // The server itself.
   'server.internal': { status: 500, message: 'Internal error.' },
   'server.unavailable': { status: 503, message: 'The server is shutting down or not ready.' },
+
+  // Long-polling and Server-Sent Events (`/api/v2/poll`).
+  'longpoll.too_many_frames': { status: 413, message: 'Too many frames in one POST; send fewer at a time (longpoll.maxFrames).' },
+  'longpoll.frame_too_large': { status: 413, message: 'A frame is larger than ws.maxFrameBytes; it was not handled.' },
+  'longpoll.invalid_cursor': { status: 400, message: 'The cursor is not one the server gave, nor a JSON object of conversation id to seq.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -15,6 +15,8 @@ import { Realtime } from './realtime/realtime.ts';
 import { MemoryNodeRegistry } from './presence/registry-memory.ts';
 import { RedisNodeRegistry } from './presence/registry-redis.ts';
 import { WsEndpoint } from './ws/server.ts';
+import { LongPoll } from './longpoll/longpoll.ts';
+import { longPollRoutes } from './longpoll/routes.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -22,6 +24,8 @@ export interface CarelineServer {
   /** The node's connections over every transport: fan-out, presence, heartbeat. */
   realtime: Realtime;
   ws: WsEndpoint;
+  /** Long-polling and Server-Sent Events over the same real-time layer. */
+  longpoll: LongPoll;
   logger: Logger;
   /** http://host:port once listening. */
   url: string;
@@ -68,6 +72,8 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut
   // (Node answers 408 and closes); so is an idle keep-alive connection. Node checks the first
   // two every `connectionsCheckingInterval` (read at listen), so that follows the timeouts.
+  const longpoll = new LongPoll(core);
+  longPollRoutes(http, core, longpoll);
   const h = config.http;
   http.server.headersTimeout = h.headersTimeoutMs;
   http.server.requestTimeout = Math.max(h.requestTimeoutMs, h.headersTimeoutMs);
@@ -90,6 +96,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const realtime = new Realtime({ core, metrics, log: logger, registry });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
   ws.attach(http.server);
+  longpoll.attach(realtime);
 
   const stopPruning = pruneSessions(core, logger);
 
@@ -105,7 +112,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await registry.close();
       await core.close();
     })());
-  return { core, http, realtime, ws, logger, url, port, close };
+  return { core, http, realtime, ws, longpoll, logger, url, port, close };
 }
 
 /**
