@@ -27,6 +27,7 @@ import { NotificationsApi } from './notifications.ts';
 import { Sequencer } from './sequencer.ts';
 import { TopicsApi } from './topics.ts';
 import { OPEN, defaultWebSocket, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './socket.ts';
+import { longPollFactory } from './transport-longpoll.ts';
 import { MemoryStorage, type CarelineStorage } from './storage.ts';
 
 export interface CarelineClientOptions {
@@ -60,6 +61,16 @@ export interface CarelineClientOptions {
   sendRetryMs?: number;
   /** WebSocket implementation (default: the global `WebSocket`). */
   createWebSocket?: WebSocketFactory;
+  /**
+   * How frames travel: `'websocket'` (default) or `'longpoll'` (HTTP long-polling, for networks
+   * that block WebSockets). Same API, events and guarantees.
+   */
+  transport?: 'websocket' | 'longpoll';
+  /**
+   * With the WebSocket transport: when a WebSocket never opened but the server answers HTTP
+   * (a proxy or firewall that refuses or breaks WebSockets), go on over long-polling. Default true.
+   */
+  longPollFallback?: boolean;
   /** `fetch` implementation (default: the global `fetch`). */
   fetch?: typeof fetch;
 }
@@ -103,7 +114,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   readonly topics: TopicsApi;
 
   readonly #opts: CarelineClientOptions;
-  readonly #factory: WebSocketFactory;
+  #factory: WebSocketFactory;
+  #transport: 'websocket' | 'longpoll';
   readonly #outbox: Outbox;
   readonly #cursors: CursorStore;
   readonly #ready: Promise<void>;
@@ -158,7 +170,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     super();
     this.#opts = opts;
     this.#token = opts.token;
-    this.#factory = opts.createWebSocket ?? defaultWebSocket;
+    this.#transport = opts.transport ?? 'websocket';
+    this.#factory = this.#transport === 'longpoll' ? this.#longPoll() : (opts.createWebSocket ?? defaultWebSocket);
     this.api = new CarelineApi({
       url: opts.url,
       token: () => this.#token,
@@ -390,7 +403,16 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     return this.api.forward(conversationId, messageId, to);
   }
 
+  /** The transport in use: `'longpoll'` when asked for, or after falling back from a WebSocket that could not connect. */
+  get transport(): 'websocket' | 'longpoll' {
+    return this.#transport;
+  }
+
   // ---- Connection internals ----------------------------------------------------------------
+
+  #longPoll(): WebSocketFactory {
+    return longPollFactory(this.#opts.url, this.#opts.fetch ? { fetch: this.#opts.fetch } : {});
+  }
 
   #open(): void {
     const base = this.#opts.wsUrl ?? webSocketUrl(this.#opts.url);
@@ -402,7 +424,9 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       ws = this.#factory(url.toString());
     } catch (err) {
       this.emit('error', toCarelineError(err, 'client.network_error'));
-      this.#scheduleReconnect();
+      // No WebSocket here at all: the probe falls back to long-polling if HTTP works.
+      if (this.#transport === 'websocket' && !this.#everOpened && this.#opts.longPollFallback !== false) this.#probeAuth();
+      else this.#scheduleReconnect();
       return;
     }
     this.#ws = ws;
@@ -476,7 +500,15 @@ export class CarelineClient extends Emitter<CarelineEvents> {
    */
   #probeAuth(): void {
     this.api.badge().then(
-      () => this.#scheduleReconnect(),
+      () => {
+        // HTTP works and the WebSocket never did: go on over long-polling.
+        if (this.#transport === 'websocket' && !this.#everOpened && this.#opts.longPollFallback !== false) {
+          this.#transport = 'longpoll';
+          this.#factory = this.#longPoll();
+          this.#attempt = 0;
+        }
+        this.#scheduleReconnect();
+      },
       (err: unknown) => {
         if (err instanceof CarelineError && err.status === 401 && this.#wanted && !this.#ws) this.#terminate(err);
         else this.#scheduleReconnect();

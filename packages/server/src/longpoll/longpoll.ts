@@ -35,6 +35,8 @@ export interface PollOptions {
   timeoutMs?: number;
   /** Put the `hello` frame first (the client's first poll). */
   hello?: boolean;
+  /** False: no notification catch-up (the `sync` frame without `notifications_after`). */
+  notifications?: boolean;
 }
 
 /** Answers to the frames of a POST: the `hello` of its connection is not one. */
@@ -120,6 +122,7 @@ export class LongPoll {
       const frames: string[] = [];
       let synced = false;
       let timer: NodeJS.Timeout | undefined;
+      const holdMs = Math.min(opts.timeoutMs ?? cfg.longpoll.timeoutMs, cfg.longpoll.timeoutMs);
       let soon: NodeJS.Immediate | undefined;
       let done!: () => void;
       const ended = new Promise<void>((r) => (done = r));
@@ -133,6 +136,8 @@ export class LongPoll {
         frames.push(data);
         if (data.startsWith('{"type":"sync_done"')) {
           synced = true;
+          // The hold for live frames starts once the catch-up is out.
+          timer = setTimeout(() => t.finish(), holdMs);
           // Something to tell (or the first poll, which answers with hello and sync_done): answer now.
           if (first || frames.length > 1) t.finish();
           return;
@@ -144,13 +149,15 @@ export class LongPoll {
       if (first) conn.send({ type: 'hello', connection_id: conn.id, user: auth.user, server_time: Date.now(), heartbeat_ms: cfg.ws.heartbeatMs, max_frame_bytes: cfg.ws.maxFrameBytes, token_expires_at: auth.expiresAt });
       const onAbort = () => t.finish();
       closed.addEventListener('abort', onAbort);
-      const holdMs = Math.min(opts.timeoutMs ?? cfg.longpoll.timeoutMs, cfg.longpoll.timeoutMs);
-      timer = setTimeout(() => t.finish(), holdMs);
+      // A catch-up that takes longer than the poll's budget answers with what it sent (its cursor moved with it).
+      const budget = setTimeout(() => t.finish(), cfg.longpoll.timeoutMs);
       conn.onFrame(JSON.stringify({
-        type: 'sync', id: 'poll', cursors: cur.c, ...(cur.s !== undefined ? { since: cur.s } : {}), notifications_after: cur.n ?? '',
+        type: 'sync', id: 'poll', cursors: cur.c, ...(cur.s !== undefined ? { since: cur.s } : {}),
+        ...(opts.notifications === false ? {} : { notifications_after: cur.n ?? '' }),
       }));
       await ended;
       clearTimeout(timer);
+      clearTimeout(budget);
       if (soon) clearImmediate(soon);
       closed.removeEventListener('abort', onAbort);
       return { frames, cursor: cur, ...(t.closedWith ? { close: t.closedWith } : {}) };

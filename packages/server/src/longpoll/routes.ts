@@ -30,8 +30,10 @@ const PollQuery = Type.Object({
   timeout: Type.Optional(Type.Integer({ minimum: 0 })),
   /** `1`: put the `hello` frame first (a client's first poll). */
   hello: Type.Optional(Type.String({ maxLength: 1 })),
+  /** `0`: no notification catch-up (as a `sync` frame without `notifications_after`). */
+  notifications: Type.Optional(Type.String({ maxLength: 1 })),
 });
-type PollQuery = { token?: string; cursor?: string; cursors?: string; since?: number; notifications_after?: string; timeout?: number; hello?: string };
+type PollQuery = { token?: string; cursor?: string; cursors?: string; since?: number; notifications_after?: string; timeout?: number; hello?: string; notifications?: string };
 
 /** The cursor a request names (`cursor`, or `cursors`/`since`/`notifications_after`; none: a fresh client). */
 function cursorOf(q: PollQuery, lastEventId?: string): Cursor {
@@ -99,7 +101,7 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll): void {
     const q = req.query as PollQuery;
     const cursor = cursorOf(q);
     const auth = await authenticate(req, q);
-    const a = await lp.poll(auth, cursor, { ...(q.timeout !== undefined ? { timeoutMs: q.timeout } : {}), hello: q.hello === '1' }, gone(reply));
+    const a = await lp.poll(auth, cursor, { ...(q.timeout !== undefined ? { timeoutMs: q.timeout } : {}), hello: q.hello === '1', notifications: q.notifications !== '0' }, gone(reply));
     return reply.type('application/json; charset=utf-8').send(answerBody(a) as never);
   });
 
