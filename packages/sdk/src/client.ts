@@ -68,7 +68,9 @@ export interface CarelineClientOptions {
   transport?: 'websocket' | 'longpoll';
   /**
    * With the WebSocket transport: when a WebSocket never opened but the server answers HTTP
-   * (a proxy or firewall that refuses or breaks WebSockets), go on over long-polling. Default true.
+   * (a proxy or firewall that refuses or breaks WebSockets), or there is no WebSocket at all
+   * (`createWebSocket` throws), go on over long-polling. A WebSocket of `createWebSocket` that
+   * fails is retried, not left (the app runs its own). Default true.
    */
   longPollFallback?: boolean;
   /** `fetch` implementation (default: the global `fetch`). */
@@ -410,6 +412,14 @@ export class CarelineClient extends Emitter<CarelineEvents> {
 
   // ---- Connection internals ----------------------------------------------------------------
 
+  /** Switches to long-polling, if this client may (WebSocket transport, never opened, fallback not turned off). */
+  #fallBack(): void {
+    if (this.#transport !== 'websocket' || this.#everOpened || this.#opts.longPollFallback === false) return;
+    this.#transport = 'longpoll';
+    this.#factory = this.#longPoll();
+    this.#attempt = 0;
+  }
+
   #longPoll(): WebSocketFactory {
     return longPollFactory(this.#opts.url, this.#opts.fetch ? { fetch: this.#opts.fetch } : {});
   }
@@ -424,9 +434,9 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       ws = this.#factory(url.toString());
     } catch (err) {
       this.emit('error', toCarelineError(err, 'client.network_error'));
-      // No WebSocket here at all: the probe falls back to long-polling if HTTP works.
-      if (this.#transport === 'websocket' && !this.#everOpened && this.#opts.longPollFallback !== false) this.#probeAuth();
-      else this.#scheduleReconnect();
+      // No WebSocket here at all: long-polling.
+      this.#fallBack();
+      this.#scheduleReconnect();
       return;
     }
     this.#ws = ws;
@@ -501,12 +511,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   #probeAuth(): void {
     this.api.badge().then(
       () => {
-        // HTTP works and the WebSocket never did: go on over long-polling.
-        if (this.#transport === 'websocket' && !this.#everOpened && this.#opts.longPollFallback !== false) {
-          this.#transport = 'longpoll';
-          this.#factory = this.#longPoll();
-          this.#attempt = 0;
-        }
+        // HTTP works and the (runtime's own) WebSocket never did: go on over long-polling.
+        if (this.#opts.createWebSocket === undefined) this.#fallBack();
         this.#scheduleReconnect();
       },
       (err: unknown) => {
