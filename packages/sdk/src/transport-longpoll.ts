@@ -14,6 +14,9 @@ interface PollCursor {
   c: Record<string, number>;
   s?: number;
   n?: string;
+  /** The poll session on the node and its last frame the client has (receipts, typing… between polls); only the live loop moves them. */
+  k?: string;
+  e?: number;
 }
 
 interface PollAnswer {
@@ -99,6 +102,8 @@ export class LongPollSocket implements WebSocketLike {
   /** Where the live loop polls from; set by the first sync. */
   #cursor: PollCursor | null = null;
   #looping = false;
+  /** The poll session of the first poll, where the live loop starts. */
+  #session: { k: string; e: number } | null = null;
   /**
    * Per `client_id` of a send in a POST not answered yet, the live frames of that message that
    * came meanwhile (from the poll, another connection of the user): held until the POST's
@@ -164,6 +169,8 @@ export class LongPollSocket implements WebSocketLike {
       this.readyState = 1;
       this.onopen?.({});
       for (const f of a.frames) if (f.type === 'hello') this.#deliver(f);
+      const { k, e } = decodeCursor(a.cursor);
+      this.#session = k !== undefined && e !== undefined ? { k, e } : null;
       if (a.close) this.#end(a.close.code, a.close.reason);
     } catch (err) {
       this.#failed(err);
@@ -247,7 +254,7 @@ export class LongPollSocket implements WebSocketLike {
         const got = await this.#sync(sync);
         if (!got) return;
         if (this.#cursor) merge(this.#cursor, got);
-        else this.#cursor = got;
+        else this.#cursor = { ...got, ...(this.#session ?? {}) };
       }
     } catch (err) {
       return this.#failed(err);
@@ -315,7 +322,10 @@ export class LongPollSocket implements WebSocketLike {
             if (f.type === 'sync_done' || f.type === 'hello') continue;
             this.#live(f);
           }
-          merge(this.#cursor!, decodeCursor(a.cursor));
+          const next = decodeCursor(a.cursor);
+          merge(this.#cursor!, next);
+          this.#cursor!.k = next.k;
+          this.#cursor!.e = next.e;
           if (a.close) return this.#end(a.close.code, a.close.reason);
         }
       } catch (err) {

@@ -54,6 +54,25 @@ describe('sdk over long-polling', () => {
     assert.equal(again.seq, got[0]!.seq);
   });
 
+  test('receipts and typing reach a long-poll client, also those that came between two polls', T, async () => {
+    const { patient, doctor, conv } = await h.pair();
+    const d = h.client(doctor.token, { transport: 'longpoll' });
+    const p = h.client(patient.token);
+    await Promise.all([d.connect(), p.connect()]);
+    const reads: number[] = [];
+    const typing: string[] = [];
+    d.on('read', (r) => reads.push(r.seq));
+    d.on('typing', (t) => typing.push(t.user_id));
+    for (let i = 0; i < 5; i++) {
+      const ack = await d.send(conv, text(`m${i}`));
+      p.typing(conv);
+      p.markRead(conv, ack.seq);
+      await waitFor(() => reads.includes(ack.seq), { what: `receipt ${ack.seq}` });
+    }
+    await waitFor(() => typing.length >= 1, { what: 'typing' });
+    assert.ok(typing.every((u) => u === patient.id));
+  });
+
   test('catches up after being closed: each message once, in order', T, async () => {
     const { patient, doctor, conv } = await h.pair();
     const c = h.client(patient.token, { transport: 'longpoll' });

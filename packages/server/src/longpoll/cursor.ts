@@ -11,6 +11,9 @@ export interface Cursor {
   c: Record<string, number>;
   s?: number;
   n?: string;
+  /** The poll session (its connection id, on the node that answered) and the number of its last frame the client has (receipts, typing…: `longpoll/transport.ts`). */
+  k?: string;
+  e?: number;
 }
 
 const MAX_CONVERSATIONS = 100_000;
@@ -42,6 +45,13 @@ export function checkCursor(v: unknown): Cursor {
   if (o.s !== undefined) {
     if (typeof o.s !== 'number' || !Number.isFinite(o.s) || o.s < 0) throw fail('longpoll.invalid_cursor', 'since must be a time in ms.');
     out.s = o.s;
+  }
+  const k = (o as { k?: unknown }).k;
+  const e = (o as { e?: unknown }).e;
+  if (k !== undefined || e !== undefined) {
+    if (typeof k !== 'string' || k.length > 64 || !Number.isSafeInteger(e) || (e as number) < 0) throw fail('longpoll.invalid_cursor', 'k and e go together.');
+    out.k = k;
+    out.e = e as number;
   }
   if (o.n !== undefined) {
     if (typeof o.n !== 'string' || o.n.length > 64) throw fail('longpoll.invalid_cursor', 'notifications_after must be an id.');

@@ -20,7 +20,7 @@ import { fail } from '../domain/errors.ts';
 import type { Connection } from '../realtime/connection.ts';
 import type { Realtime } from '../realtime/realtime.ts';
 import { encodePollCursor, place, type Cursor } from './cursor.ts';
-import { CollectTransport, PresenceTransport, SseTransport } from './transport.ts';
+import { CollectTransport, PresenceTransport, SseTransport, isEphemeral } from './transport.ts';
 
 export interface PollAnswer {
   /** The frames, as JSON text. */
@@ -116,6 +116,7 @@ export class LongPoll {
   async poll(auth: Authenticated, cursor: Cursor, opts: PollOptions, closed: AbortSignal): Promise<PollAnswer> {
     const cfg = this.#core.config;
     const session = this.#session(auth);
+    let onEvent: (() => void) | undefined;
     try {
       const first = opts.hello === true;
       const cur: Cursor = { c: { ...cursor.c }, ...(cursor.s !== undefined ? { s: cursor.s } : {}), ...(cursor.n !== undefined ? { n: cursor.n } : {}) };
@@ -126,8 +127,11 @@ export class LongPoll {
       let soon: NodeJS.Immediate | undefined;
       let done!: () => void;
       const ended = new Promise<void>((r) => (done = r));
+      // The session's frames no cursor finds again: those after the client's number (same session), else from now on.
+      const from = cursor.k === session.conn.id && cursor.e !== undefined ? Math.min(cursor.e, session.next - 1) : session.next - 1;
       const t = new CollectTransport(cfg.longpoll.maxResponseBytes, (data) => {
         if (isHello(data) && !first) return;
+        if (isEphemeral(data)) return;
         const p = place(cur, data);
         if (p === 'duplicate') return;
         // An older message of this conversation is still on its way: answer without this one;
@@ -139,12 +143,16 @@ export class LongPoll {
           // The hold for live frames starts once the catch-up is out.
           timer = setTimeout(() => t.finish(), holdMs);
           // Something to tell (or the first poll, which answers with hello and sync_done): answer now.
-          if (first || frames.length > 1) t.finish();
+          if (first || frames.length > 1 || session.next - 1 > from) t.finish();
           return;
         }
         // A live frame: answer after the frames of the same turn.
         if (synced) soon ??= setImmediate(() => t.finish());
       }, () => done());
+      onEvent = () => {
+        if (synced) soon ??= setImmediate(() => t.finish());
+      };
+      session.listeners.add(onEvent);
       const conn = this.#open(t, auth, true);
       if (first) conn.send({ type: 'hello', connection_id: conn.id, user: auth.user, server_time: Date.now(), heartbeat_ms: cfg.ws.heartbeatMs, max_frame_bytes: cfg.ws.maxFrameBytes, token_expires_at: auth.expiresAt });
       const onAbort = () => t.finish();
@@ -160,8 +168,13 @@ export class LongPoll {
       clearTimeout(budget);
       if (soon) clearImmediate(soon);
       closed.removeEventListener('abort', onAbort);
+      // After the messages: the receipts, typing and events since the previous poll.
+      for (const e of session.after(from)) frames.push(e.data);
+      cur.k = session.conn.id;
+      cur.e = session.next - 1;
       return { frames, cursor: cur, ...(t.closedWith ? { close: t.closedWith } : {}) };
     } finally {
+      if (onEvent) session.listeners.delete(onEvent);
       this.#release(session);
     }
   }

@@ -86,16 +86,32 @@ export class CollectTransport implements Transport {
   }
 }
 
+/** Most live frames of other kinds than messages and notifications a poll session keeps for its next poll. */
+export const SESSION_EVENTS = 1000;
+
 /**
- * The transport of a poll session's presence: it writes nowhere (the polls carry the frames),
- * and its sign of life is the polls — `touch` on each, and while one is open. Polls that stop
- * for two heartbeat intervals let the heartbeat close it, and the user goes offline.
+ * Whether a frame is one of those a cursor cannot find again (receipts, typing, presence,
+ * conversation and member events): they reach a poll through its session, not its cursor.
+ */
+export const isEphemeral = (data: string): boolean => /^\{"type":"(read|typing|presence|conversation|event)"/.test(data) && !/^\{"type":"[a-z_]+","id":/.test(data);
+
+/**
+ * The transport of a poll session (one per login session on the node): the user's presence —
+ * its sign of life is the polls (`touch` on each, and while one is open); polls that stop for
+ * two heartbeat intervals let the heartbeat close it, and the user goes offline — and the live
+ * frames no cursor can find again (receipts, typing, presence, events), numbered and kept
+ * (the newest `SESSION_EVENTS`) so that those that came between two polls reach the next.
  */
 export class PresenceTransport implements Transport {
   conn!: Connection;
   #signs = 0;
   /** Requests of the session open now. */
   open = 0;
+  /** The kept frames, oldest first, and the number of the next one. */
+  readonly events: { i: number; data: string }[] = [];
+  next = 1;
+  /** Polls waiting for a frame. */
+  readonly listeners = new Set<() => void>();
   readonly #onEnd: () => void;
 
   constructor(onEnd: () => void) {
@@ -106,7 +122,17 @@ export class PresenceTransport implements Transport {
     this.#signs++;
   }
 
-  write(): void {}
+  /** The kept frames after number `after`. */
+  after(after: number): { i: number; data: string }[] {
+    return this.events.filter((e) => e.i > after);
+  }
+
+  write(data: string): void {
+    if (!isEphemeral(data)) return;
+    this.events.push({ i: this.next++, data });
+    if (this.events.length > SESSION_EVENTS) this.events.shift();
+    for (const l of this.listeners) l();
+  }
   buffered(): number {
     return 0;
   }

@@ -63,7 +63,17 @@ describe('long-poll transport', () => {
 
   it('delivers a live message to every polling device of the user', async () => {
     const [c1, c2] = [await start(doc.token), await start(doc2.token)];
-    const polls = [poll(doc.token, { cursor: c1, timeout: 10_000 }), poll(doc2.token, { cursor: c2, timeout: 10_000 })];
+    // Each device polls until a message comes (an earlier answer can carry other live frames:
+    // the "connected elsewhere" event of the other device's first poll).
+    const until = async (token: string, cursor: string) => {
+      for (let i = 0; i < 5; i++) {
+        const a = await poll(token, { cursor, timeout: 10_000 });
+        if (messages(a).length > 0) return a;
+        cursor = a.cursor;
+      }
+      throw new Error('no message');
+    };
+    const polls = [until(doc.token, c1), until(doc2.token, c2)];
     await new Promise((r) => setTimeout(r, 200));
     const r = await post(pat.token, [{ type: 'send', id: 'live', conversation_id: conv, message: { client_id: 'lp-live', type: 1, content: { text: 'live' } } }]);
     const ack = r.body.frames[0];
@@ -108,6 +118,25 @@ describe('long-poll transport', () => {
     }
     assert.deepEqual(got, sent);
     assert.ok(answers > 1);
+  });
+
+  it('a receipt or typing that comes between two polls reaches the next poll of the session', async () => {
+    const first = await poll(doc.token, { hello: 1 });
+    const ack = (await post(pat.token, [{ type: 'send', id: 'rc', conversation_id: conv, message: { client_id: 'lp-rc', type: 1, content: { text: 'read me' } } }])).body.frames[0];
+    await post(pat.token, [{ type: 'read', conversation_id: conv, seq: ack.seq }, { type: 'typing', conversation_id: conv }]);
+    // No poll was open meanwhile: the session kept them.
+    const seen: Frame[] = [];
+    let cursor = first.cursor;
+    for (let i = 0; i < 5 && !(seen.some((f) => f.type === 'read') && seen.some((f) => f.type === 'typing')); i++) {
+      const a = await poll(doc.token, { cursor, timeout: 2000 });
+      seen.push(...a.frames);
+      cursor = a.cursor;
+    }
+    assert.equal(seen.find((f) => f.type === 'read')?.seq, ack.seq);
+    assert.equal(seen.find((f) => f.type === 'typing')?.user_id, 'pat');
+    // Once: the next poll from the new cursor does not bring them again.
+    const again = await poll(doc.token, { cursor, timeout: 200 });
+    assert.equal(again.frames.filter((f) => f.type === 'read' || f.type === 'typing').length, 0);
   });
 
   it('refuses a missing or bad token with the WebSocket\'s codes', async () => {
