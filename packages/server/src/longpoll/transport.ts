@@ -45,9 +45,15 @@ export class CollectTransport implements Transport {
     this.#onWrite(data);
   }
 
-  /** The answer's size, against the bound the catch-up keeps under (see `drained`). */
+  /**
+   * The answer's size on the scale of the connection's output bound: past half of it once the
+   * answer reaches its own bound (a catch-up then calls `drained`, which answers), and never
+   * past the bound itself (a poll is never a slow consumer: its answer ends instead).
+   */
   buffered(): number {
-    return this.#finished ? 0 : Math.floor((this.#bytes / this.#maxBytes) * this.conn.ctx.maxBufferedBytes / 2);
+    if (this.#finished) return 0;
+    const half = this.conn.ctx.maxBufferedBytes / 2;
+    return this.#bytes >= this.#maxBytes ? half + 1 : Math.floor((this.#bytes / this.#maxBytes) * half);
   }
 
   /** The answer is full: it goes now (the connection ends with it). */

@@ -28,7 +28,7 @@ describe('long-poll transport', () => {
   };
 
   before(async () => {
-    s = await startTestServer({ config: { ws: { heartbeatMs: 1000 }, longpoll: { maxResponseBytes: 16 * 1024 } } });
+    s = await startTestServer({ config: { ws: { heartbeatMs: 1000, syncPageSize: 10 }, longpoll: { maxResponseBytes: 16 * 1024 } } });
     doc = await s.user('doc', 'doctor', 'Dr. Doc');
     doc2 = await s.user('doc', 'doctor', 'Dr. Doc');
     pat = await s.user('pat', 'patient', 'Pat');
@@ -106,12 +106,13 @@ describe('long-poll transport', () => {
     const big = 'x'.repeat(2000);
     const sent: number[] = [];
     for (let i = 0; i < 30; i++) sent.push((await s.sendAs('doc', conv, `${i} ${big}`)).seq);
-    // longpoll.maxResponseBytes is 16 KiB here: several answers.
+    // longpoll.maxResponseBytes is 16 KiB here, and a catch-up page 10 messages (20 KiB): an answer a page.
     const got: number[] = [];
     let cur = cursor;
     let answers = 0;
     for (let i = 0; i < 20 && got.length < sent.length; i++) {
       const a = await poll(pat.token, { cursor: cur, timeout: 100 });
+      assert.equal(a.close, undefined);
       got.push(...messages(a).map((m) => m.seq));
       cur = a.cursor;
       answers++;
