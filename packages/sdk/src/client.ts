@@ -28,6 +28,7 @@ import { DevicesApi } from './devices.ts';
 import { Sequencer } from './sequencer.ts';
 import { TopicsApi } from './topics.ts';
 import { OPEN, defaultWebSocket, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './socket.ts';
+import { longPollFactory } from './transport-longpoll.ts';
 import { MemoryStorage, type CarelineStorage } from './storage.ts';
 
 export interface CarelineClientOptions {
@@ -61,6 +62,18 @@ export interface CarelineClientOptions {
   sendRetryMs?: number;
   /** WebSocket implementation (default: the global `WebSocket`). */
   createWebSocket?: WebSocketFactory;
+  /**
+   * How frames travel: `'websocket'` (default) or `'longpoll'` (HTTP long-polling, for networks
+   * that block WebSockets). Same API, events and guarantees.
+   */
+  transport?: 'websocket' | 'longpoll';
+  /**
+   * With the WebSocket transport: when a WebSocket never opened but the server answers HTTP
+   * (a proxy or firewall that refuses or breaks WebSockets), or there is no WebSocket at all
+   * (`createWebSocket` throws), go on over long-polling. A WebSocket of `createWebSocket` that
+   * fails is retried, not left (the app runs its own). Default true.
+   */
+  longPollFallback?: boolean;
   /** `fetch` implementation (default: the global `fetch`). */
   fetch?: typeof fetch;
 }
@@ -106,7 +119,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   readonly topics: TopicsApi;
 
   readonly #opts: CarelineClientOptions;
-  readonly #factory: WebSocketFactory;
+  #factory: WebSocketFactory;
+  #transport: 'websocket' | 'longpoll';
   readonly #outbox: Outbox;
   readonly #cursors: CursorStore;
   readonly #ready: Promise<void>;
@@ -161,7 +175,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     super();
     this.#opts = opts;
     this.#token = opts.token;
-    this.#factory = opts.createWebSocket ?? defaultWebSocket;
+    this.#transport = opts.transport ?? 'websocket';
+    this.#factory = this.#transport === 'longpoll' ? this.#longPoll() : (opts.createWebSocket ?? defaultWebSocket);
     this.api = new CarelineApi({
       url: opts.url,
       token: () => this.#token,
@@ -394,7 +409,24 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     return this.api.forward(conversationId, messageId, to);
   }
 
+  /** The transport in use: `'longpoll'` when asked for, or after falling back from a WebSocket that could not connect. */
+  get transport(): 'websocket' | 'longpoll' {
+    return this.#transport;
+  }
+
   // ---- Connection internals ----------------------------------------------------------------
+
+  /** Switches to long-polling, if this client may (WebSocket transport, never opened, fallback not turned off). */
+  #fallBack(): void {
+    if (this.#transport !== 'websocket' || this.#everOpened || this.#opts.longPollFallback === false) return;
+    this.#transport = 'longpoll';
+    this.#factory = this.#longPoll();
+    this.#attempt = 0;
+  }
+
+  #longPoll(): WebSocketFactory {
+    return longPollFactory(this.#opts.url, this.#opts.fetch ? { fetch: this.#opts.fetch } : {});
+  }
 
   #open(): void {
     const base = this.#opts.wsUrl ?? webSocketUrl(this.#opts.url);
@@ -406,6 +438,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       ws = this.#factory(url.toString());
     } catch (err) {
       this.emit('error', toCarelineError(err, 'client.network_error'));
+      // No WebSocket here at all: long-polling.
+      this.#fallBack();
       this.#scheduleReconnect();
       return;
     }
@@ -480,7 +514,11 @@ export class CarelineClient extends Emitter<CarelineEvents> {
    */
   #probeAuth(): void {
     this.api.badge().then(
-      () => this.#scheduleReconnect(),
+      () => {
+        // HTTP works and the (runtime's own) WebSocket never did: go on over long-polling.
+        if (this.#opts.createWebSocket === undefined) this.#fallBack();
+        this.#scheduleReconnect();
+      },
       (err: unknown) => {
         if (err instanceof CarelineError && err.status === 401 && this.#wanted && !this.#ws) this.#terminate(err);
         else this.#scheduleReconnect();

@@ -16,6 +16,8 @@ import { Realtime } from './realtime/realtime.ts';
 import { MemoryNodeRegistry } from './presence/registry-memory.ts';
 import { RedisNodeRegistry } from './presence/registry-redis.ts';
 import { WsEndpoint } from './ws/server.ts';
+import { LongPoll } from './longpoll/longpoll.ts';
+import { longPollRoutes } from './longpoll/routes.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -23,6 +25,8 @@ export interface CarelineServer {
   /** The node's connections over every transport: fan-out, presence, heartbeat. */
   realtime: Realtime;
   ws: WsEndpoint;
+  /** Long-polling and Server-Sent Events over the same real-time layer. */
+  longpoll: LongPoll;
   logger: Logger;
   /** http://host:port once listening. */
   url: string;
@@ -72,6 +76,8 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut
   // (Node answers 408 and closes); so is an idle keep-alive connection. Node checks the first
   // two every `connectionsCheckingInterval` (read at listen), so that follows the timeouts.
+  const longpoll = new LongPoll(core);
+  longPollRoutes(http, core, longpoll);
   const h = config.http;
   http.server.headersTimeout = h.headersTimeoutMs;
   http.server.requestTimeout = Math.max(h.requestTimeoutMs, h.headersTimeoutMs);
@@ -94,6 +100,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const realtime = new Realtime({ core, metrics, log: logger, registry });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
   ws.attach(http.server);
+  longpoll.attach(realtime);
 
   const stopPruning = pruneSessions(core, logger);
   const stopOrphans = cleanOrphanFiles(core, logger);
@@ -114,7 +121,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await core.close();
     })());
   return {
-    core, http, realtime, ws, logger, url, port, close,
+    core, http, realtime, ws, longpoll, logger, url, port, close,
     push,
   };
 }

@@ -40,6 +40,13 @@ export interface Refusal {
 export interface OpenOptions {
   /** Hold live frames until the first `sync` (the client asked for it: `?sync=1` on the WebSocket). */
   holdUntilSync: boolean;
+  /**
+   * A short-lived connection of a client that another connection already stands for (one
+   * long-poll request, under the poll session's connection): it gets live frames and answers
+   * frames, but takes no part in presence, the push-node registry, `hello` or the "connected
+   * elsewhere" policy.
+   */
+  secondary?: boolean;
 }
 
 /** How a refused connection is closed, by the error that refused it (any other: `AUTH_FAILED`). */
@@ -70,6 +77,8 @@ export class Realtime {
    */
   readonly #pending = new Map<string, Promise<void>>();
   #accepting = true;
+  /** The open connections opened `secondary` (no presence, no registry). */
+  readonly #secondary = new WeakSet<Connection>();
   /**
    * The connections whose token expires before the next heartbeat, and one timer for the
    * soonest of them: a connection costs no timer of its own, and still closes when its token
@@ -148,6 +157,11 @@ export class Realtime {
     metrics.wsConnections.inc();
     const first = this.hub.add(conn);
     const now = Date.now();
+    if (opts.secondary) {
+      this.#secondary.add(conn);
+      this.#watchExpiry(conn, now);
+      return conn;
+    }
     const { tenantId, userId } = principal;
     this.#serially(tenantId, userId, async () => {
       if (await core.presence.connected(tenantId, userId, now)) {
@@ -169,6 +183,10 @@ export class Realtime {
   #closed(conn: Connection): void {
     const { core, metrics } = this.#o;
     metrics.wsConnections.dec();
+    if (this.#secondary.delete(conn)) {
+      this.hub.remove(conn);
+      return;
+    }
     // Presence counts connections: every one that leaves is subtracted.
     if (this.hub.remove(conn)) {
       const { tenantId, userId } = conn.principal;

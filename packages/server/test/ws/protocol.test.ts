@@ -1,4 +1,8 @@
-/** The WebSocket protocol against a real server: auth, send/ack, fan-out, receipts, typing, errors. */
+/**
+ * The protocol against a real server: auth, send/ack, fan-out, receipts, typing, errors. The
+ * frame-level tests run over every transport that carries the frames (WebSocket, long-poll);
+ * those about the socket itself (its close codes, raw and binary frames) over the WebSocket.
+ */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
@@ -6,6 +10,7 @@ import WebSocket from 'ws';
 import { CloseCodes } from '@careline/protocol';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { WsClient, sleep } from '../support/ws-client.ts';
+import { PollClient } from '../support/poll-client.ts';
 
 describe('websocket protocol', () => {
   let s: TestServer;
@@ -14,6 +19,7 @@ describe('websocket protocol', () => {
   let pat: { id: string; token: string };
   let conv: string;
   const open: WsClient[] = [];
+  const open_: (WsClient | PollClient)[] = [];
   const client = async (token: string, opts?: { sync?: boolean }) => {
     const c = await WsClient.open(s.wsUrl, token, opts);
     open.push(c);
@@ -29,7 +35,7 @@ describe('websocket protocol', () => {
     conv = await s.conversation({ participants: ['doc', 'pat'] });
   });
   after(async () => {
-    for (const c of open) c.close();
+    for (const c of [...open, ...open_]) c.close();
     await s.stop();
   });
 
@@ -100,71 +106,6 @@ describe('websocket protocol', () => {
     });
   });
 
-  it('send: ack only after commit; every device of every participant gets it, the sender\'s other devices too', async () => {
-    const a1 = await client(doc.token);
-    const a2 = await client(doc2.token);
-    const b = await client(pat.token);
-    const ack = await a1.say(conv, 'hello from doc', 'fanout-1');
-    assert.equal(ack.type, 'ack');
-    assert.equal(ack.duplicate, false);
-    // Committed: history already has it when the ack arrives.
-    const h = await s.call('GET', `/api/v2/sessions/${conv}/messages?after=${ack.seq - 1}`, { token: pat.token });
-    assert.equal(h.body.messages[0].id, ack.message_id);
-    const onB = await b.next((f) => f.type === 'message' && f.message.id === ack.message_id);
-    const onA2 = await a2.next((f) => f.type === 'message' && f.message.id === ack.message_id);
-    assert.equal(onB.message.seq, ack.seq);
-    assert.equal(onA2.message.content.text, 'hello from doc');
-    await sleep(50);
-    assert.equal(a1.messages().filter((m) => m.id === ack.message_id).length, 0, 'the sending connection gets the ack, not the message');
-  });
-
-  it('the same client id again is acked as a duplicate with the first id and seq, and stored once', async () => {
-    const a = await client(doc.token);
-    const first = await a.say(conv, 'once', 'dup-1');
-    const second = await a.say(conv, 'once (retry)', 'dup-1');
-    assert.equal(second.duplicate, true);
-    assert.equal(second.message_id, first.message_id);
-    assert.equal(second.seq, first.seq);
-    const h = await s.call('GET', `/api/v2/sessions/${conv}/messages?limit=200`, { token: doc.token });
-    assert.equal(h.body.messages.filter((m: any) => m.client_id === 'dup-1').length, 1);
-  });
-
-  it('a burst from one connection is acked and delivered in order with no gaps', async () => {
-    const a = await client(doc.token);
-    const b = await client(pat.token);
-    const N = 200;
-    for (let i = 0; i < N; i++) a.send({ type: 'send', id: `burst-${i}`, conversation_id: conv, message: { client_id: `burst-${i}`, type: 1, content: { text: `#${i}` } } });
-    const acks = await a.count((f) => f.type === 'ack' && String(f.id).startsWith('burst-'), N);
-    const seqs = acks.map((f) => f.seq);
-    assert.deepEqual(acks.map((f) => f.id), Array.from({ length: N }, (_, i) => `burst-${i}`), 'acks come in send order');
-    for (let i = 1; i < N; i++) assert.equal(seqs[i], seqs[0] + i, 'seqs are consecutive');
-    const got = await b.count((f) => f.type === 'message' && String(f.message.client_id).startsWith('burst-'), N);
-    assert.deepEqual(got.map((f) => f.message.seq), seqs);
-  });
-
-  it('read: moves the cursor and sends a receipt to the others and the reader\'s other devices', async () => {
-    const a = await client(doc.token);
-    const b1 = await client(pat.token);
-    const b2 = await client(pat.token);
-    const ack = await a.say(conv, 'please read');
-    b1.send({ type: 'read', id: 'rd', conversation_id: conv, seq: ack.seq });
-    const receipt = await a.next((f) => f.type === 'read' && f.user_id === 'pat' && f.seq === ack.seq);
-    assert.equal(receipt.conversation_id, conv);
-    await b2.next((f) => f.type === 'read' && f.user_id === 'pat' && f.seq === ack.seq);
-    const unread = await s.call('GET', `/api/v2/sessions/${conv}/unread_message_count`, { token: pat.token });
-    assert.equal(unread.body.count, 0);
-  });
-
-  it('typing reaches the others, not the typist', async () => {
-    const a = await client(doc.token);
-    const b = await client(pat.token);
-    b.send({ type: 'typing', conversation_id: conv });
-    const t = await a.next((f) => f.type === 'typing' && f.user_id === 'pat');
-    assert.equal(t.state, 'typing');
-    await sleep(50);
-    assert.equal(b.frames.filter((f) => f.type === 'typing').length, 0);
-  });
-
   it('bad frames get error frames with stable codes; the connection stays up and nothing is stored', async () => {
     const a = await client(doc.token);
     const before = (await s.call('GET', `/api/v2/sessions/${conv}/session`, { token: doc.token })).body.session.last_seq;
@@ -196,15 +137,6 @@ describe('websocket protocol', () => {
     assert.equal(after, before);
   });
 
-  it('a user outside the conversation cannot send to it, read it, or type in it', async () => {
-    const { token } = await s.user('outsider', 'patient');
-    const o = await client(token);
-    o.send({ type: 'send', id: 'o1', conversation_id: conv, message: { client_id: 'o', type: 1, content: { text: 'let me in' } } });
-    assert.equal((await o.next((f) => f.id === 'o1')).code, 'conversation.not_participant');
-    o.send({ type: 'read', id: 'o2', conversation_id: conv, seq: 1 });
-    assert.equal((await o.next((f) => f.id === 'o2')).code, 'conversation.not_participant');
-  });
-
   it('a frame over the limit closes the connection with 1009; the server carries on', async () => {
     const a = await client(doc.token);
     a.ws.send('x'.repeat(s.server.core.config.ws.maxFrameBytes + 1));
@@ -227,14 +159,99 @@ describe('websocket protocol', () => {
     assert.equal(typeof off.last_seen, 'number');
   });
 
-  it('participants joining get a conversation event', async () => {
-    const { token } = await s.user('newcomer', 'staff');
-    const n = await client(token);
-    const r = await s.call('POST', `/api/v2/sessions/${conv}/participants`, { body: { participants: ['newcomer'] } });
-    assert.equal(r.status, 200);
-    const ev = await n.next((f) => f.type === 'conversation');
-    assert.deepEqual([ev.event, ev.conversation_id], ['participants', conv]);
-    const ack = await n.say(conv, 'hello, I joined');
-    assert.equal(ack.type, 'ack');
-  });
+  for (const transport of ['websocket', 'longpoll'] as const) {
+    describe(`frames over ${transport}`, () => {
+      const open = async (token: string) => {
+        const c = transport === 'websocket' ? await WsClient.open(s.wsUrl, token) : await PollClient.open(s.url, token);
+        open_.push(c);
+        return c;
+      };
+
+    it('send: ack only after commit; every device of every participant gets it, the sender\'s other devices too', async () => {
+      const a1 = await open(doc.token);
+      const a2 = await open(doc2.token);
+      const b = await open(pat.token);
+      const ack = await a1.say(conv, 'hello from doc', `fanout-1-${transport}`);
+      assert.equal(ack.type, 'ack');
+      assert.equal(ack.duplicate, false);
+      // Committed: history already has it when the ack arrives.
+      const h = await s.call('GET', `/api/v2/sessions/${conv}/messages?after=${ack.seq - 1}`, { token: pat.token });
+      assert.equal(h.body.messages[0].id, ack.message_id);
+      const onB = await b.next((f) => f.type === 'message' && f.message.id === ack.message_id);
+      const onA2 = await a2.next((f) => f.type === 'message' && f.message.id === ack.message_id);
+      assert.equal(onB.message.seq, ack.seq);
+      assert.equal(onA2.message.content.text, 'hello from doc');
+      await sleep(50);
+      // Over long-poll the sender's polls are a connection of their own: they get the message.
+      if (transport === 'websocket') assert.equal(a1.messages().filter((m) => m.id === ack.message_id).length, 0, 'the sending connection gets the ack, not the message');
+    });
+
+    it('the same client id again is acked as a duplicate with the first id and seq, and stored once', async () => {
+      const a = await open(doc.token);
+      const first = await a.say(conv, 'once', `dup-1-${transport}`);
+      const second = await a.say(conv, 'once (retry)', `dup-1-${transport}`);
+      assert.equal(second.duplicate, true);
+      assert.equal(second.message_id, first.message_id);
+      assert.equal(second.seq, first.seq);
+      const h = await s.call('GET', `/api/v2/sessions/${conv}/messages?limit=200`, { token: doc.token });
+      assert.equal(h.body.messages.filter((m: any) => m.client_id === `dup-1-${transport}`).length, 1);
+    });
+
+    it('a burst from one connection is acked and delivered in order with no gaps', async () => {
+      const a = await open(doc.token);
+      const b = await open(pat.token);
+      const N = 200;
+      for (let i = 0; i < N; i++) a.send({ type: 'send', id: `burst-${i}`, conversation_id: conv, message: { client_id: `burst-${transport}-${i}`, type: 1, content: { text: `#${i}` } } });
+      const acks = await a.count((f) => f.type === 'ack' && String(f.id).startsWith('burst-'), N);
+      const seqs = acks.map((f) => f.seq);
+      assert.deepEqual(acks.map((f) => f.id), Array.from({ length: N }, (_, i) => `burst-${i}`), 'acks come in send order');
+      for (let i = 1; i < N; i++) assert.equal(seqs[i], seqs[0] + i, 'seqs are consecutive');
+      const got = await b.count((f) => f.type === 'message' && String(f.message.client_id).startsWith(`burst-${transport}-`), N);
+      assert.deepEqual(got.map((f) => f.message.seq), seqs);
+    });
+
+    it('read: moves the cursor and sends a receipt to the others and the reader\'s other devices', async () => {
+      const a = await open(doc.token);
+      const b1 = await open(pat.token);
+      const b2 = await open(pat.token);
+      const ack = await a.say(conv, 'please read');
+      b1.send({ type: 'read', id: 'rd', conversation_id: conv, seq: ack.seq });
+      const receipt = await a.next((f) => f.type === 'read' && f.user_id === 'pat' && f.seq === ack.seq);
+      assert.equal(receipt.conversation_id, conv);
+      await b2.next((f) => f.type === 'read' && f.user_id === 'pat' && f.seq === ack.seq);
+      const unread = await s.call('GET', `/api/v2/sessions/${conv}/unread_message_count`, { token: pat.token });
+      assert.equal(unread.body.count, 0);
+    });
+
+    it('typing reaches the others, not the typist', async () => {
+      const a = await open(doc.token);
+      const b = await open(pat.token);
+      b.send({ type: 'typing', conversation_id: conv });
+      const t = await a.next((f) => f.type === 'typing' && f.user_id === 'pat');
+      assert.equal(t.state, 'typing');
+      await sleep(50);
+      assert.equal(b.frames.filter((f) => f.type === 'typing').length, 0);
+    });
+
+    it('a user outside the conversation cannot send to it, read it, or type in it', async () => {
+      const { token } = await s.user('outsider', 'patient');
+      const o = await open(token);
+      o.send({ type: 'send', id: 'o1', conversation_id: conv, message: { client_id: 'o', type: 1, content: { text: 'let me in' } } });
+      assert.equal((await o.next((f) => f.id === 'o1')).code, 'conversation.not_participant');
+      o.send({ type: 'read', id: 'o2', conversation_id: conv, seq: 1 });
+      assert.equal((await o.next((f) => f.id === 'o2')).code, 'conversation.not_participant');
+    });
+
+    it('participants joining get a conversation event', async () => {
+      const { token } = await s.user(`newcomer-${transport}`, 'staff');
+      const n = await open(token);
+      const r = await s.call('POST', `/api/v2/sessions/${conv}/participants`, { body: { participants: [`newcomer-${transport}`] } });
+      assert.equal(r.status, 200);
+      const ev = await n.next((f) => f.type === 'conversation');
+      assert.deepEqual([ev.event, ev.conversation_id], ['participants', conv]);
+      const ack = await n.say(conv, 'hello, I joined');
+      assert.equal(ack.type, 'ack');
+    });
+    });
+  }
 });

@@ -1,0 +1,278 @@
+/**
+ * Long-polling and Server-Sent Events over the real-time layer (`realtime/`): the same frames,
+ * handlers, catch-up and fan-out as the WebSocket; only the carrier differs.
+ *
+ * - A poll (`GET /api/v2/poll`) is a short-lived `Connection` that runs a `sync` from the
+ *   client's cursor, then waits for live frames; it answers with what the catch-up sent, or
+ *   holds until the first live frame or `longpoll.timeoutMs`. The cursor (`cursor.ts`) is all
+ *   the state: any node answers any poll, and a node that dies loses nothing.
+ * - A POST of frames (`POST /api/v2/poll/send`) is a short-lived `Connection` that handles them
+ *   and answers with their answers (a send's `ack` only after commit, as on the WebSocket).
+ * - Presence: a user's poll session (per login session, on the node it polls) is a connection
+ *   whose sign of life is the polls; polls that stop for two heartbeat intervals end it.
+ * - SSE (`GET /api/v2/poll/events`) is a long-lived `Connection` writing events.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes } from '@careline/protocol';
+import type { Core } from '../core.ts';
+import type { Authenticated } from '../domain/auth.ts';
+import { fail } from '../domain/errors.ts';
+import type { Connection } from '../realtime/connection.ts';
+import type { Realtime } from '../realtime/realtime.ts';
+import { encodePollCursor, place, type Cursor } from './cursor.ts';
+import { CollectTransport, PresenceTransport, SseTransport, isEphemeral } from './transport.ts';
+
+export interface PollAnswer {
+  /** The frames, as JSON text. */
+  frames: string[];
+  cursor: Cursor;
+  /** The connection was closed by the server (shutdown, token expiry, a limit): the WebSocket close it stands for. */
+  close?: { code: number; reason: string };
+}
+
+export interface PollOptions {
+  /** Hold at most this long (ms) for a live frame; capped by `longpoll.timeoutMs`. */
+  timeoutMs?: number;
+  /** Put the `hello` frame first (the client's first poll). */
+  hello?: boolean;
+  /** False: no notification catch-up (the `sync` frame without `notifications_after`). */
+  notifications?: boolean;
+}
+
+/** Answers to the frames of a POST: the `hello` of its connection is not one. */
+const isHello = (data: string) => data.startsWith('{"type":"hello"');
+
+export class LongPoll {
+  readonly #core: Core;
+  #realtime: Realtime | undefined;
+  /** Per poll session (`tenant\0user\0login session`), the connection that keeps the user present. */
+  readonly #sessions = new Map<string, PresenceTransport>();
+
+  constructor(core: Core) {
+    this.#core = core;
+  }
+
+  /** The node's real-time layer (made once the server listens; no request comes before). */
+  attach(realtime: Realtime): void {
+    this.#realtime = realtime;
+  }
+
+  get #rt(): Realtime {
+    const rt = this.#realtime;
+    if (!rt || !rt.accepting) throw fail('server.unavailable', 'The server is shutting down; poll another node or later.');
+    return rt;
+  }
+
+  #admit(auth: Authenticated): void {
+    const over = this.#rt.admit(auth);
+    if (over) throw fail(over.code, over.message, over.details);
+  }
+
+  /**
+   * The user's poll session on this node: made on the first poll (the user comes online,
+   * `hello` and the "connected elsewhere" policy run as for a WebSocket connect), kept alive by
+   * each request. Returns it with one request counted open; `release` when the request ends.
+   */
+  #session(auth: Authenticated): PresenceTransport {
+    const p = auth.principal;
+    const key = `${p.tenantId}\u0000${p.userId}\u0000${p.sessionId}`;
+    let s = this.#sessions.get(key);
+    if (!s) {
+      this.#admit(auth);
+      const t = new PresenceTransport(() => {
+        if (this.#sessions.get(key) === t) this.#sessions.delete(key);
+      });
+      t.conn = this.#rt.open(t, auth, { holdUntilSync: false });
+      this.#sessions.set(key, t);
+      s = t;
+    }
+    s.touch();
+    s.open++;
+    return s;
+  }
+
+  #release(s: PresenceTransport): void {
+    s.open--;
+    s.touch();
+  }
+
+  /** A heartbeat without frames (seed 002's `/api/ping`): the user stays present. */
+  ping(auth: Authenticated): void {
+    this.#release(this.#session(auth));
+  }
+
+  /** Opens a short-lived connection over `t`. */
+  #open(t: CollectTransport, auth: Authenticated, holdUntilSync: boolean): Connection {
+    this.#admit(auth);
+    const conn = this.#rt.open(t, auth, { holdUntilSync, secondary: true });
+    t.conn = conn;
+    return conn;
+  }
+
+  /**
+   * One poll: the frames after `cursor` (the catch-up, then `sync_done`), at once if there are
+   * any, else the first live frames within the timeout. `closed` aborts it (the client left).
+   */
+  async poll(auth: Authenticated, cursor: Cursor, opts: PollOptions, closed: AbortSignal): Promise<PollAnswer> {
+    const cfg = this.#core.config;
+    const session = this.#session(auth);
+    let onEvent: (() => void) | undefined;
+    try {
+      const first = opts.hello === true;
+      const cur: Cursor = { c: { ...cursor.c }, ...(cursor.s !== undefined ? { s: cursor.s } : {}), ...(cursor.n !== undefined ? { n: cursor.n } : {}) };
+      const frames: string[] = [];
+      let synced = false;
+      let timer: NodeJS.Timeout | undefined;
+      const holdMs = Math.min(opts.timeoutMs ?? cfg.longpoll.timeoutMs, cfg.longpoll.timeoutMs);
+      let soon: NodeJS.Immediate | undefined;
+      let done!: () => void;
+      const ended = new Promise<void>((r) => (done = r));
+      // The session's frames no cursor finds again: those after the client's number (same session), else from now on.
+      const from = cursor.k === session.conn.id && cursor.e !== undefined ? Math.min(cursor.e, session.next - 1) : session.next - 1;
+      const t = new CollectTransport(cfg.longpoll.maxResponseBytes, (data) => {
+        if (isHello(data) && !first) return;
+        if (isEphemeral(data)) return;
+        const p = place(cur, data);
+        if (p === 'duplicate') return;
+        // An older message of this conversation is still on its way: answer without this one;
+        // the next poll reads both from storage, in order.
+        if (p === 'gap') return t.finish();
+        frames.push(data);
+        if (data.startsWith('{"type":"sync_done"')) {
+          synced = true;
+          // The hold for live frames starts once the catch-up is out.
+          timer = setTimeout(() => t.finish(), holdMs);
+          // Something to tell (or the first poll, which answers with hello and sync_done): answer now.
+          if (first || frames.length > 1 || session.next - 1 > from) t.finish();
+          return;
+        }
+        // A live frame: answer after the frames of the same turn.
+        if (synced) soon ??= setImmediate(() => t.finish());
+      }, () => done());
+      onEvent = () => {
+        if (synced) soon ??= setImmediate(() => t.finish());
+      };
+      session.listeners.add(onEvent);
+      const conn = this.#open(t, auth, true);
+      if (first) conn.send({ type: 'hello', connection_id: conn.id, user: auth.user, server_time: Date.now(), heartbeat_ms: cfg.ws.heartbeatMs, max_frame_bytes: cfg.ws.maxFrameBytes, token_expires_at: auth.expiresAt });
+      const onAbort = () => t.finish();
+      closed.addEventListener('abort', onAbort);
+      // A catch-up that takes longer than the poll's budget answers with what it sent (its cursor moved with it).
+      const budget = setTimeout(() => t.finish(), cfg.longpoll.timeoutMs);
+      conn.onFrame(JSON.stringify({
+        type: 'sync', id: 'poll', cursors: cur.c, ...(cur.s !== undefined ? { since: cur.s } : {}),
+        ...(opts.notifications === false ? {} : { notifications_after: cur.n ?? '' }),
+      }));
+      await ended;
+      clearTimeout(timer);
+      clearTimeout(budget);
+      if (soon) clearImmediate(soon);
+      closed.removeEventListener('abort', onAbort);
+      // After the messages: the receipts, typing and events since the previous poll.
+      for (const e of session.after(from)) frames.push(e.data);
+      cur.k = session.conn.id;
+      cur.e = session.next - 1;
+      return { frames, cursor: cur, ...(t.closedWith ? { close: t.closedWith } : {}) };
+    } finally {
+      if (onEvent) session.listeners.delete(onEvent);
+      this.#release(session);
+    }
+  }
+
+  /**
+   * Handles client frames (JSON values) as one connection would, in order, and answers with
+   * their answers: the frames that carry their ids (`ack`, `sync_done`, `pong`, `presence`,
+   * `refreshed`, the own `read` receipt, `error`) and the errors of frames without one. It waits
+   * for an answer to every frame with an id, at most `longpoll.timeoutMs`: a send whose ack did
+   * not come is sent again with the same `client_id` (stored once).
+   */
+  async send(auth: Authenticated, frames: unknown[]): Promise<PollAnswer> {
+    const cfg = this.#core.config;
+    if (frames.length > cfg.longpoll.maxFrames) throw fail('longpoll.too_many_frames', undefined, { max: cfg.longpoll.maxFrames });
+    const session = this.#sessionIfAny(auth);
+    try {
+      const waiting = new Set<string>();
+      const texts: string[] = [];
+      for (const f of frames) {
+        const text = JSON.stringify(f);
+        texts.push(text);
+        const id = (f as { id?: unknown } | null)?.id;
+        if (typeof id === 'string') waiting.add(id);
+      }
+      const answers: string[] = [];
+      let soon: NodeJS.Immediate | undefined;
+      let done!: () => void;
+      const ended = new Promise<void>((r) => (done = r));
+      const asked = new Set(waiting);
+      const t = new CollectTransport(Number.MAX_SAFE_INTEGER, (data) => {
+        const f = JSON.parse(data) as { type: string; id?: unknown };
+        if (f.type === 'hello' || f.type === 'message' || f.type === 'notification') return;
+        if (typeof f.id === 'string' ? !asked.has(f.id) : f.type !== 'error') return;
+        answers.push(data);
+        if (typeof f.id === 'string') waiting.delete(f.id);
+        if (waiting.size === 0) soon ??= setImmediate(() => t.finish());
+      }, () => done());
+      const conn = this.#open(t, auth, false);
+      const timer = setTimeout(() => t.finish(), cfg.longpoll.timeoutMs);
+      texts.forEach((text, i) => {
+        if (Buffer.byteLength(text) > cfg.ws.maxFrameBytes) {
+          const id = (frames[i] as { id?: unknown } | null)?.id;
+          waiting.delete(id as string);
+          const e = ErrorCodes['longpoll.frame_too_large'];
+          answers.push(JSON.stringify({ type: 'error', ...(typeof id === 'string' ? { id } : {}), code: 'longpoll.frame_too_large', message: e.message, details: { max: cfg.ws.maxFrameBytes } }));
+          return;
+        }
+        conn.onFrame(text);
+      });
+      // Frames without ids (and errors found at once): their answers come in this turn.
+      if (waiting.size === 0) soon ??= setImmediate(() => t.finish());
+      await ended;
+      clearTimeout(timer);
+      if (soon) clearImmediate(soon);
+      return { frames: answers, cursor: { c: {} }, ...(t.closedWith ? { close: t.closedWith } : {}) };
+    } finally {
+      if (session) this.#release(session);
+    }
+  }
+
+  /** The poll session of `auth` on this node if there is one, counted as a sign of life. */
+  #sessionIfAny(auth: Authenticated): PresenceTransport | undefined {
+    const p = auth.principal;
+    const s = this.#sessions.get(`${p.tenantId}\u0000${p.userId}\u0000${p.sessionId}`);
+    if (!s) return undefined;
+    s.touch();
+    s.open++;
+    return s;
+  }
+
+  /**
+   * A Server-Sent Events stream on `res`: `hello`, the catch-up after `cursor`, `sync_done`,
+   * then live frames, until the client or the server ends it. A full connection (presence,
+   * heartbeat comments), like a WebSocket.
+   */
+  events(auth: Authenticated, cursor: Cursor, req: IncomingMessage, res: ServerResponse): void {
+    const rt = this.#rt;
+    this.#admit(auth);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive',
+      'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff',
+    });
+    res.write('retry: 1000\n\n');
+    const t = new SseTransport(res, cursor);
+    const conn = rt.open(t, auth, { holdUntilSync: true });
+    t.conn = conn;
+    res.on('close', () => {
+      t.onClosed();
+      conn.onClose();
+    });
+    req.socket.setTimeout(0);
+    conn.onFrame(JSON.stringify({
+      type: 'sync', id: 'events', cursors: cursor.c, ...(cursor.s !== undefined ? { since: cursor.s } : {}), notifications_after: cursor.n ?? '',
+    }));
+  }
+}
+
+/** The JSON body of a poll or POST answer: `{frames, cursor, close?}`, built from the frames' text. */
+export function answerBody(a: PollAnswer): string {
+  return `{"frames":[${a.frames.join(',')}],"cursor":"${encodePollCursor(a.cursor)}"${a.close ? `,"close":${JSON.stringify(a.close)}` : ''}}`;
+}

@@ -1,0 +1,182 @@
+/**
+ * The HTTP routes of long-polling and Server-Sent Events (`longpoll.ts`), and seed 002's
+ * shapes over them (`/pull`, `/api/ping`). Each authenticates with the user token, as the
+ * WebSocket does: `Authorization: Bearer <token>` or `?token=` (an `EventSource` cannot set
+ * headers), with the failed-authentication limit of HTTP and the WebSocket, and the user's
+ * request limit.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { MessageTypes, type Message } from '@careline/protocol';
+import type { Api } from '../http/api.ts';
+import type { Core } from '../core.ts';
+import type { Authenticated } from '../domain/auth.ts';
+import { fail, isAppError } from '../domain/errors.ts';
+import { checkCursor, decodePollCursor, encodePollCursor, type Cursor } from './cursor.ts';
+import { answerBody, type LongPoll } from './longpoll.ts';
+import { errors } from '../http/schemas.ts';
+
+const PollQuery = Type.Object({
+  token: Type.Optional(Type.String({ maxLength: 8192 })),
+  /** The cursor of the previous answer (or of the SSE `id:`). */
+  cursor: Type.Optional(Type.String({ maxLength: 4 * 1024 * 1024 })),
+  /** Or the cursor in plain parts: a JSON object of conversation id → last seq… */
+  cursors: Type.Optional(Type.String({ maxLength: 4 * 1024 * 1024 })),
+  /** …the `server_time` of the last `sync_done`… */
+  since: Type.Optional(Type.Number({ minimum: 0 })),
+  /** …and the newest notification id. */
+  notifications_after: Type.Optional(Type.String({ maxLength: 64 })),
+  /** Hold at most this long (ms; at most `longpoll.timeoutMs`). */
+  timeout: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** `1`: put the `hello` frame first (a client's first poll). */
+  hello: Type.Optional(Type.String({ maxLength: 1 })),
+  /** `0`: no notification catch-up (as a `sync` frame without `notifications_after`). */
+  notifications: Type.Optional(Type.String({ maxLength: 1 })),
+});
+type PollQuery = { token?: string; cursor?: string; cursors?: string; since?: number; notifications_after?: string; timeout?: number; hello?: string; notifications?: string };
+
+/** The cursor a request names (`cursor`, or `cursors`/`since`/`notifications_after`; none: a fresh client). */
+function cursorOf(q: PollQuery, lastEventId?: string): Cursor {
+  if (q.cursor) return decodePollCursor(q.cursor);
+  if (lastEventId) return decodePollCursor(lastEventId);
+  let c: unknown = {};
+  if (q.cursors) {
+    try {
+      c = JSON.parse(q.cursors);
+    } catch {
+      throw fail('longpoll.invalid_cursor', 'cursors is not JSON.');
+    }
+  }
+  return checkCursor({ c, ...(q.since !== undefined ? { s: q.since } : {}), ...(q.notifications_after !== undefined ? { n: q.notifications_after } : {}) });
+}
+
+/** Seed 002's message object of `m`. */
+function seedMessage(tenantId: string, m: Message, sender: { name: string; role: string } | undefined) {
+  const t = Math.floor(m.created_at / 1000);
+  const text = m.type === MessageTypes.TEXT && typeof m.content?.['text'] === 'string' ? m.content['text'] : undefined;
+  const type = m.type === MessageTypes.TEXT ? 'text' : (Object.entries(MessageTypes).find(([, v]) => v === m.type)?.[0].toLowerCase() ?? String(m.type));
+  return {
+    cid: tenantId, type, t: { t0: t, t1: t }, mid: m.id,
+    from: { id: m.sender_id, name: sender?.name ?? '', role: sender && sender.role !== 'patient' ? 'staff' : 'user' },
+    chat: { id: m.conversation_id },
+    ...(text !== undefined ? { text } : { content: m.content }),
+    seq: m.seq,
+  };
+}
+
+export function longPollRoutes(app: Api, core: Core, lp: LongPoll): void {
+  const limits = app.limits;
+
+  /** The caller of a request, as the WebSocket upgrade authenticates it. */
+  async function authenticate(req: FastifyRequest, query: { token?: string }): Promise<Authenticated> {
+    const ip = limits.ip(req);
+    await limits.mayAuthenticate(ip);
+    try {
+      const h = req.headers.authorization;
+      const token = query.token ?? (h ? /^Bearer\s+(\S+)$/i.exec(h)?.[1] : undefined);
+      if (!token) throw fail('auth.missing', 'Poll with Authorization: Bearer <user token> or ?token=.');
+      const auth = await core.auth.authenticate(token);
+      await limits.principal(auth.principal);
+      return auth;
+    } catch (err) {
+      if (isAppError(err)) await limits.refused(ip, err.code);
+      throw err;
+    }
+  }
+
+  /** An AbortSignal that fires when the client goes away before its answer. */
+  function gone(reply: FastifyReply): AbortSignal {
+    const ac = new AbortController();
+    reply.raw.once('close', () => ac.abort());
+    return ac.signal;
+  }
+
+  app.get('/api/v2/poll', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['realtime'], summary: 'Long-poll: the WebSocket frames after a cursor, at once or on the first live event (docs/transports.md)',
+      querystring: PollQuery, response: { ...errors(400, 401, 403, 429) },
+    },
+  }, async (req, reply) => {
+    const q = req.query as PollQuery;
+    const cursor = cursorOf(q);
+    const auth = await authenticate(req, q);
+    const a = await lp.poll(auth, cursor, { ...(q.timeout !== undefined ? { timeoutMs: q.timeout } : {}), hello: q.hello === '1', notifications: q.notifications !== '0' }, gone(reply));
+    return reply.type('application/json; charset=utf-8').send(answerBody(a) as never);
+  });
+
+  app.post('/api/v2/poll/send', {
+    config: { auth: 'none' },
+    bodyLimit: Math.max(core.config.http.bodyLimitBytes, core.config.longpoll.maxFrames * core.config.ws.maxFrameBytes),
+    schema: {
+      tags: ['realtime'], summary: 'Long-poll and SSE: send WebSocket frames; the answer carries their answers (ack after commit)',
+      querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 8192 })) }),
+      body: Type.Array(Type.Unknown()),
+      response: { ...errors(400, 401, 403, 413, 429) },
+    },
+  }, async (req, reply) => {
+    const auth = await authenticate(req, req.query as { token?: string });
+    const a = await lp.send(auth, req.body as unknown[]);
+    return reply.type('application/json; charset=utf-8').send(answerBody(a) as never);
+  });
+
+  app.get('/api/v2/poll/events', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['realtime'], summary: 'Server-Sent Events: the WebSocket frames as text/event-stream, id = cursor, resumed with Last-Event-ID',
+      querystring: PollQuery, response: { ...errors(400, 401, 403, 429) },
+    },
+  }, async (req, reply) => {
+    const q = req.query as PollQuery;
+    const last = req.headers['last-event-id'];
+    const cursor = cursorOf(q, typeof last === 'string' && last !== '' ? last : undefined);
+    const auth = await authenticate(req, q);
+    reply.hijack();
+    lp.events(auth, cursor, req.raw, reply.raw);
+  });
+
+  // Seed 002's long-poll shapes.
+  app.get('/pull', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['realtime'], summary: 'Seed 002 long-poll: {code, msg, data:[messages]}, and the cursor for the next pull',
+      querystring: Type.Object({
+        uid: Type.Optional(Type.String({ maxLength: 128 })), track_id: Type.Optional(Type.String({ maxLength: 256 })),
+        token: Type.Optional(Type.String({ maxLength: 8192 })), cursor: Type.Optional(Type.String({ maxLength: 4 * 1024 * 1024 })),
+        timeout: Type.Optional(Type.Integer({ minimum: 0 })),
+      }),
+      response: { 200: Type.Object({ code: Type.Integer(), msg: Type.String(), data: Type.Array(Type.Unknown()), cursor: Type.String() }), ...errors(400, 401, 403, 429) },
+    },
+  }, async (req, reply) => {
+    const q = req.query as { uid?: string; token?: string; cursor?: string; timeout?: number };
+    const cursor = q.cursor ? decodePollCursor(q.cursor) : { c: {} };
+    const auth = await authenticate(req, q);
+    if (q.uid !== undefined && q.uid !== auth.principal.userId) throw fail('auth.forbidden', 'uid is not the token\'s user.');
+    const a = await lp.poll(auth, cursor, q.timeout !== undefined ? { timeoutMs: q.timeout } : {}, gone(reply));
+    const messages = a.frames.filter((f) => f.startsWith('{"type":"message"')).map((f) => (JSON.parse(f) as { message: Message }).message);
+    const senders = new Map((await core.storage.users.getUsers(auth.principal.tenantId, [...new Set(messages.map((m) => m.sender_id))])).map((u) => [u.id, u]));
+    return {
+      code: 0, msg: a.close ? a.close.reason : '',
+      data: messages.map((m) => seedMessage(auth.principal.tenantId, m, senders.get(m.sender_id))),
+      cursor: encodePollCursor(a.cursor),
+    };
+  });
+
+  app.get('/api/ping', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['realtime'], summary: 'Seed 002 heartbeat: keeps the user online between polls; interval in seconds',
+      querystring: Type.Object({
+        uid: Type.Optional(Type.String({ maxLength: 128 })), fp: Type.Optional(Type.String({ maxLength: 256 })),
+        track_id: Type.Optional(Type.String({ maxLength: 256 })), token: Type.Optional(Type.String({ maxLength: 8192 })),
+      }),
+      response: { 200: Type.Object({ code: Type.Integer(), msg: Type.String(), interval: Type.Integer() }), ...errors(400, 401, 403, 429) },
+    },
+  }, async (req) => {
+    const q = req.query as { uid?: string; token?: string };
+    const auth = await authenticate(req, q);
+    if (q.uid !== undefined && q.uid !== auth.principal.userId) throw fail('auth.forbidden', 'uid is not the token\'s user.');
+    lp.ping(auth);
+    return { code: 0, msg: '', interval: Math.max(1, Math.round(core.config.ws.heartbeatMs / 1000)) };
+  });
+}

@@ -1,0 +1,275 @@
+/** Long-polling, seed 002's /pull and /api/ping, and Server-Sent Events against a real server. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+type Frame = { type: string; id?: string; [k: string]: any };
+type Answer = { frames: Frame[]; cursor: string; close?: { code: number; reason: string } };
+
+describe('long-poll transport', () => {
+  let s: TestServer;
+  let doc: { id: string; token: string };
+  let doc2: { id: string; token: string };
+  let pat: { id: string; token: string };
+  let conv: string;
+
+  const poll = async (token: string, q: Record<string, string | number> = {}): Promise<Answer> => {
+    const qs = new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]));
+    const r = await s.call('GET', `/api/v2/poll?${qs}`, { token });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body as Answer;
+  };
+  const post = async (token: string, frames: unknown): Promise<{ status: number; body: any }> => s.call('POST', '/api/v2/poll/send', { token, body: frames });
+  const messages = (a: Answer) => a.frames.filter((f) => f.type === 'message').map((f) => f.message);
+  /** A first poll: hello + sync_done, and the cursor after them. */
+  const start = async (token: string) => {
+    const a = await poll(token, { hello: 1 });
+    return a.cursor;
+  };
+
+  before(async () => {
+    s = await startTestServer({ config: { ws: { heartbeatMs: 1000, syncPageSize: 10 }, longpoll: { maxResponseBytes: 16 * 1024 } } });
+    doc = await s.user('doc', 'doctor', 'Dr. Doc');
+    doc2 = await s.user('doc', 'doctor', 'Dr. Doc');
+    pat = await s.user('pat', 'patient', 'Pat');
+    conv = await s.conversation({ participants: ['doc', 'pat'] });
+  });
+  after(async () => {
+    await s.stop();
+  });
+
+  it('answers a first poll at once with hello and sync_done, and a cursor', async () => {
+    const a = await poll(doc.token, { hello: 1 });
+    assert.deepEqual(a.frames.map((f) => f.type), ['hello', 'sync_done']);
+    assert.equal(a.frames[0]!.user.id, 'doc');
+    assert.ok(a.frames[1]!.conversations.some((c: { id: string }) => c.id === conv));
+    assert.equal(typeof a.cursor, 'string');
+  });
+
+  it('acks a send only after commit, and a duplicate as duplicate', async () => {
+    const send = { type: 'send', id: 'r1', conversation_id: conv, message: { client_id: 'lp-1', type: 1, content: { text: 'hi over http' } } };
+    const r = await post(pat.token, [send]);
+    assert.equal(r.status, 200);
+    const ack = r.body.frames.find((f: Frame) => f.type === 'ack');
+    assert.equal(ack.id, 'r1');
+    assert.equal(ack.duplicate, false);
+    // Acked: stored (a poll from just before it reads it).
+    const stored = messages(await poll(doc.token, { cursors: JSON.stringify({ [conv]: ack.seq - 1 }) }));
+    assert.equal(stored[0].id, ack.message_id);
+    const again = await post(pat.token, [{ ...send, id: 'r2' }]);
+    const dup = again.body.frames.find((f: Frame) => f.type === 'ack');
+    assert.deepEqual([dup.id, dup.duplicate, dup.message_id, dup.seq], ['r2', true, ack.message_id, ack.seq]);
+  });
+
+  it('delivers a live message to every polling device of the user', async () => {
+    const [c1, c2] = [await start(doc.token), await start(doc2.token)];
+    // Each device polls until a message comes (an earlier answer can carry other live frames:
+    // the "connected elsewhere" event of the other device's first poll).
+    const until = async (token: string, cursor: string) => {
+      for (let i = 0; i < 5; i++) {
+        const a = await poll(token, { cursor, timeout: 10_000 });
+        if (messages(a).length > 0) return a;
+        cursor = a.cursor;
+      }
+      throw new Error('no message');
+    };
+    const polls = [until(doc.token, c1), until(doc2.token, c2)];
+    await new Promise((r) => setTimeout(r, 200));
+    const r = await post(pat.token, [{ type: 'send', id: 'live', conversation_id: conv, message: { client_id: 'lp-live', type: 1, content: { text: 'live' } } }]);
+    const ack = r.body.frames[0];
+    assert.equal(ack.type, 'ack');
+    for (const a of await Promise.all(polls)) {
+      const m = messages(a);
+      assert.equal(m.length, 1);
+      assert.equal(m[0].seq, ack.seq);
+      assert.equal(m[0].content.text, 'live');
+    }
+  });
+
+  it('catches up after a gap from its cursor, each message once, in order; then holds until the timeout', async () => {
+    const cursor = await start(doc.token);
+    const sent = [];
+    for (let i = 0; i < 5; i++) sent.push(await s.sendAs('pat', conv, `gap ${i}`));
+    const a = await poll(doc.token, { cursor });
+    assert.deepEqual(messages(a).map((m) => m.seq), sent.map((x) => x.seq));
+    assert.equal(a.frames.at(-1)!.type, 'sync_done');
+    // The same cursor again (another node, a lost answer): the same messages, nothing missed.
+    assert.deepEqual(messages(await poll(doc.token, { cursor })).map((m) => m.seq), sent.map((x) => x.seq));
+    // From the new cursor: nothing waits, so the poll holds and answers empty at the timeout.
+    const b = await poll(doc.token, { cursor: a.cursor, timeout: 300 });
+    assert.deepEqual(messages(b), []);
+    assert.deepEqual(b.frames.map((f) => f.type), ['sync_done']);
+  });
+
+  it('pages a long catch-up by longpoll.maxResponseBytes, nothing missed or doubled', async () => {
+    const cursor = await start(pat.token);
+    const big = 'x'.repeat(2000);
+    const sent: number[] = [];
+    for (let i = 0; i < 30; i++) sent.push((await s.sendAs('doc', conv, `${i} ${big}`)).seq);
+    // longpoll.maxResponseBytes is 16 KiB here, and a catch-up page 10 messages (20 KiB): an answer a page.
+    const got: number[] = [];
+    let cur = cursor;
+    let answers = 0;
+    for (let i = 0; i < 20 && got.length < sent.length; i++) {
+      const a = await poll(pat.token, { cursor: cur, timeout: 100 });
+      assert.equal(a.close, undefined);
+      got.push(...messages(a).map((m) => m.seq));
+      cur = a.cursor;
+      answers++;
+    }
+    assert.deepEqual(got, sent);
+    assert.ok(answers > 1);
+  });
+
+  it('a receipt or typing that comes between two polls reaches the next poll of the session', async () => {
+    const first = await poll(doc.token, { hello: 1 });
+    const ack = (await post(pat.token, [{ type: 'send', id: 'rc', conversation_id: conv, message: { client_id: 'lp-rc', type: 1, content: { text: 'read me' } } }])).body.frames[0];
+    await post(pat.token, [{ type: 'read', conversation_id: conv, seq: ack.seq }, { type: 'typing', conversation_id: conv }]);
+    // No poll was open meanwhile: the session kept them.
+    const seen: Frame[] = [];
+    let cursor = first.cursor;
+    for (let i = 0; i < 5 && !(seen.some((f) => f.type === 'read') && seen.some((f) => f.type === 'typing')); i++) {
+      const a = await poll(doc.token, { cursor, timeout: 2000 });
+      seen.push(...a.frames);
+      cursor = a.cursor;
+    }
+    assert.equal(seen.find((f) => f.type === 'read')?.seq, ack.seq);
+    assert.equal(seen.find((f) => f.type === 'typing')?.user_id, 'pat');
+    // Once: the next poll from the new cursor does not bring them again.
+    const again = await poll(doc.token, { cursor, timeout: 200 });
+    assert.equal(again.frames.filter((f) => f.type === 'read' || f.type === 'typing').length, 0);
+  });
+
+  it('refuses a missing or bad token with the WebSocket\'s codes', async () => {
+    const none = await s.call('GET', '/api/v2/poll', { apiKey: null });
+    assert.equal(none.status, 401);
+    assert.equal(none.body.code, 'auth.missing');
+    const bad = await s.call('GET', '/api/v2/poll', { token: 'not-a-jwt' });
+    assert.equal(bad.status, 401);
+    assert.equal(bad.body.code, 'auth.invalid_token');
+    const post401 = await s.call('POST', '/api/v2/poll/send', { token: 'not-a-jwt', body: [] });
+    assert.equal(post401.body.code, 'auth.invalid_token');
+  });
+
+  it('answers bad frames with coded error frames, and bad requests with coded errors', async () => {
+    const r = await post(pat.token, [
+      { type: 'nope', id: 'a' },
+      { type: 'send', id: 'b' },
+      5,
+      { type: 'send', id: 'c', conversation_id: 'no-such', message: { client_id: 'z', type: 1, content: { text: 'x' } } },
+      { type: 'ping', id: 'd' },
+    ]);
+    assert.equal(r.status, 200);
+    const by = (id: string | undefined) => r.body.frames.find((f: Frame) => f.id === id);
+    assert.equal(by('a').code, 'frame.unknown_type');
+    assert.equal(by('b').code, 'frame.invalid');
+    assert.equal(by(undefined).code, 'frame.invalid');
+    assert.match(by('c').code, /^conversation\./);
+    assert.equal(by('d').type, 'pong');
+    const notArray = await s.call('POST', '/api/v2/poll/send', { token: pat.token, body: { type: 'ping' } });
+    assert.equal(notArray.status, 400);
+    assert.equal(notArray.body.code, 'request.invalid');
+    const many = await post(pat.token, Array.from({ length: 101 }, () => ({ type: 'ping' })));
+    assert.equal(many.status, 413);
+    assert.equal(many.body.code, 'longpoll.too_many_frames');
+    const huge = await post(pat.token, [{ type: 'send', id: 'h', conversation_id: conv, message: { client_id: 'h', type: 1, content: { text: 'y'.repeat(70_000) } } }]);
+    assert.equal(huge.body.frames[0].code, 'longpoll.frame_too_large');
+    const cur = await s.call('GET', '/api/v2/poll?cursor=%%%', { token: pat.token });
+    assert.equal(cur.status, 400);
+    const cur2 = await s.call('GET', `/api/v2/poll?cursor=${Buffer.from('[1]').toString('base64url')}`, { token: pat.token });
+    assert.equal(cur2.body.code, 'longpoll.invalid_cursor');
+  });
+
+  it('keeps a polling user online, and offline once the polls stop', async () => {
+    const u = await s.user('poller', 'patient');
+    const presence = () => s.server.core.presence.status(s.tenantId, 'poller');
+    assert.equal((await presence()).online, false);
+    await poll(u.token, { hello: 1 });
+    assert.equal((await presence()).online, true);
+    // Polls every 400 ms for 3 heartbeats: still online.
+    for (let i = 0; i < 8; i++) {
+      await poll(u.token, { timeout: 400 });
+      assert.equal((await presence()).online, true);
+    }
+    // Then none: offline after two heartbeat intervals (1 s each here), bounded wait.
+    let online = true;
+    for (let i = 0; i < 100 && online; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      online = (await presence()).online;
+    }
+    assert.equal(online, false);
+  });
+
+  it('keeps a user online through a poll held longer than the heartbeat', async () => {
+    const u = await s.user('holder', 'patient');
+    const cursor = await start(u.token);
+    const held = poll(u.token, { cursor, timeout: 3500 });
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await s.server.core.presence.status(s.tenantId, 'holder')).online, true);
+    await held;
+  });
+
+  it('seed 002: /pull answers {code, msg, data} with its message objects; /api/ping the interval', async () => {
+    const first = await s.call('GET', `/pull?uid=pat&track_id=t1&timeout=100`, { token: pat.token });
+    assert.equal(first.status, 200);
+    assert.equal(first.body.code, 0);
+    const m = await s.sendAs('doc', conv, 'seed two');
+    const next = await s.call('GET', `/pull?uid=pat&track_id=t1&cursor=${first.body.cursor}`, { token: pat.token });
+    assert.equal(next.body.code, 0);
+    assert.equal(next.body.data.length, 1);
+    const d = next.body.data[0];
+    assert.equal(d.mid, m.id);
+    assert.equal(d.type, 'text');
+    assert.equal(d.text, 'seed two');
+    assert.deepEqual(d.from, { id: 'doc', name: 'Dr. Doc', role: 'staff' });
+    assert.deepEqual(d.chat, { id: conv });
+    assert.equal(d.cid, s.tenantId);
+    assert.equal(typeof d.t.t0, 'number');
+    const other = await s.call('GET', `/pull?uid=doc&track_id=t1&timeout=100`, { token: pat.token });
+    assert.equal(other.status, 403);
+    const ping = await s.call('GET', '/api/ping?uid=pat&fp=f&track_id=t1', { token: pat.token });
+    assert.deepEqual(ping.body, { code: 0, msg: '', interval: 1 });
+    assert.equal((await s.call('GET', '/api/ping', { apiKey: null })).body.code, 'auth.missing');
+  });
+
+  it('SSE: streams the frames with id = cursor, and resumes from Last-Event-ID with nothing missed or doubled', async () => {
+    const read = async (headers: Record<string, string>, until: (events: { id?: string; data: Frame }[]) => boolean) => {
+      const ac = new AbortController();
+      const res = await fetch(`${s.url}/api/v2/poll/events?token=${pat.token}`, { headers, signal: ac.signal });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type')!, /^text\/event-stream/);
+      const events: { id?: string; data: Frame }[] = [];
+      const dec = new TextDecoder();
+      let buf = '';
+      const reader = res.body!.getReader();
+      const deadline = Date.now() + 10_000;
+      while (!until(events) && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const id = /^id: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (data && !/^event: /m.test(block)) events.push({ ...(id ? { id } : {}), data: JSON.parse(data) });
+        }
+      }
+      ac.abort();
+      return events;
+    };
+    const a = await read({}, (ev) => ev.some((e) => e.data.type === 'sync_done'));
+    assert.deepEqual(a.map((e) => e.data.type), ['hello', 'sync_done']);
+    const lastId = a[1]!.id!;
+    const sent = [await s.sendAs('doc', conv, 'sse 1'), await s.sendAs('doc', conv, 'sse 2')];
+    const b = await read({ 'last-event-id': lastId }, (ev) => ev.some((e) => e.data.type === 'sync_done'));
+    assert.deepEqual(b.filter((e) => e.data.type === 'message').map((e) => e.data.message.seq), sent.map((x) => x.seq));
+    const live = read({ 'last-event-id': b.at(-1)!.id! }, (ev) => ev.some((e) => e.data.type === 'message'));
+    await new Promise((r) => setTimeout(r, 300));
+    const m3 = await s.sendAs('doc', conv, 'sse 3');
+    const c = await live;
+    assert.deepEqual(c.filter((e) => e.data.type === 'message').map((e) => e.data.message.seq), [m3.seq]);
+    assert.ok(c.at(-1)!.id);
+  });
+});
