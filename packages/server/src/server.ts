@@ -15,6 +15,7 @@ import { Realtime } from './realtime/realtime.ts';
 import { MemoryNodeRegistry } from './presence/registry-memory.ts';
 import { RedisNodeRegistry } from './presence/registry-redis.ts';
 import { WsEndpoint } from './ws/server.ts';
+import { MqttEndpoint } from './mqtt/server.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -27,6 +28,9 @@ export interface CarelineServer {
   url: string;
   port: number;
   close(): Promise<void>;
+  /** The MQTT listener (`mqtt.enabled`), and its port. */
+  mqtt?: MqttEndpoint;
+  mqttPort?: number;
 }
 
 export interface StartOptions {
@@ -90,6 +94,8 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const realtime = new Realtime({ core, metrics, log: logger, registry });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
   ws.attach(http.server);
+  const mqtt = config.mqtt.enabled ? await MqttEndpoint.create({ core, realtime, log: logger, guard: http.limits }) : undefined;
+  const mqttPort = mqtt ? await mqtt.listen(config.mqtt.host, config.mqtt.port) : undefined;
 
   const stopPruning = pruneSessions(core, logger);
 
@@ -101,11 +107,12 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       realtime.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
+      if (mqtt) await Promise.race([mqtt.close(), grace]);
       await Promise.race([realtime.settled(), grace]);
       await registry.close();
       await core.close();
     })());
-  return { core, http, realtime, ws, logger, url, port, close };
+  return { core, http, realtime, ws, logger, url, port, close, ...(mqtt ? { mqtt, mqttPort } : {}) };
 }
 
 /**
