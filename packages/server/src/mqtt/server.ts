@@ -168,8 +168,10 @@ export class MqttEndpoint {
   /** Stops listening and closes the broker (the real-time layer has closed the connections already). */
   async close(): Promise<void> {
     const server = this.#server;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    // The listener's close waits for its sockets: what the shutdown's close frames did not end is cut.
     for (const s of this.#sockets) s.destroy();
+    await stopped;
     await new Promise<void>((resolve) => this.broker.close(() => resolve()));
   }
 }
