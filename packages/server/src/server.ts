@@ -96,6 +96,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   ws.attach(http.server);
   const mqtt = config.mqtt.enabled ? await MqttEndpoint.create({ core, realtime, log: logger, guard: http.limits }) : undefined;
   const mqttPort = mqtt ? await mqtt.listen(config.mqtt.host, config.mqtt.port) : undefined;
+  if (mqtt) logger.info({ mqtt: { host: config.mqtt.host, port: mqttPort } }, 'MQTT listening');
 
   const stopPruning = pruneSessions(core, logger);
 
