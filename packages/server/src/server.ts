@@ -6,6 +6,9 @@
 import pino, { type Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Config } from './config/schema.ts';
 import { createCore, type Core } from './core.ts';
 import { buildHttp } from './http/app.ts';
@@ -93,8 +96,16 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     : new MemoryNodeRegistry({ address });
   const realtime = new Realtime({ core, metrics, log: logger, registry });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
-  ws.attach(http.server);
   const mqtt = config.mqtt.enabled ? await MqttEndpoint.create({ core, realtime, log: logger, guard: http.limits }) : undefined;
+  if (mqtt) {
+    // MQTT over WebSocket at /mqtt; every other upgrade goes to the WebSocket endpoint.
+    const upgrades = new EventEmitter();
+    http.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (realtime.accepting && req.url?.split('?')[0] === '/mqtt') mqtt.upgrade(req, socket, head);
+      else upgrades.emit('upgrade', req, socket, head);
+    });
+    ws.attach(upgrades as unknown as Server);
+  } else ws.attach(http.server);
   const mqttPort = mqtt ? await mqtt.listen(config.mqtt.host, config.mqtt.port) : undefined;
   if (mqtt) logger.info({ mqtt: { host: config.mqtt.host, port: mqttPort } }, 'MQTT listening');
 

@@ -19,7 +19,10 @@
  *   packets in flight on a connection.
  */
 import { Aedes, type Client } from 'aedes';
+import type { IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { ErrorCode } from '@careline/protocol';
 import type { Core } from '../core.ts';
 import type { Authenticated } from '../domain/auth.ts';
@@ -32,7 +35,7 @@ export interface MqttOptions {
   realtime: Realtime;
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
   /** The failed-authentication limit shared with HTTP and the WebSocket. */
-  guard?: { mayAuthenticate(ip: string): Promise<void>; refused(ip: string, code: ErrorCode): Promise<void> };
+  guard?: { ipOf(req: IncomingMessage): string; mayAuthenticate(ip: string): Promise<void>; refused(ip: string, code: ErrorCode): Promise<void> };
 }
 
 /** CONNACK return codes of MQTT 3.1.1. */
@@ -55,6 +58,8 @@ export class MqttEndpoint {
   readonly #o: MqttOptions;
   #server: Server | null = null;
   readonly #sockets = new Set<Socket>();
+  #wss: WebSocketServer | null = null;
+  readonly #websockets = new Set<WebSocket>();
 
   private constructor(broker: Aedes, o: MqttOptions) {
     this.broker = broker;
@@ -120,7 +125,8 @@ export class MqttEndpoint {
   async #authenticate(client: Tagged, password: Buffer | undefined): Promise<void> {
     const { core, realtime, guard, log } = this.#o;
     if (!realtime.accepting) throw refusal('server.unavailable');
-    const ip = (client.conn as Socket).remoteAddress ?? 'unknown';
+    // Over WebSocket the upgrade request says who it is (behind a trusted proxy, its X-Forwarded-For).
+    const ip = client.req && guard ? guard.ipOf(client.req) : ((client.conn as Socket).remoteAddress ?? 'unknown');
     let auth: Authenticated;
     try {
       if (guard) await guard.mayAuthenticate(ip);
@@ -165,12 +171,28 @@ export class MqttEndpoint {
     return (server.address() as AddressInfo).port;
   }
 
+  /**
+   * MQTT over WebSocket (`/mqtt` on the HTTP port, subprotocol `mqtt`): the upgrade is
+   * completed and the socket's byte stream handed to the broker, as a TCP connection's is.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const wss = (this.#wss ??= new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false }));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      this.#websockets.add(ws);
+      ws.once('close', () => this.#websockets.delete(ws));
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => stream.destroy());
+      this.broker.handle(stream, req);
+    });
+  }
+
   /** Stops listening and closes the broker (the real-time layer has closed the connections already). */
   async close(): Promise<void> {
     const server = this.#server;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     // The listener's close waits for its sockets: what the shutdown's close frames did not end is cut.
     for (const s of this.#sockets) s.destroy();
+    for (const ws of this.#websockets) ws.terminate();
     await stopped;
     await new Promise<void>((resolve) => this.broker.close(() => resolve()));
   }

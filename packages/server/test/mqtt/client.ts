@@ -16,8 +16,9 @@ export class MqttTestClient {
   }
 
   /** Connects with the user token as the password (no reconnect: a test reconnects by itself). */
-  static async connect(port: number, userId: string, token: string, opts: { clientId?: string; subscribe?: boolean } = {}): Promise<MqttTestClient> {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+  static async connect(port: number | string, userId: string, token: string, opts: { clientId?: string; subscribe?: boolean } = {}): Promise<MqttTestClient> {
+    // A port: MQTT over TCP; a ws:// URL: MQTT over WebSocket.
+    const client = await mqtt.connectAsync(typeof port === 'number' ? `mqtt://127.0.0.1:${port}` : port, {
       username: userId, password: token, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000,
       ...(opts.clientId ? { clientId: opts.clientId } : {}),
     });

@@ -173,6 +173,24 @@ describe('MQTT transport', () => {
     assert.match(errors[5]!.code, /^(conversation\.not_found|conversation\.not_member)$/);
   });
 
+  it('speaks MQTT over WebSocket at /mqtt on the HTTP port (same auth, ACL and envelopes); /ws is untouched', async () => {
+    const wsUrl = `${s.url.replace(/^http/, 'ws')}/mqtt`;
+    await assert.rejects(
+      mqtt.connectAsync(wsUrl, { username: 'pat', password: 'bad', protocolVersion: 4, reconnectPeriod: 0 }),
+      (err: Error & { code?: number }) => err.code === 4,
+    );
+    const docMqtt = await MqttTestClient.connect(wsUrl, 'doc', doc.token);
+    open.push(docMqtt);
+    const plain = await WsClient.open(s.wsUrl, doc.token);
+    ws.push(plain);
+    const c = await MqttTestClient.connect(wsUrl, 'pat', pat.token);
+    open.push(c);
+    await c.send('pat', { id: 'env-ws-1', to: 'doc', type: 'TEXT', content: { text: 'over websocket' } });
+    const env = await docMqtt.next((p) => p.id === 'env-ws-1');
+    assert.deepEqual([env.from, env.to, env.content.text], ['pat', 'doc', 'over websocket']);
+    await plain.next((x) => x.type === 'message' && x.message.client_id === 'env-ws-1');
+  });
+
   it('catch-up after reconnect through the sync topic: each message once, in order', async () => {
     const c1 = await connect(pat, { clientId: 'pat-phone' });
     await s.sendAs('doc', p2p, 'live 1');
