@@ -183,7 +183,8 @@ export class MqttTransport implements Transport {
    */
   received(): number {
     const bytes = (this.client.conn as { bytesRead?: number }).bytesRead ?? 0;
-    const keepalive = (this.client as unknown as { keepalive?: number }).keepalive ?? 0;
+    // aedes' keepalive timer (1.5× the CONNECT's keepalive, in ms; -1 with none).
+    const keepalive = (this.client as unknown as { _keepaliveInterval?: number })._keepaliveInterval ?? -1;
     return keepalive > 0 ? bytes + ++this.#beats : bytes;
   }
 

@@ -212,3 +212,31 @@ describe('MQTT transport', () => {
     assert.equal(bad.code, 'frame.invalid');
   });
 });
+
+describe('MQTT liveness', () => {
+  let s: TestServer;
+
+  before(async () => {
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 }, ws: { heartbeatMs: 1000 } } });
+  });
+  after(async () => {
+    await s.stop();
+  });
+
+  it('a client with a keepalive longer than the heartbeat is judged by its keepalive (the broker enforces it), not dropped as silent', async () => {
+    const pat = await s.user('pat');
+    await s.user('doc', 'doctor');
+    const conv = await s.conversation({ participants: ['doc', 'pat'] });
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${s.server.mqttPort}`, { username: 'pat', password: pat.token, protocolVersion: 4, reconnectPeriod: 0, keepalive: 60 });
+    let closed = false;
+    client.on('close', () => (closed = true));
+    await client.subscribeAsync('pat', { qos: 1 });
+    // Silent for more than two heartbeats (the WebSocket rule would drop it).
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.equal(closed, false);
+    const got = new Promise<string>((resolve) => client.on('message', (_t, p) => resolve(p.toString())));
+    await s.sendAs('doc', conv, 'still here');
+    assert.match(await got, /still here/);
+    await client.endAsync(true);
+  });
+});
