@@ -1,6 +1,7 @@
 /** The MQTT transport (seed 003): token auth, ACL, send with PUBACK after commit, envelopes, group re-addressing, catch-up. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { participantsHash } from '@careline/protocol/ids';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -238,5 +239,46 @@ describe('MQTT liveness', () => {
     await s.sendAs('doc', conv, 'still here');
     assert.match(await got, /still here/);
     await client.endAsync(true);
+  });
+});
+
+describe('MQTT PUBACK and the commit', () => {
+  let s: TestServer;
+
+  // The writer thread, so that the test's own lock does not stall the event loop.
+  before(async () => {
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 }, storage: { sqliteWriter: 'worker' } } });
+  });
+  after(async () => {
+    await s.stop();
+  });
+
+  it('a send that cannot be committed (the SQLite file write-locked by another connection) gets no PUBACK: the connection is closed, the client resends after reconnecting, stored once', async () => {
+    const pat = await s.user('pat');
+    const doc = await s.user('doc', 'doctor');
+    const p2p = await s.conversation({ participants: ['doc', 'pat'] });
+    const envelope = { id: 'env-lock', to: 'doc', type: 'TEXT', content: { text: 'held' } };
+    const c = await MqttTestClient.connect(s.server.mqttPort!, 'pat', pat.token);
+    const lock = new Database(s.dbPath);
+    let acked = false;
+    try {
+      lock.exec('BEGIN IMMEDIATE');
+      const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+      void c.send('pat', envelope).then(() => (acked = true), () => {});
+      await closed;
+    } finally {
+      lock.exec('ROLLBACK');
+      lock.close();
+    }
+    assert.equal(acked, false, 'no PUBACK for a message not stored');
+    await c.end();
+    const again = await MqttTestClient.connect(s.server.mqttPort!, 'pat', pat.token);
+    await again.send('pat', envelope);
+    await again.send('pat', envelope);
+    const acks = await again.count((p) => p.type === 'ack' && p.id === 'env-lock', 2);
+    assert.deepEqual(acks.map((a) => a.duplicate), [false, true]);
+    const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0`, { token: doc.token });
+    assert.equal(JSON.stringify(read.body).split('"held"').length - 1, 1);
+    await again.end();
   });
 });
