@@ -88,6 +88,8 @@ export class MqttEndpoint {
       authorizePublish: (client, packet, done) => {
         const t = client ? (client as Tagged)[kTransport] : undefined;
         if (!t) return done(new Error('mqtt.topic_forbidden'));
+        // Nothing is kept by the broker: a retained publish is not retained.
+        packet.retain = false;
         if (packet.topic === t.topics.send) return t.onSend(packet.payload as Buffer, done);
         if (packet.topic === t.topics.sync) {
           t.onSync(packet.payload as Buffer);

@@ -105,6 +105,16 @@ describe('MQTT transport', () => {
     assert.equal(patMqtt.envelopes().filter((p) => p.id === 'env-1').length, 0);
   });
 
+  it('a retained publish is not retained: the broker keeps nothing', async () => {
+    const c = await connect(pat);
+    await c.client.publishAsync('pat/send', JSON.stringify({ id: 'env-retain', to: 'doc', type: 'TEXT', content: { text: 'retain me' } }), { qos: 1, retain: true });
+    const retained: unknown[] = [];
+    const persistence = (s.server.mqtt!.broker as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<unknown> } }).persistence;
+    const stream = persistence.createRetainedStream('#');
+    for await (const p of stream) retained.push(p);
+    assert.deepEqual(retained, []);
+  });
+
   it('a duplicate envelope id is acked again and stored once', async () => {
     const c = await connect(pat);
     const e = { id: 'env-dup', to: 'doc', type: 'TEXT', content: { text: 'once' } };
