@@ -51,4 +51,34 @@ describe('MQTT on a cluster', () => {
     const env = await docMqtt.next((p) => p.id === 'x-node-1', 15_000);
     assert.deepEqual([env.from, env.to, env.type, env.content.text], ['pat', 'doc', 'TEXT', 'across nodes']);
   });
+
+  test('kill -9 of the node holding an MQTT subscriber: it reconnects to the other node, syncs its cursors, and gets every message once, in order', T, async () => {
+    const t = await c.tenant();
+    const pat = await t.user('pat2');
+    const doc = await t.user('doc2', 'doctor');
+    const conv = await t.conversation({ participants: ['pat2', 'doc2'] });
+    const [a, b] = c.nodes as [ClusterNode, ClusterNode];
+    const portA = await mqttPortOf(a);
+    const patMqtt = await MqttTestClient.connect(portA, 'pat2', pat.token);
+    closers.push(() => patMqtt.end());
+    const docOnB = await MqttTestClient.connect(await mqttPortOf(b), 'doc2', doc.token);
+    const send = (i: number) => patMqtt.send('pat2', { id: `k-${i}`, to: 'doc2', type: 'TEXT', content: { text: `m${i}` } });
+    for (let i = 0; i < 10; i++) await send(i);
+    await docOnB.count((p) => typeof p.from === 'string', 10, 15_000);
+    const have = Math.max(...docOnB.envelopes().map((p) => p.seq as number));
+    await b.kill9();
+    await docOnB.end().catch(() => {});
+    // Sent while the receiver has no connection: each PUBACK means stored.
+    for (let i = 10; i < 30; i++) await send(i);
+    const docOnA = await MqttTestClient.connect(portA, 'doc2', doc.token);
+    closers.push(() => docOnA.end());
+    await docOnA.sync('doc2', { id: 'after-kill', cursors: { [conv]: have } });
+    await docOnA.next((p) => p.type === 'sync_done' && p.id === 'after-kill', 15_000);
+    for (let i = 30; i < 35; i++) await send(i);
+    const got = await docOnA.count((p) => typeof p.from === 'string', 25, 15_000);
+    const all = [...docOnB.envelopes(), ...got];
+    assert.deepEqual(all.map((p) => p.content.text), Array.from({ length: 35 }, (_, i) => `m${i}`));
+    assert.deepEqual(all.map((p) => p.seq), Array.from({ length: 35 }, (_, i) => i + 1));
+    await b.restart();
+  });
 });
