@@ -96,7 +96,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     : new MemoryNodeRegistry({ address });
   const realtime = new Realtime({ core, metrics, log: logger, registry });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
-  const mqtt = config.mqtt.enabled ? await MqttEndpoint.create({ core, realtime, log: logger, guard: http.limits }) : undefined;
+  const mqtt = config.mqtt.enabled ? MqttEndpoint.create({ core, realtime, log: logger, guard: http.limits }) : undefined;
   if (mqtt) {
     // MQTT over WebSocket at /mqtt; every other upgrade goes to the WebSocket endpoint.
     const upgrades = new EventEmitter();

@@ -66,9 +66,10 @@ export class MqttEndpoint {
     this.#o = o;
   }
 
-  static async create(o: MqttOptions): Promise<MqttEndpoint> {
+  /** Made in the same turn as the WebSocket endpoint is attached (no upgrade can fall between them); `listen` starts it. */
+  static create(o: MqttOptions): MqttEndpoint {
     let self: MqttEndpoint;
-    const broker = await Aedes.createBroker({
+    const broker = new Aedes({
       preConnect: (_client, packet, done) => {
         // Always a clean session: nothing of a client is kept on one node between its connections.
         packet.clean = true;
@@ -157,6 +158,7 @@ export class MqttEndpoint {
 
   /** Listens on `mqtt.host`:`mqtt.port`; resolves with the port. */
   async listen(host: string, port: number): Promise<number> {
+    await this.broker.listen();
     const server = createServer((socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
