@@ -91,6 +91,12 @@ export const ErrorCodes = {
   'presence.too_many_watches': { status: 400, message: 'This connection would watch the presence of more users than allowed; unsubscribe some first.' },
   'sync.too_many_pending': { status: 429, message: 'Too many catch-ups are waiting on this connection; wait for their sync_done before sending more.' },
 
+  // MQTT (seed 003 envelopes), reported on the client's account topic as an `error` frame.
+  'mqtt.envelope_invalid': { status: 400, message: 'The MQTT payload is not a seed 003 envelope: a JSON object with a string id (1-64 chars), to, type and an object content.' },
+  'mqtt.type_unknown': { status: 400, message: 'Unknown envelope type: use TEXT, IMAGE, VOICE, VIDEO, FILE, LINK, CALL, CUSTOM or a Careline message type code.' },
+  'mqtt.sender_mismatch': { status: 403, message: 'The envelope names another sender or tenant than the connected user.' },
+  'mqtt.topic_forbidden': { status: 403, message: 'A client subscribes only to its account topic and publishes only to its send and sync topics.' },
+
   // The server itself.
   'server.internal': { status: 500, message: 'Internal error.' },
   'server.unavailable': { status: 503, message: 'The server is shutting down or not ready.' },

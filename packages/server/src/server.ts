@@ -6,6 +6,9 @@
 import pino, { type Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Config } from './config/schema.ts';
 import { createCore, type Core } from './core.ts';
 import { buildHttp } from './http/app.ts';
@@ -18,6 +21,7 @@ import { RedisNodeRegistry } from './presence/registry-redis.ts';
 import { WsEndpoint } from './ws/server.ts';
 import { LongPoll } from './longpoll/longpoll.ts';
 import { longPollRoutes } from './longpoll/routes.ts';
+import { MqttEndpoint } from './mqtt/server.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -34,6 +38,9 @@ export interface CarelineServer {
   /** Offline push: the planner, this node's push job runner, the vendor adapters. */
   push: Push;
   close(): Promise<void>;
+  /** The MQTT listener (`mqtt.enabled`), and its port. */
+  mqtt?: MqttEndpoint;
+  mqttPort?: number;
 }
 
 export interface StartOptions {
@@ -99,8 +106,19 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     : new MemoryNodeRegistry({ address });
   const realtime = new Realtime({ core, metrics, log: logger, registry });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
-  ws.attach(http.server);
+  const mqtt = config.mqtt.enabled ? MqttEndpoint.create({ core, realtime, log: logger, guard: http.limits }) : undefined;
+  if (mqtt) {
+    // MQTT over WebSocket at /mqtt; every other upgrade goes to the WebSocket endpoint.
+    const upgrades = new EventEmitter();
+    http.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (realtime.accepting && req.url?.split('?')[0] === '/mqtt') mqtt.upgrade(req, socket, head);
+      else upgrades.emit('upgrade', req, socket, head);
+    });
+    ws.attach(upgrades as unknown as Server);
+  } else ws.attach(http.server);
   longpoll.attach(realtime);
+  const mqttPort = mqtt ? await mqtt.listen(config.mqtt.host, config.mqtt.port) : undefined;
+  if (mqtt) logger.info({ mqtt: { host: config.mqtt.host, port: mqttPort } }, 'MQTT listening');
 
   const stopPruning = pruneSessions(core, logger);
   const stopOrphans = cleanOrphanFiles(core, logger);
@@ -114,6 +132,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       realtime.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
+      if (mqtt) await Promise.race([mqtt.close(), grace]);
       await Promise.race([realtime.settled(), grace]);
       await registry.close();
       await core.messages.committer.drain();
@@ -123,6 +142,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   return {
     core, http, realtime, ws, longpoll, logger, url, port, close,
     push,
+    ...(mqtt ? { mqtt, mqttPort } : {}),
   };
 }
 

@@ -217,6 +217,14 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    mqtt: Type.Object(
+      {
+        enabled: Bool(false, 'Run the MQTT 3.1.1 listener (seed 003 clients): the user token is the password.'),
+        host: Str('127.0.0.1', 'Address the MQTT listener binds. Use 0.0.0.0 to accept remote connections.'),
+        port: Int(1883, 'TCP port of the MQTT listener (0 picks a free one).', 0, 65535),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     shutdownGraceMs: Int(10_000, 'On SIGTERM, how long to wait for work in flight before exiting.', 0),
     demo: Bool(false, 'Seed a demo tenant, doctor and patient at start (dev).'),
     files: Type.Object(

@@ -1,0 +1,203 @@
+/**
+ * The MQTT endpoint (seed 003's clients): an MQTT 3.1.1 listener (aedes) on its own port
+ * (`mqtt.port`). aedes speaks MQTT 3.1 and 3.1.1 only: a CONNECT of MQTT 5 is answered with
+ * CONNACK return code 1 (unacceptable protocol version), and clients fall back to 3.1.1.
+ *
+ * The broker is used for the protocol only — nothing is routed between clients by topic:
+ * - CONNECT: the password is a Careline user token (the username is free; the user id is
+ *   customary). A refused token gets CONNACK 4 (bad user name or password), a disabled user
+ *   5, the per-user cap or the failed-authentication limit 3 (server unavailable); the
+ *   error code is logged. Sessions are always clean: what a client missed comes from the sync
+ *   topic, not from a session of one node.
+ * - The client may subscribe to its account topic (its user id) only, and publish to its
+ *   send and sync topics only (`<user id>/send`, `<user id>/sync`); any other subscription
+ *   is refused in the SUBACK (0x80), any other publish closes the connection (MQTT 3.1.1
+ *   has no negative PUBACK).
+ * - Every frame for the client is published to it directly (QoS 1, or the QoS it subscribed
+ *   with), by its `MqttTransport`, from the real-time layer: live messages from the bus
+ *   (any node), and catch-up from storage. aedes' in-memory persistence holds only the QoS 1
+ *   packets in flight on a connection.
+ */
+import { Aedes, type Client } from 'aedes';
+import type { IncomingMessage } from 'node:http';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import type { ErrorCode } from '@careline/protocol';
+import type { Core } from '../core.ts';
+import type { Authenticated } from '../domain/auth.ts';
+import { isAppError } from '../domain/errors.ts';
+import type { Realtime } from '../realtime/realtime.ts';
+import { MqttTransport } from './transport.ts';
+
+export interface MqttOptions {
+  core: Core;
+  realtime: Realtime;
+  log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
+  /** The failed-authentication limit shared with HTTP and the WebSocket. */
+  guard?: { ipOf(req: IncomingMessage): string; mayAuthenticate(ip: string): Promise<void>; refused(ip: string, code: ErrorCode): Promise<void> };
+}
+
+/** CONNACK return codes of MQTT 3.1.1. */
+const BAD_CREDENTIALS = 4;
+const NOT_AUTHORIZED = 5;
+const UNAVAILABLE = 3;
+
+const connackOf = (code: ErrorCode): number =>
+  code === 'user.disabled' ? NOT_AUTHORIZED
+    : code === 'connection.too_many' || code === 'request.rate_limited' || code === 'server.unavailable' || code === 'server.internal' ? UNAVAILABLE
+      : BAD_CREDENTIALS;
+
+const refusal = (code: ErrorCode) => Object.assign(new Error(code), { returnCode: connackOf(code) });
+
+const kTransport = Symbol('careline.mqtt');
+type Tagged = Client & { [kTransport]?: MqttTransport };
+
+export class MqttEndpoint {
+  readonly broker: Aedes;
+  readonly #o: MqttOptions;
+  #server: Server | null = null;
+  readonly #sockets = new Set<Socket>();
+  #wss: WebSocketServer | null = null;
+  readonly #websockets = new Set<WebSocket>();
+
+  private constructor(broker: Aedes, o: MqttOptions) {
+    this.broker = broker;
+    this.#o = o;
+  }
+
+  /** Made in the same turn as the WebSocket endpoint is attached (no upgrade can fall between them); `listen` starts it. */
+  static create(o: MqttOptions): MqttEndpoint {
+    let self: MqttEndpoint;
+    const broker = new Aedes({
+      preConnect: (_client, packet, done) => {
+        // Always a clean session: nothing of a client is kept on one node between its connections.
+        packet.clean = true;
+        done(null, true);
+      },
+      authenticate: (client, _username, password, done) => {
+        self.#authenticate(client as Tagged, password).then(() => done(null, true), (err: Error) => done(err as Error & { returnCode: 4 }, false));
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const t = (client as Tagged)[kTransport];
+        if (!t || sub.topic !== t.topics.account) {
+          o.log.warn({ code: 'mqtt.topic_forbidden', topic: sub.topic, user: t?.userId }, 'MQTT subscription refused');
+          return done(null, null);
+        }
+        done(null, sub);
+      },
+      authorizePublish: (client, packet, done) => {
+        const t = client ? (client as Tagged)[kTransport] : undefined;
+        if (!t) return done(new Error('mqtt.topic_forbidden'));
+        // Nothing is kept by the broker: a retained publish is not retained.
+        packet.retain = false;
+        if (packet.topic === t.topics.send) return t.onSend(packet.payload as Buffer, done);
+        if (packet.topic === t.topics.sync) {
+          t.onSync(packet.payload as Buffer);
+          return done(null);
+        }
+        o.log.warn({ code: 'mqtt.topic_forbidden', topic: packet.topic, user: t.userId }, 'MQTT publish refused: connection closed');
+        done(new Error('mqtt.topic_forbidden'));
+      },
+      // Only what a transport publishes to its own client goes out; nothing is routed between clients.
+      authorizeForward: (client, packet) => {
+        const t = (client as Tagged)[kTransport];
+        return t && packet.topic === t.topics.account && (packet as { clientId?: string }).clientId === undefined ? packet : null;
+      },
+    });
+    self = new MqttEndpoint(broker, o);
+    broker.on('subscribe', (subs, client) => {
+      const t = (client as Tagged)[kTransport];
+      if (t && subs.some((s) => s.topic === t.topics.account)) t.subscribed = true;
+    });
+    broker.on('unsubscribe', (topics, client) => {
+      const t = (client as Tagged)[kTransport];
+      if (t && topics.includes(t.topics.account)) t.subscribed = false;
+    });
+    broker.on('clientError', (client, err) => {
+      if (err.message !== 'mqtt.topic_forbidden') o.log.warn({ err: err.message, client: client.id }, 'MQTT client error');
+    });
+    return self;
+  }
+
+  /**
+   * Checks the token (with the failed-authentication limit), admits the user (the per-user
+   * cap) and opens its real-time connection in the same turn; the connection ends when the
+   * socket closes, whatever ends it.
+   */
+  async #authenticate(client: Tagged, password: Buffer | undefined): Promise<void> {
+    const { core, realtime, guard, log } = this.#o;
+    if (!realtime.accepting) throw refusal('server.unavailable');
+    // Over WebSocket the upgrade request says who it is (behind a trusted proxy, its X-Forwarded-For).
+    const ip = client.req && guard ? guard.ipOf(client.req) : ((client.conn as Socket).remoteAddress ?? 'unknown');
+    let auth: Authenticated;
+    try {
+      if (guard) await guard.mayAuthenticate(ip);
+      if (!password || password.length === 0) throw Object.assign(new Error('auth.missing'), { code: 'auth.missing' as ErrorCode });
+      auth = await core.auth.authenticate(password.toString('utf8'));
+    } catch (err) {
+      const code: ErrorCode = isAppError(err) ? err.code : 'auth.missing';
+      log.warn({ code, client: client.id, ip }, 'MQTT connection refused');
+      if (guard && code !== 'request.rate_limited') await guard.refused(ip, code).catch(() => {});
+      throw refusal(code);
+    }
+    if (!realtime.accepting || client.closed) throw refusal('server.unavailable');
+    const over = realtime.admit(auth);
+    if (over) {
+      log.warn({ code: over.code, user: auth.principal.userId }, 'MQTT connection refused');
+      throw refusal(over.code);
+    }
+    const t = new MqttTransport(client, auth.principal.tenantId, auth.principal.userId, core.directory);
+    client[kTransport] = t;
+    t.conn = realtime.open(t, auth, { holdUntilSync: false });
+    client.conn.once('close', () => {
+      t.onClosed();
+      t.conn.onClose();
+    });
+  }
+
+  /** Listens on `mqtt.host`:`mqtt.port`; resolves with the port. */
+  async listen(host: string, port: number): Promise<number> {
+    await this.broker.listen();
+    const server = createServer((socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      this.broker.handle(socket);
+    });
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  /**
+   * MQTT over WebSocket (`/mqtt` on the HTTP port, subprotocol `mqtt`): the upgrade is
+   * completed and the socket's byte stream handed to the broker, as a TCP connection's is.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const wss = (this.#wss ??= new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false }));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      this.#websockets.add(ws);
+      ws.once('close', () => this.#websockets.delete(ws));
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => stream.destroy());
+      this.broker.handle(stream, req);
+    });
+  }
+
+  /** Stops listening and closes the broker (the real-time layer has closed the connections already). */
+  async close(): Promise<void> {
+    const server = this.#server;
+    const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    // The listener's close waits for its sockets: what the shutdown's close frames did not end is cut.
+    for (const s of this.#sockets) s.destroy();
+    for (const ws of this.#websockets) ws.terminate();
+    await stopped;
+    await new Promise<void>((resolve) => this.broker.close(() => resolve()));
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * The MQTT `Transport`: one MQTT client (an aedes `Client`) under a real-time `Connection`.
+ * Frames the connection writes go out as PUBLISH packets on the client's account topic — a
+ * `message` frame as seed 003's envelope, addressed to this receiver (`envelope.ts`), every
+ * other frame (`ack`, `sync_done`, `error`, `read`, `typing`, `presence`…) as it is on the
+ * WebSocket. An envelope published on the send topic becomes a `send` frame; its PUBACK is
+ * held until the send's `ack` (after commit) or its `error` comes back through `write`.
+ */
+import type { Client } from 'aedes';
+import { ErrorCodes, type DisconnectReason, type ErrorCode } from '@careline/protocol';
+import type { MemberDirectory } from '../domain/directory.ts';
+import { isAppError } from '../domain/errors.ts';
+import type { Connection } from '../realtime/connection.ts';
+import type { Transport } from '../realtime/transport.ts';
+import { toEnvelope, toSend, type ConversationShape } from './envelope.ts';
+
+/** The topics of one account (seed 003: the client subscribes to its account). */
+export interface AccountTopics {
+  /** What the client subscribes to: its user id. Everything for it is published here. */
+  account: string;
+  /** Where it publishes envelopes to send. */
+  send: string;
+  /** Where it publishes its catch-up cursors (the body of a WebSocket `sync` frame). */
+  sync: string;
+}
+
+export function topicsOf(userId: string): AccountTopics {
+  return { account: userId, send: `${userId}/send`, sync: `${userId}/sync` };
+}
+
+/** A publish on the send topic waiting for its commit: the envelope id, and aedes' callback (the PUBACK). */
+interface PendingSend {
+  envelopeId: string;
+  done: (err?: Error | null) => void;
+}
+
+type Frame = { type: string; id?: string; code?: string; message?: { conversation_id: string } & Parameters<typeof toEnvelope>[0] };
+
+/** Releases a held PUBACK with an error: aedes closes the client without acking, and the client sends again after reconnecting. */
+class Unacked extends Error {}
+
+export class MqttTransport implements Transport {
+  readonly client: Client;
+  readonly topics: AccountTopics;
+  readonly tenantId: string;
+  readonly userId: string;
+  conn!: Connection;
+  /** Whether the client subscribed to its account topic: frames written before are dropped (it catches up by a sync). */
+  subscribed = false;
+  readonly #directory: MemberDirectory;
+  readonly #pending = new Map<string, PendingSend>();
+  #next = 0;
+  /** Frames waiting for a conversation's shape to be loaded (kept in order behind it). */
+  #queue: Promise<void> | null = null;
+  /** Counts heartbeats while the broker watches the client's keepalive: see `received`. */
+  #beats = 0;
+  #closed = false;
+
+  constructor(client: Client, tenantId: string, userId: string, directory: MemberDirectory) {
+    this.client = client;
+    this.tenantId = tenantId;
+    this.userId = userId;
+    this.topics = topicsOf(userId);
+    this.#directory = directory;
+  }
+
+  /** An envelope published on the send topic: a `send` frame to the connection; `done` (the PUBACK) when it is acked or refused. */
+  onSend(payload: Buffer, done: (err?: Error | null) => void): void {
+    let frame;
+    try {
+      frame = toSend(payload, this.tenantId, this.userId);
+    } catch (err) {
+      if (!isAppError(err)) return done(err as Error);
+      // Not an envelope: nothing will ever accept it, so it is acked, and the error said on the account topic.
+      const id = envelopeIdOf(payload);
+      this.#publish(JSON.stringify({ type: 'error', ...(id ? { id } : {}), ...err.toBody() }));
+      return done(null);
+    }
+    const id = `mqtt-${++this.#next}`;
+    this.#pending.set(id, { envelopeId: frame.message.client_id, done });
+    this.conn.onFrame(JSON.stringify({ ...frame, id }));
+  }
+
+  /** A payload on the sync topic: the body of a `sync` frame (its `type` may be left out). */
+  onSync(payload: Buffer): void {
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch {
+      this.conn.onFrame('not json');
+      return;
+    }
+    this.conn.onFrame(JSON.stringify(typeof body === 'object' && body !== null && !Array.isArray(body) ? { type: 'sync', ...body } : body));
+  }
+
+  write(data: string): void {
+    if (this.#closed) return;
+    const f = JSON.parse(data) as Frame;
+    if (f.id !== undefined && (f.type === 'ack' || f.type === 'error')) {
+      const p = this.#pending.get(f.id);
+      if (p) {
+        this.#pending.delete(f.id);
+        f.id = p.envelopeId;
+        if (f.type === 'error' && (ErrorCodes[f.code as ErrorCode]?.status ?? 500) >= 500) {
+          // Not stored, for a reason that can pass (the server is shutting down, storage is away): no PUBACK, the client sends it again.
+          p.done(new Unacked(f.code));
+          return;
+        }
+        this.#out(JSON.stringify(f));
+        p.done(null);
+        return;
+      }
+    }
+    if (f.type === 'message' && f.message) {
+      const m = f.message;
+      const shape = this.#queue ? null : this.#directory.get(this.tenantId, m.conversation_id);
+      if (!this.#queue && !(shape instanceof Promise)) return this.#out(JSON.stringify(toEnvelope(m, this.userId, this.tenantId, shapeOf(shape))));
+      // The conversation's shape is being loaded: this envelope, and every frame after it, wait for it, in order.
+      return this.#out(Promise.resolve(this.#directory.get(this.tenantId, m.conversation_id)).then(
+        (entry) => JSON.stringify(toEnvelope(m, this.userId, this.tenantId, shapeOf(entry))),
+        () => JSON.stringify(toEnvelope(m, this.userId, this.tenantId, null)),
+      ));
+    }
+    this.#out(data);
+  }
+
+  /** Publishes `payload` on the account topic, after the frames still waiting (in order). */
+  #out(payload: string | Promise<string>): void {
+    if (typeof payload === 'string' && !this.#queue) return this.#publish(payload);
+    const run: Promise<void> = (this.#queue ?? Promise.resolve()).then(() => payload).then((p) => {
+      this.#publish(p);
+      if (this.#queue === run) this.#queue = null;
+    });
+    this.#queue = run;
+  }
+
+  #publish(payload: string): void {
+    if (this.#closed || !this.subscribed) return;
+    this.client.publish({ cmd: 'publish', topic: this.topics.account, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, noop);
+  }
+
+  buffered(): number {
+    return (this.client.conn as { writableLength?: number }).writableLength ?? 0;
+  }
+
+  drained(bytes: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.#closed || this.buffered() <= bytes) return resolve();
+        setTimeout(check, 5);
+      };
+      check();
+    });
+  }
+
+  sent(): number {
+    const c = this.client.conn as { bytesWritten?: number; writableLength?: number };
+    return (c.bytesWritten ?? 0) - (c.writableLength ?? 0);
+  }
+
+  /**
+   * MQTT 3.1.1 has no server DISCONNECT: the frames written before (an `error` frame with the
+   * reason's code) go out, then the socket is ended; a client that does not close in time is cut.
+   */
+  close(_why: DisconnectReason, _reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failPending();
+    const conn = this.client.conn;
+    setImmediate(() => {
+      conn.end();
+      setTimeout(() => conn.destroy(), 2000).unref();
+    });
+  }
+
+  /** MQTT has no ping from the server: liveness is the client's keepalive (PINGREQ), see `received`. */
+  ping(): void {}
+
+  /**
+   * The broker enforces the client's keepalive (it drops a client silent for 1.5× it), so a
+   * client with a keepalive counts as alive to the layer's heartbeat; one with keepalive 0
+   * (none) is judged by the bytes it sends, as on the WebSocket.
+   */
+  received(): number {
+    const bytes = (this.client.conn as { bytesRead?: number }).bytesRead ?? 0;
+    // aedes' keepalive timer (1.5× the CONNECT's keepalive, in ms; -1 with none).
+    const keepalive = (this.client as unknown as { _keepaliveInterval?: number })._keepaliveInterval ?? -1;
+    return keepalive > 0 ? bytes + ++this.#beats : bytes;
+  }
+
+  terminate(): void {
+    this.#closed = true;
+    this.#failPending();
+    this.client.conn.destroy();
+  }
+
+  /** The client went away: its held PUBACKs are not sent (it sends those messages again). */
+  onClosed(): void {
+    this.#closed = true;
+    this.#failPending();
+  }
+
+  #failPending(): void {
+    for (const p of this.#pending.values()) p.done(new Unacked('connection closed'));
+    this.#pending.clear();
+  }
+}
+
+/** aedes calls a publish's callback when the packet is written (QoS 0) or acked (QoS 1); nothing waits on it. */
+const noop = () => {};
+
+function shapeOf(entry: { conversation: { type: number }; members: ReadonlySet<string> } | null): ConversationShape | null {
+  return entry ? { type: entry.conversation.type, members: entry.members } : null;
+}
+
+/** The envelope's id, when the payload has one, for the error frame of a payload refused. */
+function envelopeIdOf(payload: Buffer): string | undefined {
+  try {
+    const e = JSON.parse(payload.toString('utf8')) as { id?: unknown };
+    return typeof e?.id === 'string' && e.id.length <= 64 ? e.id : undefined;
+  } catch {
+    return undefined;
+  }
+}

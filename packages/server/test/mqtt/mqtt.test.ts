@@ -1,0 +1,294 @@
+/** The MQTT transport (seed 003): token auth, ACL, send with PUBACK after commit, envelopes, group re-addressing, catch-up. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import mqtt from 'mqtt';
+import { participantsHash } from '@careline/protocol/ids';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { WsClient } from '../support/ws-client.ts';
+import { MqttTestClient } from './client.ts';
+
+describe('MQTT transport', () => {
+  let s: TestServer;
+  let port: number;
+  let doc: { id: string; token: string };
+  let pat: { id: string; token: string };
+  let nurse: { id: string; token: string };
+  let p2p: string;
+  let group: string;
+  const open: { end(): Promise<void> }[] = [];
+  const ws: WsClient[] = [];
+
+  before(async () => {
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 } } });
+    port = s.server.mqttPort!;
+    doc = await s.user('doc', 'doctor');
+    pat = await s.user('pat', 'patient');
+    nurse = await s.user('nurse', 'doctor');
+    p2p = await s.conversation({ participants: ['doc', 'pat'] });
+    group = await s.conversation({ participants: ['doc', 'pat', 'nurse'], type: 4, name: 'care team' });
+  });
+  after(async () => {
+    for (const c of open) await c.end().catch(() => {});
+    for (const c of ws) c.close();
+    await s.stop();
+  });
+
+  const connect = async (u: { id: string; token: string }, o: { clientId?: string; subscribe?: boolean } = {}) => {
+    const c = await MqttTestClient.connect(port, u.id, u.token, o);
+    open.push(c);
+    return c;
+  };
+
+  it('the one-to-one conversation id is the P2P rule of the two users (the envelope names the receiver, not the conversation)', () => {
+    assert.equal(p2p, participantsHash(['doc', 'pat']));
+  });
+
+  it('refuses a bad token in the CONNACK (4: bad user name or password), and MQTT 5 (1: unacceptable protocol version)', async () => {
+    await assert.rejects(
+      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'pat', password: 'not-a-token', protocolVersion: 4, reconnectPeriod: 0 }),
+      (err: Error & { code?: number }) => err.code === 4,
+    );
+    await assert.rejects(
+      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'pat', protocolVersion: 4, reconnectPeriod: 0 }),
+      (err: Error & { code?: number }) => err.code === 4,
+    );
+    await assert.rejects(
+      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'pat', password: pat.token, protocolVersion: 5, reconnectPeriod: 0 }),
+      (err: Error & { code?: number }) => err.code === 1 || err.code === 132,
+    );
+  });
+
+  it('a client subscribes to its own account topic only (others get 0x80 in the SUBACK)', async () => {
+    const c = await connect(pat, { subscribe: false });
+    // mqtt.js rejects a SUBACK with a refusal in it; the packet says which were granted.
+    const err = await c.client.subscribeAsync(['pat', 'doc', '#', 'pat/+', 'pat/send'], { qos: 1 }).then(() => null, (e: { packet?: { granted: number[] } }) => e);
+    assert.deepEqual(err?.packet?.granted, [1, 128, 128, 128, 128]);
+  });
+
+  it('a publish to any topic but the send and sync topics closes the connection (MQTT 3.1.1 has no negative PUBACK)', async () => {
+    const c = await connect(pat);
+    const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+    c.client.publish('doc', JSON.stringify({ id: 'x', to: 'doc', type: 'TEXT', content: { text: 'sneaky' } }), { qos: 1 });
+    await closed;
+  });
+
+  it('sends through the send topic: PUBACK after commit, stored, delivered over WebSocket and MQTT as the envelope', async () => {
+    const docWs = await WsClient.open(s.wsUrl, doc.token);
+    ws.push(docWs);
+    const docMqtt = await connect(doc);
+    const patMqtt = await connect(pat);
+    const patOther = await connect(pat, { clientId: 'pat-second-device' });
+    await patMqtt.send('pat', { id: 'env-1', from: 'pat', to: 'doc', tenantNo: s.tenantId, target: '', type: 'TEXT', content: { text: 'hello doctor' }, timestamp: Date.now(), isBackground: false });
+    // The PUBACK came: the message is stored already.
+    const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0`, { token: doc.token });
+    assert.equal(read.status, 200);
+    const stored = JSON.stringify(read.body);
+    assert.ok(stored.includes('hello doctor'), stored);
+    const f = await docWs.next((x) => x.type === 'message' && x.message.client_id === 'env-1');
+    assert.equal(f.message.sender_id, 'pat');
+    assert.equal(f.message.type, 1);
+    const env = await docMqtt.next((p) => p.id === 'env-1');
+    assert.deepEqual(
+      { from: env.from, to: env.to, target: env.target, type: env.type, content: env.content, tenantNo: env.tenantNo, isBackground: env.isBackground },
+      { from: 'pat', to: 'doc', target: '', type: 'TEXT', content: { text: 'hello doctor' }, tenantNo: s.tenantId, isBackground: false },
+    );
+    assert.equal(env.conversationId, p2p);
+    assert.equal(typeof env.timestamp, 'number');
+    assert.equal(typeof env.seq, 'number');
+    // The sender's own other device: from the sender, to the peer.
+    const mine = await patOther.next((p) => p.id === 'env-1');
+    assert.deepEqual([mine.from, mine.to], ['pat', 'doc']);
+    // The sending client gets the ack frame (with Careline's message id and seq), not its own envelope.
+    const ack = await patMqtt.next((p) => p.type === 'ack' && p.id === 'env-1');
+    assert.equal(ack.seq, env.seq);
+    assert.equal(patMqtt.envelopes().filter((p) => p.id === 'env-1').length, 0);
+  });
+
+  it('a retained publish is not retained: the broker keeps nothing', async () => {
+    const c = await connect(pat);
+    await c.client.publishAsync('pat/send', JSON.stringify({ id: 'env-retain', to: 'doc', type: 'TEXT', content: { text: 'retain me' } }), { qos: 1, retain: true });
+    const retained: unknown[] = [];
+    const persistence = (s.server.mqtt!.broker as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<unknown> } }).persistence;
+    const stream = persistence.createRetainedStream('#');
+    for await (const p of stream) retained.push(p);
+    assert.deepEqual(retained, []);
+  });
+
+  it('a duplicate envelope id is acked again and stored once', async () => {
+    const c = await connect(pat);
+    const e = { id: 'env-dup', to: 'doc', type: 'TEXT', content: { text: 'once' } };
+    await c.send('pat', e);
+    await c.send('pat', e);
+    const acks = await c.count((p) => p.type === 'ack' && p.id === 'env-dup', 2);
+    assert.deepEqual(acks.map((a) => a.duplicate), [false, true]);
+    assert.equal(acks[0]!.message_id, acks[1]!.message_id);
+    const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0`, { token: doc.token });
+    assert.equal(JSON.stringify(read.body).split('"once"').length - 1, 1);
+  });
+
+  it('group: sent with to = group and target = receivers, received as from = group, to = receiver, target = sender', async () => {
+    const nurseMqtt = await connect(nurse);
+    const docMqtt = await connect(doc);
+    const c = await connect(pat);
+    await c.send('pat', { id: 'env-g1', from: 'pat', to: group, target: ['doc', 'nurse'], type: 'TEXT', content: { text: 'to the team' } });
+    for (const [client, me] of [[nurseMqtt, 'nurse'], [docMqtt, 'doc']] as const) {
+      const env = await client.next((p) => p.id === 'env-g1');
+      assert.deepEqual([env.from, env.to, env.target], [group, me, 'pat']);
+    }
+  });
+
+  it('maps the seed content types one to one (CALL travels as custom {kind: "call"} and comes back as CALL)', async () => {
+    const docMqtt = await connect(doc);
+    const docWs = await WsClient.open(s.wsUrl, doc.token);
+    ws.push(docWs);
+    const c = await connect(pat);
+    const call = { status: 'invite', avType: 'video', uid: 'pat', roomId: 'r1', timestamp: 1675416709033, useTime: 0, agoraKey: 1 };
+    const cases: [string, Record<string, unknown>, number][] = [
+      ['IMAGE', { storageId: 's1', thumbnail: 't', thumbnailWidth: 100, thumbnailHeight: 100 }, 2],
+      ['VOICE', { storageId: 's2', duration: 152 }, 3],
+      ['VIDEO', { storageId: 's3', fileName: 'v.mp4', fileSize: '1000', duration: 100, thumbnail: 't', thumbnailWidth: 100, thumbnailHeight: 100 }, 12],
+      ['FILE', { storageId: 's4', fileName: 'a.pdf', fileSize: '2000', mimeType: 'application/pdf' }, 1000],
+      ['LINK', { title: 'Prescription', content: 'x', action: 'open', appid: 'a', appName: 'n', appLogo: 'l', url: 'https://example.org' }, 1001],
+      ['CALL', call, 1100],
+      ['CUSTOM', {}, 1100],
+    ];
+    for (const [type, content, code] of cases) {
+      await c.send('pat', { id: `env-t-${type}`, to: 'doc', type, content });
+      const env = await docMqtt.next((p) => p.id === `env-t-${type}`);
+      assert.deepEqual([env.type, env.content], [type, content], type);
+      const f = await docWs.next((x) => x.type === 'message' && x.message.client_id === `env-t-${type}`);
+      assert.equal(f.message.type, code, type);
+    }
+    const f = await docWs.next((x) => x.type === 'message' && x.message.client_id === 'env-t-CALL');
+    assert.deepEqual(f.message.content, { kind: 'call', data: call });
+  });
+
+  it('bad payloads: acked (nothing would ever accept them) and answered by a coded error frame on the account topic', async () => {
+    const c = await connect(pat);
+    await c.send('pat', 'not json');
+    await c.send('pat', { id: 'env-b1', to: 'doc', type: 'TEXT' });
+    await c.send('pat', { id: 'env-b2', to: 'doc', type: 'SMOKE_SIGNAL', content: {} });
+    await c.send('pat', { id: 'env-b3', from: 'doc', to: 'pat', type: 'TEXT', content: { text: 'spoofed' } });
+    await c.send('pat', { id: 'env-b4', to: 'doc', type: 'TEXT', content: { text: '' } });
+    await c.send('pat', { id: 'env-b5', to: 'nobody', type: 'TEXT', content: { text: 'hi' } });
+    const errors = await c.count((p) => p.type === 'error', 6);
+    assert.deepEqual(errors.map((e) => [e.id ?? null, e.code]), [
+      [null, 'mqtt.envelope_invalid'],
+      ['env-b1', 'mqtt.envelope_invalid'],
+      ['env-b2', 'mqtt.type_unknown'],
+      ['env-b3', 'mqtt.sender_mismatch'],
+      ['env-b4', 'message.content_invalid'],
+      ['env-b5', errors[5]!.code],
+    ]);
+    assert.match(errors[5]!.code, /^(conversation\.not_found|conversation\.not_member)$/);
+  });
+
+  it('speaks MQTT over WebSocket at /mqtt on the HTTP port (same auth, ACL and envelopes); /ws is untouched', async () => {
+    const wsUrl = `${s.url.replace(/^http/, 'ws')}/mqtt`;
+    await assert.rejects(
+      mqtt.connectAsync(wsUrl, { username: 'pat', password: 'bad', protocolVersion: 4, reconnectPeriod: 0 }),
+      (err: Error & { code?: number }) => err.code === 4,
+    );
+    const docMqtt = await MqttTestClient.connect(wsUrl, 'doc', doc.token);
+    open.push(docMqtt);
+    const plain = await WsClient.open(s.wsUrl, doc.token);
+    ws.push(plain);
+    const c = await MqttTestClient.connect(wsUrl, 'pat', pat.token);
+    open.push(c);
+    await c.send('pat', { id: 'env-ws-1', to: 'doc', type: 'TEXT', content: { text: 'over websocket' } });
+    const env = await docMqtt.next((p) => p.id === 'env-ws-1');
+    assert.deepEqual([env.from, env.to, env.content.text], ['pat', 'doc', 'over websocket']);
+    await plain.next((x) => x.type === 'message' && x.message.client_id === 'env-ws-1');
+  });
+
+  it('catch-up after reconnect through the sync topic: each message once, in order', async () => {
+    const c1 = await connect(pat, { clientId: 'pat-phone' });
+    await s.sendAs('doc', p2p, 'live 1');
+    const live = await c1.next((p) => p.content?.text === 'live 1');
+    await c1.end();
+    for (let i = 0; i < 25; i++) await s.sendAs('doc', p2p, `missed ${i}`);
+    const c2 = await connect(pat, { clientId: 'pat-phone' });
+    await c2.sync('pat', { id: 'sy1', cursors: { [p2p]: live.seq } });
+    const done = await c2.next((p) => p.type === 'sync_done' && p.id === 'sy1');
+    assert.equal(done.sent, 25);
+    const got = c2.envelopes().filter((p) => p.conversationId === p2p);
+    assert.deepEqual(got.map((p) => p.seq), Array.from({ length: 25 }, (_, i) => live.seq + 1 + i));
+    assert.deepEqual(got.map((p) => p.content.text), Array.from({ length: 25 }, (_, i) => `missed ${i}`));
+    // Live again after the catch-up, not doubled.
+    await s.sendAs('doc', p2p, 'after');
+    await c2.next((p) => p.content?.text === 'after');
+    assert.equal(c2.envelopes().filter((p) => p.content?.text === 'after').length, 1);
+    const bad = await c2.sync('pat', { cursors: 'nope' }).then(() => c2.next((p) => p.type === 'error'));
+    assert.equal(bad.code, 'frame.invalid');
+  });
+});
+
+describe('MQTT liveness', () => {
+  let s: TestServer;
+
+  before(async () => {
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 }, ws: { heartbeatMs: 1000 } } });
+  });
+  after(async () => {
+    await s.stop();
+  });
+
+  it('a client with a keepalive longer than the heartbeat is judged by its keepalive (the broker enforces it), not dropped as silent', async () => {
+    const pat = await s.user('pat');
+    await s.user('doc', 'doctor');
+    const conv = await s.conversation({ participants: ['doc', 'pat'] });
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${s.server.mqttPort}`, { username: 'pat', password: pat.token, protocolVersion: 4, reconnectPeriod: 0, keepalive: 60 });
+    let closed = false;
+    client.on('close', () => (closed = true));
+    await client.subscribeAsync('pat', { qos: 1 });
+    // Silent for more than two heartbeats (the WebSocket rule would drop it).
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.equal(closed, false);
+    const got = new Promise<string>((resolve) => client.on('message', (_t, p) => resolve(p.toString())));
+    await s.sendAs('doc', conv, 'still here');
+    assert.match(await got, /still here/);
+    await client.endAsync(true);
+  });
+});
+
+describe('MQTT PUBACK and the commit', () => {
+  let s: TestServer;
+
+  // The writer thread, so that the test's own lock does not stall the event loop.
+  before(async () => {
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 }, storage: { sqliteWriter: 'worker' } } });
+  });
+  after(async () => {
+    await s.stop();
+  });
+
+  it('a send that cannot be committed (the SQLite file write-locked by another connection) gets no PUBACK: the connection is closed, the client resends after reconnecting, stored once', async () => {
+    const pat = await s.user('pat');
+    const doc = await s.user('doc', 'doctor');
+    const p2p = await s.conversation({ participants: ['doc', 'pat'] });
+    const envelope = { id: 'env-lock', to: 'doc', type: 'TEXT', content: { text: 'held' } };
+    const c = await MqttTestClient.connect(s.server.mqttPort!, 'pat', pat.token);
+    const lock = new Database(s.dbPath);
+    let acked = false;
+    try {
+      lock.exec('BEGIN IMMEDIATE');
+      const closed = new Promise<void>((resolve) => c.client.once('close', () => resolve()));
+      void c.send('pat', envelope).then(() => (acked = true), () => {});
+      await closed;
+    } finally {
+      lock.exec('ROLLBACK');
+      lock.close();
+    }
+    assert.equal(acked, false, 'no PUBACK for a message not stored');
+    await c.end();
+    const again = await MqttTestClient.connect(s.server.mqttPort!, 'pat', pat.token);
+    await again.send('pat', envelope);
+    await again.send('pat', envelope);
+    const acks = await again.count((p) => p.type === 'ack' && p.id === 'env-lock', 2);
+    assert.deepEqual(acks.map((a) => a.duplicate), [false, true]);
+    const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0`, { token: doc.token });
+    assert.equal(JSON.stringify(read.body).split('"held"').length - 1, 1);
+    await again.end();
+  });
+});
