@@ -16,7 +16,7 @@
  * test process exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -538,7 +538,9 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<HaproxyService
     const start = (port: number) => {
       config = haproxyConfig({ port, servers: opts.servers, statsSocket, checkIntervalMs: opts.checkIntervalMs });
       writeFileSync(file, config);
-      return launch(haproxy, ['-db', '-f', file], { probe: () => accepts(port) }, { cwd: dir, log });
+      rmSync(statsSocket, { force: true }); // a failed try on a taken port may have left one
+      // Ready when both the port and the stats socket are there (serverStates() may be called at once).
+      return launch(haproxy, ['-db', '-f', file], { probe: async () => existsSync(statsSocket) && (await accepts(port)) }, { cwd: dir, log });
     };
     const launched = opts.port ? { ...(await start(opts.port)), port: opts.port } : await launchOnFreePort(start);
     const svc = service(launched, dir, `http://127.0.0.1:${launched.port}`, 'SIGTERM', log, start); // SIGTERM: hard stop (SIGUSR1 would wait for open WebSockets)
