@@ -1,7 +1,7 @@
 /**
  * Sends one webhook delivery (`webhook.deliver`, a job of the outbox), run by a `JobRunner`
- * on any node. It reads the subscription again (deleted or disabled: the delivery is dropped;
- * a new URL or secret is used), POSTs the event's body signed for this attempt's time, and
+ * on any node. It reads the subscription again (deleted: the delivery is dropped; disabled: it
+ * is logged as not sent, for a replay later; a new URL or secret is used), POSTs the event's body signed for this attempt's time, and
  * records the attempt (status, latency, error) in the delivery log. A 2xx answer is done; any
  * other answer, no answer within `webhooks.timeoutMs`, or a refused connection is a failed
  * attempt: the handler throws and the runner retries with backoff and jitter, until the job's
@@ -49,8 +49,16 @@ export class WebhookWorker {
   readonly handle = async (job: Job): Promise<void> => {
     const j = job.payload as WebhookJob;
     const sub = await this.#o.storage.webhooks.get(job.tenant_id, j.subscription_id);
-    if (!sub || sub.status !== 'active') return;
+    if (!sub) return;
     const sentAt = this.#now();
+    const base = { tenant_id: job.tenant_id, subscription_id: sub.id, delivery_id: job.id, event_id: j.event_id, event_type: j.event_type, attempt: job.attempts };
+    if (sub.status !== 'active') {
+      // Not sent, but logged: the integrator sees the delivery and can replay it once the subscription is enabled.
+      await this.#o.storage.webhooks.recordAttempt({
+        ...base, id: newId(), ok: false, status_code: null, latency_ms: 0, error: 'not sent: the subscription is disabled', at: sentAt,
+      }, Number.MAX_SAFE_INTEGER);
+      return;
+    }
     const t = Math.floor(sentAt / 1000);
     const started = performance.now();
     let status: number | null = null;
@@ -83,8 +91,7 @@ export class WebhookWorker {
     if (error !== null && error.length > ERROR_MAX) error = error.slice(0, ERROR_MAX);
     this.#o.observer?.attempt(ok, latency);
     const { disabled } = await this.#o.storage.webhooks.recordAttempt({
-      id: newId(), tenant_id: job.tenant_id, subscription_id: sub.id, delivery_id: job.id, event_id: j.event_id, event_type: j.event_type,
-      attempt: job.attempts, ok, status_code: status, latency_ms: latency, error, at: sentAt,
+      ...base, id: newId(), ok, status_code: status, latency_ms: latency, error, at: sentAt,
     }, this.#o.disableAfterFailures);
     if (disabled) this.#o.onDisabled?.(sub, sentAt);
     // A disabled subscription gets no more attempts (its deliveries can be replayed once it is enabled again).
