@@ -265,7 +265,7 @@ const md = [
 ].join('\n');
 writeFileSync(file.replace(/\.json$/, '') + '.md', md);
 
-process.stdout.write('\n' + terminalTable(table) + '\n' + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : '') + (pushResult ? '\n' + pushTable(pushResult) + '\n' : ''));
+process.stdout.write((table.length ? '\n' + terminalTable(table) + '\n' : '') + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : '') + (pushResult ? '\n' + pushTable(pushResult) + '\n' : ''));
 process.stdout.write(`\nResults: ${relative(process.cwd(), file)} (and .md)${o.profile ? `; CPU profiles: ${relative(process.cwd(), o.profile)}` : ''}; ${out.wallSeconds} s\n`);
 const failedChecks = Object.values(byBackend).some((r) => [
   r.chat?.careline && !r.chat.careline.check.ok,
