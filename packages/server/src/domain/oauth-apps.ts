@@ -13,7 +13,7 @@ import { fail } from './errors.ts';
 import { hashKey } from './auth.ts';
 import { newId, randomToken } from './ids.ts';
 import { Hs256, TokenError } from './tokens.ts';
-import { requireTenantAdmin } from './webhooks.ts';
+import { requireTenantAdmin } from './access.ts';
 
 /** Access tokens start with this, so the HTTP layer tells them from user tokens without trying both. */
 export const APP_TOKEN_PREFIX = 'cat_';

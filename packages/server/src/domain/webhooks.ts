@@ -7,6 +7,7 @@
 import type { Principal, WebhookAttempt, WebhookPatch, WebhookSubscription } from './types.ts';
 import type { Storage } from './ports.ts';
 import { fail } from './errors.ts';
+import { requireTenantAdmin } from './access.ts';
 import { newId, randomToken } from './ids.ts';
 
 /** The event types a subscription may name (or `*`: all). */
@@ -59,12 +60,6 @@ export interface WebhookDeps {
 export type PublicWebhook = Omit<WebhookSubscription, 'secret'>;
 
 export const publicWebhook = ({ secret: _s, ...rest }: WebhookSubscription): PublicWebhook => rest;
-
-/** Integrators and the tenant's admins manage webhooks and apps. */
-export function requireTenantAdmin(p: Principal): void {
-  if (p.kind === 'app' || p.role === 'admin') return;
-  throw fail('auth.forbidden', 'Only the integrator (API key or app token) or an admin of the tenant may do this.');
-}
 
 export function checkWebhookUrl(url: string): string {
   let u: URL;

@@ -172,7 +172,7 @@ describe('webhooks over HTTP (SQLite)', { timeout: 120_000 }, () => {
       const made = ok(await s.call('POST', HOOKS, { body: { url: r.url, events: ['message.created'] } }));
       r.secret = made.secret;
       // A slow receiver: most deliveries are still queued when the server stops.
-      r.delayMs = 60;
+      r.delayMs = 300;
       await s.user('rs-a', 'patient');
       await s.user('rs-b', 'doctor');
       const conv = await s.conversation({ participants: ['rs-a', 'rs-b'] });
@@ -186,6 +186,25 @@ describe('webhooks over HTTP (SQLite)', { timeout: 120_000 }, () => {
       const accepted = r.accepted().map((d) => d.body.data.message.id);
       assert.deepEqual([...accepted].sort(), [...ids].sort(), 'each message delivered once');
       assert.equal(r.got.length, ids.length, 'no attempt repeated');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('signs with a rotated secret at once', async () => {
+    const r = await startReceiver();
+    try {
+      const made = ok(await s.call('POST', HOOKS, { body: { url: r.url, events: ['message.created'], secret: 'my-own-secret-0123456789' } }));
+      assert.equal(made.secret, 'my-own-secret-0123456789');
+      const rotated = ok(await s.call('PATCH', `${HOOKS}/${made.webhook.id}`, { body: { rotate_secret: true } }));
+      assert.match(rotated.secret, /^whsec_/);
+      r.secret = rotated.secret;
+      await s.user('rot-a', 'patient');
+      await s.user('rot-b', 'doctor');
+      const m = await s.sendAs('rot-a', await s.conversation({ participants: ['rot-a', 'rot-b'] }), 'signed anew');
+      await eventually(async () => r.accepted().some((d) => d.body.data.message.id === m.id), 10_000);
+      assert.ok(r.got.every((d) => d.signatureError === null));
+      assert.equal(ok(await s.call('PATCH', `${HOOKS}/${made.webhook.id}`, { body: { description: 'EHR' } })).secret, undefined);
     } finally {
       await r.close();
     }
