@@ -51,16 +51,23 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
   let runner: JobRunner | null = null;
 
   // Each tenant's subscriptions, read at most every `webhooks.cacheMs` (changes made on this node drop it at once).
-  const cache = new Map<string, { at: number; subs: Promise<WebhookSubscription[]> }>();
+  const cache = new Map<string, { at: number; subs: Promise<WebhookSubscription[]>; none: boolean }>();
   const subscriptions = (tenantId: string): Promise<WebhookSubscription[]> => {
     const now = Date.now();
     const hit = cache.get(tenantId);
     if (hit && now - hit.at < c.cacheMs) return hit.subs;
-    const subs = storage.webhooks.list(tenantId).then((l) => l.filter((s) => s.status === 'active'));
-    subs.catch(() => cache.delete(tenantId));
+    const entry = { at: now, subs: storage.webhooks.list(tenantId).then((l) => l.filter((s) => s.status === 'active')), none: false };
+    entry.subs.then((l) => {
+      entry.none = l.length === 0;
+    }, () => cache.delete(tenantId));
     if (cache.size > 10_000) cache.clear();
-    cache.set(tenantId, { at: now, subs });
-    return subs;
+    cache.set(tenantId, entry);
+    return entry.subs;
+  };
+  /** Known (fresh in the cache) to have no active subscription: the common case costs nothing more. */
+  const surelyNone = (tenantId: string): boolean => {
+    const hit = cache.get(tenantId);
+    return hit !== undefined && hit.none && Date.now() - hit.at < c.cacheMs;
   };
   core.webhooks.onChanged = (tenantId) => cache.delete(tenantId);
 
@@ -99,9 +106,10 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
       for (const r of done) r();
     }
   };
+  let dropped = 0;
   const submit = (task: () => Promise<void>) => {
     if (waiting.length >= MAX_WAITING) {
-      log.error('webhooks: too many events waiting to be enqueued; one dropped');
+      if (dropped++ % 1000 === 0) log.error({ dropped }, 'webhooks: too many events waiting to be enqueued; events dropped');
       return;
     }
     waiting.push(task);
@@ -109,7 +117,8 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
   };
 
   /** One tenant's event(s): nothing is read unless the tenant has a subscription. */
-  const consider = (tenantId: string, make: (want: (t: WebhookEventType) => boolean) => Promise<WebhookEvent[]>) =>
+  const consider = (tenantId: string, make: (want: (t: WebhookEventType) => boolean) => Promise<WebhookEvent[]>) => {
+    if (surelyNone(tenantId)) return;
     submit(async () => {
       const subs = await subscriptions(tenantId);
       if (!subs.length) return;
@@ -117,6 +126,7 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
       const events = await make(want);
       if (events.length) await enqueue(tenantId, subs, events);
     });
+  };
 
   const onEvent = (e: DomainEvent) => {
     if (e.kind === 'message.created' || e.kind === 'conversation.changed') {
