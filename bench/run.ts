@@ -31,8 +31,9 @@ import { connectionsScenario, connectionTarget } from './scenarios/connections.t
 import { fanoutScenario } from './scenarios/fanout.ts';
 import { historyScenario } from './scenarios/history.ts';
 import { stormScenario } from './scenarios/storm.ts';
+import { pushTable, runPushBench, type PushBenchResult } from './push.ts';
 
-const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast'] as const;
+const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** What runs on PostgreSQL and on a cluster (the rest is SQLite's: one node's limits). */
 const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm'];
@@ -74,6 +75,9 @@ const HELP = `Careline benchmark suite
                             another name is registered with mode each)
   --quiet-wait S            before each measured phase wait up to S s for the (shared) machine
                             to be quiet (default 20; 0: do not wait)
+  --push-users N            push: offline users, one message and one install each (default 10000)
+  --push-rate R             push: messages sent per second (default 1000)
+  --push-workers N          push: Careline's push.workers, and the baseline loop's concurrency (default 16)
   --profile                 write V8 CPU profiles of the Careline server (bench/results/profiles-*)
   --no-baseline             run Careline only
   --out FILE                results file (default bench/results/<time>.json)
@@ -107,6 +111,9 @@ const { values: a } = parseArgs({
     'broadcast-pairs': { type: 'string' },
     'broadcast-chat-rate': { type: 'string' },
     'broadcast-kind': { type: 'string' },
+    'push-users': { type: 'string' },
+    'push-rate': { type: 'string' },
+    'push-workers': { type: 'string' },
     profile: { type: 'boolean', default: false },
     'no-baseline': { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -208,6 +215,9 @@ const byBackend: Partial<Record<Backend, Results>> = {};
 const errors: Record<string, string> = {};
 const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
   chat: chatScenario, fanout: fanoutScenario, connections: connectionsScenario, storm: stormScenario, history: historyScenario, broadcast: broadcastScenario,
+  push: (c) => runPushBench({
+    users: num(a['push-users'], q ? 1000 : 10_000), sendRate: num(a['push-rate'], 1000), workers: num(a['push-workers'], 16), log: c.log,
+  }),
 };
 
 process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}, writer=${o.writer}${o.pin ? ', pinned' : ''}\n`);
@@ -240,6 +250,7 @@ const out = {
   ...info, finishedAt: new Date().toISOString(), wallSeconds: Math.round((Date.now() - t0) / 1000), loadavgEnd: os.loadavg().map((x) => +x.toFixed(2)),
   results, ...(multi || backends[0] !== 'sqlite' ? { byBackend } : {}), targets: checks, errors,
 };
+const pushResult = (results as { push?: PushBenchResult }).push;
 const file = a.out ?? join(resultsDir, `${stamp}.json`);
 mkdirSync(dirname(file), { recursive: true });
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
@@ -250,16 +261,18 @@ const md = [
   '',
   ...(multi ? [`Backends (${backends.join(', ')}${backends.includes('cluster') ? `; cluster: ${nodes} nodes on PostgreSQL + Redis, clients spread over the nodes round-robin` : ''}):`, '', backendsMarkdown(bTable, backends, nodes), ''] : []),
   ...(checks.length ? [targetsTable(checks, true), ''] : []),
+  ...(pushResult ? [pushTable(pushResult), ''] : []),
 ].join('\n');
 writeFileSync(file.replace(/\.json$/, '') + '.md', md);
 
-process.stdout.write('\n' + terminalTable(table) + '\n' + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : ''));
+process.stdout.write((table.length ? '\n' + terminalTable(table) + '\n' : '') + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : '') + (pushResult ? '\n' + pushTable(pushResult) + '\n' : ''));
 process.stdout.write(`\nResults: ${relative(process.cwd(), file)} (and .md)${o.profile ? `; CPU profiles: ${relative(process.cwd(), o.profile)}` : ''}; ${out.wallSeconds} s\n`);
 const failedChecks = Object.values(byBackend).some((r) => [
   r.chat?.careline && !r.chat.careline.check.ok,
   r.storm?.careline && (r.storm.careline.missed > 0 || r.storm.careline.duplicated > 0),
   r.fanout?.careline?.some((v) => v.missing > 0 || v.duplicates > 0 || v.gaps > 0),
   r.broadcast?.careline && !broadcastOk(r.broadcast.careline),
+  (r as { push?: PushBenchResult }).push && ((r as { push: PushBenchResult }).push.careline.lost > 0 || (r as { push: PushBenchResult }).push.careline.doubled > 0),
 ].some(Boolean));
 const leftBehind = Object.values(byBackend).reduce((n, r) => n + (r.storm?.careline?.notBack ?? 0), 0);
 if (Object.keys(errors).length) process.stdout.write(`\nFailed scenarios: ${Object.keys(errors).join(', ')} (stack traces in the results file)\n`);

@@ -117,6 +117,19 @@ export const ErrorCodes = {
   'longpoll.too_many_frames': { status: 413, message: 'Too many frames in one POST; send fewer at a time (longpoll.maxFrames).' },
   'longpoll.frame_too_large': { status: 413, message: 'A frame is larger than ws.maxFrameBytes; it was not handled.' },
   'longpoll.invalid_cursor': { status: 400, message: 'The cursor is not one the server gave, nor a JSON object of conversation id to seq.' },
+  // Webhooks (`/api/v2/management/webhooks`).
+  'webhook.url_invalid': { status: 400, message: 'The webhook URL is not an absolute http(s) URL without credentials (at most 2048 characters).' },
+  'webhook.event_unknown': { status: 400, message: 'Unknown webhook event type; see docs/webhooks.md for the list.' },
+  'webhook.not_found': { status: 404, message: 'No such webhook subscription in this tenant.' },
+  'webhook.delivery_not_found': { status: 404, message: 'No such delivery of this subscription (or it was pruned).' },
+  'webhook.disabled': { status: 409, message: 'The subscription is disabled; enable it (status "active") first.' },
+  'webhook.too_many': { status: 409, message: 'The tenant has the most webhook subscriptions allowed (webhooks.maxPerTenant).' },
+  // Third-party apps (OAuth2 client credentials, `/api/v2/oauth/token`).
+  'app.invalid_client': { status: 401, message: 'Unknown client_id or wrong client_secret.' },
+  'app.revoked': { status: 401, message: 'The app was revoked; its tokens are refused.' },
+  'app.grant_unsupported': { status: 400, message: 'Only grant_type=client_credentials is supported.' },
+  'app.token_invalid': { status: 401, message: 'The app access token is malformed or its signature is wrong.' },
+  'app.token_expired': { status: 401, message: 'The app access token has expired; ask for a new one.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -25,6 +25,8 @@ import { backends, type BusChoice, type PresenceChoice, type StorageChoice } fro
 import { Redis } from 'ioredis';
 import { FileService } from './files/service.ts';
 import { openBlobs } from './files/blobs.ts';
+import { WebhookService } from './domain/webhooks.ts';
+import { OAuthAppService } from './domain/oauth-apps.ts';
 
 export interface Core {
   config: Readonly<Config>;
@@ -51,6 +53,10 @@ export interface Core {
   /** Uploads and downloads (`files/service.ts`), over the blob store of `files.driver`. */
   files: FileService;
   devices: DeviceService;
+  /** Webhook subscriptions, their delivery log and replay (sending: `webhooks/`). */
+  webhooks: WebhookService;
+  /** Third-party apps and their access tokens (OAuth2 client credentials). */
+  oauthApps: OAuthAppService;
   close(): Promise<void>;
 }
 
@@ -111,9 +117,12 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
   const devices = new DeviceService({ storage, directory });
+  const webhooks = new WebhookService({ storage, maxPerTenant: config.webhooks.maxPerTenant, maxAttempts: config.webhooks.maxAttempts });
+  const oauthApps = new OAuthAppService({ storage, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.apps.tokenTtlSeconds });
   return {
     config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
     devices,
+    webhooks, oauthApps,
     async close() {
       await messages.committer.drain();
       await audit.flush();

@@ -15,6 +15,7 @@ import { buildHttp } from './http/app.ts';
 import type { Api } from './http/api.ts';
 import { Metrics } from './ops/metrics.ts';
 import { startPush, type Push } from './push/index.ts';
+import { startWebhooks, type Webhooks } from './webhooks/index.ts';
 import { Realtime } from './realtime/realtime.ts';
 import { MemoryNodeRegistry } from './presence/registry-memory.ts';
 import { RedisNodeRegistry } from './presence/registry-redis.ts';
@@ -41,6 +42,8 @@ export interface CarelineServer {
   /** The MQTT listener (`mqtt.enabled`), and its port. */
   mqtt?: MqttEndpoint;
   mqttPort?: number;
+  /** Webhooks: the planner of this node's events and its delivery job runner. */
+  webhooks: Webhooks;
 }
 
 export interface StartOptions {
@@ -77,6 +80,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     metrics.messagesCommitted.inc(size);
   };
   const push = startPush(core, metrics, logger);
+  const webhooks = startWebhooks(core, metrics, logger);
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
   const shared = redis ?? core.redis;
   const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
@@ -137,12 +141,14 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await registry.close();
       await core.messages.committer.drain();
       await push.close();
+      await webhooks.close();
       await core.close();
     })());
   return {
     core, http, realtime, ws, longpoll, logger, url, port, close,
     push,
     ...(mqtt ? { mqtt, mqttPort } : {}),
+    webhooks,
   };
 }
 

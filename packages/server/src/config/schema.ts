@@ -286,6 +286,26 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    webhooks: Type.Object(
+      {
+        workers: Int(4, 'Webhook deliveries this node sends at once (its share of the cluster\'s webhook jobs). 0: this node sends none (it still enqueues them).', 0, 1000),
+        maxAttempts: Int(10, 'Attempts of one delivery before it is given up (dead job, kept; it can be replayed).', 1, 100),
+        retryBaseMs: Int(5000, 'Delay before the first retry of a failed delivery; doubled per attempt, with jitter (half to all of it).', 1),
+        retryMaxMs: Int(3_600_000, 'Longest delay between two attempts of one delivery.', 1),
+        timeoutMs: Int(10_000, 'How long a receiver has to answer one delivery (status line and body) before the attempt counts as failed.', 100, 120_000),
+        pollMs: Int(1000, 'How often a node looks for webhook jobs when it found none (a job enqueued on the node itself is looked for at once).', 10),
+        disableAfterFailures: Int(50, 'Failed attempts in a row (across the subscription\'s deliveries, none succeeding) after which the subscription is disabled.', 1, 100_000),
+        cacheMs: Int(2000, 'How long a node keeps a tenant\'s list of subscriptions before reading it again (a change made on another node is heard at most this late).', 0, 600_000),
+        maxPerTenant: Int(50, 'Most webhook subscriptions per tenant.', 1, 10_000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    apps: Type.Object(
+      {
+        tokenTtlSeconds: Int(3600, 'Lifetime of an access token issued to a third-party app (POST /api/v2/oauth/token).', 60, 86_400),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

@@ -175,3 +175,9 @@ export async function requireSeeTopic(p: Principal, t: Topic, inSession: boolean
   if (t.team_id !== null && (await isTeamMember(p.tenantId, t.team_id, p.userId))) return;
   throw fail('topic.not_found');
 }
+
+/** The tenant's integrator (API key or app token) or one of its `admin` users: who manages webhooks and third-party apps. */
+export function requireTenantAdmin(p: Principal): void {
+  if (p.kind === 'app' || p.role === 'admin') return;
+  throw fail('auth.forbidden', 'Only the integrator (API key or app token) or an admin of the tenant may do this.');
+}

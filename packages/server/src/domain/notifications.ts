@@ -248,6 +248,9 @@ export class NotificationService {
     return this.#d.storage.notifications.unread(p.tenantId, requireUser(p));
   }
 
+  /** Notifications became read (after commit, on this node): webhooks (`webhooks/`) start here. */
+  onRead: ((tenantId: string, userId: string, sel: ReadSelection, marked: number, unread: NotificationUnread) => void) | null = null;
+
   /** Marks the listed notifications, a kind, or all read; returns how many became read and the unread counts after. */
   async markRead(p: Principal, sel: ReadSelection): Promise<{ marked: number; unread: NotificationUnread }> {
     const userId = requireUser(p);
@@ -256,7 +259,9 @@ export class NotificationService {
     if ('all' in sel && sel.all !== true) throw fail('request.invalid', 'all must be true.');
     if ('kind' in sel) await this.kind(p.tenantId, sel.kind);
     const marked = await this.#d.storage.notifications.markRead(p.tenantId, userId, sel, this.#now());
-    return { marked, unread: await this.#d.storage.notifications.unread(p.tenantId, userId) };
+    const unread = await this.#d.storage.notifications.unread(p.tenantId, userId);
+    if (marked > 0) this.onRead?.(p.tenantId, userId, sel, marked, unread);
+    return { marked, unread };
   }
 }
 

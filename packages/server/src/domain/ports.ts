@@ -8,6 +8,7 @@ import type {
   Message, NewConversation, NewMessage, NewTopic, Participant, Tenant, Topic, TopicQuery, TopicState, TopicStatsRow, User, UserInput,
 } from './types.ts';
 import type { Device, DeviceRegistration, PushMute, PushSettings, QuietHours } from './types.ts';
+import type { OAuthApp, WebhookAttempt, WebhookPatch, WebhookSubscription } from './types.ts';
 import type { DomainEvent } from './events.ts';
 import type { UserRole } from './types.ts';
 import type {
@@ -373,6 +374,10 @@ export interface Storage {
   /** Uploaded files' metadata (`FileStore`). */
   readonly files: FileStore;
   readonly devices: DeviceStore;
+  /** Webhook subscriptions and their delivery log (`WebhookStore`). */
+  readonly webhooks: WebhookStore;
+  /** Third-party apps that exchange their id and secret for access tokens (`OAuthAppStore`). */
+  readonly oauthApps: OAuthAppStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -525,4 +530,37 @@ export interface FileStore {
   orphans(before: number, limit: number): Promise<FileRecord[]>;
   /** Deletes the metadata; true if there was some. */
   delete(tenantId: string, id: string): Promise<boolean>;
+}
+
+/**
+ * Webhook subscriptions and the log of their delivery attempts. Guarantees:
+ * - Every read and write names the tenant: another tenant's subscription is not found.
+ * - `recordAttempt` writes the attempt and moves the subscription's failure streak in one
+ *   transaction: a success resets it, a failure adds one, and the failure that brings it to
+ *   `disableAfter` disables an active subscription (`disabled_reason` "failing") and returns
+ *   `disabled: true` — to exactly one caller, however many nodes record at once.
+ */
+export interface WebhookStore {
+  create(sub: WebhookSubscription): Promise<void>;
+  get(tenantId: string, id: string): Promise<WebhookSubscription | null>;
+  /** The tenant's subscriptions by id. */
+  list(tenantId: string): Promise<WebhookSubscription[]>;
+  /** Applies the patch; null if there is no such subscription. */
+  update(tenantId: string, id: string, patch: WebhookPatch, now: number): Promise<WebhookSubscription | null>;
+  /** Deletes the subscription and its log; false if there was none. */
+  delete(tenantId: string, id: string): Promise<boolean>;
+  recordAttempt(a: WebhookAttempt, disableAfter: number): Promise<{ disabled: boolean }>;
+  /** The subscription's attempts, newest first, before `before` (an attempt id), at most `limit`; of one delivery when given. */
+  attempts(tenantId: string, subscriptionId: string, q: { before?: string; delivery_id?: string; limit: number }): Promise<WebhookAttempt[]>;
+}
+
+/** Third-party apps (OAuth2 clients). Every read and write names the tenant, except the look-up by id the token endpoint needs. */
+export interface OAuthAppStore {
+  create(app: OAuthApp): Promise<void>;
+  /** The app with this id, revoked or not (ids are unique across tenants). */
+  find(id: string): Promise<OAuthApp | null>;
+  /** The tenant's apps by id. */
+  list(tenantId: string): Promise<OAuthApp[]>;
+  /** Marks the app revoked; false if there is no such unrevoked app of the tenant. */
+  revoke(tenantId: string, id: string, at: number): Promise<boolean>;
 }

@@ -322,3 +322,63 @@ export interface PushMute {
   until: number | null;
   created_at: number;
 }
+
+/** Whether a webhook subscription is sent to: `disabled` by its owner, or by the server after persistent failure. */
+export type WebhookStatus = 'active' | 'disabled';
+
+/** A tenant's webhook subscription: where to POST which event types, signed with its secret (`docs/webhooks.md`). */
+export interface WebhookSubscription {
+  id: string;
+  tenant_id: string;
+  url: string;
+  /** Event types (`webhooks/events.ts`), or `["*"]` for every type. */
+  events: string[];
+  description: string | null;
+  /** The HMAC-SHA256 key of the signatures (shown to the integrator at creation and rotation only). */
+  secret: string;
+  status: WebhookStatus;
+  /** Why it is disabled: `"failing"` (the server, after persistent failure) or `"manual"`. */
+  disabled_reason: string | null;
+  disabled_at: number | null;
+  /** Failed attempts in a row, across its deliveries (a success resets it). */
+  failures: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A change of a subscription; `status: "active"` also resets its failure streak. */
+export interface WebhookPatch {
+  url?: string;
+  events?: string[];
+  description?: string | null;
+  secret?: string;
+  status?: WebhookStatus;
+}
+
+/** One attempt of one delivery (a delivery is a job: one event to one subscription). */
+export interface WebhookAttempt {
+  id: string;
+  tenant_id: string;
+  subscription_id: string;
+  /** The job that carries the delivery: what `replay` names. */
+  delivery_id: string;
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  ok: boolean;
+  /** The receiver's HTTP status; null when no answer came (refused, timed out). */
+  status_code: number | null;
+  latency_ms: number;
+  error: string | null;
+  at: number;
+}
+
+/** A third-party app (OAuth2 client credentials): its id and the SHA-256 of its secret. */
+export interface OAuthApp {
+  id: string;
+  tenant_id: string;
+  name: string;
+  secret_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}

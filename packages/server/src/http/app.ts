@@ -37,6 +37,8 @@ import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
 import { fileRoutes } from './routes/files.ts';
 import { deviceRoutes } from './routes/devices.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { oauthRoutes } from './routes/oauth.ts';
 
 
 declare module 'fastify' {
@@ -221,5 +223,7 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   opsRoutes(app, core, metrics, state);
   await fileRoutes(app, core);
   await webRoutes(app, core);
+  webhookRoutes(app, core);
+  await oauthRoutes(app, core);
   return app;
 }

@@ -1,12 +1,14 @@
 /**
  * Resolves the caller of a request into a `Principal`: a user token (`Authorization: Bearer`),
  * or an API key (`X-Api-Key`), optionally acting for one of the tenant's users
- * (`X-On-Behalf-Of`).
+ * (`X-On-Behalf-Of`). A third-party app's access token (`Authorization: Bearer cat_…`, from
+ * `POST /api/v2/oauth/token`) counts as the tenant's API key.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Core } from '../core.ts';
 import type { Principal } from '../domain/types.ts';
 import { fail } from '../domain/errors.ts';
+import { APP_TOKEN_PREFIX } from '../domain/oauth-apps.ts';
 
 export type AuthMode = 'user' | 'app' | 'any' | 'admin' | 'none';
 
@@ -40,8 +42,11 @@ export async function resolvePrincipal(core: Core, req: FastifyRequest, mode: Au
   }
   const key = header(req, 'x-api-key');
   const token = bearer(req);
-  if (key !== undefined && mode !== 'user') {
-    const app = await core.auth.authenticateApiKey(key);
+  // A third-party app's access token (OAuth2 client credentials) stands for the tenant's API key.
+  const appToken = key === undefined && token?.startsWith(APP_TOKEN_PREFIX) ? token : undefined;
+  if (appToken !== undefined && mode === 'user') throw fail('auth.forbidden', 'This call needs the user\'s own token (Authorization: Bearer).');
+  if ((key !== undefined || appToken !== undefined) && mode !== 'user') {
+    const app = key !== undefined ? await core.auth.authenticateApiKey(key) : await core.oauthApps.authenticate(appToken!);
     const onBehalf = header(req, 'x-on-behalf-of');
     if (onBehalf === undefined || onBehalf === '') return app;
     const user = await core.storage.users.getUser(app.tenantId, onBehalf);

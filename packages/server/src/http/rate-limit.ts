@@ -37,7 +37,7 @@ declare module 'fastify' {
 }
 
 /** Refusals that mean "these credentials are wrong" — what a guess gets. */
-const GUESSES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['auth.invalid_token', 'auth.invalid_api_key', 'auth.invalid_admin_token', 'auth.invalid_metrics_token']);
+const GUESSES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['auth.invalid_token', 'auth.invalid_api_key', 'auth.invalid_admin_token', 'auth.invalid_metrics_token', 'app.token_invalid']);
 
 /** What a counter is asked about: the key alone (the library reads it through `keyGenerator`). */
 interface Keyed {

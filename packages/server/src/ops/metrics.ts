@@ -45,6 +45,14 @@ export class Metrics {
     name: 'careline_push_delay_seconds', help: 'Time from a message\'s commit to its push being accepted by the vendor, by vendor', labelNames: ['vendor'],
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
   });
+  readonly webhookEnqueued = new Counter({ name: 'careline_webhook_enqueued_total', help: 'Webhook deliveries enqueued (one per event and subscription), by event type', labelNames: ['type'], registers: [this.registry] });
+  readonly webhookAttempts = new Counter({
+    name: 'careline_webhook_attempts_total', help: 'Webhook delivery attempts, by outcome (ok, failed)', labelNames: ['outcome'], registers: [this.registry],
+  });
+  readonly webhookLatency = new Histogram({
+    name: 'careline_webhook_request_duration_seconds', help: 'Duration of one webhook delivery attempt', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 10], registers: [this.registry],
+  });
+  readonly webhookDisabled = new Counter({ name: 'careline_webhook_disabled_total', help: 'Webhook subscriptions disabled after persistent failure', registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'careline_' });

@@ -9,6 +9,7 @@
  */
 import type {
   AuditStore, AuthSessionStore, ConversationStore, DeviceStore, FileStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
+  OAuthAppStore, WebhookStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
 import { describeUrl, isConnectionError, PgDb } from './db.ts';
@@ -26,6 +27,8 @@ import { PgTenantStore } from './tenants.ts';
 import { PgTopicStore } from './topics.ts';
 import { PgUserStore } from './users.ts';
 import { PgDeviceStore } from './devices.ts';
+import { PgWebhookStore } from './webhooks.ts';
+import { PgOAuthAppStore } from './oauth-apps.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -51,6 +54,8 @@ export class PostgresStorage implements Storage {
   readonly jobs: JobStore;
   readonly files: FileStore;
   readonly devices: DeviceStore;
+  readonly webhooks: WebhookStore;
+  readonly oauthApps: OAuthAppStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -67,6 +72,8 @@ export class PostgresStorage implements Storage {
     this.jobs = new PgJobStore(db);
     this.files = new PgFileStore(db);
     this.devices = new PgDeviceStore(db);
+    this.webhooks = new PgWebhookStore(db);
+    this.oauthApps = new PgOAuthAppStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */
