@@ -283,6 +283,15 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
+        webpush: Type.Object(
+          {
+            publicKey: Str('', 'VAPID public key (base64url, the uncompressed P-256 point), as `npx web-push generate-vapid-keys` prints it; the web client subscribes with it (GET /api/v2/push/webpush). Empty: no Web Push.'),
+            privateKey: Str('', 'VAPID private key (base64url, 32 bytes) of that pair. Keep it secret; every node needs the same one.'),
+            subject: Str('', 'Contact for the push services, a mailto: or https: URL (the VAPID JWT\'s sub).'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for push services, in place of the system\'s (a private push service). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -13,6 +13,7 @@ import { JobRunner } from '../domain/jobs.ts';
 import { ApnsSender } from './apns.ts';
 import { FcmSender, type ServiceAccount } from './fcm.ts';
 import { PushPlanner, PUSH_JOB } from './planner.ts';
+import { WebPushSender } from './webpush.ts';
 import { PushWorker } from './worker.ts';
 import type { PushSender } from './vendor.ts';
 
@@ -32,7 +33,7 @@ export function jitterBackoff(base: number, max: number, random: () => number = 
   };
 }
 
-/** The senders the config names: APNs when `push.apns.keyFile` is set, FCM when `push.fcm.serviceAccountFile` is. */
+/** The senders the config names: APNs when `push.apns.keyFile` is set, FCM when `push.fcm.serviceAccountFile` is, Web Push when `push.webpush.publicKey` is. */
 export function configuredSenders(config: Core['config']): Map<PushVendor, PushSender> {
   const senders = new Map<PushVendor, PushSender>();
   const a = config.push.apns;
@@ -49,6 +50,12 @@ export function configuredSenders(config: Core['config']): Map<PushVendor, PushS
     senders.set('fcm', new FcmSender({
       account, url: f.url, ...(f.tokenUrl ? { tokenUrl: f.tokenUrl } : {}), ...(f.projectId ? { projectId: f.projectId } : {}),
       ...(f.caFile ? { ca: readFileSync(f.caFile) } : {}),
+    }));
+  }
+  const w = config.push.webpush;
+  if (w.publicKey || w.privateKey) {
+    senders.set('webpush', new WebPushSender({
+      publicKey: w.publicKey, privateKey: w.privateKey, subject: w.subject, ...(w.caFile ? { ca: readFileSync(w.caFile) } : {}),
     }));
   }
   return senders;

@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { errors, Id, Nullable } from '../schemas.ts';
+import { fail } from '../../domain/errors.ts';
 
 const DeviceId = Type.String({ minLength: 1, maxLength: 256, description: 'The unique code the SDK generated for this install: 1–128 of letters, digits and . _ : -' });
 const OsType = Type.Integer({ description: '1 iOS, 2 Android, 3 Web, 4 Windows, -1 unknown (`device.os_type_unknown` otherwise)' });
@@ -131,4 +132,17 @@ export function deviceRoutes(app: Api, core: Core): void {
       response: { 200: Type.Object({ unmuted: Type.Boolean() }), ...errors(400, 401) },
     },
   }, async (req) => ({ unmuted: await d.unmute(req.principal, req.params.session_id) }));
+
+  app.get('/api/v2/push/webpush', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['devices'], summary: 'The server\'s VAPID public key, for the browser\'s pushManager.subscribe (applicationServerKey)',
+      description: 'Public, no credentials. `push.webpush_unconfigured` (404) when this server sends no Web Push.',
+      response: { 200: Type.Object({ public_key: Type.String({ description: 'base64url, the uncompressed P-256 point (65 bytes)' }) }), ...errors(404) },
+    },
+  }, async () => {
+    const key = core.config.push.webpush.publicKey;
+    if (!key) throw fail('push.webpush_unconfigured');
+    return { public_key: key };
+  });
 }
