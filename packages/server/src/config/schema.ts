@@ -292,6 +292,28 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
+        body: Str('Open the app to read it.', 'The line under the title where a vendor needs one (Huawei, Xiaomi, WeChat templates) and previews are off. Generic: never message text or names.'),
+        huawei: Type.Object(
+          {
+            appId: Str('', 'Huawei AppGallery Connect app id (the OAuth2 client_id, and the path of messages:send). Empty: no Huawei pushes.'),
+            appSecret: Str('', 'The app secret (the OAuth2 client_secret). Keep it secret.'),
+            url: Str('https://push-api.cloud.huawei.com', 'Push Kit server API endpoint.'),
+            tokenUrl: Str('https://oauth-login.cloud.huawei.com/oauth2/v3/token', 'OAuth2 token endpoint (client credentials).'),
+            badgeClass: Str('', 'The app\'s launcher activity class (e.g. com.example.careline.MainActivity), for the icon badge. Empty: no badge.'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for both endpoints, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        xiaomi: Type.Object(
+          {
+            appSecret: Str('', 'MiPush AppSecret (sent as Authorization: key=…). Empty: no Xiaomi pushes.'),
+            packageName: Str('', 'The app\'s package name (restricted_package_name).'),
+            url: Str('https://api.xmpush.xiaomi.com', 'MiPush server API endpoint; outside mainland China https://api.xmpush.global.xiaomi.com.'),
+            channelId: Str('', 'The notification channel id the app created (extra.channel_id, Android 8+). Empty: none.'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for the endpoint, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -14,6 +14,8 @@ import { ApnsSender } from './apns.ts';
 import { FcmSender, type ServiceAccount } from './fcm.ts';
 import { PushPlanner, PUSH_JOB } from './planner.ts';
 import { WebPushSender } from './webpush.ts';
+import { HuaweiSender } from './huawei.ts';
+import { XiaomiSender } from './xiaomi.ts';
 import { PushWorker } from './worker.ts';
 import type { PushSender } from './vendor.ts';
 
@@ -33,7 +35,7 @@ export function jitterBackoff(base: number, max: number, random: () => number = 
   };
 }
 
-/** The senders the config names: APNs when `push.apns.keyFile` is set, FCM when `push.fcm.serviceAccountFile` is, Web Push when `push.webpush.publicKey` is. */
+/** The senders the config names: APNs when `push.apns.keyFile` is set, FCM when `push.fcm.serviceAccountFile` is, Web Push when `push.webpush.publicKey` is, Huawei when `push.huawei.appId` is, Xiaomi when `push.xiaomi.appSecret` is. */
 export function configuredSenders(config: Core['config']): Map<PushVendor, PushSender> {
   const senders = new Map<PushVendor, PushSender>();
   const a = config.push.apns;
@@ -56,6 +58,20 @@ export function configuredSenders(config: Core['config']): Map<PushVendor, PushS
   if (w.publicKey || w.privateKey) {
     senders.set('webpush', new WebPushSender({
       publicKey: w.publicKey, privateKey: w.privateKey, subject: w.subject, ...(w.caFile ? { ca: readFileSync(w.caFile) } : {}),
+    }));
+  }
+  const h = config.push.huawei;
+  if (h.appId) {
+    senders.set('huawei', new HuaweiSender({
+      appId: h.appId, appSecret: h.appSecret, url: h.url, tokenUrl: h.tokenUrl, body: config.push.body,
+      ...(h.badgeClass ? { badgeClass: h.badgeClass } : {}), ...(h.caFile ? { ca: readFileSync(h.caFile) } : {}),
+    }));
+  }
+  const x = config.push.xiaomi;
+  if (x.appSecret) {
+    senders.set('xiaomi', new XiaomiSender({
+      appSecret: x.appSecret, packageName: x.packageName, url: x.url, body: config.push.body,
+      ...(x.channelId ? { channelId: x.channelId } : {}), ...(x.caFile ? { ca: readFileSync(x.caFile) } : {}),
     }));
   }
   return senders;
