@@ -314,6 +314,16 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
+        wechat: Type.Object(
+          {
+            appId: Str('', 'The WeChat Official Account\'s AppID (for template messages to patients without a live connection; each tenant enables them and sets its template through PUT /api/v2/management/push/settings). Empty: no WeChat.'),
+            appSecret: Str('', 'The Official Account\'s AppSecret. Keep it secret; allow this server\'s IP addresses in the account\'s IP whitelist.'),
+            url: Str('https://api.weixin.qq.com', 'WeChat API endpoint.'),
+            timeZone: Str('Asia/Shanghai', 'The time zone of the {time} placeholder in template data.'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for the endpoint, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -75,7 +75,9 @@ describe('offline push to Huawei Push Kit', () => {
       assert.equal(msg.android.notification.title, 'New message from your care team');
       assert.equal(msg.android.notification.body, 'Open the app to read it.');
       assert.equal(msg.android.notification.tag, conv);
-      assert.deepEqual(msg.android.notification.badge, { set_num: i + 1, class: 'org.careline.app.MainActivity' });
+      // The badge is the unread count when the push goes out: the second message may be in it already.
+      assert.equal(msg.android.notification.badge.class, 'org.careline.app.MainActivity');
+      assert.ok(msg.android.notification.badge.set_num >= i + 1 && msg.android.notification.badge.set_num <= 2);
       assert.equal(msg.android.bi_tag, m.id);
       assert.equal(msg.android.category, 'IM');
       for (const secret of ['HbA1c', 'insulin', NAME, 'Olusegun', 'Marchetti']) assert.ok(!got[0]!.raw.includes(secret), `no "${secret}" in the push`);

@@ -76,7 +76,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   settings: ['update'],
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
   files: ['create', 'attach', 'delete'],
-  devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute'],
+  devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute', 'setWechatOpenid', 'updateTenantPush'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];
