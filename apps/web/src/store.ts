@@ -25,6 +25,7 @@ import {
   type User,
 } from '@careline/sdk';
 import { isRecallNotice, TOPIC_TYPES } from './format.ts';
+import { enableWebPush } from './push.ts';
 
 /** A message as the chat shows it: a stored one, or one of the user's own sends not yet acked. */
 export interface UiMessage extends Message {
@@ -242,6 +243,8 @@ export class Store {
       await c.ready();
     }
     this.#set({ me: c.user });
+    // Web Push: notifications while no tab is connected (a no-op where unavailable).
+    void enableWebPush(c);
   }
 
   async stop(opts: { logout?: boolean } = {}): Promise<void> {

@@ -79,6 +79,9 @@ export const ErrorCodes = {
   'device.deregistered': { status: 409, message: 'This unique code was de-registered; a new install registers with a new code.' },
   'push.quiet_hours_invalid': { status: 400, message: 'Quiet hours are {start, end} as HH:MM (24 h) and an IANA time zone.' },
   'push.mute_invalid': { status: 400, message: 'A mute ends at a time in the future (ms), or never (null).' },
+  'push.webpush_unconfigured': { status: 404, message: 'This server has no Web Push (VAPID) key configured.' },
+  'push.settings_invalid': { status: 400, message: 'Invalid push settings: preview conversation types are conversation type codes; a WeChat template needs a template id and data whose values use only the documented placeholders.' },
+  'push.openid_invalid': { status: 400, message: 'A WeChat openid is 1 to 64 characters of letters, digits, _ and -.' },
 
   // WebSocket frames.
   'frame.invalid_json': { status: 400, message: 'The frame is not valid JSON.' },

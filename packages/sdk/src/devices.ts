@@ -143,4 +143,14 @@ export class DevicesApi {
   async mutes(): Promise<PushMute[]> {
     return (await this.#api.request<{ mutes: PushMute[] }>('GET', '/push/mutes')).mutes;
   }
+
+  /**
+   * The server's VAPID public key (base64url) for a browser's `pushManager.subscribe({
+   * userVisibleOnly: true, applicationServerKey })`; register the subscription's JSON as the
+   * push token with `vendor: 'webpush'`. Fails with `push.webpush_unconfigured` when the server
+   * sends no Web Push.
+   */
+  async webPushKey(): Promise<{ public_key: string }> {
+    return this.#api.request<{ public_key: string }>('GET', '/push/webpush');
+  }
 }

@@ -283,6 +283,47 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
+        webpush: Type.Object(
+          {
+            publicKey: Str('', 'VAPID public key (base64url, the uncompressed P-256 point), as `npx web-push generate-vapid-keys` prints it; the web client subscribes with it (GET /api/v2/push/webpush). Empty: no Web Push.'),
+            privateKey: Str('', 'VAPID private key (base64url, 32 bytes) of that pair. Keep it secret; every node needs the same one.'),
+            subject: Str('', 'Contact for the push services, a mailto: or https: URL (the VAPID JWT\'s sub).'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for push services, in place of the system\'s (a private push service). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        body: Str('Open the app to read it.', 'The line under the title where a vendor needs one (Huawei, Xiaomi, WeChat templates) and previews are off. Generic: never message text or names.'),
+        huawei: Type.Object(
+          {
+            appId: Str('', 'Huawei AppGallery Connect app id (the OAuth2 client_id, and the path of messages:send). Empty: no Huawei pushes.'),
+            appSecret: Str('', 'The app secret (the OAuth2 client_secret). Keep it secret.'),
+            url: Str('https://push-api.cloud.huawei.com', 'Push Kit server API endpoint.'),
+            tokenUrl: Str('https://oauth-login.cloud.huawei.com/oauth2/v3/token', 'OAuth2 token endpoint (client credentials).'),
+            badgeClass: Str('', 'The app\'s launcher activity class (e.g. com.example.careline.MainActivity), for the icon badge. Empty: no badge.'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for both endpoints, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        xiaomi: Type.Object(
+          {
+            appSecret: Str('', 'MiPush AppSecret (sent as Authorization: key=…). Empty: no Xiaomi pushes.'),
+            packageName: Str('', 'The app\'s package name (restricted_package_name).'),
+            url: Str('https://api.xmpush.xiaomi.com', 'MiPush server API endpoint; outside mainland China https://api.xmpush.global.xiaomi.com.'),
+            channelId: Str('', 'The notification channel id the app created (extra.channel_id, Android 8+). Empty: none.'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for the endpoint, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        wechat: Type.Object(
+          {
+            appId: Str('', 'The WeChat Official Account\'s AppID (for template messages to patients without a live connection; each tenant enables them and sets its template through PUT /api/v2/management/push/settings). Empty: no WeChat.'),
+            appSecret: Str('', 'The Official Account\'s AppSecret. Keep it secret; allow this server\'s IP addresses in the account\'s IP whitelist.'),
+            url: Str('https://api.weixin.qq.com', 'WeChat API endpoint.'),
+            timeZone: Str('Asia/Shanghai', 'The time zone of the {time} placeholder in template data.'),
+            caFile: Str('', 'PEM file of the certificate authorities to trust for the endpoint, in place of the system\'s (a private gateway). Empty: the system\'s.'),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -6,8 +6,9 @@
  */
 import type { MemberDirectory } from './directory.ts';
 import type { Storage } from './ports.ts';
-import type { Device, OsType, Principal, PushMute, PushSettings, PushVendor, QuietHours } from './types.ts';
-import { requireAccess, requireUser } from './access.ts';
+import type { Device, OsType, Principal, PushMute, PushSettings, PushVendor, QuietHours, TenantPushSettings, WechatTemplate } from './types.ts';
+import { isConversationType } from '@careline/protocol';
+import { requireAccess, requireApp, requireUser } from './access.ts';
 import { fail } from './errors.ts';
 
 export const OS_TYPES: readonly OsType[] = [1, 2, 3, 4, -1];
@@ -82,6 +83,41 @@ export function inQuietHours(q: QuietHours | null, at: number): boolean {
   const mm = parts.find((p) => p.type === 'minute')?.value ?? '00';
   const now = `${hh}:${mm}`;
   return q.start < q.end ? now >= q.start && now < q.end : now >= q.start || now < q.end;
+}
+
+/** The placeholders a WeChat template's data and url may use (nothing else: no names, no text unless previews are on). */
+export const WECHAT_PLACEHOLDERS = ['title', 'body', 'time', 'badge', 'conversation_id', 'message_id'] as const;
+export const OPENID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const TEMPLATE_KEY_RE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+function checkPlaceholders(text: string, what: string): void {
+  for (const m of text.matchAll(/\{([^{}]*)\}/g)) {
+    if (!(WECHAT_PLACEHOLDERS as readonly string[]).includes(m[1]!)) {
+      throw fail('push.settings_invalid', `${what}: unknown placeholder {${m[1]}}; use ${WECHAT_PLACEHOLDERS.map((x) => `{${x}}`).join(', ')}.`);
+    }
+  }
+}
+
+/** Checks a WeChat template; throws `push.settings_invalid`. */
+export function checkWechatTemplate(t: WechatTemplate): WechatTemplate {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(t.template_id)) throw fail('push.settings_invalid', 'template_id: the template id from the WeChat Official Account console.');
+  const keys = Object.keys(t.data);
+  if (keys.length === 0 || keys.length > 20) throw fail('push.settings_invalid', 'data: 1 to 20 template keywords.');
+  for (const k of keys) {
+    if (!TEMPLATE_KEY_RE.test(k)) throw fail('push.settings_invalid', `data: "${k}" is not a template keyword (e.g. thing1, time2).`);
+    const v = t.data[k]!;
+    if (typeof v !== 'string' || v.length > 200) throw fail('push.settings_invalid', `data.${k}: a text of at most 200 characters.`);
+    checkPlaceholders(v, `data.${k}`);
+  }
+  if (t.url !== null) {
+    if (!/^https?:\/\/\S+$/.test(t.url) || t.url.length > 1024) throw fail('push.settings_invalid', 'url: an http(s) URL.');
+    checkPlaceholders(t.url, 'url');
+  }
+  if (t.miniprogram !== null) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(t.miniprogram.appid) || t.miniprogram.pagepath.length > 1024) throw fail('push.settings_invalid', 'miniprogram: {appid, pagepath}.');
+    checkPlaceholders(t.miniprogram.pagepath, 'miniprogram.pagepath');
+  }
+  return { template_id: t.template_id, url: t.url, miniprogram: t.miniprogram, data: { ...t.data } };
 }
 
 export interface DeviceServiceOptions {
@@ -175,5 +211,49 @@ export class DeviceService {
 
   async mutes(p: Principal): Promise<PushMute[]> {
     return this.#storage.devices.mutes(p.tenantId, requireUser(p));
+  }
+
+  // ---- the integrator's side: a tenant's push choices, users' WeChat openids ----------------
+
+  async tenantPush(p: Principal): Promise<TenantPushSettings> {
+    requireApp(p, 'reads the tenant\'s push settings');
+    return this.#storage.devices.getTenantPush(p.tenantId);
+  }
+
+  /** Changes the tenant's previews per conversation type and/or its WeChat channel (the fields given). */
+  async updateTenantPush(p: Principal, patch: {
+    preview_conversation_types?: number[];
+    wechat?: { enabled: boolean; templates?: { message?: { template_id: string; url?: string | null; miniprogram?: { appid: string; pagepath: string } | null; data: Record<string, string> } } };
+  }): Promise<TenantPushSettings> {
+    requireApp(p, 'changes the tenant\'s push settings');
+    const clean: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] } = {};
+    if (patch.preview_conversation_types !== undefined) {
+      const types = [...new Set(patch.preview_conversation_types)].sort((a, b) => a - b);
+      const bad = types.find((t) => !isConversationType(t));
+      if (bad !== undefined) throw fail('push.settings_invalid', `preview_conversation_types: ${bad} is not a conversation type (0–12).`);
+      clean.preview_conversation_types = types;
+    }
+    if (patch.wechat !== undefined) {
+      const m = patch.wechat.templates?.message;
+      const message = m ? checkWechatTemplate({ template_id: m.template_id, url: m.url ?? null, miniprogram: m.miniprogram ?? null, data: m.data }) : undefined;
+      if (patch.wechat.enabled && !message) throw fail('push.settings_invalid', 'wechat: enabling it needs templates.message.');
+      clean.wechat = { enabled: patch.wechat.enabled, templates: message ? { message } : {} };
+    }
+    return this.#storage.devices.updateTenantPush(p.tenantId, clean, this.#now());
+  }
+
+  /** Sets (null: clears) a user's WeChat openid, for template messages; the user must exist in the tenant. */
+  async setWechatOpenid(p: Principal, userId: string, openid: string | null): Promise<{ user_id: string; openid: string | null }> {
+    requireApp(p, 'sets a user\'s WeChat openid');
+    if (openid !== null && !OPENID_RE.test(openid)) throw fail('push.openid_invalid');
+    if (!(await this.#storage.users.getUser(p.tenantId, userId))) throw fail('user.not_found', undefined, { user_id: userId });
+    await this.#storage.devices.setWechatOpenid(p.tenantId, userId, openid, this.#now());
+    return { user_id: userId, openid };
+  }
+
+  async wechatOpenid(p: Principal, userId: string): Promise<{ user_id: string; openid: string | null }> {
+    requireApp(p, 'reads a user\'s WeChat openid');
+    if (!(await this.#storage.users.getUser(p.tenantId, userId))) throw fail('user.not_found', undefined, { user_id: userId });
+    return { user_id: userId, openid: await this.#storage.devices.getWechatOpenid(p.tenantId, userId) };
   }
 }

@@ -7,7 +7,7 @@ import type {
   App, AppendResult, AuditEntry, AuditQuery, AuditRecord, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, Membership,
   Message, NewConversation, NewMessage, NewTopic, Participant, Tenant, Topic, TopicQuery, TopicState, TopicStatsRow, User, UserInput,
 } from './types.ts';
-import type { Device, DeviceRegistration, PushMute, PushSettings, QuietHours } from './types.ts';
+import type { Device, DeviceRegistration, PushMute, PushSettings, QuietHours, TenantPushSettings } from './types.ts';
 import type { OAuthApp, WebhookAttempt, WebhookPatch, WebhookSubscription } from './types.ts';
 import type { DomainEvent } from './events.ts';
 import type { UserRole } from './types.ts';
@@ -357,6 +357,12 @@ export interface DeviceStore {
   unmute(tenantId: string, userId: string, conversationId: string): Promise<boolean>;
   /** The user's mutes (ended ones included until unmuted), by conversation id. */
   mutes(tenantId: string, userId: string): Promise<PushMute[]>;
+  /** Sets (or with null clears) the user's WeChat openid; an openid names one user of the tenant, so another user's same openid is cleared. */
+  setWechatOpenid(tenantId: string, userId: string, openid: string | null, now: number): Promise<void>;
+  getWechatOpenid(tenantId: string, userId: string): Promise<string | null>;
+  /** The tenant's push choices (defaults until changed: no previews, no WeChat). */
+  getTenantPush(tenantId: string): Promise<TenantPushSettings>;
+  updateTenantPush(tenantId: string, patch: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] }, now: number): Promise<TenantPushSettings>;
 }
 
 export interface Storage {

@@ -382,3 +382,28 @@ export interface OAuthApp {
   created_at: number;
   revoked_at: number | null;
 }
+
+// ---- a tenant's push choices: previews, the WeChat channel (seed 000) --------------------------
+
+/**
+ * A WeChat template message for one kind of event (`message`: a new message). `data` maps
+ * each keyword of the template (`thing1`, `time2`…) to a text with placeholders: `{title}`,
+ * `{body}` (the generic line, or the preview where previews are on), `{time}`, `{badge}`,
+ * `{conversation_id}`, `{message_id}`. `url` (placeholders too) opens on a tap; or
+ * `miniprogram` (appid, pagepath) opens a mini program.
+ */
+export interface WechatTemplate {
+  template_id: string;
+  url: string | null;
+  miniprogram: { appid: string; pagepath: string } | null;
+  data: Record<string, string>;
+}
+
+/** What a tenant chose for its pushes (management API). */
+export interface TenantPushSettings {
+  /** Conversation types whose pushes carry a preview of the message's text; none by default (no patient data in a push). */
+  preview_conversation_types: number[];
+  /** WeChat template messages to patients without a live connection (seed 000), when enabled and a template is set. */
+  wechat: { enabled: boolean; templates: { message?: WechatTemplate } };
+  updated_at: number | null;
+}

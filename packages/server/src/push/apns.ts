@@ -46,9 +46,11 @@ export function apnsJwt(key: KeyObject, keyId: string, teamId: string, nowMs: nu
   return `${input}.${b64url(sig)}`;
 }
 
-/** The JSON body APNs gets: nothing but ids, the generic title and the badge. */
+/** The JSON body APNs gets: nothing but ids, the generic title and the badge (and the alert body where the tenant turned previews on). */
 export function apnsBody(n: PushNotification): Record<string, unknown> {
-  const aps: Record<string, unknown> = { alert: { title: n.title }, badge: n.badge, 'mutable-content': 1, 'thread-id': n.data.conversation_id };
+  const aps: Record<string, unknown> = {
+    alert: n.body !== undefined ? { title: n.title, body: n.body } : { title: n.title }, badge: n.badge, 'mutable-content': 1, 'thread-id': n.data.conversation_id,
+  };
   if (n.quiet) aps['interruption-level'] = 'passive';
   else aps.sound = 'default';
   return { aps, careline: n.data };

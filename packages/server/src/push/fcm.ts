@@ -105,7 +105,7 @@ export class FcmSender implements PushSender {
     });
   }
 
-  /** The `messages:send` body: ids, the generic title and the badge. */
+  /** The `messages:send` body: ids, the generic title and the badge (and the body where the tenant turned previews on). */
   static body(token: string, n: PushNotification): Record<string, unknown> {
     const data = { tenant_id: n.data.tenant_id, conversation_id: n.data.conversation_id, message_id: n.data.message_id, seq: String(n.data.seq) };
     const androidNote: Record<string, unknown> = { notification_count: n.badge, tag: n.data.conversation_id };
@@ -113,7 +113,7 @@ export class FcmSender implements PushSender {
     return {
       message: {
         token,
-        notification: { title: n.title },
+        notification: n.body !== undefined ? { title: n.title, body: n.body } : { title: n.title },
         data,
         android: { collapse_key: n.collapse_id, priority: 'HIGH', notification: androidNote },
         apns: { headers: { 'apns-collapse-id': n.collapse_id }, payload: { aps: { badge: n.badge } } },

@@ -1,5 +1,6 @@
 /**
- * Offline push on one node: the vendor adapters the config names (`push.apns.*`, `push.fcm.*`), the planner
+ * Offline push on one node: the vendor adapters the config names (`push.apns.*`, `push.fcm.*`,
+ * `push.webpush.*`, `push.huawei.*`, `push.xiaomi.*`; WeChat template messages `push.wechat.*`), the planner
  * that enqueues push jobs for the messages committed here (`MessageService.onCreated`), and a
  * `JobRunner` that sends the cluster's push jobs (`push.workers` at a time; any node may send
  * any job). Metrics per vendor go to `ops/metrics.ts`.
@@ -13,7 +14,11 @@ import { JobRunner } from '../domain/jobs.ts';
 import { ApnsSender } from './apns.ts';
 import { FcmSender, type ServiceAccount } from './fcm.ts';
 import { PushPlanner, PUSH_JOB } from './planner.ts';
-import { PushWorker } from './worker.ts';
+import { WebPushSender } from './webpush.ts';
+import { HuaweiSender } from './huawei.ts';
+import { XiaomiSender } from './xiaomi.ts';
+import { WECHAT_JOB, WechatSender, WechatWorker } from './wechat.ts';
+import { PushWorker, type PushObserver } from './worker.ts';
 import type { PushSender } from './vendor.ts';
 
 export interface Push {
@@ -21,6 +26,8 @@ export interface Push {
   /** Null when `push.workers` is 0. */
   runner: JobRunner | null;
   senders: ReadonlyMap<PushVendor, PushSender>;
+  /** WeChat template messages (`push.wechat.appId` set), or null. */
+  wechat: WechatSender | null;
   close(): Promise<void>;
 }
 
@@ -32,7 +39,7 @@ export function jitterBackoff(base: number, max: number, random: () => number = 
   };
 }
 
-/** The senders the config names: APNs when `push.apns.keyFile` is set, FCM when `push.fcm.serviceAccountFile` is. */
+/** The senders the config names: APNs when `push.apns.keyFile` is set, FCM when `push.fcm.serviceAccountFile` is, Web Push when `push.webpush.publicKey` is, Huawei when `push.huawei.appId` is, Xiaomi when `push.xiaomi.appSecret` is. */
 export function configuredSenders(config: Core['config']): Map<PushVendor, PushSender> {
   const senders = new Map<PushVendor, PushSender>();
   const a = config.push.apns;
@@ -51,35 +58,62 @@ export function configuredSenders(config: Core['config']): Map<PushVendor, PushS
       ...(f.caFile ? { ca: readFileSync(f.caFile) } : {}),
     }));
   }
+  const w = config.push.webpush;
+  if (w.publicKey || w.privateKey) {
+    senders.set('webpush', new WebPushSender({
+      publicKey: w.publicKey, privateKey: w.privateKey, subject: w.subject, ...(w.caFile ? { ca: readFileSync(w.caFile) } : {}),
+    }));
+  }
+  const h = config.push.huawei;
+  if (h.appId) {
+    senders.set('huawei', new HuaweiSender({
+      appId: h.appId, appSecret: h.appSecret, url: h.url, tokenUrl: h.tokenUrl, body: config.push.body,
+      ...(h.badgeClass ? { badgeClass: h.badgeClass } : {}), ...(h.caFile ? { ca: readFileSync(h.caFile) } : {}),
+    }));
+  }
+  const x = config.push.xiaomi;
+  if (x.appSecret) {
+    senders.set('xiaomi', new XiaomiSender({
+      appSecret: x.appSecret, packageName: x.packageName, url: x.url, body: config.push.body,
+      ...(x.channelId ? { channelId: x.channelId } : {}), ...(x.caFile ? { ca: readFileSync(x.caFile) } : {}),
+    }));
+  }
   return senders;
 }
 
 export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
   const c = core.config.push;
   const senders = configuredSenders(core.config);
+  const w = c.wechat;
+  const wechat = w.appId
+    ? new WechatSender({ appId: w.appId, appSecret: w.appSecret, url: w.url, ...(w.caFile ? { ca: readFileSync(w.caFile) } : {}) })
+    : null;
+  const channels = senders.size + (wechat ? 1 : 0);
   let runner: JobRunner | null = null;
   const planner = new PushPlanner({
-    storage: core.storage, presence: core.presence, vendors: new Set(senders.keys()), maxAttempts: c.maxAttempts,
+    storage: core.storage, presence: core.presence, vendors: new Set(senders.keys()), maxAttempts: c.maxAttempts, wechat: wechat !== null,
+    onWechatEnqueued: (count) => {
+      metrics.pushEnqueued.inc({ vendor: 'wechat' }, count);
+      runner?.poke();
+    },
     onEnqueued: (jobs) => {
       for (const j of jobs) metrics.pushEnqueued.inc({ vendor: j.vendor });
       runner?.poke();
     },
     onError: (err) => log.error({ err }, 'push: could not enqueue the pushes of a message'),
   });
-  if (c.workers > 0 && senders.size > 0) {
-    const worker = new PushWorker({
-      storage: core.storage, messages: core.messages, notifications: core.notifications, senders, title: c.title,
-      observer: {
-        sent: (vendor, requestMs, delayMs) => {
-          metrics.pushSent.inc({ vendor });
-          metrics.pushLatency.observe({ vendor }, requestMs / 1000);
-          metrics.pushDelay.observe({ vendor }, Math.max(0, delayMs) / 1000);
-        },
-        failed: (vendor, reason) => metrics.pushFailed.inc({ vendor, reason }),
-        retried: (vendor) => metrics.pushRetried.inc({ vendor }),
-        dropped: (reason) => metrics.pushDropped.inc({ reason }),
+  if (c.workers > 0 && channels > 0) {
+    const observer: PushObserver = {
+      sent: (vendor, requestMs, delayMs) => {
+        metrics.pushSent.inc({ vendor });
+        metrics.pushLatency.observe({ vendor }, requestMs / 1000);
+        metrics.pushDelay.observe({ vendor }, Math.max(0, delayMs) / 1000);
       },
-    });
+      failed: (vendor, reason) => metrics.pushFailed.inc({ vendor, reason }),
+      retried: (vendor) => metrics.pushRetried.inc({ vendor }),
+      dropped: (reason) => metrics.pushDropped.inc({ reason }),
+    };
+    const worker = new PushWorker({ storage: core.storage, messages: core.messages, notifications: core.notifications, senders, title: c.title, observer });
     runner = new JobRunner({
       jobs: core.storage.jobs, worker: `${core.nodeId}:${process.pid}:push`, concurrency: c.workers, pollMs: c.pollMs,
       backoff: jitterBackoff(c.retryBaseMs, c.retryMaxMs),
@@ -87,17 +121,24 @@ export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
         if (job) log.warn({ err: (err as Error).message, job: job.id, attempt: job.attempts }, 'push: attempt failed');
         else log.error({ err }, 'push: the job queue failed');
       },
-    }).register(PUSH_JOB, worker.handle);
+    });
+    if (senders.size > 0) runner.register(PUSH_JOB, worker.handle);
+    if (wechat) {
+      runner.register(WECHAT_JOB, new WechatWorker({
+        storage: core.storage, messages: core.messages, notifications: core.notifications, sender: wechat, title: c.title, body: c.body, timeZone: w.timeZone, observer,
+      }).handle);
+    }
     runner.start();
   }
-  if (senders.size > 0) core.messages.onCreated = (tenantId, message, recipients) => planner.consider(tenantId, message, recipients);
+  if (channels > 0) core.messages.onCreated = (tenantId, message, recipients) => planner.consider(tenantId, message, recipients);
   return {
-    planner, runner, senders,
+    planner, runner, senders, wechat,
     async close() {
       core.messages.onCreated = null;
       await planner.drain();
       await runner?.close();
       await Promise.all([...senders.values()].map((s) => s.close()));
+      await wechat?.close();
     },
   };
 }

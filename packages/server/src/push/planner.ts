@@ -7,7 +7,9 @@
  * node (`PresenceStore.status`, shared across nodes); their push switch is on; the
  * conversation is not muted for them (or the mute ended); and then on each install that is not
  * de-registered, has push on and a token of a vendor this server is configured for. System
- * messages (type 0) get none.
+ * messages (type 0) get none. Where this server has WeChat credentials and the tenant enabled
+ * the channel, such a recipient with a WeChat openid also gets one `push.wechat` job (dedupe
+ * key `<message id>:wechat:<user id>`, `wechat.ts`).
  *
  * The window: the jobs are enqueued right after the message's commit, not in its transaction.
  * If the process dies between the two (a few milliseconds) that message gets no push; the
@@ -20,6 +22,8 @@ import type { Message, PushVendor } from '../domain/types.ts';
 import { inQuietHours } from '../domain/devices.ts';
 
 export const PUSH_JOB = 'push.send';
+/** WeChat template messages (`wechat.ts`). */
+export const WECHAT_JOB = 'push.wechat';
 /** Messages planned at once. */
 const MAX_PLANS = 16;
 
@@ -36,11 +40,24 @@ export interface PushJob {
   quiet: boolean;
 }
 
+/** A `push.wechat` job's payload: ids only (the openid and the template are read when sending). */
+export interface WechatJob {
+  user_id: string;
+  conversation_id: string;
+  message_id: string;
+  seq: number;
+  created_at: number;
+}
+
 export interface PushPlannerOptions {
   storage: Pick<Storage, 'devices' | 'jobs'>;
   presence: PresenceStore;
   /** Vendors this server can send to; installs of other vendors are skipped. */
   vendors: ReadonlySet<PushVendor>;
+  /** This server can send WeChat template messages (`push.wechat.*`): a tenant that enabled them gets one per offline user with an openid. */
+  wechat?: boolean;
+  /** WeChat template messages were enqueued. */
+  onWechatEnqueued?: (count: number) => void;
   maxAttempts: number;
   now?: () => number;
   /** Jobs were enqueued (a local runner looks at once). */
@@ -94,35 +111,45 @@ export class PushPlanner {
       });
   }
 
-  /** The jobs for `users` (recipients other than the sender), enqueued; returns those enqueued. */
+  /** The jobs for `users` (recipients other than the sender), enqueued; returns the device pushes enqueued. */
   async plan(tenantId: string, message: Message, users: readonly string[]): Promise<PushJob[]> {
     const t = tenantId;
     const now = this.#now();
-    const perUser = await Promise.all(users.map(async (userId) => {
+    const wechatOn = this.#o.wechat === true
+      && await this.#o.storage.devices.getTenantPush(t).then((s) => s.wechat.enabled && s.wechat.templates.message !== undefined);
+    const perUser = await Promise.all(users.map(async (userId): Promise<{ jobs: PushJob[]; wechat: WechatJob | null }> => {
+      const none = { jobs: [], wechat: null };
       const { online } = await this.#o.presence.status(t, userId);
-      if (online) return [];
-      const [settings, mutes, devices] = await Promise.all([
+      if (online) return none;
+      const [settings, mutes, devices, openid] = await Promise.all([
         this.#o.storage.devices.getSettings(t, userId),
         this.#o.storage.devices.mutes(t, userId),
         this.#o.storage.devices.listForUser(t, userId),
+        wechatOn ? this.#o.storage.devices.getWechatOpenid(t, userId) : null,
       ]);
-      if (!settings.push_enabled) return [];
+      if (!settings.push_enabled) return none;
       const mute = mutes.find((m) => m.conversation_id === message.conversation_id);
-      if (mute && (mute.until === null || mute.until > now)) return [];
+      if (mute && (mute.until === null || mute.until > now)) return none;
       const quiet = inQuietHours(settings.quiet_hours, now);
-      return devices
+      const jobs = devices
         .filter((d) => d.deregistered_at === null && d.push_enabled && d.push_token !== null && this.#o.vendors.has(d.vendor))
         .map((d): PushJob => ({
           user_id: userId, device_id: d.device_id, vendor: d.vendor, conversation_id: message.conversation_id, message_id: message.id,
           seq: message.seq, created_at: message.created_at, quiet,
         }));
+      const wechat = openid === null ? null : { user_id: userId, conversation_id: message.conversation_id, message_id: message.id, seq: message.seq, created_at: message.created_at };
+      return { jobs, wechat };
     }));
-    const jobs = perUser.flat();
-    if (jobs.length === 0) return [];
-    const list: NewJob[] = jobs.map((j) => ({
-      tenant_id: t, kind: PUSH_JOB, payload: j, dedupe_key: `${j.message_id}:${j.device_id}`, max_attempts: this.#o.maxAttempts,
-    }));
+    const jobs = perUser.flatMap((u) => u.jobs);
+    const wechat = perUser.flatMap((u) => (u.wechat ? [u.wechat] : []));
+    if (jobs.length === 0 && wechat.length === 0) return [];
+    const list: NewJob[] = [
+      ...jobs.map((j) => ({ tenant_id: t, kind: PUSH_JOB, payload: j, dedupe_key: `${j.message_id}:${j.device_id}`, max_attempts: this.#o.maxAttempts })),
+      ...wechat.map((w) => ({ tenant_id: t, kind: WECHAT_JOB, payload: w, dedupe_key: `${w.message_id}:wechat:${w.user_id}`, max_attempts: this.#o.maxAttempts })),
+    ];
     const stored = await this.#o.storage.jobs.enqueue(list, now);
+    const wechatNew = stored.slice(jobs.length).filter((x) => x.created).length;
+    if (wechatNew > 0) this.#o.onWechatEnqueued?.(wechatNew);
     return jobs.filter((_, i) => stored[i]!.created);
   }
 

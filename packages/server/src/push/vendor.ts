@@ -13,6 +13,11 @@ export interface PushNotification {
   /** The vendor's collapse id (APNs `apns-collapse-id`, FCM `collapse_key`): the message id, so a repeated send replaces, never adds. */
   collapse_id: string;
   title: string;
+  /**
+   * A preview of the message (its text), only when the tenant turned previews on for the
+   * conversation's type (`PushPreviews`); absent by default: no patient data in a push.
+   */
+  body?: string;
   badge: number;
   /** In the user's quiet hours: no sound. */
   quiet: boolean;

@@ -13,16 +13,20 @@ import type { MessageService } from '../domain/messages.ts';
 import type { NotificationService } from '../domain/notifications.ts';
 import type { PushJob } from './planner.ts';
 import type { PushNotification, PushSender, SendOutcome } from './vendor.ts';
+import { previewOf } from './preview.ts';
+
+/** A push channel: a device vendor, or WeChat template messages. */
+export type PushChannel = PushVendor | 'wechat';
 
 export interface PushObserver {
-  sent(vendor: PushVendor, requestMs: number, delayMs: number): void;
-  failed(vendor: PushVendor, reason: string): void;
-  retried(vendor: PushVendor): void;
+  sent(vendor: PushChannel, requestMs: number, delayMs: number): void;
+  failed(vendor: PushChannel, reason: string): void;
+  retried(vendor: PushChannel): void;
   dropped(reason: string): void;
 }
 
 export interface PushWorkerOptions {
-  storage: Pick<Storage, 'devices' | 'conversations' | 'users'>;
+  storage: Pick<Storage, 'devices' | 'conversations' | 'users' | 'messages'>;
   messages: Pick<MessageService, 'unreadTotal'>;
   notifications: Pick<NotificationService, 'unread'>;
   senders: ReadonlyMap<PushVendor, PushSender>;
@@ -60,11 +64,12 @@ export class PushWorker {
     if (device.push_token === null) return drop('no_token');
     const sender = this.#o.senders.get(device.vendor);
     if (!sender) return drop('unconfigured');
-    const [settings, mutes, participants, user] = await Promise.all([
+    const [settings, mutes, participants, user, tenantPush] = await Promise.all([
       this.#o.storage.devices.getSettings(t, j.user_id),
       this.#o.storage.devices.mutes(t, j.user_id),
       this.#o.storage.conversations.getParticipants(t, j.conversation_id, [j.user_id]),
       this.#o.storage.users.getUser(t, j.user_id),
+      this.#o.storage.devices.getTenantPush(t),
     ]);
     if (!settings.push_enabled) return drop('push_off');
     const mute = mutes.find((m) => m.conversation_id === j.conversation_id);
@@ -82,6 +87,8 @@ export class PushWorker {
       quiet: j.quiet,
       data: { tenant_id: t, conversation_id: j.conversation_id, message_id: j.message_id, seq: j.seq },
     };
+    const preview = await previewFor(this.#o.storage, t, j.conversation_id, j.message_id, tenantPush.preview_conversation_types);
+    if (preview !== null) n.body = preview;
     const token = device.push_token;
     const started = this.#now();
     let outcome: SendOutcome;
@@ -108,4 +115,18 @@ export class PushWorker {
         throw new PushRetry(device.vendor, outcome.reason);
     }
   };
+}
+
+/**
+ * The preview line of a message where the tenant turned previews on for the conversation's
+ * type; null otherwise (the default: no patient data in a push).
+ */
+export async function previewFor(
+  storage: Pick<Storage, 'conversations' | 'messages'>, tenantId: string, conversationId: string, messageId: string, types: readonly number[],
+): Promise<string | null> {
+  if (types.length === 0) return null;
+  const conv = await storage.conversations.getConversation(tenantId, conversationId);
+  if (!conv || !types.includes(conv.type)) return null;
+  const m = await storage.messages.getById(tenantId, conversationId, messageId);
+  return m ? previewOf(m) : null;
 }

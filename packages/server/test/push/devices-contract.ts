@@ -130,5 +130,31 @@ export function devicesContract(name: string, open: OpenDeviceStorage): void {
       assert.equal(await s.devices.unmute(T, 'u-mute', 'c1'), false);
       assert.deepEqual((await s.devices.mutes(T, 'u-mute')).map((m) => m.conversation_id), ['c2']);
     });
+
+    it('a WeChat openid per user: set, replaced, cleared; one openid names one user of the tenant', async () => {
+      assert.equal(await s.devices.getWechatOpenid(T, 'w1'), null);
+      await s.devices.setWechatOpenid(T, 'w1', 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o', NOW);
+      assert.equal(await s.devices.getWechatOpenid(T, 'w1'), 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o');
+      await s.devices.setWechatOpenid(T, 'w1', 'oUpF8uNewOpenid000000000000', NOW + 1);
+      assert.equal(await s.devices.getWechatOpenid(T, 'w1'), 'oUpF8uNewOpenid000000000000');
+      // The same openid for another user moves it; another tenant keeps its own.
+      await s.devices.setWechatOpenid(T2, 'w1', 'oUpF8uNewOpenid000000000000', NOW + 1);
+      await s.devices.setWechatOpenid(T, 'w2', 'oUpF8uNewOpenid000000000000', NOW + 2);
+      assert.equal(await s.devices.getWechatOpenid(T, 'w1'), null);
+      assert.equal(await s.devices.getWechatOpenid(T, 'w2'), 'oUpF8uNewOpenid000000000000');
+      assert.equal(await s.devices.getWechatOpenid(T2, 'w1'), 'oUpF8uNewOpenid000000000000');
+      await s.devices.setWechatOpenid(T, 'w2', null, NOW + 3);
+      assert.equal(await s.devices.getWechatOpenid(T, 'w2'), null);
+    });
+
+    it('a tenant\'s push choices: none by default; previews and the WeChat channel changed apart', async () => {
+      assert.deepEqual(await s.devices.getTenantPush(T), { preview_conversation_types: [], wechat: { enabled: false, templates: {} }, updated_at: null });
+      assert.deepEqual(await s.devices.updateTenantPush(T, { preview_conversation_types: [2, 5] }, NOW),
+        { preview_conversation_types: [2, 5], wechat: { enabled: false, templates: {} }, updated_at: NOW });
+      const wechat = { enabled: true, templates: { message: { template_id: 'tpl-1', url: null, miniprogram: null, data: { thing1: '{title}', time2: '{time}' } } } };
+      assert.deepEqual(await s.devices.updateTenantPush(T, { wechat }, NOW + 1), { preview_conversation_types: [2, 5], wechat, updated_at: NOW + 1 });
+      assert.deepEqual(await s.devices.getTenantPush(T), { preview_conversation_types: [2, 5], wechat, updated_at: NOW + 1 });
+      assert.deepEqual((await s.devices.getTenantPush(T2)).preview_conversation_types, []);
+    });
   });
 }

@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Api } from '../api.ts';
 import type { Core } from '../../core.ts';
 import { errors, Id, Nullable } from '../schemas.ts';
+import { fail } from '../../domain/errors.ts';
 
 const DeviceId = Type.String({ minLength: 1, maxLength: 256, description: 'The unique code the SDK generated for this install: 1–128 of letters, digits and . _ : -' });
 const OsType = Type.Integer({ description: '1 iOS, 2 Android, 3 Web, 4 Windows, -1 unknown (`device.os_type_unknown` otherwise)' });
@@ -32,6 +33,19 @@ const QuietHours = Type.Object({
 const PushSettings = Type.Object({ push_enabled: Type.Boolean(), quiet_hours: Nullable(QuietHours), updated_at: Nullable(Type.Number()) });
 const Mute = Type.Object({ conversation_id: Type.String(), until: Nullable(Type.Number()), created_at: Type.Number() });
 const DeviceParams = Type.Object({ device_id: DeviceId });
+const Placeholders = 'Placeholders: {title}, {body} (the generic line, or the preview where previews are on), {time}, {badge}, {conversation_id}, {message_id}';
+const WechatTemplate = Type.Object({
+  template_id: Type.String({ maxLength: 128, description: 'The template id from the Official Account console' }),
+  url: Type.Optional(Nullable(Type.String({ maxLength: 1024, description: `Opened on a tap (http/https). ${Placeholders}` }))),
+  miniprogram: Type.Optional(Nullable(Type.Object({ appid: Type.String({ maxLength: 64 }), pagepath: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }))),
+  data: Type.Record(Type.String(), Type.String(), { description: `Each template keyword (thing1, time2…) → its text. ${Placeholders}` }),
+}, { additionalProperties: false });
+const TenantPush = Type.Object({
+  preview_conversation_types: Type.Array(Type.Integer(), { description: 'Conversation types whose pushes carry a preview of the message text (default none: no patient data in a push)' }),
+  wechat: Type.Object({ enabled: Type.Boolean(), templates: Type.Object({ message: Type.Optional(WechatTemplate) }) }),
+  updated_at: Nullable(Type.Number()),
+});
+const Openid = Type.Object({ user_id: Type.String(), openid: Nullable(Type.String()) });
 const MuteParams = Type.Object({ session_id: Id });
 
 /** Where the registering SDK connects: the configured URL, or this server's `/ws` as the request reached it. */
@@ -131,4 +145,51 @@ export function deviceRoutes(app: Api, core: Core): void {
       response: { 200: Type.Object({ unmuted: Type.Boolean() }), ...errors(400, 401) },
     },
   }, async (req) => ({ unmuted: await d.unmute(req.principal, req.params.session_id) }));
+
+  app.get('/api/v2/push/webpush', {
+    config: { auth: 'none' },
+    schema: {
+      tags: ['devices'], summary: 'The server\'s VAPID public key, for the browser\'s pushManager.subscribe (applicationServerKey)',
+      description: 'Public, no credentials. `push.webpush_unconfigured` (404) when this server sends no Web Push.',
+      response: { 200: Type.Object({ public_key: Type.String({ description: 'base64url, the uncompressed P-256 point (65 bytes)' }) }), ...errors(404) },
+    },
+  }, async () => {
+    const key = core.config.push.webpush.publicKey;
+    if (!key) throw fail('push.webpush_unconfigured');
+    return { public_key: key };
+  });
+
+  app.get('/api/v2/management/push/settings', {
+    config: { auth: 'app' },
+    schema: { tags: ['devices'], summary: 'The tenant\'s push choices: previews per conversation type, the WeChat template channel', response: { 200: Type.Object({ settings: TenantPush }), ...errors(401, 403) } },
+  }, async (req) => ({ settings: await d.tenantPush(req.principal) }));
+
+  app.put('/api/v2/management/push/settings', {
+    config: { auth: 'app' },
+    schema: {
+      tags: ['devices'], summary: 'Change the tenant\'s push choices (the fields given)',
+      description: 'Previews put the message text (of text messages; a type label otherwise) in pushes of the listed conversation types; off by default. WeChat: a template message to a user with an openid and no live connection, when enabled (see docs/push.md).',
+      body: Type.Object({
+        preview_conversation_types: Type.Optional(Type.Array(Type.Integer(), { maxItems: 13 })),
+        wechat: Type.Optional(Type.Object({ enabled: Type.Boolean(), templates: Type.Optional(Type.Object({ message: Type.Optional(WechatTemplate) }, { additionalProperties: false })) }, { additionalProperties: false })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ settings: TenantPush }), ...errors(400, 401, 403) },
+    },
+  }, async (req) => ({ settings: await d.updateTenantPush(req.principal, req.body) }));
+
+  app.get('/api/v2/management/users/:user_id/wechat', {
+    config: { auth: 'app' },
+    schema: { tags: ['devices'], summary: 'A user\'s WeChat openid (for template messages)', params: Type.Object({ user_id: Id }), response: { 200: Openid, ...errors(401, 403, 404) } },
+  }, async (req) => d.wechatOpenid(req.principal, req.params.user_id));
+
+  app.put('/api/v2/management/users/:user_id/wechat', {
+    config: { auth: 'app' },
+    schema: {
+      tags: ['devices'], summary: 'Set (or with null clear) a user\'s WeChat openid: the user of the tenant\'s Official Account who gets template messages',
+      description: 'An openid names one user of the tenant: setting it for another user moves it.',
+      params: Type.Object({ user_id: Id }),
+      body: Type.Object({ openid: Nullable(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
+      response: { 200: Openid, ...errors(400, 401, 403, 404) },
+    },
+  }, async (req) => d.setWechatOpenid(req.principal, req.params.user_id, req.body.openid));
 }

@@ -1,12 +1,13 @@
 /**
- * Devices and push preferences in PostgreSQL (migration 006), with the semantics of the SQLite
+ * Devices and push preferences in PostgreSQL (migration 006; WeChat openids and a tenant's push
+ * choices, migration 009), with the semantics of the SQLite
  * store. A registration is one transaction: it locks the code's row (if any), refuses a
  * de-registered code, clears the same vendor token from any other code of the tenant, then
  * upserts; two registrations racing for one token meet the unique index and the loser runs
  * again (it then takes the token: the later registration wins).
  */
 import type { DeviceStore } from '../../domain/ports.ts';
-import type { Device, DeviceRegistration, OsType, PushMute, PushSettings, PushVendor, QuietHours } from '../../domain/types.ts';
+import type { Device, DeviceRegistration, OsType, PushMute, PushSettings, PushVendor, QuietHours, TenantPushSettings } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
 import { isUniqueViolation, type PgDb } from './db.ts';
 
@@ -29,6 +30,12 @@ const toDevice = (r: DeviceRow): Device => ({
 const toSettings = (r: SettingsRow): PushSettings => ({
   push_enabled: r.push_enabled, quiet_hours: r.quiet_hours === null ? null : JSON.parse(r.quiet_hours) as QuietHours, updated_at: Number(r.updated_at),
 });
+type TenantPushRow = { preview_conversation_types: string; wechat: string; updated_at: number };
+const toTenantPush = (r: TenantPushRow): TenantPushSettings => ({
+  preview_conversation_types: JSON.parse(r.preview_conversation_types) as number[], wechat: JSON.parse(r.wechat) as TenantPushSettings['wechat'],
+  updated_at: Number(r.updated_at),
+});
+const defaultTenantPush = (): TenantPushSettings => ({ preview_conversation_types: [], wechat: { enabled: false, templates: {} }, updated_at: null });
 const toMute = (r: MuteRow): PushMute => ({ conversation_id: r.conversation_id, until: num(r.until), created_at: Number(r.created_at) });
 
 export class PgDeviceStore implements DeviceStore {
@@ -134,5 +141,40 @@ export class PgDeviceStore implements DeviceStore {
       'SELECT conversation_id, until, created_at FROM push_mutes WHERE tenant_id = $1 AND user_id = $2 ORDER BY conversation_id', [tenantId, userId],
     );
     return rows.map(toMute);
+  }
+
+  async setWechatOpenid(tenantId: string, userId: string, openid: string | null, now: number): Promise<void> {
+    await this.#db.tx(async (q) => {
+      await q.query('DELETE FROM push_wechat_users WHERE tenant_id = $1 AND (user_id = $2 OR openid = $3)', [tenantId, userId, openid]);
+      if (openid !== null) {
+        await q.query('INSERT INTO push_wechat_users (tenant_id, user_id, openid, updated_at) VALUES ($1, $2, $3, $4)', [tenantId, userId, openid, now]);
+      }
+    }, { retryIf: (err) => isUniqueViolation(err) });
+  }
+
+  async getWechatOpenid(tenantId: string, userId: string): Promise<string | null> {
+    const { rows } = await this.#db.query<{ openid: string }>('SELECT openid FROM push_wechat_users WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId]);
+    return rows[0]?.openid ?? null;
+  }
+
+  async getTenantPush(tenantId: string): Promise<TenantPushSettings> {
+    const { rows } = await this.#db.query<TenantPushRow>(
+      'SELECT preview_conversation_types, wechat, updated_at FROM push_tenant_settings WHERE tenant_id = $1', [tenantId],
+    );
+    return rows[0] ? toTenantPush(rows[0]) : defaultTenantPush();
+  }
+
+  async updateTenantPush(tenantId: string, patch: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] }, now: number): Promise<TenantPushSettings> {
+    const { rows } = await this.#db.write<TenantPushRow>(
+      `INSERT INTO push_tenant_settings (tenant_id, preview_conversation_types, wechat, updated_at)
+       VALUES ($1, COALESCE($2::text, '[]'), COALESCE($3::text, '{"enabled":false,"templates":{}}'), $4)
+       ON CONFLICT (tenant_id) DO UPDATE SET
+         preview_conversation_types = COALESCE($2::text, push_tenant_settings.preview_conversation_types),
+         wechat = COALESCE($3::text, push_tenant_settings.wechat),
+         updated_at = EXCLUDED.updated_at
+       RETURNING preview_conversation_types, wechat, updated_at`,
+      [tenantId, patch.preview_conversation_types ? JSON.stringify(patch.preview_conversation_types) : null, patch.wechat ? JSON.stringify(patch.wechat) : null, now],
+    );
+    return toTenantPush(rows[0]!);
   }
 }

@@ -1,10 +1,11 @@
 /**
- * Devices and push preferences in SQLite (migration 014). A registration is one transaction:
+ * Devices and push preferences in SQLite (migration 014; WeChat openids and a tenant's push
+ * choices, migration 017). A registration is one transaction:
  * it refuses a de-registered code, clears the same vendor token from any other code of the
  * tenant (a reinstall that kept its token), then upserts the code's row.
  */
 import type { DeviceStore } from '../../domain/ports.ts';
-import type { Device, DeviceRegistration, OsType, PushMute, PushSettings, PushVendor, QuietHours } from '../../domain/types.ts';
+import type { Device, DeviceRegistration, OsType, PushMute, PushSettings, PushVendor, QuietHours, TenantPushSettings } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
 import type { Db } from './db.ts';
 
@@ -26,6 +27,11 @@ const toSettings = (r: SettingsRow): PushSettings => ({
   push_enabled: r.push_enabled === 1, quiet_hours: r.quiet_hours === null ? null : JSON.parse(r.quiet_hours) as QuietHours, updated_at: r.updated_at,
 });
 export const DEFAULT_PUSH_SETTINGS: PushSettings = { push_enabled: true, quiet_hours: null, updated_at: null };
+type TenantPushRow = { preview_conversation_types: string; wechat: string; updated_at: number };
+const toTenantPush = (r: TenantPushRow): TenantPushSettings => ({
+  preview_conversation_types: JSON.parse(r.preview_conversation_types) as number[], wechat: JSON.parse(r.wechat) as TenantPushSettings['wechat'], updated_at: r.updated_at,
+});
+export const defaultTenantPush = (): TenantPushSettings => ({ preview_conversation_types: [], wechat: { enabled: false, templates: {} }, updated_at: null });
 
 export class SqliteDeviceStore implements DeviceStore {
   readonly #get;
@@ -40,6 +46,10 @@ export class SqliteDeviceStore implements DeviceStore {
   readonly #getMute;
   readonly #unmute;
   readonly #mutes;
+  readonly #setOpenid: (tenantId: string, userId: string, openid: string | null, now: number) => void;
+  readonly #getOpenid;
+  readonly #tenantPush;
+  readonly #updateTenantPush: (tenantId: string, patch: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] }, now: number) => TenantPushSettings;
 
   constructor(db: Db) {
     const get = (this.#get = db.prepare(`SELECT ${COLS} FROM devices WHERE tenant_id = ? AND device_id = ?`));
@@ -90,6 +100,27 @@ export class SqliteDeviceStore implements DeviceStore {
     this.#getMute = db.prepare('SELECT conversation_id, until, created_at FROM push_mutes WHERE tenant_id = ? AND user_id = ? AND conversation_id = ?');
     this.#unmute = db.prepare('DELETE FROM push_mutes WHERE tenant_id = ? AND user_id = ? AND conversation_id = ?');
     this.#mutes = db.prepare('SELECT conversation_id, until, created_at FROM push_mutes WHERE tenant_id = ? AND user_id = ? ORDER BY conversation_id');
+    const clearOpenid = db.prepare('DELETE FROM push_wechat_users WHERE tenant_id = ? AND (user_id = ? OR openid = ?)');
+    const insertOpenid = db.prepare('INSERT INTO push_wechat_users (tenant_id, user_id, openid, updated_at) VALUES (?, ?, ?, ?)');
+    this.#setOpenid = db.transaction((tenantId: string, userId: string, openid: string | null, now: number) => {
+      clearOpenid.run(tenantId, userId, openid);
+      if (openid !== null) insertOpenid.run(tenantId, userId, openid, now);
+    });
+    this.#getOpenid = db.prepare('SELECT openid FROM push_wechat_users WHERE tenant_id = ? AND user_id = ?');
+    const tenantPush = (this.#tenantPush = db.prepare('SELECT preview_conversation_types, wechat, updated_at FROM push_tenant_settings WHERE tenant_id = ?'));
+    const upsertTenantPush = db.prepare(
+      `INSERT INTO push_tenant_settings (tenant_id, preview_conversation_types, wechat, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (tenant_id) DO UPDATE SET preview_conversation_types = excluded.preview_conversation_types, wechat = excluded.wechat, updated_at = excluded.updated_at`,
+    );
+    this.#updateTenantPush = db.transaction((tenantId: string, patch: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] }, now: number) => {
+      const row = tenantPush.get(tenantId) as TenantPushRow | undefined;
+      const cur = row ? toTenantPush(row) : defaultTenantPush();
+      const next: TenantPushSettings = {
+        preview_conversation_types: patch.preview_conversation_types ?? cur.preview_conversation_types, wechat: patch.wechat ?? cur.wechat, updated_at: now,
+      };
+      upsertTenantPush.run(tenantId, JSON.stringify(next.preview_conversation_types), JSON.stringify(next.wechat), now);
+      return next;
+    });
   }
 
   async register(d: DeviceRegistration, now: number): Promise<{ device: Device; created: boolean }> {
@@ -139,5 +170,22 @@ export class SqliteDeviceStore implements DeviceStore {
 
   async mutes(tenantId: string, userId: string): Promise<PushMute[]> {
     return this.#mutes.all(tenantId, userId) as MuteRow[];
+  }
+
+  async setWechatOpenid(tenantId: string, userId: string, openid: string | null, now: number): Promise<void> {
+    this.#setOpenid(tenantId, userId, openid, now);
+  }
+
+  async getWechatOpenid(tenantId: string, userId: string): Promise<string | null> {
+    return (this.#getOpenid.get(tenantId, userId) as { openid: string } | undefined)?.openid ?? null;
+  }
+
+  async getTenantPush(tenantId: string): Promise<TenantPushSettings> {
+    const r = this.#tenantPush.get(tenantId) as TenantPushRow | undefined;
+    return r ? toTenantPush(r) : defaultTenantPush();
+  }
+
+  async updateTenantPush(tenantId: string, patch: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] }, now: number): Promise<TenantPushSettings> {
+    return this.#updateTenantPush(tenantId, patch, now);
   }
 }

@@ -82,7 +82,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   settings: ['update'],
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
   files: ['create', 'attach', 'delete'],
-  devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute'],
+  devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute', 'setWechatOpenid', 'updateTenantPush'],
   webhooks: ['create', 'update', 'delete', 'recordAttempt'],
   oauthApps: ['create', 'revoke'],
 };
