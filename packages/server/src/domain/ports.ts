@@ -525,4 +525,15 @@ export interface FileStore {
   orphans(before: number, limit: number): Promise<FileRecord[]>;
   /** Deletes the metadata; true if there was some. */
   delete(tenantId: string, id: string): Promise<boolean>;
+  /**
+   * Undoes `attach` of a message that was not stored after all: back to `uploaded`, only if
+   * it is still attached to `messageId`. True when it changed.
+   */
+  release(tenantId: string, id: string, messageId: string): Promise<boolean>;
+  /**
+   * Deletes the metadata only if the file is still `uploaded` and was created before `before`:
+   * one conditional statement, so an orphan cleanup never deletes a file that a message
+   * attached meanwhile (and a message never attaches a file the cleanup deleted).
+   */
+  deleteOrphan(tenantId: string, id: string, before: number): Promise<boolean>;
 }

@@ -75,7 +75,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   teams: ['putTeam', 'deleteTeam', 'setTags'],
   settings: ['update'],
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
-  files: ['create', 'attach', 'delete'],
+  files: ['create', 'attach', 'delete', 'release', 'deleteOrphan'],
   devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute'],
 };
 
