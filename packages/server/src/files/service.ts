@@ -37,6 +37,7 @@ import type { AuditLog } from '../domain/audit.ts';
 import { requireAccess } from '../domain/access.ts';
 import { fail, isAppError } from '../domain/errors.ts';
 import { ACCEPTED, STRIPPED_IMAGES, checkFileName, declaredMatches } from './sniff.ts';
+import { ClamdScanner, type VirusScanner } from './scan.ts';
 
 export interface FileServiceDeps {
   config: Readonly<Config>;
@@ -45,6 +46,8 @@ export interface FileServiceDeps {
   directory: MemberDirectory;
   audit: AuditLog;
   now?: () => number;
+  /** The virus-scan hook; default: clamd when `files.scan.enabled`, else none. */
+  scanner?: VirusScanner | null;
 }
 
 /** Seed 003's content fields of a file, filled from what was stored. */
@@ -80,6 +83,7 @@ export class FileService {
   readonly #d: FileServiceDeps;
   readonly #now: () => number;
   readonly #secret: Buffer;
+  readonly #scanner: VirusScanner | null;
   readonly limits: Readonly<Record<FileKind, number>>;
 
   constructor(d: FileServiceDeps) {
@@ -87,6 +91,7 @@ export class FileService {
     this.#now = d.now ?? Date.now;
     const f = d.config.files;
     this.#secret = createHmac('sha256', f.signingSecret || d.config.auth.tokenSecret).update('careline file links').digest();
+    this.#scanner = d.scanner !== undefined ? d.scanner : (f.scan.enabled ? new ClamdScanner(f.scan) : null);
     this.limits = { image: f.maxImageBytes, audio: f.maxAudioBytes, video: f.maxVideoBytes, file: f.maxFileBytes };
   }
 
@@ -128,6 +133,8 @@ export class FileService {
       if (!sniffed || !kind) throw fail('file.type_not_allowed', undefined, { detected: sniffed ?? null });
       if (!declaredMatches(input.declaredType, sniffed)) throw fail('file.type_mismatch', undefined, { declared: input.declaredType, detected: sniffed });
       if (size > this.limits[kind]) throw fail('file.too_large', undefined, { limit: this.limits[kind], kind });
+      // The bytes as sent are scanned before anything parses them further (sharp, music-metadata).
+      await this.scan(createReadStream(spool));
 
       const id = `${ulid()}${randomBytes(8).toString('hex')}`;
       const rec: FileRecord = {
@@ -163,6 +170,13 @@ export class FileService {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /** Runs the virus-scan hook (if any) over `body`: `file.infected`, or `file.scan_failed` when the scanner cannot say. */
+  async scan(body: AsyncIterable<Uint8Array>): Promise<void> {
+    if (!this.#scanner) return;
+    const v = await this.#scanner.scan(body);
+    if (v.infected) throw fail('file.infected', undefined, { signature: v.signature });
   }
 
   /** Rewrites the image without metadata (orientation applied first), and makes a JPEG thumbnail. */
