@@ -38,6 +38,7 @@ import { requireAccess } from '../domain/access.ts';
 import { fail, isAppError } from '../domain/errors.ts';
 import { ACCEPTED, STRIPPED_IMAGES, checkFileName, declaredMatches } from './sniff.ts';
 import { ClamdScanner, type VirusScanner } from './scan.ts';
+import { TusService } from './tus.ts';
 
 export interface FileServiceDeps {
   config: Readonly<Config>;
@@ -85,6 +86,8 @@ export class FileService {
   readonly #secret: Buffer;
   readonly #scanner: VirusScanner | null;
   readonly limits: Readonly<Record<FileKind, number>>;
+  /** Resumable (tus) uploads, completed through `upload`. */
+  readonly tus: TusService<FileInfo>;
 
   constructor(d: FileServiceDeps) {
     this.#d = d;
@@ -93,6 +96,14 @@ export class FileService {
     this.#secret = createHmac('sha256', f.signingSecret || d.config.auth.tokenSecret).update('careline file links').digest();
     this.#scanner = d.scanner !== undefined ? d.scanner : (f.scan.enabled ? new ClamdScanner(f.scan) : null);
     this.limits = { image: f.maxImageBytes, audio: f.maxAudioBytes, video: f.maxVideoBytes, file: f.maxFileBytes };
+    this.tus = new TusService<FileInfo>({
+      config: d.config, storage: d.storage, blobs: d.blobs, directory: d.directory, maxBytes: this.maxBytes, now: this.#now,
+      upload: (p, conversationId, input) => this.upload(p, conversationId, input),
+      info: async (tenantId, fileId) => {
+        const rec = await d.storage.files.get(tenantId, fileId);
+        return rec ? info(rec) : null;
+      },
+    });
   }
 
   get blobs(): BlobStore {
@@ -313,9 +324,14 @@ export class FileService {
     return STORAGE_ID.test(id);
   }
 
-  /** Deletes uploads never attached that are older than `files.orphanTtlSeconds` at `now`, at most `limit`; returns how many. */
+  /**
+   * Deletes uploads never attached that are older than `files.orphanTtlSeconds` at `now`, at
+   * most `limit`, and resumable uploads unchanged that long (with their parts); returns how
+   * many files were deleted.
+   */
   async cleanupOrphans(limit = 500, now = this.#now()): Promise<number> {
     const before = now - this.#d.config.files.orphanTtlSeconds * 1000;
+    await this.tus.expire(before, limit);
     let n = 0;
     for (const f of await this.#d.storage.files.orphans(before, limit)) {
       // The row first, and only if still an orphan: a message that attached the file since it

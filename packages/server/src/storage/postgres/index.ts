@@ -8,7 +8,7 @@
  * a per-tenant head row.
  */
 import type {
-  AuditStore, AuthSessionStore, ConversationStore, DeviceStore, FileStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
+  AuditStore, AuthSessionStore, ConversationStore, DeviceStore, FileStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore, UploadStore, RetentionStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
 import { describeUrl, isConnectionError, PgDb } from './db.ts';
@@ -26,6 +26,8 @@ import { PgTenantStore } from './tenants.ts';
 import { PgTopicStore } from './topics.ts';
 import { PgUserStore } from './users.ts';
 import { PgDeviceStore } from './devices.ts';
+import { PgUploadStore } from './files-uploads.ts';
+import { PgRetentionStore } from './files-retention.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -51,6 +53,8 @@ export class PostgresStorage implements Storage {
   readonly jobs: JobStore;
   readonly files: FileStore;
   readonly devices: DeviceStore;
+  readonly uploads: UploadStore;
+  readonly retention: RetentionStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -67,6 +71,8 @@ export class PostgresStorage implements Storage {
     this.jobs = new PgJobStore(db);
     this.files = new PgFileStore(db);
     this.devices = new PgDeviceStore(db);
+    this.uploads = new PgUploadStore(db);
+    this.retention = new PgRetentionStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

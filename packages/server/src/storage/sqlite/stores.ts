@@ -18,6 +18,8 @@ import { SqliteTopicStore } from './topics.ts';
 import { SqliteUserStore } from './users.ts';
 import { SqliteFileStore } from './files.ts';
 import { SqliteDeviceStore } from './devices.ts';
+import { SqliteUploadStore } from './files-uploads.ts';
+import { SqliteRetentionStore } from './files-retention.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -35,6 +37,8 @@ export interface SqliteStores {
   jobs: SqliteJobStore;
   files: SqliteFileStore;
   devices: SqliteDeviceStore;
+  uploads: SqliteUploadStore;
+  retention: SqliteRetentionStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -53,6 +57,8 @@ export function openStores(db: Db): SqliteStores {
     jobs: new SqliteJobStore(db),
     files: new SqliteFileStore(db),
     devices: new SqliteDeviceStore(db),
+    uploads: new SqliteUploadStore(db),
+    retention: new SqliteRetentionStore(db),
   };
 }
 
@@ -77,6 +83,8 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
   files: ['create', 'attach', 'delete', 'release', 'deleteOrphan'],
   devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute'],
+  uploads: ['create', 'appendPart', 'setState', 'delete'],
+  retention: ['setPolicy', 'setHold', 'expireMessages'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];
