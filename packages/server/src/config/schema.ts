@@ -260,6 +260,7 @@ export const ConfigSchema = Type.Object(
           },
           { default: {}, additionalProperties: false },
         ),
+        retentionIntervalSeconds: Int(3600, 'How often retention runs (a job on one node of the cluster): messages and files older than the tenant\'s policy for their conversation type are deleted, unless under legal hold (0: never on this node).', 0),
       },
       { default: {}, additionalProperties: false },
     ),

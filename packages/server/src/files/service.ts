@@ -39,6 +39,7 @@ import { fail, isAppError } from '../domain/errors.ts';
 import { ACCEPTED, STRIPPED_IMAGES, checkFileName, declaredMatches } from './sniff.ts';
 import { ClamdScanner, type VirusScanner } from './scan.ts';
 import { TusService } from './tus.ts';
+import { RetentionService } from './retention.ts';
 
 export interface FileServiceDeps {
   config: Readonly<Config>;
@@ -88,6 +89,8 @@ export class FileService {
   readonly limits: Readonly<Record<FileKind, number>>;
   /** Resumable (tus) uploads, completed through `upload`. */
   readonly tus: TusService<FileInfo>;
+  /** Retention policies, legal holds, and the periodic deletion. */
+  readonly retention: RetentionService;
 
   constructor(d: FileServiceDeps) {
     this.#d = d;
@@ -96,6 +99,7 @@ export class FileService {
     this.#secret = createHmac('sha256', f.signingSecret || d.config.auth.tokenSecret).update('careline file links').digest();
     this.#scanner = d.scanner !== undefined ? d.scanner : (f.scan.enabled ? new ClamdScanner(f.scan) : null);
     this.limits = { image: f.maxImageBytes, audio: f.maxAudioBytes, video: f.maxVideoBytes, file: f.maxFileBytes };
+    this.retention = new RetentionService({ config: d.config, storage: d.storage, blobs: d.blobs, now: this.#now });
     this.tus = new TusService<FileInfo>({
       config: d.config, storage: d.storage, blobs: d.blobs, directory: d.directory, maxBytes: this.maxBytes, now: this.#now,
       upload: (p, conversationId, input) => this.upload(p, conversationId, input),

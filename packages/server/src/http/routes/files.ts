@@ -54,7 +54,52 @@ function send(reply: FastifyReply, d: Download): FastifyReply {
   return reply.send(d.body);
 }
 
+const Policy = Type.Object({ tenant_id: Type.String(), conversation_type: Type.Integer(), days: Type.Integer(), updated_at: Type.Integer() });
+const Hold = Type.Object({ tenant_id: Type.String(), conversation_id: Type.String(), reason: Type.Union([Type.String(), Type.Null()]), set_by: Type.String(), set_at: Type.Integer() });
+
+/** Retention policies and legal holds: the integrator's API key, or a user with the admin role. */
+function retentionRoutes(app: Api, core: Core): void {
+  const r = core.files.retention;
+  app.get('/api/v2/management/retention', {
+    config: { auth: 'any' },
+    schema: { tags: ['management'], summary: 'The tenant\'s retention policies (days kept per conversation type)', response: { 200: Type.Object({ policies: Type.Array(Policy) }), ...errors(401, 403) } },
+  }, async (req) => ({ policies: await r.policies(req.principal) }));
+
+  app.put('/api/v2/management/retention/:conversation_type', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['management'], summary: 'Set how many days messages and files of a conversation type are kept (null: forever)',
+      description: 'Older messages become tombstones (content null, seq kept) and their files are deleted, by the periodic retention job; conversations under legal hold are skipped. '
+        + 'The integrator\'s API key, or a user with the admin role.',
+      params: Type.Object({ conversation_type: Type.Integer({ minimum: 0, maximum: 1000 }) }),
+      body: Type.Object({ days: Type.Union([Type.Integer({ minimum: 1, maximum: 36_500 }), Type.Null()]) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ policies: Type.Array(Policy) }), ...errors(400, 401, 403) },
+    },
+  }, async (req) => ({ policies: await r.setPolicy(req.principal, req.params.conversation_type, req.body.days) }));
+
+  app.get('/api/v2/management/legal-holds', {
+    config: { auth: 'any' },
+    schema: { tags: ['management'], summary: 'The tenant\'s conversations under legal hold', response: { 200: Type.Object({ holds: Type.Array(Hold) }), ...errors(401, 403) } },
+  }, async (req) => ({ holds: await r.holds(req.principal) }));
+
+  app.put('/api/v2/sessions/:session_id/legal-hold', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['management'], summary: 'Put a conversation under legal hold: retention deletes nothing of it until the hold is lifted',
+      params: SessionIdParams,
+      body: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ hold: Hold }), ...errors(400, 401, 403, 404) },
+    },
+  }, async (req) => ({ hold: (await r.setHold(req.principal, req.params.session_id, { reason: req.body.reason ?? null }))! }));
+
+  app.delete('/api/v2/sessions/:session_id/legal-hold', {
+    config: { auth: 'any' },
+    schema: { tags: ['management'], summary: 'Lift a conversation\'s legal hold', params: SessionIdParams, response: { 200: Type.Object({ hold: Type.Null() }), ...errors(401, 403, 404) } },
+  }, async (req) => ({ hold: (await r.setHold(req.principal, req.params.session_id, null)) as null }));
+}
+
 export async function fileRoutes(app: Api, core: Core): Promise<void> {
+  retentionRoutes(app, core);
   await app.register(async (scope: Api) => {
     // Uploads are read by the handler as a stream; nothing else in this scope has a body to parse.
     scope.removeAllContentTypeParsers();
