@@ -89,6 +89,7 @@ describe('tus on one node (SQLite, disk)', () => {
   const auth = () => ({ authorization: `Bearer ${patient.token}` });
   const T = (h: Record<string, string> = {}) => ({ ...auth(), 'tus-resumable': '1.0.0', ...h });
   const endpoint = () => `${s.url}/api/v2/sessions/${encodeURIComponent(conv)}/uploads`;
+  /** Blobs of upload parts (`u/…`); the files' own blobs are elsewhere (and the orphan cleanup may take them). */
   const blobCount = () => {
     let n = 0;
     const walk = (d: string) => {
@@ -100,7 +101,7 @@ describe('tus on one node (SQLite, disk)', () => {
       }
       for (const x of names) (statSync(join(d, x)).isDirectory() ? walk(join(d, x)) : n++);
     };
-    walk(join(s.dataDir, 'files'));
+    walk(join(s.dataDir, 'files', 'u'));
     return n;
   };
 
@@ -162,6 +163,8 @@ describe('tus on one node (SQLite, disk)', () => {
 
   it('completion runs the checks of an upload: a type not accepted ends the upload, nothing is stored, its parts are deleted', async () => {
     const n0 = blobCount();
+    const rows = () => s.server.core.storage.files.orphans(Date.now() + 60_000, 1000).then((r) => r.length);
+    const rows0 = await rows();
     const bad = Buffer.alloc(50_000, 'not a file type we take ');
     await assert.rejects(
       tusUpload(bad, { endpoint: endpoint(), headers: auth(), metadata: { filename: 'x.txt' }, chunkSize: 20_000 }),
@@ -175,6 +178,7 @@ describe('tus on one node (SQLite, disk)', () => {
       (e: tus.DetailedError) => e.originalResponse?.getStatus() === 413,
     );
     assert.equal(blobCount(), n0);
+    assert.equal(await rows(), rows0, 'no file stored');
   });
 
   it('protocol errors are coded: version, length, membership, owner, content type, offset, a finished upload', async () => {
