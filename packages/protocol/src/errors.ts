@@ -116,6 +116,12 @@ export const ErrorCodes = {
   'file.link_invalid': { status: 403, message: 'The signed link is malformed, forged or expired.' },
   'file.not_attachable': { status: 409, message: 'The file cannot be attached here: not the sender\'s, another conversation\'s, or already attached.' },
   'file.storage_failed': { status: 503, message: 'The file storage did not answer.' },
+  'file.infected': { status: 422, message: 'The virus scanner found malware in the file; it was not stored.' },
+  'file.scan_failed': { status: 503, message: 'The virus scanner did not answer or could not scan the file; it was not stored. Try again later.' },
+  'file.tus_version': { status: 412, message: 'Resumable uploads speak tus 1.0.0: send Tus-Resumable: 1.0.0.' },
+  'file.upload_conflict': { status: 409, message: 'The upload is not at the Upload-Offset sent (or another request moved it first): HEAD it for its offset and go on from there.' },
+  'file.upload_content_type': { status: 415, message: 'A PATCH of a resumable upload has Content-Type: application/offset+octet-stream.' },
+  'file.upload_failed': { status: 410, message: 'The resumable upload ended refused (details.error says why); start a new one.' },
   // Long-polling and Server-Sent Events (`/api/v2/poll`).
   'longpoll.too_many_frames': { status: 413, message: 'Too many frames in one POST; send fewer at a time (longpoll.maxFrames).' },
   'longpoll.frame_too_large': { status: 413, message: 'A frame is larger than ws.maxFrameBytes; it was not handled.' },

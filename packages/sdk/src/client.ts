@@ -27,6 +27,7 @@ import { NotificationsApi } from './notifications.ts';
 import { DevicesApi } from './devices.ts';
 import { Sequencer } from './sequencer.ts';
 import { TopicsApi } from './topics.ts';
+import { FilesApi } from './files.ts';
 import { OPEN, defaultWebSocket, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './socket.ts';
 import { longPollFactory } from './transport-longpoll.ts';
 import { MemoryStorage, type CarelineStorage } from './storage.ts';
@@ -117,6 +118,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   readonly devices: DevicesApi;
   /** Consultation helpers: start, end, enter, lists and counts by state. */
   readonly topics: TopicsApi;
+  /** Files: upload with progress, send as a message, signed links. */
+  readonly files: FilesApi;
 
   readonly #opts: CarelineClientOptions;
   #factory: WebSocketFactory;
@@ -185,6 +188,10 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     });
     this.notifications = new NotificationsApi(this.api);
     this.topics = new TopicsApi(this.api);
+    this.files = new FilesApi({
+      api: this.api, url: opts.url, token: () => this.#token, ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      send: (conversationId, message, o) => this.send(conversationId, message, o),
+    });
     const storage = opts.storage ?? new MemoryStorage();
     const prefix = opts.storageKey ?? 'careline';
     this.devices = new DevicesApi(this.api, storage);

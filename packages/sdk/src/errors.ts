@@ -23,7 +23,9 @@ export type ClientErrorCode =
   /** The server closed the connection because the same credentials connected elsewhere (4503). */
   | 'connection.replaced'
   /** The server closed the connection with a terminal close code the SDK has no name for. */
-  | 'connection.terminated';
+  | 'connection.terminated'
+  /** The operation was cancelled by its `AbortSignal` (an upload). */
+  | 'client.aborted';
 
 export type CarelineErrorCode = ErrorCode | ClientErrorCode;
 

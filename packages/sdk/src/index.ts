@@ -27,6 +27,7 @@ export {
 } from './devices.ts';
 export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
+export { FilesApi, fileContent, type SendFileOptions, type StoredFile, type UploadBody, type UploadOptions, type UploadProgress } from './files.ts';
 export { conversationTitle, isDefaultConversationName } from './titles.ts';
 export { Emitter, type Listener } from './emitter.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';

@@ -126,6 +126,11 @@ export async function startServer({ config, logger: given, onStorageFailure, red
 
   const stopPruning = pruneSessions(core, logger);
   const stopOrphans = cleanOrphanFiles(core, logger);
+  const stopRetention = core.files.retention.start({
+    worker: `${core.nodeId}:${process.pid}:retention`,
+    onRun: (r) => logger.info({ retention: r }, 'retention ran'),
+    onError: (err) => logger.warn({ err }, 'retention failed'),
+  });
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -133,6 +138,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       state.accepting = false;
       stopPruning();
       stopOrphans();
+      await stopRetention();
       realtime.shutdown();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);

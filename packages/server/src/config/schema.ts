@@ -250,6 +250,17 @@ export const ConfigSchema = Type.Object(
         signingSecret: Str('', 'HMAC secret of signed download links; empty: derived from auth.tokenSecret. Every node needs the same one.'),
         orphanTtlSeconds: Int(86_400, 'An uploaded file never attached to a message is deleted after this long.', 60),
         cleanupIntervalSeconds: Int(600, 'How often orphaned uploads are looked for (0: never).', 0),
+        scan: Type.Object(
+          {
+            enabled: Bool(false, 'Scan every upload with ClamAV\'s clamd (INSTREAM) before it is stored: infected → file.infected, scanner down → file.scan_failed; nothing is stored either way.'),
+            socket: Str('/run/clamav/clamd.ctl', 'clamd\'s Unix socket (Debian\'s LocalSocket). Used unless files.scan.host is set.'),
+            host: Str('', 'clamd\'s TCP host (TCPSocket/TCPAddr in clamd.conf); empty: the Unix socket.'),
+            port: Int(3310, 'clamd\'s TCP port.', 1, 65_535),
+            timeoutMs: Int(60_000, 'How long a scan may take (connect, send, verdict) before the upload is refused with file.scan_failed.', 100),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        retentionIntervalSeconds: Int(3600, 'How often retention runs (a job on one node of the cluster): messages and files older than the tenant\'s policy for their conversation type are deleted, unless under legal hold (0: never on this node).', 0),
       },
       { default: {}, additionalProperties: false },
     ),

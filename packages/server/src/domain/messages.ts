@@ -35,17 +35,25 @@ export interface PreparedSend {
 interface CommitCtx {
   recipients: readonly string[];
   origin: SendOptions['origin'];
-  /** A stored file the message attaches once committed. */
-  file?: string;
+  /** A stored file the message claimed (attached before the commit; released if it is not stored). */
+  file?: { id: string; claimed: boolean };
 }
 
 /** Files stored by Careline that a message refers to by its content's `storageId` (`files/service.ts`). */
 export interface MessageFiles {
   /** Whether the id names a file stored by Careline; other ids refer to a host system's storage and pass through. */
   isStored(storageId: string): boolean;
-  /** The stored facts (seed 003's fields) of the sender's unattached upload to the conversation; `file.*` errors otherwise. */
-  facts(tenantId: string, storageId: string, conversationId: string, senderId: string): Promise<Record<string, unknown>>;
-  attach(tenantId: string, storageId: string, conversationId: string, senderId: string, messageId: string): Promise<unknown>;
+  /**
+   * Attaches the sender's upload to the conversation to the message about to be stored
+   * (`messageId`), before it is stored, so that nothing (an orphan cleanup, another message)
+   * takes the file between the check and the commit; returns its stored facts (seed 003's
+   * fields). `claimed` is false for a resend of the message that attached it already (same
+   * sender and `clientId`): the commit then answers that message as a duplicate. `file.*`
+   * errors otherwise.
+   */
+  claim(tenantId: string, storageId: string, conversationId: string, senderId: string, messageId: string, clientId: string | null): Promise<{ facts: Record<string, unknown>; claimed: boolean }>;
+  /** Undoes a claim whose message was not stored. */
+  release(tenantId: string, storageId: string, messageId: string): Promise<unknown>;
 }
 
 export interface MessageDeps {
@@ -116,16 +124,22 @@ export class MessageService {
     // A file stored here: it must be the sender's upload to this conversation, not attached
     // yet; its stored facts replace what the client said of it.
     const storageId = (out.content as { storageId?: unknown } | null)?.storageId;
-    let file: string | undefined;
+    const id = newId();
+    let file: CommitCtx['file'];
     if (this.#d.files && typeof storageId === 'string' && this.#d.files.isStored(storageId)) {
-      const facts = await this.#d.files.facts(p.tenantId, storageId, conversationId, senderId);
-      const allowed = Object.keys((MessageTypeByCode.get(out.type)?.schema as { properties?: object } | undefined)?.properties ?? {});
-      out = { ...out, content: { ...(out.content as object), ...Object.fromEntries(Object.entries(facts).filter(([k]) => allowed.includes(k))) } };
-      checked = checkContent(out.type, out.content, this.#d.maxContentBytes);
-      file = storageId;
+      const c = await this.#d.files.claim(p.tenantId, storageId, conversationId, senderId, id, out.client_id ?? null);
+      file = { id: storageId, claimed: c.claimed };
+      try {
+        const allowed = Object.keys((MessageTypeByCode.get(out.type)?.schema as { properties?: object } | undefined)?.properties ?? {});
+        out = { ...out, content: { ...(out.content as object), ...Object.fromEntries(Object.entries(c.facts).filter(([k]) => allowed.includes(k))) } };
+        checked = checkContent(out.type, out.content, this.#d.maxContentBytes);
+      } catch (err) {
+        if (c.claimed) await this.#d.files.release(p.tenantId, storageId, id).catch(() => {});
+        throw err;
+      }
     }
     const msg: NewMessage = {
-      tenant_id: p.tenantId, conversation_id: conversationId, id: newId(), sender_id: senderId, type: out.type,
+      tenant_id: p.tenantId, conversation_id: conversationId, id, sender_id: senderId, type: out.type,
       content: out.content, content_json: checked.json, client_id: out.client_id ?? null, created_at: this.#now(), forward: null,
       ...(careTeam ? { care_team: true } : {}),
     };
@@ -137,10 +151,18 @@ export class MessageService {
   }
 
   async #commit(msg: NewMessage, ctx: CommitCtx): Promise<SendResult> {
-    const r = await this.committer.write(msg, ctx);
+    // A file claimed for a message that is not stored (refused, or a resend answered by the
+    // first copy) goes back to being an upload.
+    const release = () => (ctx.file?.claimed ? this.#d.files?.release(msg.tenant_id, ctx.file.id, msg.id).catch(() => {}) : undefined);
+    let r;
+    try {
+      r = await this.committer.write(msg, ctx);
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    if (!r.ok || r.duplicate) await release();
     if (!r.ok) throw fail(r.code);
-    // Checked in prepare; a second message that raced for the same upload is stored and the file stays the first one's.
-    if (ctx.file && !r.duplicate) await this.#d.files?.attach(msg.tenant_id, ctx.file, msg.conversation_id, msg.sender_id, r.message.id).catch(() => {});
     return { message: r.message, duplicate: r.duplicate };
   }
 

@@ -384,6 +384,10 @@ export interface Storage {
   readonly webhooks: WebhookStore;
   /** Third-party apps that exchange their id and secret for access tokens (`OAuthAppStore`). */
   readonly oauthApps: OAuthAppStore;
+  /** Resumable (tus) uploads in progress (`UploadStore`). */
+  readonly uploads: UploadStore;
+  /** Retention policies and legal holds, and the deletion they drive (`RetentionStore`). */
+  readonly retention: RetentionStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -536,6 +540,106 @@ export interface FileStore {
   orphans(before: number, limit: number): Promise<FileRecord[]>;
   /** Deletes the metadata; true if there was some. */
   delete(tenantId: string, id: string): Promise<boolean>;
+  /**
+   * Undoes `attach` of a message that was not stored after all: back to `uploaded`, only if
+   * it is still attached to `messageId`. True when it changed.
+   */
+  release(tenantId: string, id: string, messageId: string): Promise<boolean>;
+  /**
+   * Deletes the metadata only if the file is still `uploaded` and was created before `before`:
+   * one conditional statement, so an orphan cleanup never deletes a file that a message
+   * attached meanwhile (and a message never attaches a file the cleanup deleted).
+   */
+  deleteOrphan(tenantId: string, id: string, before: number): Promise<boolean>;
+}
+
+/** A part of a resumable upload: bytes received by one PATCH, stored as a blob. */
+export interface UploadPart {
+  key: string;
+  size: number;
+}
+
+/**
+ * A resumable (tus) upload: its state lives here, so any node answers any of its requests;
+ * the bytes received so far are `parts` in the blob store, in offset order. `uploading` until
+ * `upload_offset` reaches `length`; then `completing` (one node runs the checks of an upload
+ * over the parts), `done` (with `file_id`) or `failed` (with `error`, a code).
+ */
+export interface FileUpload {
+  tenant_id: string;
+  id: string;
+  conversation_id: string;
+  uploader_id: string;
+  file_name: string;
+  declared_type: string | null;
+  length: number;
+  upload_offset: number;
+  parts: UploadPart[];
+  state: 'uploading' | 'completing' | 'done' | 'failed';
+  file_id: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface UploadStore {
+  create(u: FileUpload): Promise<void>;
+  /** The tenant's upload, or null. */
+  get(tenantId: string, id: string): Promise<FileUpload | null>;
+  /**
+   * Appends a part received at `offset`: one conditional update, true only if the upload is
+   * `uploading`, still at `offset`, and the part does not pass `length` (so of two PATCHes at
+   * one offset, on any nodes, one wins; the loser's part is not referenced).
+   */
+  appendPart(tenantId: string, id: string, offset: number, part: UploadPart, now: number): Promise<boolean>;
+  /** Moves the state from `from` to `to` (and sets `file_id`/`error`): true if it was `from`. */
+  setState(tenantId: string, id: string, from: FileUpload['state'], to: FileUpload['state'], fields: { file_id?: string | null; error?: string | null }, now: number): Promise<boolean>;
+  delete(tenantId: string, id: string): Promise<boolean>;
+  /** Uploads last changed before `before` (ms), oldest first, at most `limit`, across tenants. */
+  stale(before: number, limit: number): Promise<FileUpload[]>;
+}
+
+/** A tenant's retention of one conversation type: its messages and files are deleted after `days`. */
+export interface RetentionPolicy {
+  tenant_id: string;
+  conversation_type: number;
+  days: number;
+  updated_at: number;
+}
+
+export interface LegalHold {
+  tenant_id: string;
+  conversation_id: string;
+  reason: string | null;
+  set_by: string;
+  set_at: number;
+}
+
+/**
+ * Retention: policies per tenant and conversation type, legal holds per conversation, and the
+ * deletion itself. Deleting keeps each message's row as a tombstone (its seq, id, sender, type
+ * and time; content null), so seqs stay gap-free.
+ */
+export interface RetentionStore {
+  /** Sets (days > 0) or removes (days null) a policy. */
+  setPolicy(tenantId: string, conversationType: number, days: number | null, now: number): Promise<void>;
+  policies(tenantId: string | null): Promise<RetentionPolicy[]>;
+  /** Sets or lifts a hold; true if something changed. */
+  setHold(tenantId: string, conversationId: string, hold: { reason: string | null; by: string } | null, now: number): Promise<boolean>;
+  hold(tenantId: string, conversationId: string): Promise<LegalHold | null>;
+  holds(tenantId: string): Promise<LegalHold[]>;
+  /**
+   * The conversations of `type` in the tenant, not under hold, with a message created before
+   * `before` whose content is still there: at most `limit`, after `afterId` (id order).
+   */
+  expiring(tenantId: string, type: number, before: number, afterId: string, limit: number): Promise<string[]>;
+  /**
+   * In one transaction, unless the conversation is under hold (checked in it): makes tombstones
+   * of its messages created before `before` (content null), at most `limit`; returns their ids.
+   */
+  expireMessages(tenantId: string, conversationId: string, before: number, limit: number): Promise<string[]>;
+  /** The conversation's files created before `before` (any state), at most `limit`; none under hold. */
+  expiringFiles(tenantId: string, conversationId: string, before: number, limit: number): Promise<FileRecord[]>;
 }
 
 /**

@@ -37,6 +37,9 @@ import type { AuditLog } from '../domain/audit.ts';
 import { requireAccess } from '../domain/access.ts';
 import { fail, isAppError } from '../domain/errors.ts';
 import { ACCEPTED, STRIPPED_IMAGES, checkFileName, declaredMatches } from './sniff.ts';
+import { ClamdScanner, type VirusScanner } from './scan.ts';
+import { TusService } from './tus.ts';
+import { RetentionService } from './retention.ts';
 
 export interface FileServiceDeps {
   config: Readonly<Config>;
@@ -45,6 +48,8 @@ export interface FileServiceDeps {
   directory: MemberDirectory;
   audit: AuditLog;
   now?: () => number;
+  /** The virus-scan hook; default: clamd when `files.scan.enabled`, else none. */
+  scanner?: VirusScanner | null;
 }
 
 /** Seed 003's content fields of a file, filled from what was stored. */
@@ -80,14 +85,29 @@ export class FileService {
   readonly #d: FileServiceDeps;
   readonly #now: () => number;
   readonly #secret: Buffer;
+  readonly #scanner: VirusScanner | null;
   readonly limits: Readonly<Record<FileKind, number>>;
+  /** Resumable (tus) uploads, completed through `upload`. */
+  readonly tus: TusService<FileInfo>;
+  /** Retention policies, legal holds, and the periodic deletion. */
+  readonly retention: RetentionService;
 
   constructor(d: FileServiceDeps) {
     this.#d = d;
     this.#now = d.now ?? Date.now;
     const f = d.config.files;
     this.#secret = createHmac('sha256', f.signingSecret || d.config.auth.tokenSecret).update('careline file links').digest();
+    this.#scanner = d.scanner !== undefined ? d.scanner : (f.scan.enabled ? new ClamdScanner(f.scan) : null);
     this.limits = { image: f.maxImageBytes, audio: f.maxAudioBytes, video: f.maxVideoBytes, file: f.maxFileBytes };
+    this.retention = new RetentionService({ config: d.config, storage: d.storage, blobs: d.blobs, now: this.#now });
+    this.tus = new TusService<FileInfo>({
+      config: d.config, storage: d.storage, blobs: d.blobs, directory: d.directory, maxBytes: this.maxBytes, now: this.#now,
+      upload: (p, conversationId, input) => this.upload(p, conversationId, input),
+      info: async (tenantId, fileId) => {
+        const rec = await d.storage.files.get(tenantId, fileId);
+        return rec ? info(rec) : null;
+      },
+    });
   }
 
   get blobs(): BlobStore {
@@ -128,6 +148,8 @@ export class FileService {
       if (!sniffed || !kind) throw fail('file.type_not_allowed', undefined, { detected: sniffed ?? null });
       if (!declaredMatches(input.declaredType, sniffed)) throw fail('file.type_mismatch', undefined, { declared: input.declaredType, detected: sniffed });
       if (size > this.limits[kind]) throw fail('file.too_large', undefined, { limit: this.limits[kind], kind });
+      // The bytes as sent are scanned before anything parses them further (sharp, music-metadata).
+      await this.scan(createReadStream(spool));
 
       const id = `${ulid()}${randomBytes(8).toString('hex')}`;
       const rec: FileRecord = {
@@ -165,6 +187,13 @@ export class FileService {
     }
   }
 
+  /** Runs the virus-scan hook (if any) over `body`: `file.infected`, or `file.scan_failed` when the scanner cannot say. */
+  async scan(body: AsyncIterable<Uint8Array>): Promise<void> {
+    if (!this.#scanner) return;
+    const v = await this.#scanner.scan(body);
+    if (v.infected) throw fail('file.infected', undefined, { signature: v.signature });
+  }
+
   /** Rewrites the image without metadata (orientation applied first), and makes a JPEG thumbnail. */
   async #image(path: string, dir: string, mime: string) {
     try {
@@ -192,6 +221,13 @@ export class FileService {
 
   /** The file as `p` may read it (see the class comment); not found otherwise. Audited. */
   async #readable(p: Principal, tenantId: string, id: string): Promise<FileRecord> {
+    const { file, entry } = await this.#access(p, tenantId, id);
+    await this.#d.audit.read(p, entry.conversation, 'files.read', { file_id: file.id });
+    return file;
+  }
+
+  /** The checks of `#readable` without the audit record (nothing is shown yet). */
+  async #access(p: Principal, tenantId: string, id: string) {
     const file = await this.#d.storage.files.get(tenantId, id);
     if (!file) throw fail('file.not_found');
     let entry;
@@ -203,11 +239,12 @@ export class FileService {
     }
     if (file.state === 'uploaded' && p.kind === 'user' && file.uploader_id !== p.userId) throw fail('file.not_found');
     if (file.message_id) {
+      // Recalled (a tombstone with recalled_at), deleted (a tombstone without content), or
+      // not stored (yet): the file is not served.
       const m = await this.#d.storage.messages.getById(tenantId, file.conversation_id, file.message_id);
-      if (!m || m.recalled_at !== null) throw fail('file.not_found', 'The message of this file was recalled.');
+      if (!m || m.recalled_at !== null || m.content === null) throw fail('file.not_found', 'The message of this file was recalled or deleted.');
     }
-    await this.#d.audit.read(p, entry.conversation, 'files.read', { file_id: file.id });
-    return file;
+    return { file, entry };
   }
 
   /** Opens a file (or its thumbnail) for `p`, or a byte range of it. */
@@ -225,8 +262,7 @@ export class FileService {
 
   /** A signed link to the file for `p`, valid `files.signedUrlTtlSeconds`. Checks access now; the link checks it again when used. */
   async link(p: Principal, id: string, variant: Variant = 'original'): Promise<{ path: string; expires_at: number }> {
-    const file = await this.#d.storage.files.get(p.tenantId, id);
-    if (!file) throw fail('file.not_found');
+    const { file } = await this.#access(p, p.tenantId, id);
     if (variant === 'thumbnail' && !file.thumb_key) throw fail('file.not_found', 'This file has no thumbnail.');
     const expires = this.#now() + this.#d.config.files.signedUrlTtlSeconds * 1000;
     const claims: LinkClaims = p.kind === 'user'
@@ -258,18 +294,33 @@ export class FileService {
   }
 
   /**
-   * Attaches the file `storageId` to a message being sent by `senderId` in `conversationId`:
-   * it must exist in the tenant, be the sender's upload to that conversation and not attached
-   * yet (`file.not_attachable` otherwise). Returns the stored facts, which overwrite the
-   * client's (seed 003's fields are filled from what was stored).
+   * `MessageFiles.claim`: attaches the sender's upload to `conversationId` to the message
+   * `messageId` that is about to be stored (one conditional update: of two messages, or a
+   * message and the orphan cleanup, one wins). A file already attached passes only for a
+   * resend of that same message (its sender and `clientId`), unclaimed. Returns the stored
+   * facts, which overwrite the client's.
    */
-  async attach(tenantId: string, storageId: string, conversationId: string, senderId: string, messageId: string): Promise<FileInfo> {
-    const file = await this.#d.storage.files.get(tenantId, storageId);
-    if (!file) throw fail('file.not_found');
-    if (!(await this.#d.storage.files.attach(tenantId, storageId, conversationId, senderId, messageId, this.#now()))) {
-      throw fail('file.not_attachable', undefined, { storageId });
+  async claim(tenantId: string, storageId: string, conversationId: string, senderId: string, messageId: string, clientId: string | null): Promise<{ facts: Record<string, unknown>; claimed: boolean }> {
+    const facts = (f: FileRecord) => {
+      const { kind: _kind, ...fields } = info(f);
+      return fields;
+    };
+    const before = await this.#d.storage.files.get(tenantId, storageId);
+    if (!before) throw fail('file.not_found');
+    if (before.conversation_id !== conversationId || before.uploader_id !== senderId) throw fail('file.not_attachable', undefined, { storageId });
+    if (await this.#d.storage.files.attach(tenantId, storageId, conversationId, senderId, messageId, this.#now())) return { facts: facts(before), claimed: true };
+    const now = await this.#d.storage.files.get(tenantId, storageId);
+    if (!now) throw fail('file.not_found');
+    if (clientId !== null && now.state === 'attached' && now.message_id) {
+      const m = await this.#d.storage.messages.getById(tenantId, conversationId, now.message_id);
+      if (m && m.client_id === clientId && m.sender_id === senderId) return { facts: facts(now), claimed: false };
     }
-    return info(file);
+    throw fail('file.not_attachable', undefined, { storageId });
+  }
+
+  /** `MessageFiles.release`: the message that claimed the file was not stored; it is an upload again. */
+  async release(tenantId: string, storageId: string, messageId: string): Promise<boolean> {
+    return this.#d.storage.files.release(tenantId, storageId, messageId);
   }
 
   /** Whether `id` has the form of a storage id made here (a ULID and 16 hex digits). */
@@ -277,29 +328,22 @@ export class FileService {
     return STORAGE_ID.test(id);
   }
 
-  /** `MessageFiles.facts`: seed 003's fields of the sender's attachable upload. */
-  async facts(tenantId: string, storageId: string, conversationId: string, senderId: string): Promise<Record<string, unknown>> {
-    const i = await this.checkAttachable(tenantId, storageId, conversationId, senderId);
-    const { kind: _kind, ...fields } = i;
-    return fields;
-  }
-
-  /** Looks up the file a message is about to refer to, with the checks of `attach`, without attaching. */
-  async checkAttachable(tenantId: string, storageId: string, conversationId: string, senderId: string): Promise<FileInfo> {
-    const file = await this.#d.storage.files.get(tenantId, storageId);
-    if (!file) throw fail('file.not_found');
-    if (file.state !== 'uploaded' || file.conversation_id !== conversationId || file.uploader_id !== senderId) throw fail('file.not_attachable', undefined, { storageId });
-    return info(file);
-  }
-
-  /** Deletes uploads never attached that are older than `files.orphanTtlSeconds` at `now`, at most `limit`; returns how many. */
+  /**
+   * Deletes uploads never attached that are older than `files.orphanTtlSeconds` at `now`, at
+   * most `limit`, and resumable uploads unchanged that long (with their parts); returns how
+   * many files were deleted.
+   */
   async cleanupOrphans(limit = 500, now = this.#now()): Promise<number> {
     const before = now - this.#d.config.files.orphanTtlSeconds * 1000;
+    await this.tus.expire(before, limit);
     let n = 0;
     for (const f of await this.#d.storage.files.orphans(before, limit)) {
+      // The row first, and only if still an orphan: a message that attached the file since it
+      // was listed keeps it (and one that comes after finds no file: file.not_found).
+      if (!(await this.#d.storage.files.deleteOrphan(f.tenant_id, f.id, before))) continue;
       await this.#d.blobs.delete(f.blob_key);
       if (f.thumb_key) await this.#d.blobs.delete(f.thumb_key);
-      if (await this.#d.storage.files.delete(f.tenant_id, f.id)) n++;
+      n++;
     }
     return n;
   }

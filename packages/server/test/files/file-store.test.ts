@@ -36,6 +36,16 @@ function contract(name: string, open: () => Promise<{ storage: Storage; done: ()
       assert.deepEqual((await f.orphans(2500, 10)).map((r) => r.id), ['f3', 'f2']);
       assert.deepEqual((await f.orphans(1500, 10)).map((r) => r.id), ['f3']);
       assert.deepEqual((await f.orphans(2500, 1)).map((r) => r.id), ['f3']);
+      // release: only the message that attached it, back to uploaded.
+      assert.equal(await f.release('t1', 'f1', 'm9'), false);
+      assert.equal(await f.release('t1', 'f1', 'm1'), true);
+      assert.deepEqual(await f.get('t1', 'f1'), file('f1'));
+      assert.equal(await f.attach('t1', 'f1', 'c1', 'u1', 'm1', 3000), true);
+      // deleteOrphan: only an upload still unattached and old enough.
+      assert.equal(await f.deleteOrphan('t1', 'f1', 5000), false, 'attached');
+      assert.equal(await f.deleteOrphan('t1', 'f2', 2000), false, 'too young');
+      assert.equal(await f.deleteOrphan('t1', 'f2', 2001), true);
+      assert.equal(await f.get('t1', 'f2'), null);
       assert.equal(await f.delete('t2', 'f3'), true);
       assert.equal(await f.delete('t2', 'f3'), false);
       assert.equal(await f.get('t2', 'f3'), null);

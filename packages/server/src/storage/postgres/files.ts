@@ -49,4 +49,17 @@ export class PgFileStore implements FileStore {
     const { rowCount } = await this.#db.write('DELETE FROM files WHERE tenant_id = $1 AND id = $2', [tenantId, id]);
     return rowCount > 0;
   }
+
+  async release(tenantId: string, id: string, messageId: string): Promise<boolean> {
+    const { rowCount } = await this.#db.write(
+      "UPDATE files SET state = 'uploaded', message_id = NULL, attached_at = NULL WHERE tenant_id = $1 AND id = $2 AND state = 'attached' AND message_id = $3",
+      [tenantId, id, messageId],
+    );
+    return rowCount > 0;
+  }
+
+  async deleteOrphan(tenantId: string, id: string, before: number): Promise<boolean> {
+    const { rowCount } = await this.#db.write("DELETE FROM files WHERE tenant_id = $1 AND id = $2 AND state = 'uploaded' AND created_at < $3", [tenantId, id, before]);
+    return rowCount > 0;
+  }
 }

@@ -8,7 +8,7 @@
  * a per-tenant head row.
  */
 import type {
-  AuditStore, AuthSessionStore, ConversationStore, DeviceStore, FileStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
+  AuditStore, AuthSessionStore, ConversationStore, DeviceStore, FileStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore, UploadStore, RetentionStore,
   OAuthAppStore, WebhookStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
@@ -29,6 +29,8 @@ import { PgUserStore } from './users.ts';
 import { PgDeviceStore } from './devices.ts';
 import { PgWebhookStore } from './webhooks.ts';
 import { PgOAuthAppStore } from './oauth-apps.ts';
+import { PgUploadStore } from './files-uploads.ts';
+import { PgRetentionStore } from './files-retention.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -56,6 +58,8 @@ export class PostgresStorage implements Storage {
   readonly devices: DeviceStore;
   readonly webhooks: WebhookStore;
   readonly oauthApps: OAuthAppStore;
+  readonly uploads: UploadStore;
+  readonly retention: RetentionStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -74,6 +78,8 @@ export class PostgresStorage implements Storage {
     this.devices = new PgDeviceStore(db);
     this.webhooks = new PgWebhookStore(db);
     this.oauthApps = new PgOAuthAppStore(db);
+    this.uploads = new PgUploadStore(db);
+    this.retention = new PgRetentionStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

@@ -10,6 +10,8 @@ export class SqliteFileStore implements FileStore {
   readonly #attach;
   readonly #orphans;
   readonly #delete;
+  readonly #release;
+  readonly #deleteOrphan;
 
   constructor(db: Db) {
     this.#insert = db.prepare(`INSERT INTO files (${COLS}) VALUES (${COLS.split(', ').map((c) => `@${c}`).join(', ')})`);
@@ -20,6 +22,8 @@ export class SqliteFileStore implements FileStore {
     );
     this.#orphans = db.prepare(`SELECT ${COLS} FROM files WHERE state = 'uploaded' AND created_at < ? ORDER BY created_at, tenant_id, id LIMIT ?`);
     this.#delete = db.prepare('DELETE FROM files WHERE tenant_id = ? AND id = ?');
+    this.#release = db.prepare("UPDATE files SET state = 'uploaded', message_id = NULL, attached_at = NULL WHERE tenant_id = ? AND id = ? AND state = 'attached' AND message_id = ?");
+    this.#deleteOrphan = db.prepare("DELETE FROM files WHERE tenant_id = ? AND id = ? AND state = 'uploaded' AND created_at < ?");
   }
 
   async create(file: FileRecord): Promise<void> {
@@ -40,5 +44,13 @@ export class SqliteFileStore implements FileStore {
 
   async delete(tenantId: string, id: string): Promise<boolean> {
     return this.#delete.run(tenantId, id).changes > 0;
+  }
+
+  async release(tenantId: string, id: string, messageId: string): Promise<boolean> {
+    return this.#release.run(tenantId, id, messageId).changes > 0;
+  }
+
+  async deleteOrphan(tenantId: string, id: string, before: number): Promise<boolean> {
+    return this.#deleteOrphan.run(tenantId, id, before).changes > 0;
   }
 }

@@ -20,6 +20,8 @@ import { SqliteFileStore } from './files.ts';
 import { SqliteDeviceStore } from './devices.ts';
 import { SqliteWebhookStore } from './webhooks.ts';
 import { SqliteOAuthAppStore } from './oauth-apps.ts';
+import { SqliteUploadStore } from './files-uploads.ts';
+import { SqliteRetentionStore } from './files-retention.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -39,6 +41,8 @@ export interface SqliteStores {
   devices: SqliteDeviceStore;
   webhooks: SqliteWebhookStore;
   oauthApps: SqliteOAuthAppStore;
+  uploads: SqliteUploadStore;
+  retention: SqliteRetentionStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -59,6 +63,8 @@ export function openStores(db: Db): SqliteStores {
     devices: new SqliteDeviceStore(db),
     webhooks: new SqliteWebhookStore(db),
     oauthApps: new SqliteOAuthAppStore(db),
+    uploads: new SqliteUploadStore(db),
+    retention: new SqliteRetentionStore(db),
   };
 }
 
@@ -81,10 +87,12 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   teams: ['putTeam', 'deleteTeam', 'setTags'],
   settings: ['update'],
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
-  files: ['create', 'attach', 'delete'],
+  files: ['create', 'attach', 'delete', 'release', 'deleteOrphan'],
   devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute', 'setWechatOpenid', 'updateTenantPush'],
   webhooks: ['create', 'update', 'delete', 'recordAttempt'],
   oauthApps: ['create', 'revoke'],
+  uploads: ['create', 'appendPart', 'setState', 'delete'],
+  retention: ['setPolicy', 'setHold', 'expireMessages'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];
