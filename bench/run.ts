@@ -77,7 +77,7 @@ const HELP = `Careline benchmark suite
                             another name is registered with mode each)
   --transports LIST         transports: compared over ${TRANSPORTS.join(',')} (default all; chat with --pairs,
                             the storm, and with mqtt Mosquitto's QoS 1 relay rate and idle connections)
-  --transport-storm-clients N  transports: reconnect storm clients per transport (default 2000)
+  --transport-storm-clients N  transports: reconnect storm clients per transport (default 2000; 0: no storm)
   --mqtt-idle N             transports: idle MQTT connections on Careline and on Mosquitto (default 2000; 0: none)
   --quiet-wait S            before each measured phase wait up to S s for the (shared) machine
                             to be quiet (default 20; 0: do not wait)

@@ -111,7 +111,8 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
       const meter = new CpuMeter([...sources, ...gens]).start();
       const startAt = wallMs() + 100;
       const rs = await Promise.all(gens.map((gen) => gen.call('chat.step', {
-        step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: 5000, startAt,
+        // (Long-polling and MQTT queue more in their clients under overload: a longer wait for the last acks.)
+        step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: transport === 'ws' ? 5000 : 15_000, startAt,
       }, ms + 60_000)));
       const m = meter.stop();
       const commit = kind === 'careline' ? commitDelta(c0, await target!.commits(), m.wallMs) : null;

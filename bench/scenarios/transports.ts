@@ -132,8 +132,8 @@ export async function transportsScenario(ctx: Ctx): Promise<TransportsRun> {
     });
   }
 
-  // 3. The reconnect storm over each transport.
-  for (const tr of order) {
+  // 3. The reconnect storm over each transport (--transport-storm-clients 0: none).
+  for (const tr of ctx.o.transportStormClients > 0 ? order : []) {
     await attempt(`storm/${tr}`, async () => {
       out.storm[tr] = await stormRun(ctx, 'careline', { transport: tr, clients: ctx.o.transportStormClients });
     });
