@@ -20,7 +20,7 @@
  */
 import { Histogram } from '../lib/hist.ts';
 import { wallMs } from '../lib/util.ts';
-import { open, type BenchConn } from './transport.ts';
+import { longPollStats, open, type BenchConn } from './transport.ts';
 
 interface Peer {
   /** Its index in `peers`, + 1 (0: none), as kept in `Step.from`. */
@@ -402,7 +402,7 @@ export const chatHandlers = {
       if (h === undefined) heads.set(p.conv, p.expect);
       else if (h !== p.expect) headMismatch++;
     }
-    return { sent, unacked, undelivered, headMismatch, ...counters, gaps: missing, errorSamples };
+    return { sent, unacked, undelivered, headMismatch, ...counters, redelivered: longPollStats.redelivered, gaps: missing, errorSamples };
   },
 
   'chat.close'() {

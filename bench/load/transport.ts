@@ -5,7 +5,8 @@
  * - `ws://host/ws?token=…` — the WebSocket (`client.ts`; `onOpen` runs when the socket opens);
  * - `http://host/?token=…` — long-polling, through the SDK's own long-poll client
  *   (`packages/sdk/src/transport-longpoll.ts`, which presents itself as a WebSocket) over a
- *   keep-alive `node:http` agent bound to the generator's source address. It polls live only
+ *   keep-alive `node:http` agent bound to the generator's source address; a message it passes
+ *   on twice is dropped by its seq, as the SDK's client does (`longPollStats`). It polls live only
  *   after a `sync`: a connection whose owner sends none in `onOpen` is given one from "now"
  *   (`cursors: {}`) and opens when its `sync_done` is in;
  * - `mqtt://host:port/?token=…&user=…` — MQTT 3.1.1 (mqtt.js), password = the token; the
@@ -103,6 +104,29 @@ function httpFetch(agent: Agent): typeof fetch {
 }
 
 const SYNC_DONE = Buffer.from('{"type":"sync_done"');
+const MESSAGE = Buffer.from('{"type":"message"');
+const MSG_CONV = Buffer.from('"conversation_id":"');
+const MSG_SEQ = Buffer.from('"seq":');
+
+/**
+ * Messages the long-poll client passed on a second time and were dropped here by their seq,
+ * as the SDK's client drops them (its sequencer): a poll that was under way while a catch-up
+ * ran can answer after it with messages the catch-up brought. Reported beside the checks.
+ */
+export const longPollStats = { redelivered: 0 };
+
+/** The conversation id and seq of a `message` frame (scanned, not parsed), or null. */
+function messageKey(data: Buffer): string | null {
+  if (data.indexOf(MESSAGE) !== 0) return null;
+  const c = data.indexOf(MSG_CONV);
+  const q = data.indexOf(MSG_SEQ);
+  if (c < 0 || q < 0) return null;
+  const end = data.indexOf(34, c + MSG_CONV.length);
+  let k = q + MSG_SEQ.length;
+  let n = 0;
+  for (; data[k]! >= 48 && data[k]! <= 57; k++) n = n * 10 + data[k]! - 48;
+  return `${data.toString('latin1', c + MSG_CONV.length, end)}\u0000${n}`;
+}
 
 function openLongPoll(url: string, o: OpenOptions): Promise<BenchConn> {
   const u = new URL(url);
@@ -113,6 +137,8 @@ function openLongPoll(url: string, o: OpenOptions): Promise<BenchConn> {
     const conn: BenchConn = { send: (f) => s.send(f), terminate: () => s.close(1006, 'dropped') };
     let opened = false;
     let starting = false;
+    /** The messages passed on (conversation, seq): a second copy is dropped. */
+    const had = new Set<string>();
     const timer = setTimeout(() => {
       if (opened) return;
       s.close(1006, 'timeout');
@@ -137,6 +163,11 @@ function openLongPoll(url: string, o: OpenOptions): Promise<BenchConn> {
         return;
       }
       if (starting && !opened && data.indexOf(SYNC_DONE) === 0) return done();
+      const key = messageKey(data);
+      if (key !== null) {
+        if (had.has(key)) return void longPollStats.redelivered++;
+        had.add(key);
+      }
       o.onData(data);
     };
     s.onclose = (ev) => {

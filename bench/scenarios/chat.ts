@@ -156,7 +156,7 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
       closes: sum('closes'),
       // Not faults: seqs that came ahead of an earlier one (cross-node) and were put in order,
       // the fill syncs sent, messages that came while one ran, and what they sent again.
-      held: sum('held'), fills: sum('fills'), filled: sum('filled'), fillResent: sum('fillResent'), echoes: sum('echoes'),
+      held: sum('held'), fills: sum('fills'), filled: sum('filled'), fillResent: sum('fillResent'), echoes: sum('echoes'), redelivered: sum('redelivered'),
       errorSamples: checks.flatMap((c) => c.errorSamples as string[]).slice(0, 5),
       ok: false,
     };
