@@ -55,12 +55,13 @@ export function transportRows(t: TransportsRun): TransportRow[] {
     if (r) add(s, 'message size; subscribers', per(t.chat, () => ''), `${r.payloadBytes} B; ${fmt.int(r.subscribers)}`);
   }
   const anyStorm = Object.values(t.storm)[0] as StormRun | undefined;
+  const secs = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : 'not all');
   if (anyStorm) {
     const s = `reconnect storm (${fmt.int(anyStorm.clients)} clients, ${fmt.int(anyStorm.rate)} msg/s)`;
-    add(s, '99% / 100% caught up (s)', per(t.storm, (x) => `${(x.t99 / 1000).toFixed(2)} / ${(x.t100 / 1000).toFixed(2)}`));
+    add(s, '99% / 100% caught up (s); caught up within 60 s', per(t.storm, (x) => `${secs(x.t99)} / ${secs(x.t100)}; ${fmt.int(x.caughtUp)}`));
     add(s, 'per client, reconnect → caught up p50 / p99 (ms)', per(t.storm, (x) => `${x.perClient.p50.toFixed(0)} / ${x.perClient.p99.toFixed(0)}`));
     add(s, 'per client, reconnect → hello (MQTT: SUBACK) p50 / p99 (ms)', per(t.storm, (x) => `${x.toHello.p50.toFixed(0)} / ${x.toHello.p99.toFixed(0)}`));
-    add(s, 'missed / duplicated (of messages expected); not back', per(t.storm, (x) => `${x.missed} / ${x.duplicated} (of ${fmt.int(x.expected)}); ${x.notBack}`));
+    add(s, 'missed / duplicated (of messages expected); not back; closed after catching up', per(t.storm, (x) => `${x.missed} / ${x.duplicated} (of ${fmt.int(x.expected)}); ${x.notBack}; ${x.closedAfterCatchUp ?? '–'}`));
     add(s, 'server CPU (cores) during the storm', per(t.storm, (x) => x.serverCpu.toFixed(2)));
   }
   const ic = t.idle.careline;

@@ -33,6 +33,7 @@ let patients: Patient[] = [];
 let localAddress: string | undefined;
 let catchUpFrames = 0;
 let errors = 0;
+let closedAfterCatchUp = 0;
 const errorSamples: string[] = [];
 
 function grow(p: Patient, seq: number): void {
@@ -77,6 +78,8 @@ async function open(p: Patient): Promise<void> {
     onData: (d) => onData(p, d),
     onClose: () => {
       p.ws = null;
+      // A patient that caught up and then lost its connection misses what follows (it does not come back).
+      if (p.caughtUpAt > 0) closedAfterCatchUp++;
     },
   });
 }
@@ -140,6 +143,7 @@ export const stormHandlers = {
       times: p.times ? done.map((x) => [x.connectStart, x.helloAt, x.syncDoneAt, x.caughtUpAt]) : [],
       errors,
       errorSamples,
+      closedAfterCatchUp,
     };
   },
 

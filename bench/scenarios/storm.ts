@@ -50,6 +50,8 @@ export interface StormRun {
   commit: ReturnType<typeof commitDelta> | null;
   errors: number;
   errorSamples: string[];
+  /** Patients whose connection closed after they had caught up (they miss what follows: the storm does not bring them back). */
+  closedAfterCatchUp: number;
 }
 
 export async function stormScenario(ctx: Ctx): Promise<Partial<Record<TargetKind, StormRun>>> {
@@ -145,6 +147,7 @@ export async function stormRun(ctx: Ctx, kind: TargetKind, opt: { transport?: Tr
       expected: sum('expected'), missed: sum('missed'), duplicated: sum('duplicated'), unknown: sum('unknown'),
       serverCpu: cpu.nodeUtil.reduce((a, b) => a + b, 0), cpu, genCpu: m.util.slice(sources.length), foreignCores: m.foreignCores, listenDrops: drops, commit,
       errors: st.reduce((a, s) => a + s.errors, 0) + tr.errors, errorSamples: st.flatMap((s) => s.errorSamples).slice(0, 5),
+      closedAfterCatchUp: st.reduce((a, s) => a + (s.closedAfterCatchUp ?? 0), 0),
     };
     ctx.log(`  storm ${kind}${transport === 'ws' ? '' : ` over ${transport}`}: ${caughtUp}/${P} caught up; 99% at ${(r.t99 / 1000).toFixed(2)} s, 100% at ${(r.t100 / 1000).toFixed(2)} s; missed ${r.missed}, duplicated ${r.duplicated} of ${r.expected}${r.notBack ? `; ${r.notBack} never got back` : ''}; ${r.listenDrops} listen-queue drops; server CPU ${(r.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `; ${commit.commits} commits of ${commit.meanBatch.toFixed(1)} msg, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''}`);
     await Promise.all([...gens.map((gen) => gen.call('storm.close')), traffic.call('traffic.close')]);
