@@ -5,7 +5,7 @@
  * figures with their ratio to it. Prints a table and writes bench/results/<time>.json (and
  * .md) with the machine, the commit and the Node version.
  *
- *   npm run bench -- [--duration 30] [--only chat,fanout,connections,storm,history,broadcast] [--quick]
+ *   npm run bench -- [--duration 30] [--only chat,fanout,connections,storm,history,broadcast,transports] [--quick]
  *                    [--backends sqlite,postgres,cluster] [--nodes 3]
  *                    [--pin] [--sync FULL|NORMAL] [--profile] [--no-baseline] [...]
  *
@@ -25,6 +25,7 @@ import { fdLimits } from './lib/proc.ts';
 import { Progress } from './lib/progress.ts';
 import { backendRows, backendTargets, backendsMarkdown, backendsTerminal, broadcastOk, markdownTable, rows, targets, targetsTable, terminalTable, type Results } from './lib/report.ts';
 import { BACKENDS, type Backend } from './lib/target.ts';
+import { transportRows, transportsFailed, transportsMarkdown, transportsTerminal } from './lib/report-transports.ts';
 import { broadcastScenario, broadcastSizes } from './scenarios/broadcast.ts';
 import { chatScenario } from './scenarios/chat.ts';
 import { connectionsScenario, connectionTarget } from './scenarios/connections.ts';
@@ -32,8 +33,10 @@ import { fanoutScenario } from './scenarios/fanout.ts';
 import { historyScenario } from './scenarios/history.ts';
 import { stormScenario } from './scenarios/storm.ts';
 import { pushTable, runPushBench, type PushBenchResult } from './push.ts';
+import { transportsScenario } from './scenarios/transports.ts';
+import { TRANSPORTS, type TransportName } from './load/transport.ts';
 
-const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push'] as const;
+const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push', 'transports'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** What runs on PostgreSQL and on a cluster (the rest is SQLite's: one node's limits). */
 const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm'];
@@ -73,6 +76,10 @@ const HELP = `Careline benchmark suite
   --broadcast-chat-rate R   broadcast: their open-loop rate, msg/s (default 1000)
   --broadcast-kind KIND     broadcast: the notification kind (default S2C_SYSTEM_PUSH, mode latest;
                             another name is registered with mode each)
+  --transports LIST         transports: compared over ${TRANSPORTS.join(',')} (default all; chat with --pairs,
+                            the storm, and with mqtt Mosquitto's QoS 1 relay rate and idle connections)
+  --transport-storm-clients N  transports: reconnect storm clients per transport (default 2000; 0: no storm)
+  --mqtt-idle N             transports: idle MQTT connections on Careline and on Mosquitto (default 2000; 0: none)
   --quiet-wait S            before each measured phase wait up to S s for the (shared) machine
                             to be quiet (default 20; 0: do not wait)
   --push-users N            push: offline users, one message and one install each (default 10000)
@@ -114,6 +121,9 @@ const { values: a } = parseArgs({
     'push-users': { type: 'string' },
     'push-rate': { type: 'string' },
     'push-workers': { type: 'string' },
+    transports: { type: 'string' },
+    'transport-storm-clients': { type: 'string' },
+    'mqtt-idle': { type: 'string' },
     profile: { type: 'boolean', default: false },
     'no-baseline': { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -174,7 +184,11 @@ const o: BenchOptions = {
   broadcastKind: a['broadcast-kind'] ?? 'S2C_SYSTEM_PUSH',
   backend: backends[0]!,
   nodes,
+  transports: (a.transports ? a.transports.split(',').map((x) => x.trim()).filter(Boolean) : [...TRANSPORTS]) as TransportName[],
+  transportStormClients: num(a['transport-storm-clients'], q ? 300 : 2000),
+  mqttIdle: num(a['mqtt-idle'], q ? 300 : 2000),
 };
+for (const t of o.transports) if (!TRANSPORTS.includes(t)) throw new Error(`--transports: unknown "${t}"; use ${TRANSPORTS.join(', ')}`);
 if (o.profile) mkdirSync(o.profile, { recursive: true });
 
 const progress = new Progress(passes.reduce((t, p) => t + p.scenarios.length * p.kinds.length * o.duration + (p.scenarios.includes('storm') ? p.kinds.length * 10 : 0), 0));
@@ -218,6 +232,7 @@ const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
   push: (c) => runPushBench({
     users: num(a['push-users'], q ? 1000 : 10_000), sendRate: num(a['push-rate'], 1000), workers: num(a['push-workers'], 16), log: c.log,
   }),
+  transports: transportsScenario,
 };
 
 process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}, writer=${o.writer}${o.pin ? ', pinned' : ''}\n`);
@@ -246,6 +261,8 @@ const table = rows(results);
 const multi = backends.length > 1;
 const bTable = multi ? backendRows(byBackend, backends) : [];
 const checks = [...targets(results), ...backendTargets(byBackend)];
+const tTable = results.transports ? transportRows(results.transports) : [];
+if (results.transports) for (const [k, v] of Object.entries(results.transports.errors)) errors[`transports/${k}`] = v;
 const out = {
   ...info, finishedAt: new Date().toISOString(), wallSeconds: Math.round((Date.now() - t0) / 1000), loadavgEnd: os.loadavg().map((x) => +x.toFixed(2)),
   results, ...(multi || backends[0] !== 'sqlite' ? { byBackend } : {}), targets: checks, errors,
@@ -257,15 +274,15 @@ writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 const md = [
   `Run of ${info.startedAt} — commit ${info.commit.slice(0, 10)}${info.dirty ? ' (uncommitted changes)' : ''}, Node ${process.version}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, ${machine.kernel}, SQLite synchronous=${o.sync} (writes in ${o.writer === 'worker' ? 'the writer thread' : 'the event loop'})${o.pin ? ', server pinned to CPU 0 and generators to CPU 1' : ', not pinned'}, ${o.duration} s per scenario and server. Load average at start ${machine.loadavgStart.join(' ')}, at end ${out.loadavgEnd.join(' ')}.`,
   '',
-  markdownTable(table),
-  '',
+  ...(table.length ? [markdownTable(table), ''] : []),
+  ...(tTable.length ? ['Transports (Careline on SQLite; Mosquitto beside it in the same run):', '', transportsMarkdown(tTable), ''] : []),
   ...(multi ? [`Backends (${backends.join(', ')}${backends.includes('cluster') ? `; cluster: ${nodes} nodes on PostgreSQL + Redis, clients spread over the nodes round-robin` : ''}):`, '', backendsMarkdown(bTable, backends, nodes), ''] : []),
   ...(checks.length ? [targetsTable(checks, true), ''] : []),
   ...(pushResult ? [pushTable(pushResult), ''] : []),
 ].join('\n');
 writeFileSync(file.replace(/\.json$/, '') + '.md', md);
 
-process.stdout.write((table.length ? '\n' + terminalTable(table) + '\n' : '') + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : '') + (pushResult ? '\n' + pushTable(pushResult) + '\n' : ''));
+process.stdout.write((table.length ? '\n' + terminalTable(table) + '\n' : '') + (tTable.length ? '\nTransports:\n' + transportsTerminal(tTable) + '\n' : '') + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : '') + (pushResult ? '\n' + pushTable(pushResult) + '\n' : ''));
 process.stdout.write(`\nResults: ${relative(process.cwd(), file)} (and .md)${o.profile ? `; CPU profiles: ${relative(process.cwd(), o.profile)}` : ''}; ${out.wallSeconds} s\n`);
 const failedChecks = Object.values(byBackend).some((r) => [
   r.chat?.careline && !r.chat.careline.check.ok,
@@ -273,6 +290,7 @@ const failedChecks = Object.values(byBackend).some((r) => [
   r.fanout?.careline?.some((v) => v.missing > 0 || v.duplicates > 0 || v.gaps > 0),
   r.broadcast?.careline && !broadcastOk(r.broadcast.careline),
   (r as { push?: PushBenchResult }).push && ((r as { push: PushBenchResult }).push.careline.lost > 0 || (r as { push: PushBenchResult }).push.careline.doubled > 0),
+  r.transports && transportsFailed(r.transports),
 ].some(Boolean));
 const leftBehind = Object.values(byBackend).reduce((n, r) => n + (r.storm?.careline?.notBack ?? 0), 0);
 if (Object.keys(errors).length) process.stdout.write(`\nFailed scenarios: ${Object.keys(errors).join(', ')} (stack traces in the results file)\n`);

@@ -20,7 +20,9 @@
  * SIGTERM closes gracefully (a --cpu-prof profile is written on that exit).
  *
  *   node bench/server.ts [--db FILE] [--sync NORMAL|FULL] [--writer worker|inline] [--port N] [--tenant-file FILE]
- *                        [--heartbeat-ms N] [--log warn]
+ *                        [--heartbeat-ms N] [--log warn] [--mqtt]
+ *
+ * --mqtt: the MQTT listener too (`mqtt.enabled`, a free port on 127.0.0.1; `mqttPort` in the ready line).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +42,7 @@ const { values: a } = parseArgs({
     'tenant-file': { type: 'string' },
     'heartbeat-ms': { type: 'string' },
     log: { type: 'string', default: 'warn' },
+    mqtt: { type: 'boolean', default: false },
   },
 });
 
@@ -60,6 +63,7 @@ const { config } = loadConfig({
     log: { level: a.log },
     ws: a['heartbeat-ms'] ? { heartbeatMs: Number(a['heartbeat-ms']) } : {},
     shutdownGraceMs: 3000,
+    ...(a.mqtt ? { mqtt: { enabled: true, host: '127.0.0.1', port: 0 } } : {}),
   },
 });
 
@@ -241,6 +245,6 @@ process.on('SIGINT', () => void stop());
 
 const chosen = config as unknown as { storage: { driver: string }; bus: { driver: string }; presence?: { driver?: string } };
 process.stdout.write(JSON.stringify({
-  ready: true, url: server.url, ...tenant, pid: process.pid, db: dbPath, sync,
+  ready: true, url: server.url, ...tenant, pid: process.pid, db: dbPath, sync, ...(server.mqttPort ? { mqttPort: server.mqttPort } : {}),
   storage: chosen.storage.driver, bus: chosen.bus.driver, presence: chosen.presence?.driver ?? 'memory',
 }) + '\n');

@@ -1,5 +1,6 @@
 /** What every scenario gets: the options, the progress bar, and helpers to start processes. */
 import { fileURLToPath } from 'node:url';
+import type { TransportName } from '../load/transport.ts';
 import { Histogram, type HistJSON } from './hist.ts';
 import { Proc, waitQuiet } from './proc.ts';
 import type { Progress } from './progress.ts';
@@ -38,6 +39,10 @@ export interface BenchOptions {
   /** Careline's backend in this pass of the scenarios (the orchestrator runs one pass per backend), and a cluster's node count. */
   backend: Backend;
   nodes: number;
+  /** Transports scenario: the transports compared, its storm's clients, and idle MQTT connections (0: none). */
+  transports: TransportName[];
+  transportStormClients: number;
+  mqttIdle: number;
 }
 
 export interface Ctx {

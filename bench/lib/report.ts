@@ -8,6 +8,8 @@ import type { ConnRun } from '../scenarios/connections.ts';
 import type { FanoutVariant } from '../scenarios/fanout.ts';
 import type { HistoryRun } from '../scenarios/history.ts';
 import type { StormRun } from '../scenarios/storm.ts';
+import type { TransportsRun } from '../scenarios/transports.ts';
+import { transportTargets } from './report-transports.ts';
 import type { Backend, CpuPerMsg, TargetKind } from './target.ts';
 import { fmt } from './util.ts';
 
@@ -20,6 +22,8 @@ export interface Results {
   storm?: ByKind<StormRun>;
   history?: ByKind<HistoryRun>;
   broadcast?: ByKind<BroadcastRun>;
+  /** Careline only: WebSocket, long-poll and MQTT side by side, and Mosquitto. */
+  transports?: TransportsRun;
 }
 
 export interface Row {
@@ -254,6 +258,7 @@ export function targets(r: Results): TargetCheck[] {
     const l = hc.reads.find((x) => x.kind === 'latest' && x.concurrency === 1);
     if (l) out.push({ target: 'latest-page history read: p99 < 5 ms with 1M messages stored', measured: `p99 ${l.latency.p99.toFixed(2)} ms with ${fmt.int(hc.messages)} messages${hc.messages < 1_000_000 ? ' (fewer than the target: not judged)' : ''}`, met: hc.messages < 1_000_000 ? null : l.latency.p99 < 5 });
   }
+  if (r.transports) out.push(...transportTargets(r.transports));
   return out;
 }
 

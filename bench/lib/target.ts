@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres, startRedis, type Service } from '../../packages/server/test/support/services.ts';
+import type { TransportName } from '../load/transport.ts';
 import { pin, Proc, procCpuMs, procTreeCpuMs, type CpuSource } from './proc.ts';
 import { mapLimit } from './util.ts';
 
@@ -75,6 +76,8 @@ export interface TargetOptions {
   /** Careline only: the backend (default sqlite), and the nodes of a cluster (default 3). */
   backend?: Backend;
   nodes?: number;
+  /** Careline only: run the MQTT listener too (`mqtt.enabled`; each node's URL in `mqttUrls`). */
+  mqtt?: boolean;
 }
 
 export interface Mem {
@@ -138,6 +141,7 @@ export interface NodeReady {
   apiKey: string;
   tenantId: string;
   pid: number;
+  mqttPort?: number;
   storage?: string;
   bus?: string;
   presence?: string;
@@ -167,6 +171,8 @@ export class Target {
   /** Each node's HTTP and WebSocket URL. */
   urls: string[] = [];
   wsUrls: string[] = [];
+  /** Each node's MQTT listener (`mqtt://127.0.0.1:PORT`), when started with `mqtt`. */
+  mqttUrls: string[] = [];
   apiKey = '';
   tenantId = '';
   /** The database file (Careline on SQLite). */
@@ -195,19 +201,20 @@ export class Target {
         name: o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv, env: sqliteEnv(),
         args: [
           '--sync', o.sync, ...(o.writer ? ['--writer', o.writer] : []), ...(o.heartbeatMs ? ['--heartbeat-ms', String(o.heartbeatMs)] : []),
-          ...(o.db ? ['--db', o.db] : []), ...(o.tenantFile ? ['--tenant-file', o.tenantFile] : []),
+          ...(o.db ? ['--db', o.db] : []), ...(o.tenantFile ? ['--tenant-file', o.tenantFile] : []), ...(o.mqtt ? ['--mqtt'] : []),
         ],
       })
       : new Proc(here('../baseline.ts'), { name: o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv, args: o.log ? ['--log'] : [] });
     const t = new Target(o.kind, 'sqlite', [proc]);
     t.#profileDir = o.kind === 'careline' ? o.profileDir : undefined;
     t.#name = o.name;
-    const ready = (await proc.ready) as { url: string; apiKey?: string; tenantId?: string; db?: string };
+    const ready = (await proc.ready) as { url: string; apiKey?: string; tenantId?: string; db?: string; mqttPort?: number };
     t.db = ready.db ?? '';
     t.url = ready.url;
     t.wsUrl = ready.url.replace(/^http/, 'ws') + '/ws';
     t.urls = [t.url];
     t.wsUrls = [t.wsUrl];
+    t.mqttUrls = ready.mqttPort ? [`mqtt://127.0.0.1:${ready.mqttPort}`] : [];
     t.apiKey = ready.apiKey ?? '';
     t.tenantId = ready.tenantId ?? '';
     return t;
@@ -246,6 +253,7 @@ export class Target {
           args: [
             '--sync', o.sync, ...(o.heartbeatMs ? ['--heartbeat-ms', String(o.heartbeatMs)] : []), '--tenant-file', tenantFile,
             '--db', join(tmp, `unused-${i}.db`), // never opened on PostgreSQL
+            ...(o.mqtt ? ['--mqtt'] : []),
           ],
         });
         started.procs.push(proc);
@@ -262,6 +270,7 @@ export class Target {
       t.#name = o.name;
       t.urls = readies.map((r) => r.url);
       t.wsUrls = t.urls.map((u) => u.replace(/^http/, 'ws') + '/ws');
+      t.mqttUrls = readies.flatMap((r) => (r.mqttPort ? [`mqtt://127.0.0.1:${r.mqttPort}`] : []));
       t.url = t.urls[0]!;
       t.wsUrl = t.wsUrls[0]!;
       t.apiKey = readies[0]!.apiKey;
@@ -349,9 +358,17 @@ export class Target {
    * The URL a client connects to. A cluster's nodes take turns (round-robin over the calls),
    * unless `node` picks one; the two sides of a pair land on different nodes.
    */
-  connectUrl(user: string, token: string, convs: string[], sync = false, node?: number): string {
+  connectUrl(user: string, token: string, convs: string[], sync = false, node?: number, transport: TransportName = 'ws'): string {
     if (this.kind === 'careline') {
-      const ws = this.wsUrls[(node ?? this.#next++) % this.wsUrls.length] ?? this.wsUrl;
+      const i = (node ?? this.#next++) % this.wsUrls.length;
+      // Long-polling: the node's HTTP base; MQTT: its listener (load/transport.ts reads these).
+      if (transport === 'longpoll') return `${this.urls[i] ?? this.url}/?token=${token}`;
+      if (transport === 'mqtt') {
+        const m = this.mqttUrls[i];
+        if (!m) throw new Error('MQTT asked of a server started without its MQTT listener');
+        return `${m}/?token=${token}&user=${encodeURIComponent(user)}`;
+      }
+      const ws = this.wsUrls[i] ?? this.wsUrl;
       return `${ws}?token=${token}${sync ? '&sync=1' : ''}`;
     }
     return `${this.wsUrl}?user=${encodeURIComponent(user)}&c=${convs.map(encodeURIComponent).join(',')}${sync ? '&sync=1' : ''}`;

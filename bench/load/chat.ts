@@ -18,15 +18,15 @@
  * a send acked or delivered twice or never; `held` (came ahead of an earlier seq, then put in
  * order), `fills` and `filled` (gap seqs that came while a fill ran) are reported beside it.
  */
-import type WebSocket from 'ws';
 import { Histogram } from '../lib/hist.ts';
 import { wallMs } from '../lib/util.ts';
-import { connect } from './client.ts';
+import { longPollStats, open, type BenchConn } from './transport.ts';
 
 interface Peer {
   /** Its index in `peers`, + 1 (0: none), as kept in `Step.from`. */
   tag: number;
-  ws: WebSocket | null;
+  /** Its connection: WebSocket, long-poll or MQTT (`transport.ts`, chosen by the URL). */
+  ws: BenchConn | null;
   user: string;
   conv: string;
   /** The next seq in order: every seq below it was had. */
@@ -75,10 +75,11 @@ const peers: Peer[] = [];
 const steps: Step[] = [];
 /**
  * `reordered`: a seq had again (at or below one already had) outside a fill; `chat.verify`
- * adds `gaps`, the seqs still missing at the end. `held`, `fills`, `filled`, `fillResent`:
+ * adds `gaps`, the seqs still missing at the end. `held`, `fills`, `filled`, `fillResent`,
+ * `echoes` (own messages on the own connection: long-polling):
  * reported, not faults.
  */
-const counters = { dupAck: 0, dupDel: 0, reordered: 0, seqMismatch: 0, errors: 0, unknown: 0, closes: 0, notifications: 0, held: 0, fills: 0, filled: 0, fillResent: 0 };
+const counters = { dupAck: 0, dupDel: 0, reordered: 0, seqMismatch: 0, errors: 0, unknown: 0, closes: 0, notifications: 0, held: 0, fills: 0, filled: 0, fillResent: 0, echoes: 0 };
 /** A gap not closed after this long is filled with a `sync` (cross-node reordering closes in a few ms). */
 const FILL_AFTER_MS = 250;
 const MAX_FILLS = 5;
@@ -92,6 +93,8 @@ let closedLoop: { step: number; until: number; window: number; next: number } | 
 
 const ACK_PREFIX = Buffer.from('{"type":"ack"');
 const MSG_PREFIX = Buffer.from('{"type":"message"');
+/** A message over MQTT: seed 003's envelope, whose `id` is the client id (and `seq` Careline's). */
+const ENV_PREFIX = Buffer.from('{"id":"');
 const K_ID = Buffer.from('"id":"');
 const K_CID = Buffer.from('"client_id":"');
 const K_SEQ = Buffer.from('"seq":');
@@ -152,12 +155,21 @@ function onFrame(p: Peer, data: Buffer): void {
       s.state[n]! &= ~OWN_FILLED;
       return; // its seq came with the fill (a different one is a seqMismatch, counted above)
     }
-  } else if (data.indexOf(MSG_PREFIX) === 0) {
-    const [si, n] = idAfter(data, K_CID);
+  } else if (data.indexOf(MSG_PREFIX) === 0 || data.indexOf(ENV_PREFIX) === 0) {
+    const [si, n] = idAfter(data, data[2] === 0x69 ? K_ID : K_CID);
     const s = steps[si];
     seq = intAfter(data, K_SEQ);
     if (!s || !(n < s.sched.length)) return void counters.unknown++;
-    if (p.filling !== null && (s.from[n] === p.tag || s.state[n]! & DEL)) {
+    if (s.from[n] === p.tag && p.filling === null) {
+      // The sender's own message on its own connection. Never on a WebSocket or MQTT (the
+      // sending connection gets the ack); over long-polling the poll may bring it after the
+      // POST's answer carried the ack — the SDK's sequencer drops it by its seq, and so do we.
+      counters.echoes++;
+      if (s.ackSeq[n] !== 0 && s.ackSeq[n] !== seq) counters.seqMismatch++;
+      if (s.state[n]! & ACK) return; // its seq was placed by the ack
+      s.state[n]! |= OWN_FILLED;
+      s.ackSeq[n] = seq;
+    } else if (p.filling !== null && (s.from[n] === p.tag || s.state[n]! & DEL)) {
       // What a fill sends: the peer's own messages (their acks carry the seq) and messages it
       // already had are no delivery; only the seq counts.
       if (s.from[n] === p.tag && !(s.state[n]! & ACK)) {
@@ -267,10 +279,13 @@ export const chatHandlers = {
       for (const side of [pair.a, pair.b]) list.push({ tag: peers.length + list.length + 1, ws: null, user: side.user, conv: pair.conv, expect: 1, inflight: 0, held: null, top: 0, gapSince: 0, filling: null, fillTries: 0 });
     }
     const urls = p.pairs.flatMap((pair) => [pair.a.url, pair.b.url]);
+    // MQTT's one-to-one envelopes are addressed to the other member.
+    const others = p.pairs.flatMap((pair) => [{ [pair.conv]: pair.b.user }, { [pair.conv]: pair.a.user }]);
     for (let i = 0; i < list.length; i += 50) {
       await Promise.all(list.slice(i, i + 50).map(async (peer, j) => {
-        peer.ws = await connect(urls[i + j]!, {
+        peer.ws = await open(urls[i + j]!, {
           localAddress: p.localAddress,
+          peers: others[i + j],
           onData: (d) => onFrame(peer, d),
           onClose: () => {
             counters.closes++;
@@ -387,7 +402,7 @@ export const chatHandlers = {
       if (h === undefined) heads.set(p.conv, p.expect);
       else if (h !== p.expect) headMismatch++;
     }
-    return { sent, unacked, undelivered, headMismatch, ...counters, gaps: missing, errorSamples };
+    return { sent, unacked, undelivered, headMismatch, ...counters, redelivered: longPollStats.redelivered, gaps: missing, errorSamples };
   },
 
   'chat.close'() {

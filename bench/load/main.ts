@@ -9,7 +9,8 @@ import { chatHandlers } from './chat.ts';
 import { connsHandlers } from './conns.ts';
 import { fanoutHandlers } from './fanout.ts';
 import { historyHandlers } from './history.ts';
+import { mqttIdleHandlers, relayHandlers } from './mqtt.ts';
 import { stormHandlers, trafficHandlers } from './storm.ts';
 
-serve({ ...chatHandlers, ...fanoutHandlers, ...connsHandlers, ...stormHandlers, ...trafficHandlers, ...historyHandlers, ...broadcastHandlers, ping: () => 'pong' });
+serve({ ...chatHandlers, ...fanoutHandlers, ...connsHandlers, ...stormHandlers, ...trafficHandlers, ...historyHandlers, ...broadcastHandlers, ...relayHandlers, ...mqttIdleHandlers, ping: () => 'pong' });
 process.stdout.write(JSON.stringify({ ready: true, pid: process.pid }) + '\n');

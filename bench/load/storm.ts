@@ -8,12 +8,16 @@
 import type WebSocket from 'ws';
 import { tally, wallMs } from '../lib/util.ts';
 import { connect } from './client.ts';
+import { open as openConn, type BenchConn } from './transport.ts';
 
 interface Patient {
   user: string;
   url: string;
   conv: string;
-  ws: WebSocket | null;
+  /** The doctor of its conversation (the `to` of MQTT envelopes). */
+  peer?: string;
+  /** WebSocket, long-poll or MQTT, by the URL (`transport.ts`). */
+  ws: BenchConn | null;
   /** Times each seq was received (index = seq). */
   seen: Uint8Array;
   cursor: number;
@@ -29,6 +33,7 @@ let patients: Patient[] = [];
 let localAddress: string | undefined;
 let catchUpFrames = 0;
 let errors = 0;
+let closedAfterCatchUp = 0;
 const errorSamples: string[] = [];
 
 function grow(p: Patient, seq: number): void {
@@ -42,8 +47,9 @@ function grow(p: Patient, seq: number): void {
 
 function onData(p: Patient, data: Buffer): void {
   const f = JSON.parse(data.toString()) as any;
-  if (f.type === 'message') {
-    const seq = f.message.seq as number;
+  // A message: a Careline frame, or over MQTT seed 003's envelope (`seq` at its top level).
+  if (f.type === 'message' || (typeof f.from === 'string' && typeof f.seq === 'number')) {
+    const seq = (f.type === 'message' ? f.message.seq : f.seq) as number;
     grow(p, seq);
     if (p.seen[seq]! < 255) p.seen[seq]!++;
     while (p.seen[p.cursor + 1]) p.cursor++;
@@ -64,13 +70,16 @@ function onData(p: Patient, data: Buffer): void {
 
 async function open(p: Patient): Promise<void> {
   p.attempts++;
-  p.ws = await connect(p.url, {
+  p.ws = await openConn(p.url, {
     localAddress,
     timeoutMs: 15_000, // the SDK's default connectTimeoutMs
+    ...(p.peer ? { peers: { [p.conv]: p.peer } } : {}),
     onOpen: (ws) => ws.send(JSON.stringify({ type: 'sync', id: 's', cursors: { [p.conv]: p.cursor } })),
     onData: (d) => onData(p, d),
     onClose: () => {
       p.ws = null;
+      // A patient that caught up and then lost its connection misses what follows (it does not come back).
+      if (p.caughtUpAt > 0) closedAfterCatchUp++;
     },
   });
 }
@@ -89,7 +98,7 @@ async function openWithRetry(p: Patient, deadline: number): Promise<void> {
 }
 
 export const stormHandlers = {
-  async 'storm.connect'(p: { patients: { user: string; url: string; conv: string }[]; localAddress?: string }) {
+  async 'storm.connect'(p: { patients: { user: string; url: string; conv: string; peer?: string }[]; localAddress?: string }) {
     localAddress = p.localAddress;
     patients = p.patients.map((x) => ({ ...x, ws: null, seen: new Uint8Array(64), cursor: 0, connectStart: 0, helloAt: 0, syncDoneAt: 0, caughtUpAt: 0, head: 0, attempts: 0 }));
     const t0 = performance.now();
@@ -134,6 +143,7 @@ export const stormHandlers = {
       times: p.times ? done.map((x) => [x.connectStart, x.helloAt, x.syncDoneAt, x.caughtUpAt]) : [],
       errors,
       errorSamples,
+      closedAfterCatchUp,
     };
   },
 

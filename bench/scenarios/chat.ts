@@ -13,6 +13,7 @@ import { generatorBound, lat, settle, startGens, startTarget, stopAll, type Ctx,
 import { commitDelta, cpuPerMsg, type Backend, type CpuPerMsg, type Target, type TargetKind } from '../lib/target.ts';
 import { split, wallMs, sleep } from '../lib/util.ts';
 import type { Proc } from '../lib/proc.ts';
+import type { TransportName } from '../load/transport.ts';
 
 export interface ChatStep {
   label: string;
@@ -45,6 +46,8 @@ export interface ChatStep {
 
 export interface ChatRun {
   backend: Backend;
+  /** How the clients reached the server (WebSocket unless the transports scenario said otherwise). */
+  transport: TransportName;
   nodes: number;
   pairs: number;
   connections: number;
@@ -56,21 +59,34 @@ export interface ChatRun {
 
 export async function chatScenario(ctx: Ctx): Promise<Partial<Record<TargetKind, ChatRun>>> {
   const out: Partial<Record<TargetKind, ChatRun>> = {};
-  for (const kind of ctx.o.kinds) out[kind] = await runOne(ctx, kind);
+  for (const kind of ctx.o.kinds) out[kind] = await chatRun(ctx, kind);
   return out;
 }
 
-async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
+/** A step of the open-loop ladder: its label and offered rate, from the closed-loop maximum. */
+export type Ladder = (max: number) => { label: string; rate: number }[];
+
+export interface ChatRunOptions {
+  /** The clients' transport (default WebSocket); Careline runs its MQTT listener for `mqtt`. */
+  transport?: TransportName;
+  /** The open-loop steps (default: --chat-rates, else 25/50/75/100 % of the maximum). */
+  ladder?: Ladder;
+  steps?: number;
+}
+
+export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = {}): Promise<ChatRun> {
+  const transport = opt.transport ?? 'ws';
   const D = ctx.o.duration * 1000;
-  const ladder = ctx.o.chatRates ? ctx.o.chatRates.length : 4;
+  const ladder = opt.steps ?? (ctx.o.chatRates ? ctx.o.chatRates.length : 4);
   const calMs = Math.round(D * 0.2);
   const stepMs = Math.round((D - calMs) / ladder);
   const N = ctx.o.pairs;
-  ctx.progress.phase(`chat ${kind}: setup ${N} pairs`);
+  const name = `chat ${kind}${transport === 'ws' ? '' : ` over ${transport}`}`;
+  ctx.progress.phase(`${name}: setup ${N} pairs`);
   let target: Target | undefined;
   let gens: Proc[] = [];
   try {
-    target = await startTarget(ctx, kind, 'chat');
+    target = await startTarget(ctx, kind, transport === 'ws' ? 'chat' : `chat-${transport}`, transport === 'mqtt' ? { mqtt: true } : {});
     const patients = Array.from({ length: N }, (_, i) => `p${i}`);
     const doctors = Array.from({ length: N }, (_, i) => `d${i}`);
     const tokens = new Map([...(await target.users(patients, 'patient')), ...(await target.users(doctors, 'doctor'))]);
@@ -79,7 +95,7 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
     const pairs = patients.map((p, i) => {
       const d = doctors[i]!;
       const conv = convs[i]!;
-      return { conv, a: { user: p, url: t.connectUrl(p, tokens.get(p)!, [conv]) }, b: { user: d, url: t.connectUrl(d, tokens.get(d)!, [conv]) } };
+      return { conv, a: { user: p, url: t.connectUrl(p, tokens.get(p)!, [conv], false, undefined, transport) }, b: { user: d, url: t.connectUrl(d, tokens.get(d)!, [conv], false, undefined, transport) } };
     });
     const g = await startGens(ctx, ctx.o.gens);
     gens = g.procs;
@@ -88,14 +104,15 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
 
     const steps: ChatStep[] = [];
     const runStep = async (label: string, mode: 'open' | 'closed', rate: number, ms: number): Promise<ChatStep> => {
-      await settle(ctx, `chat ${kind} ${label}`);
-      ctx.progress.phase(`chat ${kind}: ${label}`, ms, ms / 1000);
+      await settle(ctx, `${name} ${label}`);
+      ctx.progress.phase(`${name}: ${label}`, ms, ms / 1000);
       const c0 = await target!.commits();
       const sources = target!.cpuSources();
       const meter = new CpuMeter([...sources, ...gens]).start();
       const startAt = wallMs() + 100;
       const rs = await Promise.all(gens.map((gen) => gen.call('chat.step', {
-        step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: 5000, startAt,
+        // (Long-polling and MQTT queue more in their clients under overload: a longer wait for the last acks.)
+        step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: transport === 'ws' ? 5000 : 15_000, startAt,
       }, ms + 60_000)));
       const m = meter.stop();
       const commit = kind === 'careline' ? commitDelta(c0, await target!.commits(), m.wallMs) : null;
@@ -115,7 +132,7 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
         genCpu, machineBusy: m.machineBusy, foreignCores: m.foreignCores, generatorBound: generatorBound(ctx, genCpu, m.machineBusy, m.foreignCores), commit,
       };
       steps.push(s);
-      ctx.log(`  chat ${kind} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms)${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
+      ctx.log(`  ${name} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms)${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
       await sleep(300);
       return s;
     };
@@ -123,11 +140,13 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
     await target.profileStart();
     const cal = await runStep('max (closed loop)', 'closed', 0, calMs);
     const max = cal.rate;
-    const rates = ctx.o.chatRates ?? [0.25, 0.5, 0.75, 1].map((f) => Math.max(10, Math.round(max * f)));
-    for (const [i, r] of rates.entries()) {
-      const label = ctx.o.chatRates ? `${r}/s` : `${[25, 50, 75, 100][i]}% = ${r}/s`;
-      await runStep(label, 'open', r, stepMs);
-    }
+    const plan = opt.ladder ? opt.ladder(max)
+      : ctx.o.chatRates ? ctx.o.chatRates.map((r) => ({ label: `${r}/s`, rate: r }))
+      : [0.25, 0.5, 0.75, 1].map((f) => {
+        const r = Math.max(10, Math.round(max * f));
+        return { label: `${f * 100}% = ${r}/s`, rate: r };
+      });
+    for (const { label, rate } of plan) await runStep(label, 'open', rate, stepMs);
     await target.profileStop();
     const checks = await Promise.all(gens.map((gen) => gen.call('chat.verify')));
     const sum = (k: string) => checks.reduce((a, c) => a + (c[k] as number), 0);
@@ -137,17 +156,17 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<ChatRun> {
       closes: sum('closes'),
       // Not faults: seqs that came ahead of an earlier one (cross-node) and were put in order,
       // the fill syncs sent, messages that came while one ran, and what they sent again.
-      held: sum('held'), fills: sum('fills'), filled: sum('filled'), fillResent: sum('fillResent'),
+      held: sum('held'), fills: sum('fills'), filled: sum('filled'), fillResent: sum('fillResent'), echoes: sum('echoes'), redelivered: sum('redelivered'),
       errorSamples: checks.flatMap((c) => c.errorSamples as string[]).slice(0, 5),
       ok: false,
     };
-    ctx.log(`  chat ${kind} check: ${check.unacked} unacked, ${check.undelivered} undelivered, ${check.duplicateAcks + check.duplicateDeliveries} doubled, ${check.gaps} missing, ${check.reordered} out of order after reordering (${check.held} held for order, ${check.fills} fill syncs, ${check.filled} filled)`);
+    ctx.log(`  ${name} check: ${check.unacked} unacked, ${check.undelivered} undelivered, ${check.duplicateAcks + check.duplicateDeliveries} doubled, ${check.gaps} missing, ${check.reordered} out of order after reordering (${check.held} held for order, ${check.fills} fill syncs, ${check.filled} filled)`);
     check.ok = check.unacked === 0 && check.undelivered === 0 && check.duplicateAcks === 0 && check.duplicateDeliveries === 0 && check.gaps === 0 && check.reordered === 0 && check.seqMismatch === 0 && check.headMismatch === 0;
     const good = steps.filter((s) => s.mode === 'open' && s.delivered === s.sent && s.sent > 0 && s.delivery.p99 < 100);
     const best = good.sort((a, b) => b.rate - a.rate)[0];
     await Promise.all(gens.map((gen) => gen.call('chat.close')));
     return {
-      backend: target.backend, nodes: target.procs.length,
+      backend: target.backend, nodes: target.procs.length, transport,
       pairs: N, connections: 2 * N, steps, max,
       maxSustained: best ? { rate: best.rate, p99: best.delivery.p99, step: best.label } : null,
       check,

@@ -12,6 +12,8 @@ import { SignIn } from './components/SignIn.tsx';
 import { Shell } from './components/Shell.tsx';
 
 const TOKEN_KEY = 'careline:token';
+/** Set when this tab had to fall back to long-polling: a reload starts there instead of trying the WebSocket again. */
+const TRANSPORT_KEY = 'careline:transport';
 
 function safeSession(): Storage | undefined {
   try {
@@ -61,6 +63,10 @@ export function App() {
       userId: claims.sub,
       storage: safeSession(),
       storageKey: `careline:${claims.tid ?? '-'}:${claims.sub ?? '-'}`,
+      transport: safeSession()?.getItem(TRANSPORT_KEY) === 'longpoll' ? 'longpoll' : 'websocket',
+    });
+    const offTransport = s.subscribe(() => {
+      if (s.state.connection === 'open' && s.state.transport === 'longpoll') safeSession()?.setItem(TRANSPORT_KEY, 'longpoll');
     });
     let cancelled = false;
     setStore(s);
@@ -84,6 +90,7 @@ export function App() {
     );
     return () => {
       cancelled = true;
+      offTransport();
       void s.stop();
     };
     // (The language is read only for the error text.)

@@ -58,6 +58,8 @@ export interface StoreState {
   connection: ConnectionState;
   /** The browser says it has a network (`navigator.onLine`). */
   online: boolean;
+  /** How the client reaches the server: WebSocket, or long-polling where WebSockets do not get through. */
+  transport: 'websocket' | 'longpoll';
   /** Why the client stopped for good (revoked token, connected elsewhere…). */
   closedBy: CarelineError | null;
   everOpened: boolean;
@@ -142,7 +144,12 @@ export class Store {
   /** The user's id from the token, until the server's `hello` names the user. */
   readonly #userHint: string;
 
-  constructor(opts: { url: string; token: string; userId?: string; storage?: CarelineStorage; storageKey?: string }) {
+  /**
+   * `transport`: start with this one (default WebSocket). With WebSocket, the client goes on
+   * over long-polling by itself when the WebSocket cannot connect (blocked by a proxy, a
+   * firewall or the browser) while the server answers HTTP.
+   */
+  constructor(opts: { url: string; token: string; userId?: string; storage?: CarelineStorage; storageKey?: string; transport?: 'websocket' | 'longpoll' }) {
     this.#userHint = opts.userId ?? '';
     this.client = new CarelineClient({
       url: opts.url,
@@ -150,11 +157,14 @@ export class Store {
       storage: opts.storage,
       storageKey: opts.storageKey,
       reconnect: { baseMs: 500, maxMs: 10_000 },
+      transport: opts.transport ?? 'websocket',
+      longPollFallback: true,
     });
     this.state = {
       me: null,
       connection: 'closed',
       online: typeof navigator === 'undefined' ? true : navigator.onLine,
+      transport: this.client.transport,
       closedBy: null,
       everOpened: false,
       conversations: [],
@@ -195,7 +205,7 @@ export class Store {
     const c = this.client;
     this.#offs.push(
       c.on('state', ({ state, error }) => {
-        const patch: Partial<StoreState> = { connection: state };
+        const patch: Partial<StoreState> = { connection: state, transport: c.transport };
         if (state === 'open') {
           patch.everOpened = true;
           if (c.user) patch.me = c.user;

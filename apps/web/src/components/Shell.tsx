@@ -19,6 +19,7 @@ export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolea
   const { t } = useI18n();
   const route = useRoute();
   const me = useStore(store, (s) => s.me);
+  const transport = useStore(store, (s) => s.transport);
   const conversations = useStore(store, (s) => s.conversations);
   const unread = useMemo(() => conversations.reduce((n, c) => n + c.unread, 0), [conversations]);
   const inboxUnread = useInboxUnread(store);
@@ -36,7 +37,7 @@ export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolea
   const view = route.name === 'chat' ? 'chat' : route.name;
 
   return (
-    <div className="app" data-view={view}>
+    <div className="app" data-view={view} data-testid="shell" data-transport={transport}>
       <a className="skip-link" href="#main">
         {t('app.skip')}
       </a>
