@@ -2,12 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CarelineError, MessageTypes, type SendAck } from '../src/index.ts';
-import { Harness, Inbox, nextEvent, text, waitFor, within } from './support/harness.ts';
+import { Harness, TRANSPORTS, Inbox, nextEvent, text, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
-describe('send', () => {
-  const h = Harness.forSuite();
+for (const transport of TRANSPORTS) {
+describe(`send over ${transport}`, () => {
+  const h = Harness.forSuite(undefined, { transport });
 
   test('resolves on the durable ack, with the seq', T, async () => {
     const { patient, conv } = await h.pair();
@@ -125,3 +126,4 @@ describe('send', () => {
     assert.equal((await ack).seq, 1, 'sent on the next connect, reported by the ack event');
   });
 });
+}

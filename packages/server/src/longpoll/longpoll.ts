@@ -182,7 +182,7 @@ export class LongPoll {
   /**
    * Handles client frames (JSON values) as one connection would, in order, and answers with
    * their answers: the frames that carry their ids (`ack`, `sync_done`, `pong`, `presence`,
-   * `refreshed`, the own `read` receipt, `error`) and the errors of frames without one. It waits
+   * `refreshed`, the own `read` receipt, `error`) and the errors and pongs of frames without one. It waits
    * for an answer to every frame with an id, at most `longpoll.timeoutMs`: a send whose ack did
    * not come is sent again with the same `client_id` (stored once).
    */
@@ -207,7 +207,8 @@ export class LongPoll {
       const t = new CollectTransport(Number.MAX_SAFE_INTEGER, (data) => {
         const f = JSON.parse(data) as { type: string; id?: unknown };
         if (f.type === 'hello' || f.type === 'message' || f.type === 'notification') return;
-        if (typeof f.id === 'string' ? !asked.has(f.id) : f.type !== 'error') return;
+        // Without an id: errors, and the pong of a ping (the client's sign that the link is alive).
+        if (typeof f.id === 'string' ? !asked.has(f.id) : f.type !== 'error' && f.type !== 'pong') return;
         answers.push(data);
         if (typeof f.id === 'string') waiting.delete(f.id);
         if (waiting.size === 0) soon ??= setImmediate(() => t.finish());
