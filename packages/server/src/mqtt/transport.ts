@@ -128,8 +128,9 @@ export class MqttTransport implements Transport {
    */
   onFrame(payload: Buffer, done: (err?: Error | null) => void): void {
     if (payload.length > this.#maxFrameBytes) {
+      // Not handled and never acked: the close is said, then the socket ends (an error here would cut it before).
       this.#closeWith(TOO_LARGE.code, TOO_LARGE.reason);
-      return done(new Unacked('frame too large'));
+      return;
     }
     const text = payload.toString('utf8');
     const f = parseObject(text);
