@@ -149,7 +149,7 @@ export class MqttEndpoint {
       log.warn({ code: over.code, user: auth.principal.userId }, 'MQTT connection refused');
       throw refusal(over.code);
     }
-    const t = new MqttTransport(client, auth.principal.tenantId, auth.principal.userId, core.directory, core.config.ws.maxFrameBytes);
+    const t = new MqttTransport(client, auth.principal.tenantId, auth.principal.userId, core.directory, core.config.ws.maxFrameBytes, core.config.ws.syncHoldMs);
     client[kTransport] = t;
     t.conn = realtime.open(t, auth, { holdUntilSync: false });
     client.conn.once('close', () => {

@@ -11,7 +11,9 @@
  * (a `send`'s PUBACK, too, waits for its `ack` or `error`), and what it subscribed to gets
  * every server frame unchanged, `message` frames included. The server's close comes there as
  * a last payload `{type: "close", code, reason}` (a `Disconnect` reason, as a WebSocket close
- * frame says it).
+ * frame says it). Like a WebSocket opened with `?sync=1`, the frames topic holds live frames
+ * from the subscription until the client's first `sync` has been answered (`sync_done`), at
+ * most `ws.syncHoldMs`: the backlog, then what came live, in order.
  *
  * The connection's `hello` goes to the frames topic, first, when the client subscribes to it
  * (not to seed 003's account topic). Other frames written before the client subscribed to
@@ -82,6 +84,18 @@ export class MqttTransport implements Transport {
   #early: { f: Frame; data: string }[] | null = [];
   /** The connection's `hello`, for the frames topic (seed 003's account topic does not get it). */
   #hello: string | null = null;
+  /**
+   * The frames topic's hold (as a WebSocket's `?sync=1`): from the subscription until the
+   * client's first `sync`, frames for the frames topic wait here; they go out right after that
+   * sync's `sync_done` (the catch-up skips them: they count as sent live), so the client gets
+   * its backlog, then what came live, in order. At most `#holdMs`, and `EARLY_FRAMES` frames.
+   */
+  #held: string[] | null = null;
+  /** The client's first sync is running: frames pass (the catch-up); its `sync_done` ends the hold. */
+  #holdSyncing = false;
+  #holdTimer: NodeJS.Timeout | undefined;
+  #holdUsed = false;
+  readonly #holdMs: number;
   readonly #pending = new Map<string, PendingSend>();
   #next = 0;
   /** Frames waiting for a conversation's shape to be loaded (kept in order behind it). */
@@ -90,13 +104,14 @@ export class MqttTransport implements Transport {
   #beats = 0;
   #closed = false;
 
-  constructor(client: Client, tenantId: string, userId: string, directory: MemberDirectory, maxFrameBytes = 64 * 1024) {
+  constructor(client: Client, tenantId: string, userId: string, directory: MemberDirectory, maxFrameBytes = 64 * 1024, holdMs = 10_000) {
     this.client = client;
     this.tenantId = tenantId;
     this.userId = userId;
     this.topics = topicsOf(userId);
     this.#directory = directory;
     this.#maxFrameBytes = maxFrameBytes;
+    this.#holdMs = holdMs;
   }
 
   /** Whether the client subscribed to its account or frames topic. */
@@ -110,6 +125,12 @@ export class MqttTransport implements Transport {
     else if (topic === this.topics.frames) {
       if (!this.#frames && this.#hello !== null) this.#publish(topic, this.#hello);
       this.#frames = true;
+      if (!this.#holdUsed) {
+        this.#holdUsed = true;
+        this.#held = [];
+        this.#holdTimer = setTimeout(() => this.#releaseHold(), this.#holdMs);
+        this.#holdTimer.unref();
+      }
     } else return;
     const early = this.#early;
     this.#early = null;
@@ -134,6 +155,7 @@ export class MqttTransport implements Transport {
     }
     const text = payload.toString('utf8');
     const f = parseObject(text);
+    if (f && f.type === 'sync' && this.#held) this.#holdSyncing = true;
     if (f && f.type === 'send' && typeof f.id === 'string') {
       const id = `mqtt-${++this.#next}`;
       this.#pending.set(id, { clientId: f.id, kind: 'frame', done });
@@ -211,7 +233,7 @@ export class MqttTransport implements Transport {
       }
       return;
     }
-    if (this.#frames) this.#publish(this.topics.frames, data);
+    if (this.#frames) this.#toFrames(f, data);
     if (!this.#account) return;
     if (f.type === 'message' && f.message) {
       const m = f.message;
@@ -224,6 +246,29 @@ export class MqttTransport implements Transport {
       ));
     }
     this.#out(data);
+  }
+
+  /** A frame for the frames topic: held until the first sync's `sync_done`, or published. */
+  #toFrames(f: Frame, data: string): void {
+    const held = this.#held;
+    if (held && !this.#holdSyncing) {
+      held.push(data);
+      if (held.length > EARLY_FRAMES) {
+        this.#held = null;
+        this.conn.close(Disconnect.SYNC_OVERFLOW);
+      }
+      return;
+    }
+    this.#publish(this.topics.frames, data);
+    if (held && f.type === 'sync_done') this.#releaseHold();
+  }
+
+  /** Ends the frames topic's hold: what it kept goes out, in order. */
+  #releaseHold(): void {
+    clearTimeout(this.#holdTimer);
+    const held = this.#held;
+    this.#held = null;
+    if (held) for (const data of held) this.#publish(this.topics.frames, data);
   }
 
   /** Publishes `payload` on the account topic, after the frames still waiting (in order). */
@@ -271,6 +316,8 @@ export class MqttTransport implements Transport {
   /** Says the close on the frames topic (if subscribed), then ends the socket. */
   #closeWith(code: number, reason: string): void {
     if (this.#closed) return;
+    clearTimeout(this.#holdTimer);
+    this.#held = null;
     if (this.#frames) this.#publish(this.topics.frames, JSON.stringify({ type: 'close', code, reason }));
     this.#closed = true;
     this.#failPending();
@@ -306,6 +353,7 @@ export class MqttTransport implements Transport {
   onClosed(): void {
     this.#closed = true;
     this.#failPending();
+    clearTimeout(this.#holdTimer);
   }
 
   #failPending(): void {

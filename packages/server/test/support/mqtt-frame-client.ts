@@ -46,14 +46,21 @@ export class MqttFrameClient {
 
   /**
    * Connects to `url` (`mqtt://127.0.0.1:port` or `ws://host/mqtt`) with the token as the
-   * password, subscribes to the frames topic and waits for `hello`.
+   * password, subscribes to the frames topic and waits for `hello`. The frames topic holds live
+   * frames until the client's first sync (as a WebSocket with `?sync=1`): unless `sync` is
+   * false (the test sends its own), an empty one (`cursors: {}`: nothing to catch up) goes
+   * first and its `sync_done` is awaited, so live frames flow from then on.
    */
-  static async open(url: string, token: string): Promise<MqttFrameClient> {
+  static async open(url: string, token: string, opts: { sync?: boolean } = {}): Promise<MqttFrameClient> {
     const userId = MqttFrameClient.userOf(token);
     const client = await mqtt.connectAsync(url, { username: userId, password: token, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
     const c = new MqttFrameClient(client, userId);
     await client.subscribeAsync(c.topic, { qos: 1 });
     await c.next((f) => f.type === 'hello', 10_000);
+    if (opts.sync !== false) {
+      c.send({ type: 'sync', id: 'open', cursors: {} });
+      await c.next((f) => f.type === 'sync_done' && f.id === 'open', 10_000);
+    }
     return c;
   }
 
