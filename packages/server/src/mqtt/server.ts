@@ -196,7 +196,10 @@ export class MqttEndpoint {
   async close(): Promise<void> {
     const server = this.#server;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    // The listener's close waits for its sockets: what the shutdown's close frames did not end is cut.
+    // The listener's close waits for its sockets: the connections end once their close is
+    // written (the transport ends them); what is still open after a second is cut.
+    const deadline = Date.now() + 1000;
+    while ((this.#sockets.size > 0 || this.#websockets.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.#sockets) s.destroy();
     for (const ws of this.#websockets) ws.terminate();
     await stopped;

@@ -313,19 +313,26 @@ export class MqttTransport implements Transport {
     this.#closeWith(why.code, reason);
   }
 
-  /** Says the close on the frames topic (if subscribed), then ends the socket. */
+  /** Says the close on the frames topic (if subscribed), then ends the socket once it is written (at most 1 s later). */
   #closeWith(code: number, reason: string): void {
     if (this.#closed) return;
     clearTimeout(this.#holdTimer);
     this.#held = null;
-    if (this.#frames) this.#publish(this.topics.frames, JSON.stringify({ type: 'close', code, reason }));
     this.#closed = true;
     this.#failPending();
     const conn = this.client.conn;
-    setImmediate(() => {
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
       conn.end();
       setTimeout(() => conn.destroy(), 2000).unref();
-    });
+    };
+    if (!this.#frames) return void setImmediate(end);
+    // QoS 0: its callback comes once it is written, and nothing waits for an acknowledgement.
+    const payload = Buffer.from(JSON.stringify({ type: 'close', code, reason }));
+    this.client.publish({ cmd: 'publish', topic: this.topics.frames, payload, qos: 0, retain: false, dup: false }, end);
+    setTimeout(end, 1000).unref();
   }
 
   /** MQTT has no ping from the server: liveness is the client's keepalive (PINGREQ), see `received`. */
