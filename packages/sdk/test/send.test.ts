@@ -107,7 +107,7 @@ describe(`send over ${transport}`, () => {
     await down;
     const pending = [1, 2, 3].map((i) => c.send(conv, text(`offline ${i}`)));
     assert.equal(c.pendingSends().length, 3);
-    const acks = await within(Promise.all(pending), 5000, 'sends after reconnect');
+    const acks = await within(Promise.all(pending), 15_000, 'sends after reconnect');
     assert.deepEqual(acks.map((a) => a.seq), [1, 2, 3]);
     assert.equal(c.state, 'open');
     const stored = await c.history(conv);

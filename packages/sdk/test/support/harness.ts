@@ -38,10 +38,10 @@ export class Harness {
     let h: Harness | undefined;
     before(async () => {
       h = await Harness.start(config, opts);
-    }, { timeout: 15_000 });
+    }, { timeout: 60_000 });
     after(async () => {
       await h?.close();
-    }, { timeout: 15_000 });
+    }, { timeout: 60_000 });
     return new Proxy({} as Harness, {
       get(_target, key) {
         if (!h) throw new Error('the harness is used before its suite started');
