@@ -100,10 +100,13 @@ describe(`send over ${transport}`, () => {
 
   test('sends made while the connection is down go out after the reconnect', T, async () => {
     const { patient, conv } = await h.pair();
-    const c = h.client(patient.token, { reconnect: { baseMs: 300, maxMs: 300 } });
+    const net = h.network();
+    const c = h.client(patient.token, { reconnect: { baseMs: 300, maxMs: 300 }, createWebSocket: net.factory });
     await c.connect();
-    const down = nextEvent(c, 'state', (s) => s.state === 'reconnecting');
+    const down = nextEvent(c, 'state', (s) => s.state === 'reconnecting', 15_000);
     h.server.dropConnections();
+    // Long-polling has no connection for the server to drop: its equivalent is the link cut on the client's side.
+    net.cut();
     await down;
     const pending = [1, 2, 3].map((i) => c.send(conv, text(`offline ${i}`)));
     assert.equal(c.pendingSends().length, 3);
