@@ -30,6 +30,7 @@ import { TopicsApi } from './topics.ts';
 import { FilesApi } from './files.ts';
 import { OPEN, defaultWebSocket, webSocketUrl, type WebSocketFactory, type WebSocketLike } from './socket.ts';
 import { longPollFactory } from './transport-longpoll.ts';
+import { mqttFactory, mqttUrl } from './transport-mqtt.ts';
 import { MemoryStorage, type CarelineStorage } from './storage.ts';
 
 export interface CarelineClientOptions {
@@ -64,10 +65,17 @@ export interface CarelineClientOptions {
   /** WebSocket implementation (default: the global `WebSocket`). */
   createWebSocket?: WebSocketFactory;
   /**
-   * How frames travel: `'websocket'` (default) or `'longpoll'` (HTTP long-polling, for networks
-   * that block WebSockets). Same API, events and guarantees.
+   * How frames travel: `'websocket'` (default), `'longpoll'` (HTTP long-polling, for networks
+   * that block WebSockets) or `'mqtt'` (Node: MQTT 3.1.1 with the `mqtt` package installed;
+   * see `mqttUrl`). Same API, events and guarantees.
    */
-  transport?: 'websocket' | 'longpoll';
+  transport?: 'websocket' | 'longpoll' | 'mqtt';
+  /**
+   * With `transport: 'mqtt'`: the MQTT endpoint. Default `<url>/mqtt` with `http` → `ws`
+   * (MQTT over WebSocket on the HTTP port); `mqtt://host:port` for the server's TCP listener
+   * (`mqtt.port`).
+   */
+  mqttUrl?: string;
   /**
    * With the WebSocket transport: when a WebSocket never opened but the server answers HTTP
    * (a proxy or firewall that refuses or breaks WebSockets), or there is no WebSocket at all
@@ -123,7 +131,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
 
   readonly #opts: CarelineClientOptions;
   #factory: WebSocketFactory;
-  #transport: 'websocket' | 'longpoll';
+  #transport: 'websocket' | 'longpoll' | 'mqtt';
   readonly #outbox: Outbox;
   readonly #cursors: CursorStore;
   readonly #ready: Promise<void>;
@@ -179,7 +187,9 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     this.#opts = opts;
     this.#token = opts.token;
     this.#transport = opts.transport ?? 'websocket';
-    this.#factory = this.#transport === 'longpoll' ? this.#longPoll() : (opts.createWebSocket ?? defaultWebSocket);
+    this.#factory = this.#transport === 'longpoll' ? this.#longPoll()
+      : this.#transport === 'mqtt' ? mqttFactory(opts.mqttUrl ?? mqttUrl(opts.url), opts.url, opts.fetch ? { fetch: opts.fetch } : {})
+        : (opts.createWebSocket ?? defaultWebSocket);
     this.api = new CarelineApi({
       url: opts.url,
       token: () => this.#token,
@@ -416,8 +426,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     return this.api.forward(conversationId, messageId, to);
   }
 
-  /** The transport in use: `'longpoll'` when asked for, or after falling back from a WebSocket that could not connect. */
-  get transport(): 'websocket' | 'longpoll' {
+  /** The transport in use: `'longpoll'` or `'mqtt'` when asked for; `'longpoll'` also after falling back from a WebSocket that could not connect. */
+  get transport(): 'websocket' | 'longpoll' | 'mqtt' {
     return this.#transport;
   }
 

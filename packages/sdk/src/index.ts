@@ -32,6 +32,7 @@ export { conversationTitle, isDefaultConversationName } from './titles.ts';
 export { Emitter, type Listener } from './emitter.ts';
 export { backoffDelay, type BackoffOptions } from './backoff.ts';
 export { LongPollSocket, longPollFactory, type LongPollSocketOptions } from './transport-longpoll.ts';
+export { MqttSocket, mqttFactory, mqttUrl, type MqttSocketOptions } from './transport-mqtt.ts';
 export { webSocketUrl, type SocketCloseEvent, type SocketMessageEvent, type WebSocketFactory, type WebSocketLike } from './socket.ts';
 
 // The protocol's constants and shapes, so apps need only this package.

@@ -182,11 +182,15 @@ export class LongPollSocket implements WebSocketLike {
     if (this.readyState === 3) return;
     if (err instanceof HttpError && err.body.code && err.status < 500) {
       const code = err.body.code;
+      const wasOpen = this.readyState === 1;
       if (this.readyState === 0) {
         this.readyState = 1;
         this.onopen?.({});
       }
-      this.#deliver({ type: 'error', code, message: err.body.message ?? code, ...(err.body.details !== undefined ? { details: err.body.details } : {}) });
+      // A token revoked while connected is said by the close alone (4502), as the WebSocket says it.
+      if (!(code === 'auth.token_revoked' && wasOpen)) {
+        this.#deliver({ type: 'error', code, message: err.body.message ?? code, ...(err.body.details !== undefined ? { details: err.body.details } : {}) });
+      }
       return this.#end(refusedWith[code] ?? (code.startsWith('auth.') ? 4500 : 1011), code);
     }
     this.onerror?.(err);

@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MemoryStorage, type Message } from '../src/index.ts';
-import { FaultyNetwork } from './support/faulty-network.ts';
-import { Harness, Inbox, nextEvent, sleep, text, waitFor, within } from './support/harness.ts';
+import { Harness, TRANSPORTS, Inbox, nextEvent, sleep, text, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
@@ -15,8 +14,9 @@ function assertContiguous(messages: Message[], from: number, to: number): void {
   assert.deepEqual(messages.map((m) => m.seq), Array.from({ length: to - from + 1 }, (_, i) => from + i));
 }
 
-describe('catch-up', () => {
-  const h = Harness.forSuite();
+for (const transport of TRANSPORTS) {
+describe(`catch-up over ${transport}`, () => {
+  const h = Harness.forSuite(undefined, { transport });
 
   test('first connect: old messages are history, not delivered; new ones are', T, async () => {
     const { patient, doctor, conv } = await h.pair();
@@ -55,7 +55,7 @@ describe('catch-up', () => {
 
   test('messages sent while the connection was down (drop, reconnect by itself) arrive once, in order', T, async () => {
     const { patient, doctor, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const inbox = new Inbox(c);
     await c.connect();
@@ -131,3 +131,4 @@ describe('catch-up', () => {
     assertContiguous(inbox.of(group), 1, 3);
   });
 });
+}

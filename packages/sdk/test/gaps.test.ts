@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CarelineError, type Message } from '../src/index.ts';
-import { FaultyNetwork } from './support/faulty-network.ts';
-import { Harness, Inbox, nextEvent, sleep, text, within } from './support/harness.ts';
+import type { FaultyNetwork } from './support/faulty-network.ts';
+import { Harness, TRANSPORTS, Inbox, nextEvent, sleep, text, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
@@ -24,12 +24,13 @@ function loseSeqs(net: FaultyNetwork, conv: string, seqs: number[], always = fal
 
 const seqs = (ms: Message[]) => ms.map((m) => m.seq);
 
-describe('gaps', () => {
-  const h = Harness.forSuite();
+for (const transport of TRANSPORTS) {
+describe(`gaps over ${transport}`, () => {
+  const h = Harness.forSuite(undefined, { transport });
 
   test('a later seq first: the missing ones are fetched by sync and delivered in order', T, async () => {
     const { patient, doctor, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const inbox = new Inbox(c);
     await c.connect();
@@ -44,7 +45,7 @@ describe('gaps', () => {
 
   test('the own ack beyond a gap: the gap is filled first', T, async () => {
     const { patient, doctor, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const inbox = new Inbox(c);
     await c.connect();
@@ -60,7 +61,7 @@ describe('gaps', () => {
 
   test('frames lost on every try: REST history fills the gap', T, async () => {
     const { patient, doctor, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const inbox = new Inbox(c);
     await c.connect();
@@ -72,7 +73,7 @@ describe('gaps', () => {
 
   test('a gap the server answers without (history has no such message) is skipped and reported, and delivery goes on', T, async () => {
     const { patient, doctor, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     // The frames of seq 2 are lost on every try, and history answers without it (as for a
     // message purged by retention): the server has answered, and has nothing to give.
     const historyWithout2: typeof fetch = async (input, init) => {
@@ -96,7 +97,7 @@ describe('gaps', () => {
 
   test('a fill the server cannot serve for now (network down) is tried again until it works, never skipped', T, async () => {
     const { patient, doctor, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     let failing = 3;
     let historyCalls = 0;
     const flakyHistory: typeof fetch = (input, init) => {
@@ -118,3 +119,4 @@ describe('gaps', () => {
     assert.ok(!errors.some((e) => e.code === 'client.gap_skipped'), 'nothing was skipped');
   });
 });
+}

@@ -5,17 +5,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MemoryStorage, type SendAck } from '../src/index.ts';
-import { FaultyNetwork } from './support/faulty-network.ts';
-import { Harness, Inbox, text, waitFor, within } from './support/harness.ts';
+import { Harness, TRANSPORTS, Inbox, text, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
-describe('outbox', () => {
-  const h = Harness.forSuite();
+for (const transport of TRANSPORTS) {
+describe(`outbox over ${transport}`, () => {
+  const h = Harness.forSuite(undefined, { transport });
 
   test('acks lost in a connection drop: re-sent with the same client_id, stored once', T, async () => {
     const { patient, doctor, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const d = h.client(doctor.token);
     const dIn = new Inbox(d);
@@ -32,6 +32,9 @@ describe('outbox', () => {
     // ...then the connection drops. The client reconnects and re-sends the same ids.
     net.lose = null;
     h.server.dropConnections();
+    // Long-polling has no connection for the server to drop (each poll is a request of its
+    // own): its equivalent is the link cut on the client's side.
+    net.cut();
     const acks = await within(Promise.all(sends), 8000, 'acks after reconnect');
     assert.deepEqual(acks.map((a) => a.seq), [1, 2, 3]);
     assert.ok(acks.every((a) => a.duplicate), 'the server had stored them already');
@@ -64,7 +67,7 @@ describe('outbox', () => {
   test('a persisted outbox survives a reload: the new client sends it, once', T, async () => {
     const { patient, doctor, conv } = await h.pair();
     const storage = new MemoryStorage();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const first = h.client(patient.token, { storage, createWebSocket: net.factory });
     await first.connect();
     // Offline: the sends wait in the (persisted) outbox.
@@ -98,7 +101,7 @@ describe('outbox', () => {
 
   test('a message stored before the drop but acked by the catch-up is settled, not delivered as someone else\'s', T, async () => {
     const { patient, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const mine = new Inbox(c);
     await c.connect();
@@ -116,3 +119,4 @@ describe('outbox', () => {
     assert.equal(c.cursor(conv), 1);
   });
 });
+}

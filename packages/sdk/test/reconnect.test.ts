@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CarelineClient, CarelineError, type ConnectionState } from '../src/index.ts';
-import { FaultyNetwork } from './support/faulty-network.ts';
-import { Harness, Inbox, nextEvent, sleep, text, waitFor, within } from './support/harness.ts';
+import { Harness, TRANSPORTS, Inbox, nextEvent, sleep, text, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 30_000 };
 
@@ -17,9 +16,10 @@ function states(c: CarelineClient): ConnectionState[] {
   return out;
 }
 
-describe('server restart', () => {
+for (const transport of TRANSPORTS) {
+describe(`server restart over ${transport}`, () => {
   // Its own server with no config overrides: the test helper's restart() reloads the config.
-  const h = Harness.forSuite();
+  const h = Harness.forSuite(undefined, { transport });
 
   test('server restart: the client reconnects by itself, catches up, and its pending send goes through', T, async () => {
     const { patient, doctor, conv } = await h.pair();
@@ -45,13 +45,15 @@ describe('server restart', () => {
     assert.equal(c.cursor(conv), 3);
   });
 });
+}
 
-describe('reconnect', () => {
-  const h = Harness.forSuite({ ws: { heartbeatMs: 1000 } });
+for (const transport of TRANSPORTS) {
+describe(`reconnect over ${transport}`, () => {
+  const h = Harness.forSuite({ ws: { heartbeatMs: 1000 } }, { transport });
 
   test('a silent connection (no frame for 2× heartbeat) is dropped and replaced', T, async () => {
     const { patient, doctor, conv } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const inbox = new Inbox(c);
     await c.connect();
@@ -69,7 +71,7 @@ describe('reconnect', () => {
 
   test('an idle connection stays open: pings every heartbeat keep it alive', T, async () => {
     const { patient } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     await c.connect();
     const seen = states(c);
@@ -82,7 +84,7 @@ describe('reconnect', () => {
 
   test('logout (revoked token): terminal close, error reported, no reconnect', T, async () => {
     const { patient } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const seen = states(c);
     await c.connect();
@@ -108,7 +110,7 @@ describe('reconnect', () => {
   });
 
   test('a bad token: connect() rejects with auth.invalid_token and no retries', T, async () => {
-    const net = new FaultyNetwork();
+    const net = h.network();
     const c = h.client('not-a-token', { createWebSocket: net.factory });
     const errors: CarelineError[] = [];
     c.on('error', (e) => errors.push(e));
@@ -122,7 +124,7 @@ describe('reconnect', () => {
 
   test('a server that is down at first: the client keeps trying (connecting) and gets in when it is up', T, async () => {
     const { patient } = await h.pair();
-    const net = new FaultyNetwork();
+    const net = h.network();
     net.offline = true;
     const c = h.client(patient.token, { createWebSocket: net.factory });
     const seen = states(c);
@@ -134,3 +136,4 @@ describe('reconnect', () => {
     assert.deepEqual(seen, ['connecting', 'open']);
   });
 });
+}

@@ -2,12 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CarelineError, MessageTypes, type SendAck } from '../src/index.ts';
-import { Harness, Inbox, nextEvent, text, waitFor, within } from './support/harness.ts';
+import { Harness, TRANSPORTS, Inbox, nextEvent, text, waitFor, within } from './support/harness.ts';
 
 const T = { timeout: 20_000 };
 
-describe('send', () => {
-  const h = Harness.forSuite();
+for (const transport of TRANSPORTS) {
+describe(`send over ${transport}`, () => {
+  const h = Harness.forSuite(undefined, { transport });
 
   test('resolves on the durable ack, with the seq', T, async () => {
     const { patient, conv } = await h.pair();
@@ -99,14 +100,17 @@ describe('send', () => {
 
   test('sends made while the connection is down go out after the reconnect', T, async () => {
     const { patient, conv } = await h.pair();
-    const c = h.client(patient.token, { reconnect: { baseMs: 300, maxMs: 300 } });
+    const net = h.network();
+    const c = h.client(patient.token, { reconnect: { baseMs: 300, maxMs: 300 }, createWebSocket: net.factory });
     await c.connect();
-    const down = nextEvent(c, 'state', (s) => s.state === 'reconnecting');
+    const down = nextEvent(c, 'state', (s) => s.state === 'reconnecting', 15_000);
     h.server.dropConnections();
+    // Long-polling has no connection for the server to drop: its equivalent is the link cut on the client's side.
+    net.cut();
     await down;
     const pending = [1, 2, 3].map((i) => c.send(conv, text(`offline ${i}`)));
     assert.equal(c.pendingSends().length, 3);
-    const acks = await within(Promise.all(pending), 5000, 'sends after reconnect');
+    const acks = await within(Promise.all(pending), 15_000, 'sends after reconnect');
     assert.deepEqual(acks.map((a) => a.seq), [1, 2, 3]);
     assert.equal(c.state, 'open');
     const stored = await c.history(conv);
@@ -125,3 +129,4 @@ describe('send', () => {
     assert.equal((await ack).seq, 1, 'sent on the next connect, reported by the ack event');
   });
 });
+}

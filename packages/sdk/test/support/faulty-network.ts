@@ -1,5 +1,6 @@
 /**
  * A bad network between an SDK client and the real server: wraps the real global WebSocket
+ * (or the sockets of another transport: `new FaultyNetwork(longPollFactory(url))`, MQTT's)
  * and can lose incoming frames, go silent (a half-open connection), cut connections, or
  * refuse new ones. Nothing of Careline is imitated: frames are the server's own.
  */
@@ -17,6 +18,12 @@ export class FaultyNetwork {
   readonly sent: Frame[] = [];
   /** How many connections were attempted. */
   opened = 0;
+  /** Makes the real sockets (default: the global WebSocket). */
+  readonly inner: WebSocketFactory | undefined;
+
+  constructor(inner?: WebSocketFactory) {
+    this.inner = inner;
+  }
 
   readonly factory: WebSocketFactory = (url) => {
     this.opened += 1;
@@ -52,7 +59,7 @@ export class FaultySocket implements WebSocketLike {
   onerror: ((event: unknown) => void) | null = null;
   frozen = false;
   readonly #net: FaultyNetwork;
-  readonly #real: WebSocket | null;
+  readonly #real: WebSocketLike | null;
   #dead = false;
 
   constructor(url: string, net: FaultyNetwork) {
@@ -62,7 +69,7 @@ export class FaultySocket implements WebSocketLike {
       this.#die(1006);
       return;
     }
-    const real = new WebSocket(url);
+    const real: WebSocketLike = net.inner ? net.inner(url) : (new WebSocket(url) as unknown as WebSocketLike);
     this.#real = real;
     real.onopen = (ev) => !this.frozen && this.onopen?.(ev);
     real.onerror = (ev) => !this.frozen && this.onerror?.(ev);

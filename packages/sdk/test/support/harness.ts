@@ -1,35 +1,47 @@
 /**
  * Test harness: a real Careline server (in-process, port 0, SQLite in a temp dir) and SDK
- * clients connected to it over real WebSockets. Everything started is stopped by `close()`.
+ * clients connected to it over real WebSockets — or over the transport the suite runs on
+ * (`transport`: long-polling, or MQTT over WebSocket at `/mqtt`; the server then has its MQTT
+ * listener on). Everything started is stopped by `close()`.
  */
 import { after, before } from 'node:test';
 import { startTestServer, type TestServer } from '@careline/server/testing';
-import { CarelineClient, type CarelineClientOptions, type CarelineEvents, type Message } from '../../src/index.ts';
+import { CarelineClient, longPollFactory, mqttFactory, mqttUrl, type CarelineClientOptions, type CarelineEvents, type Message, type WebSocketFactory } from '../../src/index.ts';
+import { FaultyNetwork } from './faulty-network.ts';
+
+/** The carriers of the protocol: a suite that takes a transport runs once over each. */
+export type TransportName = 'websocket' | 'longpoll' | 'mqtt';
+export const TRANSPORTS: readonly TransportName[] = ['websocket', 'longpoll', 'mqtt'];
 
 export class Harness {
   readonly server: TestServer;
+  /** The transport this harness's clients use unless told otherwise. */
+  readonly transport: TransportName;
   readonly #clients: CarelineClient[] = [];
 
-  private constructor(server: TestServer) {
+  private constructor(server: TestServer, transport: TransportName) {
     this.server = server;
+    this.transport = transport;
   }
 
-  static async start(config?: Record<string, unknown>): Promise<Harness> {
-    return new Harness(await startTestServer(config ? { config } : {}));
+  static async start(config?: Record<string, unknown>, opts: { transport?: TransportName } = {}): Promise<Harness> {
+    const transport = opts.transport ?? 'websocket';
+    const full = transport === 'mqtt' ? { ...config, mqtt: { enabled: true, port: 0, ...(config?.mqtt as object | undefined) } } : config;
+    return new Harness(await startTestServer(full ? { config: full } : {}), transport);
   }
 
   /**
    * One harness for the enclosing `describe`: started before its first test, closed after
    * its last. What it returns stands for that harness (it forwards to it once started).
    */
-  static forSuite(config?: Record<string, unknown>): Harness {
+  static forSuite(config?: Record<string, unknown>, opts: { transport?: TransportName } = {}): Harness {
     let h: Harness | undefined;
     before(async () => {
-      h = await Harness.start(config);
-    }, { timeout: 15_000 });
+      h = await Harness.start(config, opts);
+    }, { timeout: 60_000 });
     after(async () => {
       await h?.close();
-    }, { timeout: 15_000 });
+    }, { timeout: 60_000 });
     return new Proxy({} as Harness, {
       get(_target, key) {
         if (!h) throw new Error('the harness is used before its suite started');
@@ -39,11 +51,27 @@ export class Harness {
     });
   }
 
-  /** A client for `token` with fast reconnects; closed by `close()`. */
+  /**
+   * A client for `token` with fast reconnects, on the harness's transport (a client given its
+   * own `createWebSocket` — a `network()`'s — uses that); closed by `close()`.
+   */
   client(token: string, opts: Partial<CarelineClientOptions> = {}): CarelineClient {
-    const c = new CarelineClient({ url: this.server.url, token, reconnect: { baseMs: 50, maxMs: 400 }, ...opts });
+    const transport = opts.createWebSocket === undefined && this.transport !== 'websocket' ? { transport: this.transport } : {};
+    const c = new CarelineClient({ url: this.server.url, token, reconnect: { baseMs: 50, maxMs: 400 }, ...transport, ...opts });
     this.#clients.push(c);
     return c;
+  }
+
+  /** The sockets of the harness's transport (`undefined`: the global WebSocket). */
+  socketFactory(): WebSocketFactory | undefined {
+    if (this.transport === 'longpoll') return longPollFactory(this.server.url);
+    if (this.transport === 'mqtt') return mqttFactory(mqttUrl(this.server.url), this.server.url);
+    return undefined;
+  }
+
+  /** A bad network over the harness's transport: give its `factory` as `createWebSocket`. */
+  network(): FaultyNetwork {
+    return new FaultyNetwork(this.socketFactory());
   }
 
   /** A patient and a doctor in one p2p conversation. */

@@ -9,7 +9,8 @@
  * - A POST of frames (`POST /api/v2/poll/send`) is a short-lived `Connection` that handles them
  *   and answers with their answers (a send's `ack` only after commit, as on the WebSocket).
  * - Presence: a user's poll session (per login session, on the node it polls) is a connection
- *   whose sign of life is the polls; polls that stop for two heartbeat intervals end it.
+ *   whose sign of life is the polls; polls that stop for two heartbeat intervals end it. A
+ *   `presence` frame POSTed subscribes the session too, so the changes reach the polls.
  * - SSE (`GET /api/v2/poll/events`) is a long-lived `Connection` writing events.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -37,6 +38,18 @@ export interface PollOptions {
   hello?: boolean;
   /** False: no notification catch-up (the `sync` frame without `notifications_after`). */
   notifications?: boolean;
+}
+
+/** The user ids of a `presence` frame's list (what is not a string is the frame's error, said by its connection). */
+const userIds = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : []);
+
+/** A `presence` frame POSTed, applied to the poll session's connection too (no status answers: the POST gives them), within the watch limit. */
+function watchFrom(conn: Connection, f: { subscribe?: unknown; unsubscribe?: unknown }): void {
+  const ctx = conn.ctx;
+  const off = userIds(f.unsubscribe);
+  if (off.length > 0) ctx.onPresenceSubscribe(conn, off, false);
+  const on = userIds(f.subscribe).filter((u) => !conn.presence?.has(u));
+  if (on.length > 0 && (conn.presence?.size ?? 0) + on.length <= ctx.maxPresenceWatches) ctx.onPresenceSubscribe(conn, on, true);
 }
 
 /** Answers to the frames of a POST: the `hello` of its connection is not one. */
@@ -182,7 +195,7 @@ export class LongPoll {
   /**
    * Handles client frames (JSON values) as one connection would, in order, and answers with
    * their answers: the frames that carry their ids (`ack`, `sync_done`, `pong`, `presence`,
-   * `refreshed`, the own `read` receipt, `error`) and the errors of frames without one. It waits
+   * `refreshed`, the own `read` receipt, `error`) and the errors and pongs of frames without one. It waits
    * for an answer to every frame with an id, at most `longpoll.timeoutMs`: a send whose ack did
    * not come is sent again with the same `client_id` (stored once).
    */
@@ -207,7 +220,8 @@ export class LongPoll {
       const t = new CollectTransport(Number.MAX_SAFE_INTEGER, (data) => {
         const f = JSON.parse(data) as { type: string; id?: unknown };
         if (f.type === 'hello' || f.type === 'message' || f.type === 'notification') return;
-        if (typeof f.id === 'string' ? !asked.has(f.id) : f.type !== 'error') return;
+        // Without an id: errors, and the pong of a ping (the client's sign that the link is alive).
+        if (typeof f.id === 'string' ? !asked.has(f.id) : f.type !== 'error' && f.type !== 'pong') return;
         answers.push(data);
         if (typeof f.id === 'string') waiting.delete(f.id);
         if (waiting.size === 0) soon ??= setImmediate(() => t.finish());
@@ -223,6 +237,10 @@ export class LongPoll {
           return;
         }
         conn.onFrame(text);
+        // Presence watches live as long as the connection that made them: this POST's ends with
+        // it, so the poll session (which outlives it) watches too, and its changes reach the polls.
+        const f = frames[i] as { type?: unknown; subscribe?: unknown; unsubscribe?: unknown } | null;
+        if (session && f !== null && typeof f === 'object' && !Array.isArray(f) && f.type === 'presence') watchFrom(session.conn, f);
       });
       // Frames without ids (and errors found at once): their answers come in this turn.
       if (waiting.size === 0) soon ??= setImmediate(() => t.finish());

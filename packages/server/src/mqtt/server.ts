@@ -9,10 +9,11 @@
  *   5, the per-user cap or the failed-authentication limit 3 (server unavailable); the
  *   error code is logged. Sessions are always clean: what a client missed comes from the sync
  *   topic, not from a session of one node.
- * - The client may subscribe to its account topic (its user id) only, and publish to its
- *   send and sync topics only (`<user id>/send`, `<user id>/sync`); any other subscription
- *   is refused in the SUBACK (0x80), any other publish closes the connection (MQTT 3.1.1
- *   has no negative PUBACK).
+ * - The client may subscribe to its account topic (its user id) and its frames topic
+ *   (`<user id>/frames`: Careline's frames as on the WebSocket, for the SDK) only, and publish
+ *   to its send, sync and frames topics only (`<user id>/send`, `<user id>/sync`,
+ *   `<user id>/frames`); any other subscription is refused in the SUBACK (0x80), any other
+ *   publish closes the connection (MQTT 3.1.1 has no negative PUBACK).
  * - Every frame for the client is published to it directly (QoS 1, or the QoS it subscribed
  *   with), by its `MqttTransport`, from the real-time layer: live messages from the bus
  *   (any node), and catch-up from storage. aedes' in-memory persistence holds only the QoS 1
@@ -80,7 +81,7 @@ export class MqttEndpoint {
       },
       authorizeSubscribe: (client, sub, done) => {
         const t = (client as Tagged)[kTransport];
-        if (!t || sub.topic !== t.topics.account) {
+        if (!t || (sub.topic !== t.topics.account && sub.topic !== t.topics.frames)) {
           o.log.warn({ code: 'mqtt.topic_forbidden', topic: sub.topic, user: t?.userId }, 'MQTT subscription refused');
           return done(null, null);
         }
@@ -92,6 +93,7 @@ export class MqttEndpoint {
         // Nothing is kept by the broker: a retained publish is not retained.
         packet.retain = false;
         if (packet.topic === t.topics.send) return t.onSend(packet.payload as Buffer, done);
+        if (packet.topic === t.topics.frames) return t.onFrame(packet.payload as Buffer, done);
         if (packet.topic === t.topics.sync) {
           t.onSync(packet.payload as Buffer);
           return done(null);
@@ -102,17 +104,17 @@ export class MqttEndpoint {
       // Only what a transport publishes to its own client goes out; nothing is routed between clients.
       authorizeForward: (client, packet) => {
         const t = (client as Tagged)[kTransport];
-        return t && packet.topic === t.topics.account && (packet as { clientId?: string }).clientId === undefined ? packet : null;
+        return t && (packet.topic === t.topics.account || packet.topic === t.topics.frames) && (packet as { clientId?: string }).clientId === undefined ? packet : null;
       },
     });
     self = new MqttEndpoint(broker, o);
     broker.on('subscribe', (subs, client) => {
       const t = (client as Tagged)[kTransport];
-      if (t && subs.some((s) => s.topic === t.topics.account)) t.subscribed = true;
+      if (t) for (const s of subs) t.onSubscribe(s.topic);
     });
     broker.on('unsubscribe', (topics, client) => {
       const t = (client as Tagged)[kTransport];
-      if (t && topics.includes(t.topics.account)) t.subscribed = false;
+      if (t) for (const topic of topics) t.onUnsubscribe(topic);
     });
     broker.on('clientError', (client, err) => {
       if (err.message !== 'mqtt.topic_forbidden') o.log.warn({ err: err.message, client: client.id }, 'MQTT client error');
@@ -147,7 +149,7 @@ export class MqttEndpoint {
       log.warn({ code: over.code, user: auth.principal.userId }, 'MQTT connection refused');
       throw refusal(over.code);
     }
-    const t = new MqttTransport(client, auth.principal.tenantId, auth.principal.userId, core.directory);
+    const t = new MqttTransport(client, auth.principal.tenantId, auth.principal.userId, core.directory, core.config.ws.maxFrameBytes, core.config.ws.syncHoldMs);
     client[kTransport] = t;
     t.conn = realtime.open(t, auth, { holdUntilSync: false });
     client.conn.once('close', () => {
@@ -194,7 +196,10 @@ export class MqttEndpoint {
   async close(): Promise<void> {
     const server = this.#server;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    // The listener's close waits for its sockets: what the shutdown's close frames did not end is cut.
+    // The listener's close waits for its sockets: the connections end once their close is
+    // written (the transport ends them); what is still open after a second is cut.
+    const deadline = Date.now() + 1000;
+    while ((this.#sockets.size > 0 || this.#websockets.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.#sockets) s.destroy();
     for (const ws of this.#websockets) ws.terminate();
     await stopped;

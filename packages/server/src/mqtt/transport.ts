@@ -5,9 +5,25 @@
  * other frame (`ack`, `sync_done`, `error`, `read`, `typing`, `presence`…) as it is on the
  * WebSocket. An envelope published on the send topic becomes a `send` frame; its PUBACK is
  * held until the send's `ack` (after commit) or its `error` comes back through `write`.
+ *
+ * The frames topic (`<user id>/frames`) carries Careline's own frames both ways, exactly as
+ * the WebSocket does (the SDK's MQTT transport): the client publishes client frames there
+ * (a `send`'s PUBACK, too, waits for its `ack` or `error`), and what it subscribed to gets
+ * every server frame unchanged, `message` frames included. The server's close comes there as
+ * a last payload `{type: "close", code, reason}` (a `Disconnect` reason, as a WebSocket close
+ * frame says it). Like a WebSocket opened with `?sync=1`, the frames topic holds live frames
+ * from the subscription until the client's first `sync` has been answered (`sync_done`), at
+ * most `ws.syncHoldMs`: the backlog, then what came live, in order.
+ *
+ * The connection's `hello` goes to the frames topic, first, when the client subscribes to it
+ * (not to seed 003's account topic). Other frames written before the client subscribed to
+ * either topic (live messages) are kept, in order, and published when it does: the layer counts them as sent (a catch-up
+ * does not send a message again that went out live), so none may be dropped. A client that
+ * lets more than `EARLY_FRAMES` pile up before subscribing is closed (4003), as a hold that
+ * overflows is.
  */
 import type { Client } from 'aedes';
-import { ErrorCodes, type DisconnectReason, type ErrorCode } from '@careline/protocol';
+import { Disconnect, ErrorCodes, type DisconnectReason, type ErrorCode } from '@careline/protocol';
 import type { MemberDirectory } from '../domain/directory.ts';
 import { isAppError } from '../domain/errors.ts';
 import type { Connection } from '../realtime/connection.ts';
@@ -22,17 +38,31 @@ export interface AccountTopics {
   send: string;
   /** Where it publishes its catch-up cursors (the body of a WebSocket `sync` frame). */
   sync: string;
+  /** Careline frames both ways, as on the WebSocket: the client publishes client frames and subscribes to server frames. */
+  frames: string;
 }
 
 export function topicsOf(userId: string): AccountTopics {
-  return { account: userId, send: `${userId}/send`, sync: `${userId}/sync` };
+  return { account: userId, send: `${userId}/send`, sync: `${userId}/sync`, frames: `${userId}/frames` };
 }
 
-/** A publish on the send topic waiting for its commit: the envelope id, and aedes' callback (the PUBACK). */
+/**
+ * A publish waiting for its commit: the id the client gave (the envelope id, or the `send`
+ * frame's id), and aedes' callback (the PUBACK). An envelope's send that failed for a reason
+ * that can pass gets no PUBACK (the client sends it again); a frame's gets its `error` frame
+ * and the PUBACK, as the WebSocket answers it.
+ */
 interface PendingSend {
-  envelopeId: string;
+  clientId: string;
+  kind: 'envelope' | 'frame';
   done: (err?: Error | null) => void;
 }
+
+/** Most frames kept for a client that has not subscribed yet; more closes it (4003). */
+export const EARLY_FRAMES = 1000;
+
+/** The close of a frame larger than `ws.maxFrameBytes`: what the WebSocket says with its 1009 close. */
+const TOO_LARGE = { code: 1009, reason: 'frame too large' };
 
 type Frame = { type: string; id?: string; code?: string; message?: { conversation_id: string } & Parameters<typeof toEnvelope>[0] };
 
@@ -45,9 +75,27 @@ export class MqttTransport implements Transport {
   readonly tenantId: string;
   readonly userId: string;
   conn!: Connection;
-  /** Whether the client subscribed to its account topic: frames written before are dropped (it catches up by a sync). */
-  subscribed = false;
   readonly #directory: MemberDirectory;
+  readonly #maxFrameBytes: number;
+  /** Which of its topics the client subscribed to: frames go to each, in its format. */
+  #account = false;
+  #frames = false;
+  /** Frames written before the client subscribed to anything, in order. */
+  #early: { f: Frame; data: string }[] | null = [];
+  /** The connection's `hello`, for the frames topic (seed 003's account topic does not get it). */
+  #hello: string | null = null;
+  /**
+   * The frames topic's hold (as a WebSocket's `?sync=1`): from the subscription until the
+   * client's first `sync`, frames for the frames topic wait here; they go out right after that
+   * sync's `sync_done` (the catch-up skips them: they count as sent live), so the client gets
+   * its backlog, then what came live, in order. At most `#holdMs`, and `EARLY_FRAMES` frames.
+   */
+  #held: string[] | null = null;
+  /** The client's first sync is running: frames pass (the catch-up); its `sync_done` ends the hold. */
+  #holdSyncing = false;
+  #holdTimer: NodeJS.Timeout | undefined;
+  #holdUsed = false;
+  readonly #holdMs: number;
   readonly #pending = new Map<string, PendingSend>();
   #next = 0;
   /** Frames waiting for a conversation's shape to be loaded (kept in order behind it). */
@@ -56,12 +104,66 @@ export class MqttTransport implements Transport {
   #beats = 0;
   #closed = false;
 
-  constructor(client: Client, tenantId: string, userId: string, directory: MemberDirectory) {
+  constructor(client: Client, tenantId: string, userId: string, directory: MemberDirectory, maxFrameBytes = 64 * 1024, holdMs = 10_000) {
     this.client = client;
     this.tenantId = tenantId;
     this.userId = userId;
     this.topics = topicsOf(userId);
     this.#directory = directory;
+    this.#maxFrameBytes = maxFrameBytes;
+    this.#holdMs = holdMs;
+  }
+
+  /** Whether the client subscribed to its account or frames topic. */
+  get subscribed(): boolean {
+    return this.#account || this.#frames;
+  }
+
+  /** The client subscribed to `topic` (one of its own): frames go there from now on, those kept so far first. */
+  onSubscribe(topic: string): void {
+    if (topic === this.topics.account) this.#account = true;
+    else if (topic === this.topics.frames) {
+      if (!this.#frames && this.#hello !== null) this.#publish(topic, this.#hello);
+      this.#frames = true;
+      if (!this.#holdUsed) {
+        this.#holdUsed = true;
+        this.#held = [];
+        this.#holdTimer = setTimeout(() => this.#releaseHold(), this.#holdMs);
+        this.#holdTimer.unref();
+      }
+    } else return;
+    const early = this.#early;
+    this.#early = null;
+    if (early) for (const e of early) this.#route(e.f, e.data);
+  }
+
+  onUnsubscribe(topic: string): void {
+    if (topic === this.topics.account) this.#account = false;
+    else if (topic === this.topics.frames) this.#frames = false;
+  }
+
+  /**
+   * A payload on the frames topic: a client frame, handled as the WebSocket handles it. A
+   * `send` with an id answers the PUBACK when its `ack` or `error` is written; anything else
+   * at once. A payload over `ws.maxFrameBytes` closes the connection (the WebSocket's 1009).
+   */
+  onFrame(payload: Buffer, done: (err?: Error | null) => void): void {
+    if (payload.length > this.#maxFrameBytes) {
+      // Not handled and never acked: the close is said, then the socket ends (an error here would cut it before).
+      this.#closeWith(TOO_LARGE.code, TOO_LARGE.reason);
+      return;
+    }
+    const text = payload.toString('utf8');
+    const f = parseObject(text);
+    if (f && f.type === 'sync' && this.#held) this.#holdSyncing = true;
+    if (f && f.type === 'send' && typeof f.id === 'string') {
+      const id = `mqtt-${++this.#next}`;
+      this.#pending.set(id, { clientId: f.id, kind: 'frame', done });
+      this.conn.onFrame(JSON.stringify({ ...f, id }));
+      return;
+    }
+    this.conn.onFrame(text);
+    done(null);
   }
 
   /** An envelope published on the send topic: a `send` frame to the connection; `done` (the PUBACK) when it is acked or refused. */
@@ -73,11 +175,12 @@ export class MqttTransport implements Transport {
       if (!isAppError(err)) return done(err as Error);
       // Not an envelope: nothing will ever accept it, so it is acked, and the error said on the account topic.
       const id = envelopeIdOf(payload);
-      this.#publish(JSON.stringify({ type: 'error', ...(id ? { id } : {}), ...err.toBody() }));
+      const frame = { type: 'error', ...(id ? { id } : {}), ...err.toBody() };
+      this.#route({ type: 'error' }, JSON.stringify(frame));
       return done(null);
     }
     const id = `mqtt-${++this.#next}`;
-    this.#pending.set(id, { envelopeId: frame.message.client_id, done });
+    this.#pending.set(id, { clientId: frame.message.client_id, kind: 'envelope', done });
     this.conn.onFrame(JSON.stringify({ ...frame, id }));
   }
 
@@ -100,17 +203,38 @@ export class MqttTransport implements Transport {
       const p = this.#pending.get(f.id);
       if (p) {
         this.#pending.delete(f.id);
-        f.id = p.envelopeId;
-        if (f.type === 'error' && (ErrorCodes[f.code as ErrorCode]?.status ?? 500) >= 500) {
+        f.id = p.clientId;
+        if (p.kind === 'envelope' && f.type === 'error' && (ErrorCodes[f.code as ErrorCode]?.status ?? 500) >= 500) {
           // Not stored, for a reason that can pass (the server is shutting down, storage is away): no PUBACK, the client sends it again.
           p.done(new Unacked(f.code));
           return;
         }
-        this.#out(JSON.stringify(f));
+        this.#route(f, JSON.stringify(f));
         p.done(null);
         return;
       }
     }
+    this.#route(f, data);
+  }
+
+  /** Publishes a frame to each topic the client subscribed to, in its format; keeps it if there is none yet. */
+  #route(f: Frame, data: string): void {
+    if (f.type === 'hello') {
+      // Said first on the frames topic, whenever the client subscribes to it.
+      this.#hello = data;
+      if (this.#frames) this.#publish(this.topics.frames, data);
+      return;
+    }
+    if (this.#early) {
+      this.#early.push({ f, data });
+      if (this.#early.length > EARLY_FRAMES) {
+        this.#early = null;
+        this.conn.close(Disconnect.SYNC_OVERFLOW);
+      }
+      return;
+    }
+    if (this.#frames) this.#toFrames(f, data);
+    if (!this.#account) return;
     if (f.type === 'message' && f.message) {
       const m = f.message;
       const shape = this.#queue ? null : this.#directory.get(this.tenantId, m.conversation_id);
@@ -124,19 +248,42 @@ export class MqttTransport implements Transport {
     this.#out(data);
   }
 
+  /** A frame for the frames topic: held until the first sync's `sync_done`, or published. */
+  #toFrames(f: Frame, data: string): void {
+    const held = this.#held;
+    if (held && !this.#holdSyncing) {
+      held.push(data);
+      if (held.length > EARLY_FRAMES) {
+        this.#held = null;
+        this.conn.close(Disconnect.SYNC_OVERFLOW);
+      }
+      return;
+    }
+    this.#publish(this.topics.frames, data);
+    if (held && f.type === 'sync_done') this.#releaseHold();
+  }
+
+  /** Ends the frames topic's hold: what it kept goes out, in order. */
+  #releaseHold(): void {
+    clearTimeout(this.#holdTimer);
+    const held = this.#held;
+    this.#held = null;
+    if (held) for (const data of held) this.#publish(this.topics.frames, data);
+  }
+
   /** Publishes `payload` on the account topic, after the frames still waiting (in order). */
   #out(payload: string | Promise<string>): void {
-    if (typeof payload === 'string' && !this.#queue) return this.#publish(payload);
+    if (typeof payload === 'string' && !this.#queue) return this.#publish(this.topics.account, payload);
     const run: Promise<void> = (this.#queue ?? Promise.resolve()).then(() => payload).then((p) => {
-      this.#publish(p);
+      if (this.#account) this.#publish(this.topics.account, p);
       if (this.#queue === run) this.#queue = null;
     });
     this.#queue = run;
   }
 
-  #publish(payload: string): void {
-    if (this.#closed || !this.subscribed) return;
-    this.client.publish({ cmd: 'publish', topic: this.topics.account, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, noop);
+  #publish(topic: string, payload: string): void {
+    if (this.#closed) return;
+    this.client.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, noop);
   }
 
   buffered(): number {
@@ -162,15 +309,30 @@ export class MqttTransport implements Transport {
    * MQTT 3.1.1 has no server DISCONNECT: the frames written before (an `error` frame with the
    * reason's code) go out, then the socket is ended; a client that does not close in time is cut.
    */
-  close(_why: DisconnectReason, _reason: string): void {
+  close(why: DisconnectReason, reason: string): void {
+    this.#closeWith(why.code, reason);
+  }
+
+  /** Says the close on the frames topic (if subscribed), then ends the socket once it is written (at most 1 s later). */
+  #closeWith(code: number, reason: string): void {
     if (this.#closed) return;
+    clearTimeout(this.#holdTimer);
+    this.#held = null;
     this.#closed = true;
     this.#failPending();
     const conn = this.client.conn;
-    setImmediate(() => {
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
       conn.end();
       setTimeout(() => conn.destroy(), 2000).unref();
-    });
+    };
+    if (!this.#frames) return void setImmediate(end);
+    // QoS 0: its callback comes once it is written, and nothing waits for an acknowledgement.
+    const payload = Buffer.from(JSON.stringify({ type: 'close', code, reason }));
+    this.client.publish({ cmd: 'publish', topic: this.topics.frames, payload, qos: 0, retain: false, dup: false }, end);
+    setTimeout(end, 1000).unref();
   }
 
   /** MQTT has no ping from the server: liveness is the client's keepalive (PINGREQ), see `received`. */
@@ -198,6 +360,7 @@ export class MqttTransport implements Transport {
   onClosed(): void {
     this.#closed = true;
     this.#failPending();
+    clearTimeout(this.#holdTimer);
   }
 
   #failPending(): void {
@@ -211,6 +374,16 @@ const noop = () => {};
 
 function shapeOf(entry: { conversation: { type: number }; members: ReadonlySet<string> } | null): ConversationShape | null {
   return entry ? { type: entry.conversation.type, members: entry.members } : null;
+}
+
+/** The JSON object in `text`, or null (not JSON, not an object: the connection says so). */
+function parseObject(text: string): { type?: unknown; id?: unknown } | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { type?: unknown; id?: unknown }) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The envelope's id, when the payload has one, for the error frame of a payload refused. */

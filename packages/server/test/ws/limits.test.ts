@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { CloseCodes } from '@careline/protocol';
 import { startTestServer } from '../support/server.ts';
 import { WsClient, sleep } from '../support/ws-client.ts';
+import { MqttFrameClient } from '../support/mqtt-frame-client.ts';
+import mqtt from 'mqtt';
 import { insertMessages } from '../support/seed.ts';
 
 const pause = (c: WsClient) => (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
@@ -150,11 +152,11 @@ describe('a catch-up to a client that stopped reading', () => {
 });
 
 describe('presence watches', () => {
-  it('are capped per connection (presence.too_many_watches) and all released when the connection closes', async () => {
-    const s = await startTestServer({ config: { ws: { maxPresenceWatches: 1500 } } });
+  for (const transport of ['websocket', 'mqtt'] as const) it(`are capped per connection (presence.too_many_watches) and all released when the connection closes, over ${transport}`, async () => {
+    const s = await startTestServer({ config: { ws: { maxPresenceWatches: 1500 }, mqtt: { enabled: true, port: 0 } } });
     try {
       const u = await s.user('watcher', 'doctor');
-      const c = await WsClient.open(s.wsUrl, u.token);
+      const c = transport === 'websocket' ? await WsClient.open(s.wsUrl, u.token) : await MqttFrameClient.open(`mqtt://127.0.0.1:${s.server.mqttPort}`, u.token);
       const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `someone-${from + i}`);
       c.send({ type: 'presence', id: 'p1', subscribe: ids(0, 1000) });
       await c.count((f) => f.type === 'presence' && f.id === 'p1', 1000);
@@ -179,17 +181,28 @@ describe('presence watches', () => {
 });
 
 describe('connections per user', () => {
-  it('one more than ws.maxConnectionsPerUser is refused with connection.too_many and 4005; others are not affected', async () => {
-    const s = await startTestServer({ config: { ws: { maxConnectionsPerUser: 3 } } });
-    const open: WsClient[] = [];
+  for (const transport of ['websocket', 'longpoll', 'mqtt'] as const) it(`one more than ws.maxConnectionsPerUser is refused with connection.too_many (WebSocket 4005, HTTP 429, CONNACK 3); others are not affected, over ${transport}`, async () => {
+    const s = await startTestServer({ config: { ws: { maxConnectionsPerUser: 3 }, mqtt: { enabled: true, port: 0 } } });
+    const open: (WsClient | MqttFrameClient)[] = [];
     try {
       const u = await s.user('many', 'patient');
       const other = await s.user('other', 'patient');
-      for (let i = 0; i < 3; i++) open.push(await WsClient.open(s.wsUrl, u.token));
-      const extra = await WsClient.connect(s.wsUrl, u.token);
-      assert.equal((await extra.next((f) => f.type === 'error')).code, 'connection.too_many');
-      assert.equal((await extra.closed).code, CloseCodes.TOO_MANY_CONNECTIONS);
-      assert.equal(extra.frames.some((f) => f.type === 'hello'), false);
+      const mqttUrl = `mqtt://127.0.0.1:${s.server.mqttPort}`;
+      // Long-poll has no connection to hold open: the three are WebSockets, the fourth a poll.
+      for (let i = 0; i < 3; i++) open.push(transport === 'mqtt' ? await MqttFrameClient.open(mqttUrl, u.token) : await WsClient.open(s.wsUrl, u.token));
+      if (transport === 'websocket') {
+        const extra = await WsClient.connect(s.wsUrl, u.token);
+        assert.equal((await extra.next((f) => f.type === 'error')).code, 'connection.too_many');
+        assert.equal((await extra.closed).code, CloseCodes.TOO_MANY_CONNECTIONS);
+        assert.equal(extra.frames.some((f) => f.type === 'hello'), false);
+      } else if (transport === 'longpoll') {
+        const res = await fetch(`${s.url}/api/v2/poll?hello=1&timeout=0`, { headers: { authorization: `Bearer ${u.token}` } });
+        assert.equal(res.status, 429);
+        assert.equal(((await res.json()) as { code: string }).code, 'connection.too_many');
+      } else {
+        const err = await mqtt.connectAsync(mqttUrl, { username: 'many', password: u.token, protocolVersion: 4, reconnectPeriod: 0 }).then((c) => (c.end(true), null), (e: Error & { code?: number }) => e);
+        assert.equal(err?.code, 3, 'CONNACK 3: server unavailable');
+      }
       open.push(await WsClient.open(s.wsUrl, other.token));
       // One leaves: a new one fits.
       open[0]!.close();

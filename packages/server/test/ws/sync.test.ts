@@ -4,20 +4,26 @@ import assert from 'node:assert/strict';
 import { CloseCodes } from '@careline/protocol';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { WsClient, sleep, type Frame } from '../support/ws-client.ts';
+import { MqttFrameClient } from '../support/mqtt-frame-client.ts';
 
 function assertContiguous(seqs: number[], from: number, to: number): void {
   assert.deepEqual(seqs, Array.from({ length: to - from }, (_, i) => from + 1 + i));
 }
 
-describe('catch-up (sync)', () => {
+// Over the carriers with sync frames (long-poll's catch-up is its poll cursor: test/transports/longpoll.test.ts).
+for (const transport of ['websocket', 'mqtt'] as const) {
+describe(`catch-up (sync) over ${transport}`, () => {
   let s: TestServer;
   let doc: { token: string };
   let pat: { token: string };
   let conv: string;
-  const open: WsClient[] = [];
+  const open: (WsClient | MqttFrameClient)[] = [];
+  /** A connection; `sync`: live frames held until its first sync (WebSocket `?sync=1`; MQTT's frames topic holds until the test's own sync). */
+  const connect = (token: string, o: { sync?: boolean } = {}): Promise<WsClient | MqttFrameClient> =>
+    transport === 'websocket' ? WsClient.open(s.wsUrl, token, o) : MqttFrameClient.open(`mqtt://127.0.0.1:${s.server.mqttPort}`, token, { sync: !o.sync });
 
   before(async () => {
-    s = await startTestServer({ config: { ws: { syncPageSize: 10 } } });
+    s = await startTestServer({ config: { ws: { syncPageSize: 10 }, mqtt: { enabled: true, port: 0 } } });
     doc = await s.user('doc', 'doctor');
     pat = await s.user('pat', 'patient');
     conv = await s.conversation({ participants: ['doc', 'pat'] });
@@ -29,7 +35,7 @@ describe('catch-up (sync)', () => {
 
   it('sends everything after the cursors, in order, then sync_done with the heads', async () => {
     for (let i = 0; i < 35; i++) await s.sendAs('doc', conv, `offline ${i}`);
-    const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    const b = await connect(pat.token, { sync: true });
     open.push(b);
     b.send({ type: 'sync', id: 's1', cursors: { [conv]: 5 } });
     const done = await b.next((f) => f.type === 'sync_done' && f.id === 's1');
@@ -41,11 +47,11 @@ describe('catch-up (sync)', () => {
   });
 
   it('with live traffic during the catch-up, each message arrives once, in order, with no gap', async () => {
-    const a = await WsClient.open(s.wsUrl, doc.token);
+    const a = await connect(doc.token);
     open.push(a);
     const base = (await s.call('GET', `/api/v2/sessions/${conv}/session`, { token: doc.token })).body.session.last_seq as number;
     for (let i = 0; i < 100; i++) await s.sendAs('doc', conv, `backlog ${i}`);
-    const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    const b = await connect(pat.token, { sync: true });
     open.push(b);
     // Live sends start before the sync frame and keep going while it runs.
     const live = (async () => {
@@ -62,10 +68,11 @@ describe('catch-up (sync)', () => {
     assertContiguous(msgs.map((f) => f.message.seq), base, base + 200);
   });
 
-  it('a sync after live frames began to flow (no sync=1) does not send those frames again', async () => {
+  // A client without `?sync=1` is the WebSocket's alone: MQTT's frames topic always holds until the first sync.
+  if (transport === 'websocket') it('a sync after live frames began to flow (no sync=1) does not send those frames again', async () => {
     const base = (await s.call('GET', `/api/v2/sessions/${conv}/session`, { token: doc.token })).body.session.last_seq as number;
     assert.ok(base >= 2);
-    const b = await WsClient.open(s.wsUrl, pat.token);
+    const b = await connect(pat.token);
     open.push(b);
     for (let i = 0; i < 3; i++) await s.sendAs('doc', conv, `live first ${i}`);
     await b.count((f) => f.type === 'message' && f.message.conversation_id === conv, 3);
@@ -77,7 +84,7 @@ describe('catch-up (sync)', () => {
   });
 
   it('a conversation joined while offline is sent from the start of membership when `since` is given', async () => {
-    const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    const b = await connect(pat.token, { sync: true });
     b.send({ type: 'sync', id: 's0', cursors: { [conv]: 1_000_000 } });
     const first = await b.next((f) => f.type === 'sync_done' && f.id === 's0');
     b.close();
@@ -85,14 +92,14 @@ describe('catch-up (sync)', () => {
     await s.user('nurse', 'staff');
     const fresh = await s.conversation({ participants: ['nurse', 'pat'], type: 2 });
     for (let i = 0; i < 3; i++) await s.sendAs('nurse', fresh, `while you were away ${i}`);
-    const c = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    const c = await connect(pat.token, { sync: true });
     open.push(c);
     c.send({ type: 'sync', id: 's3', cursors: { [conv]: first.conversations.find((x: Frame) => x.id === conv).last_seq }, since: first.server_time });
     const done = await c.next((f) => f.type === 'sync_done' && f.id === 's3');
     assert.equal(done.sent, 3);
     assertContiguous(c.messages(fresh).map((m) => m.seq), 0, 3);
     // Without `since`, a conversation with no cursor is only listed.
-    const d = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    const d = await connect(pat.token, { sync: true });
     open.push(d);
     d.send({ type: 'sync', id: 's4', cursors: {} });
     const listed = await d.next((f) => f.type === 'sync_done' && f.id === 's4');
@@ -100,6 +107,7 @@ describe('catch-up (sync)', () => {
     assert.ok(listed.conversations.some((x: Frame) => x.id === fresh));
   });
 });
+}
 
 describe('a sync that comes after the hold ran out', () => {
   let s: TestServer;
@@ -231,14 +239,16 @@ describe('resilience', () => {
     }
   });
 
-  it('closes a consumer that does not read (4001) instead of buffering without bound', async () => {
-    const s = await startTestServer({ config: { ws: { maxBufferedBytes: 65_536 }, messages: { maxContentBytes: 32_768 } } });
+  // Long-poll has no output to pile up: an answer is at most longpoll.maxResponseBytes, and a client that stops polling only keeps its cursor.
+  for (const transport of ['websocket', 'mqtt'] as const) it(`closes a consumer that does not read (4001) instead of buffering without bound, over ${transport}`, async () => {
+    const s = await startTestServer({ config: { ws: { maxBufferedBytes: 65_536 }, messages: { maxContentBytes: 32_768 }, mqtt: { enabled: true, port: 0 } } });
     try {
       const a = await s.user('loud', 'doctor');
       const b = await s.user('slow', 'patient');
       const conv = await s.conversation({ participants: ['loud', 'slow'] });
-      const slow = await WsClient.open(s.wsUrl, b.token);
-      (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const slow = transport === 'websocket' ? await WsClient.open(s.wsUrl, b.token) : await MqttFrameClient.open(`mqtt://127.0.0.1:${s.server.mqttPort}`, b.token);
+      if (slow instanceof WsClient) (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      else (slow.client.stream as unknown as { pause(): void }).pause();
       const loud = await WsClient.open(s.wsUrl, a.token);
       const text = 'x'.repeat(15_000);
       let metrics = '';
@@ -253,19 +263,20 @@ describe('resilience', () => {
       metrics = await (await fetch(`${s.url}/metrics`)).text();
       assert.match(metrics, /careline_ws_closed_total\{code="4001"\} 1/);
       loud.close();
-      slow.ws.terminate();
+      if (slow instanceof WsClient) slow.ws.terminate();
+      else slow.client.end(true);
     } finally {
       await s.stop();
     }
   });
 
-  it('graceful shutdown: connections are told 4000 (reconnect), acked messages survive the restart', async () => {
-    const s = await startTestServer();
+  for (const transport of ['websocket', 'mqtt'] as const) it(`graceful shutdown: connections are told 4000 (reconnect), acked messages survive the restart, over ${transport}`, async () => {
+    const s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 } } });
     try {
       const u = await s.user('u1', 'doctor');
       await s.user('u2', 'patient');
       const conv = await s.conversation({ participants: ['u1', 'u2'] });
-      const c = await WsClient.open(s.wsUrl, u.token);
+      const c = transport === 'websocket' ? await WsClient.open(s.wsUrl, u.token) : await MqttFrameClient.open(`mqtt://127.0.0.1:${s.server.mqttPort}`, u.token);
       const acks = await Promise.all(Array.from({ length: 20 }, (_, i) => c.say(conv, `before restart ${i}`)));
       const restarting = s.restart();
       assert.equal((await c.closed).code, CloseCodes.SHUTDOWN);
