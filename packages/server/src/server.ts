@@ -22,6 +22,7 @@ import { WsEndpoint } from './ws/server.ts';
 import { LongPoll } from './longpoll/longpoll.ts';
 import { longPollRoutes } from './longpoll/routes.ts';
 import { MqttEndpoint } from './mqtt/server.ts';
+import { startCallTimers, type CallTimers } from './calls/index.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -41,6 +42,8 @@ export interface CarelineServer {
   /** The MQTT listener (`mqtt.enabled`), and its port. */
   mqtt?: MqttEndpoint;
   mqttPort?: number;
+  /** This node's runner of call timers (ring timeouts, heartbeat checks). */
+  callTimers: CallTimers;
 }
 
 export interface StartOptions {
@@ -77,6 +80,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     metrics.messagesCommitted.inc(size);
   };
   const push = startPush(core, metrics, logger);
+  const callTimers = startCallTimers(core, logger);
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
   const shared = redis ?? core.redis;
   const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
@@ -137,11 +141,13 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await registry.close();
       await core.messages.committer.drain();
       await push.close();
+      await callTimers.close();
       await core.close();
     })());
   return {
     core, http, realtime, ws, longpoll, logger, url, port, close,
     push,
+    callTimers,
     ...(mqtt ? { mqtt, mqttPort } : {}),
   };
 }

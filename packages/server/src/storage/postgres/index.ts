@@ -26,6 +26,8 @@ import { PgTenantStore } from './tenants.ts';
 import { PgTopicStore } from './topics.ts';
 import { PgUserStore } from './users.ts';
 import { PgDeviceStore } from './devices.ts';
+import { PgCallStore } from './calls.ts';
+import type { CallStore } from '../../domain/ports.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -51,6 +53,7 @@ export class PostgresStorage implements Storage {
   readonly jobs: JobStore;
   readonly files: FileStore;
   readonly devices: DeviceStore;
+  readonly calls: CallStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -67,6 +70,7 @@ export class PostgresStorage implements Storage {
     this.jobs = new PgJobStore(db);
     this.files = new PgFileStore(db);
     this.devices = new PgDeviceStore(db);
+    this.calls = new PgCallStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */
