@@ -118,7 +118,7 @@ describe('sending each message type', () => {
       assertError(await send(conv, { type, content: { text: 'x' } }, as('doc')), 'message.type_reserved', `user ${type}`);
       assertError(await send(conv, { type, content: { text: 'x' } }), 'message.type_reserved', `key ${type}`);
     }
-    for (const type of [27, 99, 2101, 2105, 1002, -1, 2 ** 31]) {
+    for (const type of [27, 99, 2101, 2105, 1003, -1, 2 ** 31]) {
       const r = await send(conv, { type, content: { text: 'x' } }, as('doc'));
       assertError(r, 'message.type_unknown', `type ${type}`);
       assert.equal(r.body.details.type, type);
