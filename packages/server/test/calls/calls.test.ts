@@ -20,7 +20,7 @@ const HB_TIMEOUT_MS = 1500;
 
 before(async () => {
   s = await startTestServer({ config: { calls: { ringTimeoutMs: RING_MS, heartbeatMs: 300, heartbeatTimeoutMs: HB_TIMEOUT_MS, pollMs: 100 } } });
-  for (const [id, role] of [['doc', 'doctor'], ['pat', 'patient'], ['pat2', 'patient'], ['nurse', 'staff'], ['outsider', 'patient'], ['a', 'patient'], ['b', 'patient'], ['c', 'patient'], ['d', 'patient']] as const) {
+  for (const [id, role] of [['doc', 'doctor'], ['pat', 'patient'], ['pat2', 'patient'], ['nurse', 'staff'], ['outsider', 'patient'], ['a', 'patient'], ['b', 'patient'], ['c', 'patient'], ['d', 'patient'], ['g1', 'patient'], ['g2', 'staff']] as const) {
     tok[id] = (await s.user(id, role)).token;
   }
 });
@@ -235,6 +235,48 @@ describe('calls over WebSocket frames', () => {
     assert.equal(end.status, 'end');
     const rec = (await history(conv, 'pat')).at(-1)!;
     assert.deepEqual([rec.content.status, rec.content.answered], ['lost', true]);
+  });
+});
+
+describe('group calls', () => {
+  test('a refusal or a callee who never answers does not end a group call in progress; the last hangup does', async () => {
+    const conv = await s.conversation({ participants: ['doc', 'g1', 'g2'], type: 4 });
+    const doc = await ws('doc');
+    const g1 = await ws('g1');
+    const g2 = await ws('g2');
+    const inv = await frame(doc, { action: 'invite', conversation_id: conv, av_type: 'audio' });
+    const id = inv.call.id;
+    await Promise.all([eventOf(g1, id, 'S2C_VIDEOCALL_INVITE'), eventOf(g2, id, 'S2C_VIDEOCALL_INVITE')]);
+    const beat = setInterval(() => {
+      for (const w of [doc, g1]) w.send({ type: 'call', action: 'heartbeat', call_id: id });
+    }, 300);
+    try {
+      assert.equal((await frame(g1, { action: 'accept', call_id: id })).call.state, 'active');
+      await statusOf(g2, id, 'accept');
+      // g2 never answers: at the ring time it missed the call, which goes on.
+      const t = await statusOf(doc, id, 'timeout');
+      assert.equal(t.call.state, 'active');
+      assert.deepEqual(t.call.participants.map((p: any) => p.state), ['joined', 'joined', 'missed']);
+      assert.equal((await frame(g2, { action: 'accept', call_id: id })).code, 'call.invalid_state');
+      // One joined participant leaves: one is left, the call ends.
+      const h = await frame(g1, { action: 'hangup', call_id: id });
+      assert.equal(h.call.state, 'ended');
+      assert.equal(h.call.end_reason, 'hangup');
+      await eventOf(doc, id, 'S2C_VIDEOCALL_END');
+      await eventOf(g2, id, 'S2C_VIDEOCALL_END');
+    } finally {
+      clearInterval(beat);
+    }
+    // A second group call: one callee refuses, the other answers; the call goes on without the first.
+    const id2 = (await frame(doc, { action: 'invite', conversation_id: conv, av_type: 'video' })).call.id;
+    const r = await frame(g2, { action: 'refuse', call_id: id2 });
+    assert.equal(r.call.state, 'ringing', 'g1 still rings');
+    await statusOf(g1, id2, 'refuse');
+    assert.equal((await frame(g1, { action: 'accept', call_id: id2 })).call.state, 'active');
+    const end = await frame(doc, { action: 'hangup', call_id: id2 });
+    assert.equal(end.call.end_reason, 'hangup');
+    const recs = (await history(conv, 'g2')).filter((m) => m.type === 1002);
+    assert.deepEqual(recs.map((m) => [m.content.roomId, m.content.answered]), [[id, true], [id2, true]]);
   });
 });
 
