@@ -52,6 +52,11 @@ export {
 } from '@careline/protocol/constants';
 export type {
   BusinessType,
+  CallContent,
+  CallInfo,
+  CallParticipantInfo,
+  CallSignal,
+  CallStatus,
   CloseCode,
   Conversation,
   ConversationHead,
