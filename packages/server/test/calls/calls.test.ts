@@ -280,6 +280,38 @@ describe('group calls', () => {
   });
 });
 
+describe('calls over long-polling', () => {
+  test('a long-polling client rings, answers with a call frame POSTed to the poll, and beats; the caller on a WebSocket hears it', async () => {
+    const conv = await s.conversation({ participants: ['nurse', 'g1'] });
+    const nurse = await ws('nurse');
+    const poller = new CarelineClient({ url: s.url, token: tok.g1!, storage: new MemoryStorage(), transport: 'longpoll' });
+    clients.push(poller);
+    await poller.connect();
+    assert.equal(poller.transport, 'longpoll');
+    const ringing: string[] = [];
+    poller.calls.on('ringing', (c) => ringing.push(c.id));
+    const inv = await frame(nurse, { action: 'invite', conversation_id: conv, av_type: 'audio' });
+    const beatNurse = setInterval(() => nurse.send({ type: 'call', action: 'heartbeat', call_id: inv.call.id }), 300);
+    await eventually(async () => ringing.includes(inv.call.id), 5000);
+    // The frame itself, POSTed over the poll: its answer comes back in the POST's answer.
+    const r = await fetch(`${s.url}/api/v2/poll/send`, {
+      method: 'POST', headers: { authorization: `Bearer ${tok.g1}`, 'content-type': 'application/json' },
+      body: JSON.stringify([{ type: 'call', id: 'lp1', action: 'accept', call_id: inv.call.id }]),
+    });
+    const text = await r.text();
+    assert.equal(r.status, 200, text);
+    assert.match(text, /"id":"lp1"/);
+    assert.match(text, /"status":"accept"/);
+    await statusOf(nurse, inv.call.id, 'accept');
+    // The SDK on long-polling (it learns it joined from the call frames) keeps the call alive with its heartbeats.
+    await eventually(async () => poller.calls.active.some((c) => c.id === inv.call.id && c.state === 'active'), 5000);
+    await new Promise((res) => setTimeout(res, HB_TIMEOUT_MS + 500));
+    clearInterval(beatNurse);
+    assert.equal((await frame(nurse, { action: 'heartbeat', call_id: inv.call.id })).status, 'heartbeat', 'still in progress');
+    assert.equal((await frame(nurse, { action: 'hangup', call_id: inv.call.id })).call.end_reason, 'hangup');
+  });
+});
+
 describe('who may call, and bad input', () => {
   test('a non-member can neither call, answer nor see a call, nor gets its frames', async () => {
     const conv = await s.conversation({ participants: ['doc', 'pat2'] });
