@@ -321,7 +321,8 @@ export class Hub {
         ? JSON.stringify({ type: 'event', kind: EventKinds.VIDEOCALL_END, conversation_id: call.conversation_id, call, content: callSignal(call, 'end') } satisfies ServerFrame)
         : undefined;
       for (const c of set) {
-        if (c.id === e.origin) continue;
+        // The connection that acted got its answer (only the actor's own connection is skipped).
+        if (c.id === e.origin && part.user_id === e.by) continue;
         c.deliver(frame(status));
         if (invite) c.deliver(invite);
         if (end) c.deliver(end);
