@@ -59,7 +59,7 @@ export interface StoreState {
   /** The browser says it has a network (`navigator.onLine`). */
   online: boolean;
   /** How the client reaches the server: WebSocket, or long-polling where WebSockets do not get through. */
-  transport: 'websocket' | 'longpoll';
+  transport: 'websocket' | 'longpoll' | 'mqtt';
   /** Why the client stopped for good (revoked token, connected elsewhere…). */
   closedBy: CarelineError | null;
   everOpened: boolean;

@@ -140,6 +140,32 @@ export const CustomContent = Type.Object(
   },
 );
 
+/**
+ * A call's record in the conversation's history (written by the server when the call ends;
+ * its sender is the caller). Seed 003's call content — `status, avType, uid, roomId,
+ * timestamp, useTime` — with `answered` and `duration`.
+ */
+export const CallContent = Type.Object(
+  {
+    /** How the call ended: `hangup` (answered, then ended), `cancel`, `timeout`, `refuse`, `busy`, `lost` (no sign of life from the participants). */
+    status: Type.Union([Type.Literal('hangup'), Type.Literal('cancel'), Type.Literal('timeout'), Type.Literal('refuse'), Type.Literal('busy'), Type.Literal('lost')]),
+    avType: Type.Union([Type.Literal('audio'), Type.Literal('video')]),
+    /** The caller. */
+    uid: Str(128, 1),
+    /** The call's id. */
+    roomId: Str(64, 1),
+    /** When the call began (ms). */
+    timestamp: Type.Integer({ minimum: 0 }),
+    /** Seconds from the answer to the end (0 when nobody answered). */
+    useTime: Type.Integer({ minimum: 0 }),
+    answered: Type.Boolean(),
+    /** Seconds, the same as `useTime`. */
+    duration: Type.Integer({ minimum: 0 }),
+  },
+  Closed,
+);
+
+export type CallContent = Static<typeof CallContent>;
 export type SystemContent = Static<typeof SystemContent>;
 export type TextContent = Static<typeof TextContent>;
 export type ImageContent = Static<typeof ImageContent>;
@@ -200,6 +226,7 @@ export const MessageTypeTable: readonly MessageTypeInfo[] = [
   t(2104, 'home_care_order_items', LinkContent),
   t(1000, 'file', FileContent),
   t(1001, 'link', LinkContent),
+  t(1002, 'call', CallContent, 'system'),
   t(1100, 'custom', CustomContent),
 ];
 

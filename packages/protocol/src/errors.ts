@@ -139,6 +139,16 @@ export const ErrorCodes = {
   'app.grant_unsupported': { status: 400, message: 'Only grant_type=client_credentials is supported.' },
   'app.token_invalid': { status: 401, message: 'The app access token is malformed or its signature is wrong.' },
   'app.token_expired': { status: 401, message: 'The app access token has expired; ask for a new one.' },
+  // Calls (signalling): `call` frames and `/api/v2/calls`.
+  'call.invalid': { status: 400, message: 'The call request is malformed: invite needs conversation_id and av_type (audio or video); every other action needs call_id.' },
+  'call.not_found': { status: 404, message: 'No such call in this tenant, or not one of the caller\'s conversations.' },
+  'call.not_participant': { status: 403, message: 'The user is not a participant of this call.' },
+  'call.no_callee': { status: 400, message: 'The conversation has nobody else to call.' },
+  'call.too_many_participants': { status: 400, message: 'The conversation has more members than a call may have (calls.maxParticipants).' },
+  'call.in_progress': { status: 409, message: 'The conversation already has a call ringing or in progress (details.call_id): answer or join it.' },
+  'call.busy': { status: 409, message: 'The user is already in another call.' },
+  'call.invalid_state': { status: 409, message: 'The call is not in a state where this action applies (details.state).' },
+  'call.not_caller': { status: 403, message: 'Only the caller may cancel the call.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -104,6 +104,26 @@ export const RefreshFrame = Type.Object(
   Closed,
 );
 
+/**
+ * Call signalling (docs/calls.md). `invite` needs `conversation_id` and `av_type`; `accept`,
+ * `refuse`, `cancel`, `hangup` and `heartbeat` need `call_id` (`call.invalid` otherwise). With
+ * an `id`, the answer is a `call` frame carrying it (or an `error`). A participant of a call
+ * in progress sends `heartbeat` every `call.heartbeat_ms`: a call without them ends (`lost`).
+ */
+export const CallFrame = Type.Object(
+  {
+    type: Type.Literal('call'),
+    id: Type.Optional(ReqId),
+    action: Type.Union([
+      Type.Literal('invite'), Type.Literal('accept'), Type.Literal('refuse'), Type.Literal('cancel'), Type.Literal('hangup'), Type.Literal('heartbeat'),
+    ]),
+    conversation_id: Type.Optional(ConvId),
+    call_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    av_type: Type.Optional(Type.Union([Type.Literal('audio'), Type.Literal('video')])),
+  },
+  Closed,
+);
+
 export const ClientFrames = {
   send: SendFrame,
   read: ReadFrame,
@@ -112,6 +132,7 @@ export const ClientFrames = {
   ping: PingFrame,
   presence: PresenceFrame,
   refresh: RefreshFrame,
+  call: CallFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof ClientFrames;
@@ -122,7 +143,8 @@ export type SyncFrame = Static<typeof SyncFrame>;
 export type PingFrame = Static<typeof PingFrame>;
 export type PresenceFrame = Static<typeof PresenceFrame>;
 export type RefreshFrame = Static<typeof RefreshFrame>;
-export type ClientFrame = SendFrame | ReadFrame | TypingFrame | SyncFrame | PingFrame | PresenceFrame | RefreshFrame;
+export type CallFrame = Static<typeof CallFrame>;
+export type ClientFrame = SendFrame | ReadFrame | TypingFrame | SyncFrame | PingFrame | PresenceFrame | RefreshFrame | CallFrame;
 
 // ---- Server → client ---------------------------------------------------------------------
 
@@ -246,7 +268,75 @@ export interface DifferentConnectionEventFrame {
   platform_class: string;
 }
 
-export type EventFrame = MemberEventFrame | DifferentConnectionEventFrame;
+/** Seed 001's call events: a call rings (`S2C_VIDEOCALL_INVITE`, to the callees) or ended (`S2C_VIDEOCALL_END`, to the other participants). Each comes with the `call` frame of the same change. */
+export interface VideoCallEventFrame {
+  type: 'event';
+  kind: 'S2C_VIDEOCALL_INVITE' | 'S2C_VIDEOCALL_END';
+  conversation_id: string;
+  call: CallInfo;
+  /** Seed 003's call content. */
+  content: CallSignal;
+}
+
+export type EventFrame = MemberEventFrame | DifferentConnectionEventFrame | VideoCallEventFrame;
+
+/** A call's state as the server holds it (docs/calls.md). */
+export interface CallInfo {
+  /** The call's id (seed 003's `roomId`). */
+  id: string;
+  conversation_id: string;
+  caller_id: string;
+  av_type: 'audio' | 'video';
+  state: 'ringing' | 'active' | 'ended';
+  participants: CallParticipantInfo[];
+  created_at: number;
+  /** Callees still ringing then stop (timeout). */
+  ring_until: number;
+  answered_at: number | null;
+  ended_at: number | null;
+  end_reason: 'cancel' | 'timeout' | 'refuse' | 'busy' | 'hangup' | 'lost' | null;
+  /** The call's record in the conversation's history, once it ended. */
+  record: { message_id: string; seq: number } | null;
+  /** How often a participant sends `heartbeat`. */
+  heartbeat_ms: number;
+}
+
+export interface CallParticipantInfo {
+  user_id: string;
+  /** `joined` (the caller from the start), `ringing`, `refused`, `busy` (in another call), `missed` (never answered), `left`. */
+  state: 'ringing' | 'joined' | 'refused' | 'busy' | 'missed' | 'left';
+  joined_at: number | null;
+  left_at: number | null;
+}
+
+/**
+ * Seed 003's call statuses: `invite`, `accept`, `refuse`, `cancel`, `timeout`, `busy`,
+ * `other_answer` / `other_refuse` (the user answered or refused on another device), `hangup`
+ * (a participant left), `end` (the call ended: `call.end_reason` says why), `heartbeat` (the
+ * answer to one).
+ */
+export type CallStatus = 'invite' | 'accept' | 'refuse' | 'cancel' | 'timeout' | 'busy' | 'other_answer' | 'other_refuse' | 'hangup' | 'end' | 'heartbeat';
+
+/** Seed 003's call content (`agoraKey` dropped: media keys come with the media part). `useTime` in seconds. */
+export interface CallSignal {
+  status: CallStatus;
+  avType: 'audio' | 'video';
+  uid: string;
+  roomId: string;
+  timestamp: number;
+  useTime: number;
+}
+
+/** A change of a call, to its participants' connections; the answer to a `call` frame carries its `id`. */
+export interface CallEventFrame {
+  type: 'call';
+  id?: string;
+  status: CallStatus;
+  /** Who acted (`system` for a timeout or a lost call). */
+  by: string;
+  call: CallInfo;
+  content: CallSignal;
+}
 
 export interface PongFrame {
   type: 'pong';
@@ -291,4 +381,5 @@ export type ServerFrame =
   | NotificationFrame
   | EventFrame
   | RefreshedFrame
-  | ErrorFrame;
+  | ErrorFrame
+  | CallEventFrame;

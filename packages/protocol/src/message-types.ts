@@ -35,6 +35,7 @@ export const MessageTypes = {
   HOME_CARE_ORDER_ITEMS: 2104,
   FILE: 1000,
   LINK: 1001,
+  CALL: 1002,
   CUSTOM: 1100,
 } as const;
 

@@ -92,6 +92,10 @@ export const EventKinds = {
   TEAMMEMBER_LEAVE: 'S2C_TEAMMEMBER_LEAVE',
   /** The same user connected from another device of the same platform class; this connection is closed (4503). */
   DIFFERENT_CONNECTION: 'S2C_DIFFERENT_CONNECTION',
+  /** A call rings on this device (发起视频聊天邀请推送消息); sent with the `call` frame of the invite. */
+  VIDEOCALL_INVITE: 'S2C_VIDEOCALL_INVITE',
+  /** A call this user is in ended, by another participant or by the server (视频退出); sent with the `call` frame of the end. */
+  VIDEOCALL_END: 'S2C_VIDEOCALL_END',
 } as const;
 
 export type EventKind = (typeof EventKinds)[keyof typeof EventKinds];

@@ -25,6 +25,7 @@ import { Outbox, type OutboxEntry } from './outbox.ts';
 import { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type UnreadCounts } from './rest.ts';
 import { NotificationsApi } from './notifications.ts';
 import { DevicesApi } from './devices.ts';
+import { CallsApi } from './calls.ts';
 import { Sequencer } from './sequencer.ts';
 import { TopicsApi } from './topics.ts';
 import { FilesApi } from './files.ts';
@@ -128,6 +129,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   readonly topics: TopicsApi;
   /** Files: upload with progress, send as a message, signed links. */
   readonly files: FilesApi;
+  /** Calls (signalling): invite, accept, refuse, cancel, hang up, and their events (docs/calls.md). */
+  readonly calls: CallsApi;
 
   readonly #opts: CarelineClientOptions;
   #factory: WebSocketFactory;
@@ -205,6 +208,10 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     const storage = opts.storage ?? new MemoryStorage();
     const prefix = opts.storageKey ?? 'careline';
     this.devices = new DevicesApi(this.api, storage);
+    this.calls = new CallsApi(this.api, {
+      connectionId: () => this.#hello?.connection_id ?? null,
+      send: (frame) => this.#sendFrame(frame),
+    }, () => this.#user?.id ?? null);
     const onStorageError = (err: unknown) => this.emit('error', toCarelineError(err, 'client.storage'));
     this.#outbox = new Outbox(storage, `${prefix}:outbox`, onStorageError);
     this.#cursors = new CursorStore(storage, `${prefix}:sync`, onStorageError);
@@ -287,6 +294,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
    */
   async close(): Promise<void> {
     this.#wanted = false;
+    this.calls.stop();
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = null;
     const ws = this.#ws;
@@ -721,8 +729,11 @@ export class CarelineClient extends Emitter<CarelineEvents> {
         this.#cursors.advanceNotifications(frame.notification.id);
         return this.emit('notification', frame.notification);
       }
+      case 'call':
+        return this.calls.onFrame(frame);
       case 'event':
         if (frame.kind === 'S2C_DIFFERENT_CONNECTION') return this.emit('event', { kind: frame.kind, platform_class: frame.platform_class });
+        if ('call' in frame) return this.emit('event', { kind: frame.kind, conversation_id: frame.conversation_id, call: frame.call, content: frame.content });
         return this.emit('event', { kind: frame.kind, conversation_id: frame.conversation_id, user_ids: frame.user_ids });
       case 'pong':
         return;

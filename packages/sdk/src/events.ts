@@ -1,5 +1,5 @@
 /** The events of a `CarelineClient` and their payloads. */
-import type { ConversationEventFrame, ConversationHead, Message, Notification, NotificationUnread } from '@careline/protocol';
+import type { CallInfo, CallSignal, ConversationEventFrame, ConversationHead, Message, Notification, NotificationUnread } from '@careline/protocol';
 import type { CarelineError } from './errors.ts';
 
 /**
@@ -80,8 +80,16 @@ export interface DifferentConnectionEvent {
   platform_class: string;
 }
 
+/** Seed 001's call events: a call rings for this user, or one they were in ended (the same changes come as `client.calls` events). */
+export interface VideoCallEvent {
+  kind: 'S2C_VIDEOCALL_INVITE' | 'S2C_VIDEOCALL_END';
+  conversation_id: string;
+  call: CallInfo;
+  content: CallSignal;
+}
+
 /** An `event` frame of the server: not stored, not in the inbox. */
-export type ServerEvent = MemberEvent | DifferentConnectionEvent;
+export type ServerEvent = MemberEvent | DifferentConnectionEvent | VideoCallEvent;
 
 export interface CarelineEvents {
   /** A message from someone else (or from the user's other devices), once, in seq order per conversation. */

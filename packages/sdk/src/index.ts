@@ -14,6 +14,7 @@ export type {
   ReadReceipt,
   SendAck,
   ServerEvent,
+  VideoCallEvent,
   StateChange,
   SyncedEvent,
   TypingEvent,
@@ -25,6 +26,7 @@ export { NotificationsApi, type InboxPage, type InboxQuery, type MarkReadResult,
 export {
   DevicesApi, OsTypes, type Device, type OsType, type PushMute, type PushSettings, type PushVendor, type QuietHours, type RegisterDevice, type Registration,
 } from './devices.ts';
+export { CallsApi, type CallEvents, type CallLink, type CallUpdate } from './calls.ts';
 export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
 export { FilesApi, fileContent, type SendFileOptions, type StoredFile, type UploadBody, type UploadOptions, type UploadProgress } from './files.ts';
@@ -52,6 +54,11 @@ export {
 } from '@careline/protocol/constants';
 export type {
   BusinessType,
+  CallContent,
+  CallInfo,
+  CallParticipantInfo,
+  CallSignal,
+  CallStatus,
   CloseCode,
   Conversation,
   ConversationHead,

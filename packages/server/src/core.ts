@@ -27,6 +27,7 @@ import { FileService } from './files/service.ts';
 import { openBlobs } from './files/blobs.ts';
 import { WebhookService } from './domain/webhooks.ts';
 import { OAuthAppService } from './domain/oauth-apps.ts';
+import { CallService } from './calls/service.ts';
 
 export interface Core {
   config: Readonly<Config>;
@@ -57,6 +58,8 @@ export interface Core {
   webhooks: WebhookService;
   /** Third-party apps and their access tokens (OAuth2 client credentials). */
   oauthApps: OAuthAppService;
+  /** Call signalling (`calls/service.ts`). */
+  calls: CallService;
   close(): Promise<void>;
 }
 
@@ -117,12 +120,14 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
   const devices = new DeviceService({ storage, directory });
+  const calls = new CallService({ storage, bus, directory, messages, settings: config.calls });
   const webhooks = new WebhookService({ storage, maxPerTenant: config.webhooks.maxPerTenant, maxAttempts: config.webhooks.maxAttempts });
   const oauthApps = new OAuthAppService({ storage, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.apps.tokenTtlSeconds });
   return {
     config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
     devices,
     webhooks, oauthApps,
+    calls,
     async close() {
       await messages.committer.drain();
       await audit.flush();

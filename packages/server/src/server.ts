@@ -23,6 +23,7 @@ import { WsEndpoint } from './ws/server.ts';
 import { LongPoll } from './longpoll/longpoll.ts';
 import { longPollRoutes } from './longpoll/routes.ts';
 import { MqttEndpoint } from './mqtt/server.ts';
+import { startCallTimers, type CallTimers } from './calls/index.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -44,6 +45,8 @@ export interface CarelineServer {
   mqttPort?: number;
   /** Webhooks: the planner of this node's events and its delivery job runner. */
   webhooks: Webhooks;
+  /** This node's runner of call timers (ring timeouts, heartbeat checks). */
+  callTimers: CallTimers;
 }
 
 export interface StartOptions {
@@ -81,6 +84,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   };
   const push = startPush(core, metrics, logger);
   const webhooks = startWebhooks(core, metrics, logger);
+  const callTimers = startCallTimers(core, logger);
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
   const shared = redis ?? core.redis;
   const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
@@ -148,11 +152,13 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await core.messages.committer.drain();
       await push.close();
       await webhooks.close();
+      await callTimers.close();
       await core.close();
     })());
   return {
     core, http, realtime, ws, longpoll, logger, url, port, close,
     push,
+    callTimers,
     ...(mqtt ? { mqtt, mqttPort } : {}),
     webhooks,
   };

@@ -358,6 +358,17 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    calls: Type.Object(
+      {
+        maxParticipants: Int(4, 'Most participants of one call, the caller included: a conversation with more members cannot call (call.too_many_participants).', 2, 64),
+        ringTimeoutMs: Int(45_000, 'How long a call rings before the callees who did not answer stop ringing (timeout); a call nobody answered ends then.', 1000, 600_000),
+        heartbeatMs: Int(10_000, 'How often a participant of a call sends a heartbeat (told to clients in every call frame).', 200, 300_000),
+        heartbeatTimeoutMs: Int(30_000, 'A joined participant with no heartbeat (nor any call action) for this long has left; a call left with fewer than two ends (lost). A call whose node died ends this way.', 500, 3_600_000),
+        timerWorkers: Int(2, 'Call timers (ring timeouts, heartbeat checks) this node runs at once, from the shared job queue. 0: none here (other nodes run them).', 0, 100),
+        pollMs: Int(1000, 'How often a node looks for due call timers when it found none.', 10, 60_000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

@@ -3,6 +3,7 @@
  * (WebSocket hub, later push and webhooks) subscribe to them on the bus.
  */
 import type { Message, Notification, UserRole } from './types.ts';
+import type { CallInfo } from '@careline/protocol';
 
 export type DomainEvent =
   | {
@@ -67,6 +68,22 @@ export type DomainEvent =
       user_id: string;
       role: UserRole;
       disabled: boolean;
+    }
+  | {
+      /**
+       * A call changed (docs/calls.md): every node sends its participants' connections a `call`
+       * frame (`other_answer` / `other_refuse` to the actor's other devices), and seed 001's
+       * `S2C_VIDEOCALL_INVITE` / `S2C_VIDEOCALL_END` events.
+       */
+      kind: 'call.changed';
+      tenant_id: string;
+      /** The call after the change, as clients see it. */
+      call: CallInfo;
+      status: 'invite' | 'accept' | 'refuse' | 'cancel' | 'timeout' | 'busy' | 'hangup' | 'end';
+      /** Who acted (`system`: the server). */
+      by: string;
+      /** The connection that acted: it got its answer already. */
+      origin?: string;
     };
 
 export type DomainEventKind = DomainEvent['kind'];

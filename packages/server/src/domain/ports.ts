@@ -9,6 +9,7 @@ import type {
 } from './types.ts';
 import type { Device, DeviceRegistration, PushMute, PushSettings, QuietHours, TenantPushSettings } from './types.ts';
 import type { OAuthApp, WebhookAttempt, WebhookPatch, WebhookSubscription } from './types.ts';
+import type { Call } from './types.ts';
 import type { DomainEvent } from './events.ts';
 import type { UserRole } from './types.ts';
 import type {
@@ -388,6 +389,8 @@ export interface Storage {
   readonly uploads: UploadStore;
   /** Retention policies and legal holds, and the deletion they drive (`RetentionStore`). */
   readonly retention: RetentionStore;
+  /** Calls (signalling state) and their participants. */
+  readonly calls: CallStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -673,4 +676,32 @@ export interface OAuthAppStore {
   list(tenantId: string): Promise<OAuthApp[]>;
   /** Marks the app revoked; false if there is no such unrevoked app of the tenant. */
   revoke(tenantId: string, id: string, at: number): Promise<boolean>;
+}
+
+/**
+ * Calls (docs/calls.md): one row per call and one per participant, shared by every node.
+ * Guarantees, checked on every backend by `test/calls/calls-contract.ts`:
+ * - A conversation has at most one live call (ringing or active): `create` of a second fails
+ *   with `call.in_progress` (details.call_id: the live one), storing nothing.
+ * - A user is `joined` in at most one call: `create` fails with `call.busy` when the caller
+ *   is joined elsewhere; callees joined elsewhere are stored `busy` instead of `ringing`; an
+ *   `update` that would join a user joined elsewhere fails with `call.busy`, changing nothing.
+ * - `update` applies only to the version it was computed from (a conditional write): it
+ *   returns null, changing nothing, when another change came first. With `record`, the
+ *   message is appended (the conversation's next seq) in the same transaction and the call
+ *   keeps its id and seq.
+ * - A participant's `seen_at` only moves forward.
+ */
+export interface CallStore {
+  /** Stores a new call (version 1) and its participants; returns it as stored (busy callees marked). */
+  create(call: Call): Promise<Call>;
+  get(tenantId: string, id: string): Promise<Call | null>;
+  /** The conversation's live call, if any. */
+  live(tenantId: string, conversationId: string): Promise<Call | null>;
+  /** The live calls in which the user is ringing or joined, newest first. */
+  liveForUser(tenantId: string, userId: string): Promise<Call[]>;
+  /** Writes `next` (state, times, participants) if the stored version is `next.version`; the stored call gets version + 1. */
+  update(next: Call, record?: NewMessage): Promise<{ call: Call; record: Message | null } | null>;
+  /** A joined participant's sign of life; false when the user is not joined in the call. */
+  beat(tenantId: string, id: string, userId: string, at: number): Promise<boolean>;
 }

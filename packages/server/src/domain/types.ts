@@ -407,3 +407,35 @@ export interface TenantPushSettings {
   wechat: { enabled: boolean; templates: { message?: WechatTemplate } };
   updated_at: number | null;
 }
+
+/** A call's participant as stored (`Storage.calls`). */
+export interface CallParticipant {
+  user_id: string;
+  state: 'ringing' | 'joined' | 'refused' | 'busy' | 'missed' | 'left';
+  joined_at: number | null;
+  left_at: number | null;
+  /** The participant's last sign of life (a heartbeat or an action), ms. */
+  seen_at: number;
+}
+
+export type CallEndReason = 'cancel' | 'timeout' | 'refuse' | 'busy' | 'hangup' | 'lost';
+
+/** A call (signalling state), shared by every node through storage (docs/calls.md). */
+export interface Call {
+  tenant_id: string;
+  id: string;
+  conversation_id: string;
+  caller_id: string;
+  av_type: 'audio' | 'video';
+  state: 'ringing' | 'active' | 'ended';
+  participants: CallParticipant[];
+  created_at: number;
+  ring_until: number;
+  answered_at: number | null;
+  ended_at: number | null;
+  end_reason: CallEndReason | null;
+  /** Bumped by every change: a change applies only to the version it was computed from. */
+  version: number;
+  record_message_id: string | null;
+  record_seq: number | null;
+}

@@ -39,6 +39,7 @@ import { fileRoutes } from './routes/files.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { oauthRoutes } from './routes/oauth.ts';
+import { callRoutes } from './routes/calls.ts';
 
 
 declare module 'fastify' {
@@ -219,6 +220,7 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   audienceRoutes(app, core);
   settingsRoutes(app, core);
   deviceRoutes(app, core);
+  callRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
   await fileRoutes(app, core);

@@ -7,6 +7,7 @@
 import type { ClientFrame, ClientFrameType } from '@careline/protocol';
 import { fail } from '../domain/errors.ts';
 import type { Connection } from './connection.ts';
+import { handleCall } from './handlers-calls.ts';
 
 export type FrameOf<K extends ClientFrameType> = Extract<ClientFrame, { type: K }>;
 export type FrameHandler<K extends ClientFrameType> = (c: Connection, f: FrameOf<K>) => Promise<void>;
@@ -70,4 +71,6 @@ export const handlers: FrameHandlers = {
     c.ctx.onRefreshed?.(c);
     c.send({ type: 'refreshed', id: f.id, token_expires_at: auth.expiresAt, server_time: Date.now(), user: auth.user });
   },
+
+  call: handleCall,
 };

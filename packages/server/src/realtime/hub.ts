@@ -21,11 +21,12 @@
  * the event loop between turns so that other traffic goes on; notifications of the tenant that
  * come meanwhile wait behind it.
  */
-import { Disconnect, EventKinds, type ServerFrame } from '@careline/protocol';
+import { Disconnect, EventKinds, type CallStatus, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
 import type { NotificationStore } from '../domain/ports.ts';
 import type { Connection } from './connection.ts';
 import { messageFrame, notificationFrame } from './frames.ts';
+import { callSignal } from '../calls/wire.ts';
 
 /**
  * A user's connections on this node. An array, not a Set: almost every user has one or two,
@@ -282,12 +283,49 @@ export class Hub {
           if (c.principal.tenantId === e.tenant_id && c.principal.sessionId === e.session_id) c.close(Disconnect.TOKEN_REVOKED);
         }
         return;
+      case 'call.changed':
+        return this.#onCall(e);
       case 'presence.changed': {
         const set = this.#watchers.get(e.tenant_id)?.get(e.user_id);
         if (!set) return;
         const frame = JSON.stringify({ type: 'presence', user_id: e.user_id, online: e.online, last_seen: e.last_seen } satisfies ServerFrame);
         for (const c of set) c.deliver(frame);
         return;
+      }
+    }
+  }
+
+  /**
+   * A call changed: a `call` frame to every connection of its participants (but the one that
+   * acted, which got its answer), `other_answer` / `other_refuse` on the actor's other
+   * devices; seed 001's `S2C_VIDEOCALL_INVITE` to the callees that ring, `S2C_VIDEOCALL_END` to
+   * the others when it ends.
+   */
+  #onCall(e: Extract<DomainEvent, { kind: 'call.changed' }>): void {
+    const users = this.#byTenant.get(e.tenant_id);
+    if (!users) return;
+    const call = e.call;
+    const frames = new Map<string, string>();
+    const frame = (status: CallStatus) =>
+      frames.get(status) ?? frames.set(status, JSON.stringify({ type: 'call', status, by: e.by, call, content: callSignal(call, status) } satisfies ServerFrame)).get(status)!;
+    const ended = call.state === 'ended';
+    for (const part of call.participants) {
+      const set = users.get(part.user_id);
+      if (!set) continue;
+      const own = part.user_id === e.by && (e.status === 'accept' || e.status === 'refuse');
+      const status = own ? (e.status === 'accept' ? 'other_answer' : 'other_refuse') : e.status;
+      const invite = e.status === 'invite' && part.state === 'ringing'
+        ? JSON.stringify({ type: 'event', kind: EventKinds.VIDEOCALL_INVITE, conversation_id: call.conversation_id, call, content: callSignal(call, 'invite') } satisfies ServerFrame)
+        : undefined;
+      const end = ended && part.user_id !== e.by
+        ? JSON.stringify({ type: 'event', kind: EventKinds.VIDEOCALL_END, conversation_id: call.conversation_id, call, content: callSignal(call, 'end') } satisfies ServerFrame)
+        : undefined;
+      for (const c of set) {
+        // The connection that acted got its answer (only the actor's own connection is skipped).
+        if (c.id === e.origin && part.user_id === e.by) continue;
+        c.deliver(frame(status));
+        if (invite) c.deliver(invite);
+        if (end) c.deliver(end);
       }
     }
   }

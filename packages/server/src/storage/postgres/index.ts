@@ -31,6 +31,8 @@ import { PgWebhookStore } from './webhooks.ts';
 import { PgOAuthAppStore } from './oauth-apps.ts';
 import { PgUploadStore } from './files-uploads.ts';
 import { PgRetentionStore } from './files-retention.ts';
+import { PgCallStore } from './calls.ts';
+import type { CallStore } from '../../domain/ports.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -60,6 +62,7 @@ export class PostgresStorage implements Storage {
   readonly oauthApps: OAuthAppStore;
   readonly uploads: UploadStore;
   readonly retention: RetentionStore;
+  readonly calls: CallStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -80,6 +83,7 @@ export class PostgresStorage implements Storage {
     this.oauthApps = new PgOAuthAppStore(db);
     this.uploads = new PgUploadStore(db);
     this.retention = new PgRetentionStore(db);
+    this.calls = new PgCallStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

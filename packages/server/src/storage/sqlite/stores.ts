@@ -22,6 +22,7 @@ import { SqliteWebhookStore } from './webhooks.ts';
 import { SqliteOAuthAppStore } from './oauth-apps.ts';
 import { SqliteUploadStore } from './files-uploads.ts';
 import { SqliteRetentionStore } from './files-retention.ts';
+import { SqliteCallStore } from './calls.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -43,6 +44,7 @@ export interface SqliteStores {
   oauthApps: SqliteOAuthAppStore;
   uploads: SqliteUploadStore;
   retention: SqliteRetentionStore;
+  calls: SqliteCallStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -65,6 +67,7 @@ export function openStores(db: Db): SqliteStores {
     oauthApps: new SqliteOAuthAppStore(db),
     uploads: new SqliteUploadStore(db),
     retention: new SqliteRetentionStore(db),
+    calls: new SqliteCallStore(db, messages),
   };
 }
 
@@ -93,6 +96,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   oauthApps: ['create', 'revoke'],
   uploads: ['create', 'appendPart', 'setState', 'delete'],
   retention: ['setPolicy', 'setHold', 'expireMessages'],
+  calls: ['create', 'update', 'beat'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];
