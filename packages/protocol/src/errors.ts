@@ -117,6 +117,12 @@ export const ErrorCodes = {
   'longpoll.too_many_frames': { status: 413, message: 'Too many frames in one POST; send fewer at a time (longpoll.maxFrames).' },
   'longpoll.frame_too_large': { status: 413, message: 'A frame is larger than ws.maxFrameBytes; it was not handled.' },
   'longpoll.invalid_cursor': { status: 400, message: 'The cursor is not one the server gave, nor a JSON object of conversation id to seq.' },
+  // Message search (`/api/v2/search/messages`).
+  'search.query_empty': { status: 400, message: 'The search query is empty: give at least one word.' },
+  'search.query_too_short': { status: 400, message: 'Every word of the query is shorter than 2 characters; search for at least 2 characters.' },
+  'search.query_too_long': { status: 400, message: 'The search query is too long (at most 200 characters and 8 words).' },
+  'search.cursor_invalid': { status: 400, message: 'The cursor is not one this search returned: pass next_cursor from the previous page of the same search.' },
+  'search.date_invalid': { status: 400, message: 'A date is not valid: give ms since the epoch or an ISO 8601 date, with from before to.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -9,6 +9,7 @@
  */
 import type {
   AuditStore, AuthSessionStore, ConversationStore, DeviceStore, FileStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore,
+  SearchStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
 import { describeUrl, isConnectionError, PgDb } from './db.ts';
@@ -26,6 +27,7 @@ import { PgTenantStore } from './tenants.ts';
 import { PgTopicStore } from './topics.ts';
 import { PgUserStore } from './users.ts';
 import { PgDeviceStore } from './devices.ts';
+import { PgSearchStore } from './search.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -51,6 +53,7 @@ export class PostgresStorage implements Storage {
   readonly jobs: JobStore;
   readonly files: FileStore;
   readonly devices: DeviceStore;
+  readonly search: SearchStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -67,6 +70,7 @@ export class PostgresStorage implements Storage {
     this.jobs = new PgJobStore(db);
     this.files = new PgFileStore(db);
     this.devices = new PgDeviceStore(db);
+    this.search = new PgSearchStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

@@ -18,6 +18,7 @@ import { SqliteTopicStore } from './topics.ts';
 import { SqliteUserStore } from './users.ts';
 import { SqliteFileStore } from './files.ts';
 import { SqliteDeviceStore } from './devices.ts';
+import { SqliteSearchStore } from './search.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -35,6 +36,7 @@ export interface SqliteStores {
   jobs: SqliteJobStore;
   files: SqliteFileStore;
   devices: SqliteDeviceStore;
+  search: SqliteSearchStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -53,6 +55,7 @@ export function openStores(db: Db): SqliteStores {
     jobs: new SqliteJobStore(db),
     files: new SqliteFileStore(db),
     devices: new SqliteDeviceStore(db),
+    search: new SqliteSearchStore(db),
   };
 }
 
@@ -77,6 +80,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
   files: ['create', 'attach', 'delete'],
   devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute'],
+  search: [],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];

@@ -1,0 +1,40 @@
+-- Full-text search over messages (docs/search.md), Chinese included. pg_trgm is not used: it
+-- takes trigrams of "words" made of the characters the database's locale calls alphanumeric,
+-- and under the C locale (initdb --no-locale, common for a server) Chinese text yields none.
+-- Instead the index holds every 2- and 3-character gram of each whitespace-separated word of
+-- the searchable text, ASCII letters lowered (COLLATE "C": the same whatever the locale):
+-- a 2-character term (皮疹) is one gram, a longer one the conjunction of its trigrams; the
+-- candidates are then checked for the whole term (strpos).
+--
+-- The searchable text of a message: the text fields of its content (text, title, a card's
+-- content string, fileName, a personal card's name, and those of a forwarded message's
+-- content), joined by newlines; system messages (types 0, 6, 7, 10, 11, 13, 14) and recalled
+-- ones (content NULL) have none. The index is an expression index on `messages`: PostgreSQL
+-- keeps it in step with every insert, update and delete, in the writing transaction, and
+-- building it indexes the messages already stored.
+CREATE FUNCTION careline_search_body(type integer, content text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN content IS NULL OR type IN (0, 6, 7, 10, 11, 13, 14) THEN NULL ELSE (
+    SELECT concat_ws(E'\n', c->>'text', c->>'title',
+      CASE WHEN jsonb_typeof(c->'content') = 'string' THEN c->>'content' END,
+      c->>'fileName', c->>'name', c->'content'->>'text', c->'content'->>'title', c->'content'->>'fileName')
+    FROM (SELECT content::jsonb AS c) j
+    WHERE jsonb_typeof(c) = 'object'
+  ) END
+$$;
+
+CREATE FUNCTION careline_search_grams(body text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT substr(w, i, n)), '{}'::text[])
+  FROM regexp_split_to_table(lower(body COLLATE "C"), '\s+') AS w,
+       (VALUES (2), (3)) AS sizes(n),
+       generate_series(1, length(w) - n + 1) AS i
+$$;
+
+-- Whether the text contains every term (terms given lowered the same way).
+CREATE FUNCTION careline_search_has(body text, terms text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT bool_and(strpos(lower(body COLLATE "C"), t) > 0) FROM unnest(terms) AS t
+$$;
+
+CREATE INDEX messages_search ON messages USING gin (careline_search_grams(careline_search_body(type, content)));

@@ -1,0 +1,65 @@
+-- Full-text search over messages (docs/search.md). FTS5 with the trigram tokenizer: every
+-- 3 characters of the searchable text are a token, so a query matches any substring of 3 or
+-- more characters, Chinese (no word spaces) as well as English, case folded. Shorter terms
+-- (2 characters, e.g. 皮疹) are matched by LIKE over the same table's stored text.
+--
+-- The searchable text of a message: the text fields of its content (text, title, a card's
+-- content string, fileName, a personal card's name, and those of a forwarded message's
+-- content), joined by newlines; system messages (types 0, 6, 7, 10, 11, 13, 14) have none.
+-- Triggers keep the index in step with every write of `messages` (append, recall, any later
+-- edit or delete), in the transaction of that write.
+--
+-- `message_search_keys` numbers the indexed messages (the FTS rowid is its id, an INTEGER
+-- PRIMARY KEY, which VACUUM keeps, unlike the implicit rowid of `messages`) and maps them
+-- back to (tenant, conversation, seq). Ids grow with insertion: newest first is id order.
+CREATE TABLE message_search_keys (
+  id               INTEGER PRIMARY KEY,
+  tenant_id        TEXT NOT NULL,
+  conversation_id  TEXT NOT NULL,
+  seq              INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX message_search_keys_message ON message_search_keys (tenant_id, conversation_id, seq);
+
+CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'trigram');
+
+CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
+WHEN NEW.content IS NOT NULL AND NEW.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(NEW.content)
+BEGIN
+  INSERT INTO message_search_keys (tenant_id, conversation_id, seq) VALUES (NEW.tenant_id, NEW.conversation_id, NEW.seq);
+  INSERT INTO message_search (rowid, body) VALUES (last_insert_rowid(),
+    concat_ws(char(10), NEW.content ->> '$.text', NEW.content ->> '$.title',
+      CASE WHEN json_type(NEW.content, '$.content') = 'text' THEN NEW.content ->> '$.content' END,
+      NEW.content ->> '$.fileName', NEW.content ->> '$.name',
+      NEW.content ->> '$.content.text', NEW.content ->> '$.content.title', NEW.content ->> '$.content.fileName'));
+END;
+
+-- A recall (content set to NULL) or an edit: out of the index, then back in if it still has text.
+CREATE TRIGGER messages_search_update AFTER UPDATE OF content, type ON messages
+BEGIN
+  DELETE FROM message_search WHERE rowid IN (SELECT id FROM message_search_keys WHERE tenant_id = OLD.tenant_id AND conversation_id = OLD.conversation_id AND seq = OLD.seq);
+  DELETE FROM message_search_keys WHERE tenant_id = OLD.tenant_id AND conversation_id = OLD.conversation_id AND seq = OLD.seq;
+  INSERT INTO message_search_keys (tenant_id, conversation_id, seq) SELECT NEW.tenant_id, NEW.conversation_id, NEW.seq
+    WHERE NEW.content IS NOT NULL AND NEW.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(NEW.content);
+  INSERT INTO message_search (rowid, body) SELECT last_insert_rowid(),
+    concat_ws(char(10), NEW.content ->> '$.text', NEW.content ->> '$.title',
+      CASE WHEN json_type(NEW.content, '$.content') = 'text' THEN NEW.content ->> '$.content' END,
+      NEW.content ->> '$.fileName', NEW.content ->> '$.name',
+      NEW.content ->> '$.content.text', NEW.content ->> '$.content.title', NEW.content ->> '$.content.fileName')
+    WHERE NEW.content IS NOT NULL AND NEW.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(NEW.content);
+END;
+
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
+BEGIN
+  DELETE FROM message_search WHERE rowid IN (SELECT id FROM message_search_keys WHERE tenant_id = OLD.tenant_id AND conversation_id = OLD.conversation_id AND seq = OLD.seq);
+  DELETE FROM message_search_keys WHERE tenant_id = OLD.tenant_id AND conversation_id = OLD.conversation_id AND seq = OLD.seq;
+END;
+
+-- The messages stored before this migration, oldest first.
+INSERT INTO message_search_keys (tenant_id, conversation_id, seq)
+  SELECT tenant_id, conversation_id, seq FROM messages m WHERE m.content IS NOT NULL AND m.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(m.content) ORDER BY created_at, id;
+INSERT INTO message_search (rowid, body)
+  SELECT k.id, concat_ws(char(10), m.content ->> '$.text', m.content ->> '$.title',
+      CASE WHEN json_type(m.content, '$.content') = 'text' THEN m.content ->> '$.content' END,
+      m.content ->> '$.fileName', m.content ->> '$.name',
+      m.content ->> '$.content.text', m.content ->> '$.content.title', m.content ->> '$.content.fileName')
+  FROM message_search_keys k JOIN messages m ON m.tenant_id = k.tenant_id AND m.conversation_id = k.conversation_id AND m.seq = k.seq;
