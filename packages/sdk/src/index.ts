@@ -25,6 +25,7 @@ export { NotificationsApi, type InboxPage, type InboxQuery, type MarkReadResult,
 export {
   DevicesApi, OsTypes, type Device, type OsType, type PushMute, type PushSettings, type PushVendor, type QuietHours, type RegisterDevice, type Registration,
 } from './devices.ts';
+export { highlightParts, searchMessages, type SearchHighlight, type SearchHit, type SearchPage, type SearchQuery } from './search.ts';
 export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
 export { conversationTitle, isDefaultConversationName } from './titles.ts';

@@ -25,6 +25,7 @@ import { backends, type BusChoice, type PresenceChoice, type StorageChoice } fro
 import { Redis } from 'ioredis';
 import { FileService } from './files/service.ts';
 import { openBlobs } from './files/blobs.ts';
+import { SearchService } from './search/service.ts';
 
 export interface Core {
   config: Readonly<Config>;
@@ -51,6 +52,8 @@ export interface Core {
   /** Uploads and downloads (`files/service.ts`), over the blob store of `files.driver`. */
   files: FileService;
   devices: DeviceService;
+  /** Message search (`search/service.ts`). */
+  search: SearchService;
   close(): Promise<void>;
 }
 
@@ -111,9 +114,11 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
   const devices = new DeviceService({ storage, directory });
+  const search = new SearchService({ store: storage.search, directory, audit });
   return {
     config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
     devices,
+    search,
     async close() {
       await messages.committer.drain();
       await audit.flush();

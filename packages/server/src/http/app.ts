@@ -37,6 +37,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { webRoutes } from './routes/web.ts';
 import { fileRoutes } from './routes/files.ts';
 import { deviceRoutes } from './routes/devices.ts';
+import { searchRoutes } from './routes/search.ts';
 
 
 declare module 'fastify' {
@@ -217,6 +218,7 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   audienceRoutes(app, core);
   settingsRoutes(app, core);
   deviceRoutes(app, core);
+  searchRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
   await fileRoutes(app, core);
