@@ -12,7 +12,7 @@ import { errors, Id, Limit, Message, Nullable } from '../schemas.ts';
 const Highlight = Type.Object({
   field: Type.String({ description: 'The content field: text, title, content, fileName, name, or content.text / content.title / content.fileName of a forwarded message' }),
   text: Type.String({ description: 'The field\'s text cut to at most 160 characters around the first match, with … where it was cut' }),
-  ranges: Type.Array(Type.Tuple([Type.Integer(), Type.Integer()]), { description: '[start, end) of each match in `text`, in UTF-16 code units (JavaScript string indexes), sorted, not overlapping' }),
+  ranges: Type.Array(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 2, maxItems: 2 }), { description: '[start, end) of each match in `text`, in UTF-16 code units (JavaScript string indexes), sorted, not overlapping' }),
 });
 
 const When = Type.String({ minLength: 1, maxLength: 40, description: 'ms since the epoch, or an ISO 8601 date or date-time (a date alone is midnight UTC)' });
