@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { migrate } from '../../src/storage/sqlite/db.ts';
+import { SqliteSearchStore } from '../../src/storage/sqlite/search.ts';
 import { createPostgresStorage } from '../../src/storage/postgres/index.ts';
 import { startPostgres, type Service } from '../support/services.ts';
 import { searchContract } from './search-contract.ts';
@@ -84,7 +85,7 @@ describe('search migrations index the messages already stored', () => {
       // As a database made before 013: no search tables, no triggers.
       const db = new Database(path);
       db.exec(`DROP TRIGGER messages_search_insert; DROP TRIGGER messages_search_update; DROP TRIGGER messages_search_delete;
-               DROP TABLE message_search; DROP TABLE message_search_keys; DELETE FROM schema_migrations WHERE version = 13`);
+               DROP TABLE message_search_vocab; DROP TABLE message_search; DROP TABLE message_search_keys; DELETE FROM schema_migrations WHERE version = 13`);
       assert.deepEqual(migrate(db), [13]);
       db.close();
       const s2 = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'inline' });
@@ -119,6 +120,49 @@ describe('search migrations index the messages already stored', () => {
       assert.equal(rows.length, 1);
     } finally {
       await s2.close();
+    }
+  });
+});
+
+describe('sqlite search: the LIKE fallback and the work bound', () => {
+  it('a 2-character term beginning too many trigrams is matched by LIKE; a bounded page is short with a cursor, and the cursors find every match once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'careline-search-bound-'));
+    const path = join(dir, 'db.sqlite');
+    try {
+      const s = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'inline' });
+      await seed(s);
+      await s.messages.append(['皮疹 again', 'no match', '100% off_x', '又是皮疹'].map((text, i) => ({
+        tenant_id: 't', conversation_id: 'c', id: `01NEW${String(i).padStart(21, '0')}`, sender_id: 'u', type: 1, content: { text }, content_json: JSON.stringify({ text }),
+        client_id: null, created_at: 2000 + i, forward: null,
+      })));
+      const all = (await s.search.messages('t', { terms: ['皮疹'], limit: 10 })).items.map((m) => m.id);
+      assert.equal(all.length, 3);
+      await s.close();
+      const db = new Database(path, { readonly: true });
+      try {
+        const like = new SqliteSearchStore(db, { maxAlternatives: 0 });
+        assert.deepEqual((await like.messages('t', { terms: ['皮疹'], limit: 10 })).items.map((m) => m.id), all);
+        assert.equal((await like.messages('t', { terms: ['f_'], limit: 10 })).items[0]?.content?.text, '100% off_x');
+        assert.deepEqual((await like.messages('t', { terms: ['%%'], limit: 10 })).items, []);
+
+        const bounded = new SqliteSearchStore(db, { budgetMs: 0, firstWindow: 1 });
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let short = 0;
+        for (let i = 0; i < 50; i++) {
+          const page = await bounded.messages('t', { terms: ['皮疹'], limit: 2, ...(cursor ? { cursor } : {}) });
+          if (page.items.length < 2 && page.next_cursor !== null) short++;
+          seen.push(...page.items.map((m) => m.id));
+          if (page.next_cursor === null) break;
+          cursor = page.next_cursor;
+        }
+        assert.deepEqual(seen, all);
+        assert.ok(short > 0, 'some pages stopped at the bound');
+      } finally {
+        db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

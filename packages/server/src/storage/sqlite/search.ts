@@ -1,13 +1,16 @@
 /**
  * Message search on SQLite (migration 013): an FTS5 table with the trigram tokenizer, kept in
  * step with `messages` by triggers. A term of 3 characters or more is a phrase of the FTS
- * query (any substring, case folded); a 2-character term (Chinese words are often two
- * characters: 皮疹) has no trigram of its own and is matched by LIKE over the table's stored
- * text (ASCII case folded), which FTS5 answers by scanning.
+ * query (any substring, case folded). A 2-character term (Chinese words are often two
+ * characters: 皮疹) has no trigram of its own: the trigrams of the index that begin with it
+ * (every text ends with a newline, so each 2 characters of it begin one) are read from the
+ * vocabulary and matched as alternatives; none means no message holds it. A term that begins
+ * too many trigrams (`MAX_ALTERNATIVES`) is matched by LIKE over the stored text instead.
  *
- * The search walks the index newest first in windows of key ids (each a bounded query, the
- * event loop free in between), and stops when the page is full or after `budgetMs`: a page
- * may then be short, with a cursor where it stopped.
+ * The index drives the query (CROSS JOIN: SQLite keeps that order), newest first, so a page
+ * ends as soon as it is full. It walks the index in windows of key ids (each a bounded query,
+ * the event loop free in between), and stops when the page is full or after `budgetMs`: a
+ * page may then be short, with a cursor where it stopped.
  */
 import type { SearchQuery, SearchStore } from '../../domain/ports.ts';
 import type { Message } from '../../domain/types.ts';
@@ -19,6 +22,8 @@ import { chars, decodeSearchCursor, encodeSearchCursor } from '../search-terms.t
 const COLS = MESSAGE_COLS.split(', ').map((c) => `m.${c}`).join(', ');
 /** The first window of key ids; each next one is twice as large. */
 const FIRST_WINDOW = 16_384;
+/** Most trigrams a 2-character term is matched through (else LIKE). */
+const MAX_ALTERNATIVES = 256;
 
 const phrase = (t: string) => `"${t.replaceAll('"', '""')}"`;
 const likeEscaped = (t: string) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -26,12 +31,19 @@ const likeEscaped = (t: string) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 export class SqliteSearchStore implements SearchStore {
   readonly #st: StatementCache;
   readonly #bounds;
+  readonly #vocab;
   readonly #budgetMs: number;
+  readonly #firstWindow: number;
+  readonly #maxAlternatives: number;
 
-  constructor(db: Db, opts: { budgetMs?: number } = {}) {
+  /** `budgetMs` (default 250), `firstWindow` and `maxAlternatives` (defaults above) are changed by tests only. */
+  constructor(db: Db, opts: { budgetMs?: number; firstWindow?: number; maxAlternatives?: number } = {}) {
     this.#st = new StatementCache(db, 64);
     this.#bounds = db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM message_search_keys');
+    this.#vocab = db.prepare(`SELECT term FROM message_search_vocab WHERE term >= ? AND term < ? LIMIT ${MAX_ALTERNATIVES + 1}`).pluck();
     this.#budgetMs = opts.budgetMs ?? 250;
+    this.#firstWindow = opts.firstWindow ?? FIRST_WINDOW;
+    this.#maxAlternatives = opts.maxAlternatives ?? MAX_ALTERNATIVES;
   }
 
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
@@ -40,11 +52,21 @@ export class SqliteSearchStore implements SearchStore {
     const short = q.terms.filter((t) => chars(t).length < 3);
     const where: string[] = [];
     const args: unknown[] = [];
-    if (long.length) {
-      where.push('message_search MATCH ?');
-      args.push(long.map(phrase).join(' '));
-    }
+    const match = long.map(phrase);
+    const like: string[] = [];
     for (const t of short) {
+      // The index folds case: so does the vocabulary's range.
+      const folded = t.toLowerCase();
+      const grams = this.#vocab.all(folded, `${folded}\u{10FFFF}`) as string[];
+      if (grams.length === 0) return { items: [], next_cursor: null };
+      if (grams.length > this.#maxAlternatives) like.push(t);
+      else match.push(`(${grams.map(phrase).join(' OR ')})`);
+    }
+    if (match.length) {
+      where.push('message_search MATCH ?');
+      args.push(match.join(' AND '));
+    }
+    for (const t of like) {
       where.push("f.body LIKE ? ESCAPE '\\'");
       args.push(likeEscaped(t));
     }
@@ -62,8 +84,8 @@ export class SqliteSearchStore implements SearchStore {
     if (q.to !== undefined) (where.push('m.created_at < ?'), args.push(q.to));
     const st = this.#st.get(
       `SELECT f.rowid AS k_id, ${COLS} FROM message_search f
-       JOIN message_search_keys k ON k.id = f.rowid
-       JOIN messages m ON m.tenant_id = k.tenant_id AND m.conversation_id = k.conversation_id AND m.seq = k.seq
+       CROSS JOIN message_search_keys k ON k.id = f.rowid
+       CROSS JOIN messages m ON m.tenant_id = k.tenant_id AND m.conversation_id = k.conversation_id AND m.seq = k.seq
        WHERE ${where.join(' AND ')} ORDER BY f.rowid DESC LIMIT ?`,
     );
 
@@ -71,7 +93,7 @@ export class SqliteSearchStore implements SearchStore {
     let hi = q.cursor !== undefined ? decodeSearchCursor(q.cursor, 'number') : (bounds.hi ?? 0) + 1;
     const lo = bounds.lo ?? 0;
     const items: Message[] = [];
-    let window = FIRST_WINDOW;
+    let window = this.#firstWindow;
     while (hi > lo) {
       const from = Math.max(lo, hi - window);
       args[rangeAt] = hi;

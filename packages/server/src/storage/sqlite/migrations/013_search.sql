@@ -1,7 +1,9 @@
 -- Full-text search over messages (docs/search.md). FTS5 with the trigram tokenizer: every
 -- 3 characters of the searchable text are a token, so a query matches any substring of 3 or
--- more characters, Chinese (no word spaces) as well as English, case folded. Shorter terms
--- (2 characters, e.g. 皮疹) are matched by LIKE over the same table's stored text.
+-- more characters, Chinese (no word spaces) as well as English, case folded. A 2-character
+-- term (皮疹) has no trigram of its own: the trigrams that begin with it are looked up in the
+-- index's vocabulary (`message_search_vocab`) and matched as alternatives. For that, every
+-- 2 characters of a text must begin a trigram: the text is stored with a newline at its end.
 --
 -- The searchable text of a message: the text fields of its content (text, title, a card's
 -- content string, fileName, a personal card's name, and those of a forwarded message's
@@ -21,6 +23,7 @@ CREATE TABLE message_search_keys (
 CREATE UNIQUE INDEX message_search_keys_message ON message_search_keys (tenant_id, conversation_id, seq);
 
 CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'trigram');
+CREATE VIRTUAL TABLE message_search_vocab USING fts5vocab(message_search, 'row');
 
 CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
 WHEN NEW.content IS NOT NULL AND NEW.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(NEW.content)
@@ -30,7 +33,7 @@ BEGIN
     concat_ws(char(10), NEW.content ->> '$.text', NEW.content ->> '$.title',
       CASE WHEN json_type(NEW.content, '$.content') = 'text' THEN NEW.content ->> '$.content' END,
       NEW.content ->> '$.fileName', NEW.content ->> '$.name',
-      NEW.content ->> '$.content.text', NEW.content ->> '$.content.title', NEW.content ->> '$.content.fileName'));
+      NEW.content ->> '$.content.text', NEW.content ->> '$.content.title', NEW.content ->> '$.content.fileName') || char(10));
 END;
 
 -- A recall (content set to NULL) or an edit: out of the index, then back in if it still has text.
@@ -44,7 +47,7 @@ BEGIN
     concat_ws(char(10), NEW.content ->> '$.text', NEW.content ->> '$.title',
       CASE WHEN json_type(NEW.content, '$.content') = 'text' THEN NEW.content ->> '$.content' END,
       NEW.content ->> '$.fileName', NEW.content ->> '$.name',
-      NEW.content ->> '$.content.text', NEW.content ->> '$.content.title', NEW.content ->> '$.content.fileName')
+      NEW.content ->> '$.content.text', NEW.content ->> '$.content.title', NEW.content ->> '$.content.fileName') || char(10)
     WHERE NEW.content IS NOT NULL AND NEW.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(NEW.content);
 END;
 
@@ -61,5 +64,5 @@ INSERT INTO message_search (rowid, body)
   SELECT k.id, concat_ws(char(10), m.content ->> '$.text', m.content ->> '$.title',
       CASE WHEN json_type(m.content, '$.content') = 'text' THEN m.content ->> '$.content' END,
       m.content ->> '$.fileName', m.content ->> '$.name',
-      m.content ->> '$.content.text', m.content ->> '$.content.title', m.content ->> '$.content.fileName')
+      m.content ->> '$.content.text', m.content ->> '$.content.title', m.content ->> '$.content.fileName') || char(10)
   FROM message_search_keys k JOIN messages m ON m.tenant_id = k.tenant_id AND m.conversation_id = k.conversation_id AND m.seq = k.seq;
