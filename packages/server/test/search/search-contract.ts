@@ -68,6 +68,7 @@ export function searchContract(name: string, open: OpenSearchStorage): void {
       await send(T, 'c1', 'system', 0, { text: 'rash 皮疹 system notice', event: 'x' }, 'sys1');
       await send(T2, 'x1', 'doc', 1, { text: 'other tenant rash 皮疹' }, 'other');
       await send(T, 'c2', 'nurse', 1, { text: 'Discount: 100% off_today' }, 'pct');
+      await send(T, 'c2', 'nurse', 1, { text: "don't panic: C:\\notes\\x'y & z | !w" }, 'quote');
     });
     after(async () => {
       await s.close();
@@ -104,6 +105,11 @@ export function searchContract(name: string, open: OpenSearchStorage): void {
       assert.deepEqual(await find(T, ['f_']), ids('pct'));
       assert.deepEqual(await find(T, ['%%']), []);
       assert.deepEqual(await find(T, ['"rash"']), []);
+      // Quotes, backslashes and query operators are text too.
+      assert.deepEqual(await find(T, ["don't"]), ids('quote'));
+      assert.deepEqual(await find(T, ['C:\\notes\\x\'y']), ids('quote'));
+      assert.deepEqual(await find(T, ['&z', '!w']), []);
+      assert.deepEqual(await find(T, ['!w']), ids('quote'));
     });
 
     it('only the tenant; with member, only the conversations the user is in', async () => {

@@ -1,6 +1,6 @@
 /**
  * Message search on PostgreSQL (migration 005): a GIN index over the 2- and 3-character grams
- * of each message's searchable text (an expression index on `messages`, so the database keeps
+ * of each message's searchable text (a tsvector of them) (an expression index on `messages`, so the database keeps
  * it in step with every write). The query asks the index for messages holding every gram of
  * the terms, checks the whole terms on those, and pages newest first by message id.
  */
@@ -24,6 +24,11 @@ export function termGrams(terms: readonly string[]): string[] {
   return [...out];
 }
 
+/** The grams as a tsquery: all of them, each quoted verbatim (no parser, no normalisation). */
+export function gramQuery(grams: readonly string[]): string {
+  return grams.map((g) => `'${g.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`).join(' & ');
+}
+
 export class PgSearchStore implements SearchStore {
   readonly #db: PgDb;
 
@@ -33,8 +38,8 @@ export class PgSearchStore implements SearchStore {
 
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
     const terms = q.terms.map(asciiLower);
-    const args: unknown[] = [tenantId, termGrams(terms), terms];
-    const where = ['m.tenant_id = $1', `careline_search_grams(${BODY}) @> $2::text[]`, `careline_search_has(${BODY}, $3::text[])`];
+    const args: unknown[] = [tenantId, gramQuery(termGrams(terms)), terms];
+    const where = ['m.tenant_id = $1', `careline_search_grams(${BODY}) @@ $2::tsquery`, `careline_search_has(${BODY}, $3::text[])`];
     const add = (sql: string, v: unknown) => {
       args.push(v);
       where.push(sql.replace('?', `$${args.length}`));

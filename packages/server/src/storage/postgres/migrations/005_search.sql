@@ -2,9 +2,13 @@
 -- takes trigrams of "words" made of the characters the database's locale calls alphanumeric,
 -- and under the C locale (initdb --no-locale, common for a server) Chinese text yields none.
 -- Instead the index holds every 2- and 3-character gram of each whitespace-separated word of
--- the searchable text, ASCII letters lowered (COLLATE "C": the same whatever the locale):
--- a 2-character term (皮疹) is one gram, a longer one the conjunction of its trigrams; the
--- candidates are then checked for the whole term (strpos).
+-- the searchable text, ASCII letters lowered (COLLATE "C": the same whatever the locale), as
+-- a tsvector (array_to_tsvector: the grams verbatim, no parser): a 2-character term (皮疹)
+-- is one gram, a longer one the conjunction of its trigrams. A tsvector GIN index answers such
+-- a query without reading the rows again (an array index would recompute the grams of every
+-- candidate), and ANALYZE counts the grams, so the planner knows a common word (scan the
+-- newest messages, stop at a full page) from a rare one (the index). The candidates are then
+-- checked for the whole term (strpos).
 --
 -- The searchable text of a message: the text fields of its content (text, title, a card's
 -- content string, fileName, a personal card's name, and those of a forwarded message's
@@ -23,9 +27,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   ) END
 $$;
 
-CREATE FUNCTION careline_search_grams(body text) RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT coalesce(array_agg(DISTINCT substr(w, i, n)), '{}'::text[])
+CREATE FUNCTION careline_search_grams(body text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
+  SELECT array_to_tsvector(coalesce(array_agg(DISTINCT substr(w, i, n)), '{}'::text[]))
   FROM regexp_split_to_table(lower(body COLLATE "C"), '\s+') AS w,
        (VALUES (2), (3)) AS sizes(n),
        generate_series(1, length(w) - n + 1) AS i
