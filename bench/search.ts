@@ -34,6 +34,8 @@ export interface SearchBenchOptions {
   /** Timed searches per query and scope (after one warm-up). */
   samples: number;
   log?: (line: string) => void;
+  /** Called with the seeded storage before the timings (to look at query plans). */
+  inspect?: (storage: Storage) => Promise<void>;
 }
 
 export interface SearchLatency {
@@ -136,7 +138,8 @@ export async function searchBench(o: SearchBenchOptions): Promise<SearchBenchRun
     const left = [...counts];
     let time = Date.now() - 90 * 86_400_000;
     let i = 0;
-    const batchSize = o.backend === 'sqlite' ? 5000 : 2000;
+    // One batch size for both backends: the round-robin (so which conversation holds which message) depends on it.
+    const batchSize = 2000;
     let active = left.map((_, c) => c);
     while (i < o.messages) {
       const batch: NewMessage[] = [];
@@ -163,6 +166,7 @@ export async function searchBench(o: SearchBenchOptions): Promise<SearchBenchRun
     if (pg) await (storage as unknown as { db: { write: (sql: string) => Promise<unknown> } }).db.write('ANALYZE messages');
     const dbBytes = path ? ['', '-wal'].reduce((a, s) => a + (safeSize(path + s)), 0) : null;
 
+    if (o.inspect) await o.inspect(storage);
     const directory = new MemberDirectory(storage.conversations, { ttlMs: 60_000 });
     const service = new SearchService({ store: storage.search, directory, audit: new AuditLog(storage.audit) });
     // The user: the patient of a mid-sized conversation (Zipf rank 10).

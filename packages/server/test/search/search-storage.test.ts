@@ -15,6 +15,7 @@ import { createSqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { migrate } from '../../src/storage/sqlite/db.ts';
 import { SqliteSearchStore } from '../../src/storage/sqlite/search.ts';
 import { createPostgresStorage } from '../../src/storage/postgres/index.ts';
+import { PgSearchStore } from '../../src/storage/postgres/search.ts';
 import { startPostgres, type Service } from '../support/services.ts';
 import { searchContract } from './search-contract.ts';
 
@@ -60,6 +61,13 @@ async function pgDatabase(): Promise<string> {
 
 searchContract('postgres', async () => {
   const storage = await createPostgresStorage({ url: await pgDatabase(), poolSize: 4 });
+  return { storage, exec: async (sql) => void (await storage.db.write(sql)), cleanup: async () => {} };
+});
+
+// The same with only the newest message checked before the index is asked: both steps and their seam.
+searchContract('postgres (index after the newest message)', async () => {
+  const storage = await createPostgresStorage({ url: await pgDatabase(), poolSize: 4 });
+  (storage as { search: unknown }).search = new PgSearchStore(storage.db, { recent: 1 });
   return { storage, exec: async (sql) => void (await storage.db.write(sql)), cleanup: async () => {} };
 });
 

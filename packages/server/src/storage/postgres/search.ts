@@ -29,17 +29,29 @@ export function gramQuery(grams: readonly string[]): string {
   return grams.map((g) => `'${g.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`).join(' & ');
 }
 
+/** Newest messages of the scope checked first, one by one, before the index is asked. */
+const RECENT = 1000;
+
 export class PgSearchStore implements SearchStore {
   readonly #db: PgDb;
+  readonly #recent: number;
 
-  constructor(db: PgDb) {
+  /** `recent` (default `RECENT`, at least 1) is changed by tests only. */
+  constructor(db: PgDb, opts: { recent?: number } = {}) {
     this.#db = db;
+    this.#recent = Math.max(1, opts.recent ?? RECENT);
   }
 
+  /**
+   * Two steps. The index finds every message holding the grams, which the database then reads
+   * and sorts: for a common word that is most of the history. So first the newest `RECENT`
+   * messages of the scope are checked in id order (a common word fills the page there), and
+   * only if the page is not full is the index asked, for the older ones.
+   */
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
     const terms = q.terms.map(asciiLower);
-    const args: unknown[] = [tenantId, gramQuery(termGrams(terms)), terms];
-    const where = ['m.tenant_id = $1', `careline_search_grams(${BODY}) @@ $2::tsquery`, `careline_search_has(${BODY}, $3::text[])`];
+    const args: unknown[] = [tenantId, terms];
+    const where = ['m.tenant_id = $1'];
     const add = (sql: string, v: unknown) => {
       args.push(v);
       where.push(sql.replace('?', `$${args.length}`));
@@ -51,11 +63,34 @@ export class PgSearchStore implements SearchStore {
     if (q.from !== undefined) add('m.created_at >= ?', q.from);
     if (q.to !== undefined) add('m.created_at < ?', q.to);
     if (q.cursor !== undefined) add('m.id < ?', decodeSearchCursor(q.cursor, 'string'));
-    args.push(q.limit + 1);
-    const { rows } = await this.#db.query<MessageRow>(
-      `SELECT ${COLS} FROM messages m WHERE ${where.join(' AND ')} ORDER BY m.id DESC LIMIT $${args.length}`, args,
+    const filters = where.join(' AND ');
+    const n = args.length;
+    const limitArg = `$${n + 1}`;
+    const has = `careline_search_has(${BODY}, $2::text[])`;
+
+    // 1. The newest messages of the scope, checked in order.
+    const recent = await this.#db.query<MessageRow & { low: string | null; scanned: number }>(
+      `WITH recent AS (SELECT ${COLS} FROM messages m WHERE ${filters} ORDER BY m.id DESC LIMIT ${this.#recent})
+       SELECT r.*, b.low, b.scanned FROM (SELECT min(id) AS low, count(*)::int AS scanned FROM recent) b
+       LEFT JOIN LATERAL (SELECT * FROM recent m WHERE ${has} ORDER BY m.id DESC LIMIT ${limitArg}) r ON true`,
+      [...args, q.limit + 1],
     );
-    const items = rows.slice(0, q.limit).map((r) => toMessage(r));
-    return { items, next_cursor: rows.length > q.limit ? encodeSearchCursor(items.at(-1)!.id) : null };
+    const first = recent.rows.filter((r) => r.id !== null);
+    const head = recent.rows[0];
+    if (first.length > q.limit || !head || head.scanned < this.#recent || head.low === null) return this.#page(first, q.limit);
+
+    // 2. The older ones, through the index.
+    const older = await this.#db.query<MessageRow>(
+      `SELECT ${COLS} FROM messages m WHERE ${filters} AND m.id < $${n + 2}
+       AND careline_search_grams(${BODY}) @@ $${n + 3}::tsquery AND ${has}
+       ORDER BY m.id DESC LIMIT ${limitArg}`,
+      [...args, q.limit + 1 - first.length, head.low, gramQuery(termGrams(terms))],
+    );
+    return this.#page([...first, ...older.rows], q.limit);
+  }
+
+  #page(rows: readonly MessageRow[], limit: number): { items: Message[]; next_cursor: string | null } {
+    const items = rows.slice(0, limit).map((r) => toMessage(r));
+    return { items, next_cursor: rows.length > limit ? encodeSearchCursor(items.at(-1)!.id) : null };
   }
 }

@@ -16,15 +16,25 @@
 -- ones (content NULL) have none. The index is an expression index on `messages`: PostgreSQL
 -- keeps it in step with every insert, update and delete, in the writing transaction, and
 -- building it indexes the messages already stored.
+
+-- PL/pgSQL: its simple expressions run without a plan of their own per call, several times
+-- cheaper per row than a SQL function that cannot be inlined.
 CREATE FUNCTION careline_search_body(type integer, content text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN content IS NULL OR type IN (0, 6, 7, 10, 11, 13, 14) THEN NULL ELSE (
-    SELECT concat_ws(E'\n', c->>'text', c->>'title',
-      CASE WHEN jsonb_typeof(c->'content') = 'string' THEN c->>'content' END,
-      c->>'fileName', c->>'name', c->'content'->>'text', c->'content'->>'title', c->'content'->>'fileName')
-    FROM (SELECT content::jsonb AS c) j
-    WHERE jsonb_typeof(c) = 'object'
-  ) END
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  c jsonb;
+BEGIN
+  IF content IS NULL OR type IN (0, 6, 7, 10, 11, 13, 14) THEN
+    RETURN NULL;
+  END IF;
+  c := content::jsonb;
+  IF jsonb_typeof(c) <> 'object' THEN
+    RETURN NULL;
+  END IF;
+  RETURN concat_ws(E'\n', c->>'text', c->>'title',
+    CASE WHEN jsonb_typeof(c->'content') = 'string' THEN c->>'content' END,
+    c->>'fileName', c->>'name', c->'content'->>'text', c->'content'->>'title', c->'content'->>'fileName');
+END
 $$;
 
 CREATE FUNCTION careline_search_grams(body text) RETURNS tsvector
@@ -37,8 +47,18 @@ $$;
 
 -- Whether the text contains every term (terms given lowered the same way).
 CREATE FUNCTION careline_search_has(body text, terms text[]) RETURNS boolean
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT bool_and(strpos(lower(body COLLATE "C"), t) > 0) FROM unnest(terms) AS t
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+  b text := lower(body COLLATE "C");
+  t text;
+BEGIN
+  FOREACH t IN ARRAY terms LOOP
+    IF strpos(b, t) = 0 THEN
+      RETURN false;
+    END IF;
+  END LOOP;
+  RETURN true;
+END
 $$;
 
 CREATE INDEX messages_search ON messages USING gin (careline_search_grams(careline_search_body(type, content)));
