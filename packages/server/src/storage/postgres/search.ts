@@ -30,7 +30,7 @@ export function gramQuery(grams: readonly string[]): string {
 }
 
 /** Newest messages of the scope checked first, one by one, before the index is asked. */
-const RECENT = 1000;
+const RECENT = 500;
 
 export class PgSearchStore implements SearchStore {
   readonly #db: PgDb;
@@ -46,7 +46,8 @@ export class PgSearchStore implements SearchStore {
    * Two steps. The index finds every message holding the grams, which the database then reads
    * and sorts: for a common word that is most of the history. So first the newest `RECENT`
    * messages of the scope are checked in id order (a common word fills the page there), and
-   * only if the page is not full is the index asked, for the older ones.
+   * only if the page is not full is the index asked, for the older ones. Each row is first
+   * tested on its stored JSON text (cheap), then on its content's text fields.
    */
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
     const terms = q.terms.map(asciiLower);
@@ -64,9 +65,16 @@ export class PgSearchStore implements SearchStore {
     if (q.to !== undefined) add('m.created_at < ?', q.to);
     if (q.cursor !== undefined) add('m.id < ?', decodeSearchCursor(q.cursor, 'string'));
     const filters = where.join(' AND ');
+    // A cheap first test on the stored JSON text: a term is in it as written unless JSON
+    // escapes one of its characters (quotes, backslashes, control characters). The exact test
+    // (the content's text fields only) then runs on the rows that pass.
+    const raw = terms.filter((t) => !/["\\\u0000-\u001f\u2028\u2029]/u.test(t)).map((t) => {
+      args.push(t);
+      return `strpos(lower(m.content COLLATE "C"), $${args.length}) > 0 AND `;
+    }).join('');
     const n = args.length;
     const limitArg = `$${n + 1}`;
-    const has = `careline_search_has(${BODY}, $2::text[])`;
+    const has = `${raw}careline_search_has(${BODY}, $2::text[])`;
 
     // 1. The newest messages of the scope, checked in order.
     const recent = await this.#db.query<MessageRow & { low: string | null; scanned: number }>(
