@@ -31,11 +31,12 @@ import { connectionsScenario, connectionTarget } from './scenarios/connections.t
 import { fanoutScenario } from './scenarios/fanout.ts';
 import { historyScenario } from './scenarios/history.ts';
 import { stormScenario } from './scenarios/storm.ts';
+import { searchScenario } from './search.ts';
 
-const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast'] as const;
+const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'search'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** What runs on PostgreSQL and on a cluster (the rest is SQLite's: one node's limits). */
-const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm'];
+const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm', 'search'];
 
 const HELP = `Careline benchmark suite
 
@@ -62,7 +63,7 @@ const HELP = `Careline benchmark suite
   --storm-clients N         reconnect storm: clients (default 10000)
   --storm-rate R            reconnect storm: messages/s sent throughout (default 2000)
   --storm-spread S          reconnect storm: clients reconnect within S seconds (default 3)
-  --history-messages N      history: messages stored (default 1000000)
+  --history-messages N      history and search: messages stored (default 1000000)
   --history-conversations N history: conversations (default 1000)
   --broadcast-users N       broadcast: users of the tenant (default 100000)
   --broadcast-connected N   broadcast: of them connected (default 10000; bounded by ulimit -n)
@@ -208,6 +209,7 @@ const byBackend: Partial<Record<Backend, Results>> = {};
 const errors: Record<string, string> = {};
 const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
   chat: chatScenario, fanout: fanoutScenario, connections: connectionsScenario, storm: stormScenario, history: historyScenario, broadcast: broadcastScenario,
+  search: searchScenario,
 };
 
 process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}, writer=${o.writer}${o.pin ? ', pinned' : ''}\n`);
