@@ -92,7 +92,7 @@ describe('search migrations index the messages already stored', () => {
       await s1.close();
       // As a database made before 013: no search tables, no triggers.
       const db = new Database(path);
-      db.exec(`DROP TRIGGER messages_search_insert; DROP TRIGGER messages_search_update; DROP TRIGGER messages_search_delete;
+      db.exec(`DROP TRIGGER messages_search_update; DROP TRIGGER messages_search_delete;
                DROP TABLE message_search_vocab; DROP TABLE message_search; DROP TABLE message_search_keys; DELETE FROM schema_migrations WHERE version = 13`);
       assert.deepEqual(migrate(db), [13]);
       db.close();

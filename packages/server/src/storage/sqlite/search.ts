@@ -119,3 +119,27 @@ export class SqliteSearchStore implements SearchStore {
     return { items, next_cursor: null };
   }
 }
+
+/** Types never searched (system messages), as in migration 013. */
+const UNSEARCHED = new Set([0, 6, 7, 10, 11, 13, 14]);
+
+/**
+ * Indexes one appended message, for the append's own transaction (`SqliteMessageStore`): its
+ * key, then its searchable text (the expression of migration 013's triggers). Two plain
+ * statements rather than a trigger: a statement that fires a trigger runs in a savepoint, and
+ * FTS5 writes its pending terms out at every savepoint (a segment per message).
+ */
+export function searchIndexer(db: Db): (tenantId: string, conversationId: string, seq: number, type: number, contentJson: string) => void {
+  const key = db.prepare('INSERT INTO message_search_keys (tenant_id, conversation_id, seq) VALUES (?, ?, ?)');
+  const text = db.prepare(
+    `INSERT INTO message_search (rowid, body) VALUES (@id,
+       concat_ws(char(10), @c ->> '$.text', @c ->> '$.title',
+         CASE WHEN json_type(@c, '$.content') = 'text' THEN @c ->> '$.content' END,
+         @c ->> '$.fileName', @c ->> '$.name',
+         @c ->> '$.content.text', @c ->> '$.content.title', @c ->> '$.content.fileName') || char(10))`,
+  );
+  return (tenantId, conversationId, seq, type, contentJson) => {
+    if (UNSEARCHED.has(type)) return;
+    text.run({ id: key.run(tenantId, conversationId, seq).lastInsertRowid, c: contentJson });
+  };
+}

@@ -8,8 +8,11 @@
 -- The searchable text of a message: the text fields of its content (text, title, a card's
 -- content string, fileName, a personal card's name, and those of a forwarded message's
 -- content), joined by newlines; system messages (types 0, 6, 7, 10, 11, 13, 14) have none.
--- Triggers keep the index in step with every write of `messages` (append, recall, any later
--- edit or delete), in the transaction of that write.
+-- An append indexes its messages in its own transaction (`SqliteMessageStore`, through
+-- `searchIndexer` in storage/sqlite/search.ts: the same expression as below). Not a trigger:
+-- a statement that fires one opens a savepoint, and FTS5 writes its pending terms out at every
+-- savepoint, which made each append five times slower. Triggers keep the index in step with
+-- every other write of `messages` (recall, any later edit or delete), in its transaction.
 --
 -- `message_search_keys` numbers the indexed messages (the FTS rowid is its id, an INTEGER
 -- PRIMARY KEY, which VACUUM keeps, unlike the implicit rowid of `messages`) and maps them
@@ -24,17 +27,6 @@ CREATE UNIQUE INDEX message_search_keys_message ON message_search_keys (tenant_i
 
 CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'trigram');
 CREATE VIRTUAL TABLE message_search_vocab USING fts5vocab(message_search, 'row');
-
-CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
-WHEN NEW.content IS NOT NULL AND NEW.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(NEW.content)
-BEGIN
-  INSERT INTO message_search_keys (tenant_id, conversation_id, seq) VALUES (NEW.tenant_id, NEW.conversation_id, NEW.seq);
-  INSERT INTO message_search (rowid, body) VALUES (last_insert_rowid(),
-    concat_ws(char(10), NEW.content ->> '$.text', NEW.content ->> '$.title',
-      CASE WHEN json_type(NEW.content, '$.content') = 'text' THEN NEW.content ->> '$.content' END,
-      NEW.content ->> '$.fileName', NEW.content ->> '$.name',
-      NEW.content ->> '$.content.text', NEW.content ->> '$.content.title', NEW.content ->> '$.content.fileName') || char(10));
-END;
 
 -- A recall (content set to NULL) or an edit: out of the index, then back in if it still has text.
 CREATE TRIGGER messages_search_update AFTER UPDATE OF content, type ON messages
