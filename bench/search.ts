@@ -34,6 +34,8 @@ export interface SearchBenchOptions {
   /** Timed searches per query and scope (after one warm-up). */
   samples: number;
   log?: (line: string) => void;
+  /** Keep the SQLite database in this directory (default: a temp dir, removed). */
+  keepDir?: string;
   /** Called with the seeded storage before the timings (to look at query plans). */
   inspect?: (storage: Storage) => Promise<void>;
 }
@@ -116,7 +118,7 @@ async function open(backend: SearchBackend, dir: string): Promise<{ storage: Sto
 
 export async function searchBench(o: SearchBenchOptions): Promise<SearchBenchRun> {
   const log = o.log ?? (() => {});
-  const dir = mkdtempSync(join(tmpdir(), 'careline-bench-search-'));
+  const dir = o.keepDir ?? mkdtempSync(join(tmpdir(), 'careline-bench-search-'));
   const { storage, pg, path } = await open(o.backend, dir);
   try {
     const T = 'bench';
@@ -201,7 +203,7 @@ export async function searchBench(o: SearchBenchOptions): Promise<SearchBenchRun
   } finally {
     await storage.close();
     if (pg) await pg.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (!o.keepDir) rmSync(dir, { recursive: true, force: true });
   }
 }
 

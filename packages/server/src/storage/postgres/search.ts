@@ -6,7 +6,7 @@
  */
 import type { SearchQuery, SearchStore } from '../../domain/ports.ts';
 import type { Message } from '../../domain/types.ts';
-import type { PgDb } from './db.ts';
+import { toStorageError, type PgDb } from './db.ts';
 import { MESSAGE_COLS, toMessage, type MessageRow } from '../rows.ts';
 import { asciiLower, chars, decodeSearchCursor, encodeSearchCursor } from '../search-terms.ts';
 
@@ -77,7 +77,7 @@ export class PgSearchStore implements SearchStore {
     const has = `${raw}careline_search_has(${BODY}, $2::text[])`;
 
     // 1. The newest messages of the scope, checked in order.
-    const recent = await this.#db.query<MessageRow & { low: string | null; scanned: number }>(
+    const recent = await this.#query<MessageRow & { low: string | null; scanned: number }>(
       `WITH recent AS (SELECT ${COLS} FROM messages m WHERE ${filters} ORDER BY m.id DESC LIMIT ${this.#recent})
        SELECT r.*, b.low, b.scanned FROM (SELECT min(id) AS low, count(*)::int AS scanned FROM recent) b
        LEFT JOIN LATERAL (SELECT * FROM recent m WHERE ${has} ORDER BY m.id DESC LIMIT ${limitArg}) r ON true`,
@@ -88,13 +88,26 @@ export class PgSearchStore implements SearchStore {
     if (first.length > q.limit || !head || head.scanned < this.#recent || head.low === null) return this.#page(first, q.limit);
 
     // 2. The older ones, through the index.
-    const older = await this.#db.query<MessageRow>(
+    const older = await this.#query<MessageRow>(
       `SELECT ${COLS} FROM messages m WHERE ${filters} AND m.id < $${n + 2}
        AND careline_search_grams(${BODY}) @@ $${n + 3}::tsquery AND ${has}
        ORDER BY m.id DESC LIMIT ${limitArg}`,
       [...args, q.limit + 1 - first.length, head.low, gramQuery(termGrams(terms))],
     );
     return this.#page([...first, ...older.rows], q.limit);
+  }
+
+  /**
+   * A read planned for its values every time (an unnamed statement): a plan made once for any
+   * words (a named statement's generic plan) cannot tell a common word, for which scanning the
+   * newest messages is best, from a rare one, for which only the index is.
+   */
+  async #query<R>(text: string, values: unknown[]): Promise<{ rows: R[] }> {
+    try {
+      return { rows: (await this.#db.pool.query(text, values)).rows as R[] };
+    } catch (err) {
+      throw toStorageError(err, this.#db.where);
+    }
   }
 
   #page(rows: readonly MessageRow[], limit: number): { items: Message[]; next_cursor: string | null } {
