@@ -22,6 +22,8 @@ import { chars, decodeSearchCursor, encodeSearchCursor } from '../search-terms.t
 const COLS = MESSAGE_COLS.split(', ').map((c) => `m.${c}`).join(', ');
 /** The first window of key ids; each next one is twice as large. */
 const FIRST_WINDOW = 16_384;
+/** Key ids scanned with LIKE for 2-character terms before the vocabulary is read. */
+const RECENT_IDS = 4096;
 /** Most trigrams a 2-character term is matched through (else LIKE). */
 const MAX_ALTERNATIVES = 256;
 
@@ -32,7 +34,6 @@ export class SqliteSearchStore implements SearchStore {
   readonly #st: StatementCache;
   readonly #bounds;
   readonly #vocab;
-  readonly #known;
   readonly #budgetMs: number;
   readonly #firstWindow: number;
   readonly #maxAlternatives: number;
@@ -40,8 +41,8 @@ export class SqliteSearchStore implements SearchStore {
   /** `budgetMs` (default 250), `firstWindow` and `maxAlternatives` (defaults above) are changed by tests only. */
   constructor(db: Db, opts: { budgetMs?: number; firstWindow?: number; maxAlternatives?: number } = {}) {
     this.#st = new StatementCache(db, 64);
-    this.#bounds = db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM message_search_keys');
-    this.#known = db.prepare('SELECT 1 FROM message_search_vocab WHERE term = ?').pluck();
+    // Two subqueries: SQLite reads min() or max() alone from the index, both in one SELECT by a full scan.
+    this.#bounds = db.prepare('SELECT (SELECT min(id) FROM message_search_keys) AS lo, (SELECT max(id) FROM message_search_keys) AS hi');
     this.#vocab = db.prepare(`SELECT term FROM message_search_vocab WHERE term >= ? AND term < ? LIMIT ${MAX_ALTERNATIVES + 1}`).pluck();
     this.#budgetMs = opts.budgetMs ?? 250;
     this.#firstWindow = opts.firstWindow ?? FIRST_WINDOW;
@@ -50,23 +51,48 @@ export class SqliteSearchStore implements SearchStore {
 
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
     const start = Date.now();
+    const bounds = this.#bounds.get() as { lo: number | null; hi: number | null };
+    let hi = q.cursor !== undefined ? decodeSearchCursor(q.cursor, 'number') : (bounds.hi ?? 0) + 1;
+    const lo = bounds.lo ?? 0;
+    const items: Message[] = [];
+    /** The key id of each item (the cursor is the last one's). */
+    const keys: number[] = [];
+    const hasShort = q.terms.some((t) => chars(t).length < 3);
+    if (hasShort && hi > lo) {
+      // The vocabulary counts the rows of every trigram it lists, which is slow for common
+      // ones; but a common word fills a page among the newest rows. So the newest rows are
+      // first scanned with LIKE, and the vocabulary is read only if the page is not full.
+      const first = this.#statement(tenantId, q, true)!;
+      const done = await this.#walk(first, items, keys, q.limit, hi, Math.max(lo, hi - RECENT_IDS), start, true);
+      if (done) return done;
+      hi = Math.max(lo, hi - RECENT_IDS);
+    }
+    const rest = this.#statement(tenantId, q, false);
+    if (rest === null) return { items, next_cursor: null };
+    return (await this.#walk(rest, items, keys, q.limit, hi, lo, start, false))!;
+  }
+
+  /**
+   * The query for `q`: long terms as FTS phrases, short ones through the vocabulary's
+   * trigrams (or LIKE when `likeShort`, or when they begin too many); null when a short term
+   * begins no trigram at all (no message holds it).
+   */
+  #statement(tenantId: string, q: SearchQuery, likeShort: boolean): Plan | null {
     const long = q.terms.filter((t) => chars(t).length >= 3);
     const short = q.terms.filter((t) => chars(t).length < 3);
     const where: string[] = [];
     const args: unknown[] = [];
-    // A trigram no message has: nothing to find (the FTS query would say so more slowly, window by window).
-    for (const t of long) {
-      const c = chars(t.toLowerCase());
-      if (c.length !== chars(t).length) continue;
-      for (let i = 0; i + 3 <= c.length; i++) if (this.#known.get(c.slice(i, i + 3).join('')) === undefined) return { items: [], next_cursor: null };
-    }
     const match = long.map(phrase);
     const like: string[] = [];
     for (const t of short) {
+      if (likeShort) {
+        like.push(t);
+        continue;
+      }
       // The index folds case: so does the vocabulary's range.
       const folded = t.toLowerCase();
       const grams = this.#vocab.all(folded, `${folded}\u{10FFFF}`) as string[];
-      if (grams.length === 0) return { items: [], next_cursor: null };
+      if (grams.length === 0) return null;
       if (grams.length > this.#maxAlternatives) like.push(t);
       else match.push(`(${grams.map(phrase).join(' OR ')})`);
     }
@@ -75,7 +101,8 @@ export class SqliteSearchStore implements SearchStore {
       args.push(match.join(' AND '));
     }
     for (const t of like) {
-      where.push("f.body LIKE ? ESCAPE '\\'");
+      // `+`: tested on each row of the walk; FTS5 would take a bound pattern as its own constraint and scan the whole table.
+      where.push("+f.body LIKE ? ESCAPE '\\'");
       args.push(likeEscaped(t));
     }
     where.push('f.rowid < ? AND f.rowid >= ?', 'k.tenant_id = ?');
@@ -96,28 +123,43 @@ export class SqliteSearchStore implements SearchStore {
        CROSS JOIN messages m ON m.tenant_id = k.tenant_id AND m.conversation_id = k.conversation_id AND m.seq = k.seq
        WHERE ${where.join(' AND ')} ORDER BY f.rowid DESC LIMIT ?`,
     );
+    return { st, args, rangeAt };
+  }
 
-    const bounds = this.#bounds.get() as { lo: number | null; hi: number | null };
-    let hi = q.cursor !== undefined ? decodeSearchCursor(q.cursor, 'number') : (bounds.hi ?? 0) + 1;
-    const lo = bounds.lo ?? 0;
-    const items: Message[] = [];
+  /**
+   * Walks key ids [to, hi) newest first in growing windows, adding hits to `items`. Returns
+   * the page when it is full, or when the budget is spent (with a cursor where it stopped),
+   * or at the end of the index; null when it reached `to` first and `more` (the caller goes on).
+   */
+  async #walk(p: Plan, items: Message[], keys: number[], limit: number, hi: number, to: number, start: number, more: boolean): Promise<{ items: Message[]; next_cursor: string | null } | null> {
     let window = this.#firstWindow;
-    while (hi > lo) {
-      const from = Math.max(lo, hi - window);
-      args[rangeAt] = hi;
-      args[rangeAt + 1] = from;
-      const need = q.limit - items.length;
+    while (hi > to) {
+      const from = Math.max(to, hi - window);
+      // As BigInt: a JavaScript number is bound as a REAL, and FTS5 ignores a rowid bound that is
+      // not an INTEGER (it scanned the whole table).
+      p.args[p.rangeAt] = BigInt(hi);
+      p.args[p.rangeAt + 1] = BigInt(from);
+      const need = limit - items.length;
       // One more than needed: a full page says whether anything follows.
-      const rows = st.all(...args, need + 1) as (MessageRow & { k_id: number })[];
-      for (const r of rows.slice(0, need)) items.push(toMessage(r));
-      if (rows.length > need) return { items, next_cursor: encodeSearchCursor(rows[need - 1]!.k_id) };
+      const rows = p.st.all(...p.args, need + 1) as (MessageRow & { k_id: number })[];
+      for (const r of rows.slice(0, need)) {
+        items.push(toMessage(r));
+        keys.push(r.k_id);
+      }
+      if (rows.length > need) return { items, next_cursor: encodeSearchCursor(keys.at(-1)!) };
       hi = from;
       window *= 2;
-      if (hi > lo && Date.now() - start >= this.#budgetMs) return { items, next_cursor: encodeSearchCursor(hi) };
-      if (hi > lo) await new Promise<void>((r) => setImmediate(r));
+      if (hi > to && Date.now() - start >= this.#budgetMs) return { items, next_cursor: encodeSearchCursor(hi) };
+      if (hi > to) await new Promise<void>((r) => setImmediate(r));
     }
-    return { items, next_cursor: null };
+    return more ? null : { items, next_cursor: null };
   }
+}
+
+interface Plan {
+  st: ReturnType<StatementCache['get']>;
+  args: unknown[];
+  rangeAt: number;
 }
 
 /** Types never searched (system messages), as in migration 013. */
