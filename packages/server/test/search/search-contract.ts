@@ -179,10 +179,16 @@ export function searchContract(name: string, open: OpenSearchStorage): void {
       assert.deepEqual(await find(T, ['过敏']), []);
 
       const e = await send(T, 'c1', 'pat', 1, { text: 'typo: ibuprofem' });
+      const later = await send(T, 'c1', 'doc', 1, { text: 'ibuprofen is fine' });
       await exec(`UPDATE messages SET content = '{"text":"ibuprofen 布洛芬"}' WHERE tenant_id = 'tenant-a' AND id = '${e.id}'`);
       assert.deepEqual(await find(T, ['ibuprofem']), []);
       assert.deepEqual(await find(T, ['布洛芬']), [e.id]);
-      assert.deepEqual(await find(T, ['ibuprofen']), [e.id]);
+      // An edited message keeps its place, newest first by sending.
+      assert.deepEqual(await find(T, ['ibuprofen']), [later.id, e.id]);
+      assert.deepEqual(await find(T, ['ibuprofen'], { member: 'pat' }), [later.id, e.id]);
+      assert.deepEqual(await find(T, ['ibuprofen'], { conversation_id: 'c1' }), [later.id, e.id]);
+      await exec(`UPDATE messages SET content = '{"storageId":"x","duration":3}', type = 3 WHERE tenant_id = 'tenant-a' AND id = '${e.id}'`);
+      assert.deepEqual(await find(T, ['ibuprofen']), [later.id]);
     });
   });
 }

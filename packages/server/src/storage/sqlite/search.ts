@@ -34,6 +34,8 @@ export class SqliteSearchStore implements SearchStore {
   readonly #st: StatementCache;
   readonly #bounds;
   readonly #vocab;
+  readonly #topOfMember;
+  readonly #topOfConversation;
   readonly #budgetMs: number;
   readonly #firstWindow: number;
   readonly #maxAlternatives: number;
@@ -43,6 +45,10 @@ export class SqliteSearchStore implements SearchStore {
     this.#st = new StatementCache(db, 64);
     // Two subqueries: SQLite reads min() or max() alone from the index, both in one SELECT by a full scan.
     this.#bounds = db.prepare('SELECT (SELECT min(id) FROM message_search_keys) AS lo, (SELECT max(id) FROM message_search_keys) AS hi');
+    // The newest key of a conversation is that of its highest seq (keys follow appends; an edit keeps its key).
+    const top = (conv: string) => `(SELECT id FROM message_search_keys k WHERE k.tenant_id = ? AND k.conversation_id = ${conv} ORDER BY k.seq DESC LIMIT 1)`;
+    this.#topOfMember = db.prepare(`SELECT max(${top('p.conversation_id')}) FROM participants p WHERE p.tenant_id = ? AND p.user_id = ?`).pluck();
+    this.#topOfConversation = db.prepare(`SELECT ${top('?')}`).pluck();
     this.#vocab = db.prepare(`SELECT term FROM message_search_vocab WHERE term >= ? AND term < ? LIMIT ${MAX_ALTERNATIVES + 1}`).pluck();
     this.#budgetMs = opts.budgetMs ?? 250;
     this.#firstWindow = opts.firstWindow ?? FIRST_WINDOW;
@@ -54,6 +60,13 @@ export class SqliteSearchStore implements SearchStore {
     const bounds = this.#bounds.get() as { lo: number | null; hi: number | null };
     let hi = q.cursor !== undefined ? decodeSearchCursor(q.cursor, 'number') : (bounds.hi ?? 0) + 1;
     const lo = bounds.lo ?? 0;
+    // A user's (or one conversation's) newest message may be far below the tenant's newest:
+    // the walk starts there, not across rows it would all have to skip.
+    const top = q.conversation_id !== undefined
+      ? this.#topOfConversation.get(tenantId, q.conversation_id) as number | null
+      : q.member !== undefined ? this.#topOfMember.get(tenantId, tenantId, q.member) as number | null : undefined;
+    if (top === null) return { items: [], next_cursor: null };
+    if (top !== undefined) hi = Math.min(hi, top + 1);
     const items: Message[] = [];
     /** The key id of each item (the cursor is the last one's). */
     const keys: number[] = [];

@@ -16,7 +16,8 @@
 --
 -- `message_search_keys` numbers the indexed messages (the FTS rowid is its id, an INTEGER
 -- PRIMARY KEY, which VACUUM keeps, unlike the implicit rowid of `messages`) and maps them
--- back to (tenant, conversation, seq). Ids grow with insertion: newest first is id order.
+-- back to (tenant, conversation, seq). Ids grow with appends: newest first is id order, and a
+-- conversation's newest key is the one of its highest seq.
 CREATE TABLE message_search_keys (
   id               INTEGER PRIMARY KEY,
   tenant_id        TEXT NOT NULL,
@@ -28,14 +29,17 @@ CREATE UNIQUE INDEX message_search_keys_message ON message_search_keys (tenant_i
 CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'trigram');
 CREATE VIRTUAL TABLE message_search_vocab USING fts5vocab(message_search, 'row');
 
--- A recall (content set to NULL) or an edit: out of the index, then back in if it still has text.
+-- A recall (content set to NULL) or an edit: the old text leaves the index; an edited message
+-- keeps its key (so its place in the newest-first order, and a conversation's newest key stays
+-- that of its highest seq) and is indexed again with its new text; one left with no
+-- searchable text loses its key.
 CREATE TRIGGER messages_search_update AFTER UPDATE OF content, type ON messages
 BEGIN
   DELETE FROM message_search WHERE rowid IN (SELECT id FROM message_search_keys WHERE tenant_id = OLD.tenant_id AND conversation_id = OLD.conversation_id AND seq = OLD.seq);
-  DELETE FROM message_search_keys WHERE tenant_id = OLD.tenant_id AND conversation_id = OLD.conversation_id AND seq = OLD.seq;
-  INSERT INTO message_search_keys (tenant_id, conversation_id, seq) SELECT NEW.tenant_id, NEW.conversation_id, NEW.seq
+  DELETE FROM message_search_keys WHERE tenant_id = OLD.tenant_id AND conversation_id = OLD.conversation_id AND seq = OLD.seq AND NOT coalesce(NEW.content IS NOT NULL AND NEW.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(NEW.content), 0);
+  INSERT OR IGNORE INTO message_search_keys (tenant_id, conversation_id, seq) SELECT NEW.tenant_id, NEW.conversation_id, NEW.seq
     WHERE NEW.content IS NOT NULL AND NEW.type NOT IN (0, 6, 7, 10, 11, 13, 14) AND json_valid(NEW.content);
-  INSERT INTO message_search (rowid, body) SELECT last_insert_rowid(),
+  INSERT INTO message_search (rowid, body) SELECT (SELECT id FROM message_search_keys WHERE tenant_id = NEW.tenant_id AND conversation_id = NEW.conversation_id AND seq = NEW.seq),
     concat_ws(char(10), NEW.content ->> '$.text', NEW.content ->> '$.title',
       CASE WHEN json_type(NEW.content, '$.content') = 'text' THEN NEW.content ->> '$.content' END,
       NEW.content ->> '$.fileName', NEW.content ->> '$.name',
