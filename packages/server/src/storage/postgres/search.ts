@@ -87,10 +87,12 @@ export class PgSearchStore implements SearchStore {
     const head = recent.rows[0];
     if (first.length > q.limit || !head || head.scanned < this.#recent || head.low === null) return this.#page(first, q.limit);
 
-    // 2. The older ones, through the index.
+    // 2. The older ones, through the index: the candidates first (MATERIALIZED, so that the
+    // planner asks the index for them rather than reading every row for the cheap tests), then
+    // the filters and the exact test on them.
     const older = await this.#query<MessageRow>(
-      `SELECT ${COLS} FROM messages m WHERE ${filters} AND m.id < $${n + 2}
-       AND careline_search_grams(${BODY}) @@ $${n + 3}::tsquery AND ${has}
+      `WITH c AS MATERIALIZED (SELECT m.tenant_id, ${COLS} FROM messages m WHERE m.tenant_id = $1 AND careline_search_grams(${BODY}) @@ $${n + 3}::tsquery)
+       SELECT ${COLS} FROM c m WHERE ${filters} AND m.id < $${n + 2} AND ${has}
        ORDER BY m.id DESC LIMIT ${limitArg}`,
       [...args, q.limit + 1 - first.length, head.low, gramQuery(termGrams(terms))],
     );
