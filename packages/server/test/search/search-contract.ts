@@ -154,6 +154,12 @@ export function searchContract(name: string, open: OpenSearchStorage): void {
       }
     });
 
+    it('stores a message whose text JSON cannot give to every database (an escaped NUL)', async () => {
+      const m = await send(T, 'c2', 'nurse', 1, { text: 'nul \u0000 zqxwv' });
+      assert.equal((await s.messages.getById(T, 'c2', m.id))?.content?.text, 'nul \u0000 zqxwv');
+      assert.deepEqual(await find(T, ['rash'], { conversation_id: 'c2' }), ids('link1', 'en2'));
+    });
+
     it('returns the stored messages as history does', async () => {
       const page = await s.search.messages(T, { terms: ['出现皮疹'], limit: 5 });
       assert.deepEqual(page.items, [await s.messages.getById(T, 'c1', sent.zh1!.id)]);

@@ -27,7 +27,16 @@ BEGIN
   IF content IS NULL OR type IN (0, 6, 7, 10, 11, 13, 14) THEN
     RETURN NULL;
   END IF;
-  c := content::jsonb;
+  IF strpos(content, '\u0000') > 0 THEN
+    -- jsonb refuses the escaped NUL (text cannot hold it): such a message is stored, unsearched.
+    BEGIN
+      c := content::jsonb;
+    EXCEPTION WHEN others THEN
+      RETURN NULL;
+    END;
+  ELSE
+    c := content::jsonb;
+  END IF;
   IF jsonb_typeof(c) <> 'object' THEN
     RETURN NULL;
   END IF;
