@@ -35,11 +35,12 @@ import { stormScenario } from './scenarios/storm.ts';
 import { pushTable, runPushBench, type PushBenchResult } from './push.ts';
 import { transportsScenario } from './scenarios/transports.ts';
 import { TRANSPORTS, type TransportName } from './load/transport.ts';
+import { searchScenario } from './search.ts';
 
-const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push', 'transports'] as const;
+const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push', 'transports', 'search'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** What runs on PostgreSQL and on a cluster (the rest is SQLite's: one node's limits). */
-const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm'];
+const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm', 'search'];
 
 const HELP = `Careline benchmark suite
 
@@ -66,7 +67,7 @@ const HELP = `Careline benchmark suite
   --storm-clients N         reconnect storm: clients (default 10000)
   --storm-rate R            reconnect storm: messages/s sent throughout (default 2000)
   --storm-spread S          reconnect storm: clients reconnect within S seconds (default 3)
-  --history-messages N      history: messages stored (default 1000000)
+  --history-messages N      history and search: messages stored (default 1000000)
   --history-conversations N history: conversations (default 1000)
   --broadcast-users N       broadcast: users of the tenant (default 100000)
   --broadcast-connected N   broadcast: of them connected (default 10000; bounded by ulimit -n)
@@ -233,6 +234,7 @@ const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
     users: num(a['push-users'], q ? 1000 : 10_000), sendRate: num(a['push-rate'], 1000), workers: num(a['push-workers'], 16), log: c.log,
   }),
   transports: transportsScenario,
+  search: searchScenario,
 };
 
 process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}, writer=${o.writer}${o.pin ? ', pinned' : ''}\n`);

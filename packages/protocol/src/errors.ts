@@ -149,6 +149,12 @@ export const ErrorCodes = {
   'call.busy': { status: 409, message: 'The user is already in another call.' },
   'call.invalid_state': { status: 409, message: 'The call is not in a state where this action applies (details.state).' },
   'call.not_caller': { status: 403, message: 'Only the caller may cancel the call.' },
+  // Message search (`/api/v2/search/messages`).
+  'search.query_empty': { status: 400, message: 'The search query is empty: give at least one word.' },
+  'search.query_too_short': { status: 400, message: 'Every word of the query is shorter than 2 characters; search for at least 2 characters.' },
+  'search.query_too_long': { status: 400, message: 'The search query is too long (at most 200 characters and 8 words).' },
+  'search.cursor_invalid': { status: 400, message: 'The cursor is not one this search returned: pass next_cursor from the previous page of the same search.' },
+  'search.date_invalid': { status: 400, message: 'A date is not valid: give ms since the epoch or an ISO 8601 date, with from before to.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

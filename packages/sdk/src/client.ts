@@ -26,6 +26,7 @@ import { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery
 import { NotificationsApi } from './notifications.ts';
 import { DevicesApi } from './devices.ts';
 import { CallsApi } from './calls.ts';
+import { searchMessages, type SearchPage, type SearchQuery } from './search.ts';
 import { Sequencer } from './sequencer.ts';
 import { TopicsApi } from './topics.ts';
 import { FilesApi } from './files.ts';
@@ -328,6 +329,15 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   async logout(): Promise<void> {
     await this.close();
     await this.api.logout();
+  }
+
+  /**
+   * Searches the messages of the user's conversations (REST, no connection needed): those
+   * containing every word of `q`, Chinese or English, newest first, with the matches
+   * highlighted. Follow `next_cursor` for more. Bad input rejects with a `search.*` code.
+   */
+  search(query: SearchQuery): Promise<SearchPage> {
+    return searchMessages(this.api, query);
   }
 
   // ---- Sending -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ export {
   DevicesApi, OsTypes, type Device, type OsType, type PushMute, type PushSettings, type PushVendor, type QuietHours, type RegisterDevice, type Registration,
 } from './devices.ts';
 export { CallsApi, type CallEvents, type CallLink, type CallUpdate } from './calls.ts';
+export { highlightParts, searchMessages, type SearchHighlight, type SearchHit, type SearchPage, type SearchQuery } from './search.ts';
 export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
 export { FilesApi, fileContent, type SendFileOptions, type StoredFile, type UploadBody, type UploadOptions, type UploadProgress } from './files.ts';

@@ -28,6 +28,7 @@ import { openBlobs } from './files/blobs.ts';
 import { WebhookService } from './domain/webhooks.ts';
 import { OAuthAppService } from './domain/oauth-apps.ts';
 import { CallService } from './calls/service.ts';
+import { SearchService } from './search/service.ts';
 
 export interface Core {
   config: Readonly<Config>;
@@ -60,6 +61,8 @@ export interface Core {
   oauthApps: OAuthAppService;
   /** Call signalling (`calls/service.ts`). */
   calls: CallService;
+  /** Message search (`search/service.ts`). */
+  search: SearchService;
   close(): Promise<void>;
 }
 
@@ -120,6 +123,7 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
   const devices = new DeviceService({ storage, directory });
+  const search = new SearchService({ store: storage.search, directory, audit });
   const calls = new CallService({ storage, bus, directory, messages, settings: config.calls });
   const webhooks = new WebhookService({ storage, maxPerTenant: config.webhooks.maxPerTenant, maxAttempts: config.webhooks.maxAttempts });
   const oauthApps = new OAuthAppService({ storage, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.apps.tokenTtlSeconds });
@@ -128,6 +132,7 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
     devices,
     webhooks, oauthApps,
     calls,
+    search,
     async close() {
       await messages.committer.drain();
       await audit.flush();

@@ -391,6 +391,8 @@ export interface Storage {
   readonly retention: RetentionStore;
   /** Calls (signalling state) and their participants. */
   readonly calls: CallStore;
+  /** Full-text search over messages (`SearchStore`). */
+  readonly search: SearchStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -704,4 +706,48 @@ export interface CallStore {
   update(next: Call, record?: NewMessage): Promise<{ call: Call; record: Message | null } | null>;
   /** A joined participant's sign of life; false when the user is not joined in the call. */
   beat(tenantId: string, id: string, userId: string, at: number): Promise<boolean>;
+}
+
+/** What `SearchStore.messages` looks for: every term, with the filters given. */
+export interface SearchQuery {
+  /**
+   * The terms, each at least 2 characters (code points) and without whitespace; a message
+   * matches when its searchable text contains every one of them as a substring, ASCII letters
+   * matched without regard to case.
+   */
+  terms: readonly string[];
+  /** Only the conversations this user is a participant of (a user's search); the whole tenant without it. */
+  member?: string;
+  conversation_id?: string;
+  sender_id?: string;
+  type?: number;
+  /** Created at or after (ms since the epoch). */
+  from?: number;
+  /** Created before (ms since the epoch). */
+  to?: number;
+  /** `next_cursor` of the previous page of the same search. */
+  cursor?: string;
+  limit: number;
+}
+
+/**
+ * Full-text search over stored messages, Chinese included (no word spaces: substring
+ * matching over character n-grams, not words). Guarantees, checked by one contract suite on
+ * every backend (`test/search/search-contract.ts`):
+ * - The searchable text of a message is the text fields of its content (`text`, `title`, a
+ *   card's `content` string, `fileName`, `name`, and those of a forwarded message's content);
+ *   system messages (types 0, 6, 7, 10, 11, 13, 14) are never found.
+ * - The index is written by the database in the transaction that writes the message: a
+ *   message is found as soon as its append resolved; a recalled message (content gone) or a
+ *   deleted one is never found once that write resolved. Messages stored before the index
+ *   existed are indexed by its migration.
+ * - Only the tenant's messages; with `member`, only those of conversations the user is a
+ *   participant of now.
+ * - Newest first, keyset-paged: `next_cursor` is null on the last page. A page may hold fewer
+ *   than `limit` messages (even none) with a cursor when the store stopped after a bounded
+ *   amount of work: following the cursors finds every match exactly once. A cursor the store
+ *   did not make fails with `search.cursor_invalid`.
+ */
+export interface SearchStore {
+  messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }>;
 }

@@ -40,6 +40,7 @@ import { deviceRoutes } from './routes/devices.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { oauthRoutes } from './routes/oauth.ts';
 import { callRoutes } from './routes/calls.ts';
+import { searchRoutes } from './routes/search.ts';
 
 
 declare module 'fastify' {
@@ -221,6 +222,7 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   settingsRoutes(app, core);
   deviceRoutes(app, core);
   callRoutes(app, core);
+  searchRoutes(app, core);
   adminRoutes(app, core);
   opsRoutes(app, core, metrics, state);
   await fileRoutes(app, core);

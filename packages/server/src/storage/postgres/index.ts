@@ -10,6 +10,7 @@
 import type {
   AuditStore, AuthSessionStore, ConversationStore, DeviceStore, FileStore, JobStore, MessageStore, NotificationStore, SettingsStore, Storage, TeamStore, TenantStore, TopicStore, UserStore, UploadStore, RetentionStore,
   OAuthAppStore, WebhookStore,
+  SearchStore,
 } from '../../domain/ports.ts';
 import { fail } from '../../domain/errors.ts';
 import { describeUrl, isConnectionError, PgDb } from './db.ts';
@@ -33,6 +34,7 @@ import { PgUploadStore } from './files-uploads.ts';
 import { PgRetentionStore } from './files-retention.ts';
 import { PgCallStore } from './calls.ts';
 import type { CallStore } from '../../domain/ports.ts';
+import { PgSearchStore } from './search.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -63,6 +65,7 @@ export class PostgresStorage implements Storage {
   readonly uploads: UploadStore;
   readonly retention: RetentionStore;
   readonly calls: CallStore;
+  readonly search: SearchStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -84,6 +87,7 @@ export class PostgresStorage implements Storage {
     this.uploads = new PgUploadStore(db);
     this.retention = new PgRetentionStore(db);
     this.calls = new PgCallStore(db);
+    this.search = new PgSearchStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

@@ -2,6 +2,7 @@ import type { MessageStore } from '../../domain/ports.ts';
 import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../domain/types.ts';
 import type { Db } from './db.ts';
 import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
+import { searchIndexer } from './search.ts';
 
 export { storedMessage };
 
@@ -26,6 +27,8 @@ export class SqliteMessageStore implements MessageStore {
        ON CONFLICT (tenant_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING`,
     );
     const setHead = db.prepare('UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?');
+    // The search index (migration 013) is written in the append's transaction.
+    const index = searchIndexer(db);
     const senderRead = db.prepare('UPDATE participants SET read_seq = ? WHERE tenant_id = ? AND conversation_id = ? AND user_id = ? AND read_seq < ?');
     // A care-team message answers the session's open, unanswered topic (if any): same transaction.
     const firstReply = db.prepare(
@@ -68,6 +71,7 @@ export class SqliteMessageStore implements MessageStore {
           out.push(prev.conversation_id === m.conversation_id ? { ok: true, message: toMessage(prev), duplicate: true } : { ok: false, code: 'message.client_id_conflict' });
           continue;
         }
+        index(m.tenant_id, m.conversation_id, seq, m.type, m.content_json);
         h.seq = seq;
         h.at = m.created_at;
         h.senders.set(m.sender_id, seq);

@@ -23,6 +23,7 @@ import { SqliteOAuthAppStore } from './oauth-apps.ts';
 import { SqliteUploadStore } from './files-uploads.ts';
 import { SqliteRetentionStore } from './files-retention.ts';
 import { SqliteCallStore } from './calls.ts';
+import { SqliteSearchStore } from './search.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -45,6 +46,7 @@ export interface SqliteStores {
   uploads: SqliteUploadStore;
   retention: SqliteRetentionStore;
   calls: SqliteCallStore;
+  search: SqliteSearchStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -68,6 +70,7 @@ export function openStores(db: Db): SqliteStores {
     uploads: new SqliteUploadStore(db),
     retention: new SqliteRetentionStore(db),
     calls: new SqliteCallStore(db, messages),
+    search: new SqliteSearchStore(db),
   };
 }
 
@@ -97,6 +100,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   uploads: ['create', 'appendPart', 'setState', 'delete'],
   retention: ['setPolicy', 'setHold', 'expireMessages'],
   calls: ['create', 'update', 'beat'],
+  search: [],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];
