@@ -10,17 +10,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CarelineClient } from '@careline/sdk';
-import { PUSH_JOB } from '../../src/push/planner.ts';
 import { FcmSender } from '../../src/push/fcm.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { eventually } from '../rest/helpers.ts';
+import { PATIENT_NAME, patientAndDoctor, pushSettled } from './support/harness.ts';
 import { startFakeFcm, type FakeFcm } from './support/fake-fcm.ts';
 
 const PROJECT = 'careline-test-project';
 const EMAIL = 'push@careline-test-project.iam.gserviceaccount.com';
 const SECRET = 'HbA1c 11.2%: insulin dose doubled';
-const NAME = 'Olusegun Bergström';
+const NAME = PATIENT_NAME;
 
 let n = 0;
 const fcmToken = () => `c${++n}Xy:APA91b${'Q'.repeat(140)}${n}`;
@@ -49,19 +47,10 @@ describe('offline push to FCM HTTP v1', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function settled() {
-    await s.server.push.planner.drain();
-    await eventually(async () => {
-      const st = (await s.server.core.storage.jobs.stats()).find((x) => x.kind === PUSH_JOB);
-      return !st || st.queued + st.leased === 0;
-    }, 15_000);
-  }
+  const settled = () => pushSettled(s);
   async function setup(tag: string) {
-    const pat = await s.user(`pat-${tag}`, 'patient', NAME);
-    const doc = await s.user(`doc-${tag}`, 'doctor', 'Dr. Ilse Marchetti');
-    const conv = await s.conversation({ participants: [pat.id, doc.id] });
+    const { pat, doc, conv, client: c } = await patientAndDoctor(s, tag);
     const token = fcmToken();
-    const c = new CarelineClient({ url: s.url, token: pat.token });
     await c.devices.register({ os_type: 2, vendor: 'fcm', push_token: token, device_info: { model: 'Pixel 8' } });
     return { pat, doc, conv, token, client: c };
   }

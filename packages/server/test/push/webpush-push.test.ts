@@ -12,15 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import webpush from 'web-push';
-import { CarelineClient } from '@careline/sdk';
-import { PUSH_JOB } from '../../src/push/planner.ts';
 import { webPushTopic } from '../../src/push/webpush.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { eventually } from '../rest/helpers.ts';
+import { PATIENT_NAME, patientAndDoctor, pushSettled } from './support/harness.ts';
 import { startFakeWebPush, type FakeWebPush } from './support/fake-webpush.ts';
 
 const SECRET = 'HbA1c 11.2%: insulin dose doubled';
-const NAME = 'Olusegun Bergström';
+const NAME = PATIENT_NAME;
 
 describe('offline push to browsers (Web Push: VAPID, aes128gcm)', () => {
   let dir: string;
@@ -43,18 +41,9 @@ describe('offline push to browsers (Web Push: VAPID, aes128gcm)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function settled() {
-    await s.server.push.planner.drain();
-    await eventually(async () => {
-      const st = (await s.server.core.storage.jobs.stats()).find((x) => x.kind === PUSH_JOB);
-      return !st || st.queued + st.leased === 0;
-    }, 15_000);
-  }
+  const settled = () => pushSettled(s);
   async function setup(tag: string) {
-    const pat = await s.user(`pat-${tag}`, 'patient', NAME);
-    const doc = await s.user(`doc-${tag}`, 'doctor', 'Dr. Ilse Marchetti');
-    const conv = await s.conversation({ participants: [pat.id, doc.id] });
-    const c = new CarelineClient({ url: s.url, token: pat.token });
+    const { pat, doc, conv, client: c } = await patientAndDoctor(s, tag);
     const { public_key } = await c.devices.webPushKey();
     const sub = wp.subscribe(public_key);
     await c.devices.register({ os_type: 3, vendor: 'webpush', push_token: JSON.stringify(sub), device_info: { browser: 'Chromium' } });
