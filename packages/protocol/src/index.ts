@@ -5,3 +5,4 @@ export * from './models.ts';
 export * from './frames.ts';
 export * from './notification-kinds.ts';
 export * from './notifications.ts';
+export * from './devices.ts';

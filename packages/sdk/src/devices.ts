@@ -9,28 +9,13 @@
  * own. A de-registered code is never used again: `deregister()` forgets it, and the next
  * `register()` makes a new one.
  */
+import type { Device, OsType, PushMute, PushSettings, PushVendor, QuietHours } from '@careline/protocol';
 import type { CarelineApi } from './rest.ts';
 import type { CarelineStorage } from './storage.ts';
 import { uuid } from './ids.ts';
 
-/** 1 iOS, 2 Android, 3 Web, 4 Windows, -1 unknown. */
-export type OsType = 1 | 2 | 3 | 4 | -1;
+export type { Device, OsType, PushMute, PushSettings, PushVendor, QuietHours };
 export const OsTypes = { IOS: 1, ANDROID: 2, WEB: 3, WINDOWS: 4, UNKNOWN: -1 } as const;
-/** The push service of the token. */
-export type PushVendor = 'apns' | 'fcm' | 'huawei' | 'xiaomi' | 'webpush' | 'none';
-
-export interface Device {
-  device_id: string;
-  user_id: string;
-  os_type: OsType;
-  vendor: PushVendor;
-  push_token: string | null;
-  device_info: Record<string, unknown>;
-  push_enabled: boolean;
-  deregistered_at: number | null;
-  created_at: number;
-  updated_at: number;
-}
 
 export interface RegisterDevice {
   os_type: OsType;
@@ -48,27 +33,6 @@ export interface Registration {
   created: boolean;
   account: { tenant_id: string; user_id: string };
   connection: { websocket_url: string };
-}
-
-export interface QuietHours {
-  /** HH:MM, 24 h. */
-  start: string;
-  /** HH:MM, 24 h; before `start`: the hours wrap midnight. */
-  end: string;
-  /** IANA time zone, e.g. `Asia/Shanghai`. */
-  time_zone: string;
-}
-
-export interface PushSettings {
-  push_enabled: boolean;
-  quiet_hours: QuietHours | null;
-  updated_at: number | null;
-}
-
-export interface PushMute {
-  conversation_id: string;
-  until: number | null;
-  created_at: number;
 }
 
 const KEY = 'careline:device_id';
