@@ -6,18 +6,17 @@
  * `closed`; a connection that ends without one resolves it with 1006.
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Frame } from './ws-client.ts';
+import { FrameClient, type Frame } from './frame-client.ts';
 
-export class MqttFrameClient {
+export class MqttFrameClient extends FrameClient {
   readonly client: MqttClient;
   readonly topic: string;
-  readonly frames: Frame[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
-  #waiters: { pred: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   #close!: (c: { code: number; reason: string }) => void;
   #said: { code: number; reason: string } | null = null;
 
   private constructor(client: MqttClient, userId: string) {
+    super();
     this.client = client;
     this.topic = `${userId}/frames`;
     this.closed = new Promise((r) => (this.#close = r));
@@ -28,12 +27,7 @@ export class MqttFrameClient {
         this.#said = { code: f.code as number, reason: String(f.reason ?? '') };
         return;
       }
-      this.frames.push(f);
-      this.#waiters = this.#waiters.filter((w) => {
-        if (!w.pred(f)) return true;
-        w.resolve(f);
-        return false;
-      });
+      this.receive(f);
     });
     client.on('close', () => this.#close(this.#said ?? { code: 1006, reason: '' }));
     client.on('error', () => {});
@@ -64,7 +58,7 @@ export class MqttFrameClient {
     return c;
   }
 
-  send(frame: unknown): void {
+  override send(frame: unknown): void {
     this.client.publish(this.topic, typeof frame === 'string' ? frame : JSON.stringify(frame), { qos: 1 });
   }
 
@@ -73,36 +67,7 @@ export class MqttFrameClient {
     return this.client.publishAsync(this.topic, payload, { qos: 1 });
   }
 
-  next(pred: (f: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
-    const found = this.frames.find(pred);
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; got: ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
-      this.#waiters.push({ pred, resolve: (f) => (clearTimeout(timer), resolve(f)) });
-    });
-  }
-
-  async count(pred: (f: Frame) => boolean, n: number, timeoutMs = 5000): Promise<Frame[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const got = this.frames.filter(pred);
-      if (got.length >= n) return got;
-      if (Date.now() > deadline) throw new Error(`expected ${n} frames, got ${got.length}: ${JSON.stringify(got.slice(-3))}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  messages(conversationId?: string): Frame[] {
-    return this.frames.filter((f) => f.type === 'message' && (conversationId === undefined || f.message.conversation_id === conversationId)).map((f) => f.message);
-  }
-
-  async say(conversationId: string, text: string, clientId = `c-${Math.random().toString(36).slice(2)}`): Promise<Frame> {
-    const id = `r-${Math.random().toString(36).slice(2)}`;
-    this.send({ type: 'send', id, conversation_id: conversationId, message: { client_id: clientId, type: 1, content: { text } } });
-    return this.next((f) => (f.type === 'ack' || f.type === 'error') && f.id === id);
-  }
-
-  close(): void {
+  override close(): void {
     this.client.end(true);
   }
 }

@@ -9,6 +9,8 @@ import { connect } from 'node:net';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { WsClient, sleep } from '../support/ws-client.ts';
 import { insertMessages } from '../support/seed.ts';
+import { CARRIERS } from '../support/frame-client.ts';
+import { openOver } from '../support/carriers.ts';
 
 /** A raw HTTP exchange: writes `request`, resolves with everything read until the server closes. */
 function rawHttp(port: number, request: string): Promise<string> {
@@ -43,7 +45,7 @@ describe('how WebSocket failures are answered', () => {
   let pat: { id: string; token: string };
   let conv: string;
   before(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 } } });
     pat = await s.user('pat', 'patient');
     await s.user('doc', 'doctor');
     conv = await s.conversation({ participants: ['pat', 'doc'] });
@@ -110,18 +112,23 @@ describe('how WebSocket failures are answered', () => {
     assert.equal((await c.closed).code, 1009);
   });
 
-  it('a read frame with an id is answered by the reader\'s own read receipt carrying that id; without an id, as before', async () => {
-    const c = await WsClient.open(s.wsUrl, pat.token);
-    await s.sendAs('doc', conv, 'one');
-    await s.sendAs('doc', conv, 'two');
-    c.send({ type: 'read', id: 'r1', conversation_id: conv, seq: 1 });
+  // The same over every carrier: a receipt answers its read's id on long-polling and MQTT too.
+  for (const carrier of CARRIERS) it(`a read frame with an id is answered by the reader's own read receipt carrying that id; without an id, as before, over ${carrier}`, async () => {
+    const c = await openOver(carrier, s, pat.token);
+    const c0 = await s.conversation({ participants: ['pat', 'doc'], type: 4, name: `reads over ${carrier}` });
+    await s.sendAs('doc', c0, 'one');
+    await s.sendAs('doc', c0, 'two');
+    c.send({ type: 'read', id: 'r1', conversation_id: c0, seq: 1 });
     const r1 = await c.next((f) => f.type === 'read' && f.id === 'r1');
-    assert.deepEqual({ ...r1 }, { type: 'read', id: 'r1', conversation_id: conv, user_id: 'pat', seq: 1 });
+    assert.deepEqual({ ...r1 }, { type: 'read', id: 'r1', conversation_id: c0, user_id: 'pat', seq: 1 });
     // Only one receipt for that read reaches the reader's connection.
     c.send({ type: 'ping', id: 'after' });
     await c.next((f) => f.type === 'pong' && f.id === 'after');
-    assert.equal(c.frames.filter((f) => f.type === 'read' && f.seq === 1).length, 1);
-    c.send({ type: 'read', conversation_id: conv, seq: 2 });
+    // Only one receipt with that id; on long-polling the poll session also gets the plain one,
+    // as it stands for every poller of that login (two tabs of one sign-in share it).
+    assert.equal(c.frames.filter((f) => f.type === 'read' && f.seq === 1 && f.id === 'r1').length, 1);
+    assert.equal(c.frames.filter((f) => f.type === 'read' && f.seq === 1).length, carrier === 'longpoll' ? 2 : 1);
+    c.send({ type: 'read', conversation_id: c0, seq: 2 });
     const r2 = await c.next((f) => f.type === 'read' && f.seq === 2);
     assert.equal(r2.id, undefined);
     // A read that fails is answered by an error with the id.

@@ -10,13 +10,17 @@ import assert from 'node:assert/strict';
 import { newId } from '../../src/domain/ids.ts';
 import type { Message } from '../../src/domain/types.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { WsClient, sleep } from '../support/ws-client.ts';
+import { sleep } from '../support/ws-client.ts';
+import type { FrameClient } from '../support/frame-client.ts';
+import { openOver } from '../support/carriers.ts';
 
-describe('live frames out of seq order (several nodes)', () => {
+// Over the carriers with sync frames (long-poll's catch-up is its poll cursor, which reads committed seqs, not live frames).
+for (const carrier of ['websocket', 'mqtt'] as const) {
+describe(`live frames out of seq order (several nodes), over ${carrier}`, () => {
   let s: TestServer;
   let pat: { token: string };
   let conv: string;
-  const open: WsClient[] = [];
+  const open: FrameClient[] = [];
 
   /** Appends a message as another node would: committed, its event not (yet) here. */
   const commitElsewhere = async (text: string): Promise<Message> => {
@@ -32,7 +36,7 @@ describe('live frames out of seq order (several nodes)', () => {
     s.server.core.bus.publish({ kind: 'message.created', tenant_id: s.tenantId, message, recipients: ['doc', 'pat'] });
 
   before(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 } } });
     await s.user('doc', 'doctor');
     pat = await s.user('pat', 'patient');
     conv = await s.conversation({ participants: ['doc', 'pat'] });
@@ -45,7 +49,7 @@ describe('live frames out of seq order (several nodes)', () => {
   it('a message the catch-up sent, whose event comes after a newer one, is not sent again', async () => {
     await s.sendAs('doc', conv, 'before');
     const ten = await commitElsewhere('committed on another node; its event still on the way');
-    const b = await WsClient.open(s.wsUrl, pat.token, { sync: true });
+    const b = await openOver(carrier, s, pat.token, { sync: true });
     open.push(b);
     b.send({ type: 'sync', id: 's1', cursors: { [conv]: ten.seq - 1 } });
     await b.next((f) => f.type === 'sync_done' && f.id === 's1');
@@ -60,8 +64,9 @@ describe('live frames out of seq order (several nodes)', () => {
     assert.deepEqual(b.messages(conv).map((m) => m.seq), [ten.seq, eleven.seq, eleven.seq + 1], 'each once');
   });
 
-  it('live frames before the first sync, out of order, are not sent again by it', async () => {
-    const b = await WsClient.open(s.wsUrl, pat.token);
+  // Live frames before any sync are the WebSocket's without ?sync=1 (the MQTT frames topic holds them until the first sync).
+  if (carrier === 'websocket') it('live frames before the first sync, out of order, are not sent again by it', async () => {
+    const b = await openOver(carrier, s, pat.token);
     open.push(b);
     const base = (await s.call('GET', `/api/v2/sessions/${conv}/session`, { token: pat.token })).body.session.last_seq as number;
     const m1 = await commitElsewhere('one');
@@ -75,3 +80,4 @@ describe('live frames out of seq order (several nodes)', () => {
     assert.deepEqual(b.messages(conv).map((m) => m.seq).sort((x, y) => x - y), [m1.seq, m2.seq], 'each once');
   });
 });
+}

@@ -13,14 +13,18 @@ import type { Connection } from '../../src/realtime/connection.ts';
 import { Hub } from '../../src/realtime/hub.ts';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { WsClient, type Frame } from '../support/ws-client.ts';
+import type { Frame, FrameClient } from '../support/frame-client.ts';
+import { CARRIERS } from '../support/frame-client.ts';
+import { openOver } from '../support/carriers.ts';
 
 const isNote = (f: Frame) => f.type === 'notification';
-const noteIds = (c: WsClient) => c.frames.filter(isNote).map((f) => f.notification.id as string);
+const noteIds = (c: FrameClient) => c.frames.filter(isNote).map((f) => f.notification.id as string);
 
-describe('notification order on a node: by the tenant\'s seq, gaps filled from storage', () => {
+// Over every carrier (a server each: the first test is about the tenant's first event on the node).
+for (const carrier of CARRIERS) {
+describe(`notification order on a node: by the tenant's seq, gaps filled from storage, over ${carrier}`, () => {
   let s: TestServer;
-  let pa: WsClient;
+  let pa: FrameClient;
   const tok: Record<string, string> = {};
 
   /** Stores a notification for `pa` without publishing its event (as on another node whose event never came). */
@@ -46,7 +50,7 @@ describe('notification order on a node: by the tenant\'s seq, gaps filled from s
   };
 
   before(async () => {
-    s = await startTestServer({ config: { ws: { notificationReorderMs: 300 } } });
+    s = await startTestServer({ config: { ws: { notificationReorderMs: 300 }, mqtt: { enabled: true, port: 0 } } });
     tok.pa = (await s.user('pa', 'patient')).token;
   }, { timeout: 20_000 });
   after(async () => {
@@ -55,7 +59,7 @@ describe('notification order on a node: by the tenant\'s seq, gaps filled from s
   });
 
   it('the tenant\'s first event here: a notification stored just before it whose event was lost comes first', async () => {
-    pa = await WsClient.open(s.wsUrl, tok.pa!);
+    pa = await openOver(carrier, s, tok.pa!);
     const lost = await store('lost-first');
     const id = await sendRest('first-event');
     assert.deepEqual(await receivedThrough(id), [lost.notification.id, id]);
@@ -97,8 +101,9 @@ describe('notification order on a node: by the tenant\'s seq, gaps filled from s
     assert.equal(new Set(noteIds(pa)).size, noteIds(pa).length, 'no notification twice');
   });
 
-  it('a catch-up on a new connection sends the same notifications, in the same order, without seq', async () => {
-    const c = await WsClient.open(s.wsUrl, tok.pa!);
+  // A catch-up by sync frame (long-polling's is its poll cursor: test/transports/longpoll.test.ts).
+  if (carrier !== 'longpoll') it('a catch-up on a new connection sends the same notifications, in the same order, without seq', async () => {
+    const c = await openOver(carrier, s, tok.pa!, { sync: true });
     try {
       c.send({ type: 'sync', id: 's', cursors: {}, notifications_after: '00000000000000000000000000' });
       await c.next((f) => f.type === 'sync_done' && f.id === 's');
@@ -114,6 +119,7 @@ describe('notification order on a node: by the tenant\'s seq, gaps filled from s
     }
   });
 });
+}
 
 describe('Hub: the bounds of waiting', () => {
   /** A connection as the Hub sees it: what it is handed is recorded. */

@@ -12,16 +12,22 @@ import { Hub } from '../../src/realtime/hub.ts';
 import type { Connection } from '../../src/realtime/connection.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { WsClient, sleep, type Frame } from '../support/ws-client.ts';
+import { CARRIERS, type FrameClient } from '../support/frame-client.ts';
+import { openOver } from '../support/carriers.ts';
 
 const isNote = (f: Frame) => f.type === 'notification';
-const noteIds = (c: WsClient) => c.frames.filter(isNote).map((f) => f.notification.id as string);
+const noteIds = (c: FrameClient) => c.frames.filter(isNote).map((f) => f.notification.id as string);
 
-describe('notifications over the WebSocket', () => {
+// Over every carrier, a server each; the catch-ups by sync frame over the two that have them
+// (long-polling's is its poll cursor: test/transports/longpoll.test.ts).
+for (const carrier of CARRIERS) {
+describe(`notifications over ${carrier}`, () => {
   let s: TestServer;
   const tok: Record<string, string> = {};
-  const open: WsClient[] = [];
+  const open: FrameClient[] = [];
+  const syncs = carrier !== 'longpoll';
   const connect = async (user: string, opts: { sync?: boolean } = {}) => {
-    const c = await WsClient.open(s.wsUrl, tok[user]!, opts);
+    const c = await openOver(carrier, s, tok[user]!, opts);
     open.push(c);
     return c;
   };
@@ -32,7 +38,7 @@ describe('notifications over the WebSocket', () => {
   };
 
   before(async () => {
-    s = await startTestServer({ config: { ws: { syncPageSize: 10, broadcastChunk: 16 } } });
+    s = await startTestServer({ config: { ws: { syncPageSize: 10, broadcastChunk: 16, maxConnectionsPerUser: 500 }, mqtt: { enabled: true, port: 0 } } });
     for (const [id, role] of [['pa', 'patient'], ['pb', 'patient'], ['pc', 'patient'], ['dr', 'doctor'], ['nu', 'staff']] as const) tok[id] = (await s.user(id, role)).token;
     await s.call('PUT', '/api/v2/management/teams/care', { body: { name: 'Care', members: ['dr', 'nu'] } });
     await s.call('PUT', '/api/v2/management/users/pb/tags', { body: { tags: ['north'] } });
@@ -68,7 +74,7 @@ describe('notifications over the WebSocket', () => {
     await gets(await notify({ kind: 'S2C_SYSTEM_PUSH', target: { tenant: true } }), ['pa', 'pb', 'pc', 'dr', 'nu']);
   });
 
-  it('an offline user gets what was sent meanwhile on connect, oldest first, before sync_done, once', async () => {
+  if (syncs) it('an offline user gets what was sent meanwhile on connect, oldest first, before sync_done, once', async () => {
     const c1 = await connect('pc', { sync: true });
     c1.send({ type: 'sync', id: 'first', cursors: {}, notifications_after: '' });
     const first = await c1.next((f) => f.type === 'sync_done' && f.id === 'first');
@@ -90,7 +96,7 @@ describe('notifications over the WebSocket', () => {
     assert.equal(noteIds(c2).length, 25, 'nothing twice');
   });
 
-  it('a client without a cursor ("") gets the unread items; a sync without notifications_after gets none', async () => {
+  if (syncs) it('a client without a cursor ("") gets the unread items; a sync without notifications_after gets none', async () => {
     tok.fresh = (await s.user('fresh')).token;
     const n1 = await notify({ kind: 'S2C_SIGNED_PUSH', target: { user: 'fresh' } });
     const n2 = await notify({ kind: 'S2C_UNSIGNED_PUSH', target: { user: 'fresh' } });
@@ -110,7 +116,7 @@ describe('notifications over the WebSocket', () => {
     assert.equal((await plain.next((f) => f.type === 'error' && f.id === 'bad')).code, 'frame.invalid');
   });
 
-  it('with notifications arriving during the catch-up, each arrives once and in id order', async () => {
+  if (syncs) it('with notifications arriving during the catch-up, each arrives once and in id order', async () => {
     tok.busy = (await s.user('busy')).token;
     const c0 = await connect('busy', { sync: true });
     c0.send({ type: 'sync', id: 'z', cursors: {}, notifications_after: '' });
@@ -156,12 +162,14 @@ describe('notifications over the WebSocket', () => {
     for (const c of conns) c.close();
   });
 });
+}
 
-describe('member enter / leave events', () => {
+for (const carrier of CARRIERS) {
+describe(`member enter / leave events, over ${carrier}`, () => {
   let s: TestServer;
   const tok: Record<string, string> = {};
   before(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 } } });
     for (const id of ['doc', 'pat', 'nurse', 'outsider']) tok[id] = (await s.user(id, id === 'pat' ? 'patient' : id === 'doc' ? 'doctor' : 'staff')).token;
   });
   after(async () => {
@@ -170,7 +178,7 @@ describe('member enter / leave events', () => {
 
   it('participants old and new get S2C_TEAMMEMBER_ENTER and _LEAVE with the ids; outsiders nothing', async () => {
     const conv = await s.conversation({ participants: ['doc', 'pat'], type: 4, id: 'group-1' });
-    const c = Object.fromEntries(await Promise.all(Object.keys(tok).map(async (u) => [u, await WsClient.open(s.wsUrl, tok[u]!)] as const)));
+    const c = Object.fromEntries(await Promise.all(Object.keys(tok).map(async (u) => [u, await openOver(carrier, s, tok[u]!)] as const)));
     try {
       const upd = (body: unknown) => s.call('POST', `/api/v2/sessions/${conv}/participant/update`, { body });
       assert.equal((await upd({ add: ['nurse'] })).status, 200);
@@ -200,6 +208,7 @@ describe('member enter / leave events', () => {
     }
   });
 });
+}
 
 describe('connected elsewhere (S2C_DIFFERENT_CONNECTION)', () => {
   let s: TestServer;

@@ -10,6 +10,9 @@ import Database from 'better-sqlite3';
 import { MAX_CONTENT_DEPTH, MessageTypes, UNAVAILABLE_EVENT } from '@careline/protocol';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { WsClient, type Frame } from '../support/ws-client.ts';
+import { PollClient } from '../support/poll-client.ts';
+import type { FrameClient } from '../support/frame-client.ts';
+import { openOver } from '../support/carriers.ts';
 
 /** A custom content whose `data` nests so that the whole content is `depth` levels deep. */
 function deep(depth: number): Record<string, unknown> {
@@ -29,7 +32,7 @@ describe('content nesting depth', () => {
   let doc: { id: string; token: string };
   let pat: { id: string; token: string };
   let conv: string;
-  const open: WsClient[] = [];
+  const open: FrameClient[] = [];
   const post = (content: unknown, token = pat.token) =>
     s.call('POST', `/api/v2/sessions/${conv}/messages`, { token, body: { type: MessageTypes.CUSTOM, content } });
   /** Posts content given as JSON text (deeper than JSON.stringify can write). */
@@ -42,7 +45,7 @@ describe('content nesting depth', () => {
   };
 
   before(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 } } });
     doc = await s.user('doc', 'doctor');
     pat = await s.user('pat', 'patient');
     conv = await s.conversation({ participants: ['doc', 'pat'] });
@@ -78,6 +81,39 @@ describe('content nesting depth', () => {
     assert.equal(e2.code, 'message.content_invalid');
     const ack = await c.say(conv, 'still here');
     assert.equal(ack.type, 'ack');
+  });
+
+  for (const carrier of ['longpoll', 'mqtt'] as const) it(`${carrier}: a send nesting too deep → an error frame message.content_invalid with its id; the connection goes on`, async () => {
+    const c = await openOver(carrier, s, pat.token);
+    open.push(c);
+    // As deep as the client's own JSON.stringify can write inside the POST's array or the MQTT payload.
+    for (const [i, depth] of [MAX_CONTENT_DEPTH + 1, 1000].entries()) {
+      c.send({ type: 'send', id: `s${i}`, conversation_id: conv, message: { client_id: `deep-${carrier}-${i}`, type: MessageTypes.CUSTOM, content: deep(depth) } });
+      const e = await c.next((f) => f.type === 'error' && f.id === `s${i}`);
+      assert.equal(e.code, 'message.content_invalid');
+    }
+    assert.equal((await c.say(conv, 'still here')).type, 'ack');
+  });
+
+  it('long-polling: a poll past a stored message 5,000 levels deep gets a placeholder at its seq and goes on past it', async () => {
+    const c3 = await s.conversation({ participants: ['doc', 'pat'], type: 4, name: 'poisoned-poll' });
+    await s.sendAs('doc', c3, 'one');
+    const c = await PollClient.open(s.url, pat.token);
+    open.push(c);
+    const db = new Database(s.dbPath, { fileMustExist: true, timeout: 5000 });
+    try {
+      const now = Date.now();
+      db.prepare(`INSERT INTO messages (tenant_id, conversation_id, seq, id, sender_id, type, content, client_id, created_at, recalled_at, forward)
+        VALUES (?, ?, 2, '01POISONPOLL00000000000000', 'pat', ?, ?, NULL, ?, NULL, NULL)`).run(s.tenantId, c3, MessageTypes.CUSTOM, deepText(5000), now);
+      db.prepare('UPDATE conversations SET last_seq = 2, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?').run(now, now, s.tenantId, c3);
+    } finally {
+      db.close();
+    }
+    await s.sendAs('doc', c3, 'three');
+    await c.next((f) => f.type === 'message' && f.message.content?.text === 'three');
+    const got = c.messages(c3);
+    assert.deepEqual(got.map((m: Frame) => m.seq), [2, 3], 'the poll went on from its cursor past the poisoned row');
+    assert.equal(got[0]!.content.event, UNAVAILABLE_EVENT);
   });
 
   it('a message already stored with 5,000 levels: catch-up sends a placeholder at its seq and goes on past it; history and lists serve it too', async () => {
