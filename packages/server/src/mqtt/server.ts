@@ -52,6 +52,30 @@ const connackOf = (code: ErrorCode): number =>
 const refusal = (code: ErrorCode) => Object.assign(new Error(code), { returnCode: connackOf(code) });
 
 const kTransport = Symbol('careline.mqtt');
+
+/** Room in a packet for its header, topic and the QoS fields beside a frame of `ws.maxFrameBytes`. */
+const PACKET_OVERHEAD = 64 * 1024;
+
+/**
+ * Refuses a packet whose announced length is over `max` as soon as its fixed header is read:
+ * the MQTT parser (mqtt-packet) would otherwise buffer up to the protocol's 256 MiB before any
+ * check of ours, from a client that has not even authenticated. The parser has no such limit,
+ * so its length step is wrapped on this client's own parser (pinned by the MQTT tests): the
+ * parser's error closes the connection, as for any malformed packet.
+ */
+function capPacketSize(client: Client, max: number): void {
+  const parser = (client as unknown as { _parser?: { packet: { length: number }; _parseLength(): boolean; _emitError(e: Error): void } })._parser;
+  if (!parser || typeof parser._parseLength !== 'function') throw new Error('the MQTT parser changed: the packet size cap cannot be installed');
+  const parseLength = parser._parseLength;
+  parser._parseLength = function (this: typeof parser) {
+    const done = parseLength.call(this);
+    if (done && this.packet.length > max) {
+      this._emitError(new Error(`packet of ${this.packet.length} bytes over the limit of ${max}`));
+      return false;
+    }
+    return done;
+  };
+}
 type Tagged = Client & { [kTransport]?: MqttTransport };
 
 export class MqttEndpoint {
@@ -164,7 +188,7 @@ export class MqttEndpoint {
     const server = createServer((socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
-      this.broker.handle(socket);
+      capPacketSize(this.broker.handle(socket), this.#o.core.config.ws.maxFrameBytes + PACKET_OVERHEAD);
     });
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
@@ -188,7 +212,7 @@ export class MqttEndpoint {
       ws.once('close', () => this.#websockets.delete(ws));
       const stream = createWebSocketStream(ws);
       stream.on('error', () => stream.destroy());
-      this.broker.handle(stream, req);
+      capPacketSize(this.broker.handle(stream, req), this.#o.core.config.ws.maxFrameBytes + PACKET_OVERHEAD);
     });
   }
 

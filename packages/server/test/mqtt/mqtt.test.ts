@@ -73,6 +73,26 @@ describe('MQTT transport', () => {
     await closed;
   });
 
+  it('a packet announcing more than the frame limit (plus room for its header) is refused at its fixed header, before authentication, and the server goes on', async () => {
+    const { connect: tcp } = await import('node:net');
+    const socket = tcp(s.server.mqttPort!, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    // A CONNECT (0x10) announcing 100 MiB (remaining length 0x80 0x80 0x80 0x32), then 1 MiB of it.
+    socket.write(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x32]));
+    let written = 0;
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    while (written < 1024 * 1024 && !socket.destroyed) {
+      if (!socket.write(chunk)) await new Promise((r) => setTimeout(r, 5));
+      written += chunk.length;
+    }
+    await closed;
+    // The server serves the next client as before.
+    const c = await connect(pat);
+    assert.ok(c.client.connected);
+  });
+
   it('sends through the send topic: PUBACK after commit, stored, delivered over WebSocket and MQTT as the envelope', async () => {
     const docWs = await WsClient.open(s.wsUrl, doc.token);
     ws.push(docWs);
