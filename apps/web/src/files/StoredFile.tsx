@@ -64,7 +64,7 @@ function StoredImage({ files, id, content }: { files: FilesApi; id: string; cont
         ref={opener}
         className="image-button"
         onClick={() => setOpen(true)}
-        aria-label={t('files.openImage', { name })}
+        aria-label={t('files.openImage')}
         aria-haspopup="dialog"
         data-testid="image-thumb"
         data-storage-id={id}
@@ -101,6 +101,11 @@ function ImageViewer({ files, id, name, content, onClose }: { files: FilesApi; i
     if (d && !d.open) d.showModal();
     return () => d?.close();
   }, []);
+  // Closed before the parent moves the focus back: while modal, the rest of the page is inert.
+  const close = () => {
+    ref.current?.close();
+    onClose();
+  };
   const dims = typeof content.width === 'number' && typeof content.height === 'number' ? `${content.width} × ${content.height}` : '';
   return createPortal(
     <dialog
@@ -110,10 +115,10 @@ function ImageViewer({ files, id, name, content, onClose }: { files: FilesApi; i
       data-testid="image-viewer"
       onCancel={(e) => {
         e.preventDefault();
-        onClose();
+        close();
       }}
       onClick={(e) => {
-        if (e.target === e.currentTarget) onClose();
+        if (e.target === e.currentTarget) close();
       }}
     >
       <header className="viewer-head">
@@ -126,7 +131,7 @@ function ImageViewer({ files, id, name, content, onClose }: { files: FilesApi; i
             {t('files.openOriginal')}
           </a>
         )}
-        <button type="button" className="small" onClick={onClose} autoFocus data-testid="viewer-close">
+        <button type="button" className="small" onClick={close} autoFocus data-testid="viewer-close">
           {t('files.close')}
         </button>
       </header>

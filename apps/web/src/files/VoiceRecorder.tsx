@@ -102,17 +102,6 @@ export function VoiceRecorder({ store, conversationId, disabled }: { store: Stor
 
   return (
     <span className={`voice-recorder${recording ? ' recording' : ''}`}>
-      {recording && (
-        <>
-          <span className="rec-dot" aria-hidden="true" />
-          <span className="rec-time" data-testid="voice-time">
-            {t('files.recording', { time: clockOf(elapsed / 1000) })}
-          </span>
-          <button type="button" className="ghost small" onClick={() => stop(false)} data-testid="voice-discard">
-            {t('files.discard')}
-          </button>
-        </>
-      )}
       <button
         type="button"
         className={`icon-button record-button${recording ? ' on' : ''}`}
@@ -122,6 +111,8 @@ export function VoiceRecorder({ store, conversationId, disabled }: { store: Stor
         data-testid="voice-record"
         onPointerDown={(e) => {
           if (e.button !== 0) return;
+          // Letting go is seen by this button even if the pointer moved off it.
+          e.currentTarget.setPointerCapture?.(e.pointerId);
           press.current = { at: performance.now(), startedHere: !rec.current };
           if (!rec.current) void start();
         }}
@@ -153,6 +144,17 @@ export function VoiceRecorder({ store, conversationId, disabled }: { store: Stor
         <MicOrStop recording={recording} />
         <span className="visually-hidden">{recording ? t('files.stopSend') : t('files.record')}</span>
       </button>
+      {recording && (
+        <>
+          <span className="rec-dot" aria-hidden="true" />
+          <span className="rec-time" data-testid="voice-time">
+            {t('files.recording', { time: clockOf(elapsed / 1000) })}
+          </span>
+          <button type="button" className="ghost small" onClick={() => stop(false)} data-testid="voice-discard">
+            {t('files.discard')}
+          </button>
+        </>
+      )}
       {error && (
         <span className="upload-error" role="alert">
           {error}
