@@ -112,7 +112,7 @@ describe('message search in the web client', () => {
     }), 'the message is in view');
     assert.equal(await doctor.evaluate(() => document.activeElement?.getAttribute('data-seq')), String(rash.seq));
     // Older pages were loaded to reach it, so the newest messages are still there below.
-    assert.equal(await log(doctor).getByText('Follow-up note 70').count(), 1);
+    assert.equal(await log(doctor).getByText('Follow-up note 70', { exact: true }).count(), 1);
     // The search is done: the list is back.
     assert.equal(await input.inputValue(), '');
     await doctor.getByTestId('conversation-list').waitFor();
