@@ -195,7 +195,7 @@ function Hit({ store, hit, onOpen }: { store: Store; hit: SearchHit; onOpen: () 
           {shortTime(m.created_at, lang, t)}
         </time>
       </span>
-      <span className="search-hit-sender muted small">{sender}</span>
+      {sender !== title && <span className="search-hit-sender muted small">{sender}</span>}
       <span className="search-hit-text">
         {hit.highlight
           ? highlightParts(hit.highlight).map(([text, hot], i) => (hot ? <mark key={i}>{text}</mark> : <span key={i}>{text}</span>))
