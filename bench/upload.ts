@@ -70,7 +70,7 @@ export interface UploadBenchResult {
 interface Payload {
   name: string;
   type: string;
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
 }
 
 const MB = 1_000_000;

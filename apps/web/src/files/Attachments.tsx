@@ -6,7 +6,7 @@
  * Rendered inside the composer's form; it finds the form (for paste) and the chat section
  * (for drag and drop) from where it is, so the composer only places it.
  */
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
 import { createPortal } from 'react-dom';
 import { useI18n } from '../i18n.ts';
 import { fileSize } from '../format.ts';
@@ -35,6 +35,13 @@ export function Attachments({ store, conversationId, disabled = false }: { store
   const sendAll = (files: File[], prefix: string) => {
     for (const f of files) void sendFile(store, conversationId, f, { name: nameOf(f, prefix) });
   };
+  // The latest `sendAll` for the listeners below, which are added once per element.
+  const send = useRef(sendAll);
+  send.current = sendAll;
+
+  useLayoutEffect(() => {
+    setChat(anchorRef.current?.closest<HTMLElement>('section.chat') ?? null);
+  }, []);
 
   // Paste into the message box: images (and other files) go out as attachments, text as text.
   useEffect(() => {
@@ -44,16 +51,15 @@ export function Attachments({ store, conversationId, disabled = false }: { store
       const files = [...(e.clipboardData?.files ?? [])];
       if (files.length === 0) return;
       e.preventDefault();
-      sendAll(files, 'image');
+      send.current(files, 'image');
     };
     form.addEventListener('paste', onPaste);
     return () => form.removeEventListener('paste', onPaste);
-  });
+  }, [disabled]);
 
   // Drag and drop onto the chat.
   useEffect(() => {
-    const section = anchorRef.current?.closest<HTMLElement>('section.chat') ?? null;
-    setChat(section);
+    const section = chat;
     if (!section || disabled) return;
     const hasFiles = (e: DragEvent) => [...(e.dataTransfer?.types ?? [])].includes('Files');
     const over = (e: DragEvent) => {
@@ -70,7 +76,7 @@ export function Attachments({ store, conversationId, disabled = false }: { store
       if (!hasFiles(e)) return;
       e.preventDefault();
       setDragging(false);
-      sendAll([...(e.dataTransfer?.files ?? [])], 'file');
+      send.current([...(e.dataTransfer?.files ?? [])], 'file');
     };
     section.addEventListener('dragenter', over);
     section.addEventListener('dragover', over);
@@ -81,8 +87,9 @@ export function Attachments({ store, conversationId, disabled = false }: { store
       section.removeEventListener('dragover', over);
       section.removeEventListener('dragleave', leave);
       section.removeEventListener('drop', drop);
+      setDragging(false);
     };
-  });
+  }, [chat, disabled]);
 
   return (
     <div className="attachments" ref={anchorRef}>

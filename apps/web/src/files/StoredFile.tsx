@@ -17,9 +17,12 @@ type Content = Record<string, unknown>;
 
 const STORED_TYPES: ReadonlySet<number> = new Set([MessageTypes.IMAGE, MessageTypes.VOICE, MessageTypes.VIDEO, MessageTypes.FILE]);
 
-/** Whether this message's file is one Careline stores (and not a host system's with its own `url`). */
+/** A storage id made by Careline (a ULID and 16 hex digits); any other is a host system's, passed through as before. */
+const STORAGE_ID = /^[0-9A-HJKMNP-TV-Z]{26}[0-9a-f]{16}$/;
+
+/** Whether this message's file is one Careline stores (and not a host system's, drawn from its own `url`). */
 export function isStoredFile(type: number, content: Content): boolean {
-  return STORED_TYPES.has(type) && typeof content.storageId === 'string' && content.storageId !== '' && !safeUrl(content.url);
+  return STORED_TYPES.has(type) && typeof content.storageId === 'string' && STORAGE_ID.test(content.storageId) && !safeUrl(content.url);
 }
 
 export function StoredFileContent({ files, type, content }: { files: FilesApi; type: number; content: Content }) {
