@@ -13,7 +13,7 @@ import { launchChromium, screenshot } from './support/browser.ts';
 import { assertAccessible } from './support/axe.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
-const TIMEOUT = 15_000;
+const TIMEOUT = 30_000;
 
 async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
   const end = Date.now() + timeout;
