@@ -321,6 +321,18 @@ describe('files in the web client', () => {
     await ctx.close();
   });
 
+  it('fits a phone-sized screen: the attach and record buttons beside the message box', async () => {
+    const { ctx, page } = await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, 'pt.zhang');
+    for (const id of ['attach-button', 'voice-record', 'composer', 'send']) {
+      const box = (await page.getByTestId(id).boundingBox())!;
+      assert.ok(box.x >= 0 && box.x + box.width <= 390 && box.width >= 36, `${id}: ${JSON.stringify(box)}`);
+    }
+    await until(async () => assert.ok((await log(page).getByTestId('image-thumb').count()) >= 1));
+    await assertAccessible(page, 'patient (phone): chat with files');
+    await screenshot(page, 'files-phone');
+    await ctx.close();
+  });
+
   it('raised no errors in any page (nor Content-Security-Policy violations)', async () => {
     await doctorCtx.close();
     await patientCtx.close();

@@ -211,7 +211,9 @@ function StoredVideo({ files, id, content }: { files: FilesApi; id: string; cont
   const link = useSignedLink(files, id, 'original');
   const poster = useSignedLink(files, id, 'thumbnail', typeof content.thumbnail === 'string');
   if (link.error) return <Unavailable />;
-  const label = `${t('files.video')} · ${duration(content.duration)}${str(content.fileName) ? ` · ${str(content.fileName)}` : ''}`;
+  // A length of 0 is "not known" (a browser's recording says none): left out rather than shown as 0:00.
+  const secs = typeof content.duration === 'number' && content.duration > 0 ? duration(content.duration) : null;
+  const label = [t('files.video'), secs, str(content.fileName)].filter(Boolean).join(' · ');
   return (
     <figure className="video">
       {link.url && <video controls preload="metadata" src={link.url} poster={poster.url} aria-label={label} width={240} />}
