@@ -35,6 +35,8 @@ export function VoiceRecorder({ store, conversationId, disabled }: { store: Stor
   const skipClick = useRef(false);
   /** Let go of a hold before the microphone opened: send as soon as it has. */
   const stopWhenStarted = useRef(false);
+  /** False once the recorder has left the page (a microphone opened after that is closed at once). */
+  const alive = useRef(true);
 
   const supported = typeof window !== 'undefined' && 'MediaRecorder' in window && !!navigator.mediaDevices?.getUserMedia;
 
@@ -45,6 +47,10 @@ export function VoiceRecorder({ store, conversationId, disabled }: { store: Stor
     setState('starting');
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      if (!alive.current) {
+        for (const track of stream.getTracks()) track.stop();
+        return;
+      }
       const mimeType = TYPES.find((m) => MediaRecorder.isTypeSupported(m));
       const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : undefined);
       const r: Recording = { recorder, stream, chunks: [], started: performance.now() };
@@ -95,7 +101,13 @@ export function VoiceRecorder({ store, conversationId, disabled }: { store: Stor
   });
 
   // Leaving the conversation discards a recording in progress.
-  useEffect(() => () => stop(false), []); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    alive.current = true;
+    return () => {
+      alive.current = false;
+      stop(false);
+    };
+  }, []); // eslint-disable-line react-hooks/exhaustive-deps
 
   if (!supported) return null;
   const recording = state === 'recording';
