@@ -3,6 +3,8 @@
  * browser's (zh* → zh-CN, else en) and the user's choice is remembered.
  */
 import { createContext, useContext } from 'react';
+import { en as filesEn, zh as filesZh } from './files/i18n.ts';
+import { en as searchEn, zh as searchZh } from './search/i18n.ts';
 
 export type Lang = 'en' | 'zh-CN';
 export const LANGS: { id: Lang; label: string }[] = [
@@ -187,6 +189,8 @@ const en = {
   'time.yesterday': 'Yesterday',
   'error.generic': 'Something went wrong: {reason}',
   'dismiss': 'Dismiss',
+  ...filesEn,
+  ...searchEn,
 };
 
 export type MsgKey = keyof typeof en;
@@ -368,6 +372,8 @@ const zh: Record<MsgKey, string> = {
   'time.yesterday': '昨天',
   'error.generic': '出错了：{reason}',
   'dismiss': '关闭',
+  ...filesZh,
+  ...searchZh,
 };
 
 const dictionaries: Record<Lang, Record<MsgKey, string>> = { en, 'zh-CN': zh };

@@ -218,7 +218,7 @@ function MessageRow({ store, m, mine, read, showSender, showAvatar, participants
       <div className="msg-col">
         {showSender && !mine && <p className="sender">{senderName}</p>}
         <div className="bubble">
-          <MessageContent type={m.type} content={m.content} />
+          <MessageContent type={m.type} content={m.content} files={store.client.files} />
         </div>
         <div className="meta">
           <time dateTime={new Date(m.created_at).toISOString()} title={fullTime(m.created_at, lang)}>

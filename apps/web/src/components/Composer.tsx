@@ -9,6 +9,7 @@ import { MessageTypes } from '@careline/sdk';
 import { useI18n } from '../i18n.ts';
 import type { Store } from '../store.ts';
 import { SendIcon } from './Icons.tsx';
+import { Attachments } from '../files/Attachments.tsx';
 
 const draftKey = (id: string) => `careline:draft:${id}`;
 
@@ -77,6 +78,7 @@ export function Composer({ store, conversationId, closed = false }: { store: Sto
       <label htmlFor={id} className="visually-hidden">
         {t('composer.label')}
       </label>
+      <Attachments store={store} conversationId={conversationId} disabled={closed} />
       <textarea
         id={id}
         ref={ref}

@@ -11,6 +11,7 @@ import { fullTime, initials, preview, shortTime } from '../format.ts';
 import { onLinkClick, routePath } from '../router.ts';
 import { useStore, type Store } from '../store.ts';
 import { PinIcon } from './Icons.tsx';
+import { SearchBox } from '../search/SearchBox.tsx';
 
 type Filter = 'all' | 'patient' | 'doctor';
 
@@ -40,6 +41,7 @@ export function ConversationList({ store, activeId }: { store: Store; activeId: 
           </div>
         )}
       </div>
+      <SearchBox store={store} activeId={activeId} />
       {!loaded ? (
         <p className="placeholder" role="status">
           {t('list.loading')}

@@ -6,15 +6,17 @@
  */
 import { useMemo } from 'react';
 import { find as findLinks } from 'linkifyjs';
-import { MessageTypes } from '@careline/sdk';
+import { MessageTypes, type FilesApi } from '@careline/sdk';
 import { useI18n, type T } from '../i18n.ts';
 import { cardLabel, duration, fileSize, initials, safeUrl, str } from '../format.ts';
 import { FileIcon, LinkIcon, MicIcon } from './Icons.tsx';
+import { isStoredFile, StoredFileContent } from '../files/StoredFile.tsx';
 
 type Content = Record<string, unknown>;
 
-export function MessageContent({ type, content }: { type: number; content: Content }) {
+export function MessageContent({ type, content, files }: { type: number; content: Content; files?: FilesApi }) {
   const { t, lang } = useI18n();
+  if (files && isStoredFile(type, content)) return <StoredFileContent files={files} type={type} content={content} />;
   switch (type) {
     case MessageTypes.TEXT:
     case MessageTypes.FORWARDED_TEXT:

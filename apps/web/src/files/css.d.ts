@@ -1,0 +1,2 @@
+/** Style sheets imported by components (bundled by Vite). */
+declare module '*.css';
