@@ -127,6 +127,17 @@ describe('conferences (REST, WebSocket, Janus)', () => {
     assert.deepEqual(t.body.transitions.map((x: any) => [x.seq, x.from, x.to, x.action, x.by]), [[1, null, 'scheduled', 'create', 'api']]);
   });
 
+  it('the OpenAPI document describes the conference routes and their credentials', async () => {
+    const doc = (await srv.call('GET', '/docs/json', { apiKey: null })).body;
+    assert.deepEqual(doc.paths['/api/v2/conferences'].post.security, [{ apiKey: [] }]);
+    assert.deepEqual(doc.paths['/api/v2/conference-access/exchange'].post.security, []);
+    assert.deepEqual(doc.paths['/api/v2/conference-access/join'].post.security, [{ conferenceToken: [] }]);
+    assert.ok(doc.components.securitySchemes.conferenceToken);
+    for (const p of ['/api/v2/conferences/{conference_id}', '/api/v2/conferences/{conference_id}/transitions', '/api/v2/conference-access/info', '/api/v2/conversations/{conversation_id}/waiting-room']) {
+      assert.ok(doc.paths[p], p);
+    }
+  });
+
   it('refuses a malformed create with conference.invalid, and a user token', async () => {
     const base = { title: 'T', starts_at: Date.now(), duration_seconds: 60, vertical: 'general', language: 'en' };
     const bad = async (body: unknown) => (await srv.call('POST', '/api/v2/conferences', { body })).body.code;
