@@ -388,6 +388,26 @@ describe('conferences (REST, WebSocket, Janus)', () => {
     });
   });
 
+  it('Janus down: the join answers 503 conference.media_unavailable and the conference stays open', async () => {
+    const down = await startTestServer({ config: { conferences: { janusUrl: 'http://127.0.0.1:9/janus', janusApiSecret: 'x', janusTimeoutMs: 2000 } } });
+    try {
+      const r = await down.call('POST', '/api/v2/conferences', {
+        body: {
+          user_id: 'd', user_role: 'specialist',
+          info: { title: 'T', starts_at: Date.now(), duration_seconds: 600, vertical: 'general', language: 'en', participants: [{ user_id: 'd', name: 'D', role: 'specialist' }, { user_id: 'p', name: 'P', role: 'client' }] },
+        },
+      });
+      const tok = (u: string) => r.body.participants.find((x: any) => x.user_id === u).access_token;
+      const ex = async (u: string) => (await down.call('POST', '/api/v2/conference-access/exchange', { apiKey: null, body: { access_token: tok(u) } })).body.conference_token;
+      assert.equal((await down.call('POST', '/api/v2/conference-access/open', { token: await ex('d') })).status, 200);
+      const j = await down.call('POST', '/api/v2/conference-access/join', { token: await ex('p') });
+      assert.deepEqual([j.status, j.body.code], [503, 'conference.media_unavailable']);
+      assert.equal((await down.call('GET', `/api/v2/conferences/${r.body.conference.id}`)).body.conference.status, 'open');
+    } finally {
+      await down.stop();
+    }
+  });
+
   describe('waiting room', () => {
     it('clients see their place; the specialist admits the next; the summary goes to the consultation', async () => {
       await srv.user('pat-a', 'patient', 'Alice');
