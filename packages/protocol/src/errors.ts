@@ -155,6 +155,20 @@ export const ErrorCodes = {
   'search.query_too_long': { status: 400, message: 'The search query is too long (at most 200 characters and 8 words).' },
   'search.cursor_invalid': { status: 400, message: 'The cursor is not one this search returned: pass next_cursor from the previous page of the same search.' },
   'search.date_invalid': { status: 400, message: 'A date is not valid: give ms since the epoch or an ISO 8601 date, with from before to.' },
+  // Scheduled video conferences (docs/conferences.md).
+  'conference.invalid': { status: 400, message: 'The conference request is malformed (details.field): see docs/conferences.md for the rules of create and update.' },
+  'conference.not_found': { status: 404, message: 'No such conference in this tenant.' },
+  'conference.participant_not_found': { status: 404, message: 'No such participant in this conference.' },
+  'conference.access_denied': { status: 401, message: 'The access token or conference token is wrong, unknown or malformed.' },
+  'conference.access_expired': { status: 401, message: 'The access token or conference token has expired.' },
+  'conference.access_revoked': { status: 401, message: 'The participant\'s access was revoked or reissued.' },
+  'conference.invalid_state': { status: 409, message: 'The action does not apply to the conference in its status (details.status, details.action).' },
+  'conference.not_specialist': { status: 403, message: 'Only a specialist of the conference may open or finish it.' },
+  'conference.too_early': { status: 409, message: 'The conference may be opened from details.opens_at (conferences.openEarlySeconds before its start).' },
+  'conference.not_admitted': { status: 409, message: 'The client waits in the waiting room until the specialist admits them.' },
+  'conference.not_waiting_room': { status: 409, message: 'The conference is not in a waiting room (a conversation of type 12).' },
+  'conference.queue_empty': { status: 409, message: 'Nobody is waiting in this waiting room.' },
+  'conference.media_unavailable': { status: 503, message: 'The media server (Janus) did not answer; try again.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -13,6 +13,7 @@ import Type, { type Static } from 'typebox';
 import type { ErrorCode } from './errors.ts';
 import type { Message, User } from './models.ts';
 import type { Notification, NotificationUnread } from './notifications.ts';
+import type { ConferenceInfo } from './conferences.ts';
 
 const ReqId = Type.String({ minLength: 1, maxLength: 64 });
 const ConvId = Type.String({ minLength: 1, maxLength: 128 });
@@ -382,4 +383,12 @@ export type ServerFrame =
   | EventFrame
   | RefreshedFrame
   | ErrorFrame
-  | CallEventFrame;
+  | CallEventFrame
+  | ConferenceEventFrame;
+
+/** A conference a Careline user takes part in changed (docs/conferences.md): on every Careline connection of theirs. */
+export interface ConferenceEventFrame {
+  type: 'conference';
+  event: 'status' | 'info';
+  conference: ConferenceInfo;
+}

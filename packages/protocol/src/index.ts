@@ -6,3 +6,4 @@ export * from './frames.ts';
 export * from './notification-kinds.ts';
 export * from './notifications.ts';
 export * from './devices.ts';
+export * from './conferences.ts';
