@@ -29,6 +29,8 @@ import { WebhookService } from './domain/webhooks.ts';
 import { OAuthAppService } from './domain/oauth-apps.ts';
 import { CallService } from './calls/service.ts';
 import { SearchService } from './search/service.ts';
+import { ConferenceService } from './conferences/service.ts';
+import { JanusClient } from './conferences/janus.ts';
 
 export interface Core {
   config: Readonly<Config>;
@@ -63,6 +65,8 @@ export interface Core {
   calls: CallService;
   /** Message search (`search/service.ts`). */
   search: SearchService;
+  /** Scheduled video conferences (`conferences/service.ts`). */
+  conferences: ConferenceService;
   close(): Promise<void>;
 }
 
@@ -126,6 +130,11 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const search = new SearchService({ store: storage.search, directory, audit });
   const calls = new CallService({ storage, bus, directory, messages, settings: config.calls });
   const webhooks = new WebhookService({ storage, maxPerTenant: config.webhooks.maxPerTenant, maxAttempts: config.webhooks.maxAttempts });
+  const cf = config.conferences;
+  const conferences = new ConferenceService({
+    storage, bus, directory, messages, settings: cf, tokenSecret: config.auth.tokenSecret, nodeId: chosen.nodeId,
+    media: cf.janusUrl ? new JanusClient({ url: cf.janusUrl, apiSecret: cf.janusApiSecret, adminUrl: cf.janusAdminUrl, adminSecret: cf.janusAdminSecret, timeoutMs: cf.janusTimeoutMs }) : null,
+  });
   const oauthApps = new OAuthAppService({ storage, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.apps.tokenTtlSeconds });
   return {
     config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
@@ -133,6 +142,7 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
     webhooks, oauthApps,
     calls,
     search,
+    conferences,
     async close() {
       await messages.committer.drain();
       await audit.flush();

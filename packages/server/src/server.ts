@@ -24,6 +24,8 @@ import { LongPoll } from './longpoll/longpoll.ts';
 import { longPollRoutes } from './longpoll/routes.ts';
 import { MqttEndpoint } from './mqtt/server.ts';
 import { startCallTimers, type CallTimers } from './calls/index.ts';
+import { startConferenceJobs, type ConferenceJobs } from './conferences/index.ts';
+import { CONFERENCE_SOCK_PATH, ConferenceSockEndpoint } from './conferences/sock.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -47,6 +49,9 @@ export interface CarelineServer {
   webhooks: Webhooks;
   /** This node's runner of call timers (ring timeouts, heartbeat checks). */
   callTimers: CallTimers;
+  /** This node's runner of conference jobs (end of time, teardown), and its conference sockets. */
+  conferenceJobs: ConferenceJobs;
+  conferenceSock: ConferenceSockEndpoint;
 }
 
 export interface StartOptions {
@@ -85,6 +90,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const push = startPush(core, metrics, logger);
   const webhooks = startWebhooks(core, metrics, logger);
   const callTimers = startCallTimers(core, logger);
+  const conferenceJobs = startConferenceJobs(core, logger);
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
   const shared = redis ?? core.redis;
   const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
@@ -115,15 +121,16 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const realtime = new Realtime({ core, metrics, log: logger, registry });
   const ws = new WsEndpoint({ core, realtime, log: logger, guard: http.limits });
   const mqtt = config.mqtt.enabled ? MqttEndpoint.create({ core, realtime, log: logger, guard: http.limits }) : undefined;
-  if (mqtt) {
-    // MQTT over WebSocket at /mqtt; every other upgrade goes to the WebSocket endpoint.
-    const upgrades = new EventEmitter();
-    http.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (realtime.accepting && req.url?.split('?')[0] === '/mqtt') mqtt.upgrade(req, socket, head);
-      else upgrades.emit('upgrade', req, socket, head);
-    });
-    ws.attach(upgrades as unknown as Server);
-  } else ws.attach(http.server);
+  const conferenceSock = new ConferenceSockEndpoint({ core, guard: http.limits, log: logger });
+  // MQTT over WebSocket at /mqtt, the conference sockets at their path; every other upgrade goes to the WebSocket endpoint.
+  const upgrades = new EventEmitter();
+  http.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = req.url?.split('?')[0];
+    if (mqtt && realtime.accepting && path === '/mqtt') mqtt.upgrade(req, socket, head);
+    else if (realtime.accepting && path === CONFERENCE_SOCK_PATH) conferenceSock.upgrade(req, socket, head);
+    else upgrades.emit('upgrade', req, socket, head);
+  });
+  ws.attach(upgrades as unknown as Server);
   longpoll.attach(realtime);
   const mqttPort = mqtt ? await mqtt.listen(config.mqtt.host, config.mqtt.port) : undefined;
   if (mqtt) logger.info({ mqtt: { host: config.mqtt.host, port: mqttPort } }, 'MQTT listening');
@@ -144,6 +151,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       stopOrphans();
       await stopRetention();
       realtime.shutdown();
+      conferenceSock.close();
       const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
       await Promise.race([http.close(), grace]);
       if (mqtt) await Promise.race([mqtt.close(), grace]);
@@ -153,12 +161,15 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await push.close();
       await webhooks.close();
       await callTimers.close();
+      await conferenceJobs.close();
       await core.close();
     })());
   return {
     core, http, realtime, ws, longpoll, logger, url, port, close,
     push,
     callTimers,
+    conferenceJobs,
+    conferenceSock,
     ...(mqtt ? { mqtt, mqttPort } : {}),
     webhooks,
   };

@@ -4,6 +4,7 @@
  */
 import type { Message, Notification, UserRole } from './types.ts';
 import type { CallInfo } from '@careline/protocol';
+import type { ConferenceAction, ConferenceInfo, ConferenceStatus } from '@careline/protocol';
 
 export type DomainEvent =
   | {
@@ -84,6 +85,37 @@ export type DomainEvent =
       by: string;
       /** The connection that acted: it got its answer already. */
       origin?: string;
+    }
+  | {
+      /**
+       * A conference changed (docs/conferences.md): every node tells its conference sockets of
+       * it (`conference.status`, `conference.info`; `revoked`: that participant's sockets are
+       * closed), and the Hub sends a `conference` frame to the participants who are Careline users.
+       */
+      kind: 'conference.changed';
+      tenant_id: string;
+      conference: ConferenceInfo;
+      event: 'status' | 'info' | 'revoked';
+      /** For `status`. */
+      previous?: ConferenceStatus | null;
+      action?: ConferenceAction;
+      by?: string;
+      at: number;
+      /** For `info`: what changed. */
+      changed?: readonly string[];
+      /** For `revoked`: whose access. */
+      user_id?: string;
+      /** The participants who are users of the tenant. */
+      careline_users: readonly string[];
+    }
+  | {
+      /** A waiting room's queue changed: its conferences in order (their clients' places). */
+      kind: 'conference.queue';
+      tenant_id: string;
+      conversation_id: string;
+      waiting: readonly string[];
+      /** A conference just admitted (no longer waiting). */
+      admitted?: string;
     };
 
 export type DomainEventKind = DomainEvent['kind'];

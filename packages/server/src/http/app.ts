@@ -41,6 +41,7 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { oauthRoutes } from './routes/oauth.ts';
 import { callRoutes } from './routes/calls.ts';
 import { searchRoutes } from './routes/search.ts';
+import { conferenceRoutes } from './routes/conferences.ts';
 
 
 declare module 'fastify' {
@@ -151,6 +152,7 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
           bearer: { type: 'http', scheme: 'bearer', description: 'User token from /api/v2/users/login' },
           apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'Integrator API key' },
           admin: { type: 'apiKey', in: 'header', name: 'X-Admin-Token', description: 'Operator token' },
+          conferenceToken: { type: 'http', scheme: 'bearer', description: 'Conference token from POST /api/v2/conference-access/exchange' },
         },
       },
     },
@@ -229,5 +231,6 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   await webRoutes(app, core);
   webhookRoutes(app, core);
   await oauthRoutes(app, core);
+  conferenceRoutes(app, core);
   return app;
 }

@@ -285,6 +285,11 @@ export class Hub {
         return;
       case 'call.changed':
         return this.#onCall(e);
+      case 'conference.changed':
+        if (e.event === 'revoked') return;
+        return this.#toUsers(e.tenant_id, e.careline_users, { type: 'conference', event: e.event, conference: e.conference });
+      case 'conference.queue':
+        return;
       case 'presence.changed': {
         const set = this.#watchers.get(e.tenant_id)?.get(e.user_id);
         if (!set) return;

@@ -35,6 +35,8 @@ import { PgRetentionStore } from './files-retention.ts';
 import { PgCallStore } from './calls.ts';
 import type { CallStore } from '../../domain/ports.ts';
 import { PgSearchStore } from './search.ts';
+import { PgConferenceStore } from './conferences.ts';
+import type { ConferenceStore } from '../../conferences/store.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -66,6 +68,7 @@ export class PostgresStorage implements Storage {
   readonly retention: RetentionStore;
   readonly calls: CallStore;
   readonly search: SearchStore;
+  readonly conferences: ConferenceStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -88,6 +91,7 @@ export class PostgresStorage implements Storage {
     this.retention = new PgRetentionStore(db);
     this.calls = new PgCallStore(db);
     this.search = new PgSearchStore(db);
+    this.conferences = new PgConferenceStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */
