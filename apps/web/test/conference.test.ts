@@ -190,7 +190,10 @@ describe('the conference page in a browser', () => {
     await waitScreen(doc, 'started');
     await waitScreen(pat2, 'started');
     for (const p of [doc, pat1, pat2]) {
-      await until(async () => assert.equal(await p.getByTestId('conf-room').getAttribute('data-room-state'), 'joined'), 30_000);
+      await until(async () => {
+        const state = await p.getByTestId('conf-room').getAttribute('data-room-state');
+        assert.equal(state, 'joined', state === 'error' ? await p.locator('.conf-error').allInnerTexts().then((x) => x.join(' | ')) : undefined);
+      }, 30_000);
     }
     for (const p of [doc, pat1, pat2]) {
       await until(async () => assert.equal(await p.getByTestId('conf-remote-video').count(), 2), 30_000);

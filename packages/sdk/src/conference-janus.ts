@@ -19,7 +19,7 @@ export interface JanusRoomJoin {
   room: number | string;
   /** The room's PIN, when the room has one. */
   pin?: string | undefined;
-  /** A Janus API token, when Janus checks tokens (`token_auth`). */
+  /** A Janus token: sent with every request (Janus's `token_auth`) and in the room's `join` (the room's allowed list). */
   token?: string | undefined;
   /** The name the others see. */
   display: string;
@@ -287,6 +287,7 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
       room: o.room,
       display: o.display,
       ...(o.pin ? { pin: o.pin } : {}),
+      ...(o.token ? { token: o.token } : {}),
     });
     const data = joined.plugindata!.data;
     this.id = data.id as number | string;
@@ -347,6 +348,7 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
         streams: [{ feed: p.id }],
         ...(this.#privateId !== undefined ? { private_id: this.#privateId } : {}),
         ...(o.pin ? { pin: o.pin } : {}),
+        ...(o.token ? { token: o.token } : {}),
       });
       if (!attached.jsep) throw new JanusError(0, 'The media server sent no offer for a feed.');
       await pc.setRemoteDescription(attached.jsep);
