@@ -19,7 +19,7 @@ export function startConferenceJobs(core: Core, log: Logger): ConferenceJobs {
   if (c.workers === 0) return { runner: null, close: async () => {} };
   const runner = new JobRunner({
     jobs: core.storage.jobs, worker: `${core.nodeId}:${process.pid}:conferences`, concurrency: c.workers, pollMs: c.pollMs,
-    leaseMs: 60_000, backoff: (attempts) => Math.min(30_000, 500 * 2 ** Math.max(0, attempts - 1)),
+    leaseMs: c.leaseMs, backoff: (attempts) => Math.min(30_000, 500 * 2 ** Math.max(0, attempts - 1)),
     onError: (err, job) => {
       if (job) log.warn({ err: (err as Error).message, job: job.id, attempt: job.attempts }, 'conferences: a conference job failed');
       else log.error({ err }, 'conferences: the job queue failed');

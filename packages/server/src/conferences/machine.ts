@@ -79,10 +79,11 @@ export function open(c: Conference, actor: Actor, now: number, openEarlyMs: numb
  * client must have been admitted (`admitted`: the caller checked the room).
  */
 export function join(c: Conference, userId: string, now: number, opts: { mustBeAdmitted: boolean }): Change | null {
-  if (!ALLOWED.join.includes(c.status)) refuse(c, 'join');
   const me = c.participants.find((p) => p.user_id === userId);
   if (!me) throw fail('conference.participant_not_found');
-  if (opts.mustBeAdmitted && me.role === 'client' && c.admitted_at === null) throw fail('conference.not_admitted');
+  // A waiting-room client still waiting is told so, whatever the conference's status before it ends.
+  if (opts.mustBeAdmitted && me.role === 'client' && c.admitted_at === null && !FINAL.has(c.status)) throw fail('conference.not_admitted');
+  if (!ALLOWED.join.includes(c.status)) refuse(c, 'join');
   if (c.status === 'started' && me.joined_at !== null && me.left_at === null) return null;
   const next = copy(c);
   const p = next.participants.find((x) => x.user_id === userId)!;

@@ -385,6 +385,7 @@ export const ConfigSchema = Type.Object(
         maxParticipants: Int(8, 'Most participants of one conference.', 2, 64),
         workers: Int(2, 'Conference jobs (end of time, room teardown, summaries) this node runs at once, from the shared job queue. 0: none here (other nodes run them).', 0, 100),
         pollMs: Int(1000, 'How often a node looks for due conference jobs when it found none.', 10, 60_000),
+        leaseMs: Int(30_000, 'How long a node holds a conference job it claimed; a node that dies holding one leaves it to another node after this.', 1000, 600_000),
         janusTimeoutMs: Int(5000, 'How long one call to Janus may take.', 100, 60_000),
       },
       { default: {}, additionalProperties: false },
