@@ -18,8 +18,11 @@ import { startJanus, type JanusService } from '../../../scripts/lib/janus.ts';
 import { CHROMIUM, screenshot } from './support/browser.ts';
 import { assertAccessible } from './support/axe.ts';
 
-const TIMEOUT = 15_000;
+const TIMEOUT = 30_000;
 const VIEWPORT = { width: 1100, height: 760 };
+
+const T0 = Date.now();
+const mark = (what: string) => process.env.CONF_TRACE && console.log(`${((Date.now() - T0) / 1000).toFixed(1)}s ${what}`);
 
 async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
   const end = Date.now() + timeout;
@@ -132,7 +135,7 @@ describe('the conference page in a browser', () => {
   const screenOf = (page: Page) => page.getByTestId('conference-page').getAttribute('data-screen');
   const waitScreen = (page: Page, name: string) => until(async () => assert.equal(await screenOf(page), name));
 
-  async function book(participants: { user_id: string; name: string; role: 'client' | 'specialist' }[], opts: { language?: string; duration?: number; title?: string } = {}) {
+  async function book(participants: { user_id: string; name: string; role: 'client' | 'specialist' }[], opts: { language?: string; duration?: number; title?: string; conversationId?: string } = {}) {
     const r = await t.call('POST', '/api/v2/conferences', {
       body: {
         user_id: participants[0]!.user_id,
@@ -144,6 +147,7 @@ describe('the conference page in a browser', () => {
           vertical: 'medicine',
           language: opts.language ?? 'en',
           participants,
+          ...(opts.conversationId ? { conversation_id: opts.conversationId } : {}),
         },
       },
     });
@@ -161,6 +165,7 @@ describe('the conference page in a browser', () => {
       { user_id: 'pat-1', name: 'Ivan Ivanov', role: 'client' },
       { user_id: 'pat-2', name: 'Maria Ivanova', role: 'client' },
     ]);
+    mark('test starts');
     const [doc, pat1, pat2] = await Promise.all([
       open(conf.link('doc-1'), 'specialist'),
       open(conf.link('pat-1'), 'client 1'),
@@ -173,6 +178,7 @@ describe('the conference page in a browser', () => {
     await doc.getByRole('button', { name: 'Open the consultation' }).waitFor();
     await pat1.getByText('The consultation has not started yet.').waitFor();
     await assertAccessible(doc, 'pending-specialist');
+    mark('pending');
     await screenshot(doc, 'conference-pending-specialist');
     await screenshot(pat1, 'conference-pending-client');
 
@@ -184,7 +190,9 @@ describe('the conference page in a browser', () => {
     await screenshot(doc, 'conference-join-specialist');
     await screenshot(pat1, 'conference-join-client');
 
+    mark('opened');
     // All three join.
+    mark('join clicked');
     await pat1.getByTestId('conf-join').click();
     await waitScreen(pat1, 'started');
     await waitScreen(doc, 'started');
@@ -195,11 +203,14 @@ describe('the conference page in a browser', () => {
         assert.equal(state, 'joined', state === 'error' ? await p.locator('.conf-error').allInnerTexts().then((x) => x.join(' | ')) : undefined);
       }, 30_000);
     }
+    mark('all joined');
     for (const p of [doc, pat1, pat2]) {
       await until(async () => assert.equal(await p.getByTestId('conf-remote-video').count(), 2), 30_000);
+      mark('two remote videos');
       await p.getByTestId('conf-local-video').waitFor();
     }
 
+    mark('all in the room');
     // Media flows to each from the two others: audio and video packets keep arriving.
     const names: Record<string, string[]> = {
       specialist: ['Ivan Ivanov', 'Maria Ivanova'],
@@ -227,12 +238,14 @@ describe('the conference page in a browser', () => {
         }
       });
     }
+    mark('stats ok');
     // The remote videos play (frames decoded).
     await until(async () => {
       const sizes = await doc.$$eval('[data-testid="conf-remote-video"] video', (vs) => vs.map((v) => (v as HTMLVideoElement).videoWidth));
       assert.ok(sizes.length === 2 && sizes.every((w) => w > 0), JSON.stringify(sizes));
     });
 
+    mark('videos play');
     // The countdown counts down.
     const remaining = async (p: Page) => Number(await p.getByTestId('conf-timer').first().getAttribute('data-remaining'));
     const r0 = await remaining(pat1);
@@ -241,6 +254,7 @@ describe('the conference page in a browser', () => {
     assert.match(await pat1.getByTestId('conf-timer').first().innerText(), /^\d\d:\d\d left$/);
     await screenshot(doc, 'conference-room');
 
+    mark('timer ok');
     // A client leaves: the others see one video fewer; their page offers to come back.
     await pat2.getByTestId('conf-leave').click();
     await pat2.getByTestId('conf-rejoin').waitFor();
@@ -305,5 +319,33 @@ describe('the conference page in a browser', () => {
     await waitScreen(bad, '4xx');
     await bad.getByText('This link is not valid or has expired.').waitFor();
     await screenshot(bad, 'conference-4xx');
+  });
+
+  it('the waiting room: each client sees their place in the queue; the specialist admits the next', { timeout: 90_000 }, async () => {
+    await t.user('doc-4', 'doctor', 'Dr. Olga Smirnova');
+    await t.user('pat-5', 'patient', 'Petr Sidorov');
+    await t.user('pat-6', 'patient', 'Elena Orlova');
+    const room = await t.conversation({ participants: ['doc-4', 'pat-5', 'pat-6'], type: 12, id: `wr-${Date.now()}`, name: 'Waiting room' });
+    const specialist = { user_id: 'doc-4', name: 'Dr. Olga Smirnova', role: 'specialist' as const };
+    const a = await book([specialist, { user_id: 'pat-5', name: 'Petr Sidorov', role: 'client' }], { conversationId: room });
+    const b = await book([specialist, { user_id: 'pat-6', name: 'Elena Orlova', role: 'client' }], { conversationId: room });
+
+    // Each client's page takes its place in the queue when it opens.
+    const pa = await open(a.link('pat-5'), 'waiting client 1');
+    await until(async () => assert.equal(await pa.getByTestId('conf-queue').innerText(), 'You are number 1 in the queue'));
+    const pb = await open(b.link('pat-6'), 'waiting client 2');
+    await until(async () => assert.equal(await pb.getByTestId('conf-queue').innerText(), 'You are number 2 in the queue'));
+    await assertAccessible(pb, 'waiting room');
+    await screenshot(pb, 'conference-waiting-room');
+
+    // The specialist admits the next: the first client may join; the second moves up.
+    const doc = await open(a.link('doc-4'), 'waiting-room specialist');
+    await waitScreen(doc, 'pending-specialist');
+    await doc.getByRole('button', { name: 'Admit the next patient' }).click();
+    await waitScreen(pa, 'join-client');
+    await waitScreen(doc, 'join-specialist');
+    assert.equal(await pa.getByTestId('conf-join').isEnabled(), true);
+    await until(async () => assert.equal(await pb.getByTestId('conf-queue').innerText(), 'You are number 1 in the queue'));
+    assert.equal(await screenOf(pb), 'pending-client');
   });
 });

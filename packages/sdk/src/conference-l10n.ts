@@ -25,6 +25,8 @@ interface VerticalTexts {
   roleSpecialist: string;
   roleClient: string;
   left: string;
+  /** The specialist's button in a waiting room. */
+  admitNext: string;
 }
 
 /** Texts shared by both verticals. `{name}` marks a value filled in by `confText`. */
@@ -49,6 +51,7 @@ interface CommonTexts {
   rejoin: string;
   participants: string;
   unknownStatus: string;
+  queueEmpty: string;
 }
 
 export type ConfTexts = VerticalTexts & CommonTexts;
@@ -76,6 +79,7 @@ const common: Record<ConfLang, CommonTexts> = {
     rejoin: 'Вернуться',
     participants: 'Участники',
     unknownStatus: 'Некорректный статус конференции.',
+    queueEmpty: 'В очереди никого нет.',
   },
   en: {
     langLabel: 'Language',
@@ -98,6 +102,7 @@ const common: Record<ConfLang, CommonTexts> = {
     rejoin: 'Rejoin',
     participants: 'Participants',
     unknownStatus: 'The conference is in an unexpected state.',
+    queueEmpty: 'Nobody is waiting.',
   },
   he: {
     langLabel: 'שפה',
@@ -120,6 +125,7 @@ const common: Record<ConfLang, CommonTexts> = {
     rejoin: 'חזרה',
     participants: 'משתתפים',
     unknownStatus: 'מצב הפגישה אינו תקין.',
+    queueEmpty: 'אין אף אחד בתור.',
   },
   zh: {
     langLabel: '语言',
@@ -142,6 +148,7 @@ const common: Record<ConfLang, CommonTexts> = {
     rejoin: '重新加入',
     participants: '参与者',
     unknownStatus: '会议状态异常。',
+    queueEmpty: '没有人在排队。',
   },
 };
 
@@ -161,6 +168,7 @@ const vertical: Record<ConfLang, Record<ConfVertical, VerticalTexts>> = {
       roleSpecialist: 'Врач',
       roleClient: 'Пациент',
       left: 'Вы покинули приём.',
+      admitNext: 'Пригласить следующего пациента',
     },
     general: {
       title: 'Видеовстреча',
@@ -176,6 +184,7 @@ const vertical: Record<ConfLang, Record<ConfVertical, VerticalTexts>> = {
       roleSpecialist: 'Специалист',
       roleClient: 'Клиент',
       left: 'Вы покинули встречу.',
+      admitNext: 'Пригласить следующего клиента',
     },
   },
   en: {
@@ -193,6 +202,7 @@ const vertical: Record<ConfLang, Record<ConfVertical, VerticalTexts>> = {
       roleSpecialist: 'Doctor',
       roleClient: 'Patient',
       left: 'You left the consultation.',
+      admitNext: 'Admit the next patient',
     },
     general: {
       title: 'Video meeting',
@@ -208,6 +218,7 @@ const vertical: Record<ConfLang, Record<ConfVertical, VerticalTexts>> = {
       roleSpecialist: 'Specialist',
       roleClient: 'Client',
       left: 'You left the meeting.',
+      admitNext: 'Admit the next client',
     },
   },
   he: {
@@ -225,6 +236,7 @@ const vertical: Record<ConfLang, Record<ConfVertical, VerticalTexts>> = {
       roleSpecialist: 'רופא',
       roleClient: 'מטופל',
       left: 'יצאת מהתור.',
+      admitNext: 'הכנסת המטופל הבא',
     },
     general: {
       title: 'פגישת וידאו',
@@ -240,6 +252,7 @@ const vertical: Record<ConfLang, Record<ConfVertical, VerticalTexts>> = {
       roleSpecialist: 'מומחה',
       roleClient: 'לקוח',
       left: 'יצאת מהפגישה.',
+      admitNext: 'הכנסת הלקוח הבא',
     },
   },
   zh: {
@@ -257,6 +270,7 @@ const vertical: Record<ConfLang, Record<ConfVertical, VerticalTexts>> = {
       roleSpecialist: '医生',
       roleClient: '患者',
       left: '您已离开问诊。',
+      admitNext: '接诊下一位患者',
     },
     general: {
       title: '视频会议',
@@ -272,6 +286,7 @@ const vertical: Record<ConfLang, Record<ConfVertical, VerticalTexts>> = {
       roleSpecialist: '专家',
       roleClient: '客户',
       left: '您已离开会议。',
+      admitNext: '接待下一位客户',
     },
   },
 };

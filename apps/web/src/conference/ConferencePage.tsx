@@ -24,11 +24,13 @@ import { CONF_LANG_LABELS, initialConfLang } from './i18n.ts';
 import './conference.css';
 
 type Texts = ConfTexts;
+/** The SDK's screen, plus what this page learnt: the conference is not in a waiting room. */
+type PageScreen = Screen & { admitHidden?: boolean };
 const fmt = (texts: Texts, key: keyof Texts, vars: Record<string, string | number> = {}) => UX.formatText(texts, key, vars);
 
 export function ConferencePage({ accessToken }: { accessToken: string }) {
   const api = useMemo(() => ConferenceAccessAPI.createHttpAPI(location.origin), []);
-  const [screen, setScreen] = useState<Screen | null>(null);
+  const [screen, setScreen] = useState<PageScreen | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [lang, setLang] = useState<ConfLang | null>(null);
   const [infoChanged, setInfoChanged] = useState(false);
@@ -36,7 +38,7 @@ export function ConferencePage({ accessToken }: { accessToken: string }) {
   const [actionError, setActionError] = useState<string | null>(null);
   /** Set when the user pressed *join* (or the page opened on Started): enter the room. */
   const [inRoom, setInRoom] = useState(true);
-  const screenRef = useRef<Screen | null>(null);
+  const screenRef = useRef<PageScreen | null>(null);
   screenRef.current = screen;
 
   const shownLang: ConfLang = lang ?? initialConfLang(screen?.confInfo?.language);
@@ -67,7 +69,7 @@ export function ConferencePage({ accessToken }: { accessToken: string }) {
     if (!cur?.conferenceToken) return load();
     try {
       const state = await api.info(cur.conferenceToken);
-      setScreen(UX.screenFromState(accessToken, cur.conferenceToken, state, cur.conferenceTokenExpiresAt));
+      setScreen((prev) => ({ ...UX.screenFromState(accessToken, cur.conferenceToken!, state, cur.conferenceTokenExpiresAt), admitHidden: prev?.admitHidden }));
     } catch (err) {
       if (err instanceof APIError && err.status === 401) return load();
       setActionError(err instanceof Error ? err.message : String(err));
@@ -119,9 +121,26 @@ export function ConferencePage({ accessToken }: { accessToken: string }) {
     try {
       const state = await api[action](cur.conferenceToken);
       if (action === 'join') setInRoom(true);
-      setScreen(UX.screenFromState(accessToken, cur.conferenceToken, state, cur.conferenceTokenExpiresAt));
+      setScreen((prev) => ({ ...UX.screenFromState(accessToken, cur.conferenceToken!, state, cur.conferenceTokenExpiresAt), admitHidden: prev?.admitHidden }));
     } catch (err) {
       setActionError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  /** A waiting-room specialist admits the first client waiting (who may be of another conference of the room). */
+  const admitNext = async () => {
+    const cur = screenRef.current;
+    if (!cur?.conferenceToken) return;
+    setBusy(true);
+    setActionError(null);
+    try {
+      await api.admitNext(cur.conferenceToken);
+      await refresh();
+    } catch (err) {
+      if (err instanceof APIError && err.code === 'conference.not_waiting_room') setScreen((s) => (s ? { ...s, admitHidden: true } : s));
+      else setActionError(err instanceof APIError && err.code === 'conference.queue_empty' ? texts.queueEmpty : err instanceof Error ? err.message : String(err));
     } finally {
       setBusy(false);
     }
@@ -165,6 +184,7 @@ export function ConferencePage({ accessToken }: { accessToken: string }) {
             inRoom={inRoom}
             api={api}
             onAction={(a) => void act(a)}
+            onAdmit={() => void admitNext()}
             onLeft={() => setInRoom(false)}
             onRejoin={() => setInRoom(true)}
           />
@@ -176,20 +196,27 @@ export function ConferencePage({ accessToken }: { accessToken: string }) {
 }
 
 interface ScreenViewProps {
-  screen: Screen;
+  screen: PageScreen;
   texts: Texts;
   lang: ConfLang;
   busy: boolean;
   inRoom: boolean;
   api: ConferenceAccessAPI;
   onAction: (a: 'open' | 'join' | 'finish') => void;
+  onAdmit: () => void;
   onLeft: () => void;
   onRejoin: () => void;
 }
 
-function ScreenView({ screen, texts, lang, busy, inRoom, api, onAction, onLeft, onRejoin }: ScreenViewProps) {
+function ScreenView({ screen, texts, lang, busy, inRoom, api, onAction, onAdmit, onLeft, onRejoin }: ScreenViewProps) {
   const S = UX.ScreenEnum;
   const conf = screen.confInfo;
+  // A specialist of a conference in a conversation may admit the next client of its waiting room.
+  const admit = screen.userRole === 'specialist' && !!conf?.conversation_id && !screen.admitHidden ? (
+    <button type="button" disabled={busy} onClick={onAdmit} data-testid="conf-admit-next">
+      {texts.admitNext}
+    </button>
+  ) : null;
   switch (screen.name) {
     case S._4xx:
       return <p className="conf-message" role="alert">{screen.status === 401 ? texts.error401 : texts.error404}</p>;
@@ -205,9 +232,12 @@ function ScreenView({ screen, texts, lang, busy, inRoom, api, onAction, onLeft, 
       return (
         <section className="conf-card">
           <p className="conf-message">{texts.pendingSpecialist}</p>
-          <button type="button" className="primary" disabled={busy} onClick={() => onAction('open')} data-testid="conf-open">
-            {texts.openButton}
-          </button>
+          <div className="conf-actions">
+            <button type="button" className="primary" disabled={busy} onClick={() => onAction('open')} data-testid="conf-open">
+              {texts.openButton}
+            </button>
+            {admit}
+          </div>
           {conf && <InfoBlock conf={conf} texts={texts} lang={lang} />}
         </section>
       );
@@ -226,6 +256,7 @@ function ScreenView({ screen, texts, lang, busy, inRoom, api, onAction, onLeft, 
                 {texts.finishButton}
               </button>
             )}
+            {admit}
           </div>
           {conf && screen.timerBlock && <Countdown conf={conf} timerBlock={screen.timerBlock} texts={texts} />}
           {conf && <InfoBlock conf={conf} texts={texts} lang={lang} />}
