@@ -246,6 +246,9 @@ export async function openConference(accessAPI: ConferenceAccessAPI, screen: Scr
   const joined = await accessAPI.join(token);
   const media = joined.media;
   if (!media) throw new APIError('conference.media_unavailable', 'The server gave no media room for this conference.', { status: 503 });
+  if (!media.janus.ws_url) {
+    throw new APIError('conference.media_unavailable', 'The server gives no WebSocket URL of its media server (conferences.janusPublicWsUrl).', { status: 503 });
+  }
 
   let localStream: MediaStream | undefined;
   try {
