@@ -159,7 +159,7 @@ describe('the conference page in a browser', () => {
     return { id: r.body.conference.id as string, link: (id: string) => links.get(id)! };
   }
 
-  it('three participants go through the screens and see and hear each other through Janus', { timeout: 120_000 }, async () => {
+  it('three participants go through the screens and see and hear each other through Janus', { timeout: 240_000 }, async () => {
     const conf = await book([
       { user_id: 'doc-1', name: 'Dr. Anna Petrova', role: 'specialist' },
       { user_id: 'pat-1', name: 'Ivan Ivanov', role: 'client' },
@@ -268,7 +268,7 @@ describe('the conference page in a browser', () => {
     await screenshot(pat1, 'conference-finish');
   });
 
-  it('a cancelled conference shows Cancelled on the open pages at once', { timeout: 60_000 }, async () => {
+  it('a cancelled conference shows Cancelled on the open pages at once', { timeout: 120_000 }, async () => {
     const conf = await book([
       { user_id: 'doc-2', name: 'Dr. Chen Jie', role: 'specialist' },
       { user_id: 'pat-3', name: 'Zhang Min', role: 'client' },
@@ -287,7 +287,7 @@ describe('the conference page in a browser', () => {
     await screenshot(pat, 'conference-cancelled');
   });
 
-  it('Hebrew renders right to left; Russian and Chinese pages; a bad link shows the 4xx screen', { timeout: 60_000 }, async () => {
+  it('Hebrew renders right to left; Russian and Chinese pages; a bad link shows the 4xx screen', { timeout: 120_000 }, async () => {
     const conf = await book([
       { user_id: 'doc-3', name: 'ד״ר רחל כהן', role: 'specialist' },
       { user_id: 'pat-4', name: 'משה לוי', role: 'client' },
@@ -321,7 +321,7 @@ describe('the conference page in a browser', () => {
     await screenshot(bad, 'conference-4xx');
   });
 
-  it('the waiting room: each client sees their place in the queue; the specialist admits the next', { timeout: 90_000 }, async () => {
+  it('the waiting room: each client sees their place in the queue; the specialist admits the next', { timeout: 150_000 }, async () => {
     await t.user('doc-4', 'doctor', 'Dr. Olga Smirnova');
     await t.user('pat-5', 'patient', 'Petr Sidorov');
     await t.user('pat-6', 'patient', 'Elena Orlova');
