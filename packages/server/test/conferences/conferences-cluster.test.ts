@@ -105,10 +105,17 @@ describe('conferences across nodes', () => {
     const confs: { id: string; room: number }[] = [];
     for (let i = 0; i < n; i++) {
       const node = c.nodes[i % 3]!;
-      const conf = await create(3 + i, node.url);
+      const conf = await create(600, node.url);
       await access(node.url, conf.doc, 'open');
       const joined = await access(node.url, conf.pat, 'join');
       confs.push({ id: conf.id, room: joined.media.room });
+    }
+    // Then their ends are moved close, one second apart (each PATCH moves its end-of-time job).
+    const t0 = Date.now();
+    for (const [i, x] of confs.entries()) {
+      const cur = (await t.call('GET', `/api/v2/conferences/${x.id}`)).body.conference;
+      const r = await t.call('PATCH', `/api/v2/conferences/${x.id}`, { base: c.nodes[i % 3]!.url, body: { duration_seconds: Math.ceil((t0 + 3000 + i * 1000 - cur.starts_at) / 1000) } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
     }
     const watcher = page(c.nodes[1]!.url, (await create(600)).doc);
     for (const x of confs) assert.equal(await media.roomExists(x.room), true);

@@ -127,6 +127,17 @@ describe('conferences (REST, WebSocket, Janus)', () => {
     assert.deepEqual(t.body.transitions.map((x: any) => [x.seq, x.from, x.to, x.action, x.by]), [[1, null, 'scheduled', 'create', 'api']]);
   });
 
+  it('the OpenAPI document describes the conference routes and their credentials', async () => {
+    const doc = (await srv.call('GET', '/docs/json', { apiKey: null })).body;
+    assert.deepEqual(doc.paths['/api/v2/conferences'].post.security, [{ apiKey: [] }]);
+    assert.deepEqual(doc.paths['/api/v2/conference-access/exchange'].post.security, []);
+    assert.deepEqual(doc.paths['/api/v2/conference-access/join'].post.security, [{ conferenceToken: [] }]);
+    assert.ok(doc.components.securitySchemes.conferenceToken);
+    for (const p of ['/api/v2/conferences/{conference_id}', '/api/v2/conferences/{conference_id}/transitions', '/api/v2/conference-access/info', '/api/v2/conversations/{conversation_id}/waiting-room']) {
+      assert.ok(doc.paths[p], p);
+    }
+  });
+
   it('refuses a malformed create with conference.invalid, and a user token', async () => {
     const base = { title: 'T', starts_at: Date.now(), duration_seconds: 60, vertical: 'general', language: 'en' };
     const bad = async (body: unknown) => (await srv.call('POST', '/api/v2/conferences', { body })).body.code;
@@ -375,6 +386,26 @@ describe('conferences (REST, WebSocket, Janus)', () => {
       assert.deepEqual(t.map((x: any) => x.action), ['create', 'open', 'join', 'time']);
       await until('the room destroyed', async () => !(await media.roomExists(m.room)));
     });
+  });
+
+  it('Janus down: the join answers 503 conference.media_unavailable and the conference stays open', async () => {
+    const down = await startTestServer({ config: { conferences: { janusUrl: 'http://127.0.0.1:9/janus', janusApiSecret: 'x', janusTimeoutMs: 2000 } } });
+    try {
+      const r = await down.call('POST', '/api/v2/conferences', {
+        body: {
+          user_id: 'd', user_role: 'specialist',
+          info: { title: 'T', starts_at: Date.now(), duration_seconds: 600, vertical: 'general', language: 'en', participants: [{ user_id: 'd', name: 'D', role: 'specialist' }, { user_id: 'p', name: 'P', role: 'client' }] },
+        },
+      });
+      const tok = (u: string) => r.body.participants.find((x: any) => x.user_id === u).access_token;
+      const ex = async (u: string) => (await down.call('POST', '/api/v2/conference-access/exchange', { apiKey: null, body: { access_token: tok(u) } })).body.conference_token;
+      assert.equal((await down.call('POST', '/api/v2/conference-access/open', { token: await ex('d') })).status, 200);
+      const j = await down.call('POST', '/api/v2/conference-access/join', { token: await ex('p') });
+      assert.deepEqual([j.status, j.body.code], [503, 'conference.media_unavailable']);
+      assert.equal((await down.call('GET', `/api/v2/conferences/${r.body.conference.id}`)).body.conference.status, 'open');
+    } finally {
+      await down.stop();
+    }
   });
 
   describe('waiting room', () => {
