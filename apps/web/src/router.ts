@@ -5,7 +5,8 @@ export type Route =
   | { name: 'chats' }
   | { name: 'chat'; id: string }
   | { name: 'consultations' }
-  | { name: 'inbox' };
+  | { name: 'inbox' }
+  | { name: 'conference'; token: string };
 
 export function parseRoute(path: string): Route {
   const chat = /^\/c\/([^/]+)\/?$/.exec(path);
@@ -18,6 +19,8 @@ export function parseRoute(path: string): Route {
   }
   if (/^\/consultations\/?$/.test(path)) return { name: 'consultations' };
   if (/^\/inbox\/?$/.test(path)) return { name: 'inbox' };
+  const conf = /^\/conf\/([^/]+)\/?$/.exec(path);
+  if (conf) return { name: 'conference', token: conf[1]! };
   return { name: 'chats' };
 }
 
@@ -29,6 +32,8 @@ export function routePath(route: Route): string {
       return '/consultations';
     case 'inbox':
       return '/inbox';
+    case 'conference':
+      return `/conf/${encodeURIComponent(route.token)}`;
     default:
       return '/';
   }

@@ -79,3 +79,19 @@ export type {
   TopicState,
   User,
 } from '@careline/protocol';
+
+// Scheduled video conferences (seed 004; docs/conferences.md).
+export * from './conference.ts';
+export type {
+  ConferenceAccess,
+  ConferenceExchange,
+  ConferenceInfo,
+  ConferenceMedia,
+  ConferenceParticipantInfo,
+  ConferenceParticipantView,
+  ConferenceQueue,
+  ConferenceRole,
+  ConferenceSockFrame,
+  ConferenceStatus,
+  ConferenceTransition,
+} from '@careline/protocol';
