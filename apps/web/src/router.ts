@@ -5,7 +5,8 @@ export type Route =
   | { name: 'chats' }
   | { name: 'chat'; id: string }
   | { name: 'consultations' }
-  | { name: 'inbox' };
+  | { name: 'inbox' }
+  | { name: 'desk' };
 
 export function parseRoute(path: string): Route {
   const chat = /^\/c\/([^/]+)\/?$/.exec(path);
@@ -18,6 +19,7 @@ export function parseRoute(path: string): Route {
   }
   if (/^\/consultations\/?$/.test(path)) return { name: 'consultations' };
   if (/^\/inbox\/?$/.test(path)) return { name: 'inbox' };
+  if (/^\/desk\/?$/.test(path)) return { name: 'desk' };
   return { name: 'chats' };
 }
 
@@ -29,6 +31,8 @@ export function routePath(route: Route): string {
       return '/consultations';
     case 'inbox':
       return '/inbox';
+    case 'desk':
+      return '/desk';
     default:
       return '/';
   }
