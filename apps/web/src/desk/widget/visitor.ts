@@ -337,7 +337,15 @@ export class VisitorClient {
     const url = new URL('/ws', this.#o.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('token', this.token);
-    const ws = new WS(url.toString());
+    let ws: WebSocket;
+    try {
+      ws = new WS(url.toString());
+    } catch {
+      // WebSockets disabled here (a policy, an old browser): long-polling from now on.
+      this.#wsFailures = 2;
+      this.#connect();
+      return;
+    }
     this.#ws = ws;
     let opened = false;
     ws.onopen = () => {
