@@ -382,4 +382,11 @@ export type ServerFrame =
   | EventFrame
   | RefreshedFrame
   | ErrorFrame
-  | CallEventFrame;
+  | CallEventFrame
+  | DeskEventFrame;
+
+/** A front-desk event (docs/desk.md): seed 002's message shape, `type` the event's name, `mid` time-ordered. */
+export interface DeskEventFrame {
+  type: 'desk';
+  event: Record<string, unknown>;
+}

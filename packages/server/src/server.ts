@@ -24,6 +24,8 @@ import { LongPoll } from './longpoll/longpoll.ts';
 import { longPollRoutes } from './longpoll/routes.ts';
 import { MqttEndpoint } from './mqtt/server.ts';
 import { startCallTimers, type CallTimers } from './calls/index.ts';
+import { startDesk, type Desk } from './desk/index.ts';
+import { deskRoutes } from './http/routes/desk.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -47,6 +49,8 @@ export interface CarelineServer {
   webhooks: Webhooks;
   /** This node's runner of call timers (ring timeouts, heartbeat checks). */
   callTimers: CallTimers;
+  /** The front desk (docs/desk.md): its service and this node's runner of SLA checks. */
+  desk: Desk;
 }
 
 export interface StartOptions {
@@ -85,14 +89,16 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const push = startPush(core, metrics, logger);
   const webhooks = startWebhooks(core, metrics, logger);
   const callTimers = startCallTimers(core, logger);
-  const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
+  const desk = startDesk(core, logger);
+  const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now(), monitorStats: () => desk.service.monitorStats() };
   const shared = redis ?? core.redis;
   const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
   // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut
   // (Node answers 408 and closes); so is an idle keep-alive connection. Node checks the first
   // two every `connectionsCheckingInterval` (read at listen), so that follows the timeouts.
   const longpoll = new LongPoll(core);
-  longPollRoutes(http, core, longpoll);
+  longPollRoutes(http, core, longpoll, desk.service);
+  deskRoutes(http, core, desk.service);
   const h = config.http;
   http.server.headersTimeout = h.headersTimeoutMs;
   http.server.requestTimeout = Math.max(h.requestTimeoutMs, h.headersTimeoutMs);
@@ -125,6 +131,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     ws.attach(upgrades as unknown as Server);
   } else ws.attach(http.server);
   longpoll.attach(realtime);
+  desk.service.attach(registry);
   const mqttPort = mqtt ? await mqtt.listen(config.mqtt.host, config.mqtt.port) : undefined;
   if (mqtt) logger.info({ mqtt: { host: config.mqtt.host, port: mqttPort } }, 'MQTT listening');
 
@@ -153,12 +160,14 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await push.close();
       await webhooks.close();
       await callTimers.close();
+      await desk.close();
       await core.close();
     })());
   return {
     core, http, realtime, ws, longpoll, logger, url, port, close,
     push,
     callTimers,
+    desk,
     ...(mqtt ? { mqtt, mqttPort } : {}),
     webhooks,
   };

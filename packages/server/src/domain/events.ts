@@ -84,6 +84,13 @@ export type DomainEvent =
       by: string;
       /** The connection that acted: it got its answer already. */
       origin?: string;
+    }
+  | {
+      /** A front-desk event (docs/desk.md): a `desk` frame with it to every connection of the recipients. */
+      kind: 'desk.event';
+      tenant_id: string;
+      recipients: readonly string[];
+      event: Record<string, unknown>;
     };
 
 export type DomainEventKind = DomainEvent['kind'];

@@ -15,6 +15,7 @@ import type { UserRole } from './types.ts';
 import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationMode, NotificationTarget, NotificationUnread, Team, TenantSettings,
 } from './types.ts';
+import type { DeskStore } from '../desk/types.ts';
 
 export interface TenantStore {
   /** Creates a tenant and its `system` user. Throws `tenant.exists` when the id is taken. */
@@ -393,6 +394,8 @@ export interface Storage {
   readonly calls: CallStore;
   /** Full-text search over messages (`SearchStore`). */
   readonly search: SearchStore;
+  /** The front desk: widget keys, visitors, chats and their queue (`DeskStore`, docs/desk.md). */
+  readonly desk: DeskStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

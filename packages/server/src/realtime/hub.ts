@@ -285,6 +285,8 @@ export class Hub {
         return;
       case 'call.changed':
         return this.#onCall(e);
+      case 'desk.event':
+        return this.#toUsers(e.tenant_id, e.recipients, { type: 'desk', event: e.event });
       case 'presence.changed': {
         const set = this.#watchers.get(e.tenant_id)?.get(e.user_id);
         if (!set) return;

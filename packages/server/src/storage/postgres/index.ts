@@ -34,7 +34,9 @@ import { PgUploadStore } from './files-uploads.ts';
 import { PgRetentionStore } from './files-retention.ts';
 import { PgCallStore } from './calls.ts';
 import type { CallStore } from '../../domain/ports.ts';
+import type { DeskStore } from '../../desk/types.ts';
 import { PgSearchStore } from './search.ts';
+import { PgDeskStore } from './desk.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -66,6 +68,7 @@ export class PostgresStorage implements Storage {
   readonly retention: RetentionStore;
   readonly calls: CallStore;
   readonly search: SearchStore;
+  readonly desk: DeskStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -88,6 +91,7 @@ export class PostgresStorage implements Storage {
     this.retention = new PgRetentionStore(db);
     this.calls = new PgCallStore(db);
     this.search = new PgSearchStore(db);
+    this.desk = new PgDeskStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

@@ -24,6 +24,7 @@ import { SqliteUploadStore } from './files-uploads.ts';
 import { SqliteRetentionStore } from './files-retention.ts';
 import { SqliteCallStore } from './calls.ts';
 import { SqliteSearchStore } from './search.ts';
+import { SqliteDeskStore } from './desk.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -47,6 +48,7 @@ export interface SqliteStores {
   retention: SqliteRetentionStore;
   calls: SqliteCallStore;
   search: SqliteSearchStore;
+  desk: SqliteDeskStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -71,6 +73,7 @@ export function openStores(db: Db): SqliteStores {
     retention: new SqliteRetentionStore(db),
     calls: new SqliteCallStore(db, messages),
     search: new SqliteSearchStore(db),
+    desk: new SqliteDeskStore(db),
   };
 }
 
@@ -101,6 +104,8 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   retention: ['setPolicy', 'setHold', 'expireMessages'],
   calls: ['create', 'update', 'beat'],
   search: [],
+  desk: ['createKey', 'revokeKey', 'createVisitor', 'track', 'touchVisitor', 'setPatient', 'ensureStaff', 'openChat', 'claim', 'transfer', 'close', 'firstResponse',
+    'escalate', 'link', 'ack', 'appendEvent', 'putSla'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];
