@@ -84,7 +84,7 @@ describe('the front desk widget and staff console', () => {
       frame = page.frames().find((f) => f.url().includes('/widget/frame.html'));
       assert.ok(frame, 'the widget frame is loaded');
     });
-    await frame!.locator('body[data-ready="1"]').waitFor();
+    await frame!.locator('body[data-ready="1"]').waitFor({ state: 'attached' });
     return frame!;
   }
 

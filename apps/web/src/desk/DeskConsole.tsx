@@ -254,7 +254,7 @@ function ChatPanel({ store, api, chatId, staff, names, onChanged, onClosed, onEr
   const [text, setText] = useState('');
   const [sending, setSending] = useState(false);
   const [form, setForm] = useState<'none' | 'transfer' | 'close'>('none');
-  const logRef = useRef<HTMLOListElement>(null);
+  const logRef = useRef<HTMLDivElement>(null);
 
   const load = useCallback(async () => {
     try {
@@ -351,11 +351,13 @@ function ChatPanel({ store, api, chatId, staff, names, onChanged, onClosed, onEr
         }} />
       )}
       {chat.note && <p className="desk-note small">{chat.note}</p>}
-      <ol className="desk-log" role="log" aria-live="polite" aria-label={t('desk.chatLog')} tabIndex={0} ref={logRef} data-testid="desk-log">
-        {chat.msgs.map((m, i) => (
-          <DeskMessage key={m.mid ?? i} m={m} me={me?.id ?? ''} names={names} />
-        ))}
-      </ol>
+      <div className="desk-log" role="log" aria-live="polite" aria-label={t('desk.chatLog')} tabIndex={0} ref={logRef} data-testid="desk-log">
+        <ol>
+          {chat.msgs.map((m, i) => (
+            <DeskMessage key={m.mid ?? i} m={m} me={me?.id ?? ''} names={names} />
+          ))}
+        </ol>
+      </div>
       {closed ? (
         <p className="placeholder">{t('desk.closedChat')}</p>
       ) : (

@@ -1,7 +1,7 @@
 /**
  * The front desk's REST calls for staff (docs/desk.md), made with the signed-in user's token
  * through the SDK's `client.api` (its auth, time-out and error handling). The desk's paths
- * (seed 002's `/api/…` and `/api/desk/…`) sit beside `/api/v2`, hence the `/..` prefix.
+ * (seed 002's `/api/…` and `/api/desk/…`) sit beside `/api/v2`, hence the `/../..` prefix (`/api/v2/../../api/desk/…` is `/api/desk/…`).
  */
 import type { CarelineClient } from '@careline/sdk';
 
@@ -87,7 +87,7 @@ export class DeskApi {
   }
 
   #req<T>(method: string, path: string, opts: { query?: Record<string, string | undefined>; body?: unknown } = {}): Promise<T> {
-    return this.#client.api.request<T>(method, `/..${path}`, opts);
+    return this.#client.api.request<T>(method, `/../..${path}`, opts);
   }
 
   /** The staff member's state (`GET /api/state/init`): their organisation and active chats. */

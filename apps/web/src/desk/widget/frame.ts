@@ -16,6 +16,7 @@ document.title = s.title;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const log = $<HTMLOListElement>('log');
+const scroll = $<HTMLDivElement>('scroll');
 const status = $<HTMLParagraphElement>('status');
 const form = $<HTMLFormElement>('form');
 const text = $<HTMLTextAreaElement>('text');
@@ -26,7 +27,7 @@ $('text-label').textContent = s.label;
 text.placeholder = s.placeholder;
 send.textContent = s.send;
 close.setAttribute('aria-label', s.close);
-log.setAttribute('aria-label', s.log);
+scroll.setAttribute('aria-label', s.log);
 
 const inFrame = window.parent !== window;
 const toPage = (msg: object) => {
@@ -58,7 +59,7 @@ function show(m: SeedMessage, mine: boolean): void {
   } else return;
   li.dataset['mid'] = m.mid ?? '';
   log.append(li);
-  log.scrollTop = log.scrollHeight;
+  scroll.scrollTop = scroll.scrollHeight;
   if (!mine && !open) {
     unread++;
     toPage({ type: 'unread', unread });
@@ -70,10 +71,24 @@ function setStatus(t: string, error = false): void {
   status.classList.toggle('error', error);
 }
 
+/** The frame's storage, or (blocked in a third-party frame) the page's, through the loader. */
+const pageKept = new Map<string, string>();
+const storage = safeStorage() ?? {
+  getItem: (k: string) => pageKept.get(k) ?? null,
+  setItem: (k: string, v: string) => {
+    pageKept.set(k, v);
+    toPage({ type: 'save', data: JSON.stringify(Object.fromEntries(pageKept)) });
+  },
+  removeItem: (k: string) => {
+    pageKept.delete(k);
+    toPage({ type: 'save', data: JSON.stringify(Object.fromEntries(pageKept)) });
+  },
+};
+
 const client = new VisitorClient({
   baseUrl: location.origin,
   key: params.get('key') ?? '',
-  storage: safeStorage(),
+  storage,
   page: { url: params.get('url') ?? '', title: params.get('title') ?? '', referer: params.get('referer') ?? '' },
   env: { os: navigator.platform ?? '', browser: navigator.userAgent.slice(0, 300) },
   on: {
@@ -96,11 +111,28 @@ const client = new VisitorClient({
 document.body.dataset['transport'] = 'none';
 client.onTransport = (t) => (document.body.dataset['transport'] = t);
 
-void client.start().then(() => {
-  document.body.dataset['ready'] = '1';
-  for (const m of client.history()) show(m, m.from?.id === client.uid);
-});
-
+let started = false;
+let pendingPage: { url: string; title: string; referer: string } | null = null;
+/** Starts once the page answered (its saved visitor), or after a second without an answer. */
+let startTimer: ReturnType<typeof setTimeout> | undefined;
+const start = () => {
+  if (started) return;
+  started = true;
+  clearTimeout(startTimer);
+  client.start().then(
+    () => {
+      document.body.dataset['ready'] = '1';
+      for (const m of client.history()) show(m, m.from?.id === client.uid);
+      if (pendingPage) void client.track(pendingPage).catch(() => undefined);
+    },
+    (err: unknown) => {
+      document.body.dataset['ready'] = 'failed';
+      setStatus(s.unavailable.replace('{reason}', err instanceof Error ? err.message : String(err)), true);
+    },
+  );
+};
+if (inFrame) startTimer = setTimeout(start, 1000);
+else start();
 form.addEventListener('submit', (e) => {
   e.preventDefault();
   const value = text.value.trim();
@@ -129,7 +161,7 @@ document.addEventListener('keydown', (e) => {
 close.addEventListener('click', () => toPage({ type: 'close' }));
 if (!inFrame) close.hidden = true;
 
-window.addEventListener('message', (e: MessageEvent<{ careline?: string; type?: string; url?: string; title?: string; referer?: string }>) => {
+window.addEventListener('message', (e: MessageEvent<{ careline?: string; type?: string; url?: string; title?: string; referer?: string; saved?: string | null }>) => {
   if (e.source !== window.parent || e.data?.careline !== 'widget') return;
   const d = e.data;
   if (d.type === 'open') {
@@ -138,7 +170,21 @@ window.addEventListener('message', (e: MessageEvent<{ careline?: string; type?: 
     toPage({ type: 'unread', unread });
     text.focus();
   } else if (d.type === 'close') open = false;
-  else if (d.type === 'page') void client.track({ url: String(d.url ?? ''), title: String(d.title ?? ''), referer: String(d.referer ?? '') });
+  else if (d.type === 'page') {
+    const page = { url: String(d.url ?? ''), title: String(d.title ?? ''), referer: String(d.referer ?? '') };
+    if (!started) {
+      // The first answer of the page: its saved visitor (when this frame has no storage).
+      if (typeof d.saved === 'string') {
+        try {
+          for (const [k, v] of Object.entries(JSON.parse(d.saved) as Record<string, unknown>)) if (typeof v === 'string') pageKept.set(k, v);
+        } catch {
+          // Nothing usable: a new visitor.
+        }
+      }
+      start();
+    } else if (document.body.dataset['ready'] === '1') void client.track(page).catch(() => undefined);
+    else pendingPage = page;
+  }
 });
 toPage({ type: 'ready' });
 

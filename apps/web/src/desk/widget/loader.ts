@@ -17,8 +17,8 @@ interface FrameMessage {
   careline?: 'widget';
   type?: string;
   unread?: number;
-  label?: string;
-  open?: boolean;
+  /** `save`: the visitor's id and token, for browsers that keep no storage in a third-party frame. */
+  data?: string;
 }
 
 (() => {
@@ -32,6 +32,24 @@ interface FrameMessage {
   const lang = docLang.startsWith('zh') ? 'zh-CN' : 'en';
   const left = script.dataset['position'] === 'left';
   const label0 = lang === 'zh-CN' ? '在线咨询' : 'Chat with us';
+
+  // Where a browser blocks storage in third-party frames, the frame keeps the visitor (id and
+  // token, nothing of the chat) in the page's own storage, through this script.
+  const storeKey = `careline-widget:${key.slice(0, 16)}`;
+  const load = () => {
+    try {
+      return localStorage.getItem(storeKey);
+    } catch {
+      return null;
+    }
+  };
+  const store = (v: string) => {
+    try {
+      localStorage.setItem(storeKey, v);
+    } catch {
+      // Not kept: the next page starts a new visitor.
+    }
+  };
 
   const page = () => ({ url: location.href.slice(0, 2000), title: document.title.slice(0, 300), referer: document.referrer.slice(0, 2000) });
 
@@ -83,7 +101,8 @@ iframe[hidden]{display:none}
       badge.hidden = n === 0 || open;
       badge.textContent = String(n);
       button.setAttribute('aria-label', n > 0 ? `${label0} (${n})` : label0);
-    } else if (d.type === 'ready') post({ type: 'page', ...page() });
+    } else if (d.type === 'ready') post({ type: 'page', ...page(), saved: load() });
+    else if (d.type === 'save' && typeof d.data === 'string' && d.data.length < 16384) store(d.data);
   });
 
   // A single-page site: tell the frame the new address (it tracks the visit again).

@@ -18,6 +18,7 @@ const en = {
   ended: 'The chat has ended. Write again to start a new one.',
   reconnecting: 'Connection lost. Reconnecting…',
   failed: 'Could not send: {reason}',
+  unavailable: 'The chat is not available right now: {reason}',
 };
 
 export const strings: Record<WidgetLang, typeof en> = {
@@ -39,5 +40,6 @@ export const strings: Record<WidgetLang, typeof en> = {
     ended: '对话已结束。再次发送消息即可开始新的对话。',
     reconnecting: '连接已断开,正在重新连接……',
     failed: '发送失败:{reason}',
+    unavailable: '在线咨询暂时不可用:{reason}',
   },
 };

@@ -131,13 +131,16 @@ export class VisitorClient {
   #pollAbort: AbortController | null = null;
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #interval = 30;
+  /** Staff names seen in `join_chat` events (Careline message frames carry only ids). */
+  readonly #names = new Map<string, string>();
 
   constructor(opts: VisitorOptions) {
     this.#o = opts;
   }
 
   get #fetch(): typeof fetch {
-    return this.#o.fetch ?? fetch;
+    // Called unbound: a browser's fetch refuses another `this`.
+    return this.#o.fetch ?? ((input, init) => globalThis.fetch(input, init));
   }
 
   #get(k: string): string | null {
@@ -364,7 +367,7 @@ export class VisitorClient {
       } catch {
         return;
       }
-      if (f.type === 'message' && f.message) this.#onItem(fromCareline(f.message, this.cid));
+      if (f.type === 'message' && f.message) this.#onItem(fromCareline(f.message, this.cid, this.#names));
       else if (f.type === 'desk' && f.event) this.#onItem(f.event);
     };
     ws.onclose = () => {
@@ -442,6 +445,7 @@ export class VisitorClient {
         }
         return;
       case 'join_chat':
+        if (m.from?.id && m.from.name) this.#names.set(m.from.id, m.from.name);
         if (!this.#remember(m)) return;
         if (this.chat) {
           this.chat.state = 'active';
@@ -494,12 +498,12 @@ interface CarelineMessage {
 }
 
 /** A Careline `message` frame's message in seed 002's shape (`mid` = its `client_id`). */
-function fromCareline(m: CarelineMessage, cid: string): SeedMessage {
+function fromCareline(m: CarelineMessage, cid: string, names: Map<string, string>): SeedMessage {
   const t = Math.floor(m.created_at / 1000);
   const text = typeof m.content?.['text'] === 'string' ? m.content['text'] : undefined;
   return {
     cid, mid: m.client_id ?? m.id, type: text !== undefined ? 'text' : 'other', t: { t0: t, t1: t },
-    from: { id: m.sender_id, name: m.sender?.name ?? '', role: '' }, chat: { id: m.conversation_id },
+    from: { id: m.sender_id, name: m.sender?.name ?? names.get(m.sender_id) ?? '', role: '' }, chat: { id: m.conversation_id },
     ...(text !== undefined ? { text } : {}),
   };
 }
