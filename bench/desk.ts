@@ -25,6 +25,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -62,7 +63,7 @@ export interface DeskBenchResult {
   options: Omit<DeskBenchOptions, 'log'>;
   wallS: number;
   visitors: { started: number; failed: number; websocket: number; longpoll: number; pageViews: number };
-  chats: { requested: number; claimed: number; answered: number; closed: number; abandoned: number; unserved: number; claimRacesLost: number };
+  chats: { requested: number; claimed: number; answered: number; closed: number; abandoned: number; unserved: number; claimRacesLost: number; staleClaims: number };
   /** Client-measured (ms): request → claim; request → the visitor sees the first answer; claim → first answer seen; a staff answer sent → seen by the visitor. */
   waiting: Quantiles;
   firstResponse: Quantiles;
@@ -73,7 +74,7 @@ export interface DeskBenchResult {
   errors: Record<string, number>;
   /** The server's own figures (`GET /api/desk/stats`). */
   serverStats: unknown;
-  resources: { serverCpuPct: number; serverRssPeakMiB: number; serverRssEndMiB: number; loadCpuPct: number; loadRssMiB: number; cpus: number };
+  resources: { serverCpuPct: number; serverRssPeakMiB: number; serverRssEndMiB: number; loadCpuPct: number; loadRssMiB: number; cpus: number; loadavgStart: number[]; loadavgEnd: number[] };
 }
 
 const q = (h: Histogram): Quantiles => ({ n: h.n, p50: h.quantile(0.5), p90: h.quantile(0.9), p99: h.quantile(0.99), max: h.n ? h.max : NaN });
@@ -147,7 +148,11 @@ export async function runDeskBench(o: DeskBenchOptions): Promise<DeskBenchResult
     const u = new URL(String(input instanceof Request ? input.url : input));
     const body = typeof init?.body === 'string' ? init.body : '';
     const type = /"type":"(request_chat|text)"/.exec(body)?.[1];
-    const name = u.pathname === '/api/message' ? `message ${type ?? '?'}` : u.pathname.startsWith('/api/desk/chats/') ? `chat ${u.pathname.split('/').pop()}` : u.pathname === '/pull' ? '' : u.pathname;
+    const parts = u.pathname.split('/');
+    const name = u.pathname === '/api/message' ? `message ${type ?? '?'}`
+      : u.pathname.startsWith('/api/desk/chats/') ? `chat ${parts.length > 5 ? parts[5] : 'get'}`
+      : u.pathname.startsWith('/api/v2/') || u.pathname === '/pull' || u.pathname.startsWith('/api/desk/widget-keys') ? ''
+      : u.pathname;
     if (!name) return fetch(input, init);
     return timed(name, () => fetch(input, init));
   };
@@ -168,6 +173,7 @@ export async function runDeskBench(o: DeskBenchOptions): Promise<DeskBenchResult
   const deadline = t0 + o.maxS * 1000;
   const left = () => deadline - performance.now();
   const cpu0 = procStat(server.pid);
+  const loadavgStart = os.loadavg().map((x) => +x.toFixed(2));
   const load0 = process.cpuUsage();
   let rssPeak = cpu0.hwmMiB;
 
@@ -205,6 +211,7 @@ export async function runDeskBench(o: DeskBenchOptions): Promise<DeskBenchResult
     let closed = 0;
     let abandoned = 0;
     let racesLost = 0;
+    let staleClaims = 0;
     let pageViews = 0;
     let failed = 0;
     let started = 0;
@@ -348,6 +355,8 @@ export async function runDeskBench(o: DeskBenchOptions): Promise<DeskBenchResult
           await api('POST', `/api/desk/chats/${pick.chat_id}/claim`, undefined, s.token);
         } catch (e) {
           if (e instanceof DeskError && e.code === 'desk.already_claimed') racesLost++;
+          // The visitor gave up between the queue read and the claim.
+          else if (e instanceof DeskError && e.code === 'desk.chat_closed') staleClaims++;
           else err(`claim: ${e instanceof DeskError ? e.code : (e as Error).message}`);
           continue;
         }
@@ -396,7 +405,7 @@ export async function runDeskBench(o: DeskBenchOptions): Promise<DeskBenchResult
       options: { visitors: o.visitors, staff: o.staff, arrivalS: o.arrivalS, ask: o.ask, perStaff: o.perStaff, longpoll: o.longpoll, maxS: o.maxS, seed: o.seed },
       wallS,
       visitors: { started, failed, websocket: started - onLongpoll, longpoll: onLongpoll, pageViews },
-      chats: { requested, claimed, answered, closed, abandoned, unserved, claimRacesLost: racesLost },
+      chats: { requested, claimed, answered, closed, abandoned, unserved, claimRacesLost: racesLost, staleClaims },
       waiting: q(waiting), firstResponse: q(firstResponse), claimToAnswer: q(claimToAnswer), delivery: q(delivery),
       perStaff: { min: Math.min(...counts), max: Math.max(...counts), mean: counts.reduce((a, b) => a + b, 0) / Math.max(1, counts.length), counts },
       http: Object.fromEntries(Object.entries(http).map(([k, h]) => [k, q(h)])),
@@ -408,7 +417,9 @@ export async function runDeskBench(o: DeskBenchOptions): Promise<DeskBenchResult
         serverRssEndMiB: cpu1.rssMiB,
         loadCpuPct: (100 * (load1.user + load1.system)) / 1e6 / wallS,
         loadRssMiB: process.memoryUsage().rss / (1 << 20),
-        cpus: (await import('node:os')).cpus().length,
+        cpus: os.cpus().length,
+        loadavgStart,
+        loadavgEnd: os.loadavg().map((x) => +x.toFixed(2)),
       },
     };
   } finally {
@@ -425,7 +436,7 @@ export function deskTable(r: DeskBenchResult): string {
     row('visitors started / failed', `${r.visitors.started} / ${r.visitors.failed}; page views ${r.visitors.pageViews}`),
     row('chats requested / claimed / answered / closed', `${r.chats.requested} / ${r.chats.claimed} / ${r.chats.answered} / ${r.chats.closed}`),
     row('abandoned (gave up waiting) / still queued at end', `${r.chats.abandoned} / ${r.chats.unserved}`),
-    row('claim races lost (desk.already_claimed)', String(r.chats.claimRacesLost)),
+    row('claim races lost (desk.already_claimed)', `${r.chats.claimRacesLost}; claims of chats closed meanwhile ${r.chats.staleClaims}`),
     row('waiting, request → claim', qs(r.waiting)),
     row('first response, request → seen by visitor', qs(r.firstResponse)),
     row('claim → first answer seen', qs(r.claimToAnswer)),
@@ -437,6 +448,7 @@ export function deskTable(r: DeskBenchResult): string {
     ...Object.entries(r.http).sort().map(([k, v]) => row(`HTTP ${k}`, qs(v))),
     row('server CPU (of one core) / RSS peak / RSS end', `${fmt.num(r.resources.serverCpuPct)}% / ${fmt.num(r.resources.serverRssPeakMiB)} MiB / ${fmt.num(r.resources.serverRssEndMiB)} MiB`),
     row('load generator CPU / RSS', `${fmt.num(r.resources.loadCpuPct)}% / ${fmt.num(r.resources.loadRssMiB)} MiB (${r.resources.cpus} CPUs shared)`),
+    row('machine load average, start / end', `${r.resources.loadavgStart.join(' ')} / ${r.resources.loadavgEnd.join(' ')}`),
     ...(Object.keys(r.errors).length ? [row('errors', JSON.stringify(r.errors))] : []),
   ].join('\n');
 }
