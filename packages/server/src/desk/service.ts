@@ -575,6 +575,12 @@ export class DeskService {
     return rows.filter((r) => chatIds === null || (r.type !== 'ack_chat' && r.type !== 'chat_escalated' && r.type !== 'transfer_chat')).map((r) => r.body);
   }
 
+  /** The chats a user's first pull starts from: a visitor's recent chats, the chats a staff member holds. */
+  async chatIdsOf(p: UserPrincipal): Promise<string[]> {
+    const chats = STAFF_ROLES.has(p.role) ? await this.store.chatsOfStaff(p.tenantId, p.userId) : await this.store.chatsOfVisitor(p.tenantId, p.userId, 3);
+    return chats.map((c) => c.id);
+  }
+
   // ---- SLA ------------------------------------------------------------------------------------
 
   async #sla(tenantId: string, teamId: string): Promise<{ seconds: number; lead: string | null }> {
