@@ -80,6 +80,12 @@ export function percentile(sorted: readonly number[], p: number): number | null 
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+/** A transfer event as its visitor sees it: without the staff's note. */
+function withoutNote(body: Record<string, unknown>): Record<string, unknown> {
+  const { note: _note, ...event } = body['event'] as Record<string, unknown>;
+  return { ...body, event };
+}
+
 export class DeskService {
   readonly #core: Core;
   readonly #now: () => number;
@@ -388,7 +394,7 @@ export class DeskService {
     });
     const event = { chat: { id: chatId }, from_staff: c.p.userId, to_staff: 'staff' in to ? to.staff : null, to_team: 'team' in to ? to.team : null, note };
     const mid = await this.#emit(ok.chat, 'transfer_chat', this.#from(c), event, 'staff');
-    await this.#send(ok.chat, [ok.chat.visitor_id], seedEvent(tenantId, mid, 'transfer_chat', this.#from(c), chatId, { ...event, note: undefined }, this.#now()));
+    await this.#send(ok.chat, [ok.chat.visitor_id], withoutNote(seedEvent(tenantId, mid, 'transfer_chat', this.#from(c), chatId, event, this.#now())));
     if ('team' in to) {
       await this.#scheduleSla(ok.chat);
       await this.#positionsChanged(tenantId, ok.chat.team_id);
@@ -555,7 +561,7 @@ export class DeskService {
   }
 
   async #send(chat: Chat, recipients: string[], event: Record<string, unknown>): Promise<void> {
-    this.#core.bus.publish({ kind: 'desk.event', tenant_id: chat.tenant_id, recipients, event: JSON.parse(JSON.stringify(event)) as Record<string, unknown> });
+    this.#core.bus.publish({ kind: 'desk.event', tenant_id: chat.tenant_id, recipients, event });
   }
 
   /**
@@ -571,8 +577,9 @@ export class DeskService {
       if (chatIds.length === 0) return [];
     }
     const rows = await this.store.eventsAfter(p.tenantId, chatIds, version, 200);
-    // A visitor never sees the staff's notes or acknowledgements.
-    return rows.filter((r) => chatIds === null || (r.type !== 'ack_chat' && r.type !== 'chat_escalated' && r.type !== 'transfer_chat')).map((r) => r.body);
+    if (chatIds === null) return rows.map((r) => r.body);
+    // A visitor never sees the staff's acknowledgements, escalations or hand-over notes.
+    return rows.filter((r) => r.type !== 'ack_chat' && r.type !== 'chat_escalated').map((r) => (r.type === 'transfer_chat' ? withoutNote(r.body) : r.body));
   }
 
   /** The chats a user's first pull starts from: a visitor's recent chats, the chats a staff member holds. */
