@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { CHAT_ID_RE, MID_RE, SID_RE, TID_RE, VID_RE, isTidOf, newMid, newTid, newVid, stamp } from '../../src/desk/ids.ts';
 import { pullUntil, requestChat, seedText, visitor, widgetKey, type DeskVisitor } from './support.ts';
+import { WsClient } from '../support/ws-client.ts';
 
 describe('front desk ids', () => {
   it('have seed 002\'s formats and lengths', () => {
@@ -205,6 +206,31 @@ describe('seed 002 endpoints', () => {
     assert.equal(me.track_id, r.body.track_id);
     // A visitor may not read the visitor list.
     assert.equal((await s.call('GET', `/api/users/online?cid=${cid}`, { token: v.token })).body.code, 'desk.not_staff');
+  });
+
+  it('/ws carries desk events as {type: "desk", event} frames: the visitor list changed, a chat requested, and the chat\'s messages', async () => {
+    await s.call('GET', '/api/staff/info', { token: nurse2.token });
+    const ws = await WsClient.open(s.wsUrl, nurse2.token);
+    try {
+      const v = await visitor(s, key);
+      await s.call('POST', '/api/user/track', { token: v.token, body: { uid: v.uid, cid, url: 'https://clinic.example/' } });
+      const changed = await ws.next((f) => f.type === 'desk' && f.event.type === 'users_changed' && f.event.event.uids.includes(v.uid));
+      assert.equal(changed.event.cid, cid);
+      assert.match(changed.event.mid, MID_RE);
+      const { chatId, mid } = await requestChat(s, cid, v);
+      const req = await ws.next((f) => f.type === 'desk' && f.event.type === 'request_chat' && f.event.chat.id === chatId);
+      assert.equal(req.event.mid, mid);
+      assert.deepEqual(req.event.event.uids, [v.uid]);
+      assert.equal(req.event.from.role, 'user');
+      await s.call('POST', `/api/desk/chats/${chatId}/claim`, { token: nurse2.token });
+      const sent = await s.call('POST', '/api/message', { token: v.token, body: seedText(cid, { id: v.uid, role: 'user' }, chatId, 'Is parking free?') });
+      const msg = await ws.next((f) => f.type === 'message' && f.message.conversation_id === chatId);
+      assert.equal(msg.message.client_id, sent.body.mid, 'the mid is the message\'s client id');
+      assert.equal(msg.message.content.text, 'Is parking free?');
+      await s.call('POST', `/api/desk/chats/${chatId}/close`, { token: nurse2.token, body: { outcome: 'resolved' } });
+    } finally {
+      ws.close();
+    }
   });
 
   it('/api/staff/info and /api/staff/online', async () => {
