@@ -30,6 +30,8 @@ const STATE_MSGS = 50;
 /** Visitors considered for the online list: seen within this long. */
 const ONLINE_WINDOW_MS = 24 * 3600_000;
 const ONLINE_MAX = 1000;
+/** `users_changed` events of an organisation are coalesced over this long. */
+const USERS_CHANGED_MS = 300;
 
 type UserPrincipal = Principal & { kind: 'user' };
 
@@ -80,6 +82,12 @@ export function percentile(sorted: readonly number[], p: number): number | null 
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+/** A transfer event as its visitor sees it: without the staff's note. */
+function withoutNote(body: Record<string, unknown>): Record<string, unknown> {
+  const { note: _note, ...event } = body['event'] as Record<string, unknown>;
+  return { ...body, event };
+}
+
 export class DeskService {
   readonly #core: Core;
   readonly #now: () => number;
@@ -87,6 +95,8 @@ export class DeskService {
   #registry: Pick<NodeRegistry, 'address' | 'lookup'> | null = null;
   /** Staff rows known on this node (tenant\0user → row): `ensureStaff` writes only the first time. */
   readonly #staff = new Map<string, DeskStaff>();
+  /** Visitors whose visit changed, per organisation, told to staff together (`users_changed`). */
+  readonly #changed = new Map<string, Set<string>>();
   /** Tenants whose escalation notification kind is registered (this process). */
   readonly #kinds = new Set<string>();
   /** A SLA job was enqueued (the local runner looks at once). */
@@ -130,7 +140,10 @@ export class DeskService {
     const k = `${tenantId}\0${userId}`;
     const known = this.#staff.get(k);
     if (known) return known;
-    const row = (await this.store.getStaff(tenantId, userId)) ?? (await this.store.ensureStaff(tenantId, userId, newSid(), this.#now()));
+    let row = await this.store.getStaff(tenantId, userId);
+    if (!row) {
+      row = await this.store.ensureStaff(tenantId, userId, newSid(), this.#now());
+    }
     if (this.#staff.size > 50_000) this.#staff.clear();
     this.#staff.set(k, row);
     return row;
@@ -388,7 +401,7 @@ export class DeskService {
     });
     const event = { chat: { id: chatId }, from_staff: c.p.userId, to_staff: 'staff' in to ? to.staff : null, to_team: 'team' in to ? to.team : null, note };
     const mid = await this.#emit(ok.chat, 'transfer_chat', this.#from(c), event, 'staff');
-    await this.#send(ok.chat, [ok.chat.visitor_id], seedEvent(tenantId, mid, 'transfer_chat', this.#from(c), chatId, { ...event, note: undefined }, this.#now()));
+    await this.#send(ok.chat, [ok.chat.visitor_id], withoutNote(seedEvent(tenantId, mid, 'transfer_chat', this.#from(c), chatId, event, this.#now())));
     if ('team' in to) {
       await this.#scheduleSla(ok.chat);
       await this.#positionsChanged(tenantId, ok.chat.team_id);
@@ -494,9 +507,7 @@ export class DeskService {
     const tid = newTid(c.visitor.id, now);
     const visit: Visit = { url: body.url, title: body.title ?? '', referer: body.referer ?? '', os: body.os ?? '', browser: body.browser ?? '' };
     await this.store.track(c.p.tenantId, c.visitor.id, tid, visit, now);
-    const staff = await this.store.listStaff(c.p.tenantId);
-    const ev = seedEvent(c.p.tenantId, newMid(now), 'users_changed', this.#from(c), '', { uids: [c.visitor.id] }, now);
-    this.#core.bus.publish({ kind: 'desk.event', tenant_id: c.p.tenantId, recipients: staff.map((s) => s.user_id), event: ev });
+    this.#usersChanged(c.p.tenantId, c.visitor.id);
     return { code: 0, msg: 'ok', track_id: tid };
   }
 
@@ -505,11 +516,7 @@ export class DeskService {
     const recent = await this.store.recentVisitors(tenantId, this.#now() - ONLINE_WINDOW_MS, ONLINE_MAX);
     const status = await Promise.all(recent.map((v) => this.#core.presence.status(tenantId, v.id).catch(() => ({ online: false, last_seen: null, connections: 0 }))));
     const online = recent.filter((_, i) => status[i]!.online);
-    const chats = new Map<string, Chat>();
-    for (const v of online) {
-      const open = (await this.store.chatsOfVisitor(tenantId, v.id, 3)).find((x) => x.state !== 'closed');
-      if (open) chats.set(v.id, open);
-    }
+    const chats = new Map<string, Chat>((await this.store.openChats(tenantId, 10_000)).map((x) => [x.visitor_id, x]));
     return online.map((v) => ({
       uid: v.id, fp: v.fp, track_id: v.track_id ?? '', url: v.url ?? '', title: v.title ?? '', referer: v.referer ?? '', os: v.os ?? '', browser: v.browser ?? '',
       online: true, last_seen: v.seen_at, first_seen: v.created_at, chat_id: chats.get(v.id)?.id ?? '', chat_state: chats.get(v.id)?.state ?? '', patient_id: v.patient_id ?? '',
@@ -522,11 +529,13 @@ export class DeskService {
     const status = await Promise.all(staff.map((s) => this.#core.presence.status(tenantId, s.user_id).catch(() => ({ online: false, last_seen: null, connections: 0 }))));
     const online = staff.filter((_, i) => status[i]!.online);
     const users = new Map((await this.#core.storage.users.getUsers(tenantId, online.map((s) => s.user_id))).map((u) => [u.id, u]));
+    const held = new Map<string, number>();
+    if (c.kind === 'staff') for (const x of await this.store.openChats(tenantId, 10_000)) if (x.staff_id) held.set(x.staff_id, (held.get(x.staff_id) ?? 0) + 1);
     const out = [];
     for (const s of online) {
       const u = users.get(s.user_id);
       if (!u || u.disabled || !STAFF_ROLES.has(u.role)) continue;
-      out.push({ uid: s.user_id, staff_id: s.sid, name: u.name, online: true, ...(c.kind === 'staff' ? { active_chats: (await this.store.chatsOfStaff(tenantId, s.user_id)).length } : {}) });
+      out.push({ uid: s.user_id, staff_id: s.sid, name: u.name, online: true, ...(c.kind === 'staff' ? { active_chats: held.get(s.user_id) ?? 0 } : {}) });
     }
     return out;
   }
@@ -540,6 +549,29 @@ export class DeskService {
     };
   }
 
+  /** The organisation's desk staff (user ids): read each time, so staff who joined on another node are told at once. */
+  async #staffOf(tenantId: string): Promise<string[]> {
+    return (await this.store.listStaff(tenantId)).map((s) => s.user_id);
+  }
+
+  /** Tells the organisation's staff that visitors changed: at most one event per organisation per USERS_CHANGED_MS on this node, with every vid since. */
+  #usersChanged(tenantId: string, vid: string): void {
+    let set = this.#changed.get(tenantId);
+    if (set) {
+      set.add(vid);
+      return;
+    }
+    this.#changed.set(tenantId, (set = new Set([vid])));
+    setTimeout(() => {
+      this.#changed.delete(tenantId);
+      void this.#staffOf(tenantId).then((staff) => {
+        const now = this.#now();
+        const ev = seedEvent(tenantId, newMid(now), 'users_changed', { id: 'system', name: '', role: 'staff' }, '', { uids: [...set] }, now);
+        this.#core.bus.publish({ kind: 'desk.event', tenant_id: tenantId, recipients: staff, event: ev });
+      }, () => {});
+    }, USERS_CHANGED_MS).unref();
+  }
+
   // ---- events --------------------------------------------------------------------------------
 
   /** Stores a chat's event and sends it: to every staff member of the organisation, and (`all`) the chat's visitor. Returns its mid. */
@@ -548,14 +580,14 @@ export class DeskService {
     const mid = newMid(now);
     const body = seedEvent(chat.tenant_id, mid, type, from, chat.id, event, now);
     await this.store.appendEvent({ tenant_id: chat.tenant_id, mid, chat_id: chat.id, type, body, at: now });
-    const staff = (await this.store.listStaff(chat.tenant_id)).map((s) => s.user_id);
+    const staff = await this.#staffOf(chat.tenant_id);
     const recipients = to === 'all' ? [...new Set([...staff, chat.visitor_id])] : staff;
     this.#core.bus.publish({ kind: 'desk.event', tenant_id: chat.tenant_id, recipients, event: body });
     return mid;
   }
 
   async #send(chat: Chat, recipients: string[], event: Record<string, unknown>): Promise<void> {
-    this.#core.bus.publish({ kind: 'desk.event', tenant_id: chat.tenant_id, recipients, event: JSON.parse(JSON.stringify(event)) as Record<string, unknown> });
+    this.#core.bus.publish({ kind: 'desk.event', tenant_id: chat.tenant_id, recipients, event });
   }
 
   /**
@@ -571,8 +603,15 @@ export class DeskService {
       if (chatIds.length === 0) return [];
     }
     const rows = await this.store.eventsAfter(p.tenantId, chatIds, version, 200);
-    // A visitor never sees the staff's notes or acknowledgements.
-    return rows.filter((r) => chatIds === null || (r.type !== 'ack_chat' && r.type !== 'chat_escalated' && r.type !== 'transfer_chat')).map((r) => r.body);
+    if (chatIds === null) return rows.map((r) => r.body);
+    // A visitor never sees the staff's acknowledgements, escalations or hand-over notes.
+    return rows.filter((r) => r.type !== 'ack_chat' && r.type !== 'chat_escalated').map((r) => (r.type === 'transfer_chat' ? withoutNote(r.body) : r.body));
+  }
+
+  /** The chats a user's first pull starts from: a visitor's recent chats, the chats a staff member holds. */
+  async chatIdsOf(p: UserPrincipal): Promise<string[]> {
+    const chats = STAFF_ROLES.has(p.role) ? await this.store.chatsOfStaff(p.tenantId, p.userId) : await this.store.chatsOfVisitor(p.tenantId, p.userId, 3);
+    return chats.map((c) => c.id);
   }
 
   // ---- SLA ------------------------------------------------------------------------------------

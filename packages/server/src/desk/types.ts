@@ -127,6 +127,8 @@ export interface DeskStore {
   getChat(tenantId: string, id: string): Promise<Chat | null>;
   /** The visitor's chats, newest first, at most `limit`. */
   chatsOfVisitor(tenantId: string, visitorId: string, limit: number): Promise<Chat[]>;
+  /** Every open chat (`request`, `active`) of the organisation, at most `limit`. */
+  openChats(tenantId: string, limit: number): Promise<Chat[]>;
   /** The chats a staff member holds (`active`). */
   chatsOfStaff(tenantId: string, staffId: string): Promise<Chat[]>;
   /** Queued chats (`request`), in queue order (`queued_at`, id); of one team when `teamId` is given. */

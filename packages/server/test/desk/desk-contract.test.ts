@@ -68,6 +68,9 @@ onEveryBackend('desk', (label, open) => {
       assert.equal(back.chat!.queue_round, 2);
       assert.equal(back.chat!.queued_at, t0, 'keeps its place');
       assert.deepEqual((await storage.desk.queue(T, 'doctors')).map((x) => x.id), [a.id]);
+      const open = (await storage.desk.openChats(T, 1000)).map((x) => x.id);
+      assert.ok(open.includes(a.id) && open.includes(b.id));
+      assert.deepEqual(await storage.desk.openChats('other-org', 10), []);
       assert.equal((await storage.desk.close(T, b.id, 'spam', null, t0 + 5, 'n1')).ok, false, 'queued: not n1\'s');
       assert.equal((await storage.desk.close(T, b.id, 'spam', null, t0 + 5, null)).ok, true);
       const again = await storage.desk.close(T, b.id, 'spam', null, t0 + 6);

@@ -127,6 +127,11 @@ export class PgDeskStore implements DeskStore {
     return rows;
   }
 
+  async openChats(tenantId: string, limit: number): Promise<Chat[]> {
+    const { rows } = await this.#db.query<Chat>(`SELECT ${CHAT} FROM desk_chats WHERE tenant_id = $1 AND state IN ('request', 'active') ORDER BY created_at, id LIMIT $2`, [tenantId, limit]);
+    return rows;
+  }
+
   async chatsOfStaff(tenantId: string, staffId: string): Promise<Chat[]> {
     const { rows } = await this.#db.query<Chat>(`SELECT ${CHAT} FROM desk_chats WHERE tenant_id = $1 AND staff_id = $2 AND state = 'active' ORDER BY claimed_at, id`, [tenantId, staffId]);
     return rows;

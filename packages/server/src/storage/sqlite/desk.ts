@@ -143,6 +143,10 @@ export class SqliteDeskStore implements DeskStore {
     return this.#sql.get(`SELECT ${CHAT} FROM desk_chats WHERE tenant_id = ? AND visitor_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`).all(tenantId, visitorId, limit) as Chat[];
   }
 
+  async openChats(tenantId: string, limit: number): Promise<Chat[]> {
+    return this.#sql.get(`SELECT ${CHAT} FROM desk_chats WHERE tenant_id = ? AND state IN ('request', 'active') ORDER BY created_at, id LIMIT ?`).all(tenantId, limit) as Chat[];
+  }
+
   async chatsOfStaff(tenantId: string, staffId: string): Promise<Chat[]> {
     return this.#sql.get(`SELECT ${CHAT} FROM desk_chats WHERE tenant_id = ? AND staff_id = ? AND state = 'active' ORDER BY claimed_at, id`).all(tenantId, staffId) as Chat[];
   }
