@@ -3,9 +3,10 @@
  * acknowledged each chat; the staff member's own chats; the visitors on the site with the page
  * they are on; and the open chat, where the staff member answers, hands over or closes it.
  *
- * Lists refresh every few seconds and at once after an action; the open chat also when the
- * SDK delivers one of its messages (the staff member is a member of the chat's conversation
- * once they claimed it). All calls: `DeskApi` (docs/desk.md).
+ * Lists refresh on every desk event of the web client's connection (the SDK's `desk` event:
+ * a visit, a request, a claim…), after every action, and every few seconds; the open chat also
+ * when the SDK delivers one of its messages (the staff member is a member of the chat's
+ * conversation once they claimed it). All calls: `DeskApi` (docs/desk.md).
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { CarelineError } from '@careline/sdk';
@@ -14,7 +15,7 @@ import { useStore, type Store } from '../store.ts';
 import './desk.css';
 import { DeskApi, OUTCOMES, type DeskChat, type OnlineStaff, type OnlineVisitor, type QueueItem, type SeedMsg } from './api.ts';
 
-const REFRESH_MS = 2500;
+const REFRESH_MS = 5000;
 
 interface DeskData {
   queue: QueueItem[];
@@ -77,8 +78,20 @@ export function DeskConsole({ store }: { store: Store }) {
   useEffect(() => {
     void refresh();
     const timer = setInterval(() => void refresh(), REFRESH_MS);
-    return () => clearInterval(timer);
-  }, [refresh]);
+    // Desk events (a visit, a request, a claim…) refresh at once, a burst of them once.
+    let soon: ReturnType<typeof setTimeout> | undefined;
+    const off = store.client.on('desk', () => {
+      if (soon === undefined) soon = setTimeout(() => {
+        soon = undefined;
+        void refresh();
+      }, 150);
+    });
+    return () => {
+      clearInterval(timer);
+      clearTimeout(soon);
+      off();
+    };
+  }, [refresh, store]);
 
   const names = useMemo(() => {
     const m = new Map((data?.staff ?? []).map((s) => [s.uid, s.name || short(s.uid)]));
@@ -270,9 +283,14 @@ function ChatPanel({ store, api, chatId, staff, names, onChanged, onClosed, onEr
     const off = store.client.on('message', (m) => {
       if (m.conversation_id === chatId) void load();
     });
+    const offDesk = store.client.on('desk', (e) => {
+      const chat = (e['chat'] as { id?: string } | undefined)?.id;
+      if (chat === chatId) void load();
+    });
     return () => {
       clearInterval(timer);
       off();
+      offDesk();
     };
   }, [load, store, chatId]);
 

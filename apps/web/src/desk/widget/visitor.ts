@@ -404,7 +404,7 @@ export class VisitorClient {
       try {
         const q: Record<string, string> = { uid: this.uid, track_id: this.trackId, token: this.token, cursor, version: this.version };
         if (this.#o.pollTimeoutMs !== undefined) q['timeout'] = String(this.#o.pollTimeoutMs);
-        const a = await this.#call<{ data: SeedMessage[]; cursor: string }>('GET', '/pull', { query: q, auth: false, signal: abort.signal });
+        const a = await this.#call<{ data: SeedMessage[]; cursor: string; version?: string }>('GET', '/pull', { query: q, auth: false, signal: abort.signal });
         cursor = a.cursor;
         failures = 0;
         if (first) {
@@ -413,6 +413,8 @@ export class VisitorClient {
           void this.#catchUp();
         }
         for (const m of a.data) this.#onItem(m);
+        // The next pull goes on from the newest item this one carried (the server's rule).
+        if (a.version && a.version > this.version) this.version = a.version;
       } catch (err) {
         if (this.#stopped) return;
         if (err instanceof DeskError && (err.status === 401 || err.status === 403)) {
