@@ -5,6 +5,7 @@
 import { createContext, useContext } from 'react';
 import { en as filesEn, zh as filesZh } from './files/i18n.ts';
 import { en as searchEn, zh as searchZh } from './search/i18n.ts';
+import { en as deskEn, zh as deskZh } from './desk/i18n.ts';
 
 export type Lang = 'en' | 'zh-CN';
 export const LANGS: { id: Lang; label: string }[] = [
@@ -191,6 +192,7 @@ const en = {
   'dismiss': 'Dismiss',
   ...filesEn,
   ...searchEn,
+  ...deskEn,
 };
 
 export type MsgKey = keyof typeof en;
@@ -374,6 +376,7 @@ const zh: Record<MsgKey, string> = {
   'dismiss': '关闭',
   ...filesZh,
   ...searchZh,
+  ...deskZh,
 };
 
 const dictionaries: Record<Lang, Record<MsgKey, string>> = { en, 'zh-CN': zh };

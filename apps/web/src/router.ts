@@ -7,6 +7,7 @@ export type Route =
   | { name: 'consultations' }
   | { name: 'inbox' }
   | { name: 'conference'; token: string };
+  | { name: 'desk' };
 
 export function parseRoute(path: string): Route {
   const chat = /^\/c\/([^/]+)\/?$/.exec(path);
@@ -21,6 +22,7 @@ export function parseRoute(path: string): Route {
   if (/^\/inbox\/?$/.test(path)) return { name: 'inbox' };
   const conf = /^\/conf\/([^/]+)\/?$/.exec(path);
   if (conf) return { name: 'conference', token: conf[1]! };
+  if (/^\/desk\/?$/.test(path)) return { name: 'desk' };
   return { name: 'chats' };
 }
 
@@ -34,6 +36,8 @@ export function routePath(route: Route): string {
       return '/inbox';
     case 'conference':
       return `/conf/${encodeURIComponent(route.token)}`;
+    case 'desk':
+      return '/desk';
     default:
       return '/';
   }

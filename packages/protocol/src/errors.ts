@@ -169,6 +169,25 @@ export const ErrorCodes = {
   'conference.not_waiting_room': { status: 409, message: 'The conference is not in a waiting room (a conversation of type 12).' },
   'conference.queue_empty': { status: 409, message: 'Nobody is waiting in this waiting room.' },
   'conference.media_unavailable': { status: 503, message: 'The media server (Janus) did not answer; try again.' },
+  // The front desk (docs/desk.md): website visitors, staff, the triage queue.
+  'desk.key_invalid': { status: 401, message: 'The widget key is unknown or revoked.' },
+  'desk.key_forbidden': { status: 403, message: 'The widget key does not allow this page\'s origin.' },
+  'desk.rate_limited': { status: 429, message: 'Too many visitors created from this address or fingerprint; retry after details.retry_after seconds.' },
+  'desk.uid_mismatch': { status: 403, message: 'uid (or from.id) is not the user of the token.' },
+  'desk.wrong_organisation': { status: 403, message: 'cid is not the caller\'s organisation.' },
+  'desk.not_staff': { status: 403, message: 'Only staff of the organisation (role staff, doctor or admin) may do this.' },
+  'desk.chat_not_found': { status: 404, message: 'No such chat in this organisation.' },
+  'desk.not_in_chat': { status: 403, message: 'The caller is not a member of this chat.' },
+  'desk.already_claimed': { status: 409, message: 'Another staff member claimed this chat first (details.staff_id).' },
+  'desk.chat_closed': { status: 409, message: 'The chat is closed.' },
+  'desk.not_holder': { status: 409, message: 'The chat is held by another staff member (or by nobody): only its holder may do this.' },
+  'desk.invalid_message': { status: 400, message: 'The message body is malformed for its type (docs/desk.md).' },
+  'desk.invalid_transfer': { status: 400, message: 'A transfer names exactly one of to_staff and to_team, not the holder.' },
+  'desk.track_too_large': { status: 413, message: 'The visit data is too large (each field at most 2048 characters, 8 KiB in all).' },
+  'desk.staff_not_found': { status: 404, message: 'The transfer target is not staff of the organisation.' },
+  'desk.team_not_found': { status: 404, message: 'No such team in this organisation.' },
+  'desk.identify_failed': { status: 401, message: 'The host\'s user token is not valid for a patient of this organisation.' },
+  'desk.not_identified': { status: 409, message: 'The visitor has not identified as a patient yet.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

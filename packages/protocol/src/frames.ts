@@ -384,11 +384,18 @@ export type ServerFrame =
   | RefreshedFrame
   | ErrorFrame
   | CallEventFrame
-  | ConferenceEventFrame;
+  | ConferenceEventFrame
+  | DeskEventFrame;
 
 /** A conference a Careline user takes part in changed (docs/conferences.md): on every Careline connection of theirs. */
 export interface ConferenceEventFrame {
   type: 'conference';
   event: 'status' | 'info';
   conference: ConferenceInfo;
+}
+
+/** A front-desk event (docs/desk.md): seed 002's message shape, `type` the event's name, `mid` time-ordered. */
+export interface DeskEventFrame {
+  type: 'desk';
+  event: Record<string, unknown>;
 }

@@ -747,6 +747,8 @@ export class CarelineClient extends Emitter<CarelineEvents> {
         return this.emit('event', { kind: frame.kind, conversation_id: frame.conversation_id, user_ids: frame.user_ids });
       case 'pong':
         return;
+      case 'desk':
+        return this.emit('desk', frame.event);
     }
   }
 

@@ -115,4 +115,6 @@ export interface CarelineEvents {
   synced: SyncedEvent;
   /** Something went wrong that no promise reports (terminal close, failed restored send, skipped gap…). */
   error: CarelineError;
+  /** A front-desk event (docs/desk.md: `request_chat`, `join_chat`, `users_changed`…), seed 002's shape. */
+  desk: Record<string, unknown>;
 }

@@ -26,6 +26,8 @@ import { MqttEndpoint } from './mqtt/server.ts';
 import { startCallTimers, type CallTimers } from './calls/index.ts';
 import { startConferenceJobs, type ConferenceJobs } from './conferences/index.ts';
 import { CONFERENCE_SOCK_PATH, ConferenceSockEndpoint } from './conferences/sock.ts';
+import { startDesk, type Desk } from './desk/index.ts';
+import { deskRoutes } from './http/routes/desk.ts';
 
 export interface CarelineServer {
   core: Core;
@@ -52,6 +54,8 @@ export interface CarelineServer {
   /** This node's runner of conference jobs (end of time, teardown), and its conference sockets. */
   conferenceJobs: ConferenceJobs;
   conferenceSock: ConferenceSockEndpoint;
+  /** The front desk (docs/desk.md): its service and this node's runner of SLA checks. */
+  desk: Desk;
 }
 
 export interface StartOptions {
@@ -91,14 +95,16 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   const webhooks = startWebhooks(core, metrics, logger);
   const callTimers = startCallTimers(core, logger);
   const conferenceJobs = startConferenceJobs(core, logger);
-  const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
+  const desk = startDesk(core, logger);
+  const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now(), monitorStats: () => desk.service.monitorStats() };
   const shared = redis ?? core.redis;
   const http = await buildHttp({ core, metrics, logger, state, ...(shared ? { redis: shared } : {}) });
   // Slowloris: a connection that sends its headers, or its whole request, too slowly is cut
   // (Node answers 408 and closes); so is an idle keep-alive connection. Node checks the first
   // two every `connectionsCheckingInterval` (read at listen), so that follows the timeouts.
   const longpoll = new LongPoll(core);
-  longPollRoutes(http, core, longpoll);
+  longPollRoutes(http, core, longpoll, desk.service);
+  deskRoutes(http, core, desk.service);
   const h = config.http;
   http.server.headersTimeout = h.headersTimeoutMs;
   http.server.requestTimeout = Math.max(h.requestTimeoutMs, h.headersTimeoutMs);
@@ -132,6 +138,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   });
   ws.attach(upgrades as unknown as Server);
   longpoll.attach(realtime);
+  desk.service.attach(registry);
   const mqttPort = mqtt ? await mqtt.listen(config.mqtt.host, config.mqtt.port) : undefined;
   if (mqtt) logger.info({ mqtt: { host: config.mqtt.host, port: mqttPort } }, 'MQTT listening');
 
@@ -162,6 +169,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await webhooks.close();
       await callTimers.close();
       await conferenceJobs.close();
+      await desk.close();
       await core.close();
     })());
   return {
@@ -170,6 +178,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     callTimers,
     conferenceJobs,
     conferenceSock,
+    desk,
     ...(mqtt ? { mqtt, mqttPort } : {}),
     webhooks,
   };

@@ -14,6 +14,7 @@ import { ConversationList } from './ConversationList.tsx';
 import { ChatView } from './ChatView.tsx';
 import { Consultations } from './Consultations.tsx';
 import { Inbox, useInboxUnread } from './Inbox.tsx';
+import { DeskConsole, DeskNavLink } from '../desk/index.ts';
 
 export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolean; onSignOut: () => void }) {
   const { t } = useI18n();
@@ -70,6 +71,7 @@ export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolea
           <NavLink route={{ name: 'chats' }} current={route.name === 'chats' || route.name === 'chat'} icon={<ChatIcon />} label={t('nav.chats')} count={unread} testId="nav-chats" />
           <NavLink route={{ name: 'consultations' }} current={route.name === 'consultations'} icon={<StethoscopeIcon />} label={t('nav.consultations')} count={waiting} countLabel={t('nav.waiting', { count: waiting })} testId="nav-consultations" />
           <NavLink route={{ name: 'inbox' }} current={route.name === 'inbox'} icon={<BellIcon />} label={t('nav.inbox')} count={inboxUnread} testId="nav-inbox" />
+          <DeskNavLink store={store} current={route.name === 'desk'} />
         </nav>
         <main id="main" className="content" tabIndex={-1}>
           {!ready ? (
@@ -80,6 +82,8 @@ export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolea
             <Consultations store={store} />
           ) : route.name === 'inbox' ? (
             <Inbox store={store} />
+          ) : route.name === 'desk' ? (
+            <DeskConsole store={store} />
           ) : (
             <div className="split">
               <ConversationList store={store} activeId={activeId} />

@@ -390,6 +390,17 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    desk: Type.Object(
+      {
+        slaSeconds: Int(120, 'How long a front-desk chat may wait in the queue unclaimed before it escalates to the team lead (docs/desk.md), unless the organisation set its own SLA.', 1, 86_400),
+        visitorsPerIp: Int(30, 'Most visitors one client address may create with a widget key per desk.rateWindowSeconds (desk.rate_limited beyond).', 1, 1_000_000),
+        visitorsPerFingerprint: Int(5, 'Most visitors one browser fingerprint (fp) may create with a widget key per desk.rateWindowSeconds.', 1, 1_000_000),
+        rateWindowSeconds: Int(60, 'The window of the widget key\'s rate limits, in seconds.', 1, 86_400),
+        slaWorkers: Int(1, 'Front-desk SLA checks this node runs at once, from the shared job queue. 0: none here (other nodes run them).', 0, 100),
+        pollMs: Int(500, 'How often a node looks for due SLA checks when it found none.', 10, 60_000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

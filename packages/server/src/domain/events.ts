@@ -116,6 +116,13 @@ export type DomainEvent =
       waiting: readonly string[];
       /** A conference just admitted (no longer waiting). */
       admitted?: string;
+    }
+  | {
+      /** A front-desk event (docs/desk.md): a `desk` frame with it to every connection of the recipients. */
+      kind: 'desk.event';
+      tenant_id: string;
+      recipients: readonly string[];
+      event: Record<string, unknown>;
     };
 
 export type DomainEventKind = DomainEvent['kind'];

@@ -16,6 +16,7 @@ import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationMode, NotificationTarget, NotificationUnread, Team, TenantSettings,
 } from './types.ts';
 import type { ConferenceStore } from '../conferences/store.ts';
+import type { DeskStore } from '../desk/types.ts';
 
 export interface TenantStore {
   /** Creates a tenant and its `system` user. Throws `tenant.exists` when the id is taken. */
@@ -396,6 +397,8 @@ export interface Storage {
   readonly search: SearchStore;
   /** Scheduled video conferences (`conferences/store.ts`). */
   readonly conferences: ConferenceStore;
+  /** The front desk: widget keys, visitors, chats and their queue (`DeskStore`, docs/desk.md). */
+  readonly desk: DeskStore;
   /** Whether the database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

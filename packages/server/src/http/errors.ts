@@ -31,7 +31,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (e.status >= 500) req.log.error({ err }, 'request failed');
     else req.log.debug({ code: e.code }, 'request rejected');
     const retry = (e.details as { retry_after?: unknown } | undefined)?.retry_after;
-    if (e.code === 'request.rate_limited' && typeof retry === 'number') reply.header('retry-after', String(retry));
+    if ((e.code === 'request.rate_limited' || e.code === 'desk.rate_limited') && typeof retry === 'number') reply.header('retry-after', String(retry));
     void reply.code(e.status).send(e.toBody());
   });
   app.setNotFoundHandler((req, reply) => {

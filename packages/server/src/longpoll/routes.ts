@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { MessageTypes, type Message } from '@careline/protocol';
+import type { Message } from '@careline/protocol';
 import type { Api } from '../http/api.ts';
 import type { Core } from '../core.ts';
 import type { Authenticated } from '../domain/auth.ts';
@@ -15,6 +15,8 @@ import { fail, isAppError } from '../domain/errors.ts';
 import { checkCursor, decodePollCursor, encodePollCursor, type Cursor } from './cursor.ts';
 import { answerBody, type LongPoll } from './longpoll.ts';
 import { errors } from '../http/schemas.ts';
+import type { DeskService } from '../desk/service.ts';
+import { seedMessage } from '../desk/wire.ts';
 
 const PollQuery = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 8192 })),
@@ -50,21 +52,7 @@ function cursorOf(q: PollQuery, lastEventId?: string): Cursor {
   return checkCursor({ c, ...(q.since !== undefined ? { s: q.since } : {}), ...(q.notifications_after !== undefined ? { n: q.notifications_after } : {}) });
 }
 
-/** Seed 002's message object of `m`. */
-function seedMessage(tenantId: string, m: Message, sender: { name: string; role: string } | undefined) {
-  const t = Math.floor(m.created_at / 1000);
-  const text = m.type === MessageTypes.TEXT && typeof m.content?.['text'] === 'string' ? m.content['text'] : undefined;
-  const type = m.type === MessageTypes.TEXT ? 'text' : (Object.entries(MessageTypes).find(([, v]) => v === m.type)?.[0].toLowerCase() ?? String(m.type));
-  return {
-    cid: tenantId, type, t: { t0: t, t1: t }, mid: m.id,
-    from: { id: m.sender_id, name: sender?.name ?? '', role: sender && sender.role !== 'patient' ? 'staff' : 'user' },
-    chat: { id: m.conversation_id },
-    ...(text !== undefined ? { text } : { content: m.content }),
-    seq: m.seq,
-  };
-}
-
-export function longPollRoutes(app: Api, core: Core, lp: LongPoll): void {
+export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskService): void {
   const limits = app.limits;
 
   /** The caller of a request, as the WebSocket upgrade authenticates it. */
@@ -144,21 +132,50 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll): void {
         uid: Type.Optional(Type.String({ maxLength: 128 })), track_id: Type.Optional(Type.String({ maxLength: 256 })),
         token: Type.Optional(Type.String({ maxLength: 8192 })), cursor: Type.Optional(Type.String({ maxLength: 4 * 1024 * 1024 })),
         timeout: Type.Optional(Type.Integer({ minimum: 0 })),
+        version: Type.Optional(Type.String({ maxLength: 64, description: 'The state version (a mid, docs/desk.md): front-desk events after it that this client missed come first, and items whose mid is not after it are left out' })),
       }),
-      response: { 200: Type.Object({ code: Type.Integer(), msg: Type.String(), data: Type.Array(Type.Unknown()), cursor: Type.String() }), ...errors(400, 401, 403, 429) },
+      response: {
+        200: Type.Object({ code: Type.Integer(), msg: Type.String(), data: Type.Array(Type.Unknown()), cursor: Type.String(), version: Type.Optional(Type.String()) }),
+        ...errors(400, 401, 403, 429),
+      },
     },
   }, async (req, reply) => {
-    const q = req.query as { uid?: string; token?: string; cursor?: string; timeout?: number };
-    const cursor = q.cursor ? decodePollCursor(q.cursor) : { c: {} };
+    const q = req.query as { uid?: string; token?: string; cursor?: string; timeout?: number; version?: string };
+    let cursor: Cursor = q.cursor ? decodePollCursor(q.cursor) : { c: {} };
     const auth = await authenticate(req, q);
+    // A seed 002 client's first pull after state init: its chats from their start (what the
+    // snapshot had, mid ≤ version, is left out below), so nothing sent in between is missed.
+    if (!q.cursor && desk && q.version !== undefined) cursor = { c: Object.fromEntries((await desk.chatIdsOf(auth.principal)).map((id) => [id, 0])) };
     if (q.uid !== undefined && q.uid !== auth.principal.userId) throw fail('auth.forbidden', 'uid is not the token\'s user.');
-    const a = await lp.poll(auth, cursor, q.timeout !== undefined ? { timeoutMs: q.timeout } : {}, gone(reply));
-    const messages = a.frames.filter((f) => f.startsWith('{"type":"message"')).map((f) => (JSON.parse(f) as { message: Message }).message);
+    // Front-desk events stored after the client's version that it has not seen (it was between polls).
+    const missed = desk && q.version !== undefined ? await desk.eventsAfter(auth.principal, q.version) : [];
+    const a = missed.length > 0
+      ? await lp.poll(auth, cursor, { timeoutMs: 0 }, gone(reply))
+      : await lp.poll(auth, cursor, q.timeout !== undefined ? { timeoutMs: q.timeout } : {}, gone(reply));
+    const data: Record<string, unknown>[] = [...missed];
+    const messages: Message[] = [];
+    for (const f of a.frames) {
+      if (f.startsWith('{"type":"message"')) messages.push((JSON.parse(f) as { message: Message }).message);
+      else if (f.startsWith('{"type":"desk"')) data.push((JSON.parse(f) as { event: Record<string, unknown> }).event);
+    }
     const senders = new Map((await core.storage.users.getUsers(auth.principal.tenantId, [...new Set(messages.map((m) => m.sender_id))])).map((u) => [u.id, u]));
+    for (const m of messages) data.push(seedMessage(auth.principal.tenantId, m, senders.get(m.sender_id)));
+    // Seed 002's rule: what is not newer than the version is ignored; each item once.
+    const seen = new Set<string>();
+    const out = data.filter((d) => {
+      const mid = typeof d['mid'] === 'string' ? d['mid'] : '';
+      if (q.version !== undefined && /^[0-9a-v]{20}$/.test(mid) && mid <= q.version) return false;
+      if (mid === '' || seen.has(mid)) return mid === '';
+      seen.add(mid);
+      return true;
+    });
+    const mids = out.map((d) => d['mid']).filter((m): m is string => typeof m === 'string' && /^[0-9a-v]{20}$/.test(m));
+    const version = [q.version ?? '', ...mids].reduce((x, y) => (y > x ? y : x), '');
     return {
       code: 0, msg: a.close ? a.close.reason : '',
-      data: messages.map((m) => seedMessage(auth.principal.tenantId, m, senders.get(m.sender_id))),
+      data: out,
       cursor: encodePollCursor(a.cursor),
+      ...(version !== '' ? { version } : {}),
     };
   });
 

@@ -290,6 +290,8 @@ export class Hub {
         return this.#toUsers(e.tenant_id, e.careline_users, { type: 'conference', event: e.event, conference: e.conference });
       case 'conference.queue':
         return;
+      case 'desk.event':
+        return this.#toUsers(e.tenant_id, e.recipients, { type: 'desk', event: e.event });
       case 'presence.changed': {
         const set = this.#watchers.get(e.tenant_id)?.get(e.user_id);
         if (!set) return;

@@ -14,6 +14,8 @@ export interface OpsState {
   accepting: boolean;
   connections: () => number;
   startedAt: number;
+  /** More `stats` of /monitor/api/ping (the front desk's queue); a failure leaves them out. */
+  monitorStats?: () => Promise<{ name: string; value: number }[]>;
 }
 
 export function opsRoutes(app: Api, core: Core, metrics: Metrics, state: OpsState): void {
@@ -63,6 +65,7 @@ export function opsRoutes(app: Api, core: Core, metrics: Metrics, state: OpsStat
         { name: 'uptime_seconds', value: Math.round((Date.now() - state.startedAt) / 1000) },
         { name: 'pending_writes', value: core.messages.committer.pending },
         { name: 'rss_bytes', value: process.memoryUsage.rss() },
+        ...(state.monitorStats ? await state.monitorStats().catch(() => []) : []),
       ],
     };
   });

@@ -119,6 +119,7 @@ export async function webRoutes(app: Api, core: Core, distDir = webDistDir): Pro
       if (rel !== '' && rel !== 'index.html' && (await isFile(file))) {
         const immutable = rel.startsWith('assets/');
         reply.header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+        if (rel === WIDGET_SCRIPT || rel.startsWith('widget/')) reply.headers(widgetHeaders(rel));
         return reply.sendFile(rel);
       }
       // A client route (no file extension): the app's page. Anything else is not here.
@@ -143,3 +144,19 @@ async function isFile(path: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * The front-desk widget (apps/web/src/desk/widget): `/widget.js`, the script a clinic's website
+ * includes (a stable path, revalidated), and `/widget/frame.html`, the chat it shows in an
+ * iframe on this server's origin. The script may be loaded by any site; the frame may be
+ * framed by any site (it holds only the visitor's own chat, created with the public widget
+ * key), with the pages' other rules (scripts, styles and connections from this server only).
+ */
+export const WIDGET_SCRIPT = 'widget.js';
+
+function widgetHeaders(rel: string): Record<string, string> {
+  if (rel === WIDGET_SCRIPT) return { 'cross-origin-resource-policy': 'cross-origin', 'access-control-allow-origin': '*', 'x-content-type-options': 'nosniff' };
+  if (!rel.endsWith('.html')) return {};
+  return { ...HTML_HEADERS, 'content-security-policy': `${HTML_HEADERS['content-security-policy']}; frame-ancestors *` };
+}
+

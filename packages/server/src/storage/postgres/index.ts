@@ -34,9 +34,11 @@ import { PgUploadStore } from './files-uploads.ts';
 import { PgRetentionStore } from './files-retention.ts';
 import { PgCallStore } from './calls.ts';
 import type { CallStore } from '../../domain/ports.ts';
+import type { DeskStore } from '../../desk/types.ts';
 import { PgSearchStore } from './search.ts';
 import { PgConferenceStore } from './conferences.ts';
 import type { ConferenceStore } from '../../conferences/store.ts';
+import { PgDeskStore } from './desk.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -69,6 +71,7 @@ export class PostgresStorage implements Storage {
   readonly calls: CallStore;
   readonly search: SearchStore;
   readonly conferences: ConferenceStore;
+  readonly desk: DeskStore;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -92,6 +95,7 @@ export class PostgresStorage implements Storage {
     this.calls = new PgCallStore(db);
     this.search = new PgSearchStore(db);
     this.conferences = new PgConferenceStore(db);
+    this.desk = new PgDeskStore(db);
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */

@@ -25,6 +25,7 @@ import { SqliteRetentionStore } from './files-retention.ts';
 import { SqliteCallStore } from './calls.ts';
 import { SqliteSearchStore } from './search.ts';
 import { SqliteConferenceStore } from './conferences.ts';
+import { SqliteDeskStore } from './desk.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -49,6 +50,7 @@ export interface SqliteStores {
   calls: SqliteCallStore;
   search: SqliteSearchStore;
   conferences: SqliteConferenceStore;
+  desk: SqliteDeskStore;
 }
 
 export function openStores(db: Db): SqliteStores {
@@ -74,6 +76,7 @@ export function openStores(db: Db): SqliteStores {
     calls: new SqliteCallStore(db, messages),
     search: new SqliteSearchStore(db),
     conferences: new SqliteConferenceStore(db),
+    desk: new SqliteDeskStore(db),
   };
 }
 
@@ -105,6 +108,8 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   calls: ['create', 'update', 'beat'],
   search: [],
   conferences: ['create', 'update'],
+  desk: ['createKey', 'revokeKey', 'createVisitor', 'track', 'touchVisitor', 'setPatient', 'ensureStaff', 'openChat', 'claim', 'transfer', 'close', 'firstResponse',
+    'escalate', 'link', 'ack', 'appendEvent', 'putSla'],
 };
 
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];
