@@ -155,6 +155,9 @@ export const ErrorCodes = {
   'search.query_too_long': { status: 400, message: 'The search query is too long (at most 200 characters and 8 words).' },
   'search.cursor_invalid': { status: 400, message: 'The cursor is not one this search returned: pass next_cursor from the previous page of the same search.' },
   'search.date_invalid': { status: 400, message: 'A date is not valid: give ms since the epoch or an ISO 8601 date, with from before to.' },
+  // WebRTC signalling relayed between a call's participants (docs/calls.md, "WebRTC").
+  'call.rtc_invalid': { status: 400, message: 'The WebRTC signal is malformed: an offer or answer needs sdp, a candidate needs candidate, and it goes to another participant (to).' },
+  'call.rtc_not_joined': { status: 409, message: 'The sender or the receiver (details.user_id) is not joined in the call, or the call is not in progress: signals go only between joined participants.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
