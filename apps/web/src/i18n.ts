@@ -3,6 +3,7 @@
  * browser's (zh* → zh-CN, else en) and the user's choice is remembered.
  */
 import { createContext, useContext } from 'react';
+import { en as callsEn, zh as callsZh } from './calls/i18n.ts';
 
 export type Lang = 'en' | 'zh-CN';
 export const LANGS: { id: Lang; label: string }[] = [
@@ -187,6 +188,7 @@ const en = {
   'time.yesterday': 'Yesterday',
   'error.generic': 'Something went wrong: {reason}',
   'dismiss': 'Dismiss',
+  ...callsEn,
 };
 
 export type MsgKey = keyof typeof en;
@@ -368,6 +370,7 @@ const zh: Record<MsgKey, string> = {
   'time.yesterday': '昨天',
   'error.generic': '出错了：{reason}',
   'dismiss': '关闭',
+  ...callsZh,
 };
 
 const dictionaries: Record<Lang, Record<MsgKey, string>> = { en, 'zh-CN': zh };

@@ -10,6 +10,7 @@ import { MessageTypes } from '@careline/sdk';
 import { useI18n, type T } from '../i18n.ts';
 import { cardLabel, duration, fileSize, initials, safeUrl, str } from '../format.ts';
 import { FileIcon, LinkIcon, MicIcon } from './Icons.tsx';
+import { CallRecord } from '../calls/record.tsx';
 
 type Content = Record<string, unknown>;
 
@@ -109,6 +110,8 @@ export function MessageContent({ type, content }: { type: number; content: Conte
         </div>
       );
     }
+    case MessageTypes.CALL:
+      return <CallRecord content={content} t={t} />;
     case MessageTypes.CUSTOM:
       return (
         <div className="card">

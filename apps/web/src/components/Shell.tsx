@@ -14,6 +14,7 @@ import { ConversationList } from './ConversationList.tsx';
 import { ChatView } from './ChatView.tsx';
 import { Consultations } from './Consultations.tsx';
 import { Inbox, useInboxUnread } from './Inbox.tsx';
+import { CallLayer } from '../calls/CallLayer.tsx';
 
 export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolean; onSignOut: () => void }) {
   const { t } = useI18n();
@@ -95,6 +96,7 @@ export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolea
         </main>
       </div>
       <Toasts store={store} />
+      {ready && <CallLayer store={store} />}
     </div>
   );
 }
