@@ -36,8 +36,9 @@ import { pushTable, runPushBench, type PushBenchResult } from './push.ts';
 import { transportsScenario } from './scenarios/transports.ts';
 import { TRANSPORTS, type TransportName } from './load/transport.ts';
 import { searchScenario } from './search.ts';
+import { callsScenario } from './calls.ts';
 
-const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push', 'transports', 'search'] as const;
+const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push', 'transports', 'search', 'calls'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** What runs on PostgreSQL and on a cluster (the rest is SQLite's: one node's limits). */
 const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm', 'search'];
@@ -235,6 +236,7 @@ const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
   }),
   transports: transportsScenario,
   search: searchScenario,
+  calls: callsScenario,
 };
 
 process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}, writer=${o.writer}${o.pin ? ', pinned' : ''}\n`);

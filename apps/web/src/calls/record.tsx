@@ -2,11 +2,19 @@
  * A call's record in the history (message type 1002, written by the server when the call
  * ended): voice or video, answered with its duration, or missed (and why).
  */
-import { duration } from '../format.ts';
 import type { T } from '../i18n.ts';
 import { PhoneIcon, VideoIcon } from './icons.tsx';
 
 type Content = Record<string, unknown>;
+
+/** Seconds as m:ss or h:mm:ss (format.ts's `duration`; not imported, as format.ts imports this file). */
+function duration(seconds: unknown): string {
+  const s = typeof seconds === 'number' && Number.isFinite(seconds) ? Math.max(0, Math.round(seconds)) : 0;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${r}` : `${m}:${r}`;
+}
 
 const REASONS: Record<string, Parameters<T>[0]> = {
   cancel: 'calls.record.cancelled', refuse: 'calls.record.refused', busy: 'calls.record.busy', timeout: 'calls.record.noAnswer', lost: 'calls.record.noAnswer',
