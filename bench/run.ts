@@ -38,8 +38,9 @@ import { TRANSPORTS, type TransportName } from './load/transport.ts';
 import { searchScenario } from './search.ts';
 import { uploadScenario } from './upload.ts';
 import { deskScenario } from './desk.ts';
+import { callsScenario } from './calls.ts';
 
-const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push', 'transports', 'search', 'upload', 'desk'] as const;
+const SCENARIOS = ['chat', 'fanout', 'connections', 'storm', 'history', 'broadcast', 'push', 'transports', 'search', 'upload', 'desk', 'calls'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** What runs on PostgreSQL and on a cluster (the rest is SQLite's: one node's limits). */
 const NETWORKED: readonly Scenario[] = ['chat', 'fanout', 'storm', 'search'];
@@ -239,6 +240,7 @@ const runners: Record<Scenario, (c: Ctx) => Promise<unknown>> = {
   search: searchScenario,
   upload: uploadScenario,
   desk: deskScenario,
+  calls: callsScenario,
 };
 
 process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, commit ${info.commit.slice(0, 10)}${info.dirty ? ' (dirty)' : ''}, SQLite synchronous=${o.sync}, writer=${o.writer}${o.pin ? ', pinned' : ''}\n`);

@@ -1,6 +1,7 @@
 /** Formatting helpers: times, sizes, durations, one-line previews of messages, safe links. */
 import { MessageTypes, type Message } from '@careline/sdk';
 import { hasKey, type Lang, type T } from './i18n.ts';
+import { callPreview } from './calls/record.tsx';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -128,6 +129,8 @@ function contentPreview(type: number, c: Record<string, unknown>, t: T): string 
       const inner = c.content && typeof c.content === 'object' ? contentPreview(Number(c.type), c.content as Record<string, unknown>, t) : '';
       return `[${t('msg.forwarded')}] ${inner}`;
     }
+    case MessageTypes.CALL:
+      return callPreview(c, t);
     case MessageTypes.CUSTOM:
       return t('msg.custom', { kind: str(c.kind) ?? '?' });
     case MessageTypes.TOPIC_START:

@@ -6,6 +6,7 @@ import { createContext, useContext } from 'react';
 import { en as filesEn, zh as filesZh } from './files/i18n.ts';
 import { en as searchEn, zh as searchZh } from './search/i18n.ts';
 import { en as deskEn, zh as deskZh } from './desk/i18n.ts';
+import { en as callsEn, zh as callsZh } from './calls/i18n.ts';
 
 export type Lang = 'en' | 'zh-CN';
 export const LANGS: { id: Lang; label: string }[] = [
@@ -193,6 +194,7 @@ const en = {
   ...filesEn,
   ...searchEn,
   ...deskEn,
+  ...callsEn,
 };
 
 export type MsgKey = keyof typeof en;
@@ -377,6 +379,7 @@ const zh: Record<MsgKey, string> = {
   ...filesZh,
   ...searchZh,
   ...deskZh,
+  ...callsZh,
 };
 
 const dictionaries: Record<Lang, Record<MsgKey, string>> = { en, 'zh-CN': zh };

@@ -188,6 +188,9 @@ export const ErrorCodes = {
   'desk.team_not_found': { status: 404, message: 'No such team in this organisation.' },
   'desk.identify_failed': { status: 401, message: 'The host\'s user token is not valid for a patient of this organisation.' },
   'desk.not_identified': { status: 409, message: 'The visitor has not identified as a patient yet.' },
+  // WebRTC signalling relayed between a call's participants (docs/calls.md, "WebRTC").
+  'call.rtc_invalid': { status: 400, message: 'The WebRTC signal is malformed: an offer or answer needs sdp, a candidate needs candidate, and it goes to another participant (to).' },
+  'call.rtc_not_joined': { status: 409, message: 'The sender or the receiver (details.user_id) is not joined in the call, or the call is not in progress: signals go only between joined participants.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -125,6 +125,45 @@ export const CallFrame = Type.Object(
   Closed,
 );
 
+/** A STUN or TURN server for `RTCPeerConnection` (`RTCIceServer`); TURN ones carry time-limited credentials. */
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+/** An ICE candidate as `RTCIceCandidate.toJSON()` gives it (null `candidate`: the end of candidates). */
+export const RtcCandidate = Type.Object(
+  {
+    candidate: Type.String({ maxLength: 2048 }),
+    sdpMid: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+    sdpMLineIndex: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 1024 }), Type.Null()])),
+    usernameFragment: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+  },
+  Closed,
+);
+
+/**
+ * WebRTC signalling (docs/calls.md, "WebRTC"): an SDP offer or answer, or an ICE candidate,
+ * relayed to another joined participant of the same call (`to`; `to_connection`: only that
+ * connection of theirs, the `from_connection` of a signal they sent). Both must be joined in
+ * the call (`call.rtc_not_joined`); an offer or answer needs `sdp`, a candidate `candidate`
+ * (`call.rtc_invalid`). With an `id`, the answer is `rtc_sent` (or an `error`).
+ */
+export const RtcFrame = Type.Object(
+  {
+    type: Type.Literal('rtc'),
+    id: Type.Optional(ReqId),
+    call_id: Type.String({ minLength: 1, maxLength: 64 }),
+    to: Type.String({ minLength: 1, maxLength: 128 }),
+    to_connection: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    kind: Type.Union([Type.Literal('offer'), Type.Literal('answer'), Type.Literal('candidate')]),
+    sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
+    candidate: Type.Optional(RtcCandidate),
+  },
+  Closed,
+);
+
 export const ClientFrames = {
   send: SendFrame,
   read: ReadFrame,
@@ -134,6 +173,7 @@ export const ClientFrames = {
   presence: PresenceFrame,
   refresh: RefreshFrame,
   call: CallFrame,
+  rtc: RtcFrame,
 } as const;
 
 export type ClientFrameType = keyof typeof ClientFrames;
@@ -145,7 +185,9 @@ export type PingFrame = Static<typeof PingFrame>;
 export type PresenceFrame = Static<typeof PresenceFrame>;
 export type RefreshFrame = Static<typeof RefreshFrame>;
 export type CallFrame = Static<typeof CallFrame>;
-export type ClientFrame = SendFrame | ReadFrame | TypingFrame | SyncFrame | PingFrame | PresenceFrame | RefreshFrame | CallFrame;
+export type RtcFrame = Static<typeof RtcFrame>;
+export type RtcCandidate = Static<typeof RtcCandidate>;
+export type ClientFrame = SendFrame | ReadFrame | TypingFrame | SyncFrame | PingFrame | PresenceFrame | RefreshFrame | CallFrame | RtcFrame;
 
 // ---- Server → client ---------------------------------------------------------------------
 
@@ -326,6 +368,12 @@ export interface CallSignal {
   roomId: string;
   timestamp: number;
   useTime: number;
+  /**
+   * Seed 003's vendor key, in its place: the STUN/TURN servers for this user's media, with
+   * TURN credentials that expire (`calls.turn.ttl`). On the invite to a callee, and on the
+   * answers to the caller's invite and a callee's accept.
+   */
+  iceServers?: IceServer[];
 }
 
 /** A change of a call, to its participants' connections; the answer to a `call` frame carries its `id`. */
@@ -337,6 +385,25 @@ export interface CallEventFrame {
   by: string;
   call: CallInfo;
   content: CallSignal;
+}
+
+/** A WebRTC signal relayed from another participant of the call (the `rtc` frame, as received). */
+export interface RtcEventFrame {
+  type: 'rtc';
+  call_id: string;
+  /** Who sent it, and from which connection (answer to that one with `to_connection`; null when sent over REST without one). */
+  from: string;
+  from_connection: string | null;
+  kind: 'offer' | 'answer' | 'candidate';
+  sdp?: string;
+  candidate?: RtcCandidate;
+}
+
+/** The answer to an `rtc` frame with an `id`: the signal went on to the receiver's connections. */
+export interface RtcSentFrame {
+  type: 'rtc_sent';
+  id: string;
+  call_id: string;
 }
 
 export interface PongFrame {
@@ -385,7 +452,9 @@ export type ServerFrame =
   | ErrorFrame
   | CallEventFrame
   | ConferenceEventFrame
-  | DeskEventFrame;
+  | DeskEventFrame
+  | RtcEventFrame
+  | RtcSentFrame;
 
 /** A conference a Careline user takes part in changed (docs/conferences.md): on every Careline connection of theirs. */
 export interface ConferenceEventFrame {

@@ -13,7 +13,7 @@
  * const call = await client.calls.invite(conversationId, { video: true });
  * ```
  */
-import type { CallEventFrame, CallFrame, CallInfo, CallSignal, CallStatus } from '@careline/protocol';
+import type { CallEventFrame, CallFrame, CallInfo, CallSignal, CallStatus, IceServer, RtcCandidate, RtcEventFrame } from '@careline/protocol';
 import { Emitter } from './emitter.ts';
 import type { CarelineApi } from './rest.ts';
 
@@ -34,6 +34,15 @@ export interface CallEvents {
   ended: CallInfo;
   /** A heartbeat failed (the call is then usually over: see `ended`). */
   error: unknown;
+  /** A WebRTC signal from another participant (docs/calls.md, "WebRTC"; `calls-rtc.ts` wires it to an `RTCPeerConnection`). */
+  rtc: RtcEventFrame;
+}
+
+/** A WebRTC signal to send to another joined participant of a call. */
+export interface RtcSignalOut {
+  kind: 'offer' | 'answer' | 'candidate';
+  sdp?: string;
+  candidate?: RtcCandidate;
 }
 
 /** What `client.calls` needs of the client: its connection id and a way to send a frame. */
@@ -45,6 +54,7 @@ export interface CallLink {
 interface CallAnswer {
   call: CallInfo;
   status: CallStatus | null;
+  ice_servers?: IceServer[];
 }
 
 export class CallsApi extends Emitter<CallEvents> {
@@ -52,6 +62,9 @@ export class CallsApi extends Emitter<CallEvents> {
   readonly #link: CallLink;
   readonly #calls = new Map<string, CallInfo>();
   readonly #beats = new Map<string, ReturnType<typeof setInterval>>();
+  readonly #ice = new Map<string, IceServer[]>();
+  readonly #early = new Map<string, RtcEventFrame[]>();
+  readonly #claimed = new Set<string>();
   #me: () => string | null;
 
   constructor(api: CarelineApi, link: CallLink, me: () => string | null) {
@@ -109,6 +122,65 @@ export class CallsApi extends Emitter<CallEvents> {
     return r.calls;
   }
 
+  /**
+   * This user's STUN/TURN servers for a call's media (with a TURN credential that expires):
+   * the ones handed out with the invite or the accept, else fetched (`GET /calls/:id/ice`).
+   */
+  async iceServers(callId: string, opts: { fresh?: boolean } = {}): Promise<IceServer[]> {
+    const known = this.#ice.get(callId);
+    if (known && !opts.fresh) return known;
+    const r = await this.#api.request<{ ice_servers: IceServer[] }>('GET', `/calls/${encodeURIComponent(callId)}/ice`);
+    this.#ice.set(callId, r.ice_servers);
+    return r.ice_servers;
+  }
+
+  /**
+   * Relays a WebRTC signal to another joined participant of the call (`toConnection`: only
+   * that connection of theirs, the `from_connection` of a signal they sent).
+   */
+  async signal(callId: string, to: string, s: RtcSignalOut, toConnection?: string | null): Promise<void> {
+    await this.#api.request<{ sent: boolean }>('POST', `/calls/${encodeURIComponent(callId)}/rtc`, {
+      body: { to, ...(toConnection ? { to_connection: toConnection } : {}), ...s, ...this.#origin() },
+    });
+  }
+
+  /** An `rtc` frame from the server (kept for a while when no `CallMedia` has claimed its call yet). */
+  onRtc(f: RtcEventFrame): void {
+    if (!this.#claimed.has(f.call_id)) {
+      const kept = this.#early.get(f.call_id) ?? [];
+      if (kept.length < 256) kept.push(f);
+      this.#early.set(f.call_id, kept);
+      const t = setTimeout(() => this.#early.delete(f.call_id), 60_000) as unknown as { unref?: () => void };
+      t.unref?.();
+    }
+    this.emit('rtc', f);
+  }
+
+  /**
+   * The signals of a call that came before anything claimed it, and from now on none are kept
+   * (`CallMedia` claims its call; `release` when done).
+   */
+  claimRtc(callId: string): RtcEventFrame[] {
+    this.#claimed.add(callId);
+    const kept = this.#early.get(callId) ?? [];
+    this.#early.delete(callId);
+    return kept;
+  }
+
+  releaseRtc(callId: string): void {
+    this.#claimed.delete(callId);
+  }
+
+  /** The signed-in user's id (null before the first connection). */
+  get me(): string | null {
+    return this.#me();
+  }
+
+  /** The id of this client's real-time connection (what other participants answer to). */
+  get connectionId(): string | null {
+    return this.#link.connectionId();
+  }
+
   /** Stops the heartbeats (the client closes). */
   stop(): void {
     for (const t of this.#beats.values()) clearInterval(t);
@@ -118,6 +190,7 @@ export class CallsApi extends Emitter<CallEvents> {
   /** A `call` frame from the server. */
   onFrame(f: CallEventFrame): void {
     if (f.id !== undefined) return;
+    if (f.content.iceServers) this.#ice.set(f.call.id, f.content.iceServers);
     this.#update({ status: f.status, by: f.by, call: f.call, content: f.content });
   }
 
@@ -134,6 +207,7 @@ export class CallsApi extends Emitter<CallEvents> {
   #own(r: CallAnswer, action: CallStatus): CallInfo {
     const status = r.status ?? action;
     const c = r.call;
+    if (r.ice_servers) this.#ice.set(c.id, r.ice_servers);
     this.#update({ status, by: this.#me() ?? c.caller_id, call: c, content: { status, avType: c.av_type, uid: c.caller_id, roomId: c.id, timestamp: c.created_at, useTime: 0 } });
     return c;
   }
@@ -164,7 +238,10 @@ export class CallsApi extends Emitter<CallEvents> {
     if (c.state === 'ended') {
       // Kept a little for late frames of the same call, then forgotten.
       const t = setTimeout(() => {
-        if (this.#calls.get(c.id)?.state === 'ended') this.#calls.delete(c.id);
+        if (this.#calls.get(c.id)?.state === 'ended') {
+          this.#calls.delete(c.id);
+          this.#ice.delete(c.id);
+        }
       }, 60_000) as unknown as { unref?: () => void };
       t.unref?.();
     }

@@ -741,6 +741,10 @@ export class CarelineClient extends Emitter<CarelineEvents> {
       }
       case 'call':
         return this.calls.onFrame(frame);
+      case 'rtc':
+        return this.calls.onRtc(frame);
+      case 'rtc_sent':
+        return;
       case 'event':
         if (frame.kind === 'S2C_DIFFERENT_CONNECTION') return this.emit('event', { kind: frame.kind, platform_class: frame.platform_class });
         if ('call' in frame) return this.emit('event', { kind: frame.kind, conversation_id: frame.conversation_id, call: frame.call, content: frame.content });

@@ -26,7 +26,7 @@ export { NotificationsApi, type InboxPage, type InboxQuery, type MarkReadResult,
 export {
   DevicesApi, OsTypes, type Device, type OsType, type PushMute, type PushSettings, type PushVendor, type QuietHours, type RegisterDevice, type Registration,
 } from './devices.ts';
-export { CallsApi, type CallEvents, type CallLink, type CallUpdate } from './calls.ts';
+export { CallsApi, type CallEvents, type CallLink, type CallUpdate, type RtcSignalOut } from './calls.ts';
 export { highlightParts, searchMessages, type SearchHighlight, type SearchHit, type SearchPage, type SearchQuery } from './search.ts';
 export { TopicsApi, type StartTopic, type TopicCounts, type TopicListQuery, type TopicPage } from './topics.ts';
 export type { OutboxEntry } from './outbox.ts';
@@ -95,3 +95,7 @@ export type {
   ConferenceStatus,
   ConferenceTransition,
 } from '@careline/protocol';
+export type { IceServer, RtcCandidate, RtcEventFrame } from '@careline/protocol';
+export {
+  CallMedia, type CallMediaEvents, type CallMediaOptions, type PeerConnectionConfig, type PeerConnectionFactory, type PeerConnectionLike, type StreamLike, type TrackLike,
+} from './calls-rtc.ts';

@@ -12,6 +12,7 @@ import { AlertIcon, BackIcon, CheckIcon, ClockIcon, PinIcon } from './Icons.tsx'
 import { MessageContent } from './MessageContent.tsx';
 import { TopicBar } from './TopicBar.tsx';
 import { Composer } from './Composer.tsx';
+import { CallButtons } from '../calls/CallButtons.tsx';
 
 /** The server's default recall window. */
 const RECALL_WINDOW_MS = 120_000;
@@ -123,6 +124,7 @@ export function ChatView({ store, conversationId, onBack }: { store: Store; conv
             {subtitle}
           </p>
         </div>
+        <CallButtons store={store} conversationId={conversationId} />
         {conv && (
           <button
             type="button"

@@ -11,6 +11,7 @@ import { useI18n, type T } from '../i18n.ts';
 import { cardLabel, duration, fileSize, initials, safeUrl, str } from '../format.ts';
 import { FileIcon, LinkIcon, MicIcon } from './Icons.tsx';
 import { isStoredFile, StoredFileContent } from '../files/StoredFile.tsx';
+import { CallRecord } from '../calls/record.tsx';
 
 type Content = Record<string, unknown>;
 
@@ -111,6 +112,8 @@ export function MessageContent({ type, content, files }: { type: number; content
         </div>
       );
     }
+    case MessageTypes.CALL:
+      return <CallRecord content={content} t={t} />;
     case MessageTypes.CUSTOM:
       return (
         <div className="card">

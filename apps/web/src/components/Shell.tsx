@@ -15,6 +15,7 @@ import { ChatView } from './ChatView.tsx';
 import { Consultations } from './Consultations.tsx';
 import { Inbox, useInboxUnread } from './Inbox.tsx';
 import { DeskConsole, DeskNavLink } from '../desk/index.ts';
+import { CallLayer } from '../calls/CallLayer.tsx';
 
 export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolean; onSignOut: () => void }) {
   const { t } = useI18n();
@@ -99,6 +100,7 @@ export function Shell({ store, ready, onSignOut }: { store: Store; ready: boolea
         </main>
       </div>
       <Toasts store={store} />
+      {ready && <CallLayer store={store} />}
     </div>
   );
 }

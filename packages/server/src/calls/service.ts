@@ -15,7 +15,7 @@
  * order with the other messages; it reaches clients as any message, and offline members
  * through the push planner (`MessageService.onCreated`).
  */
-import { MessageTypes, type CallContent, type CallInfo } from '@careline/protocol';
+import { MessageTypes, type CallContent, type CallInfo, type IceServer, type RtcCandidate } from '@careline/protocol';
 import type { EventBus, Storage } from '../domain/ports.ts';
 import type { Call, CallParticipant, NewMessage, Principal } from '../domain/types.ts';
 import type { MemberDirectory } from '../domain/directory.ts';
@@ -25,6 +25,7 @@ import { fail } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import * as machine from './machine.ts';
 import { callInfo, useTime } from './wire.ts';
+import { iceServers, type IceSettings } from './ice.ts';
 
 export const CALL_TIMER_JOB = 'call.timer';
 
@@ -33,6 +34,18 @@ export interface CallSettings {
   ringTimeoutMs: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
+  /** STUN/TURN servers for the media (`ice.ts`); none without. */
+  stun?: IceSettings['stun'];
+  turn?: IceSettings['turn'];
+}
+
+/** A WebRTC signal to relay (the `rtc` frame; docs/calls.md, "WebRTC"). */
+export interface RtcSignal {
+  to: string;
+  to_connection?: string | undefined;
+  kind: 'offer' | 'answer' | 'candidate';
+  sdp?: string | undefined;
+  candidate?: RtcCandidate | undefined;
 }
 
 export interface CallDeps {
@@ -49,6 +62,8 @@ export interface CallDeps {
 export interface CallResult {
   call: CallInfo;
   status: machine.ChangeStatus | 'heartbeat' | null;
+  /** The acting user's STUN/TURN servers, on the answers to an invite and an accept. */
+  ice_servers?: IceServer[];
 }
 
 /** Attempts of one change against other nodes' changes of the same call. */
@@ -99,7 +114,7 @@ export class CallService {
     this.#publish(stored, 'invite', userId, origin);
     const busy = machine.allBusy(stored, now);
     if (busy) return this.#apply(stored, busy, userId, origin);
-    return { call: this.info(stored), status: 'invite' };
+    return { call: this.info(stored), status: 'invite', ice_servers: this.iceServers(userId) };
   }
 
   async accept(p: Principal, callId: string, origin?: string): Promise<CallResult> {
@@ -107,7 +122,8 @@ export class CallService {
     // The heartbeat check, before the change that makes it needed.
     await this.#read(p, callId);
     await this.#timer(p.tenantId, callId, this.#now() + this.#d.settings.heartbeatTimeoutMs);
-    return this.#change(p, callId, (c, now) => machine.accept(c, userId, now), userId, origin);
+    const r = await this.#change(p, callId, (c, now) => machine.accept(c, userId, now), userId, origin);
+    return { ...r, ice_servers: this.iceServers(userId) };
   }
 
   async refuse(p: Principal, callId: string, origin?: string): Promise<CallResult> {
@@ -150,6 +166,48 @@ export class CallService {
       if (entry?.members.has(userId)) mine.push(this.info(c));
     }
     return mine;
+  }
+
+  /** A user's STUN/TURN servers (`calls.stun`, `calls.turn.*`), with a TURN credential of their own. */
+  iceServers(userId: string): IceServer[] {
+    const s = this.#d.settings;
+    return s.turn ? iceServers({ stun: s.stun ?? '', turn: s.turn }, userId, this.#now()) : iceServers(undefined, userId);
+  }
+
+  /** The servers for one call's media, for a participant of it (`call.not_participant` otherwise). */
+  async ice(p: Principal, callId: string): Promise<IceServer[]> {
+    const userId = requireUser(p);
+    const call = await this.#read(p, callId);
+    if (!call.participants.some((x) => x.user_id === userId)) throw fail('call.not_participant');
+    return this.iceServers(userId);
+  }
+
+  /**
+   * Relays a WebRTC signal (an SDP offer or answer, an ICE candidate) to another participant
+   * of the call: both must be joined in the call in progress. Nothing is stored; the signal goes
+   * on the bus and every node hands it to its connections of the receiver.
+   */
+  async relay(p: Principal, callId: string, s: RtcSignal, fromConnection: string | null): Promise<void> {
+    const userId = requireUser(p);
+    const needsSdp = s.kind !== 'candidate';
+    if (needsSdp ? s.sdp === undefined || s.candidate !== undefined : s.candidate === undefined || s.sdp !== undefined) {
+      throw fail('call.rtc_invalid', needsSdp ? `An ${s.kind} carries sdp (and no candidate).` : 'A candidate carries candidate (and no sdp).', { kind: s.kind });
+    }
+    if (s.to === userId) throw fail('call.rtc_invalid', 'A signal goes to another participant.', { to: s.to });
+    const call = await this.#read(p, callId);
+    const me = call.participants.find((x) => x.user_id === userId);
+    if (!me) throw fail('call.not_participant');
+    if (call.state !== 'active' || me.state !== 'joined') {
+      throw fail('call.rtc_not_joined', 'The sender is not joined in a call in progress.', { user_id: userId, state: call.state, participant: me.state });
+    }
+    const peer = call.participants.find((x) => x.user_id === s.to);
+    if (!peer) throw fail('call.not_participant', 'The receiver is not a participant of this call.', { user_id: s.to });
+    if (peer.state !== 'joined') throw fail('call.rtc_not_joined', 'The receiver is not joined in the call.', { user_id: s.to, participant: peer.state });
+    this.#d.bus.publish({
+      kind: 'call.rtc', tenant_id: p.tenantId, call_id: callId, from: userId, from_connection: fromConnection, to: s.to,
+      ...(s.to_connection !== undefined ? { to_connection: s.to_connection } : {}), signal: s.kind,
+      ...(s.sdp !== undefined ? { sdp: s.sdp } : {}), ...(s.candidate !== undefined ? { candidate: s.candidate } : {}),
+    });
   }
 
   /** The `call.timer` job: applies what is due, then sets the next check. Idempotent. */

@@ -366,6 +366,15 @@ export const ConfigSchema = Type.Object(
         heartbeatTimeoutMs: Int(30_000, 'A joined participant with no heartbeat (nor any call action) for this long has left; a call left with fewer than two ends (lost). A call whose node died ends this way.', 500, 3_600_000),
         timerWorkers: Int(2, 'Call timers (ring timeouts, heartbeat checks) this node runs at once, from the shared job queue. 0: none here (other nodes run them).', 0, 100),
         pollMs: Int(1000, 'How often a node looks for due call timers when it found none.', 10, 60_000),
+        stun: Str('', 'STUN server URLs handed to call participants, comma-separated (stun:stun.example.org:3478). Empty: none (TURN servers answer STUN too).'),
+        turn: Type.Object(
+          {
+            urls: Str('', 'TURN server URLs handed to call participants, comma-separated (turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349). Empty: no TURN.'),
+            secret: Str('', 'The TURN server\'s shared secret (coturn: use-auth-secret, static-auth-secret): each participant gets a username <expiry>:<user id> and the base64 HMAC-SHA1 of it under this secret (the TURN REST API scheme). Keep it secret.'),
+            ttl: Int(86_400, 'Seconds a TURN credential handed out with a call stays valid.', 60, 7 * 86_400),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

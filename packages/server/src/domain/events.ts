@@ -3,7 +3,7 @@
  * (WebSocket hub, later push and webhooks) subscribe to them on the bus.
  */
 import type { Message, Notification, UserRole } from './types.ts';
-import type { CallInfo } from '@careline/protocol';
+import type { CallInfo, RtcCandidate } from '@careline/protocol';
 import type { ConferenceAction, ConferenceInfo, ConferenceStatus } from '@careline/protocol';
 
 export type DomainEvent =
@@ -123,6 +123,22 @@ export type DomainEvent =
       tenant_id: string;
       recipients: readonly string[];
       event: Record<string, unknown>;
+    }
+  | {
+      /**
+       * A WebRTC signal between two joined participants of a call (docs/calls.md, "WebRTC"):
+       * every node sends it to its connections of `to` (only `to_connection`, when named).
+       */
+      kind: 'call.rtc';
+      tenant_id: string;
+      call_id: string;
+      from: string;
+      from_connection: string | null;
+      to: string;
+      to_connection?: string;
+      signal: 'offer' | 'answer' | 'candidate';
+      sdp?: string;
+      candidate?: RtcCandidate;
     };
 
 export type DomainEventKind = DomainEvent['kind'];

@@ -97,9 +97,10 @@ export const SESSION_EVENTS = 1000;
 
 /**
  * Whether a frame is one of those a cursor cannot find again (receipts, typing, presence,
- * conversation and member events): they reach a poll through its session, not its cursor.
+ * conversation and member events, call changes and relayed WebRTC signals): they reach a poll
+ * through its session, not its cursor, so one that comes between two polls is not lost.
  */
-export const isEphemeral = (data: string): boolean => /^\{"type":"(read|typing|presence|conversation|event)"/.test(data) && !/^\{"type":"[a-z_]+","id":/.test(data);
+export const isEphemeral = (data: string): boolean => /^\{"type":"(read|typing|presence|conversation|event|call|rtc)"/.test(data) && !/^\{"type":"[a-z_]+","id":/.test(data);
 
 /**
  * The transport of a poll session (one per login session on the node): the user's presence —

@@ -4,7 +4,7 @@
  * reaches every other connection of the participants through `call.changed` (the Hub), this
  * one excepted.
  */
-import type { CallFrame, ServerFrame } from '@careline/protocol';
+import type { CallFrame, RtcFrame, ServerFrame } from '@careline/protocol';
 import { fail } from '../domain/errors.ts';
 import { callSignal } from '../calls/wire.ts';
 import type { CallResult } from '../calls/service.ts';
@@ -31,6 +31,13 @@ export async function handleCall(c: Connection, f: CallFrame): Promise<void> {
   if (f.action === 'heartbeat' && f.id === undefined) return;
   const status = r.status ?? (f.action === 'invite' ? 'invite' : f.action);
   c.send({
-    type: 'call', ...(f.id !== undefined ? { id: f.id } : {}), status, by: p.userId, call: r.call, content: callSignal(r.call, status),
+    type: 'call', ...(f.id !== undefined ? { id: f.id } : {}), status, by: p.userId, call: r.call,
+    content: { ...callSignal(r.call, status), ...(r.ice_servers?.length ? { iceServers: r.ice_servers } : {}) },
   } satisfies ServerFrame);
+}
+
+/** The `rtc` frame (docs/calls.md, "WebRTC"): a signal relayed to another joined participant. */
+export async function handleRtc(c: Connection, f: RtcFrame): Promise<void> {
+  await c.ctx.core.calls.relay(c.principal, f.call_id, f, c.id);
+  if (f.id !== undefined) c.send({ type: 'rtc_sent', id: f.id, call_id: f.call_id } satisfies ServerFrame);
 }

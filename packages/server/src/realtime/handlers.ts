@@ -7,7 +7,7 @@
 import type { ClientFrame, ClientFrameType } from '@careline/protocol';
 import { fail } from '../domain/errors.ts';
 import type { Connection } from './connection.ts';
-import { handleCall } from './handlers-calls.ts';
+import { handleCall, handleRtc } from './handlers-calls.ts';
 
 export type FrameOf<K extends ClientFrameType> = Extract<ClientFrame, { type: K }>;
 export type FrameHandler<K extends ClientFrameType> = (c: Connection, f: FrameOf<K>) => Promise<void>;
@@ -73,4 +73,5 @@ export const handlers: FrameHandlers = {
   },
 
   call: handleCall,
+  rtc: handleRtc,
 };

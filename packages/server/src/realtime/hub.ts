@@ -21,7 +21,7 @@
  * the event loop between turns so that other traffic goes on; notifications of the tenant that
  * come meanwhile wait behind it.
  */
-import { Disconnect, EventKinds, type CallStatus, type ServerFrame } from '@careline/protocol';
+import { Disconnect, EventKinds, type CallStatus, type IceServer, type ServerFrame } from '@careline/protocol';
 import type { DomainEvent } from '../domain/events.ts';
 import type { NotificationStore } from '../domain/ports.ts';
 import type { Connection } from './connection.ts';
@@ -86,6 +86,8 @@ export interface HubOptions {
    * ms (default 10 minutes): a connection that comes meanwhile finds where it stands.
    */
   orderIdleMs?: number;
+  /** A user's STUN/TURN servers, sent with a call's invite to each callee that rings (docs/calls.md, "TURN"). */
+  iceServers?: (userId: string) => IceServer[];
 }
 
 export class Hub {
@@ -106,6 +108,7 @@ export class Hub {
   readonly #reorderMs: number;
   readonly #reorderMax: number;
   readonly #since: NotificationStore['since'] | undefined;
+  readonly #iceServers: ((userId: string) => IceServer[]) | undefined;
   #idle: (() => void)[] = [];
 
   constructor(o: HubOptions = {}) {
@@ -116,6 +119,7 @@ export class Hub {
     this.#reorderMax = Math.max(1, o.reorderMax ?? 1000);
     this.#since = o.since;
     this.#orderIdleMs = Math.max(0, o.orderIdleMs ?? 600_000);
+    this.#iceServers = o.iceServers;
   }
 
   /** Resolves when no broadcast fan-out is in progress. */
@@ -292,6 +296,16 @@ export class Hub {
         return;
       case 'desk.event':
         return this.#toUsers(e.tenant_id, e.recipients, { type: 'desk', event: e.event });
+      case 'call.rtc': {
+        const set = this.#byTenant.get(e.tenant_id)?.get(e.to);
+        if (!set) return;
+        const frame = JSON.stringify({
+          type: 'rtc', call_id: e.call_id, from: e.from, from_connection: e.from_connection, kind: e.signal,
+          ...(e.sdp !== undefined ? { sdp: e.sdp } : {}), ...(e.candidate !== undefined ? { candidate: e.candidate } : {}),
+        } satisfies ServerFrame);
+        for (const c of set) if (e.to_connection === undefined || c.id === e.to_connection) c.deliver(frame);
+        return;
+      }
       case 'presence.changed': {
         const set = this.#watchers.get(e.tenant_id)?.get(e.user_id);
         if (!set) return;
@@ -321,16 +335,21 @@ export class Hub {
       if (!set) continue;
       const own = part.user_id === e.by && (e.status === 'accept' || e.status === 'refuse');
       const status = own ? (e.status === 'accept' ? 'other_answer' : 'other_refuse') : e.status;
-      const invite = e.status === 'invite' && part.state === 'ringing'
-        ? JSON.stringify({ type: 'event', kind: EventKinds.VIDEOCALL_INVITE, conversation_id: call.conversation_id, call, content: callSignal(call, 'invite') } satisfies ServerFrame)
+      const ringing = e.status === 'invite' && part.state === 'ringing';
+      // A callee that rings gets its own STUN/TURN credentials with the invite.
+      const ice = ringing ? this.#iceServers?.(part.user_id) : undefined;
+      const signal = ice?.length ? { ...callSignal(call, 'invite'), iceServers: ice } : callSignal(call, 'invite');
+      const invite = ringing
+        ? JSON.stringify({ type: 'event', kind: EventKinds.VIDEOCALL_INVITE, conversation_id: call.conversation_id, call, content: signal } satisfies ServerFrame)
         : undefined;
+      const changed = ice?.length ? JSON.stringify({ type: 'call', status, by: e.by, call, content: signal } satisfies ServerFrame) : frame(status);
       const end = ended && part.user_id !== e.by
         ? JSON.stringify({ type: 'event', kind: EventKinds.VIDEOCALL_END, conversation_id: call.conversation_id, call, content: callSignal(call, 'end') } satisfies ServerFrame)
         : undefined;
       for (const c of set) {
         // The connection that acted got its answer (only the actor's own connection is skipped).
         if (c.id === e.origin && part.user_id === e.by) continue;
-        c.deliver(frame(status));
+        c.deliver(changed);
         if (invite) c.deliver(invite);
         if (end) c.deliver(end);
       }

@@ -94,6 +94,7 @@ export class Realtime {
       broadcastChunk: cfg.broadcastChunk, reorderMs: cfg.notificationReorderMs,
       since: (tenantId, afterSeq, limit) => o.core.storage.notifications.since(tenantId, afterSeq, limit),
       onError: (err) => o.log.error({ err }, 'notification fan-out failed'),
+      iceServers: (userId) => o.core.calls.iceServers(userId),
     });
     this.#unsubscribe = o.core.bus.subscribe((e) => this.hub.onEvent(e));
     this.registry = o.registry ?? new MemoryNodeRegistry({ address: 'local' });

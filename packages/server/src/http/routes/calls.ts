@@ -27,14 +27,32 @@ const Call = Type.Object({
   record: Nullable(Type.Object({ message_id: Type.String(), seq: Type.Number() })),
   heartbeat_ms: Type.Number(),
 });
+const IceServer = Type.Object({
+  urls: Type.Array(Type.String()), username: Type.Optional(Type.String()), credential: Type.Optional(Type.String()),
+}, { description: 'An RTCIceServer: STUN, or TURN with a time-limited credential (docs/calls.md, "TURN")' });
 const Answer = Type.Object({
   call: Call,
   status: Nullable(Type.String({ description: 'What the action did (seed 003 status); null: nothing changed, it was done before' })),
+  ice_servers: Type.Optional(Type.Array(IceServer, { description: 'On invite and accept: this user\'s STUN/TURN servers for the call\'s media' })),
 });
+const Candidate = Type.Object({
+  candidate: Type.String({ maxLength: 2048 }),
+  sdpMid: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+  sdpMLineIndex: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 1024 }))),
+  usernameFragment: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
+}, { additionalProperties: false });
+const RtcBody = Type.Object({
+  to: Type.String({ minLength: 1, maxLength: 128, description: 'The joined participant to send it to' }),
+  to_connection: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Only that connection of theirs (the from_connection of a signal they sent)' })),
+  kind: Type.Union([Type.Literal('offer'), Type.Literal('answer'), Type.Literal('candidate')]),
+  sdp: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536 })),
+  candidate: Type.Optional(Candidate),
+  connection_id: ConnectionId,
+}, { additionalProperties: false });
 const CallParams = Type.Object({ call_id: Type.String({ minLength: 1, maxLength: 64 }) });
 const ActionBody = Type.Union([Type.Object({ connection_id: ConnectionId }, { additionalProperties: false }), Type.Null()]);
 
-const answer = (r: CallResult) => ({ call: r.call, status: r.status });
+const answer = (r: CallResult) => ({ call: r.call, status: r.status, ...(r.ice_servers?.length ? { ice_servers: r.ice_servers } : {}) });
 
 export function callRoutes(app: Api, core: Core): void {
   const calls = core.calls;
@@ -58,6 +76,26 @@ export function callRoutes(app: Api, core: Core): void {
     config: { auth: 'any' },
     schema: { tags: ['calls'], summary: 'One call of the user\'s conversations', params: CallParams, response: { 200: Type.Object({ call: Call }), ...errors(400, 401, 403, 404) } },
   }, async (req) => ({ call: await calls.get(req.principal, req.params.call_id) }));
+
+  app.get('/api/v2/calls/:call_id/ice', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['calls'], summary: 'This participant\'s STUN/TURN servers for the call\'s media, with a fresh TURN credential', params: CallParams,
+      response: { 200: Type.Object({ ice_servers: Type.Array(IceServer) }), ...errors(400, 401, 403, 404) },
+    },
+  }, async (req) => ({ ice_servers: await calls.ice(req.principal, req.params.call_id) }));
+
+  app.post('/api/v2/calls/:call_id/rtc', {
+    config: { auth: 'any' },
+    schema: {
+      tags: ['calls'], summary: 'Relay a WebRTC signal (SDP offer/answer, ICE candidate) to another joined participant (the rtc frame over REST)',
+      params: CallParams, body: RtcBody, response: { 200: Type.Object({ sent: Type.Boolean() }), ...errors(400, 401, 403, 404, 409) },
+    },
+  }, async (req) => {
+    const { connection_id, ...signal } = req.body;
+    await calls.relay(req.principal, req.params.call_id, signal, connection_id ?? null);
+    return { sent: true };
+  });
 
   for (const action of ['accept', 'refuse', 'cancel', 'hangup', 'heartbeat'] as const) {
     app.post(`/api/v2/calls/:call_id/${action}`, {
