@@ -6,7 +6,7 @@ export type Route =
   | { name: 'chat'; id: string }
   | { name: 'consultations' }
   | { name: 'inbox' }
-  | { name: 'conference'; token: string };
+  | { name: 'conference'; token: string }
   | { name: 'desk' };
 
 export function parseRoute(path: string): Route {
