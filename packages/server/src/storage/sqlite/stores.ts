@@ -24,6 +24,7 @@ import { SqliteUploadStore } from './files-uploads.ts';
 import { SqliteRetentionStore } from './files-retention.ts';
 import { SqliteCallStore } from './calls.ts';
 import { SqliteSearchStore } from './search.ts';
+import { SqliteSearchIndexer } from './search-indexer.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -47,10 +48,15 @@ export interface SqliteStores {
   retention: SqliteRetentionStore;
   calls: SqliteCallStore;
   search: SqliteSearchStore;
+  /** The search index behind the appends (written by whichever side writes). */
+  searchIndexer: SqliteSearchIndexer;
 }
 
 export function openStores(db: Db): SqliteStores {
-  const messages = new SqliteMessageStore(db);
+  const searchIndexer = new SqliteSearchIndexer(db);
+  const messages = new SqliteMessageStore(db, searchIndexer);
+  const search = new SqliteSearchStore(db);
+  search.catchUp = () => searchIndexer.catchUp();
   return {
     tenants: new SqliteTenantStore(db),
     users: new SqliteUserStore(db),
@@ -70,7 +76,8 @@ export function openStores(db: Db): SqliteStores {
     uploads: new SqliteUploadStore(db),
     retention: new SqliteRetentionStore(db),
     calls: new SqliteCallStore(db, messages),
-    search: new SqliteSearchStore(db),
+    search,
+    searchIndexer,
   };
 }
 
