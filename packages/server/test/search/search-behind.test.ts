@@ -2,9 +2,11 @@
  * The SQLite search index kept behind the appends (storage/sqlite/search-indexer.ts,
  * migration 023): a search sees every message committed before it; the index follows the
  * appends by itself; it resumes after a kill -9 and indexes each message once; keys keep each
- * conversation's seq order; an edit of a message not yet indexed is indexed as edited.
+ * conversation's seq order; an edit of a message not yet indexed is indexed as edited. The same
+ * on PostgreSQL (migration 015): pending rows outlive the node that appended them, and two
+ * nodes indexing at once index each message once.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,12 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.ts';
+import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.ts';
+import { startPostgres, type Service } from '../support/services.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
 
 const T = 't';
 
-async function seed(s: SqliteStorage, conversations: number): Promise<void> {
+async function seed(s: SqliteStorage | PostgresStorage, conversations: number): Promise<void> {
   await s.tenants.createTenant({ id: T, name: 'T', created_at: 1 });
   await s.users.upsertUser(T, { id: 'u', role: 'patient', name: 'u', avatar: null, disabled: false }, 1);
   for (let c = 0; c < conversations; c++) {
@@ -180,6 +185,65 @@ describe('sqlite search index behind the appends', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('postgres search index behind the appends', () => {
+  let server: Service | undefined;
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('appends leave rows pending; another node indexes them, two nodes at once index each once, and a search sees every committed message', async () => {
+    server = await startPostgres();
+    const a = await createPostgresStorage({ url: server.url, poolSize: 4 });
+    // A node that dies before indexing: its indexer never runs.
+    await a.searchIndexer.stop();
+    await seed(a, 4);
+    for (let i = 0; i < 12; i++) {
+      await a.messages.append(Array.from({ length: 50 }, (_, j) => msg(`c${(i + j) % 4}`, `pg note ${i * 50 + j}`, 1000 + i * 50 + j, j === 7 ? 10 : 1)));
+    }
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    const count = async (sql: string) => Number((await admin.query(sql)).rows[0].n);
+    try {
+      assert.equal(await count('SELECT count(*) n FROM message_search_pending'), 12 * 49, 'system messages are not queued');
+      assert.equal(await count('SELECT count(*) n FROM message_search'), 0);
+      await a.close();
+      // Two nodes come up and index together (in the background, and stepped by hand as well).
+      const [b, c] = await Promise.all([createPostgresStorage({ url: server.url, poolSize: 4 }), createPostgresStorage({ url: server.url, poolSize: 4 })]);
+      try {
+        for (let round = 0; round < 100; round++) {
+          const [x, y] = await Promise.all([b.searchIndexer.step(40), c.searchIndexer.step(40)]);
+          if (x + y === 0) break;
+        }
+        await b.searchIndexer.stop();
+        await c.searchIndexer.stop();
+        assert.equal(b.searchIndexer.indexed + c.searchIndexer.indexed, 12 * 49, 'each pending row taken once');
+        assert.equal(await count('SELECT count(*) n FROM message_search_pending'), 0);
+        assert.equal(await count('SELECT count(*) n FROM message_search'), 12 * 49);
+        // Messages older than the newest 500 (which a search reads directly) and not indexed yet:
+        // the search catches the index up before asking it.
+        await b.messages.append(Array.from({ length: 10 }, (_, j) => msg('c2', `kiwi ${j}`, 5000 + j)));
+        for (let i = 0; i < 6; i++) await b.messages.append(Array.from({ length: 100 }, (_, j) => msg('c3', `filler ${i}-${j}`, 6000 + i * 100 + j)));
+        assert.equal(await count('SELECT count(*) n FROM message_search_pending'), 610);
+        assert.equal((await b.search.messages(T, { terms: ['kiwi'], limit: 50 })).items.length, 10);
+        assert.equal(await count('SELECT count(*) n FROM message_search_pending'), 0);
+        await b.messages.append([msg('c0', 'zebra crossing', 9000), ...Array.from({ length: 3 }, (_, j) => msg('c1', `later ${j}`, 9001 + j))]);
+        const found = await b.search.messages(T, { terms: ['zebra'], limit: 10 });
+        assert.deepEqual(found.items.map((m) => m.content?.text), ['zebra crossing']);
+        assert.equal((await b.search.messages(T, { terms: ['pg', 'note'], limit: 1000 })).items.length, 12 * 49);
+        // A recall of an indexed message leaves the index in its transaction (trigger).
+        await admin.query(`UPDATE messages SET content = NULL WHERE tenant_id = 't' AND conversation_id = 'c0' AND content LIKE '%zebra%'`);
+        assert.equal(await count(`SELECT count(*) n FROM message_search WHERE grams @@ 'zeb'::tsquery`), 0);
+        assert.deepEqual((await b.search.messages(T, { terms: ['zebra'], limit: 10 })).items, []);
+      } finally {
+        await b.close();
+        await c.close();
+      }
+    } finally {
+      await admin.end();
     }
   });
 });

@@ -35,6 +35,7 @@ import { PgRetentionStore } from './files-retention.ts';
 import { PgCallStore } from './calls.ts';
 import type { CallStore } from '../../domain/ports.ts';
 import { PgSearchStore } from './search.ts';
+import { PgSearchIndexer } from './search-indexer.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -66,6 +67,8 @@ export class PostgresStorage implements Storage {
   readonly retention: RetentionStore;
   readonly calls: CallStore;
   readonly search: SearchStore;
+  /** The search index behind the appends (migration 015), indexing in the background. */
+  readonly searchIndexer: PgSearchIndexer;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -87,7 +90,9 @@ export class PostgresStorage implements Storage {
     this.uploads = new PgUploadStore(db);
     this.retention = new PgRetentionStore(db);
     this.calls = new PgCallStore(db);
-    this.search = new PgSearchStore(db);
+    this.searchIndexer = new PgSearchIndexer(db);
+    this.search = new PgSearchStore(db, { indexer: this.searchIndexer });
+    this.searchIndexer.start();
   }
 
   /** Whether the database answers; false while it is down or after close, never throws. */
@@ -96,7 +101,8 @@ export class PostgresStorage implements Storage {
   }
 
   /** Ends the pool (after the statements running finish); later calls fail with `server.unavailable`. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.searchIndexer.stop();
     return this.db.close();
   }
 }
