@@ -18,6 +18,7 @@ import { openDb, type Db, type OpenOptions } from './db.ts';
 import { storedMessage } from './messages.ts';
 import { openStores, STORE_NAMES, WRITES, type SqliteStores, type StoreName } from './stores.ts';
 import { SqliteWriter } from './writer.ts';
+import type { SqliteSearchIndexer } from './search-indexer.ts';
 import { slim, type CompactResult } from './writer-wire.ts';
 
 export type WriterMode = 'worker' | 'inline';
@@ -34,6 +35,8 @@ export interface SqliteStorage extends Storage {
   readonly writerMode: WriterMode;
   /** The writer thread (worker mode), for operations and tests. */
   readonly writerThread: Worker | null;
+  /** The search index behind the appends, where this side writes it (inline mode; the writer thread's otherwise). */
+  readonly searchIndexer: SqliteSearchIndexer | null;
 }
 
 /** Databases that live in one connection's memory: they cannot be opened by another thread. */
@@ -108,6 +111,7 @@ function withWriter(opts: SqliteStorageOptions): SqliteStorage {
     ...stores,
     writerMode: 'worker',
     writerThread: writer.thread,
+    searchIndexer: null,
     ping: async () => closing === null && writer.running && answers(db),
     close: () =>
       (closing ??= (async () => {
