@@ -87,6 +87,7 @@ process.stdout.write([
   line('acks marked duplicate', r.duplicateAcks),
   line('reconnects', r.reconnects),
   ...r.doubleSamples.map((d) => `  doubled: ${d}`),
+  line('search index after catch-up', `${r.search.searchable} searchable, ${r.search.missing} missing, ${r.search.extra} extra`),
   line('error frames', `${r.errorFrames}${r.errorSamples.length ? ` (${r.errorSamples.join('; ')})` : ''}`),
   r.ok ? 'PASS: nothing lost, nothing doubled.' : 'FAIL',
   '',

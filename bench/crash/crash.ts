@@ -26,6 +26,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { startPostgres, startRedis, type Service } from '../../packages/server/test/support/services.ts';
+import { createSqliteStorage } from '../../packages/server/src/storage/sqlite/index.ts';
+import { createPostgresStorage } from '../../packages/server/src/storage/postgres/index.ts';
 import { Proc } from '../lib/proc.ts';
 import { checkBackends, nodeEnv, sqliteEnv, type NodeReady } from '../lib/target.ts';
 import { mapLimit, rng, sleep, waitFor } from '../lib/util.ts';
@@ -80,6 +82,12 @@ export interface CrashResult {
   errorSamples: string[];
   /** The first doubled deliveries, with how each receipt came. */
   doubleSamples: string[];
+  /**
+   * The search index after the kills, once a fresh storage has caught it up (it is written
+   * behind the appends): searchable messages stored, those not in the index, index entries
+   * of no stored searchable message.
+   */
+  search: { searchable: number; missing: number; extra: number };
   seconds: number;
   ok: boolean;
 }
@@ -351,6 +359,51 @@ async function readStore(dir: string, services: Services, tenantId: string): Pro
   }
 }
 
+/** Catches the search index up on a fresh storage (as a restarted node would), then compares it with the messages. */
+async function checkSearch(dir: string, services: Services): Promise<CrashResult['search']> {
+  const SEARCHABLE = 'type NOT IN (0, 6, 7, 10, 11, 13, 14) AND content IS NOT NULL';
+  if (services.postgres) {
+    const storage = await createPostgresStorage({ url: services.postgres.url, poolSize: 2 });
+    try {
+      await storage.searchIndexer.catchUp();
+    } finally {
+      await storage.close();
+    }
+    const client = new pg.Client({ connectionString: services.postgres.url });
+    await client.connect();
+    try {
+      const n = async (sql: string) => Number((await client.query(sql)).rows[0].n);
+      return {
+        searchable: await n(`SELECT count(*) n FROM messages WHERE ${SEARCHABLE}`),
+        missing: await n(`SELECT count(*) n FROM messages m WHERE ${SEARCHABLE} AND NOT EXISTS (SELECT 1 FROM message_search s WHERE s.tenant_id = m.tenant_id AND s.conversation_id = m.conversation_id AND s.seq = m.seq)`),
+        extra: await n(`SELECT count(*) n FROM message_search s WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = s.tenant_id AND m.conversation_id = s.conversation_id AND m.seq = s.seq AND ${SEARCHABLE.replaceAll('type', 'm.type').replaceAll('content', 'm.content')})`),
+      };
+    } finally {
+      await client.end();
+    }
+  }
+  const path = join(dir, 'careline.db');
+  const storage = createSqliteStorage({ path, synchronous: 'FULL', writer: 'inline' });
+  try {
+    storage.searchIndexer!.catchUp();
+  } finally {
+    await storage.close();
+  }
+  const db = new Database(path, { readonly: true });
+  try {
+    const n = (sql: string) => db.prepare(sql).pluck().get() as number;
+    return {
+      searchable: n(`SELECT count(*) FROM messages WHERE ${SEARCHABLE}`),
+      missing: n(`SELECT count(*) FROM messages m WHERE ${SEARCHABLE} AND NOT EXISTS (SELECT 1 FROM message_search_keys k WHERE k.tenant_id = m.tenant_id AND k.conversation_id = m.conversation_id AND k.seq = m.seq)`),
+      // A key without its message, or one without its row of the FTS index (or the reverse).
+      extra: n(`SELECT count(*) FROM message_search_keys k WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = k.tenant_id AND m.conversation_id = k.conversation_id AND m.seq = k.seq)`)
+        + Math.abs(n('SELECT count(*) FROM message_search_keys') - n('SELECT count(*) FROM message_search')),
+    };
+  } finally {
+    db.close();
+  }
+}
+
 interface StoredRow {
   conv: string;
   seq: number;
@@ -432,6 +485,7 @@ export async function runCrashTest(opts: Partial<CrashOptions> = {}): Promise<Cr
 
     // Check the database against the clients' records.
     const { rows, lastSeq } = await readStore(dir, services, server.tenantId);
+    const search = await checkSearch(dir, services);
 
     const byClientId = new Map<string, typeof rows>();
     const seqs = new Map<string, Set<number>>();
@@ -496,9 +550,10 @@ export async function runCrashTest(opts: Partial<CrashOptions> = {}): Promise<Cr
       cycles: o.cycles, backend: o.backend, nodes: o.nodes, kills, sent: sum('sent'), acked, stored: rows.length, lost, duplicated, gaps, ackMismatch, storedNotAcked,
       deliveryMissed, deliveryDuplicated, refetched: sum('refetched'), gapSyncs: sum('gapSyncs'), resends: sum('resends'), duplicateAcks: sum('duplicateAcks'), reconnects: sum('reconnects'),
       errorFrames: sum('errorFrames'), errorSamples: clients.flatMap((c) => c.errorSamples).slice(0, 5), doubleSamples: clients.flatMap((c) => c.doubleSamples).slice(0, 5),
-      seconds: Math.round((Date.now() - t0) / 100) / 10, ok: false,
+      search, seconds: Math.round((Date.now() - t0) / 100) / 10, ok: false,
     };
-    r.ok = drained && r.lost === 0 && r.duplicated === 0 && r.gaps === 0 && r.ackMismatch === 0 && r.storedNotAcked === 0 && r.deliveryMissed === 0 && r.deliveryDuplicated === 0 && r.acked > 0;
+    r.ok = drained && r.lost === 0 && r.duplicated === 0 && r.gaps === 0 && r.ackMismatch === 0 && r.storedNotAcked === 0 && r.deliveryMissed === 0 && r.deliveryDuplicated === 0 && r.acked > 0
+      && r.search.missing === 0 && r.search.extra === 0;
     return r;
   } finally {
     for (const c of clients) c.close();

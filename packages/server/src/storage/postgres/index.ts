@@ -39,6 +39,7 @@ import { PgSearchStore } from './search.ts';
 import { PgConferenceStore } from './conferences.ts';
 import type { ConferenceStore } from '../../conferences/store.ts';
 import { PgDeskStore } from './desk.ts';
+import { PgSearchIndexer } from './search-indexer.ts';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database` (or `postgresql://`). */
@@ -72,6 +73,8 @@ export class PostgresStorage implements Storage {
   readonly search: SearchStore;
   readonly conferences: ConferenceStore;
   readonly desk: DeskStore;
+  /** The search index behind the appends (migration 015), indexing in the background. */
+  readonly searchIndexer: PgSearchIndexer;
 
   constructor(db: PgDb) {
     this.db = db;
@@ -93,7 +96,9 @@ export class PostgresStorage implements Storage {
     this.uploads = new PgUploadStore(db);
     this.retention = new PgRetentionStore(db);
     this.calls = new PgCallStore(db);
-    this.search = new PgSearchStore(db);
+    this.searchIndexer = new PgSearchIndexer(db);
+    this.search = new PgSearchStore(db, { indexer: this.searchIndexer });
+    this.searchIndexer.start();
     this.conferences = new PgConferenceStore(db);
     this.desk = new PgDeskStore(db);
   }
@@ -104,7 +109,8 @@ export class PostgresStorage implements Storage {
   }
 
   /** Ends the pool (after the statements running finish); later calls fail with `server.unavailable`. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.searchIndexer.stop();
     return this.db.close();
   }
 }

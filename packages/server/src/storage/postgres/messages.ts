@@ -81,7 +81,9 @@ const LOCK = `SELECT count(*) AS n FROM jsonb_array_elements($1::jsonb) AS k(e)
     SELECT 1 FROM conversations c WHERE c.tenant_id = k.e->>0 AND c.id = k.e->>1 LIMIT 1 FOR NO KEY UPDATE) c`;
 
 /**
- * The append itself, right after LOCK. $1: the same keys; h holds each one's head. $2: new
+ * The append itself, right after LOCK. $1: the same keys; h holds each one's head. Each new
+ * message that can be searched is noted in `message_search_pending` (the index follows behind:
+ * search-indexer.ts). $2: new
  * messages, as [number, id, sender, type, content, client_id, created_at, forward, o] (o: the
  * 1-based place of its conversation in $1); $3: heads moved, [o, count, at]; $4: senders'
  * read cursors, [o, sender, number]; $5: first replies, [o, at, sender]. Answers the heads it
@@ -95,6 +97,11 @@ const APPEND = `WITH h AS MATERIALIZED (
     INSERT INTO messages (tenant_id, conversation_id, seq, id, sender_id, type, content, client_id, created_at, forward)
     SELECT h.tenant_id, h.id, h.last_seq + (e->>0)::bigint, e->>1, e->>2, (e->>3)::int, e->>4, e->>5, (e->>6)::bigint, e->>7
     FROM jsonb_array_elements($2::jsonb) AS e JOIN h ON h.o = (e->>8)::bigint),
+  pend AS (
+    INSERT INTO message_search_pending (tenant_id, conversation_id, seq)
+    SELECT h.tenant_id, h.id, h.last_seq + (e->>0)::bigint
+    FROM jsonb_array_elements($2::jsonb) AS e JOIN h ON h.o = (e->>8)::bigint
+    WHERE (e->>3)::int NOT IN (0, 6, 7, 10, 11, 13, 14) AND e->>4 IS NOT NULL),
   hd AS (
     UPDATE conversations c SET last_seq = h.last_seq + (x.e->>1)::bigint, last_message_at = (x.e->>2)::bigint, updated_at = (x.e->>2)::bigint
     FROM jsonb_array_elements($3::jsonb) AS x(e) JOIN h ON h.o = (x.e->>0)::bigint

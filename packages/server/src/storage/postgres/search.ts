@@ -1,12 +1,14 @@
 /**
- * Message search on PostgreSQL (migration 005): a GIN index over the 2- and 3-character grams
- * of each message's searchable text (a tsvector of them) (an expression index on `messages`, so the database keeps
- * it in step with every write). The query asks the index for messages holding every gram of
- * the terms, checks the whole terms on those, and pages newest first by message id.
+ * Message search on PostgreSQL (migrations 005, 015): a GIN index over the 2- and 3-character
+ * grams of each message's searchable text (a tsvector of them), in `message_search`, written
+ * behind the appends (`search-indexer.ts`) and caught up before the index is asked. The query
+ * asks the index for messages holding every gram of the terms, checks the whole terms on
+ * those (on the message's current content), and pages newest first by message id.
  */
 import type { SearchQuery, SearchStore } from '../../domain/ports.ts';
 import type { Message } from '../../domain/types.ts';
 import { toStorageError, type PgDb } from './db.ts';
+import type { PgSearchIndexer } from './search-indexer.ts';
 import { MESSAGE_COLS, toMessage, type MessageRow } from '../rows.ts';
 import { asciiLower, chars, decodeSearchCursor, encodeSearchCursor } from '../search-terms.ts';
 
@@ -35,11 +37,16 @@ const RECENT = 500;
 export class PgSearchStore implements SearchStore {
   readonly #db: PgDb;
   readonly #recent: number;
+  readonly #indexer: PgSearchIndexer | null;
 
-  /** `recent` (default `RECENT`, at least 1) is changed by tests only. */
-  constructor(db: PgDb, opts: { recent?: number } = {}) {
+  /**
+   * `recent` (default `RECENT`, at least 1) is changed by tests only. `indexer`: caught up
+   * before the index is asked (without one, the index as it is).
+   */
+  constructor(db: PgDb, opts: { recent?: number; indexer?: PgSearchIndexer } = {}) {
     this.#db = db;
     this.#recent = Math.max(1, opts.recent ?? RECENT);
+    this.#indexer = opts.indexer ?? null;
   }
 
   /**
@@ -87,12 +94,14 @@ export class PgSearchStore implements SearchStore {
     const head = recent.rows[0];
     if (first.length > q.limit || !head || head.scanned < this.#recent || head.low === null) return this.#page(first, q.limit);
 
-    // 2. The older ones, through the index: the candidates first (MATERIALIZED, so that the
-    // planner asks the index for them rather than reading every row for the cheap tests), then
-    // the filters and the exact test on them.
+    // 2. The older ones, through the index (brought up to every message committed so far):
+    // the candidates first (MATERIALIZED, so that the planner asks the index for them rather
+    // than reading every row for the cheap tests), then the filters and the exact test on them.
+    await this.#indexer?.catchUp();
     const older = await this.#query<MessageRow>(
-      `WITH c AS MATERIALIZED (SELECT m.tenant_id, ${COLS} FROM messages m WHERE m.tenant_id = $1 AND careline_search_grams(${BODY}) @@ $${n + 3}::tsquery)
-       SELECT ${COLS} FROM c m WHERE ${filters} AND m.id < $${n + 2} AND ${has}
+      `WITH c AS MATERIALIZED (SELECT s.tenant_id, s.conversation_id, s.seq FROM message_search s WHERE s.tenant_id = $1 AND s.grams @@ $${n + 3}::tsquery)
+       SELECT ${COLS} FROM c JOIN messages m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id AND m.seq = c.seq
+       WHERE ${filters} AND m.id < $${n + 2} AND ${has}
        ORDER BY m.id DESC LIMIT ${limitArg}`,
       [...args, q.limit + 1 - first.length, head.low, gramQuery(termGrams(terms))],
     );

@@ -18,6 +18,7 @@ import { openDb, type Db, type OpenOptions } from './db.ts';
 import { storedMessage } from './messages.ts';
 import { openStores, STORE_NAMES, WRITES, type SqliteStores, type StoreName } from './stores.ts';
 import { SqliteWriter } from './writer.ts';
+import type { SqliteSearchIndexer } from './search-indexer.ts';
 import { slim, type CompactResult } from './writer-wire.ts';
 
 export type WriterMode = 'worker' | 'inline';
@@ -34,6 +35,8 @@ export interface SqliteStorage extends Storage {
   readonly writerMode: WriterMode;
   /** The writer thread (worker mode), for operations and tests. */
   readonly writerThread: Worker | null;
+  /** The search index behind the appends, where this side writes it (inline mode; the writer thread's otherwise). */
+  readonly searchIndexer: SqliteSearchIndexer | null;
 }
 
 /** Databases that live in one connection's memory: they cannot be opened by another thread. */
@@ -47,14 +50,40 @@ export function createSqliteStorage(opts: SqliteStorageOptions): SqliteStorage {
 function inline(opts: SqliteStorageOptions): SqliteStorage {
   const db = openDb(opts);
   const state = { closed: false };
+  const stores = openStores(db);
+  // The search index follows the appends a turn of the event loop later, a step at a time
+  // (and a search catches it up first).
+  const indexer = stores.searchIndexer;
+  let timer: NodeJS.Immediate | null = null;
+  const follow = () => {
+    if (timer !== null || state.closed || !indexer.pending) return;
+    timer = setImmediate(() => {
+      timer = null;
+      if (state.closed) return;
+      try {
+        indexer.step();
+      } catch {
+        return; // derived data: the next append or search tries again
+      }
+      follow();
+    });
+    timer.unref();
+  };
+  const append = stores.messages.append.bind(stores.messages);
+  stores.messages.append = async (batch) => {
+    const results = await append(batch);
+    follow();
+    return results;
+  };
   return {
-    ...openStores(db),
+    ...stores,
     writerMode: 'inline',
     writerThread: null,
     ping: async () => !state.closed && answers(db),
     async close() {
       if (state.closed) return;
       state.closed = true;
+      if (timer !== null) clearImmediate(timer);
       db.close();
     },
   };
@@ -65,6 +94,8 @@ function withWriter(opts: SqliteStorageOptions): SqliteStorage {
   const db = openDb(opts);
   db.pragma('query_only = ON');
   const local = openStores(db);
+  // The search index is written by the writer thread: a search asks it to catch up first.
+  local.search.catchUp = () => writer.call<void>('search', 'catchUp', []);
   const writer = new SqliteWriter({ path: opts.path, synchronous: opts.synchronous, walAutocheckpoint: opts.walAutocheckpoint }, opts.onWriterStopped);
   const stores = Object.fromEntries(STORE_NAMES.map((name) => [name, split(name, local, writer)])) as unknown as SqliteStores;
 
@@ -80,6 +111,7 @@ function withWriter(opts: SqliteStorageOptions): SqliteStorage {
     ...stores,
     writerMode: 'worker',
     writerThread: writer.thread,
+    searchIndexer: null,
     ping: async () => closing === null && writer.running && answers(db),
     close: () =>
       (closing ??= (async () => {

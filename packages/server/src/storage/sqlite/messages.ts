@@ -2,7 +2,7 @@ import type { MessageStore } from '../../domain/ports.ts';
 import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../domain/types.ts';
 import type { Db } from './db.ts';
 import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
-import { searchIndexer } from './search.ts';
+import type { SqliteSearchIndexer } from './search-indexer.ts';
 
 export { storedMessage };
 
@@ -16,7 +16,11 @@ export class SqliteMessageStore implements MessageStore {
   readonly #after;
   readonly #recall: (tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage) => { recalled: Message; notice: Message } | null;
 
-  constructor(db: Db) {
+  /**
+   * `indexer`: the search index, kept behind the appends (migration 023): an append only
+   * notes which conversations it wrote to. Without one (a read-only connection) nothing is noted.
+   */
+  constructor(db: Db, indexer?: SqliteSearchIndexer) {
     this.#db = db;
     const byClient = db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE tenant_id = ? AND sender_id = ? AND client_id = ?`);
     const head = db.prepare('SELECT last_seq FROM conversations WHERE tenant_id = ? AND id = ?').pluck();
@@ -27,8 +31,6 @@ export class SqliteMessageStore implements MessageStore {
        ON CONFLICT (tenant_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING`,
     );
     const setHead = db.prepare('UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?');
-    // The search index (migration 013) is written in the append's transaction.
-    const index = searchIndexer(db);
     const senderRead = db.prepare('UPDATE participants SET read_seq = ? WHERE tenant_id = ? AND conversation_id = ? AND user_id = ? AND read_seq < ?');
     // A care-team message answers the session's open, unanswered topic (if any): same transaction.
     const firstReply = db.prepare(
@@ -71,7 +73,6 @@ export class SqliteMessageStore implements MessageStore {
           out.push(prev.conversation_id === m.conversation_id ? { ok: true, message: toMessage(prev), duplicate: true } : { ok: false, code: 'message.client_id_conflict' });
           continue;
         }
-        index(m.tenant_id, m.conversation_id, seq, m.type, m.content_json);
         h.seq = seq;
         h.at = m.created_at;
         h.senders.set(m.sender_id, seq);
@@ -81,6 +82,7 @@ export class SqliteMessageStore implements MessageStore {
       for (const h of heads.values()) {
         if (h === null || h.at === 0) continue;
         setHead.run(h.seq, h.at, h.at, h.tenant, h.id);
+        indexer?.touched(h.tenant, h.id);
         for (const [sender, seq] of h.senders) senderRead.run(seq, h.tenant, h.id, sender, seq);
         if (h.reply) firstReply.run(h.reply[0], h.reply[1], h.tenant, h.id);
       }

@@ -1,6 +1,7 @@
 /**
- * Message search on SQLite (migration 013): an FTS5 table with the trigram tokenizer, kept in
- * step with `messages` by triggers. A term of 3 characters or more is a phrase of the FTS
+ * Message search on SQLite (migration 013): an FTS5 table with the trigram tokenizer, written
+ * behind the appends (`search-indexer.ts`, migration 023) and caught up before each search;
+ * edits and deletes of indexed messages reach it through triggers. A term of 3 characters or more is a phrase of the FTS
  * query (any substring, case folded). A 2-character term (Chinese words are often two
  * characters: 皮疹) has no trigram of its own: the trigrams of the index that begin with it
  * (every text ends with a newline, so each 2 characters of it begin one) are read from the
@@ -40,6 +41,13 @@ export class SqliteSearchStore implements SearchStore {
   readonly #firstWindow: number;
   readonly #maxAlternatives: number;
 
+  /**
+   * Brings the index up to every message committed so far before a search (the index is
+   * kept behind the appends: `search-indexer.ts`). Set by `openStores` (the connection's own
+   * indexer) and, with a writer thread, to a request to the writer. None: the index as it is.
+   */
+  catchUp: (() => void | Promise<void>) | null = null;
+
   /** `budgetMs` (default 250), `firstWindow` and `maxAlternatives` (defaults above) are changed by tests only. */
   constructor(db: Db, opts: { budgetMs?: number; firstWindow?: number; maxAlternatives?: number } = {}) {
     this.#st = new StatementCache(db, 64);
@@ -56,6 +64,7 @@ export class SqliteSearchStore implements SearchStore {
   }
 
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
+    await this.catchUp?.();
     const start = Date.now();
     const bounds = this.#bounds.get() as { lo: number | null; hi: number | null };
     let hi = q.cursor !== undefined ? decodeSearchCursor(q.cursor, 'number') : (bounds.hi ?? 0) + 1;
@@ -173,28 +182,4 @@ interface Plan {
   st: ReturnType<StatementCache['get']>;
   args: unknown[];
   rangeAt: number;
-}
-
-/** Types never searched (system messages), as in migration 013. */
-const UNSEARCHED = new Set([0, 6, 7, 10, 11, 13, 14]);
-
-/**
- * Indexes one appended message, for the append's own transaction (`SqliteMessageStore`): its
- * key, then its searchable text (the expression of migration 013's triggers). Two plain
- * statements rather than a trigger: a statement that fires a trigger runs in a savepoint, and
- * FTS5 writes its pending terms out at every savepoint (a segment per message).
- */
-export function searchIndexer(db: Db): (tenantId: string, conversationId: string, seq: number, type: number, contentJson: string) => void {
-  const key = db.prepare('INSERT INTO message_search_keys (tenant_id, conversation_id, seq) VALUES (?, ?, ?)');
-  const text = db.prepare(
-    `INSERT INTO message_search (rowid, body) VALUES (@id,
-       concat_ws(char(10), @c ->> '$.text', @c ->> '$.title',
-         CASE WHEN json_type(@c, '$.content') = 'text' THEN @c ->> '$.content' END,
-         @c ->> '$.fileName', @c ->> '$.name',
-         @c ->> '$.content.text', @c ->> '$.content.title', @c ->> '$.content.fileName') || char(10))`,
-  );
-  return (tenantId, conversationId, seq, type, contentJson) => {
-    if (UNSEARCHED.has(type)) return;
-    text.run({ id: key.run(tenantId, conversationId, seq).lastInsertRowid, c: contentJson });
-  };
 }

@@ -26,6 +26,7 @@ import { SqliteCallStore } from './calls.ts';
 import { SqliteSearchStore } from './search.ts';
 import { SqliteConferenceStore } from './conferences.ts';
 import { SqliteDeskStore } from './desk.ts';
+import { SqliteSearchIndexer } from './search-indexer.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -51,10 +52,15 @@ export interface SqliteStores {
   search: SqliteSearchStore;
   conferences: SqliteConferenceStore;
   desk: SqliteDeskStore;
+  /** The search index behind the appends (written by whichever side writes). */
+  searchIndexer: SqliteSearchIndexer;
 }
 
 export function openStores(db: Db): SqliteStores {
-  const messages = new SqliteMessageStore(db);
+  const searchIndexer = new SqliteSearchIndexer(db);
+  const messages = new SqliteMessageStore(db, searchIndexer);
+  const search = new SqliteSearchStore(db);
+  search.catchUp = () => searchIndexer.catchUp();
   return {
     tenants: new SqliteTenantStore(db),
     users: new SqliteUserStore(db),
@@ -74,7 +80,8 @@ export function openStores(db: Db): SqliteStores {
     uploads: new SqliteUploadStore(db),
     retention: new SqliteRetentionStore(db),
     calls: new SqliteCallStore(db, messages),
-    search: new SqliteSearchStore(db),
+    search,
+    searchIndexer,
     conferences: new SqliteConferenceStore(db),
     desk: new SqliteDeskStore(db),
   };

@@ -8,6 +8,11 @@
  * each in a savepoint so that one that fails rolls back alone (see `together`). Replies
  * leave only after COMMIT returned: a caller is answered when its write is durable (or has
  * failed), with the error the store threw.
+ *
+ * The search index is written behind the appends (`search-indexer.ts`): a step of it runs
+ * whenever no request is waiting, and also between transactions once the oldest message not
+ * yet indexed is `INDEX_MAX_LAG_MS` old (so the index trails by a bounded time under any
+ * load). `search.catchUp` (before a search) is answered once nothing is left to index.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { NewMessage } from '../../domain/types.ts';
@@ -19,6 +24,8 @@ type Call = Extract<WriteRequest, { s: StoreName }>;
 
 /** Most requests in one transaction (each append request is a whole batch already). */
 const MAX_GROUP = 256;
+/** Under continuous load, a search index step runs between transactions once the index trails this much. */
+export const INDEX_MAX_LAG_MS = 250;
 
 const port = parentPort!;
 const db = openDb(workerData as WriterOptions);
@@ -27,20 +34,44 @@ const stores = sqlite as unknown as Record<StoreName, Record<string, (...args: u
 const writes = new Set(Object.entries(WRITES).flatMap(([s, ms]) => ms.map((m) => `${s}.${m}`)));
 
 const queue: WriteRequest[] = [];
+/** `search.catchUp` requests, answered when the index has caught up. */
+const catchUps: number[] = [];
+const indexer = sqlite.searchIndexer;
 let busy = false;
 let closed = false;
 
+const isCatchUp = (req: WriteRequest) => 's' in req && req.s === 'search' && req.m === 'catchUp';
+
+function take(req: WriteRequest): void {
+  if (isCatchUp(req)) catchUps.push(req.id);
+  else queue.push(req);
+}
+
 port.on('message', (req: WriteRequest) => {
-  queue.push(req);
+  take(req);
   if (!busy) void run();
 });
+
+/** After a failed index step, the next waits this long (unless a search asks for one). */
+const INDEX_RETRY_MS = 1000;
+let indexPausedUntil = 0;
+let retry: NodeJS.Timeout | null = null;
+
+/** The index has work to do now. */
+const indexable = () => indexer.pending && (catchUps.length > 0 || Date.now() >= indexPausedUntil);
+
+/** The searches waiting for the index are answered once nothing is left to index. */
+function answerCatchUps(): void {
+  if (catchUps.length && !indexer.pending) port.postMessage(catchUps.splice(0).map((id): WriteReply => [id, null]));
+}
 
 async function run(): Promise<void> {
   busy = true;
   try {
-    while (queue.length) {
+    answerCatchUps();
+    while (queue.length || indexable()) {
       // Whatever arrived while the previous transaction committed joins this one.
-      for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) queue.push(r.message as WriteRequest);
+      for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) take(r.message as WriteRequest);
       const group: Call[] = [];
       while (queue.length && group.length < MAX_GROUP && !('close' in queue[0]!)) group.push(queue.shift() as Call);
       if (group.length) port.postMessage(await execute(group));
@@ -50,16 +81,42 @@ async function run(): Promise<void> {
         close(next.id);
         return;
       }
+      // The search index: when no write waits, when a search waits for it, or when it trails too far.
+      if (indexable() && (queue.length === 0 || catchUps.length > 0 || indexer.lagMs() >= INDEX_MAX_LAG_MS)) indexStep();
+      answerCatchUps();
+      // Only indexing: let the port's events in between steps.
+      if (queue.length === 0 && indexable()) await new Promise<void>((r) => setImmediate(r));
     }
   } finally {
     busy = false;
+  }
+  if (indexer.pending && !closed && retry === null) {
+    retry = setTimeout(() => {
+      retry = null;
+      if (!busy) void run();
+    }, Math.max(0, indexPausedUntil - Date.now()));
+    retry.unref();
+  }
+}
+
+function indexStep(): void {
+  try {
+    indexer.step();
+  } catch (err) {
+    // The index is derived data: a failed step is rolled back and tried again later (the
+    // messages stay behind, nothing is lost); searches waiting for it get the error.
+    if (db.inTransaction) db.exec('ROLLBACK');
+    indexPausedUntil = Date.now() + INDEX_RETRY_MS;
+    const e = toWire(err);
+    if (catchUps.length) port.postMessage(catchUps.splice(0).map((id): WriteReply => [id, undefined, e]));
   }
 }
 
 function close(id: number): void {
   closed = true;
+  if (retry) clearTimeout(retry);
   db.close();
-  const refused = queue.splice(0).map((r): WriteReply => [r.id, undefined, toWire(new Error('the SQLite writer is closed'))]);
+  const refused = [...queue.splice(0).map((r) => r.id), ...catchUps.splice(0)].map((rid): WriteReply => [rid, undefined, toWire(new Error('the SQLite writer is closed'))]);
   port.postMessage([[id, null], ...refused] satisfies WriteReply[]);
   port.close();
 }
