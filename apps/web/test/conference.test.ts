@@ -9,7 +9,7 @@
  * - Hebrew renders right to left; a bad link shows the 4xx screen.
  * Screenshots of each screen: apps/web/screenshots/conference-*.png (`npm run screenshots`).
  */
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -109,6 +109,11 @@ describe('the conference page in a browser', () => {
       },
     });
     browser = await launchWithFakeMedia();
+  });
+
+  // Each test's pages close when it ends: their cameras and peer connections stop using the CPU.
+  afterEach(async () => {
+    for (const c of contexts.splice(0)) await c.close().catch(() => {});
   });
 
   after(async () => {

@@ -27,7 +27,7 @@ export interface JanusRoomJoin {
   iceServers?: RTCIceServer[] | undefined;
   /** What this page sends; none: this page only receives. */
   stream?: MediaStream | undefined;
-  /** How long one request may take (default 10 s). */
+  /** How long one request may take (default 20 s). */
   requestTimeoutMs?: number | undefined;
 }
 
@@ -238,8 +238,10 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
   id: number | string | undefined;
   /** The publishing connection (none without a stream). */
   publisherPc: RTCPeerConnection | undefined;
-  readonly feeds = new Map<string, JanusRemoteFeed & { handle: number }>();
+  readonly feeds = new Map<string, JanusRemoteFeed & { handle: number; announced: boolean }>();
   readonly #subscribing = new Set<string>();
+  /** Publishers that left (their feed is not subscribed again). */
+  readonly #gone = new Set<string>();
   #left = false;
 
   private constructor(opts: JanusRoomJoin, session: JanusSession) {
@@ -250,7 +252,7 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
 
   /** Connects to Janus, joins the room, publishes and subscribes to the feeds already there. */
   static async join(opts: JanusRoomJoin): Promise<JanusVideoRoom> {
-    const session = await JanusSession.open(opts.url, opts.token, opts.requestTimeoutMs ?? 10_000);
+    const session = await JanusSession.open(opts.url, opts.token, opts.requestTimeoutMs ?? 20_000);
     const room = new JanusVideoRoom(opts, session);
     session.onClose = (error) => room.#onClosed(error);
     try {
@@ -311,7 +313,8 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
     await pc.setRemoteDescription(answer.jsep);
   }
 
-  async #subscribe(p: JanusPublisher): Promise<void> {
+  /** Subscribes to a publisher's feed, trying again (up to three times) when it fails while the publisher is still there. */
+  async #subscribe(p: JanusPublisher, attempt = 1): Promise<void> {
     const key = String(p.id);
     if (this.#left || this.feeds.has(key) || this.#subscribing.has(key) || key === String(this.id)) return;
     this.#subscribing.add(key);
@@ -331,12 +334,11 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
         }
       });
       pc.onicecandidate = (e) => this.#session.trickle(handle, e.candidate ? e.candidate.toJSON() : null);
-      let announced = false;
-      const feed = { id: p.id, display: p.display ?? '', stream, pc, handle };
+      const feed = { id: p.id, display: p.display ?? '', stream, pc, handle, announced: false };
       pc.ontrack = (e) => {
         stream.addTrack(e.track);
-        if (!announced) {
-          announced = true;
+        if (!feed.announced && this.feeds.get(key) === feed) {
+          feed.announced = true;
           this.emit('feed', feed);
         }
       };
@@ -357,8 +359,16 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
       await pc.setLocalDescription(answer);
       await this.#session.message(handle, { request: 'start' }, { type: 'answer', sdp: answer.sdp! });
     } catch (err) {
-      this.#dropFeed(key);
-      if (!this.#left) console.warn('Could not receive a feed', err);
+      const gone = this.#gone.has(key);
+      this.#dropFeed(key, false);
+      this.#subscribing.delete(key);
+      if (this.#left || gone) return;
+      if (attempt < 3) {
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+        if (!this.#left && !this.#gone.has(key)) await this.#subscribe(p, attempt + 1);
+      } else {
+        console.warn('Could not receive a feed', err);
+      }
     } finally {
       this.#subscribing.delete(key);
     }
@@ -385,13 +395,15 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
     }
   }
 
-  #dropFeed(key: string): void {
+  /** Hangs up a remote feed; `announce`: it left (tell the app), else only this subscription failed. */
+  #dropFeed(key: string, announce = true): void {
+    if (announce) this.#gone.add(key);
     const f = this.feeds.get(key);
     if (!f) return;
     this.feeds.delete(key);
     f.pc.close();
-    void this.#session.detach(f.handle);
-    this.emit('feedGone', { id: f.id });
+    if (f.handle) void this.#session.detach(f.handle);
+    if (announce || f.announced) this.emit('feedGone', { id: f.id });
   }
 
   #onClosed(error?: Error): void {
