@@ -30,6 +30,8 @@ const STATE_MSGS = 50;
 /** Visitors considered for the online list: seen within this long. */
 const ONLINE_WINDOW_MS = 24 * 3600_000;
 const ONLINE_MAX = 1000;
+/** Most stored events one pull catches up; the rest come on the next pulls. */
+export const CATCH_UP_MAX = 200;
 /** `users_changed` events of an organisation are coalesced over this long. */
 const USERS_CHANGED_MS = 300;
 
@@ -592,7 +594,7 @@ export class DeskService {
 
   /**
    * The stored events a poller missed: those after `version` (a mid), of the visitor's chats or,
-   * for staff, of every chat of the organisation; at most 200.
+   * for staff, of every chat of the organisation; at most `CATCH_UP_MAX` (a full page: more follow).
    */
   async eventsAfter(p: UserPrincipal, version: string): Promise<Record<string, unknown>[]> {
     if (!MID_RE.test(version)) return [];
@@ -602,7 +604,7 @@ export class DeskService {
       chatIds = (await this.store.chatsOfVisitor(p.tenantId, p.userId, 10)).map((c) => c.id);
       if (chatIds.length === 0) return [];
     }
-    const rows = await this.store.eventsAfter(p.tenantId, chatIds, version, 200);
+    const rows = await this.store.eventsAfter(p.tenantId, chatIds, version, CATCH_UP_MAX);
     if (chatIds === null) return rows.map((r) => r.body);
     // A visitor never sees the staff's acknowledgements, escalations or hand-over notes.
     return rows.filter((r) => r.type !== 'ack_chat' && r.type !== 'chat_escalated').map((r) => (r.type === 'transfer_chat' ? withoutNote(r.body) : r.body));

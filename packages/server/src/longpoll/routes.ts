@@ -15,7 +15,7 @@ import { fail, isAppError } from '../domain/errors.ts';
 import { checkCursor, decodePollCursor, encodePollCursor, type Cursor } from './cursor.ts';
 import { answerBody, type LongPoll } from './longpoll.ts';
 import { errors } from '../http/schemas.ts';
-import type { DeskService } from '../desk/service.ts';
+import { CATCH_UP_MAX, type DeskService } from '../desk/service.ts';
 import { seedMessage } from '../desk/wire.ts';
 
 const PollQuery = Type.Object({
@@ -149,6 +149,8 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
     if (q.uid !== undefined && q.uid !== auth.principal.userId) throw fail('auth.forbidden', 'uid is not the token\'s user.');
     // Front-desk events stored after the client's version that it has not seen (it was between polls).
     const missed = desk && q.version !== undefined ? await desk.eventsAfter(auth.principal, q.version) : [];
+    // A full page: more are stored; live events (newer) wait, so the version does not pass the ones still to read.
+    const more = missed.length >= CATCH_UP_MAX;
     const a = missed.length > 0
       ? await lp.poll(auth, cursor, { timeoutMs: 0 }, gone(reply))
       : await lp.poll(auth, cursor, q.timeout !== undefined ? { timeoutMs: q.timeout } : {}, gone(reply));
@@ -156,7 +158,7 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
     const messages: Message[] = [];
     for (const f of a.frames) {
       if (f.startsWith('{"type":"message"')) messages.push((JSON.parse(f) as { message: Message }).message);
-      else if (f.startsWith('{"type":"desk"')) data.push((JSON.parse(f) as { event: Record<string, unknown> }).event);
+      else if (f.startsWith('{"type":"desk"') && !more) data.push((JSON.parse(f) as { event: Record<string, unknown> }).event);
     }
     const senders = new Map((await core.storage.users.getUsers(auth.principal.tenantId, [...new Set(messages.map((m) => m.sender_id))])).map((u) => [u.id, u]));
     for (const m of messages) data.push(seedMessage(auth.principal.tenantId, m, senders.get(m.sender_id)));
@@ -169,7 +171,7 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
       seen.add(mid);
       return true;
     });
-    const mids = out.map((d) => d['mid']).filter((m): m is string => typeof m === 'string' && /^[0-9a-v]{20}$/.test(m));
+    const mids = (more ? missed : out).map((d) => d['mid']).filter((m): m is string => typeof m === 'string' && /^[0-9a-v]{20}$/.test(m));
     const version = [q.version ?? '', ...mids].reduce((x, y) => (y > x ? y : x), '');
     return {
       code: 0, msg: a.close ? a.close.reason : '',

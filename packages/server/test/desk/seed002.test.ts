@@ -179,6 +179,25 @@ describe('seed 002 endpoints', () => {
     assert.deepEqual(late.body.data.filter((d: any) => d.type === 'join_chat' || d.type === 'close_chat'), []);
   });
 
+  it('a client far behind catches up the stored events page by page, none skipped', async () => {
+    const v = await visitor(s, key);
+    const { chatId } = await requestChat(s, cid, v);
+    const start = (await s.call('GET', '/api/state/init', { token: nurse2.token })).body.state.version as string;
+    const mids: string[] = [];
+    for (let i = 0; i < 230; i++) mids.push((await s.call('POST', `/api/desk/chats/${chatId}/ack`, { token: nurse2.token })).body.mid);
+    const got: string[] = [];
+    let version = start;
+    let cursor = '';
+    for (let i = 0; i < 5 && got.length < mids.length; i++) {
+      const r = await s.call('GET', `/pull?timeout=0&version=${version}${cursor ? `&cursor=${cursor}` : ''}`, { token: nurse2.token });
+      got.push(...r.body.data.filter((d: any) => d.type === 'ack_chat' && d.chat.id === chatId).map((d: any) => d.mid));
+      version = r.body.version;
+      cursor = r.body.cursor;
+    }
+    assert.deepEqual(got, mids);
+    await s.call('POST', `/api/desk/chats/${chatId}/close`, { token: nurse2.token, body: { outcome: 'spam' } });
+  });
+
   it('/api/user/track answers a track_id and tells every online staff member; /api/users/online lists the visitor with its page', async () => {
     const v = await visitor(s, key, 'fp-track');
     // The nurse is on: a poll waiting for the news.
