@@ -162,7 +162,7 @@ export function DeskConsole({ store }: { store: Store }) {
                           {t('desk.position', { n: q.position })} · <span data-testid="desk-waiting">{t('desk.waiting', { time: waited(waitingMs) })}</span>
                           {q.team_id ? ` · ${q.team_id}` : ''}
                         </span>
-                        {q.escalated_at ? <span className="tag warn">{t('desk.escalated')}</span> : null}
+                        {q.escalated_at ? <span className="desk-tag warn">{t('desk.escalated')}</span> : null}
                         {q.acked_by.length > 0 && (
                           <span className="small" data-testid="desk-acked">
                             {t('desk.ackedBy', { names: q.acked_by.map((a) => names.get(a.uid) ?? short(a.uid)).join(', ') })}
@@ -221,7 +221,7 @@ export function DeskConsole({ store }: { store: Store }) {
                     <span className="muted small desk-url">{v.url}</span>
                     {v.referer && <span className="muted small desk-url">{t('desk.from', { referer: v.referer })}</span>}
                     {v.chat_id && v.chat_state && v.chat_state !== 'closed' && (
-                      <span className="tag">{t('desk.inChat', { state: stateLabel(v.chat_state, t) })}</span>
+                      <span className="desk-tag">{t('desk.inChat', { state: stateLabel(v.chat_state, t) })}</span>
                     )}
                   </li>
                 ))}
@@ -332,7 +332,7 @@ function ChatPanel({ store, api, chatId, staff, names, onChanged, onClosed, onEr
     <section className="desk-chat" aria-labelledby="desk-chat-title" data-testid="desk-chat" data-chat={chatId} data-state={chat.state}>
       <header className="desk-chat-head">
         <h2 id="desk-chat-title">{t('desk.chatTitle', { id: short(chat.creator) })}</h2>
-        <span className="tag">{stateLabel(chat.state, t)}</span>
+        <span className="desk-tag">{stateLabel(chat.state, t)}</span>
         {!closed && mine && (
           <div className="desk-chat-actions">
             <button type="button" className="small" aria-expanded={form === 'transfer'} onClick={() => setForm(form === 'transfer' ? 'none' : 'transfer')} data-testid="desk-transfer">

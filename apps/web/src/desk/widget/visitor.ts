@@ -263,7 +263,7 @@ export class VisitorClient {
   }
 
   /** Sends `text`; the first message (or the first after a closed chat) opens a chat. */
-  async say(text: string): Promise<SeedMessage> {
+  async say(text: string, retried = false): Promise<SeedMessage> {
     if (!this.chat || this.chat.state === 'closed') {
       const a = await this.#call<{ mid: string; chat: { id: string } }>('POST', '/api/message', {
         body: { cid: this.cid, type: 'request_chat', from: { id: this.uid, name: '', role: 'user' }, event: { uids: [this.uid] } },
@@ -279,7 +279,15 @@ export class VisitorClient {
       );
     }
     const body = { cid: this.cid, type: 'text', from: { id: this.uid, name: '', role: 'user' }, chat: { id: this.chat.id }, text };
-    const a = await this.#call<{ mid: string }>('POST', '/api/message', { body });
+    let a: { mid: string };
+    try {
+      a = await this.#call<{ mid: string }>('POST', '/api/message', { body });
+    } catch (err) {
+      // Closed by the staff a moment ago (its event still on the way): a new chat.
+      if (retried || !(err instanceof DeskError) || err.code !== 'desk.chat_closed') throw err;
+      this.chat.state = 'closed';
+      return this.say(text, true);
+    }
     const m: SeedMessage = { ...body, mid: a.mid, t: { t0: Math.floor(Date.now() / 1000), t1: Math.floor(Date.now() / 1000) } };
     this.#remember(m);
     return m;
