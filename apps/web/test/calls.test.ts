@@ -91,12 +91,17 @@ async function flow(page: Page): Promise<Flow> {
 
 /** Packets flow both ways, audio and video: each count grows past `min` (and past what it was before). */
 async function mediaFlows(page: Page, min = 20): Promise<Flow> {
-  const first = await flow(page);
+  // The caller's peer connection comes a moment after the call is answered (its offer follows the accept).
+  let first: Flow | undefined;
+  await until(async () => {
+    first = await flow(page);
+  });
+  if (!first) throw new Error('no peer connection');
   let last = first;
   await until(async () => {
     last = await flow(page);
     for (const k of ['inAudio', 'inVideo', 'outAudio', 'outVideo'] as const) {
-      assert.ok(last[k] > min && last[k] > first[k], `${k}: ${JSON.stringify(last)}`);
+      assert.ok(last[k] > min && last[k] > first![k], `${k}: ${JSON.stringify(last)}`);
     }
   });
   return last;
