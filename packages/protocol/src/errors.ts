@@ -155,6 +155,11 @@ export const ErrorCodes = {
   'search.query_too_long': { status: 400, message: 'The search query is too long (at most 200 characters and 8 words).' },
   'search.cursor_invalid': { status: 400, message: 'The cursor is not one this search returned: pass next_cursor from the previous page of the same search.' },
   'search.date_invalid': { status: 400, message: 'A date is not valid: give ms since the epoch or an ISO 8601 date, with from before to.' },
+  // Push, round two: escalation, SMS, VoIP tokens; webhook targets.
+  'push.escalation_invalid': { status: 400, message: 'Invalid escalation policy: {enabled, conversation_types (null or types), steps: 1 to 4 of {channel: wechat|sms, after_seconds 1..604800} in increasing order, each channel once}.' },
+  'push.phone_invalid': { status: 400, message: 'A phone number is in E.164 form: + then 8 to 15 digits.' },
+  'push.voip_token_invalid': { status: 400, message: 'A VoIP token is the APNs PushKit device token in hex (64 to 200 digits), for an install registered with vendor apns.' },
+  'webhook.url_forbidden': { status: 400, message: 'The webhook URL points at a loopback, private, link-local or otherwise internal address (details.address); only hosts in webhooks.allowedTargets may.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

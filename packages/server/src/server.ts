@@ -16,6 +16,7 @@ import type { Api } from './http/api.ts';
 import { Metrics } from './ops/metrics.ts';
 import { startPush, type Push } from './push/index.ts';
 import { startWebhooks, type Webhooks } from './webhooks/index.ts';
+import { createAfterCommit, type AfterCommit } from './webhooks/after-commit.ts';
 import { Realtime } from './realtime/realtime.ts';
 import { MemoryNodeRegistry } from './presence/registry-memory.ts';
 import { RedisNodeRegistry } from './presence/registry-redis.ts';
@@ -47,6 +48,8 @@ export interface CarelineServer {
   webhooks: Webhooks;
   /** This node's runner of call timers (ring timeouts, heartbeat checks). */
   callTimers: CallTimers;
+  /** The after-commit outbox: runs the jobs written with each append and notification, for push, webhooks and escalation. */
+  afterCommit: AfterCommit;
 }
 
 export interface StartOptions {
@@ -82,8 +85,10 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     metrics.commitSeconds.observe(ms / 1000);
     metrics.messagesCommitted.inc(size);
   };
-  const push = startPush(core, metrics, logger);
-  const webhooks = startWebhooks(core, metrics, logger);
+  const afterCommit = createAfterCommit(core, logger);
+  const push = startPush(core, metrics, logger, afterCommit);
+  const webhooks = startWebhooks(core, metrics, logger, afterCommit);
+  afterCommit.start();
   const callTimers = startCallTimers(core, logger);
   const state = { accepting: true, connections: () => realtime.hub.size, startedAt: Date.now() };
   const shared = redis ?? core.redis;
@@ -150,6 +155,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await Promise.race([realtime.settled(), grace]);
       await registry.close();
       await core.messages.committer.drain();
+      await afterCommit.close();
       await push.close();
       await webhooks.close();
       await callTimers.close();
@@ -161,6 +167,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     callTimers,
     ...(mqtt ? { mqtt, mqttPort } : {}),
     webhooks,
+    afterCommit,
   };
 }
 

@@ -369,6 +369,14 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    outbox: Type.Object(
+      {
+        workers: Int(4, 'Outbox jobs (written in the transaction of each message append and notification) this node runs at once, handing each committed fact to push, webhooks and escalation. 0: none here (other nodes run them).', 0, 1000),
+        pollMs: Int(500, 'How often a node looks for outbox jobs when it found none (a commit heard on the bus is looked for at once).', 10, 60_000),
+        keepDoneMs: Int(3_600_000, 'Finished jobs (of every kind: outbox, push, webhooks, timers) are kept this long, then deleted.', 1000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,7 +1,9 @@
 /**
  * Offline push on one node: the vendor adapters the config names (`push.apns.*`, `push.fcm.*`,
  * `push.webpush.*`, `push.huawei.*`, `push.xiaomi.*`; WeChat template messages `push.wechat.*`), the planner
- * that enqueues push jobs for the messages committed here (`MessageService.onCreated`), and a
+ * that enqueues push jobs for each committed message (a consumer of the after-commit outbox,
+ * `webhooks/after-commit.ts`: the planning runs from a job written in the append's own
+ * transaction), and a
  * `JobRunner` that sends the cluster's push jobs (`push.workers` at a time; any node may send
  * any job). Metrics per vendor go to `ops/metrics.ts`.
  */
@@ -20,6 +22,7 @@ import { XiaomiSender } from './xiaomi.ts';
 import { WECHAT_JOB, WechatSender, WechatWorker } from './wechat.ts';
 import { PushWorker, type PushObserver } from './worker.ts';
 import type { PushSender } from './vendor.ts';
+import type { AfterCommit } from '../webhooks/after-commit.ts';
 
 export interface Push {
   planner: PushPlanner;
@@ -81,7 +84,7 @@ export function configuredSenders(config: Core['config']): Map<PushVendor, PushS
   return senders;
 }
 
-export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
+export function startPush(core: Core, metrics: Metrics, log: Logger, afterCommit: AfterCommit): Push {
   const c = core.config.push;
   const senders = configuredSenders(core.config);
   const w = c.wechat;
@@ -101,6 +104,7 @@ export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
       runner?.poke();
     },
     onError: (err) => log.error({ err }, 'push: could not enqueue the pushes of a message'),
+    settled: () => afterCommit.drain(),
   });
   if (c.workers > 0 && channels > 0) {
     const observer: PushObserver = {
@@ -130,11 +134,18 @@ export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
     }
     runner.start();
   }
-  if (channels > 0) core.messages.onCreated = (tenantId, message, recipients) => planner.consider(tenantId, message, recipients);
+  if (channels > 0) {
+    afterCommit.add({
+      name: 'push',
+      messages: async (tenantId, messages, recipients) => {
+        const jobs = (await Promise.all(messages.map((m) => planner.planMessage(tenantId, m, recipients)))).flat();
+        if (jobs.length) planner.enqueued(jobs);
+      },
+    });
+  }
   return {
     planner, runner, senders, wechat,
     async close() {
-      core.messages.onCreated = null;
       await planner.drain();
       await runner?.close();
       await Promise.all([...senders.values()].map((s) => s.close()));

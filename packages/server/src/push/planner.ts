@@ -11,10 +11,10 @@
  * the channel, such a recipient with a WeChat openid also gets one `push.wechat` job (dedupe
  * key `<message id>:wechat:<user id>`, `wechat.ts`).
  *
- * The window: the jobs are enqueued right after the message's commit, not in its transaction.
- * If the process dies between the two (a few milliseconds) that message gets no push; the
- * message itself is safe and reaches the app at its next connection. Everything after the
- * enqueue survives restarts.
+ * No window: the planning runs from the after-commit outbox (`domain/outbox.ts`), a job
+ * written in the same transaction as the message; if a node dies before or while planning,
+ * another node runs the job again (the dedupe keys keep it from enqueuing anything twice).
+ * Presence is looked at when the plan runs, a few milliseconds after the commit.
  */
 import { MessageTypes } from '@careline/protocol';
 import type { PresenceStore, Storage, NewJob } from '../domain/ports.ts';
@@ -63,6 +63,8 @@ export interface PushPlannerOptions {
   /** Jobs were enqueued (a local runner looks at once). */
   onEnqueued?: (jobs: readonly PushJob[]) => void;
   onError?: (err: unknown) => void;
+  /** Resolves when every fact committed so far has been planned (the outbox is empty); `drain` waits for it too. */
+  settled?: () => Promise<void>;
 }
 
 export class PushPlanner {
@@ -88,6 +90,18 @@ export class PushPlanner {
     if (users.length === 0) return;
     this.#waiting.push({ tenantId, message, users });
     this.#next();
+  }
+
+  /** The pushes of one committed message (the after-commit consumer): the same filters as `consider`, awaited. */
+  async planMessage(tenantId: string, message: Message, recipients: readonly string[]): Promise<PushJob[]> {
+    if (message.type === MessageTypes.SYSTEM) return [];
+    const users = recipients.filter((u) => u !== message.sender_id && u !== 'system');
+    return users.length ? this.plan(tenantId, message, users) : [];
+  }
+
+  /** Device pushes were enqueued (metrics, a local runner looks at once). */
+  enqueued(jobs: readonly PushJob[]): void {
+    this.#o.onEnqueued?.(jobs);
   }
 
   #next(): void {
@@ -154,8 +168,9 @@ export class PushPlanner {
   }
 
   /** Waits until no plan is running or waiting. */
-  drain(): Promise<void> {
-    if (this.#running === 0 && this.#waiting.length === 0) return Promise.resolve();
-    return new Promise((r) => this.#idle.push(r));
+  async drain(): Promise<void> {
+    await this.#o.settled?.();
+    if (this.#running === 0 && this.#waiting.length === 0) return;
+    await new Promise<void>((r) => this.#idle.push(r));
   }
 }
