@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Core } from '../core.ts';
 import type { Job, Storage } from '../domain/ports.ts';
 import type { Message, Notification } from '../domain/types.ts';
+import type { DomainEvent } from '../domain/events.ts';
 import { JobRunner } from '../domain/jobs.ts';
 import { OUTBOX_KINDS, OUTBOX_MESSAGES, OUTBOX_NOTIFICATION, type OutboxMessages, type OutboxNotification } from '../domain/outbox.ts';
 
@@ -24,6 +25,13 @@ export interface AfterCommitConsumer {
   messages?(tenantId: string, messages: readonly Message[], recipients: readonly string[]): Promise<void>;
   /** A notification stored; `recipients` null for a tenant-wide broadcast. */
   notification?(tenantId: string, notification: Notification, recipients: readonly string[] | null): Promise<void>;
+  /**
+   * Every other event this node's domain publishes after its commit (conversation and
+   * participant changes, call changes, presence), on this node only, synchronously: not from
+   * the outbox — the enqueue that follows runs right after the commit, and a crash in those
+   * milliseconds loses it (the fact itself is stored).
+   */
+  event?(e: DomainEvent): void;
 }
 
 export interface AfterCommitOptions {
@@ -56,6 +64,18 @@ export class AfterCommit {
   add(consumer: AfterCommitConsumer): void {
     if (this.#runner) throw new Error('AfterCommit: add consumers before start()');
     this.#consumers.push(consumer);
+  }
+
+  /** A domain event this node published (after its commit): to every consumer's `event`. */
+  local(e: DomainEvent): void {
+    for (const c of this.#consumers) {
+      if (!c.event) continue;
+      try {
+        c.event(e);
+      } catch (err) {
+        this.#o.log?.error({ err, consumer: c.name }, 'after-commit: an event could not be considered');
+      }
+    }
   }
 
   /** Starts running outbox jobs (none when `workers` is 0: other nodes run them). */
@@ -155,9 +175,18 @@ export function createAfterCommit(core: Core, log: Logger): AfterCommit {
   const unsubscribe = core.bus.subscribe((e) => {
     if (e.kind === 'message.created' || e.kind === 'notification.created') hook.poke();
   });
+  // This node's own events, as the domain publishes them (after commit): the bus also carries
+  // the other nodes' events, so `publish` is tapped rather than subscribed to.
+  const bus = core.bus;
+  const publish = bus.publish;
+  bus.publish = function tapped(this: typeof bus, event: DomainEvent) {
+    publish.call(this, event);
+    hook.local(event);
+  };
   const close = hook.close.bind(hook);
   hook.close = async () => {
     unsubscribe();
+    bus.publish = publish;
     await close();
   };
   return hook;

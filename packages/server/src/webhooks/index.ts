@@ -7,9 +7,8 @@
  * Messages (and the topic events they carry) come from the after-commit outbox
  * (`after-commit.ts`): a job written in the append's own transaction, so no committed message
  * misses its deliveries. The other events are taken after their commit on the node where they
- * happen: conversation and participant changes (tapped from `bus.publish`, where the domain
- * hands over what it committed — only this node's own events, each published by exactly one
- * node), notifications read (`NotificationService.onRead`), a user gone offline with unread
+ * happen: conversation and participant changes (the after-commit hook's local events: what
+ * this node's domain publishes, each event published by exactly one node), notifications read (`NotificationService.onRead`), a user gone offline with unread
  * messages or notifications (`presence.changed`, published once cluster-wide), and a
  * subscription disabled after persistent failure (`webhook.disabled`).
  */
@@ -164,17 +163,8 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger, afterCo
     }
   };
 
-  // This node's own events, as the domain publishes them (after commit).
-  const bus = core.bus;
-  const publish = bus.publish;
-  bus.publish = function tapped(this: typeof bus, event: DomainEvent) {
-    publish.call(this, event);
-    try {
-      onEvent(event);
-    } catch (err) {
-      log.error({ err }, 'webhooks: an event could not be considered');
-    }
-  };
+  // This node's own other events, as the domain publishes them (after commit).
+  afterCommit.add({ name: 'webhooks-events', event: onEvent });
   core.notifications.onRead = (tenantId, userId, sel, marked, unread) =>
     consider(tenantId, async (want) => want('notification.read')
       ? [webhookEvent('notification.read', tenantId, { user_id: userId, marked, selection: sel, unread }, null, Date.now())]
@@ -222,7 +212,6 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger, afterCo
     runner,
     drain,
     async close() {
-      bus.publish = publish;
       core.notifications.onRead = null;
       core.webhooks.onChanged = null;
       core.webhooks.onEnqueued = null;
