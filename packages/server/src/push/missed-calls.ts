@@ -29,7 +29,7 @@ export async function missedCalls(core: Pick<Core, 'notifications' | 'storage'>,
     await core.notifications.send(p, {
       kind: MISSED_CALL_KIND, title: 'Missed call', body: null,
       data: { call_id: c.roomId ?? null, conversation_id: m.conversation_id, av_type: c.avType ?? null, caller_id: m.sender_id, message_id: m.id },
-      target: { type: 'users', ids: callees },
+      target: { users: callees },
     });
   }
 }

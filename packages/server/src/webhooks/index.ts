@@ -23,6 +23,7 @@ import type { Metrics } from '../ops/metrics.ts';
 import { eventBody, eventsOf, webhookEvent, type WebhookEvent } from './events.ts';
 import { WebhookWorker } from './worker.ts';
 import type { AfterCommit } from './after-commit.ts';
+import { TargetFilter } from './ssrf.ts';
 
 export interface Webhooks {
   /** Null when `webhooks.workers` is 0. */
@@ -70,6 +71,9 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger, afterCo
     return hit !== undefined && hit.none && Date.now() - hit.at < c.cacheMs;
   };
   core.webhooks.onChanged = (tenantId) => cache.delete(tenantId);
+  // SSRF: internal targets are refused when subscribing and on every attempt, unless allowed.
+  const targets = new TargetFilter(c.allowedTargets);
+  core.webhooks.checkTarget = (url) => targets.check(url);
 
   const enqueue = async (tenantId: string, subs: readonly WebhookSubscription[], events: readonly WebhookEvent[]) => {
     const jobs: NewJob[] = [];
@@ -173,7 +177,7 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger, afterCo
 
   if (c.workers > 0) {
     const worker = new WebhookWorker({
-      storage, timeoutMs: c.timeoutMs, disableAfterFailures: c.disableAfterFailures,
+      storage, timeoutMs: c.timeoutMs, disableAfterFailures: c.disableAfterFailures, targets,
       observer: {
         attempt: (ok, ms) => {
           metrics.webhookAttempts.inc({ outcome: ok ? 'ok' : 'failed' });
@@ -214,6 +218,7 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger, afterCo
     async close() {
       core.notifications.onRead = null;
       core.webhooks.onChanged = null;
+      core.webhooks.checkTarget = null;
       core.webhooks.onEnqueued = null;
       await drain();
       await runner?.close();
