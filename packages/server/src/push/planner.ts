@@ -275,12 +275,14 @@ export class PushPlanner {
       return { jobs, wechat };
     }));
     const jobs = perUser.flatMap((u) => u.jobs);
-    const wechat = perUser.flatMap((u) => (u.wechat ? [u.wechat] : []));
     // The escalation ladder starts for each user who gets a push now (offline, push on, not muted).
     let convType: Promise<number | null> | null = null;
     const conversationType = () => (convType ??= this.#o.storage.conversations.getConversation(t, message.conversation_id).then((c) => c?.type ?? null));
     const pushed = perUser.flatMap((u, i) => (u.jobs.length || u.wechat ? [users[i]!] : []));
     const ladders = (await Promise.all(pushed.map((u) => this.#escalation(t, u, message, conversationType)))).flatMap((x) => (x ? [x] : []));
+    // A user whose ladder has a WeChat rung gets the template message then, not now.
+    const laterWechat = new Set(ladders.filter((l) => (l.payload as EscalateJob).steps.some((x) => x.channel === 'wechat')).map((l) => (l.payload as EscalateJob).user_id));
+    const wechat = perUser.flatMap((u) => (u.wechat && !laterWechat.has(u.wechat.user_id) ? [u.wechat] : []));
     if (jobs.length === 0 && wechat.length === 0 && ladders.length === 0) return [];
     const list: NewJob[] = [
       ...jobs.map((j) => ({ tenant_id: t, kind: PUSH_JOB, payload: j, dedupe_key: `${j.message_id}:${j.device_id}`, max_attempts: this.#o.maxAttempts })),
