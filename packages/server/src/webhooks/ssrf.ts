@@ -19,9 +19,11 @@ const FORBIDDEN_V4: [string, number][] = [
   ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ];
 const FORBIDDEN_V6: [string, number][] = [
-  ['::', 128], ['::1', 128], ['::ffff:0:0', 96], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
 ];
 
+// (IPv4-mapped IPv6 addresses are judged as their IPv4 address, below: a ::ffff:0:0/96 entry
+// would make BlockList refuse every IPv4 address.)
 const forbiddenList = new BlockList();
 for (const [a, p] of FORBIDDEN_V4) forbiddenList.addSubnet(a, p, 'ipv4');
 for (const [a, p] of FORBIDDEN_V6) forbiddenList.addSubnet(a, p, 'ipv6');
@@ -30,6 +32,11 @@ for (const [a, p] of FORBIDDEN_V6) forbiddenList.addSubnet(a, p, 'ipv6');
 export function isForbiddenAddress(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return isForbiddenAddress(mapped[1]!);
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (hex) {
+    const [hi, lo] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
+    return isForbiddenAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
+  }
   const family = isIP(address);
   if (family === 0) return true;
   return forbiddenList.check(address, family === 4 ? 'ipv4' : 'ipv6');
