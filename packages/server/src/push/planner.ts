@@ -137,7 +137,7 @@ export class PushPlanner {
     if (recipients === null) return [];
     const now = this.#now();
     const users = recipients.filter((u) => u !== n.sender_id && u !== 'system');
-    const jobs = (await Promise.all(users.map((u) => this.#installs(tenantId, u, null, now, false)))).flatMap(({ devices, quiet }) =>
+    const jobs = (await Promise.all(users.map((u) => this.#installs(tenantId, u, now)))).flatMap(({ devices, quiet }) =>
       devices.map((d): PushJob => ({
         subject: 'notification', kind: n.kind, user_id: d.user_id, device_id: d.device_id, vendor: d.vendor, conversation_id: '', message_id: n.id,
         seq: n.seq, created_at: n.created_at, quiet,
@@ -152,7 +152,7 @@ export class PushPlanner {
    */
   async planCall(tenantId: string, call: { id: string; conversation_id: string; caller_id: string; av_type: string; created_at: number }, callees: readonly string[], ttlSeconds: number): Promise<PushJob[]> {
     const now = this.#now();
-    const jobs = (await Promise.all(callees.filter((u) => u !== call.caller_id).map((u) => this.#installs(tenantId, u, null, now, false)))).flatMap(({ devices }) =>
+    const jobs = (await Promise.all(callees.filter((u) => u !== call.caller_id).map((u) => this.#installs(tenantId, u, now)))).flatMap(({ devices }) =>
       devices.map((d): PushJob => ({
         subject: 'call', user_id: d.user_id, device_id: d.device_id, vendor: d.vendor, conversation_id: call.conversation_id, message_id: call.id,
         seq: 0, created_at: call.created_at, quiet: false, av_type: call.av_type, caller_id: call.caller_id, ttl_seconds: ttlSeconds,
@@ -160,17 +160,13 @@ export class PushPlanner {
     return this.#enqueue(tenantId, jobs, []);
   }
 
-  /** An offline user's installs that get a push (push on, not muted in `conversationId`), and whether it is their quiet hours. */
-  async #installs(t: string, userId: string, conversationId: string | null, now: number, _unused: boolean) {
+  /** An offline user's installs that get a push (the user's and the install's push on), and whether it is their quiet hours. */
+  async #installs(t: string, userId: string, now: number) {
     const none = { devices: [] as { user_id: string; device_id: string; vendor: PushVendor }[], quiet: false };
     const { online } = await this.#o.presence.status(t, userId);
     if (online) return none;
-    const [settings, mutes, devices] = await Promise.all([
-      this.#o.storage.devices.getSettings(t, userId), conversationId ? this.#o.storage.devices.mutes(t, userId) : [], this.#o.storage.devices.listForUser(t, userId),
-    ]);
+    const [settings, devices] = await Promise.all([this.#o.storage.devices.getSettings(t, userId), this.#o.storage.devices.listForUser(t, userId)]);
     if (!settings.push_enabled) return none;
-    const mute = mutes.find((m) => m.conversation_id === conversationId);
-    if (mute && (mute.until === null || mute.until > now)) return none;
     return {
       devices: devices.filter((d) => d.deregistered_at === null && d.push_enabled && d.push_token !== null && this.#o.vendors.has(d.vendor)),
       quiet: inQuietHours(settings.quiet_hours, now),
