@@ -191,6 +191,11 @@ export const ErrorCodes = {
   // WebRTC signalling relayed between a call's participants (docs/calls.md, "WebRTC").
   'call.rtc_invalid': { status: 400, message: 'The WebRTC signal is malformed: an offer or answer needs sdp, a candidate needs candidate, and it goes to another participant (to).' },
   'call.rtc_not_joined': { status: 409, message: 'The sender or the receiver (details.user_id) is not joined in the call, or the call is not in progress: signals go only between joined participants.' },
+  // Push, round two: escalation, SMS, VoIP tokens; webhook targets.
+  'push.escalation_invalid': { status: 400, message: 'Invalid escalation policy: {enabled, conversation_types (null or types), steps: 1 to 4 of {channel: wechat|sms, after_seconds 1..604800} in increasing order, each channel once}.' },
+  'push.phone_invalid': { status: 400, message: 'A phone number is in E.164 form: + then 8 to 15 digits.' },
+  'push.voip_token_invalid': { status: 400, message: 'A VoIP token is the APNs PushKit device token in hex (64 to 200 digits), for an install registered with vendor apns.' },
+  'webhook.url_forbidden': { status: 400, message: 'The webhook URL points at a loopback, private, link-local or otherwise internal address (details.address); only hosts in webhooks.allowedTargets may.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

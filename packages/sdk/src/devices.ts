@@ -22,6 +22,8 @@ export interface RegisterDevice {
   vendor: PushVendor;
   /** The vendor's token (APNs hex, FCM token, …; Web Push: the PushSubscription as JSON). Register again when it changes. */
   push_token?: string | null;
+  /** APNs only: the PushKit VoIP token (hex) for call invites (VoIP pushes); null clears it. */
+  voip_token?: string | null;
   /** Model, OS version, app version…: stored, never pushed. */
   device_info?: Record<string, unknown>;
   /** This install's unique code (default: generated once and kept in the client's storage). */
@@ -61,6 +63,7 @@ export class DevicesApi {
     const device_id = input.device_id ?? (await this.deviceId());
     const body: Record<string, unknown> = { device_id, os_type: input.os_type, vendor: input.vendor };
     if (input.push_token !== undefined) body.push_token = input.push_token;
+    if (input.voip_token !== undefined) body.voip_token = input.voip_token;
     if (input.device_info !== undefined) body.device_info = input.device_info;
     return this.#api.request<Registration>('POST', '/devices', { body });
   }

@@ -16,6 +16,7 @@ import type { Api } from './http/api.ts';
 import { Metrics } from './ops/metrics.ts';
 import { startPush, type Push } from './push/index.ts';
 import { startWebhooks, type Webhooks } from './webhooks/index.ts';
+import { createAfterCommit, type AfterCommit } from './webhooks/after-commit.ts';
 import { Realtime } from './realtime/realtime.ts';
 import { MemoryNodeRegistry } from './presence/registry-memory.ts';
 import { RedisNodeRegistry } from './presence/registry-redis.ts';
@@ -56,6 +57,8 @@ export interface CarelineServer {
   conferenceSock: ConferenceSockEndpoint;
   /** The front desk (docs/desk.md): its service and this node's runner of SLA checks. */
   desk: Desk;
+  /** The after-commit outbox: runs the jobs written with each append and notification, for push, webhooks and escalation. */
+  afterCommit: AfterCommit;
 }
 
 export interface StartOptions {
@@ -91,8 +94,10 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     metrics.commitSeconds.observe(ms / 1000);
     metrics.messagesCommitted.inc(size);
   };
-  const push = startPush(core, metrics, logger);
-  const webhooks = startWebhooks(core, metrics, logger);
+  const afterCommit = createAfterCommit(core, logger);
+  const push = startPush(core, metrics, logger, afterCommit);
+  const webhooks = startWebhooks(core, metrics, logger, afterCommit);
+  afterCommit.start();
   const callTimers = startCallTimers(core, logger);
   const conferenceJobs = startConferenceJobs(core, logger);
   const desk = startDesk(core, logger);
@@ -165,6 +170,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       await Promise.race([realtime.settled(), grace]);
       await registry.close();
       await core.messages.committer.drain();
+      await afterCommit.close();
       await push.close();
       await webhooks.close();
       await callTimers.close();
@@ -181,6 +187,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     desk,
     ...(mqtt ? { mqtt, mqttPort } : {}),
     webhooks,
+    afterCommit,
   };
 }
 

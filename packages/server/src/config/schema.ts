@@ -349,6 +349,7 @@ export const ConfigSchema = Type.Object(
         disableAfterFailures: Int(50, 'Failed attempts in a row (across the subscription\'s deliveries, none succeeding) after which the subscription is disabled.', 1, 100_000),
         cacheMs: Int(2000, 'How long a node keeps a tenant\'s list of subscriptions before reading it again (a change made on another node is heard at most this late).', 0, 600_000),
         maxPerTenant: Int(50, 'Most webhook subscriptions per tenant.', 1, 10_000),
+        allowedTargets: Str('', 'Hosts a webhook URL may name although they resolve to a loopback, private or link-local address (comma-separated host names, IP addresses or CIDR ranges, e.g. "hooks.internal,10.1.2.0/24"). Empty: none; such URLs are refused (webhook.url_forbidden).'),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -407,6 +408,24 @@ export const ConfigSchema = Type.Object(
         rateWindowSeconds: Int(60, 'The window of the widget key\'s rate limits, in seconds.', 1, 86_400),
         slaWorkers: Int(1, 'Front-desk SLA checks this node runs at once, from the shared job queue. 0: none here (other nodes run them).', 0, 100),
         pollMs: Int(500, 'How often a node looks for due SLA checks when it found none.', 10, 60_000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    outbox: Type.Object(
+      {
+        workers: Int(4, 'Outbox jobs (written in the transaction of each message append and notification) this node runs at once, handing each committed fact to push, webhooks and escalation. 0: none here (other nodes run them).', 0, 1000),
+        pollMs: Int(500, 'How often a node looks for outbox jobs when it found none (a commit heard on the bus is looked for at once).', 10, 60_000),
+        keepDoneMs: Int(3_600_000, 'Finished jobs (of every kind: outbox, push, webhooks, timers) are kept this long, then deleted.', 1000),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    sms: Type.Object(
+      {
+        url: Str('', 'The SMS gateway (the Twilio Messaging API shape, docs/push.md "SMS"): https://api.twilio.com, or your gateway\'s base URL. Empty: no SMS channel.'),
+        accountSid: Str('', 'The gateway account (Basic auth user, and the /Accounts/<sid>/ path).'),
+        authToken: Str('', 'The gateway auth token (Basic auth password).'),
+        from: Str('', 'The sender: an E.164 number or an alphanumeric sender id.'),
+        caFile: Str('', 'Only behind a private gateway: the CA certificates (PEM) to trust.'),
       },
       { default: {}, additionalProperties: false },
     ),

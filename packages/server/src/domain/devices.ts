@@ -4,6 +4,7 @@
  * de-registration. Every call acts for one user (a user token, or an API key with
  * X-On-Behalf-Of); a device of another user or tenant is `device.not_found`.
  */
+import { checkPolicy, PHONE_RE, type EscalationPolicy, type PushDelivery } from './escalation.ts';
 import type { MemberDirectory } from './directory.ts';
 import type { Storage } from './ports.ts';
 import type { Device, OsType, Principal, PushMute, PushSettings, PushVendor, QuietHours, TenantPushSettings, WechatTemplate } from './types.ts';
@@ -23,6 +24,8 @@ export interface RegisterDevice {
   os_type: number;
   vendor: string;
   push_token?: string | null;
+  /** APNs only: the PushKit VoIP token (hex), for call invites; null clears it, absent keeps it. */
+  voip_token?: string | null;
   device_info?: Record<string, unknown>;
   /** The user the SDK was initialised with; when given it must be the caller. */
   user_id?: string;
@@ -152,9 +155,59 @@ export class DeviceService {
     if (Buffer.byteLength(JSON.stringify(info)) > MAX_DEVICE_INFO_BYTES) {
       throw fail('request.invalid', `device_info is larger than ${MAX_DEVICE_INFO_BYTES} bytes as JSON.`);
     }
-    return this.#storage.devices.register({
+    let voip: string | null | undefined;
+    if (input.voip_token !== undefined && input.voip_token !== null) {
+      if (vendor !== 'apns' || !/^(?:[0-9a-fA-F]{2}){32,100}$/.test(input.voip_token)) throw fail('push.voip_token_invalid');
+      voip = input.voip_token.toLowerCase();
+    } else voip = input.voip_token;
+    const r = await this.#storage.devices.register({
       tenant_id: p.tenantId, device_id: input.device_id, user_id: userId, os_type: input.os_type as OsType, vendor, push_token: token, device_info: info,
     }, this.#now());
+    // A vendor other than APNs has no VoIP token: one left from an earlier registration goes.
+    if (voip !== undefined || vendor !== 'apns') await this.#storage.devices.setVoipToken(p.tenantId, input.device_id, vendor === 'apns' ? voip ?? null : null, this.#now());
+    return r;
+  }
+
+  /** Whether the caller's install has a VoIP token. */
+  async hasVoipToken(p: Principal, deviceId: string): Promise<boolean> {
+    return (await this.#storage.devices.getVoipToken(p.tenantId, deviceId)) !== null;
+  }
+
+  /** Sets (null: clears) a user's phone number (E.164) for the SMS rung of the escalation ladder. */
+  async setPhone(p: Principal, userId: string, phone: string | null): Promise<{ user_id: string; phone: string | null }> {
+    requireApp(p, 'sets a user\'s phone number');
+    if (phone !== null && !PHONE_RE.test(phone)) throw fail('push.phone_invalid');
+    if (!(await this.#storage.users.getUser(p.tenantId, userId))) throw fail('user.not_found', undefined, { user_id: userId });
+    await this.#storage.devices.setPhone(p.tenantId, userId, phone, this.#now());
+    return { user_id: userId, phone };
+  }
+
+  async phone(p: Principal, userId: string): Promise<{ user_id: string; phone: string | null }> {
+    requireApp(p, 'reads a user\'s phone number');
+    if (!(await this.#storage.users.getUser(p.tenantId, userId))) throw fail('user.not_found', undefined, { user_id: userId });
+    return { user_id: userId, phone: await this.#storage.devices.getPhone(p.tenantId, userId) };
+  }
+
+  /** The escalation policy of the tenant (`userId` null) or of one user (null: none of their own). */
+  async escalation(p: Principal, userId: string | null): Promise<{ user_id: string | null; policy: EscalationPolicy | null }> {
+    requireApp(p, 'reads escalation policies');
+    if (userId !== null && !(await this.#storage.users.getUser(p.tenantId, userId))) throw fail('user.not_found', undefined, { user_id: userId });
+    return { user_id: userId, policy: await this.#storage.devices.getEscalation(p.tenantId, userId ?? '') };
+  }
+
+  /** Sets (null: removes) the tenant's policy or a user's own (which replaces the tenant's for them). */
+  async setEscalation(p: Principal, userId: string | null, input: unknown): Promise<{ user_id: string | null; policy: EscalationPolicy | null }> {
+    requireApp(p, 'sets escalation policies');
+    if (userId !== null && !(await this.#storage.users.getUser(p.tenantId, userId))) throw fail('user.not_found', undefined, { user_id: userId });
+    const policy = input === null ? null : checkPolicy(input);
+    await this.#storage.devices.setEscalation(p.tenantId, userId ?? '', policy, this.#now());
+    return { user_id: userId, policy };
+  }
+
+  /** Every channel's status of the pushes of a message, notification or call (by user, then channel). */
+  async deliveries(p: Principal, subjectId: string): Promise<PushDelivery[]> {
+    requireApp(p, 'reads push deliveries');
+    return this.#storage.devices.deliveries(p.tenantId, subjectId);
   }
 
   async list(p: Principal): Promise<Device[]> {

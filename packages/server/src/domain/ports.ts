@@ -3,6 +3,7 @@
  * them (SQLite now; PostgreSQL and Redis later) and passes the same contract tests.
  * All methods are async so that a networked backend fits the same shape.
  */
+import type { EscalationPolicy, PushDelivery } from './escalation.ts';
 import type {
   App, AppendResult, AuditEntry, AuditQuery, AuditRecord, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, Membership,
   Message, NewConversation, NewMessage, NewTopic, Participant, Tenant, Topic, TopicQuery, TopicState, TopicStatsRow, User, UserInput,
@@ -366,6 +367,19 @@ export interface DeviceStore {
   /** The tenant's push choices (defaults until changed: no previews, no WeChat). */
   getTenantPush(tenantId: string): Promise<TenantPushSettings>;
   updateTenantPush(tenantId: string, patch: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] }, now: number): Promise<TenantPushSettings>;
+  /** Sets (or with null clears) the install's VoIP token (APNs PushKit), used for call invites; false if there is no such device. */
+  setVoipToken(tenantId: string, deviceId: string, token: string | null, now: number): Promise<boolean>;
+  getVoipToken(tenantId: string, deviceId: string): Promise<string | null>;
+  /** Sets (or with null clears) the user's phone number (E.164) for SMS. */
+  setPhone(tenantId: string, userId: string, phone: string | null, now: number): Promise<void>;
+  getPhone(tenantId: string, userId: string): Promise<string | null>;
+  /** The escalation policy of a user, or with `userId` '' the tenant's; null: none. */
+  getEscalation(tenantId: string, userId: string): Promise<EscalationPolicy | null>;
+  setEscalation(tenantId: string, userId: string, policy: EscalationPolicy | null, now: number): Promise<void>;
+  /** Records a channel's status for a push subject and user (the latest wins). */
+  recordDelivery(tenantId: string, d: Pick<PushDelivery, 'subject_id' | 'user_id' | 'channel' | 'status' | 'detail'>, now: number): Promise<void>;
+  /** Every channel's status for a subject, by user then channel. */
+  deliveries(tenantId: string, subjectId: string): Promise<PushDelivery[]>;
 }
 
 export interface Storage {

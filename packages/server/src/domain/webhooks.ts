@@ -112,6 +112,8 @@ export class WebhookService {
   onChanged: ((tenantId: string) => void) | null = null;
   /** Delivery jobs were enqueued here (look for work now). */
   onEnqueued: (() => void) | null = null;
+  /** Refuses an internal target (`webhook.url_forbidden`; the SSRF filter, `webhooks/ssrf.ts`). */
+  checkTarget: ((url: string) => Promise<void>) | null = null;
 
   constructor(deps: WebhookDeps) {
     this.#d = deps;
@@ -121,6 +123,7 @@ export class WebhookService {
   async create(p: Principal, input: CreateWebhook): Promise<{ webhook: PublicWebhook; secret: string }> {
     requireTenantAdmin(p);
     const url = checkWebhookUrl(input.url);
+    await this.checkTarget?.(url);
     const events = checkEventTypes(input.events);
     const secret = input.secret !== undefined ? checkSecret(input.secret) : `whsec_${randomToken(24)}`;
     const existing = await this.#d.storage.webhooks.list(p.tenantId);
@@ -153,7 +156,10 @@ export class WebhookService {
   ): Promise<{ webhook: PublicWebhook; secret?: string }> {
     requireTenantAdmin(p);
     const patch: WebhookPatch = {};
-    if (input.url !== undefined) patch.url = checkWebhookUrl(input.url);
+    if (input.url !== undefined) {
+      patch.url = checkWebhookUrl(input.url);
+      await this.checkTarget?.(patch.url);
+    }
     if (input.events !== undefined) patch.events = checkEventTypes(input.events);
     if (input.description !== undefined) patch.description = input.description;
     if (input.status !== undefined) patch.status = input.status;

@@ -12,7 +12,7 @@
  */
 import http2 from 'node:http2';
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import type { PushNotification, PushSender, SendOutcome } from './vendor.ts';
+import { threadOf, type PushNotification, type PushSender, type SendOutcome } from './vendor.ts';
 
 export interface ApnsOptions {
   /** https://api.push.apple.com (or the sandbox, or a gateway). */
@@ -49,11 +49,16 @@ export function apnsJwt(key: KeyObject, keyId: string, teamId: string, nowMs: nu
 /** The JSON body APNs gets: nothing but ids, the generic title and the badge (and the alert body where the tenant turned previews on). */
 export function apnsBody(n: PushNotification): Record<string, unknown> {
   const aps: Record<string, unknown> = {
-    alert: n.body !== undefined ? { title: n.title, body: n.body } : { title: n.title }, badge: n.badge, 'mutable-content': 1, 'thread-id': n.data.conversation_id,
+    alert: n.body !== undefined ? { title: n.title, body: n.body } : { title: n.title }, badge: n.badge, 'mutable-content': 1, 'thread-id': threadOf(n),
   };
   if (n.quiet) aps['interruption-level'] = 'passive';
   else aps.sound = 'default';
   return { aps, careline: n.data };
+}
+
+/** A VoIP push's body (PushKit): no alert (the app reports the call to CallKit), the call's ids only. */
+export function apnsVoipBody(n: PushNotification): Record<string, unknown> {
+  return { aps: {}, careline: n.data };
 }
 
 export class ApnsSender implements PushSender {
@@ -96,8 +101,19 @@ export class ApnsSender implements PushSender {
 
   send(token: string, n: PushNotification): Promise<SendOutcome> {
     if (this.#closed) return Promise.resolve({ kind: 'retry', reason: 'closing' });
-    const body = JSON.stringify(apnsBody(n));
-    const headers: http2.OutgoingHttpHeaders = {
+    const body = JSON.stringify(n.voip ? apnsVoipBody(n) : apnsBody(n));
+    const headers: http2.OutgoingHttpHeaders = n.voip ? {
+      ':method': 'POST',
+      ':path': `/3/device/${token}`,
+      authorization: `bearer ${this.#token()}`,
+      // VoIP pushes go to the app's VoIP topic, to the PushKit token, at once, and expire with the ring.
+      'apns-topic': `${this.#o.topic}.voip`,
+      'apns-push-type': 'voip',
+      'apns-priority': '10',
+      'apns-collapse-id': n.collapse_id,
+      'apns-expiration': String(Math.floor(this.#now() / 1000) + n.voip.ttl_seconds),
+      'content-type': 'application/json',
+    } : {
       ':method': 'POST',
       ':path': `/3/device/${token}`,
       authorization: `bearer ${this.#token()}`,

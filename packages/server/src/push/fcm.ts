@@ -11,7 +11,7 @@
  */
 import https from 'node:https';
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import type { PushNotification, PushSender, SendOutcome } from './vendor.ts';
+import { threadOf, type PushNotification, type PushSender, type SendOutcome } from './vendor.ts';
 
 export interface ServiceAccount {
   project_id: string;
@@ -107,8 +107,20 @@ export class FcmSender implements PushSender {
 
   /** The `messages:send` body: ids, the generic title and the badge (and the body where the tenant turned previews on). */
   static body(token: string, n: PushNotification): Record<string, unknown> {
-    const data = { tenant_id: n.data.tenant_id, conversation_id: n.data.conversation_id, message_id: n.data.message_id, seq: String(n.data.seq) };
-    const androidNote: Record<string, unknown> = { notification_count: n.badge, tag: n.data.conversation_id };
+    // FCM data values are strings.
+    const data = Object.fromEntries(Object.entries(n.data).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+    if (n.voip) {
+      // A call invite: data only (the app shows its own incoming-call screen), high priority,
+      // expiring with the ring time.
+      return {
+        message: {
+          token, data,
+          android: { collapse_key: n.collapse_id, priority: 'HIGH', ttl: `${n.voip.ttl_seconds}s` },
+          apns: { headers: { 'apns-collapse-id': n.collapse_id, 'apns-priority': '10', 'apns-push-type': 'background' }, payload: { aps: { 'content-available': 1 } } },
+        },
+      };
+    }
+    const androidNote: Record<string, unknown> = { notification_count: n.badge, tag: threadOf(n) };
     if (!n.quiet) androidNote.default_sound = true;
     return {
       message: {

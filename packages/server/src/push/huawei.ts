@@ -14,7 +14,7 @@
  * 80300008 message too large…): failed.
  */
 import type https from 'node:https';
-import type { PushNotification, PushSender, SendOutcome } from './vendor.ts';
+import { threadOf, type PushNotification, type PushSender, type SendOutcome } from './vendor.ts';
 import { httpsAgent, httpsRequest, parseJson, type HttpReply } from './https.ts';
 import { AccessTokenCache } from './token-cache.ts';
 
@@ -44,7 +44,7 @@ const INTERNAL_ERROR = '81000001';
 /** The `messages:send` body: ids, the generic title and body, the badge. */
 export function huaweiBody(token: string, n: PushNotification, o: { body: string; badgeClass?: string; ttlSeconds?: number }): Record<string, unknown> {
   const notification: Record<string, unknown> = {
-    title: n.title, body: n.body ?? o.body, click_action: { type: 3 }, tag: n.data.conversation_id, importance: n.quiet ? 'LOW' : 'NORMAL',
+    title: n.title, body: n.body ?? o.body, click_action: { type: 3 }, tag: threadOf(n), importance: n.quiet ? 'LOW' : 'NORMAL',
   };
   if (!n.quiet) notification.default_sound = true;
   if (o.badgeClass) notification.badge = { set_num: n.badge, class: o.badgeClass };

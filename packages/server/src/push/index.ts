@@ -1,7 +1,9 @@
 /**
  * Offline push on one node: the vendor adapters the config names (`push.apns.*`, `push.fcm.*`,
  * `push.webpush.*`, `push.huawei.*`, `push.xiaomi.*`; WeChat template messages `push.wechat.*`), the planner
- * that enqueues push jobs for the messages committed here (`MessageService.onCreated`), and a
+ * that enqueues push jobs for each committed message (a consumer of the after-commit outbox,
+ * `webhooks/after-commit.ts`: the planning runs from a job written in the append's own
+ * transaction), and a
  * `JobRunner` that sends the cluster's push jobs (`push.workers` at a time; any node may send
  * any job). Metrics per vendor go to `ops/metrics.ts`.
  */
@@ -13,13 +15,18 @@ import type { Metrics } from '../ops/metrics.ts';
 import { JobRunner } from '../domain/jobs.ts';
 import { ApnsSender } from './apns.ts';
 import { FcmSender, type ServiceAccount } from './fcm.ts';
-import { PushPlanner, PUSH_JOB } from './planner.ts';
+import { ESCALATE_JOB, PushPlanner, PUSH_JOB } from './planner.ts';
+import { MessageTypes } from '@careline/protocol';
+import { SmsSender } from './sms.ts';
+import { EscalationWorker } from './escalation.ts';
+import { missedCalls } from './missed-calls.ts';
 import { WebPushSender } from './webpush.ts';
 import { HuaweiSender } from './huawei.ts';
 import { XiaomiSender } from './xiaomi.ts';
 import { WECHAT_JOB, WechatSender, WechatWorker } from './wechat.ts';
 import { PushWorker, type PushObserver } from './worker.ts';
 import type { PushSender } from './vendor.ts';
+import type { AfterCommit } from '../webhooks/after-commit.ts';
 
 export interface Push {
   planner: PushPlanner;
@@ -81,14 +88,19 @@ export function configuredSenders(config: Core['config']): Map<PushVendor, PushS
   return senders;
 }
 
-export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
+export function startPush(core: Core, metrics: Metrics, log: Logger, afterCommit: AfterCommit): Push {
   const c = core.config.push;
   const senders = configuredSenders(core.config);
   const w = c.wechat;
   const wechat = w.appId
     ? new WechatSender({ appId: w.appId, appSecret: w.appSecret, url: w.url, ...(w.caFile ? { ca: readFileSync(w.caFile) } : {}) })
     : null;
-  const channels = senders.size + (wechat ? 1 : 0);
+  const sm = core.config.sms;
+  const sms = sm.url
+    ? new SmsSender({ url: sm.url, accountSid: sm.accountSid, authToken: sm.authToken, from: sm.from, ...(sm.caFile ? { ca: readFileSync(sm.caFile) } : {}) })
+    : null;
+  const escalation = new Set<'wechat' | 'sms'>([...(wechat ? ['wechat' as const] : []), ...(sms ? ['sms' as const] : [])]);
+  const channels = senders.size + (wechat ? 1 : 0) + (sms ? 1 : 0);
   let runner: JobRunner | null = null;
   const planner = new PushPlanner({
     storage: core.storage, presence: core.presence, vendors: new Set(senders.keys()), maxAttempts: c.maxAttempts, wechat: wechat !== null,
@@ -101,6 +113,8 @@ export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
       runner?.poke();
     },
     onError: (err) => log.error({ err }, 'push: could not enqueue the pushes of a message'),
+    settled: () => afterCommit.drain(),
+    escalation,
   });
   if (c.workers > 0 && channels > 0) {
     const observer: PushObserver = {
@@ -123,22 +137,53 @@ export function startPush(core: Core, metrics: Metrics, log: Logger): Push {
       },
     });
     if (senders.size > 0) runner.register(PUSH_JOB, worker.handle);
-    if (wechat) {
-      runner.register(WECHAT_JOB, new WechatWorker({
+    const wechatWorker = wechat
+      ? new WechatWorker({
         storage: core.storage, messages: core.messages, notifications: core.notifications, sender: wechat, title: c.title, body: c.body, timeZone: w.timeZone, observer,
+      })
+      : null;
+    if (wechatWorker) runner.register(WECHAT_JOB, wechatWorker.handle);
+    if (escalation.size > 0) {
+      runner.register(ESCALATE_JOB, new EscalationWorker({
+        storage: core.storage, wechat: wechatWorker, sms, title: c.title, body: c.body, maxAttempts: c.maxAttempts, observer, onEnqueued: () => runner?.poke(),
       }).handle);
     }
     runner.start();
   }
-  if (channels > 0) core.messages.onCreated = (tenantId, message, recipients) => planner.consider(tenantId, message, recipients);
+  // Missed calls become notifications whether or not this server pushes.
+  afterCommit.add({ name: 'missed-calls', messages: (tenantId, messages) => missedCalls(core, tenantId, messages) });
+  if (channels > 0) {
+    const ringSeconds = Math.ceil(core.config.calls.ringTimeoutMs / 1000);
+    afterCommit.add({
+      name: 'push',
+      messages: async (tenantId, messages, recipients) => {
+        // A call's record is not pushed: its invite rang (VoIP), and a missed call is a notification.
+        const jobs = (await Promise.all(messages.filter((m) => m.type !== MessageTypes.CALL).map((m) => planner.planMessage(tenantId, m, recipients)))).flat();
+        if (jobs.length) planner.enqueued(jobs);
+      },
+      notification: async (tenantId, n, recipients) => {
+        const jobs = await planner.planNotification(tenantId, n, recipients);
+        if (jobs.length) planner.enqueued(jobs);
+      },
+      event: (e) => {
+        // A call invite: VoIP / high-priority pushes to the ringing callees without a live connection.
+        if (e.kind !== 'call.changed' || e.status !== 'invite') return;
+        const call = e.call;
+        const ringing = call.participants.filter((p) => p.state === 'ringing').map((p) => p.user_id);
+        void planner.planCall(e.tenant_id, { id: call.id, conversation_id: call.conversation_id, caller_id: call.caller_id, av_type: call.av_type, created_at: call.created_at }, ringing, ringSeconds)
+          .then((jobs) => jobs.length && planner.enqueued(jobs))
+          .catch((err) => log.error({ err }, 'push: could not enqueue the pushes of a call invite'));
+      },
+    });
+  }
   return {
     planner, runner, senders, wechat,
     async close() {
-      core.messages.onCreated = null;
       await planner.drain();
       await runner?.close();
       await Promise.all([...senders.values()].map((s) => s.close()));
       await wechat?.close();
+      await sms?.close();
     },
   };
 }

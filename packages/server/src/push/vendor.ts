@@ -21,9 +21,31 @@ export interface PushNotification {
   badge: number;
   /** In the user's quiet hours: no sound. */
   quiet: boolean;
-  /** Custom data for the app: ids only. */
-  data: { tenant_id: string; conversation_id: string; message_id: string; seq: number };
+  /** Custom data for the app: ids only (a message's, a notification's or a call's; see `PushData`). */
+  data: PushData;
+  /** What groups the push on the phone (APNs `thread-id`, Android `tag`, Xiaomi `notify_id`): the conversation id, `notifications`, or the call's conversation. */
+  thread?: string;
+  /**
+   * A call invite (`voip`): APNs gets it as a VoIP push (`apns-push-type: voip`, to the
+   * install's VoIP token, topic `<bundle id>.voip`), FCM as a high-priority data-only message,
+   * both expiring with the ring time (`ttl_seconds`); other vendors as an ordinary push.
+   */
+  voip?: { ttl_seconds: number };
 }
+
+/**
+ * The ids a push carries, by subject: a message (`conversation_id`, `message_id`, `seq`), a
+ * notification (`notification_id`, `kind`: the seed 001 kind name), a call invite
+ * (`call_id`, `conversation_id`, `av_type`, `caller_id`). `subject` says which.
+ */
+export interface PushData {
+  tenant_id: string;
+  subject?: 'message' | 'notification' | 'call';
+  [key: string]: string | number | undefined;
+}
+
+/** The push's thread: `thread`, else the conversation of its data. */
+export const threadOf = (n: PushNotification): string => n.thread ?? String(n.data.conversation_id ?? 'careline');
 
 export type SendOutcome =
   /** The vendor accepted it. */

@@ -13,7 +13,7 @@
 import https from 'node:https';
 import { createHash } from 'node:crypto';
 import webpush from 'web-push';
-import type { PushNotification, PushSender, SendOutcome } from './vendor.ts';
+import { threadOf, type PushNotification, type PushSender, type SendOutcome } from './vendor.ts';
 
 export interface WebPushOptions {
   /** The VAPID key pair, base64url (public: the uncompressed P-256 point; private: the 32-byte scalar), as `web-push generate-vapid-keys` prints them. */
@@ -30,7 +30,7 @@ export interface WebPushOptions {
 
 /** What the service worker gets (decrypted by the browser): the generic title, the badge, ids; `body` only when previews are on. */
 export function webPushPayload(n: PushNotification): Record<string, unknown> {
-  return { title: n.title, ...(n.body !== undefined ? { body: n.body } : {}), badge: n.badge, quiet: n.quiet, tag: n.data.conversation_id, data: n.data };
+  return { title: n.title, ...(n.body !== undefined ? { body: n.body } : {}), badge: n.badge, quiet: n.quiet, tag: threadOf(n), data: n.data };
 }
 
 /** The `Topic` header for a collapse id: 32 base64url characters (RFC 8030's limit). */

@@ -157,10 +157,18 @@ export class WechatWorker {
 
   /** The `JobRunner` handler of `push.wechat`: the same drops as a device push (read, push off, muted), then the template message. */
   readonly handle = async (job: Job): Promise<void> => {
+    await this.run(job);
+  };
+
+  /** Sends one template message; says what became of it (a retry throws `PushRetry`). */
+  async run(job: Job): Promise<{ status: 'sent' | 'dropped' | 'failed'; detail: string | null }> {
     const j = job.payload as WechatJob;
     const t = job.tenant_id;
     const obs = this.#o.observer;
-    const drop = (reason: string) => obs?.dropped(reason);
+    const drop = (reason: string) => {
+      obs?.dropped(reason);
+      return { status: 'dropped' as const, detail: reason };
+    };
     const s = this.#o.storage;
     const [tenantPush, openid, settings, mutes, participants, user] = await Promise.all([
       s.devices.getTenantPush(t), s.devices.getWechatOpenid(t, j.user_id), s.devices.getSettings(t, j.user_id), s.devices.mutes(t, j.user_id),
@@ -196,18 +204,18 @@ export class WechatWorker {
     switch (outcome.kind) {
       case 'sent':
         obs?.sent('wechat', ended - started, ended - j.created_at);
-        return;
+        return { status: 'sent', detail: outcome.id };
       case 'gone':
         obs?.failed('wechat', outcome.reason);
         if ((await s.devices.getWechatOpenid(t, j.user_id)) === openid) await s.devices.setWechatOpenid(t, j.user_id, null, ended);
         return drop('token_gone');
       case 'failed':
         obs?.failed('wechat', outcome.reason);
-        return;
+        return { status: 'failed', detail: outcome.reason };
       case 'retry':
         obs?.failed('wechat', outcome.reason);
         if (job.attempts < job.max_attempts) obs?.retried('wechat');
         throw new PushRetry('wechat', outcome.reason);
     }
-  };
+  }
 }

@@ -8,7 +8,8 @@
  * the collapse id keeps a repeated send from showing twice); failed (done, counted).
  */
 import type { Job, Storage } from '../domain/ports.ts';
-import type { PushVendor } from '../domain/types.ts';
+import type { Device, PushVendor } from '../domain/types.ts';
+import type { DeliveryStatus } from '../domain/escalation.ts';
 import type { MessageService } from '../domain/messages.ts';
 import type { NotificationService } from '../domain/notifications.ts';
 import type { PushJob } from './planner.ts';
@@ -16,7 +17,7 @@ import type { PushNotification, PushSender, SendOutcome } from './vendor.ts';
 import { previewOf } from './preview.ts';
 
 /** A push channel: a device vendor, or WeChat template messages. */
-export type PushChannel = PushVendor | 'wechat';
+export type PushChannel = PushVendor | 'wechat' | 'sms';
 
 export interface PushObserver {
   sent(vendor: PushChannel, requestMs: number, delayMs: number): void;
@@ -26,11 +27,14 @@ export interface PushObserver {
 }
 
 export interface PushWorkerOptions {
-  storage: Pick<Storage, 'devices' | 'conversations' | 'users' | 'messages'>;
+  storage: Pick<Storage, 'devices' | 'conversations' | 'users' | 'messages' | 'calls'>;
   messages: Pick<MessageService, 'unreadTotal'>;
   notifications: Pick<NotificationService, 'unread'>;
   senders: ReadonlyMap<PushVendor, PushSender>;
   title: string;
+  /** The title of a notification's push and of a call invite's (never the notification's own title: it may name a diagnosis). */
+  notificationTitle?: string;
+  callTitle?: string;
   observer?: PushObserver;
   now?: () => number;
 }
@@ -57,13 +61,20 @@ export class PushWorker {
     const j = job.payload as PushJob;
     const t = job.tenant_id;
     const obs = this.#o.observer;
-    const drop = (reason: string) => obs?.dropped(reason);
+    const record = (status: DeliveryStatus, detail: string | null) =>
+      this.#o.storage.devices.recordDelivery(t, { subject_id: j.message_id, user_id: j.user_id, channel: j.vendor, status, detail }, this.#now()).catch(() => {});
+    const drop = async (reason: string) => {
+      obs?.dropped(reason);
+      await record('dropped', reason);
+    };
+    if (j.subject === 'notification' || j.subject === 'call') return this.#other(job, j, drop, record);
     const device = await this.#o.storage.devices.get(t, j.device_id);
     if (!device || device.user_id !== j.user_id || device.deregistered_at !== null) return drop('deregistered');
     if (!device.push_enabled) return drop('push_off');
     if (device.push_token === null) return drop('no_token');
     const sender = this.#o.senders.get(device.vendor);
     if (!sender) return drop('unconfigured');
+    const pushToken = device.push_token;
     const [settings, mutes, participants, user, tenantPush] = await Promise.all([
       this.#o.storage.devices.getSettings(t, j.user_id),
       this.#o.storage.devices.mutes(t, j.user_id),
@@ -89,7 +100,15 @@ export class PushWorker {
     };
     const preview = await previewFor(this.#o.storage, t, j.conversation_id, j.message_id, tenantPush.preview_conversation_types);
     if (preview !== null) n.body = preview;
-    const token = device.push_token;
+    return this.#send(job, j, device, sender, pushToken, n, drop, record);
+  };
+
+  async #send(
+    job: Job, j: PushJob, device: Device, sender: PushSender, token: string, n: PushNotification,
+    drop: (reason: string) => Promise<void>, record: (status: DeliveryStatus, detail: string | null) => Promise<void>, tokenKind: 'push' | 'voip' = 'push',
+  ): Promise<void> {
+    const t = job.tenant_id;
+    const obs = this.#o.observer;
     const started = this.#now();
     let outcome: SendOutcome;
     try {
@@ -101,20 +120,67 @@ export class PushWorker {
     switch (outcome.kind) {
       case 'sent':
         obs?.sent(device.vendor, ended - started, ended - j.created_at);
+        await record('sent', outcome.id);
         return;
       case 'gone':
         obs?.failed(device.vendor, outcome.reason);
-        await this.#o.storage.devices.dropToken(t, device.device_id, token, ended);
+        if (tokenKind === 'voip') {
+          if ((await this.#o.storage.devices.getVoipToken(t, device.device_id)) === token) await this.#o.storage.devices.setVoipToken(t, device.device_id, null, ended);
+        } else await this.#o.storage.devices.dropToken(t, device.device_id, token, ended);
         return drop('token_gone');
       case 'failed':
         obs?.failed(device.vendor, outcome.reason);
+        await record('failed', outcome.reason);
         return;
       case 'retry':
         obs?.failed(device.vendor, outcome.reason);
         if (job.attempts < job.max_attempts) obs?.retried(device.vendor);
+        else await record('failed', outcome.reason);
         throw new PushRetry(device.vendor, outcome.reason);
     }
-  };
+  }
+
+  /** A notification's push, or a call invite's (VoIP / high priority). */
+  async #other(
+    job: Job, j: PushJob, drop: (reason: string) => Promise<void>, record: (status: DeliveryStatus, detail: string | null) => Promise<void>,
+  ): Promise<void> {
+    const t = job.tenant_id;
+    const s = this.#o.storage;
+    const device = await s.devices.get(t, j.device_id);
+    if (!device || device.user_id !== j.user_id || device.deregistered_at !== null) return drop('deregistered');
+    if (!device.push_enabled) return drop('push_off');
+    if (device.push_token === null) return drop('no_token');
+    const sender = this.#o.senders.get(device.vendor);
+    if (!sender) return drop('unconfigured');
+    const [settings, user] = await Promise.all([s.devices.getSettings(t, j.user_id), s.users.getUser(t, j.user_id)]);
+    if (!settings.push_enabled) return drop('push_off');
+    if (!user) return drop('left');
+    const principal = { kind: 'user' as const, tenantId: t, userId: j.user_id, role: user.role, sessionId: 'push' };
+    if (j.subject === 'call') {
+      const call = await s.calls.get(t, j.message_id);
+      const me = call?.participants.find((p) => p.user_id === j.user_id);
+      // Answered, refused, cancelled or timed out meanwhile: nothing rings any more.
+      if (!call || call.state !== 'ringing' || me?.state !== 'ringing') return drop('call_over');
+      const voip = device.vendor === 'apns' ? await s.devices.getVoipToken(t, device.device_id) : null;
+      const ttl = Math.max(1, Math.round((j.ttl_seconds ?? 45) - (this.#now() - j.created_at) / 1000));
+      const n: PushNotification = {
+        collapse_id: j.message_id, title: this.#o.callTitle ?? 'Incoming call from your care team', badge: 0, quiet: false, thread: j.conversation_id,
+        data: { tenant_id: t, subject: 'call', call_id: j.message_id, conversation_id: j.conversation_id, av_type: j.av_type ?? 'audio', caller_id: j.caller_id ?? '' },
+      };
+      // APNs: a VoIP push to the PushKit token; without one, an ordinary alert to the push token.
+      // FCM: a high-priority data message. Others: an ordinary push.
+      if (device.vendor !== 'apns' || voip !== null) n.voip = { ttl_seconds: ttl };
+      return this.#send(job, j, device, sender, voip ?? device.push_token, n, drop, record, voip !== null ? 'voip' : 'push');
+    }
+    const [unread, notes] = await Promise.all([this.#o.messages.unreadTotal(principal), this.#o.notifications.unread(principal)]);
+    // Nothing unread in the inbox: the notification was read before its push went out.
+    if (notes.total === 0) return drop('read');
+    const n: PushNotification = {
+      collapse_id: j.message_id, title: this.#o.notificationTitle ?? this.#o.title, badge: unread.count + notes.total, quiet: j.quiet, thread: 'notifications',
+      data: { tenant_id: t, subject: 'notification', notification_id: j.message_id, kind: j.kind ?? '', seq: j.seq },
+    };
+    return this.#send(job, j, device, sender, device.push_token, n, drop, record);
+  }
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 import type https from 'node:https';
 import { createHash } from 'node:crypto';
-import type { PushNotification, PushSender, SendOutcome } from './vendor.ts';
+import { threadOf, type PushNotification, type PushSender, type SendOutcome } from './vendor.ts';
 import { httpsAgent, httpsRequest, parseJson, type HttpReply } from './https.ts';
 
 export interface XiaomiOptions {
@@ -47,7 +47,7 @@ export function xiaomiForm(token: string, n: PushNotification, o: { packageName:
     description: n.body ?? o.body,
     pass_through: '0',
     notify_type: n.quiet ? '4' : '-1',
-    notify_id: String(xiaomiNotifyId(n.data.conversation_id)),
+    notify_id: String(xiaomiNotifyId(threadOf(n))),
     time_to_live: String((o.ttlSeconds ?? 7 * 86_400) * 1000),
     'extra.notify_effect': '1',
   });

@@ -1,17 +1,16 @@
 /**
- * Webhooks on one node (`docs/webhooks.md`): the planner turns the domain events published on
- * this node (after their commit) into delivery jobs — one per event and subscription that
- * wants it, with the dedupe key `<subscription>:<event key>` — and a `JobRunner` sends the
- * cluster's delivery jobs (`webhooks.workers` at a time; any node may send any job).
+ * Webhooks on one node (`docs/webhooks.md`): the planner turns committed facts into delivery
+ * jobs — one per event and subscription that wants it, with the dedupe key `<subscription>:<event
+ * key>` — and a `JobRunner` sends the cluster's delivery jobs (`webhooks.workers` at a time; any
+ * node may send any job).
  *
- * Only this node's own events are considered (each event is published by exactly one node):
- * the planner taps `bus.publish`, where the domain hands over what it committed, rather than
- * subscribing to the bus, which also carries the other nodes' events. Like offline push, the
- * enqueue follows the commit and is not in its transaction: a crash in between costs that
- * event its deliveries, never the data. Besides the bus events: notifications read
- * (`NotificationService.onRead`), a user gone offline with unread messages or notifications
- * (`presence.changed`, published once cluster-wide), and a subscription disabled after
- * persistent failure (`webhook.disabled`, to the tenant's other subscriptions).
+ * Messages (and the topic events they carry) come from the after-commit outbox
+ * (`after-commit.ts`): a job written in the append's own transaction, so no committed message
+ * misses its deliveries. The other events are taken after their commit on the node where they
+ * happen: conversation and participant changes (the after-commit hook's local events: what
+ * this node's domain publishes, each event published by exactly one node), notifications read (`NotificationService.onRead`), a user gone offline with unread
+ * messages or notifications (`presence.changed`, published once cluster-wide), and a
+ * subscription disabled after persistent failure (`webhook.disabled`).
  */
 import type { Logger } from 'pino';
 import type { Core } from '../core.ts';
@@ -23,6 +22,8 @@ import { WEBHOOK_JOB, wants, type WebhookEventType, type WebhookJob } from '../d
 import type { Metrics } from '../ops/metrics.ts';
 import { eventBody, eventsOf, webhookEvent, type WebhookEvent } from './events.ts';
 import { WebhookWorker } from './worker.ts';
+import type { AfterCommit } from './after-commit.ts';
+import { TargetFilter } from './ssrf.ts';
 
 export interface Webhooks {
   /** Null when `webhooks.workers` is 0. */
@@ -45,7 +46,7 @@ const PARALLEL = 8;
 /** Most events waiting; past it an event is dropped (and logged): the node is far behind its database. */
 const MAX_WAITING = 100_000;
 
-export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhooks {
+export function startWebhooks(core: Core, metrics: Metrics, log: Logger, afterCommit: AfterCommit): Webhooks {
   const c = core.config.webhooks;
   const storage = core.storage;
   let runner: JobRunner | null = null;
@@ -70,6 +71,9 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
     return hit !== undefined && hit.none && Date.now() - hit.at < c.cacheMs;
   };
   core.webhooks.onChanged = (tenantId) => cache.delete(tenantId);
+  // SSRF: internal targets are refused when subscribing and on every attempt, unless allowed.
+  const targets = new TargetFilter(c.allowedTargets);
+  core.webhooks.checkTarget = (url) => targets.check(url);
 
   const enqueue = async (tenantId: string, subs: readonly WebhookSubscription[], events: readonly WebhookEvent[]) => {
     const jobs: NewJob[] = [];
@@ -128,8 +132,24 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
     });
   };
 
+  // Messages: from the after-commit outbox (a job written in the append's transaction), awaited,
+  // so a failure runs the outbox job again (the dedupe keys keep deliveries single).
+  afterCommit.add({
+    name: 'webhooks',
+    messages: async (tenantId, messages, recipients) => {
+      if (surelyNone(tenantId)) return;
+      const subs = await subscriptions(tenantId);
+      if (!subs.length) return;
+      const want = (t: WebhookEventType) => subs.some((s) => wants(s, t));
+      const now = Date.now();
+      const events = (await Promise.all(messages.map((message) =>
+        eventsOf({ kind: 'message.created', tenant_id: tenantId, message, recipients }, want, storage, now)))).flat();
+      if (events.length) await enqueue(tenantId, subs, events);
+    },
+  });
+
   const onEvent = (e: DomainEvent) => {
-    if (e.kind === 'message.created' || e.kind === 'conversation.changed') {
+    if (e.kind === 'conversation.changed') {
       consider(e.tenant_id, (want) => eventsOf(e, want, storage, Date.now()));
     } else if (e.kind === 'presence.changed' && !e.online) {
       consider(e.tenant_id, async (want) => {
@@ -147,17 +167,8 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
     }
   };
 
-  // This node's own events, as the domain publishes them (after commit).
-  const bus = core.bus;
-  const publish = bus.publish;
-  bus.publish = function tapped(this: typeof bus, event: DomainEvent) {
-    publish.call(this, event);
-    try {
-      onEvent(event);
-    } catch (err) {
-      log.error({ err }, 'webhooks: an event could not be considered');
-    }
-  };
+  // This node's own other events, as the domain publishes them (after commit).
+  afterCommit.add({ name: 'webhooks-events', event: onEvent });
   core.notifications.onRead = (tenantId, userId, sel, marked, unread) =>
     consider(tenantId, async (want) => want('notification.read')
       ? [webhookEvent('notification.read', tenantId, { user_id: userId, marked, selection: sel, unread }, null, Date.now())]
@@ -166,7 +177,7 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
 
   if (c.workers > 0) {
     const worker = new WebhookWorker({
-      storage, timeoutMs: c.timeoutMs, disableAfterFailures: c.disableAfterFailures,
+      storage, timeoutMs: c.timeoutMs, disableAfterFailures: c.disableAfterFailures, targets,
       observer: {
         attempt: (ok, ms) => {
           metrics.webhookAttempts.inc({ outcome: ok ? 'ok' : 'failed' });
@@ -205,9 +216,9 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger): Webhoo
     runner,
     drain,
     async close() {
-      bus.publish = publish;
       core.notifications.onRead = null;
       core.webhooks.onChanged = null;
+      core.webhooks.checkTarget = null;
       core.webhooks.onEnqueued = null;
       await drain();
       await runner?.close();

@@ -10,6 +10,10 @@
  * At-least-once: a node that dies mid-request leaves the job to run again, so receivers
  * de-duplicate by `Careline-Event-Id`.
  */
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import type { TargetFilter } from './ssrf.ts';
 import type { Job, Storage } from '../domain/ports.ts';
 import type { WebhookSubscription } from '../domain/types.ts';
 import type { WebhookJob } from '../domain/webhooks.ts';
@@ -23,6 +27,8 @@ export interface WebhookWorkerOptions {
   /** A subscription was disabled by this attempt (once per disabling, cluster-wide). */
   onDisabled?: (sub: WebhookSubscription, at: number) => void;
   observer?: { attempt(ok: boolean, ms: number): void };
+  /** The SSRF filter (`ssrf.ts`): internal targets refused unless allowed; null: none (not for production). */
+  targets?: TargetFilter | null;
   now?: () => number;
 }
 
@@ -35,6 +41,37 @@ export class WebhookRetry extends Error {
 }
 
 const USER_AGENT = 'Careline-Webhooks/1';
+
+const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 32 }), https: new https.Agent({ keepAlive: true, maxSockets: 32 }) };
+
+/**
+ * POSTs one delivery; resolves with the status (redirects are not followed: a 3xx is a
+ * failure). The connection's address goes through the target filter: a name resolving to an
+ * internal address, or an internal address in the URL, fails the attempt before any byte is sent.
+ */
+function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number, targets: TargetFilter | null): Promise<number> {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  if (targets && isIP(host) !== 0 && !targets.allows(host, host)) {
+    return Promise.reject(Object.assign(new Error(`refused: ${host} is an internal address (webhooks.allowedTargets)`), { code: 'EFORBIDDEN' }));
+  }
+  const secure = u.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (secure ? https : http).request(u, {
+      method: 'POST', agent: secure ? agents.https : agents.http, headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      ...(targets ? { lookup: targets.lookup } : {}),
+    }, (res) => {
+      // The answer's body is not used: read (bounded by the same timeout) so the connection is reused.
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    const timer = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 const ERROR_MAX = 500;
 
 export class WebhookWorker {
@@ -64,24 +101,19 @@ export class WebhookWorker {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const res = await fetch(sub.url, {
-        method: 'POST', body: j.body, redirect: 'manual', signal: AbortSignal.timeout(this.#o.timeoutMs),
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': USER_AGENT,
-          'careline-signature': signatureHeader(sub.secret, t, j.body),
-          'careline-event-id': j.event_id,
-          'careline-event-type': j.event_type,
-          'careline-delivery-id': job.id,
-          'careline-delivery-attempt': String(job.attempts),
-        },
-      });
-      status = res.status;
-      // The answer's body is not used: read (bounded by the same timeout) so the connection is reused.
-      await res.arrayBuffer().catch(() => {});
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        'careline-signature': signatureHeader(sub.secret, t, j.body),
+        'careline-event-id': j.event_id,
+        'careline-event-type': j.event_type,
+        'careline-delivery-id': job.id,
+        'careline-delivery-attempt': String(job.attempts),
+      };
+      status = await post(sub.url, j.body, headers, this.#o.timeoutMs, this.#o.targets ?? null);
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      error = e.name === 'TimeoutError' || e.name === 'AbortError'
+      error = e.name === 'TimeoutError' || e.name === 'AbortError' || e.message === 'timeout'
         ? `no answer within ${this.#o.timeoutMs} ms`
         : `${e.message}${e.cause?.code ? ` (${e.cause.code})` : e.cause?.message ? ` (${e.cause.message})` : ''}`;
     }

@@ -1,7 +1,7 @@
 /**
- * A missed call reaches a callee whose app is closed: the call's record is a message, so the
- * push planner sends its installs the usual PHI-free push (a local APNs speaking HTTP/2), and
- * it counts as unread. (A VoIP push while it rings is not sent yet: docs/calls.md.)
+ * A missed call reaches a callee whose app is closed (a local APNs speaking HTTP/2): it rings
+ * by push while it rings (an alert here: the install has no VoIP token), and once missed the
+ * record counts as unread and a missed-call notification is pushed — PHI-free both times.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,7 +46,7 @@ describe('a missed call for a callee without a live connection', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('rings out (timeout), then one PHI-free push per install for the record, unread', async () => {
+  test('rings by push, rings out (timeout), then unread and a pushed missed-call notification, PHI-free', async () => {
     const pat = await s.user('pat-offline', 'patient', PATIENT_NAME);
     const doc = await s.user('doc-calling', 'doctor', DOCTOR_NAME);
     const conv = await s.conversation({ participants: [pat.id, doc.id], name: `${PATIENT_NAME} follow-up` });
@@ -56,12 +56,15 @@ describe('a missed call for a callee without a live connection', () => {
     await eventually(async () => ok(await s.call('GET', `/api/v2/calls/${call.id}`, { token: doc.token })).call.state === 'ended', 10_000);
     const ended = ok(await s.call('GET', `/api/v2/calls/${call.id}`, { token: doc.token })).call;
     assert.equal(ended.end_reason, 'timeout');
-    await eventually(async () => apns.delivered.length === 1, 10_000);
-    const push = apns.delivered[0]!;
-    assert.equal(push.token, token);
-    assert.equal(push.body.careline.message_id, ended.record.message_id);
-    assert.equal(push.body.careline.seq, ended.record.seq);
-    for (const secret of [PATIENT_NAME, DOCTOR_NAME, 'video']) assert.ok(!push.raw.includes(secret), `no "${secret}" in the push`);
+    // The ring (an alert: no VoIP token), then the missed-call notification.
+    await eventually(async () => apns.delivered.length === 2, 10_000);
+    const [ring, missed] = apns.delivered;
+    for (const push of [ring!, missed!]) {
+      assert.equal(push.token, token);
+      for (const secret of [PATIENT_NAME, DOCTOR_NAME]) assert.ok(!push.raw.includes(secret), `no "${secret}" in the push`);
+    }
+    assert.equal(ring!.body.careline.call_id, call.id);
+    assert.equal(missed!.body.careline.kind, 'S2C_MISSED_CALL');
     assert.equal(apns.rejected.length, 0);
     const unread = ok(await s.call('GET', `/api/v2/sessions/${conv}/messages/unread`, { token: pat.token }));
     assert.equal(unread.count, 1);

@@ -17,7 +17,7 @@ describe('webhooks and app tokens across nodes (PostgreSQL, Redis)', { timeout: 
 
   before(async () => {
     r = await startReceiver();
-    c = await startCluster({ nodes: 2, env: { CARELINE_WEBHOOKS_POLL_MS: '20', CARELINE_WEBHOOKS_CACHE_MS: '0', CARELINE_WEBHOOKS_RETRY_BASE_MS: '50' } });
+    c = await startCluster({ nodes: 2, env: { CARELINE_WEBHOOKS_POLL_MS: '20', CARELINE_WEBHOOKS_CACHE_MS: '0', CARELINE_WEBHOOKS_RETRY_BASE_MS: '50', CARELINE_WEBHOOKS_ALLOWED_TARGETS: '127.0.0.1' } });
     t = await c.tenant();
   });
   after(async () => {

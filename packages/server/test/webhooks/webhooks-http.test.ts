@@ -19,7 +19,7 @@ describe('webhooks over HTTP (SQLite)', { timeout: 120_000 }, () => {
 
   before(async () => {
     s = await startTestServer({
-      config: { webhooks: { pollMs: 20, retryBaseMs: 20, retryMaxMs: 80, timeoutMs: 1500, cacheMs: 0, disableAfterFailures: 4, maxAttempts: 6 } },
+      config: { webhooks: { pollMs: 20, retryBaseMs: 20, retryMaxMs: 80, timeoutMs: 1500, cacheMs: 0, disableAfterFailures: 4, maxAttempts: 6, allowedTargets: '127.0.0.1' } },
     });
     all = await startReceiver();
     const made = ok(await s.call('POST', HOOKS, { body: { url: all.url, events: ['*'], description: 'everything' } }));

@@ -67,6 +67,7 @@ export function deviceRoutes(app: Api, core: Core): void {
       description: 'Seed 003\'s registration: one push token per unique code (a new one replaces the old; a token moving to a new code leaves the old code without it). Answers with the account and where to connect. A de-registered code is refused (`device.deregistered`).',
       body: Type.Object({
         device_id: DeviceId, os_type: OsType, vendor: Vendor, push_token: Type.Optional(PushToken), device_info: Type.Optional(DeviceInfo),
+        voip_token: Type.Optional(Nullable(Type.String({ maxLength: 256, description: 'APNs only: the PushKit VoIP token (hex), for call invites; null clears it' }))),
         user_id: Type.Optional(Type.String({ maxLength: 128, description: 'The user the SDK was started with; must be the caller' })),
       }, { additionalProperties: false }),
       response: {
@@ -192,4 +193,71 @@ export function deviceRoutes(app: Api, core: Core): void {
       response: { 200: Openid, ...errors(400, 401, 403, 404) },
     },
   }, async (req) => d.setWechatOpenid(req.principal, req.params.user_id, req.body.openid));
+  // Push, round two: phones for SMS, escalation policies, per-channel delivery status.
+  const Phone = Type.Object({ user_id: Type.String(), phone: Nullable(Type.String()) });
+  const Step = Type.Object({ channel: Type.Union([Type.Literal('wechat'), Type.Literal('sms')]), after_seconds: Type.Integer({ minimum: 1 }) });
+  const Policy = Type.Object({ enabled: Type.Boolean(), conversation_types: Nullable(Type.Array(Type.Integer())), steps: Type.Array(Step) });
+  const PolicyIn = Type.Object({
+    enabled: Type.Optional(Type.Boolean()), conversation_types: Type.Optional(Nullable(Type.Array(Type.Integer()))), steps: Type.Array(Type.Unknown()),
+  });
+  const Escalation = Type.Object({ user_id: Nullable(Type.String()), policy: Nullable(Policy) });
+  const Delivery = Type.Object({
+    subject_id: Type.String(), user_id: Type.String(), channel: Type.String(),
+    status: Type.Union([Type.Literal('queued'), Type.Literal('sent'), Type.Literal('failed'), Type.Literal('delivered'), Type.Literal('escalated'), Type.Literal('dropped')]),
+    detail: Nullable(Type.String()), created_at: Type.Integer(), updated_at: Type.Integer(),
+  });
+  const UserParams = Type.Object({ user_id: Id });
+
+  app.get('/api/v2/management/users/:user_id/phone', {
+    config: { auth: 'app' },
+    schema: { tags: ['devices'], summary: 'A user\'s phone number (for the SMS rung of the escalation ladder)', params: UserParams, response: { 200: Phone, ...errors(401, 403, 404) } },
+  }, async (req) => d.phone(req.principal, req.params.user_id));
+
+  app.put('/api/v2/management/users/:user_id/phone', {
+    config: { auth: 'app' },
+    schema: {
+      tags: ['devices'], summary: 'Set (or with null clear) a user\'s phone number, E.164', params: UserParams,
+      body: Type.Object({ phone: Nullable(Type.String({ maxLength: 32 })) }, { additionalProperties: false }),
+      response: { 200: Phone, ...errors(400, 401, 403, 404) },
+    },
+  }, async (req) => d.setPhone(req.principal, req.params.user_id, req.body.phone));
+
+  app.get('/api/v2/management/push/escalation', {
+    config: { auth: 'app' },
+    schema: { tags: ['devices'], summary: 'The tenant\'s escalation policy (null: none)', response: { 200: Escalation, ...errors(401, 403) } },
+  }, async (req) => d.escalation(req.principal, null));
+
+  app.put('/api/v2/management/push/escalation', {
+    config: { auth: 'app' },
+    schema: {
+      tags: ['devices'], summary: 'Set (or with null remove) the tenant\'s escalation policy',
+      description: 'If a message stays unread after_seconds after its commit, the step\'s channel is tried (WeChat template message, SMS), in order, stopping once read. See docs/push.md.',
+      body: Type.Object({ policy: Nullable(PolicyIn) }, { additionalProperties: false }),
+      response: { 200: Escalation, ...errors(400, 401, 403) },
+    },
+  }, async (req) => d.setEscalation(req.principal, null, req.body.policy));
+
+  app.get('/api/v2/management/users/:user_id/push/escalation', {
+    config: { auth: 'app' },
+    schema: { tags: ['devices'], summary: 'A user\'s own escalation policy (null: the tenant\'s applies)', params: UserParams, response: { 200: Escalation, ...errors(401, 403, 404) } },
+  }, async (req) => d.escalation(req.principal, req.params.user_id));
+
+  app.put('/api/v2/management/users/:user_id/push/escalation', {
+    config: { auth: 'app' },
+    schema: {
+      tags: ['devices'], summary: 'Set (or with null remove) a user\'s own escalation policy, which replaces the tenant\'s for them', params: UserParams,
+      body: Type.Object({ policy: Nullable(PolicyIn) }, { additionalProperties: false }),
+      response: { 200: Escalation, ...errors(400, 401, 403, 404) },
+    },
+  }, async (req) => d.setEscalation(req.principal, req.params.user_id, req.body.policy));
+
+  app.get('/api/v2/management/push/deliveries/:subject_id', {
+    config: { auth: 'app' },
+    schema: {
+      tags: ['devices'], summary: 'Per-channel status of the pushes of a message, notification or call',
+      description: 'One row per user and channel (apns, fcm, webpush, huawei, xiaomi, wechat, sms): queued, sent (accepted by the vendor), failed, dropped (read first, push off…), escalated (unread: the next channel was tried).',
+      params: Type.Object({ subject_id: Type.String({ maxLength: 128 }) }),
+      response: { 200: Type.Object({ deliveries: Type.Array(Delivery) }), ...errors(401, 403) },
+    },
+  }, async (req) => ({ deliveries: await d.deliveries(req.principal, req.params.subject_id) }));
 }

@@ -6,6 +6,7 @@
  * upserts; two registrations racing for one token meet the unique index and the loser runs
  * again (it then takes the token: the later registration wins).
  */
+import type { EscalationPolicy, PushDelivery } from '../../domain/escalation.ts';
 import type { DeviceStore } from '../../domain/ports.ts';
 import type { Device, DeviceRegistration, OsType, PushMute, PushSettings, PushVendor, QuietHours, TenantPushSettings } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
@@ -176,5 +177,57 @@ export class PgDeviceStore implements DeviceStore {
       [tenantId, patch.preview_conversation_types ? JSON.stringify(patch.preview_conversation_types) : null, patch.wechat ? JSON.stringify(patch.wechat) : null, now],
     );
     return toTenantPush(rows[0]!);
+  }
+  // Push, round two (migration 014): VoIP tokens, phones, escalation policies, per-channel status.
+  async setVoipToken(tenantId: string, deviceId: string, token: string | null, now: number): Promise<boolean> {
+    const r = await this.#db.write('UPDATE devices SET voip_token = $1, updated_at = $2 WHERE tenant_id = $3 AND device_id = $4', [token, now, tenantId, deviceId]);
+    return r.rowCount > 0;
+  }
+
+  async getVoipToken(tenantId: string, deviceId: string): Promise<string | null> {
+    const { rows } = await this.#db.query<{ voip_token: string | null }>('SELECT voip_token FROM devices WHERE tenant_id = $1 AND device_id = $2', [tenantId, deviceId]);
+    return rows[0]?.voip_token ?? null;
+  }
+
+  async setPhone(tenantId: string, userId: string, phone: string | null, now: number): Promise<void> {
+    if (phone === null) await this.#db.write('DELETE FROM push_sms_users WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId]);
+    else {
+      await this.#db.write(
+        `INSERT INTO push_sms_users (tenant_id, user_id, phone, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, user_id) DO UPDATE SET phone = excluded.phone, updated_at = excluded.updated_at`, [tenantId, userId, phone, now]);
+    }
+  }
+
+  async getPhone(tenantId: string, userId: string): Promise<string | null> {
+    const { rows } = await this.#db.query<{ phone: string }>('SELECT phone FROM push_sms_users WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId]);
+    return rows[0]?.phone ?? null;
+  }
+
+  async getEscalation(tenantId: string, userId: string): Promise<EscalationPolicy | null> {
+    const { rows } = await this.#db.query<{ policy: string }>('SELECT policy FROM push_escalation WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId]);
+    return rows[0] ? (JSON.parse(rows[0].policy) as EscalationPolicy) : null;
+  }
+
+  async setEscalation(tenantId: string, userId: string, policy: EscalationPolicy | null, now: number): Promise<void> {
+    if (policy === null) await this.#db.write('DELETE FROM push_escalation WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId]);
+    else {
+      await this.#db.write(
+        `INSERT INTO push_escalation (tenant_id, user_id, policy, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, user_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, [tenantId, userId, JSON.stringify(policy), now]);
+    }
+  }
+
+  async recordDelivery(tenantId: string, d: Pick<PushDelivery, 'subject_id' | 'user_id' | 'channel' | 'status' | 'detail'>, now: number): Promise<void> {
+    await this.#db.write(
+      `INSERT INTO push_deliveries (tenant_id, subject_id, user_id, channel, status, detail, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+       ON CONFLICT (tenant_id, subject_id, user_id, channel) DO UPDATE SET status = excluded.status, detail = excluded.detail, updated_at = excluded.updated_at`,
+      [tenantId, d.subject_id, d.user_id, d.channel, d.status, d.detail, now]);
+  }
+
+  async deliveries(tenantId: string, subjectId: string): Promise<PushDelivery[]> {
+    const { rows } = await this.#db.query<PushDelivery>(
+      `SELECT subject_id, user_id, channel, status, detail, created_at, updated_at FROM push_deliveries
+       WHERE tenant_id = $1 AND subject_id = $2 ORDER BY user_id, channel`, [tenantId, subjectId]);
+    return rows.map((r) => ({ ...r, created_at: Number(r.created_at), updated_at: Number(r.updated_at) }));
   }
 }

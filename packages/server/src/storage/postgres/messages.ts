@@ -26,6 +26,7 @@ import type { MessageStore } from '../../domain/ports.ts';
 import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../domain/types.ts';
 import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
 import { isUniqueViolation, type PgDb, type Queryable } from './db.ts';
+import { messagesAppended } from './jobs-outbox.ts';
 
 interface Head {
   tenant: string;
@@ -187,6 +188,8 @@ export async function appendSent(q: Queryable, batch: readonly NewMessage[]): Pr
     JSON.stringify(locked.flatMap((h) => [...h.senders].map(([sender, k]) => [h.o, sender, k]))),
     JSON.stringify(locked.filter((h) => h.reply !== null).map((h) => [h.o, h.reply![0], h.reply![1]])),
   ]);
+  // After-commit work (push, webhooks) is enqueued in this transaction (domain/outbox.ts).
+  messagesAppended(q, locked);
   const results = sent.then(({ rows: r }) => {
     const base = new Map<number, number>();
     for (const [o, seq] of r[0]?.heads ?? []) base.set(o, seq);

@@ -15,6 +15,7 @@
  * - `mine`: the user's recipient rows ∪ the tenant's broadcasts created since the user was;
  * - `visible`: `mine` with only the newest item of each `latest`-mode kind.
  */
+import { notificationStored } from './jobs-outbox.ts';
 import { nextIdAfter } from '../../domain/ids.ts';
 import type { NotificationStore } from '../../domain/ports.ts';
 import type {
@@ -164,6 +165,8 @@ export class PgNotificationStore implements NotificationStore {
         id, seq, kind: n.kind, title: n.title, body: n.body, data: n.data, sender_id: n.sender_id,
         audience: n.audience, audience_id: n.audience_id, created_at: n.created_at, read_at: null,
       };
+      // After-commit work (push of addressed notifications) is enqueued in this transaction (domain/outbox.ts).
+      notificationStored(q, t, id, seq, n.created_at);
       // Nothing to read back for a broadcast or a user list: the statement goes out with the COMMIT.
       if (target.type === 'tenant') {
         void q.query(`${STORE} SELECT 1`, values);

@@ -4,6 +4,7 @@
  * it refuses a de-registered code, clears the same vendor token from any other code of the
  * tenant (a reinstall that kept its token), then upserts the code's row.
  */
+import type { EscalationPolicy, PushDelivery } from '../../domain/escalation.ts';
 import type { DeviceStore } from '../../domain/ports.ts';
 import type { Device, DeviceRegistration, OsType, PushMute, PushSettings, PushVendor, QuietHours, TenantPushSettings } from '../../domain/types.ts';
 import { fail } from '../../domain/errors.ts';
@@ -52,6 +53,7 @@ export class SqliteDeviceStore implements DeviceStore {
   readonly #updateTenantPush: (tenantId: string, patch: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] }, now: number) => TenantPushSettings;
 
   constructor(db: Db) {
+    this.#db2 = db;
     const get = (this.#get = db.prepare(`SELECT ${COLS} FROM devices WHERE tenant_id = ? AND device_id = ?`));
     this.#list = db.prepare(`SELECT ${COLS} FROM devices WHERE tenant_id = ? AND user_id = ? ORDER BY device_id`);
     const clearToken = db.prepare('UPDATE devices SET push_token = NULL, updated_at = ? WHERE tenant_id = ? AND vendor = ? AND push_token = ? AND device_id <> ?');
@@ -188,4 +190,70 @@ export class SqliteDeviceStore implements DeviceStore {
   async updateTenantPush(tenantId: string, patch: { preview_conversation_types?: number[]; wechat?: TenantPushSettings['wechat'] }, now: number): Promise<TenantPushSettings> {
     return this.#updateTenantPush(tenantId, patch, now);
   }
+  // Push, round two (migration 022): VoIP tokens, phones, escalation policies, per-channel status.
+  #stmts: ReturnType<typeof roundTwo> | null = null;
+  #db2: Db | null = null;
+
+  #r2(): ReturnType<typeof roundTwo> {
+    return (this.#stmts ??= roundTwo(this.#db2!));
+  }
+
+  async setVoipToken(tenantId: string, deviceId: string, token: string | null, now: number): Promise<boolean> {
+    return this.#r2().setVoip.run(token, now, tenantId, deviceId).changes > 0;
+  }
+
+  async getVoipToken(tenantId: string, deviceId: string): Promise<string | null> {
+    return (this.#r2().getVoip.get(tenantId, deviceId) as string | null | undefined) ?? null;
+  }
+
+  async setPhone(tenantId: string, userId: string, phone: string | null, now: number): Promise<void> {
+    if (phone === null) this.#r2().delPhone.run(tenantId, userId);
+    else this.#r2().putPhone.run(tenantId, userId, phone, now);
+  }
+
+  async getPhone(tenantId: string, userId: string): Promise<string | null> {
+    return (this.#r2().getPhone.get(tenantId, userId) as string | undefined) ?? null;
+  }
+
+  async getEscalation(tenantId: string, userId: string): Promise<EscalationPolicy | null> {
+    const j = this.#r2().getPolicy.get(tenantId, userId) as string | undefined;
+    return j === undefined ? null : (JSON.parse(j) as EscalationPolicy);
+  }
+
+  async setEscalation(tenantId: string, userId: string, policy: EscalationPolicy | null, now: number): Promise<void> {
+    if (policy === null) this.#r2().delPolicy.run(tenantId, userId);
+    else this.#r2().putPolicy.run(tenantId, userId, JSON.stringify(policy), now);
+  }
+
+  async recordDelivery(tenantId: string, d: Pick<PushDelivery, 'subject_id' | 'user_id' | 'channel' | 'status' | 'detail'>, now: number): Promise<void> {
+    this.#r2().putDelivery.run(tenantId, d.subject_id, d.user_id, d.channel, d.status, d.detail, now, now);
+  }
+
+  async deliveries(tenantId: string, subjectId: string): Promise<PushDelivery[]> {
+    return this.#r2().listDeliveries.all(tenantId, subjectId) as PushDelivery[];
+  }
+}
+
+function roundTwo(db: Db) {
+  return {
+    setVoip: db.prepare('UPDATE devices SET voip_token = ?, updated_at = ? WHERE tenant_id = ? AND device_id = ?'),
+    getVoip: db.prepare('SELECT voip_token FROM devices WHERE tenant_id = ? AND device_id = ?').pluck(),
+    putPhone: db.prepare(
+      'INSERT INTO push_sms_users (tenant_id, user_id, phone, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, user_id) DO UPDATE SET phone = excluded.phone, updated_at = excluded.updated_at',
+    ),
+    delPhone: db.prepare('DELETE FROM push_sms_users WHERE tenant_id = ? AND user_id = ?'),
+    getPhone: db.prepare('SELECT phone FROM push_sms_users WHERE tenant_id = ? AND user_id = ?').pluck(),
+    putPolicy: db.prepare(
+      'INSERT INTO push_escalation (tenant_id, user_id, policy, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, user_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at',
+    ),
+    delPolicy: db.prepare('DELETE FROM push_escalation WHERE tenant_id = ? AND user_id = ?'),
+    getPolicy: db.prepare('SELECT policy FROM push_escalation WHERE tenant_id = ? AND user_id = ?').pluck(),
+    putDelivery: db.prepare(
+      `INSERT INTO push_deliveries (tenant_id, subject_id, user_id, channel, status, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, subject_id, user_id, channel) DO UPDATE SET status = excluded.status, detail = excluded.detail, updated_at = excluded.updated_at`,
+    ),
+    listDeliveries: db.prepare(
+      'SELECT subject_id, user_id, channel, status, detail, created_at, updated_at FROM push_deliveries WHERE tenant_id = ? AND subject_id = ? ORDER BY user_id, channel',
+    ),
+  };
 }

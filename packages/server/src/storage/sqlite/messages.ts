@@ -3,6 +3,7 @@ import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../doma
 import type { Db } from './db.ts';
 import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
 import type { SqliteSearchIndexer } from './search-indexer.ts';
+import { sqliteOutbox } from './jobs-outbox.ts';
 
 export { storedMessage };
 
@@ -31,6 +32,8 @@ export class SqliteMessageStore implements MessageStore {
        ON CONFLICT (tenant_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING`,
     );
     const setHead = db.prepare('UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?');
+    // After-commit work (push, webhooks) is enqueued in the append's transaction (domain/outbox.ts).
+    const outbox = sqliteOutbox(db);
     const senderRead = db.prepare('UPDATE participants SET read_seq = ? WHERE tenant_id = ? AND conversation_id = ? AND user_id = ? AND read_seq < ?');
     // A care-team message answers the session's open, unanswered topic (if any): same transaction.
     const firstReply = db.prepare(
@@ -41,6 +44,8 @@ export class SqliteMessageStore implements MessageStore {
       tenant: string;
       id: string;
       seq: number;
+      /** The first seq this batch adds. */
+      from: number;
       at: number;
       /** sender → its newest seq in this batch (its read cursor moves there). */
       senders: Map<string, number>;
@@ -58,7 +63,7 @@ export class SqliteMessageStore implements MessageStore {
         let h = heads.get(key);
         if (h === undefined) {
           const last = head.get(m.tenant_id, m.conversation_id) as number | undefined;
-          h = last === undefined ? null : { tenant: m.tenant_id, id: m.conversation_id, seq: last, at: 0, senders: new Map(), reply: null };
+          h = last === undefined ? null : { tenant: m.tenant_id, id: m.conversation_id, seq: last, from: last + 1, at: 0, senders: new Map(), reply: null };
           heads.set(key, h);
         }
         if (h === null) {
@@ -85,6 +90,7 @@ export class SqliteMessageStore implements MessageStore {
         indexer?.touched(h.tenant, h.id);
         for (const [sender, seq] of h.senders) senderRead.run(seq, h.tenant, h.id, sender, seq);
         if (h.reply) firstReply.run(h.reply[0], h.reply[1], h.tenant, h.id);
+        outbox.messagesAppended(h.tenant, h.id, h.from, h.seq, h.at);
       }
       return out;
     };

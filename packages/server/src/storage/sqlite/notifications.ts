@@ -8,6 +8,7 @@
  * - `visible`: `mine` with only the newest item of each `latest`-mode kind (SQLite returns
  *   the bare columns of the row holding MAX(id)).
  */
+import { sqliteOutbox } from './jobs-outbox.ts';
 import type { NotificationStore } from '../../domain/ports.ts';
 import type {
   InboxQuery, NewNotification, Notification, NotificationKindDef, NotificationKindNamesInput, NotificationMode, NotificationTarget, NotificationUnread,
@@ -143,6 +144,8 @@ export class SqliteNotificationStore implements NotificationStore {
       `INSERT INTO notification_recipients (tenant_id, user_id, notification_id, kind, mode, read_at)
        SELECT tenant_id, user_id, ?, ?, ?, NULL FROM user_tags WHERE tenant_id = ? AND tag = ?`,
     );
+    // After-commit work (push of addressed notifications) is enqueued in the same transaction (domain/outbox.ts).
+    const outbox = sqliteOutbox(db);
     this.#create = db.transaction((n: NewNotification, target: NotificationTarget): CreateResult => {
       const t = n.tenant_id;
       // One writer commits in call order, so the id given is nearly always greater than the
@@ -151,6 +154,7 @@ export class SqliteNotificationStore implements NotificationStore {
       const id = last !== undefined && n.id <= last.id ? nextIdAfter(last.id) : n.id;
       const seq = (last?.tenant_seq ?? 0) + 1;
       insert.run(t, id, seq, n.kind, n.mode, n.title, n.body, n.data === null ? null : JSON.stringify(n.data), n.sender_id, n.audience, n.audience_id, n.created_by, n.created_at);
+      outbox.notificationStored(t, id, seq, n.created_at);
       const notification: Notification = {
         id, kind: n.kind, title: n.title, body: n.body, data: n.data, sender_id: n.sender_id,
         audience: n.audience, audience_id: n.audience_id, created_at: n.created_at, read_at: null, seq,

@@ -107,7 +107,7 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
   settings: ['update'],
   jobs: ['enqueue', 'claim', 'complete', 'fail', 'revive', 'prune'],
   files: ['create', 'attach', 'delete', 'release', 'deleteOrphan'],
-  devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute', 'setWechatOpenid', 'updateTenantPush'],
+  devices: ['register', 'setPush', 'deregister', 'dropToken', 'updateSettings', 'mute', 'unmute', 'setWechatOpenid', 'updateTenantPush', 'setVoipToken', 'setPhone', 'setEscalation', 'recordDelivery'],
   webhooks: ['create', 'update', 'delete', 'recordAttempt'],
   oauthApps: ['create', 'revoke'],
   uploads: ['create', 'appendPart', 'setState', 'delete'],

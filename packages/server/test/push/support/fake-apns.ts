@@ -97,8 +97,9 @@ export async function startFakeApns(opts: { publicKey: KeyObject | string; keyId
       if (Date.now() / 1000 - claims.iat > 3600) return reject(403, 'ExpiredProviderToken');
       // The headers.
       if (!headers['apns-topic']) return reject(400, 'MissingTopic');
-      if (headers['apns-topic'] !== opts.topic) return reject(400, 'TopicDisallowed');
       if (!['alert', 'background', 'voip'].includes(headers['apns-push-type'] ?? '')) return reject(400, 'InvalidPushType');
+      // A VoIP push goes to the app's VoIP topic (<bundle id>.voip), every other type to the bundle id.
+      if (headers['apns-topic'] !== (headers['apns-push-type'] === 'voip' ? `${opts.topic}.voip` : opts.topic)) return reject(400, 'TopicDisallowed');
       if (!['10', '5', '1'].includes(headers['apns-priority'] ?? '10')) return reject(400, 'BadPriority');
       if (headers['apns-collapse-id'] !== undefined && Buffer.byteLength(headers['apns-collapse-id']) > 64) return reject(400, 'BadCollapseId');
       if (headers['apns-expiration'] !== undefined && !/^\d+$/.test(headers['apns-expiration'])) return reject(400, 'BadExpirationDate');

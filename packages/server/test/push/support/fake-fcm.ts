@@ -100,6 +100,9 @@ export async function startFakeFcm(opts: { publicKey: KeyObject; clientEmail: st
       if (!msg || typeof msg.token !== 'string' || msg.token === '') return reject(400, 'INVALID_ARGUMENT');
       if (msg.data && !Object.values(msg.data).every((v) => typeof v === 'string')) return reject(400, 'INVALID_ARGUMENT: data values must be strings');
       if (msg.android && msg.android.collapse_key !== undefined && typeof msg.android.collapse_key !== 'string') return reject(400, 'INVALID_ARGUMENT');
+      // AndroidConfig: priority NORMAL | HIGH, ttl a duration in seconds ("45s").
+      if (msg.android?.priority !== undefined && !['NORMAL', 'HIGH'].includes(msg.android.priority)) return reject(400, 'INVALID_ARGUMENT: android.priority');
+      if (msg.android?.ttl !== undefined && !/^\d+(\.\d{1,9})?s$/.test(String(msg.android.ttl))) return reject(400, 'INVALID_ARGUMENT: android.ttl');
       if (failing > 0) {
         failing--;
         state.refused.push({ token: msg.token, status: 503 });
