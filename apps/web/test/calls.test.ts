@@ -19,30 +19,12 @@ import assert from 'node:assert/strict';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '@careline/server/testing';
 import { startCoturn, type CoturnService } from '../../../packages/server/test/support/coturn.ts';
-import { CHROMIUM, launchChromium, screenshot } from './support/browser.ts';
-
-interface DemoUser {
-  id: string;
-  role: string;
-  name: string;
-  token: string;
-}
+import { CHROMIUM, launchChromium, screenshot, waitUntil, type DemoUser } from './support/browser.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
 const TIMEOUT = 30_000;
 
-async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
+const until = (check: () => Promise<void> | void, timeout = TIMEOUT) => waitUntil(check, timeout, 100);
 
 /** What the page's newest peer connection reports: packets each way by kind, and the selected pair's candidate types. */
 interface Flow {

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '@careline/server/testing';
 import { startJanus, type JanusService } from '../../../scripts/lib/janus.ts';
-import { CHROMIUM, screenshot } from './support/browser.ts';
+import { CHROMIUM, screenshot, waitUntil } from './support/browser.ts';
 import { assertAccessible } from './support/axe.ts';
 
 const TIMEOUT = 30_000;
@@ -24,18 +24,7 @@ const VIEWPORT = { width: 1100, height: 760 };
 const T0 = Date.now();
 const mark = (what: string) => process.env.CONF_TRACE && console.log(`${((Date.now() - T0) / 1000).toFixed(1)}s ${what}`);
 
-async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
+const until = (check: () => Promise<void> | void, timeout = TIMEOUT) => waitUntil(check, timeout, 100);
 
 /** Chromium with a fake camera and microphone that never asks for permission. */
 async function launchWithFakeMedia(): Promise<Browser> {

@@ -13,24 +13,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Frame, Locator, Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '@careline/server/testing';
-import { launchChromium, screenshot } from './support/browser.ts';
+import { launchChromium, screenshot, waitUntil } from './support/browser.ts';
 import { assertAccessible } from './support/axe.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
 const TIMEOUT = 15_000;
 
-async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
+const until = (check: () => Promise<void> | void, timeout = TIMEOUT) => waitUntil(check, timeout, 100);
 
 const text = async (l: Locator) => (await l.count()) === 0 ? '' : (await l.first().innerText()).trim();
 

@@ -10,32 +10,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '@careline/server/testing';
-import { launchChromium, screenshot } from './support/browser.ts';
+import { launchChromium, screenshot, waitUntil, type DemoUser } from './support/browser.ts';
 import { assertAccessible } from './support/axe.ts';
-
-interface DemoUser {
-  id: string;
-  role: string;
-  name: string;
-  token: string;
-}
 
 const DESKTOP = { width: 1280, height: 800 };
 const TIMEOUT = 10_000;
 
-/** Polls `check` until it passes (or throws its last error after `timeout` ms). */
-async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
+const until = (check: () => Promise<void> | void, timeout = TIMEOUT) => waitUntil(check, timeout, 50);
 
 const text = async (l: Locator) => (await l.count()) === 0 ? '' : (await l.first().innerText()).trim();
 

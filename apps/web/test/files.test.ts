@@ -17,25 +17,14 @@ import sharp from 'sharp';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '@careline/server/testing';
 import { EICAR, startClamd, type Clamd } from '../../../packages/server/test/files/clamd.ts';
-import { CHROMIUM, screenshot } from './support/browser.ts';
+import { CHROMIUM, screenshot, waitUntil } from './support/browser.ts';
 import { assertAccessible } from './support/axe.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
 const TIMEOUT = 30_000;
 const MAX_FILE = 4 * 1024 * 1024;
 
-async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
+const until = (check: () => Promise<void> | void, timeout = TIMEOUT) => waitUntil(check, timeout, 50);
 
 /** Chromium with a fake microphone (a beep) that needs no permission prompt. */
 async function launchWithFakeMedia(): Promise<Browser> {

@@ -9,24 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '@careline/server/testing';
-import { launchChromium, screenshot } from './support/browser.ts';
+import { launchChromium, screenshot, waitUntil } from './support/browser.ts';
 import { assertAccessible } from './support/axe.ts';
 
 const DESKTOP = { width: 1280, height: 800 };
 const TIMEOUT = 30_000;
 
-async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
+const until = (check: () => Promise<void> | void, timeout = TIMEOUT) => waitUntil(check, timeout, 50);
 
 describe('message search in the web client', () => {
   let t: TestServer;

@@ -12,29 +12,11 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '@careline/server/testing';
-import { launchChromium } from './support/browser.ts';
-
-interface DemoUser {
-  id: string;
-  role: string;
-  name: string;
-  token: string;
-}
+import { launchChromium, waitUntil, type DemoUser } from './support/browser.ts';
 
 const TIMEOUT = 15_000;
 
-async function until(check: () => Promise<void> | void, timeout = TIMEOUT): Promise<void> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
+const until = (check: () => Promise<void> | void, timeout = TIMEOUT) => waitUntil(check, timeout, 50);
 
 const text = async (l: Locator) => (await l.count()) === 0 ? '' : (await l.first().innerText()).trim();
 

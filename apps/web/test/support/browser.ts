@@ -39,3 +39,25 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: `${SCREENSHOTS}${name}.png` });
 }
+
+/** A demo user as the dev profile's demo list gives it. */
+export interface DemoUser {
+  id: string;
+  role: string;
+  name: string;
+  token: string;
+}
+
+/** Polls `check` every `intervalMs` until it passes; after `timeout` ms throws its last error. */
+export async function waitUntil(check: () => Promise<void> | void, timeout: number, intervalMs = 50): Promise<void> {
+  const end = Date.now() + timeout;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > end) throw err;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+}
