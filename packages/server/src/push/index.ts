@@ -179,7 +179,8 @@ export function startPush(core: Core, metrics: Metrics, log: Logger, afterCommit
   return {
     planner, runner, senders, wechat,
     async close() {
-      await planner.drain();
+      // The plans running here end; outbox jobs not run yet stay for the next node to run them.
+      await planner.idle();
       await runner?.close();
       await Promise.all([...senders.values()].map((s) => s.close()));
       await wechat?.close();

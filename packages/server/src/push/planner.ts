@@ -293,9 +293,17 @@ export class PushPlanner {
     return created;
   }
 
-  /** Waits until no plan is running or waiting. */
+  /** Waits until the outbox has run everywhere (`settled`) and no plan is running or waiting here (tests). */
   async drain(): Promise<void> {
     await this.#o.settled?.();
+    await this.idle();
+  }
+
+  /**
+   * Waits until no plan is running or waiting on this node. What is still in the outbox stays
+   * there (durable) for this or another node: a shutdown waits for this, not for `drain`.
+   */
+  async idle(): Promise<void> {
     if (this.#running === 0 && this.#waiting.length === 0) return;
     await new Promise<void>((r) => this.#idle.push(r));
   }

@@ -158,7 +158,7 @@ describe('OpenAPI', () => {
     const doc = ok(await raw(s, 'GET', '/docs/json'));
     assert.match(doc.openapi, /^3\./);
     assert.equal(typeof doc.info.title, 'string');
-    assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['admin', 'apiKey', 'bearer']);
+    assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['admin', 'apiKey', 'bearer', 'conferenceToken']);
     for (const [path, methods] of contract) {
       assert.ok(doc.paths[path], `${path} is described`);
       for (const m of methods) assert.ok(doc.paths[path][m], `${m.toUpperCase()} ${path} is described`);
