@@ -83,7 +83,7 @@ export const ConfigSchema = Type.Object(
         }),
         sqliteWalAutocheckpoint: Int(
           16_000,
-          'WAL pages (4 KiB) after which a commit checkpoints them into the database file. Larger: fewer copies of the pages every message append dirties, a longer WAL to replay after a crash.',
+          'WAL pages (4 KiB) from which the WAL starts over. With the writer thread, a checkpointer thread copies the WAL into the database file every 200 ms while writes come, and once the WAL holds this many pages the writer copies the rest so that it starts over; inline, a commit checkpoints them itself at this many pages. Larger: a longer WAL to replay after a crash.',
           100,
           1_000_000,
         ),

@@ -16,7 +16,7 @@ import type { Job, Storage } from '../domain/ports.ts';
 import type { Message, Notification } from '../domain/types.ts';
 import type { DomainEvent } from '../domain/events.ts';
 import { JobRunner } from '../domain/jobs.ts';
-import { OUTBOX_KINDS, OUTBOX_MESSAGES, OUTBOX_NOTIFICATION, type OutboxMessages, type OutboxNotification } from '../domain/outbox.ts';
+import { OUTBOX_KINDS, OUTBOX_MESSAGES, OUTBOX_NOTIFICATION, outboxRanges, type OutboxMessages, type OutboxMessagesV1, type OutboxNotification } from '../domain/outbox.ts';
 
 export interface AfterCommitConsumer {
   /** For logs. */
@@ -119,17 +119,21 @@ export class AfterCommit {
   };
 
   readonly #messages = async (job: Job): Promise<void> => {
-    const p = job.payload as OutboxMessages;
     const t = job.tenant_id;
     const wants = this.#consumers.filter((c) => c.messages);
     if (!wants.length) return;
-    const [messages, participants] = await Promise.all([
-      this.#o.storage.messages.history(t, p.conversation_id, { after: p.from_seq - 1, limit: p.to_seq - p.from_seq + 1 }),
-      this.#o.storage.conversations.memberIds(t, p.conversation_id),
-    ]);
-    const list = messages.filter((m) => m.seq >= p.from_seq && m.seq <= p.to_seq);
-    if (!list.length) return;
-    await this.#each(wants, (c) => c.messages!(t, list, participants));
+    // Every conversation's consumers run, even after one failed; then the job fails (and the
+    // dedupe keys of the consumers' own jobs make the next run add only what is missing).
+    const results = await Promise.allSettled(outboxRanges(job.payload as OutboxMessages | OutboxMessagesV1).map(async ([conv, from, to]) => {
+      const [messages, participants] = await Promise.all([
+        this.#o.storage.messages.history(t, conv, { after: from - 1, limit: to - from + 1 }),
+        this.#o.storage.conversations.memberIds(t, conv),
+      ]);
+      const list = messages.filter((m) => m.seq >= from && m.seq <= to);
+      if (list.length) await this.#each(wants, (c) => c.messages!(t, list, participants));
+    }));
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error)?.message ?? String(r.reason)] : []));
+    if (failed.length) throw new Error(failed.join('; '));
   };
 
   readonly #notification = async (job: Job): Promise<void> => {

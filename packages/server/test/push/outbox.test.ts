@@ -1,10 +1,11 @@
 /**
  * The after-commit outbox (`domain/outbox.ts`) on every backend: an append writes one outbox job
- * per conversation in its own transaction, naming the seqs it added; a resend (duplicate) and a
+ * per tenant in its own transaction, naming the seqs it added to each conversation; a resend (duplicate) and a
  * refused append write none; a notification writes one, and a notification refused (unknown
  * user) writes none — so a committed fact always has its job and a rolled-back one never does.
  * Then the end-to-end point of it: messages committed while no server runs (a process that died
- * right after its commit) still get their push when a server starts on the same database.
+ * right after its commit) still get their push when a server starts on the same database, and so
+ * do jobs written in an older version's shape (one conversation per job).
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -15,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../src/domain/errors.ts';
 import type { Job, Storage } from '../../src/domain/ports.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
-import { OUTBOX_MESSAGES, OUTBOX_NOTIFICATION, type OutboxMessages } from '../../src/domain/outbox.ts';
+import { OUTBOX_MESSAGES, OUTBOX_NOTIFICATION, type OutboxMessages, type OutboxMessagesV1 } from '../../src/domain/outbox.ts';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { onEveryBackend } from '../support/backends.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -52,14 +53,20 @@ onEveryBackend('outbox', (label, open) => {
       await cleanup();
     });
 
-    it('one job per conversation per append, naming its seqs; none for a resend or a refused append', async () => {
+    it('one job per tenant per append, naming each conversation\'s seqs; none for a resend or a refused append', async () => {
       await s.messages.append([msg('c1', 'doc', 'a', 'x1'), msg('c1', 'pat', 'b'), msg('c2', 'doc', 'c')]);
       const jobs = await outboxJobs(s, OUTBOX_MESSAGES);
-      const byConv = new Map(jobs.map((j) => [(j.payload as OutboxMessages).conversation_id, j.payload as OutboxMessages]));
-      assert.equal(jobs.length, 2);
-      assert.deepEqual([byConv.get('c1')!.from_seq, byConv.get('c1')!.to_seq], [1, 2]);
-      assert.deepEqual([byConv.get('c2')!.from_seq, byConv.get('c2')!.to_seq], [1, 1]);
+      assert.equal(jobs.length, 1);
+      const p = jobs[0]!.payload as OutboxMessages;
+      assert.deepEqual([...p.ranges].sort(), [['c1', 1, 2], ['c2', 1, 1]]);
+      assert.equal(typeof p.at, 'number');
       assert.ok(jobs.every((j) => j.tenant_id === T));
+
+      // Two appends: two jobs.
+      await s.messages.append([msg('c1', 'doc', 'd')]);
+      await s.messages.append([msg('c2', 'pat', 'e')]);
+      const two = await outboxJobs(s, OUTBOX_MESSAGES);
+      assert.deepEqual(two.map((j) => (j.payload as OutboxMessages).ranges).sort(), [[['c1', 3, 3]], [['c2', 2, 2]]]);
 
       const [dup] = await s.messages.append([msg('c1', 'doc', 'a again', 'x1')]);
       assert.equal(dup!.ok && dup!.duplicate, true);
@@ -113,13 +120,24 @@ describe('messages committed while no server ran get their push when one starts'
     // The commit, and then nothing: the process "dies" before any after-commit work.
     const raw = createSqliteStorage({ path, synchronous: 'FULL' });
     const m = { ...msg(conv, doc.id, 'committed just before the crash'), tenant_id: tenant };
+    // A message whose job was written in the shape of an older version (one conversation per job).
+    const old = { ...msg(conv, doc.id, 'its job written by an older version'), tenant_id: tenant };
+    const [ro] = await raw.messages.append([old]);
+    assert.equal(ro!.ok, true);
+    const oldSeq = ro!.ok ? ro!.message.seq : 0;
+    for (const j of await raw.jobs.claim('test', [OUTBOX_MESSAGES], 10, 60_000, Date.now() + 1000)) {
+      if ((j.payload as OutboxMessages).ranges.some(([, from]) => from === oldSeq)) await raw.jobs.complete(j.id, 'test', Date.now());
+      else await raw.jobs.fail(j.id, 'test', 'put back', Date.now(), Date.now());
+    }
+    await raw.jobs.enqueue([{ tenant_id: tenant, kind: OUTBOX_MESSAGES, payload: { conversation_id: conv, from_seq: oldSeq, to_seq: oldSeq, at: Date.now() } satisfies OutboxMessagesV1 }], Date.now());
     const [r] = await raw.messages.append([m]);
     assert.equal(r!.ok, true);
     await raw.close();
     assert.equal(apns.delivered.length, 0);
-    // A server starts on the same file: the outbox job runs, the push goes out.
+    // A server starts on the same file: the outbox jobs run, the pushes go out.
     s = await startTestServer({ config, dataDir: dir });
-    await eventually(async () => apns.delivered.some((d) => d.body.careline?.message_id === m.id), 10_000);
+    await eventually(async () => [m.id, old.id].every((id) => apns.delivered.some((d) => d.body.careline?.message_id === id)), 10_000);
     assert.equal(apns.delivered.filter((d) => d.body.careline?.message_id === m.id).length, 1);
+    assert.equal(apns.delivered.filter((d) => d.body.careline?.message_id === old.id).length, 1);
   });
 });

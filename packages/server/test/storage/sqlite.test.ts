@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -54,6 +54,42 @@ describe('sqlite specifics', () => {
       assert.equal(b.pragma('wal_autocheckpoint', { simple: true }), 500);
       a.close();
       b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with the writer thread, a checkpointer thread copies the WAL and the WAL starts over while writes go on', async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir, 'db.sqlite');
+      const s = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'worker', walAutocheckpoint: 100 });
+      await s.tenants.createTenant({ id: 't', name: 'T', created_at: 1 });
+      await s.users.upsertUser('t', { id: 'u', role: 'doctor', name: 'U', avatar: null, disabled: false }, 1);
+      for (let c = 0; c < 20; c++) {
+        await s.conversations.createConversation({ tenant_id: 't', id: `c${c}`, type: 2, business_type: 1, name: '', status: 0, created_by: 'u', participants: [{ user_id: 'u', role: 'm' }] }, 1);
+      }
+      // The WAL header's checkpoint sequence number (bytes 12–15, big-endian) grows by one each
+      // time the WAL starts over — which needs every frame copied into the database file first.
+      const walRestarts = () => readFileSync(`${path}-wal`).readUInt32BE(12);
+      const before = walRestarts();
+      let n = 0;
+      const until = Date.now() + 5_000;
+      // Small commits without a pause (four appends always queued: the writer is never idle,
+      // so the WAL is never wholly copied by the checkpointer alone), until it started over three times.
+      const sender = async () => {
+        while (Date.now() < until && walRestarts() < before + 3) {
+          await s.messages.append(Array.from({ length: 10 }, (_, i) => message(++n, `c${i * 2 + (n % 2)}`)));
+        }
+      };
+      await Promise.all([sender(), sender(), sender(), sender()]);
+      assert.ok(walRestarts() >= before + 3, `the WAL started over ${walRestarts() - before} times in ${n} messages`);
+      await s.close();
+      // Everything written is there, and the database file itself holds it (the WAL was copied).
+      const db = new Database(path, { readonly: true });
+      assert.equal(db.prepare('SELECT count(*) FROM messages').pluck().get(), n);
+      assert.equal(db.prepare('SELECT sum(last_seq) FROM conversations').pluck().get(), n);
+      db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

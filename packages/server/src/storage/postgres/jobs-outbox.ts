@@ -9,16 +9,18 @@ import { OUTBOX_ATTEMPTS, OUTBOX_MESSAGES, OUTBOX_NOTIFICATION } from '../../dom
 import type { Queryable } from './db.ts';
 
 /**
- * One job per conversation, after the append statement moved its head: $1 is
- * [[job id, tenant, conversation, count added, at], …]; the seqs are read from the head, locked
- * by this transaction (to_seq = last_seq, from_seq = last_seq - count + 1).
+ * One job per tenant, after the append statement moved the heads: $1 is
+ * [[job id, tenant, conversation, count added, at], …]; the seqs are read from the heads, locked
+ * by this transaction (to = last_seq, from = last_seq - count + 1), and gathered per tenant
+ * into `{"ranges": [[conversation, from, to], …], "at"}` (domain/outbox.ts).
  */
 const MESSAGES = `INSERT INTO jobs (id, tenant_id, kind, payload, dedupe_key, state, run_at, attempts, max_attempts, worker, lease_until, last_error, created_at, updated_at)
-  SELECT e->>0, c.tenant_id, '${OUTBOX_MESSAGES}',
-    json_build_object('conversation_id', c.id, 'from_seq', c.last_seq - (e->>3)::bigint + 1, 'to_seq', c.last_seq, 'at', (e->>4)::bigint)::text,
-    NULL, 'queued', (e->>4)::bigint, 0, ${OUTBOX_ATTEMPTS}, NULL, NULL, NULL, (e->>4)::bigint, (e->>4)::bigint
+  SELECT min(e->>0), c.tenant_id, '${OUTBOX_MESSAGES}',
+    json_build_object('ranges', json_agg(json_build_array(c.id, c.last_seq - (e->>3)::bigint + 1, c.last_seq) ORDER BY c.id), 'at', max((e->>4)::bigint))::text,
+    NULL, 'queued', max((e->>4)::bigint), 0, ${OUTBOX_ATTEMPTS}, NULL, NULL, NULL, max((e->>4)::bigint), max((e->>4)::bigint)
   FROM jsonb_array_elements($1::jsonb) AS e
-  JOIN conversations c ON c.tenant_id = e->>1 AND c.id = e->>2`;
+  JOIN conversations c ON c.tenant_id = e->>1 AND c.id = e->>2
+  GROUP BY c.tenant_id`;
 
 const NOTIFICATION = `INSERT INTO jobs (id, tenant_id, kind, payload, dedupe_key, state, run_at, attempts, max_attempts, worker, lease_until, last_error, created_at, updated_at)
   VALUES ($1, $2, '${OUTBOX_NOTIFICATION}', $3, NULL, 'queued', $4, 0, ${OUTBOX_ATTEMPTS}, NULL, NULL, NULL, $4, $4)`;

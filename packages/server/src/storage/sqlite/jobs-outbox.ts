@@ -9,8 +9,8 @@ import { OUTBOX_ATTEMPTS, OUTBOX_MESSAGES, OUTBOX_NOTIFICATION } from '../../dom
 import type { Db } from './db.ts';
 
 export interface SqliteOutbox {
-  /** Messages `from`…`to` were appended to the conversation in the open transaction. */
-  messagesAppended(tenantId: string, conversationId: string, from: number, to: number, at: number): void;
+  /** Messages were appended in the open transaction: per conversation of the tenant, seqs `from`…`to`. */
+  messagesAppended(tenantId: string, ranges: [conversationId: string, from: number, to: number][], at: number): void;
   /** A notification was stored in the open transaction. */
   notificationStored(tenantId: string, notificationId: string, seq: number, at: number): void;
 }
@@ -21,8 +21,8 @@ export function sqliteOutbox(db: Db): SqliteOutbox {
      VALUES (?, ?, ?, ?, NULL, 'queued', ?, 0, ${OUTBOX_ATTEMPTS}, NULL, NULL, NULL, ?, ?)`,
   );
   return {
-    messagesAppended(tenantId, conversationId, from, to, at) {
-      const payload = `{"conversation_id":${JSON.stringify(conversationId)},"from_seq":${from},"to_seq":${to},"at":${at}}`;
+    messagesAppended(tenantId, ranges, at) {
+      const payload = `{"ranges":${JSON.stringify(ranges)},"at":${at}}`;
       insert.run(newId(), tenantId, OUTBOX_MESSAGES, payload, at, at, at);
     },
     notificationStored(tenantId, notificationId, seq, at) {

@@ -84,14 +84,21 @@ export class SqliteMessageStore implements MessageStore {
         if (m.care_team && h.reply === null) h.reply = [m.created_at, m.sender_id];
         out.push({ ok: true, duplicate: false, message: storedMessage(m, seq) });
       }
+      /** tenant → the seq ranges this batch added to its conversations, and the time of the last. */
+      const outboxes = new Map<string, { ranges: [string, number, number][]; at: number }>();
       for (const h of heads.values()) {
         if (h === null || h.at === 0) continue;
         setHead.run(h.seq, h.at, h.at, h.tenant, h.id);
-        indexer?.touched(h.tenant, h.id);
+        indexer?.touched(h.tenant, h.id, h.seq - h.from + 1);
         for (const [sender, seq] of h.senders) senderRead.run(seq, h.tenant, h.id, sender, seq);
         if (h.reply) firstReply.run(h.reply[0], h.reply[1], h.tenant, h.id);
-        outbox.messagesAppended(h.tenant, h.id, h.from, h.seq, h.at);
+        const o = outboxes.get(h.tenant);
+        if (o) {
+          o.ranges.push([h.id, h.from, h.seq]);
+          o.at = Math.max(o.at, h.at);
+        } else outboxes.set(h.tenant, { ranges: [[h.id, h.from, h.seq]], at: h.at });
       }
+      for (const [tenant, o] of outboxes) outbox.messagesAppended(tenant, o.ranges, o.at);
       return out;
     };
     this.#appendTx = db.transaction(this.#appendBody);

@@ -41,6 +41,8 @@ export class SqliteSearchIndexer {
   #scanned = false;
   /** When the oldest not-yet-indexed append of this process was touched (0: none). */
   #since = 0;
+  /** Messages appended and not yet indexed, as told by `touched` (a fresh process's scan adds none). */
+  #backlog = 0;
   /** Messages indexed by this instance, and steps run (for tests and metrics). */
   indexed = 0;
   steps = 0;
@@ -73,11 +75,25 @@ export class SqliteSearchIndexer {
     );
   }
 
-  /** An append wrote to this conversation (called inside the append's transaction). */
-  touched(tenantId: string, conversationId: string): void {
+  /** An append wrote `n` messages to this conversation (called inside the append's transaction). */
+  touched(tenantId: string, conversationId: string, n = 1): void {
     const k = `${tenantId}\u0000${conversationId}`;
     if (!this.#behind.has(k)) this.#behind.set(k, [tenantId, conversationId]);
     if (this.#since === 0) this.#since = Date.now();
+    this.#backlog += n;
+  }
+
+  /**
+   * When a step is due (ms since the epoch; 0: now): once a step's worth of messages waits, or
+   * the oldest waiting append is `maxLagMs` old. Indexing in full steps rather than after every
+   * append keeps each step's fixed cost (its transaction, its FTS5 segment, the segments'
+   * merges) shared by many messages: at a few thousand messages a second, indexing after every
+   * commit cost the writer thread more than the appends themselves.
+   */
+  dueAt(maxLagMs: number): number {
+    if (!this.#scanned || this.#backlog >= INDEX_STEP) return 0;
+    if (this.#behind.size === 0) return Number.POSITIVE_INFINITY;
+    return this.#since + maxLagMs;
   }
 
   /** Something may be left to index. */
@@ -102,6 +118,7 @@ export class SqliteSearchIndexer {
     }
     if (this.#behind.size === 0) {
       this.#since = 0;
+      this.#backlog = 0;
       return 0;
     }
     if (this.#full) this.#db.pragma('synchronous = NORMAL');
@@ -155,7 +172,10 @@ export class SqliteSearchIndexer {
     }
     for (const [seq, tenant, conv] of moves) this.#setIndexed.run(seq, tenant, conv, seq);
     for (const k of done) this.#behind.delete(k);
-    if (this.#behind.size === 0) this.#since = 0;
+    if (this.#behind.size === 0) {
+      this.#since = 0;
+      this.#backlog = 0;
+    } else this.#backlog = Math.max(0, this.#backlog - read);
     return items.length;
   }
 }

@@ -10,13 +10,16 @@
  * failed), with the error the store threw.
  *
  * The search index is written behind the appends (`search-indexer.ts`): a step of it runs
- * whenever no request is waiting, and also between transactions once the oldest message not
- * yet indexed is `INDEX_MAX_LAG_MS` old (so the index trails by a bounded time under any
- * load). `search.catchUp` (before a search) is answered once nothing is left to index.
+ * between transactions once a step's worth of messages (`INDEX_STEP`) waits, or once the
+ * oldest message not yet indexed is `INDEX_MAX_LAG_MS` old (a timer when no write comes), so
+ * the index trails by a bounded time under any load and each step's fixed cost is shared by
+ * many messages. `search.catchUp` (before a search) runs steps at once, and is answered once
+ * nothing is left to index.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { NewMessage } from '../../domain/types.ts';
-import { openDb } from './db.ts';
+import { DEFAULT_WAL_AUTOCHECKPOINT, openDb } from './db.ts';
+import { SqliteCheckpoints } from './checkpoints.ts';
 import { openStores, WRITES, type StoreName } from './stores.ts';
 import { compact, toWire, type WireError, type WriteReply, type WriteRequest, type WriterOptions } from './writer-wire.ts';
 
@@ -28,7 +31,11 @@ const MAX_GROUP = 256;
 export const INDEX_MAX_LAG_MS = 250;
 
 const port = parentPort!;
-const db = openDb(workerData as WriterOptions);
+const opts = workerData as WriterOptions;
+const db = openDb(opts);
+// The WAL is copied into the database file by a thread of its own (checkpoints.ts), not by
+// the commits: a checkpoint made by a commit held every write behind it for tens of ms.
+const checkpoints = new SqliteCheckpoints(db, { path: opts.path, synchronous: opts.synchronous, restartPages: opts.walAutocheckpoint ?? DEFAULT_WAL_AUTOCHECKPOINT });
 const sqlite = openStores(db);
 const stores = sqlite as unknown as Record<StoreName, Record<string, (...args: unknown[]) => Promise<unknown>>> & { messages: typeof sqlite.messages };
 const writes = new Set(Object.entries(WRITES).flatMap(([s, ms]) => ms.map((m) => `${s}.${m}`)));
@@ -59,6 +66,8 @@ let retry: NodeJS.Timeout | null = null;
 
 /** The index has work to do now. */
 const indexable = () => indexer.pending && (catchUps.length > 0 || Date.now() >= indexPausedUntil);
+/** A step should run now: a search waits for the index, or a step's worth of work or of lag has gathered. */
+const indexDue = () => indexable() && (catchUps.length > 0 || indexer.dueAt(INDEX_MAX_LAG_MS) <= Date.now());
 
 /** The searches waiting for the index are answered once nothing is left to index. */
 function answerCatchUps(): void {
@@ -69,23 +78,29 @@ async function run(): Promise<void> {
   busy = true;
   try {
     answerCatchUps();
-    while (queue.length || indexable()) {
+    while (queue.length || indexDue()) {
       // Whatever arrived while the previous transaction committed joins this one.
       for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) take(r.message as WriteRequest);
       const group: Call[] = [];
       while (queue.length && group.length < MAX_GROUP && !('close' in queue[0]!)) group.push(queue.shift() as Call);
-      if (group.length) port.postMessage(await execute(group));
+      if (group.length) {
+        port.postMessage(await execute(group));
+        checkpoints.afterCommit();
+      }
       const next = queue[0];
       if (next && 'close' in next) {
         queue.shift();
-        close(next.id);
+        await close(next.id);
         return;
       }
-      // The search index: when no write waits, when a search waits for it, or when it trails too far.
-      if (indexable() && (queue.length === 0 || catchUps.length > 0 || indexer.lagMs() >= INDEX_MAX_LAG_MS)) indexStep();
+      // The search index: when a search waits for it, or a step's worth of it is due.
+      if (indexDue()) {
+        indexStep();
+        checkpoints.afterCommit();
+      }
       answerCatchUps();
       // Only indexing: let the port's events in between steps.
-      if (queue.length === 0 && indexable()) await new Promise<void>((r) => setImmediate(r));
+      if (queue.length === 0 && indexDue()) await new Promise<void>((r) => setImmediate(r));
     }
   } finally {
     busy = false;
@@ -94,7 +109,7 @@ async function run(): Promise<void> {
     retry = setTimeout(() => {
       retry = null;
       if (!busy) void run();
-    }, Math.max(0, indexPausedUntil - Date.now()));
+    }, Math.min(INDEX_MAX_LAG_MS, Math.max(0, indexPausedUntil - Date.now(), indexer.dueAt(INDEX_MAX_LAG_MS) - Date.now())));
     retry.unref();
   }
 }
@@ -112,9 +127,10 @@ function indexStep(): void {
   }
 }
 
-function close(id: number): void {
+async function close(id: number): Promise<void> {
   closed = true;
   if (retry) clearTimeout(retry);
+  await checkpoints.close();
   db.close();
   const refused = [...queue.splice(0).map((r) => r.id), ...catchUps.splice(0)].map((rid): WriteReply => [rid, undefined, toWire(new Error('the SQLite writer is closed'))]);
   port.postMessage([[id, null], ...refused] satisfies WriteReply[]);
