@@ -9,6 +9,7 @@ import type { NewMessage } from '../../src/domain/types.ts';
 import { DEFAULT_WAL_AUTOCHECKPOINT, migrate, openDb } from '../../src/storage/sqlite/db.ts';
 import { createSqliteStorage, type SqliteStorage, type WriterMode } from '../../src/storage/sqlite/index.ts';
 import { storageContract } from './contract.ts';
+import { RELAXED, WRITES } from '../../src/storage/sqlite/stores.ts';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'careline-store-'));
 
@@ -93,6 +94,15 @@ describe('sqlite specifics', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('the writes committed without an fsync of their own are writes, and only ones done again by themselves', () => {
+    for (const [store, methods] of Object.entries(RELAXED)) {
+      for (const m of methods) assert.ok((WRITES[store as keyof typeof WRITES] as readonly string[]).includes(m), `${store}.${m} is a write`);
+    }
+    // Never a fact a user or an operator made: only leases, completions, retries, pruning, heartbeats.
+    assert.deepEqual(Object.keys(RELAXED).sort(), ['calls', 'desk', 'jobs', 'sessions']);
+    assert.ok(!RELAXED.jobs!.includes('enqueue'));
   });
 
   it('migration 005 counts the users a database already holds, then triggers keep the count', () => {

@@ -119,4 +119,22 @@ export const WRITES: { readonly [S in StoreName]: readonly Method<Storage[S]>[] 
     'escalate', 'link', 'ack', 'appendEvent', 'putSla'],
 };
 
+/**
+ * Writes whose loss in a power failure is harmless, because what they record is done again
+ * by itself: a job's lease, completion or retry (a job found queued or leased again runs
+ * again, and every job's effects are idempotent — consumers enqueue with dedupe keys), the
+ * pruning of old rows, a heartbeat. With `synchronous = FULL` the writer thread commits a
+ * transaction holding only these without an fsync of its own (`synchronous = NORMAL`): the WAL
+ * is written in order, so the next durable commit syncs them with it, and a process crash
+ * (as opposed to a power failure) loses nothing. Under chat load the outbox's claim and
+ * complete of each append's job, each committed alone, otherwise cost an fsync each — as
+ * many as the appends themselves.
+ */
+export const RELAXED: { readonly [S in StoreName]?: readonly Method<Storage[S]>[] } = {
+  jobs: ['claim', 'complete', 'fail', 'prune'],
+  sessions: ['pruneSessions'],
+  calls: ['beat'],
+  desk: ['touchVisitor'],
+};
+
 export const STORE_NAMES = Object.keys(WRITES) as StoreName[];

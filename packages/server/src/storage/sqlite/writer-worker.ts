@@ -20,7 +20,7 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import type { NewMessage } from '../../domain/types.ts';
 import { DEFAULT_WAL_AUTOCHECKPOINT, openDb } from './db.ts';
 import { SqliteCheckpoints } from './checkpoints.ts';
-import { openStores, WRITES, type StoreName } from './stores.ts';
+import { openStores, RELAXED, WRITES, type StoreName } from './stores.ts';
 import { compact, toWire, type WireError, type WriteReply, type WriteRequest, type WriterOptions } from './writer-wire.ts';
 
 type Call = Extract<WriteRequest, { s: StoreName }>;
@@ -39,6 +39,9 @@ const checkpoints = new SqliteCheckpoints(db, { path: opts.path, synchronous: op
 const sqlite = openStores(db);
 const stores = sqlite as unknown as Record<StoreName, Record<string, (...args: unknown[]) => Promise<unknown>>> & { messages: typeof sqlite.messages };
 const writes = new Set(Object.entries(WRITES).flatMap(([s, ms]) => ms.map((m) => `${s}.${m}`)));
+const relaxed = new Set(Object.entries(RELAXED).flatMap(([s, ms]) => ms.map((m) => `${s}.${m}`)));
+/** Transactions of only `RELAXED` writes are committed without an fsync of their own (see stores.ts). */
+const fsyncs = opts.synchronous === 'FULL';
 
 const queue: WriteRequest[] = [];
 /** `search.catchUp` requests, answered when the index has caught up. */
@@ -147,8 +150,14 @@ function call(req: Call): Promise<unknown> {
 }
 
 async function execute(group: Call[]): Promise<WriteReply[]> {
-  if (group.length === 1) return [await alone(group[0]!)];
-  return (await together(group, false)) ?? (await together(group, true))!;
+  const lax = fsyncs && group.every((r) => relaxed.has(`${r.s}.${r.m}`));
+  if (lax) db.pragma('synchronous = NORMAL');
+  try {
+    if (group.length === 1) return [await alone(group[0]!)];
+    return (await together(group, false)) ?? (await together(group, true))!;
+  } finally {
+    if (lax) db.pragma('synchronous = FULL');
+  }
 }
 
 /** One request: its own transaction, exactly as the store runs it inline. */
