@@ -6,7 +6,10 @@
  * Redis echoes them back. So a node keeps serving its own clients while Redis is away.
  *
  * One publisher connection keeps a node's events in publish order; one subscriber connection
- * receives every node's events in the order Redis relayed them. At-most-once across nodes:
+ * receives every node's events in the order Redis relayed them. The events a node publishes
+ * in one turn of its event loop (a committed batch of messages is published in one loop) go
+ * out as one Redis message: one PUBLISH, one JSON text to write and, on every other node, one
+ * to read, instead of one per event — under chat load a node publishes hundreds per turn. At-most-once across nodes:
  * while the publisher is not connected, events are not sent and not queued (counted in
  * `dropped`, reported once per outage through `onError`); a command in flight when the link
  * broke is not resent later. When both connections are back (and the subscription is
@@ -31,8 +34,11 @@ export interface RedisBusOptions {
   onError?: (err: unknown) => void;
 }
 
-/** What travels on the channel: an event from a node, or a node saying its link came back. */
-type Envelope = { n: string; e: DomainEvent } | { n: string; resumed: true };
+/**
+ * What travels on the channel: the events a node published in one turn (`es`, in order), one
+ * event (`e`, as nodes of an earlier version send), or a node saying its link came back.
+ */
+type Envelope = { n: string; es: DomainEvent[] } | { n: string; e: DomainEvent } | { n: string; resumed: true };
 
 export class RedisBus implements EventBus {
   readonly #nodeId: string;
@@ -54,6 +60,9 @@ export class RedisBus implements EventBus {
   /** Both connections were up once: a drop before that is no loss to recover from (nothing was expected of this node yet). */
   #everConnected = false;
   #closed = false;
+  /** Events published in this turn, to go out together at its end. */
+  #outgoing: DomainEvent[] = [];
+  readonly #flush = () => this.#send();
 
   constructor(o: RedisBusOptions) {
     this.#nodeId = o.nodeId;
@@ -99,8 +108,20 @@ export class RedisBus implements EventBus {
       this.#drop();
       return;
     }
-    this.#pub.publish(BUS_CHANNEL, JSON.stringify({ n: this.#nodeId, e: event } satisfies Envelope)).catch((err: unknown) => {
-      // Written but not confirmed: the link broke; the event may or may not have gone out.
+    if (this.#outgoing.push(event) === 1) queueMicrotask(this.#flush);
+  }
+
+  /** The events of this turn, as one message. */
+  #send(): void {
+    const es = this.#outgoing;
+    this.#outgoing = [];
+    if (es.length === 0 || this.#closed) return;
+    if (this.#pub.status !== 'ready') {
+      for (let i = 0; i < es.length; i++) this.#drop();
+      return;
+    }
+    this.#pub.publish(BUS_CHANNEL, JSON.stringify({ n: this.#nodeId, es } satisfies Envelope)).catch((err: unknown) => {
+      // Written but not confirmed: the link broke; the events may or may not have gone out.
       this.#drop(err);
     });
   }
@@ -121,6 +142,8 @@ export class RedisBus implements EventBus {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // What this turn published goes out before the connections close.
+    this.#send();
     this.#closed = true;
     this.#handlers = [];
     this.#resumeHandlers = [];
@@ -149,8 +172,9 @@ export class RedisBus implements EventBus {
     // Another node is back; if this one's own link is not whole yet, its own resume comes when it is.
     if ('resumed' in env) {
       if (!this.#lost) this.#runResume();
-    }
-    else this.#deliver(env.e);
+    } else if ('es' in env) {
+      for (const e of env.es) this.#deliver(e);
+    } else this.#deliver(env.e);
   }
 
   #subscribe(): void {

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryBus } from '../../src/bus/bus-memory.ts';
-import { RedisBus } from '../../src/bus/bus-redis.ts';
+import { Redis } from 'ioredis';
+import { BUS_CHANNEL, RedisBus } from '../../src/bus/bus-redis.ts';
 import { startRedis } from '../support/services.ts';
 import { busContract, ev, until } from './bus-contract.ts';
 
@@ -67,6 +68,40 @@ test('RedisBus: while Redis is away events to other nodes are dropped, counted a
     assert.ok(errors.length < 20, `reported once per outage, not per event or retry (${errors.length})`);
     assert.equal(resumed, 0);
   } finally {
+    await a!.close();
+    await b!.close();
+    await redis.stop();
+  }
+});
+
+test('RedisBus: the events of one turn go out as one Redis message, in order; a single-event message (older nodes) is still read', { timeout: 60_000 }, async () => {
+  const redis = await startRedis();
+  const errors: unknown[] = [];
+  const [a, b] = await redisNodes(redis.url, 2, errors);
+  const raw = new Redis(redis.url);
+  const old = new Redis(redis.url);
+  try {
+    const onChannel: string[] = [];
+    raw.on('message', (_c: string, m: string) => onChannel.push(m));
+    await raw.subscribe(BUS_CHANNEL);
+    const gotB: number[] = [];
+    b!.subscribe((e) => { if (e.kind === 'settings.changed' && e.tenant_id === 'turn') gotB.push(gotB.length); });
+    const order: string[] = [];
+    b!.subscribe((e) => { if (e.kind === 'settings.changed' && e.tenant_id.startsWith('t-')) order.push(e.tenant_id); });
+    for (let i = 0; i < 200; i++) a!.publish({ kind: 'settings.changed', tenant_id: 'turn' });
+    for (let i = 0; i < 5; i++) a!.publish({ kind: 'settings.changed', tenant_id: `t-${i}` });
+    await until(() => gotB.length === 200 && order.length === 5, 10_000, 'the events on the other node');
+    assert.deepEqual(order, ['t-0', 't-1', 't-2', 't-3', 't-4']);
+    const messages = onChannel.filter((m) => m.includes('"turn"'));
+    assert.equal(messages.length, 1, 'one Redis message for the turn');
+    assert.equal((JSON.parse(messages[0]!) as { es: unknown[] }).es.length, 205);
+    // A node of an earlier version publishes one event per message.
+    await old.publish(BUS_CHANNEL, JSON.stringify({ n: 'old-node', e: { kind: 'settings.changed', tenant_id: 't-old' } }));
+    await until(() => order.includes('t-old'), 10_000, 'the older shape');
+    assert.ok(!errors.some((e) => /unreadable/.test(String(e))), 'every message on the channel was read');
+  } finally {
+    raw.disconnect();
+    old.disconnect();
     await a!.close();
     await b!.close();
     await redis.stop();
