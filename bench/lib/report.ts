@@ -3,7 +3,7 @@
  * several backends, a second table side by side per backend and the targets that compare them.
  */
 import type { BroadcastRun, BroadcastSeries } from '../scenarios/broadcast.ts';
-import type { ChatRun } from '../scenarios/chat.ts';
+import type { ChatRun, ChatStep } from '../scenarios/chat.ts';
 import type { ConnRun } from '../scenarios/connections.ts';
 import type { FanoutVariant } from '../scenarios/fanout.ts';
 import type { HistoryRun } from '../scenarios/history.ts';
@@ -70,6 +70,13 @@ export function rows(r: Results): Row[] {
       out[out.length - 1]!.baseline = bi ? `${bi.delivery.p50.toFixed(1)} / ${bi.delivery.p99.toFixed(1)} / ${bi.delivery.p999.toFixed(1)}` : '–';
       add(s, `step ${label}: server CPU-µs per delivered message`, ci?.cpuUsPerMsg, bi?.cpuUsPerMsg, (n) => n.toFixed(1));
       if (ci?.commit) text(s, `step ${label}: messages per group commit; time inside commits`, `${ci.commit.meanBatch.toFixed(1)}; ${(ci.commit.commitShare * 100).toFixed(0)}%`, '');
+      // (Runs written before the RSS readings have none.)
+      if (ci?.rss || bi?.rss) {
+        add(s, `step ${label}: server RSS first → last (peak), MiB`, ci?.rss?.peak, bi?.rss?.peak, (n) => n.toFixed(0));
+        const r = (x: ChatStep | undefined) => (x?.rss ? `${(x.rss.first / 1048576).toFixed(0)} → ${(x.rss.last / 1048576).toFixed(0)} (${(x.rss.peak / 1048576).toFixed(0)})` : '–');
+        out[out.length - 1]!.careline = r(ci);
+        out[out.length - 1]!.baseline = r(bi);
+      }
     }
     text(s, 'check: unacked / undelivered / duplicated / gaps', c ? chatCheck(c) : '–', b ? chatCheck(b) : '–');
     text(s, 'load generator was the bottleneck (steps)', c ? genBoundSteps(c) : '–', b ? genBoundSteps(b) : '–');

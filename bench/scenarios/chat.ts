@@ -42,6 +42,8 @@ export interface ChatStep {
   generatorBound: boolean;
   /** Careline: group commits in the step, messages per commit, share of the step's wall time spent inside commits. */
   commit: ReturnType<typeof commitDelta> | null;
+  /** The server's RSS (bytes; the first node of a cluster), read every second of the step: first, peak, last, and each reading. */
+  rss: { first: number; peak: number; last: number; samples: number[] };
 }
 
 export interface ChatRun {
@@ -109,12 +111,16 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
       const c0 = await target!.commits();
       const sources = target!.cpuSources();
       const meter = new CpuMeter([...sources, ...gens]).start();
+      const rssSamples = [target!.proc.rssBytes()];
+      const rssTimer = setInterval(() => rssSamples.push(target!.proc.rssBytes()), 1000);
       const startAt = wallMs() + 100;
       const rs = await Promise.all(gens.map((gen) => gen.call('chat.step', {
         // (Long-polling and MQTT queue more in their clients under overload: a longer wait for the last acks.)
         step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: transport === 'ws' ? 5000 : 15_000, startAt,
       }, ms + 60_000)));
       const m = meter.stop();
+      clearInterval(rssTimer);
+      rssSamples.push(target!.proc.rssBytes());
       const commit = kind === 'careline' ? commitDelta(c0, await target!.commits(), m.wallMs) : null;
       const sent = rs.reduce((a, r) => a + r.sent, 0);
       const acked = rs.reduce((a, r) => a + r.acked, 0);
@@ -130,9 +136,10 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
         toServer: lat(rs.map((r) => r.toServer)), fromServer: lat(rs.map((r) => r.fromServer)),
         serverCpu: cpu.nodeUtil.reduce((a, b) => a + b, 0), cpuUsPerMsg: cpu.total, cpu,
         genCpu, machineBusy: m.machineBusy, foreignCores: m.foreignCores, generatorBound: generatorBound(ctx, genCpu, m.machineBusy, m.foreignCores), commit,
+        rss: { first: rssSamples[0]!, peak: Math.max(...rssSamples), last: rssSamples.at(-1)!, samples: rssSamples },
       };
       steps.push(s);
-      ctx.log(`  ${name} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms)${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
+      ctx.log(`  ${name} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms), RSS ${mib(s.rss.first)} → ${mib(s.rss.last)} MiB (peak ${mib(s.rss.peak)})${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
       await sleep(300);
       return s;
     };
@@ -177,6 +184,8 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
 }
 
 /** ", nodes 40% 38% 41%, PostgreSQL 30%, Redis 5%" for a networked backend; "" for one SQLite node. */
+const mib = (b: number) => (b / 1048576).toFixed(0);
+
 export function cpuNote(c: CpuPerMsg): string {
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   const parts: string[] = [];

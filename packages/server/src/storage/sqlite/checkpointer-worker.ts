@@ -30,6 +30,8 @@ const o = workerData as CheckpointerOptions;
 const state = new Int32Array(o.state);
 const db = new Database(o.path);
 db.pragma(`synchronous = ${o.synchronous}`);
+// A checkpoint reads the WAL's frames and writes them out: no page of it is read twice, so no cache.
+db.pragma('cache_size = -1024');
 let seen = Atomics.load(state, CK.COMMITS);
 while (Atomics.load(state, CK.STOP) === 0) {
   Atomics.wait(state, CK.STOP, 0, o.intervalMs);

@@ -63,7 +63,12 @@ export class SqliteCheckpoints {
     this.#restartPages = o.restartPages;
     db.pragma('wal_autocheckpoint = 0');
     const data: CheckpointerOptions = { path: o.path, synchronous: o.synchronous, state: this.#state.buffer as SharedArrayBuffer, intervalMs: o.intervalMs ?? CHECKPOINT_INTERVAL_MS };
-    this.#worker = new Worker(new URL('./checkpointer-worker.ts', import.meta.url), { workerData: data, name: 'careline-sqlite-checkpointer' });
+    this.#worker = new Worker(new URL('./checkpointer-worker.ts', import.meta.url), {
+      workerData: data,
+      name: 'careline-sqlite-checkpointer',
+      // Its loop allocates a few small objects a pass: a small heap keeps its memory small.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+    });
     this.#worker.unref();
     this.#worker.on('error', () => {});
     this.#exited = new Promise((resolve) =>
