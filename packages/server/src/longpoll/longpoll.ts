@@ -12,6 +12,12 @@
  *   whose sign of life is the polls; polls that stop for two heartbeat intervals end it. A
  *   `presence` frame POSTed subscribes the session too, so the changes reach the polls.
  * - SSE (`GET /api/v2/poll/events`) is a long-lived `Connection` writing events.
+ * - Authentication: a request is authenticated as a WebSocket upgrade is, once per poll
+ *   session rather than once per request. While the session's connection is open, a request
+ *   with the token that session was last seen with is taken as that session's (its token not
+ *   expired), without reading the login session and the user again: the connection is closed
+ *   — and the token forgotten — when the session is revoked, the user disabled or their role
+ *   changed, exactly as a WebSocket's is. Every other request is checked in full.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes } from '@careline/protocol';
@@ -55,11 +61,16 @@ function watchFrom(conn: Connection, f: { subscribe?: unknown; unsubscribe?: unk
 /** Answers to the frames of a POST: the `hello` of its connection is not one. */
 const isHello = (data: string) => data.startsWith('{"type":"hello"');
 
+/** The key of a poll session: `tenant\0user\0login session`. */
+const sessionKey = (auth: Authenticated): string => `${auth.principal.tenantId}\u0000${auth.principal.userId}\u0000${auth.principal.sessionId}`;
+
 export class LongPoll {
   readonly #core: Core;
   #realtime: Realtime | undefined;
   /** Per poll session (`tenant\0user\0login session`), the connection that keeps the user present. */
   readonly #sessions = new Map<string, PresenceTransport>();
+  /** Per token, the open poll session it was last seen with (one token per session), and what it authenticated as. */
+  readonly #tokens = new Map<string, { session: PresenceTransport; auth: Authenticated }>();
 
   constructor(core: Core) {
     this.#core = core;
@@ -68,6 +79,33 @@ export class LongPoll {
   /** The node's real-time layer (made once the server listens; no request comes before). */
   attach(realtime: Realtime): void {
     this.#realtime = realtime;
+  }
+
+  /**
+   * Authenticates a request's user token: as the open poll session it belongs to, if there is
+   * one on this node (see the file's head), else in full (`AuthService.authenticate`).
+   */
+  async authenticate(token: string): Promise<Authenticated> {
+    const known = this.#tokens.get(token);
+    if (known) {
+      const { session, auth } = known;
+      if (!session.conn.closed && this.#sessions.get(sessionKey(auth)) === session && auth.expiresAt > Date.now()) return auth;
+      this.#forget(session);
+    }
+    const auth = await this.#core.auth.authenticate(token);
+    const session = this.#sessions.get(sessionKey(auth));
+    if (session && !session.conn.closed) {
+      this.#forget(session);
+      session.token = token;
+      this.#tokens.set(token, { session, auth });
+    }
+    return auth;
+  }
+
+  /** Forgets the token of a poll session (it ended, or was seen with another token). */
+  #forget(session: PresenceTransport): void {
+    if (session.token !== undefined && this.#tokens.get(session.token)?.session === session) this.#tokens.delete(session.token);
+    session.token = undefined;
   }
 
   get #rt(): Realtime {
@@ -87,13 +125,13 @@ export class LongPoll {
    * each request. Returns it with one request counted open; `release` when the request ends.
    */
   #session(auth: Authenticated): PresenceTransport {
-    const p = auth.principal;
-    const key = `${p.tenantId}\u0000${p.userId}\u0000${p.sessionId}`;
+    const key = sessionKey(auth);
     let s = this.#sessions.get(key);
     if (!s) {
       this.#admit(auth);
       const t = new PresenceTransport(() => {
         if (this.#sessions.get(key) === t) this.#sessions.delete(key);
+        this.#forget(t);
       });
       t.conn = this.#rt.open(t, auth, { holdUntilSync: false });
       this.#sessions.set(key, t);
@@ -255,8 +293,7 @@ export class LongPoll {
 
   /** The poll session of `auth` on this node if there is one, counted as a sign of life. */
   #sessionIfAny(auth: Authenticated): PresenceTransport | undefined {
-    const p = auth.principal;
-    const s = this.#sessions.get(`${p.tenantId}\u0000${p.userId}\u0000${p.sessionId}`);
+    const s = this.#sessions.get(sessionKey(auth));
     if (!s) return undefined;
     s.touch();
     s.open++;

@@ -63,7 +63,7 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
       const h = req.headers.authorization;
       const token = query.token ?? (h ? /^Bearer\s+(\S+)$/i.exec(h)?.[1] : undefined);
       if (!token) throw fail('auth.missing', 'Poll with Authorization: Bearer <user token> or ?token=.');
-      const auth = await core.auth.authenticate(token);
+      const auth = await lp.authenticate(token);
       await limits.principal(auth.principal);
       return auth;
     } catch (err) {

@@ -111,6 +111,8 @@ export const isEphemeral = (data: string): boolean => /^\{"type":"(read|typing|p
  */
 export class PresenceTransport implements Transport {
   conn!: Connection;
+  /** The token the session was last seen with (`LongPoll.authenticate`). */
+  token: string | undefined;
   #signs = 0;
   /** Requests of the session open now. */
   open = 0;

@@ -180,6 +180,42 @@ describe('long-poll transport', () => {
     assert.equal(cur2.body.code, 'longpoll.invalid_cursor');
   });
 
+  it('authenticates a poll session once, as a WebSocket: its requests do not read the login session again; a revoked token or a disabled user is refused at once', async () => {
+    const sessions = s.server.core.storage.sessions;
+    const read = sessions.getSessionWithUser.bind(sessions);
+    let reads = 0;
+    sessions.getSessionWithUser = (id: string) => {
+      reads++;
+      return read(id);
+    };
+    try {
+      const u = await s.user('once', 'patient');
+      const cursor = await start(u.token);
+      // The first request opened the session; the next is checked in full and taken as the session's.
+      await poll(u.token, { cursor, timeout: 0 });
+      const before = reads;
+      for (let i = 0; i < 5; i++) await poll(u.token, { cursor, timeout: 0 });
+      const sent = await post(u.token, [{ type: 'ping', id: 'p' }]);
+      assert.equal(sent.status, 200);
+      assert.equal(reads, before, 'polls and POSTs of the open session read no login session');
+      // Logged out: the session's connection closes, and the token is checked in full again (refused).
+      assert.equal((await s.call('POST', '/api/v2/users/logout', { token: u.token })).status, 200);
+      const revoked = await s.call('GET', `/api/v2/poll?cursor=${cursor}&timeout=0`, { token: u.token });
+      assert.equal(revoked.status, 401);
+      assert.equal(revoked.body.code, 'auth.token_revoked');
+      // A disabled user likewise.
+      const v = await s.user('once2', 'patient');
+      const c2 = await start(v.token);
+      await poll(v.token, { cursor: c2, timeout: 0 });
+      assert.equal((await s.call('PUT', '/api/v2/management/users/once2', { body: { role: 'patient', name: 'Once', disabled: true } })).status, 200);
+      const disabled = await s.call('GET', `/api/v2/poll?cursor=${c2}&timeout=0`, { token: v.token });
+      assert.equal(disabled.status, 403, JSON.stringify(disabled.body));
+      assert.equal(disabled.body.code, 'user.disabled');
+    } finally {
+      sessions.getSessionWithUser = read;
+    }
+  });
+
   it('keeps a polling user online, and offline once the polls stop', async () => {
     const u = await s.user('poller', 'patient');
     const presence = () => s.server.core.presence.status(s.tenantId, 'poller');
