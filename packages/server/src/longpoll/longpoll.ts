@@ -8,6 +8,11 @@
  *   the state: any node answers any poll, and a node that dies loses nothing.
  * - A POST of frames (`POST /api/v2/poll/send`) is a short-lived `Connection` that handles them
  *   and answers with their answers (a send's `ack` only after commit, as on the WebSocket).
+ *   Its messages reach the user's other connections as usual, but a client that names itself
+ *   (`client=`, the same on its polls and POSTs: the SDK does) does not get its own message
+ *   on its poll while the POST that sends it is open: the POST's `ack` tells it, as the
+ *   sending WebSocket gets its `ack` and not its message. Such a poll moves its cursor past
+ *   the message and goes on waiting — one poll less per message sent.
  * - Presence: a user's poll session (per login session, on the node it polls) is a connection
  *   whose sign of life is the polls; polls that stop for two heartbeat intervals end it. A
  *   `presence` frame POSTed subscribes the session too, so the changes reach the polls.
@@ -44,6 +49,8 @@ export interface PollOptions {
   hello?: boolean;
   /** False: no notification catch-up (the `sync` frame without `notifications_after`). */
   notifications?: boolean;
+  /** The client's name for itself (`client=`): its own sends, in its open POSTs, are not answered here (their ack is). */
+  client?: string;
 }
 
 /** The user ids of a `presence` frame's list (what is not a string is the frame's error, said by its connection). */
@@ -188,6 +195,8 @@ export class LongPoll {
         // An older message of this conversation is still on its way: answer without this one;
         // the next poll reads both from storage, in order.
         if (p === 'gap') return t.finish();
+        // The client's own message, in a POST of this session not answered yet: its ack says it (the cursor moved past it).
+        if (p === 'moved' && opts.client !== undefined && session.sending.size > 0 && sentBy(data, auth.principal.userId, opts.client, session.sending)) return;
         frames.push(data);
         if (data.startsWith('{"type":"sync_done"')) {
           synced = true;
@@ -237,10 +246,12 @@ export class LongPoll {
    * for an answer to every frame with an id, at most `longpoll.timeoutMs`: a send whose ack did
    * not come is sent again with the same `client_id` (stored once).
    */
-  async send(auth: Authenticated, frames: unknown[]): Promise<PollAnswer> {
+  async send(auth: Authenticated, frames: unknown[], client?: string): Promise<PollAnswer> {
     const cfg = this.#core.config;
     if (frames.length > cfg.longpoll.maxFrames) throw fail('longpoll.too_many_frames', undefined, { max: cfg.longpoll.maxFrames });
     const session = this.#sessionIfAny(auth);
+    /** The client ids of this POST's sends, in the session's `sending` while it runs. */
+    const sending: string[] = [];
     try {
       const waiting = new Set<string>();
       const texts: string[] = [];
@@ -249,6 +260,12 @@ export class LongPoll {
         texts.push(text);
         const id = (f as { id?: unknown } | null)?.id;
         if (typeof id === 'string') waiting.add(id);
+        const send = f as { type?: unknown; message?: { client_id?: unknown } } | null;
+        if (session && client !== undefined && typeof id === 'string' && send?.type === 'send' && typeof send.message?.client_id === 'string') {
+          const key = `${client}\u0000${send.message.client_id}`;
+          sending.push(key);
+          session.sending.set(key, (session.sending.get(key) ?? 0) + 1);
+        }
       }
       const answers: string[] = [];
       let soon: NodeJS.Immediate | undefined;
@@ -287,7 +304,14 @@ export class LongPoll {
       if (soon) clearImmediate(soon);
       return { frames: answers, cursor: { c: {} }, ...(t.closedWith ? { close: t.closedWith } : {}) };
     } finally {
-      if (session) this.#release(session);
+      if (session) {
+        for (const cid of sending) {
+          const n = session.sending.get(cid)! - 1;
+          if (n > 0) session.sending.set(cid, n);
+          else session.sending.delete(cid);
+        }
+        this.#release(session);
+      }
     }
   }
 
@@ -325,6 +349,13 @@ export class LongPoll {
       type: 'sync', id: 'events', cursors: cursor.c, ...(cursor.s !== undefined ? { since: cursor.s } : {}), notifications_after: cursor.n ?? '',
     }));
   }
+}
+
+/** Whether a `message` frame is `userId`'s own, sent by `client` in a POST still open (`sending`). */
+function sentBy(data: string, userId: string, client: string, sending: ReadonlyMap<string, number>): boolean {
+  if (!data.startsWith('{"type":"message"')) return false;
+  const m = (JSON.parse(data) as { message: { sender_id: string; client_id?: string | null } }).message;
+  return m.sender_id === userId && typeof m.client_id === 'string' && sending.has(`${client}\u0000${m.client_id}`);
 }
 
 /** The JSON body of a poll or POST answer: `{frames, cursor, close?}`, built from the frames' text. */

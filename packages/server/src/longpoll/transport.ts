@@ -113,6 +113,12 @@ export class PresenceTransport implements Transport {
   conn!: Connection;
   /** The token the session was last seen with (`LongPoll.authenticate`). */
   token: string | undefined;
+  /**
+   * The sends in this session's POSTs not answered yet, as `client\0client_id` (the client's
+   * name for itself, `client=`), with how many POSTs carry each: their messages are answered by
+   * the POST's `ack`, so that client's polls do not wake for them (`LongPoll.poll`).
+   */
+  readonly sending = new Map<string, number>();
   #signs = 0;
   /** Requests of the session open now. */
   open = 0;

@@ -216,6 +216,27 @@ describe('long-poll transport', () => {
     }
   });
 
+  it('a client\'s own send is answered by its POST\'s ack, not by its poll too; its other clients get the message', async () => {
+    const u = await s.user('sender', 'patient');
+    const c = await s.conversation({ participants: ['sender', 'doc'] });
+    const cursor = await start(u.token);
+    const decode = (cur: string) => JSON.parse(Buffer.from(cur, 'base64url').toString('utf8')) as { c: Record<string, number> };
+    // The sending client's poll, another client of the same login session, and one that does not name itself.
+    const own = poll(u.token, { cursor, timeout: 1500, client: 'tab-a' });
+    const other = poll(u.token, { cursor, timeout: 5000, client: 'tab-b' });
+    const unnamed = poll(u.token, { cursor, timeout: 5000 });
+    await new Promise((r) => setTimeout(r, 200));
+    const r = await s.call('POST', '/api/v2/poll/send?client=tab-a', {
+      token: u.token, body: [{ type: 'send', id: 's1', conversation_id: c, message: { client_id: 'own-1', type: 1, content: { text: 'mine' } } }],
+    });
+    const ack = r.body.frames.find((f: Frame) => f.type === 'ack' && f.id === 's1');
+    assert.ok(ack, JSON.stringify(r.body));
+    for (const a of [await other, await unnamed]) assert.deepEqual(messages(a).map((m) => m.client_id), ['own-1']);
+    const mine = await own;
+    assert.deepEqual(messages(mine), [], 'the sending client\'s poll does not answer with its own message');
+    assert.equal(decode(mine.cursor).c[c], ack.seq, 'its cursor moved past it');
+  });
+
   it('keeps a polling user online, and offline once the polls stop', async () => {
     const u = await s.user('poller', 'patient');
     const presence = () => s.server.core.presence.status(s.tenantId, 'poller');
