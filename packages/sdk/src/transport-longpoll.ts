@@ -19,6 +19,8 @@ interface PollCursor {
   /** The poll session on the node and its last frame the client has (receipts, typing… between polls); only the live loop moves them. */
   k?: string;
   e?: number;
+  /** The server's sign that the cursor has all that session saw (its next poll may skip the catch-up). */
+  m?: number;
 }
 
 interface PollAnswer {
@@ -335,6 +337,7 @@ export class LongPollSocket implements WebSocketLike {
           merge(this.#cursor!, next);
           this.#cursor!.k = next.k;
           this.#cursor!.e = next.e;
+          this.#cursor!.m = next.m;
           if (a.close) return this.#end(a.close.code, a.close.reason);
         }
       } catch (err) {

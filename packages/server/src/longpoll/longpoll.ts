@@ -6,6 +6,13 @@
  *   client's cursor, then waits for live frames; it answers with what the catch-up sent, or
  *   holds until the first live frame or `longpoll.timeoutMs`. The cursor (`cursor.ts`) is all
  *   the state: any node answers any poll, and a node that dies loses nothing.
+ * - A poll that continues its session's previous answer (the cursor's `k` and `m`: the session
+ *   on this node has seen no message or notification since that answer, and all it saw before
+ *   is in the cursor) skips the catch-up and only waits, as a WebSocket that stayed connected
+ *   reads nothing from storage for a live message; a full catch-up runs at least every
+ *   `FULL_CATCH_UP_MS` (a live event lost between nodes is not missed for longer), after any
+ *   answer that did not take in everything the session saw (a gap, a cut catch-up), and after
+ *   the bus lost its link (also the end of every remembered token: see `authenticate`).
  * - A POST of frames (`POST /api/v2/poll/send`) is a short-lived `Connection` that handles them
  *   and answers with their answers (a send's `ack` only after commit, as on the WebSocket).
  *   Its messages reach the user's other connections as usual, but a client that names itself
@@ -68,6 +75,9 @@ function watchFrom(conn: Connection, f: { subscribe?: unknown; unsubscribe?: unk
 /** Answers to the frames of a POST: the `hello` of its connection is not one. */
 const isHello = (data: string) => data.startsWith('{"type":"hello"');
 
+/** A poll that continues its session's previous answer still runs a full catch-up when the last was this long ago. */
+export const FULL_CATCH_UP_MS = 60_000;
+
 /** The key of a poll session: `tenant\0user\0login session`. */
 const sessionKey = (auth: Authenticated): string => `${auth.principal.tenantId}\u0000${auth.principal.userId}\u0000${auth.principal.sessionId}`;
 
@@ -81,6 +91,15 @@ export class LongPoll {
 
   constructor(core: Core) {
     this.#core = core;
+    // The bus lost its link (several nodes): live events may have been missed, a revocation among
+    // them. Every token is checked in full again, and every session's next poll catches up.
+    core.bus.onResume(() => {
+      this.#tokens.clear();
+      for (const s of this.#sessions.values()) {
+        s.token = undefined;
+        s.moved++;
+      }
+    });
   }
 
   /** The node's real-time layer (made once the server listens; no request comes before). */
@@ -187,6 +206,10 @@ export class LongPoll {
       const ended = new Promise<void>((r) => (done = r));
       // The session's frames no cursor finds again: those after the client's number (same session), else from now on.
       const from = cursor.k === session.conn.id && cursor.e !== undefined ? Math.min(cursor.e, session.next - 1) : session.next - 1;
+      // The cursor has every message and notification this session saw, and it saw none since: nothing to catch up (see the file's head).
+      const continuing = !first && cursor.k === session.conn.id && cursor.m !== undefined && cursor.m === session.moved
+        && cursor.s !== undefined && Date.now() - cursor.s < FULL_CATCH_UP_MS;
+      let gapped = false;
       const t = new CollectTransport(cfg.longpoll.maxResponseBytes, (data) => {
         if (isHello(data) && !first) return;
         if (isEphemeral(data)) return;
@@ -194,7 +217,10 @@ export class LongPoll {
         if (p === 'duplicate') return;
         // An older message of this conversation is still on its way: answer without this one;
         // the next poll reads both from storage, in order.
-        if (p === 'gap') return t.finish();
+        if (p === 'gap') {
+          gapped = true;
+          return t.finish();
+        }
         // The client's own message, in a POST of this session not answered yet: its ack says it (the cursor moved past it).
         if (p === 'moved' && opts.client !== undefined && session.sending.size > 0 && sentBy(data, auth.principal.userId, opts.client, session.sending)) return;
         frames.push(data);
@@ -213,16 +239,23 @@ export class LongPoll {
         if (synced) soon ??= setImmediate(() => t.finish());
       };
       session.listeners.add(onEvent);
-      const conn = this.#open(t, auth, true);
+      const conn = this.#open(t, auth, !continuing);
       if (first) conn.send({ type: 'hello', connection_id: conn.id, user: auth.user, server_time: Date.now(), heartbeat_ms: cfg.ws.heartbeatMs, max_frame_bytes: cfg.ws.maxFrameBytes, token_expires_at: auth.expiresAt });
       const onAbort = () => t.finish();
       closed.addEventListener('abort', onAbort);
       // A catch-up that takes longer than the poll's budget answers with what it sent (its cursor moved with it).
       const budget = setTimeout(() => t.finish(), cfg.longpoll.timeoutMs);
-      conn.onFrame(JSON.stringify({
-        type: 'sync', id: 'poll', cursors: cur.c, ...(cur.s !== undefined ? { since: cur.s } : {}),
-        ...(opts.notifications === false ? {} : { notifications_after: cur.n ?? '' }),
-      }));
+      if (continuing) {
+        // No catch-up: live frames from now on, or the receipts and events kept since the previous answer at once.
+        synced = true;
+        timer = setTimeout(() => t.finish(), holdMs);
+        if (session.next - 1 > from) t.finish();
+      } else {
+        conn.onFrame(JSON.stringify({
+          type: 'sync', id: 'poll', cursors: cur.c, ...(cur.s !== undefined ? { since: cur.s } : {}),
+          ...(opts.notifications === false ? {} : { notifications_after: cur.n ?? '' }),
+        }));
+      }
       await ended;
       clearTimeout(timer);
       clearTimeout(budget);
@@ -232,6 +265,8 @@ export class LongPoll {
       for (const e of session.after(from)) frames.push(e.data);
       cur.k = session.conn.id;
       cur.e = session.next - 1;
+      // Everything the session saw is in the cursor (the catch-up ran to its end, or there was none; no gap): the next poll may continue.
+      if (synced && !gapped && !t.closedWith) cur.m = session.moved;
       return { frames, cursor: cur, ...(t.closedWith ? { close: t.closedWith } : {}) };
     } finally {
       if (onEvent) session.listeners.delete(onEvent);

@@ -125,6 +125,8 @@ export class PresenceTransport implements Transport {
   /** The kept frames, oldest first, and the number of the next one. */
   readonly events: { i: number; data: string }[] = [];
   next = 1;
+  /** How many messages and notifications the session has seen live (a cursor that has them all says so: `Cursor.m`). */
+  moved = 0;
   /** Polls waiting for a frame. */
   readonly listeners = new Set<() => void>();
   readonly #onEnd: () => void;
@@ -143,6 +145,7 @@ export class PresenceTransport implements Transport {
   }
 
   write(data: string): void {
+    if (data.startsWith('{"type":"message"') || data.startsWith('{"type":"notification"')) this.moved++;
     if (!isEphemeral(data)) return;
     this.events.push({ i: this.next++, data });
     if (this.events.length > SESSION_EVENTS) this.events.shift();

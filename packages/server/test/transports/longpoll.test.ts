@@ -95,10 +95,14 @@ describe('long-poll transport', () => {
     assert.equal(a.frames.at(-1)!.type, 'sync_done');
     // The same cursor again (another node, a lost answer): the same messages, nothing missed.
     assert.deepEqual(messages(await poll(doc.token, { cursor })).map((m) => m.seq), sent.map((x) => x.seq));
-    // From the new cursor: nothing waits, so the poll holds and answers empty at the timeout.
+    // From the new cursor: nothing waits, so the poll holds and answers empty at the timeout
+    // (it continues the previous answer of its session: no catch-up, so no sync_done either).
     const b = await poll(doc.token, { cursor: a.cursor, timeout: 300 });
-    assert.deepEqual(messages(b), []);
-    assert.deepEqual(b.frames.map((f) => f.type), ['sync_done']);
+    assert.deepEqual(b.frames, []);
+    // The same from a cursor another node gave (no continuation): a catch-up, with its sync_done.
+    const { k: _k, e: _e, m: _m, ...plain } = JSON.parse(Buffer.from(a.cursor, 'base64url').toString('utf8'));
+    const c = await poll(doc.token, { cursor: Buffer.from(JSON.stringify(plain)).toString('base64url'), timeout: 300 });
+    assert.deepEqual(c.frames.map((f) => f.type), ['sync_done']);
   });
 
   it('pages a long catch-up by longpoll.maxResponseBytes, nothing missed or doubled', async () => {
@@ -235,6 +239,41 @@ describe('long-poll transport', () => {
     const mine = await own;
     assert.deepEqual(messages(mine), [], 'the sending client\'s poll does not answer with its own message');
     assert.equal(decode(mine.cursor).c[c], ack.seq, 'its cursor moved past it');
+  });
+
+  it('a poll that continues its previous answer waits without a catch-up; one after a missed message catches up', async () => {
+    const u = await s.user('waiter', 'patient');
+    const c = await s.conversation({ participants: ['waiter', 'doc'] });
+    const store = s.server.core.storage.conversations;
+    const read = store.memberships.bind(store);
+    let reads = 0;
+    store.memberships = (tenantId: string, userId: string) => {
+      if (userId === 'waiter') reads++;
+      return read(tenantId, userId);
+    };
+    try {
+      const first = await poll(u.token, { cursor: await start(u.token), timeout: 0 });
+      const before = reads;
+      // Nothing new: the poll only waits, and answers on its timeout with nothing.
+      const idle = await poll(u.token, { cursor: first.cursor, timeout: 200 });
+      assert.deepEqual(idle.frames, []);
+      assert.equal(reads, before, 'no catch-up read');
+      // A live message ends a continuing poll, still without a catch-up.
+      const held = poll(u.token, { cursor: idle.cursor, timeout: 5000 });
+      await new Promise((r) => setTimeout(r, 200));
+      const sent = await post(doc.token, [{ type: 'send', id: 'w1', conversation_id: c, message: { client_id: 'w-1', type: 1, content: { text: 'live' } } }]);
+      assert.equal(sent.status, 200);
+      const live = await held;
+      assert.deepEqual(messages(live).map((m) => m.client_id), ['w-1']);
+      assert.equal(reads, before, 'no catch-up read for a live message');
+      // A message that came while no poll was open: the next poll catches up from storage, at once.
+      await post(doc.token, [{ type: 'send', id: 'w2', conversation_id: c, message: { client_id: 'w-2', type: 1, content: { text: 'between' } } }]);
+      const next = await poll(u.token, { cursor: live.cursor, timeout: 5000 });
+      assert.deepEqual(messages(next).map((m) => m.client_id), ['w-2']);
+      assert.ok(reads > before, 'caught up from storage');
+    } finally {
+      store.memberships = read;
+    }
   });
 
   it('keeps a polling user online, and offline once the polls stop', async () => {
