@@ -228,8 +228,10 @@ export class LongPoll {
           synced = true;
           // The hold for live frames starts once the catch-up is out.
           timer = setTimeout(() => t.finish(), holdMs);
-          // Something to tell (or the first poll, which answers with hello and sync_done): answer now.
-          if (first || frames.length > 1 || session.next - 1 > from) t.finish();
+          // Something to tell (or the first poll, which answers with hello and sync_done): answer
+          // now — after the live frames held during the catch-up, released right after its
+          // sync_done (in this turn): they belong in this answer (its cursor passes them).
+          if (first || frames.length > 1 || session.next - 1 > from) soon ??= setImmediate(() => t.finish());
           return;
         }
         // A live frame: answer after the frames of the same turn.
