@@ -5,7 +5,9 @@
  * `ack` after commit). A `sync` frame becomes polls from its cursors, answered by the catch-up
  * and `sync_done` (with the sync's id). After the first sync, `GET /api/v2/poll` runs in a
  * loop from the cursor of the previous answer: any node can answer it, and a poll lost with
- * its node is asked again, from the same cursor, of another.
+ * its node is asked again, from the same cursor, of another. Every request names the socket
+ * (`client=`, random): the server then answers a message this socket sends by the POST's `ack`
+ * alone, not by waking its poll too.
  */
 import type { SocketCloseEvent, SocketMessageEvent, WebSocketFactory, WebSocketLike } from './socket.ts';
 
@@ -17,6 +19,8 @@ interface PollCursor {
   /** The poll session on the node and its last frame the client has (receipts, typing… between polls); only the live loop moves them. */
   k?: string;
   e?: number;
+  /** The server's sign that the cursor has all that session saw (its next poll may skip the catch-up). */
+  m?: number;
 }
 
 interface PollAnswer {
@@ -92,6 +96,8 @@ export class LongPollSocket implements WebSocketLike {
   readonly #fetch: typeof fetch;
   readonly #pollTimeoutMs: number | undefined;
   readonly #abort = new AbortController();
+  /** This socket's name on its requests (`client=`). */
+  readonly #client = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 12)}`;
   /** Frames waiting for the POST in flight to end. */
   #outbox: unknown[] = [];
   #posting = false;
@@ -157,6 +163,7 @@ export class LongPollSocket implements WebSocketLike {
   #query(q: Record<string, string | number | undefined>): string {
     const p = new URLSearchParams();
     for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
+    p.set('client', this.#client);
     return `/api/v2/poll?${p}`;
   }
 
@@ -216,7 +223,7 @@ export class LongPollSocket implements WebSocketLike {
       }
     }
     try {
-      const a = await this.#request('POST', '/api/v2/poll/send', frames);
+      const a = await this.#request('POST', `/api/v2/poll/send?client=${this.#client}`, frames);
       const acked = new Set<string>();
       for (const f of a.frames) {
         if (f.type === 'ack' && typeof f.id === 'string' && sends.has(f.id)) acked.add(sends.get(f.id)!);
@@ -330,6 +337,7 @@ export class LongPollSocket implements WebSocketLike {
           merge(this.#cursor!, next);
           this.#cursor!.k = next.k;
           this.#cursor!.e = next.e;
+          this.#cursor!.m = next.m;
           if (a.close) return this.#end(a.close.code, a.close.reason);
         }
       } catch (err) {

@@ -14,6 +14,12 @@ export interface Cursor {
   /** The poll session (its connection id, on the node that answered) and the number of its last frame the client has (receipts, typing…: `longpoll/transport.ts`). */
   k?: string;
   e?: number;
+  /**
+   * With `k`: how many messages and notifications that poll session had seen when this cursor
+   * was given, all of them in it (`PresenceTransport.moved`). A poll whose session has seen none
+   * since skips the catch-up (`LongPoll.poll`).
+   */
+  m?: number;
 }
 
 const MAX_CONVERSATIONS = 100_000;
@@ -52,6 +58,11 @@ export function checkCursor(v: unknown): Cursor {
     if (typeof k !== 'string' || k.length > 64 || !Number.isSafeInteger(e) || (e as number) < 0) throw fail('longpoll.invalid_cursor', 'k and e go together.');
     out.k = k;
     out.e = e as number;
+    const m = (o as { m?: unknown }).m;
+    if (m !== undefined) {
+      if (!Number.isSafeInteger(m) || (m as number) < 0) throw fail('longpoll.invalid_cursor', 'm is a count.');
+      out.m = m as number;
+    }
   }
   if (o.n !== undefined) {
     if (typeof o.n !== 'string' || o.n.length > 64) throw fail('longpoll.invalid_cursor', 'notifications_after must be an id.');

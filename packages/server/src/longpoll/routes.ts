@@ -34,8 +34,10 @@ const PollQuery = Type.Object({
   hello: Type.Optional(Type.String({ maxLength: 1 })),
   /** `0`: no notification catch-up (as a `sync` frame without `notifications_after`). */
   notifications: Type.Optional(Type.String({ maxLength: 1 })),
+  /** The client's name for itself, the same on its POSTs: its own sends in a POST still open are not answered by its poll (the POST's ack is). */
+  client: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 });
-type PollQuery = { token?: string; cursor?: string; cursors?: string; since?: number; notifications_after?: string; timeout?: number; hello?: string; notifications?: string };
+type PollQuery = { token?: string; cursor?: string; cursors?: string; since?: number; notifications_after?: string; timeout?: number; hello?: string; notifications?: string; client?: string };
 
 /** The cursor a request names (`cursor`, or `cursors`/`since`/`notifications_after`; none: a fresh client). */
 function cursorOf(q: PollQuery, lastEventId?: string): Cursor {
@@ -63,7 +65,7 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
       const h = req.headers.authorization;
       const token = query.token ?? (h ? /^Bearer\s+(\S+)$/i.exec(h)?.[1] : undefined);
       if (!token) throw fail('auth.missing', 'Poll with Authorization: Bearer <user token> or ?token=.');
-      const auth = await core.auth.authenticate(token);
+      const auth = await lp.authenticate(token);
       await limits.principal(auth.principal);
       return auth;
     } catch (err) {
@@ -89,7 +91,9 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
     const q = req.query as PollQuery;
     const cursor = cursorOf(q);
     const auth = await authenticate(req, q);
-    const a = await lp.poll(auth, cursor, { ...(q.timeout !== undefined ? { timeoutMs: q.timeout } : {}), hello: q.hello === '1', notifications: q.notifications !== '0' }, gone(reply));
+    const a = await lp.poll(auth, cursor, {
+      ...(q.timeout !== undefined ? { timeoutMs: q.timeout } : {}), hello: q.hello === '1', notifications: q.notifications !== '0', ...(q.client !== undefined ? { client: q.client } : {}),
+    }, gone(reply));
     return reply.type('application/json; charset=utf-8').send(answerBody(a) as never);
   });
 
@@ -98,13 +102,14 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
     bodyLimit: Math.max(core.config.http.bodyLimitBytes, core.config.longpoll.maxFrames * core.config.ws.maxFrameBytes),
     schema: {
       tags: ['realtime'], summary: 'Long-poll and SSE: send WebSocket frames; the answer carries their answers (ack after commit)',
-      querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 8192 })) }),
+      querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 8192 })), client: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }),
       body: Type.Array(Type.Unknown()),
       response: { ...errors(400, 401, 403, 413, 429) },
     },
   }, async (req, reply) => {
-    const auth = await authenticate(req, req.query as { token?: string });
-    const a = await lp.send(auth, req.body as unknown[]);
+    const q = req.query as { token?: string; client?: string };
+    const auth = await authenticate(req, q);
+    const a = await lp.send(auth, req.body as unknown[], q.client);
     return reply.type('application/json; charset=utf-8').send(answerBody(a) as never);
   });
 

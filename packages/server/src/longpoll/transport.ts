@@ -111,12 +111,22 @@ export const isEphemeral = (data: string): boolean => /^\{"type":"(read|typing|p
  */
 export class PresenceTransport implements Transport {
   conn!: Connection;
+  /** The token the session was last seen with (`LongPoll.authenticate`). */
+  token: string | undefined;
+  /**
+   * The sends in this session's POSTs not answered yet, as `client\0client_id` (the client's
+   * name for itself, `client=`), with how many POSTs carry each: their messages are answered by
+   * the POST's `ack`, so that client's polls do not wake for them (`LongPoll.poll`).
+   */
+  readonly sending = new Map<string, number>();
   #signs = 0;
   /** Requests of the session open now. */
   open = 0;
   /** The kept frames, oldest first, and the number of the next one. */
   readonly events: { i: number; data: string }[] = [];
   next = 1;
+  /** How many messages and notifications the session has seen live (a cursor that has them all says so: `Cursor.m`). */
+  moved = 0;
   /** Polls waiting for a frame. */
   readonly listeners = new Set<() => void>();
   readonly #onEnd: () => void;
@@ -135,6 +145,7 @@ export class PresenceTransport implements Transport {
   }
 
   write(data: string): void {
+    if (data.startsWith('{"type":"message"') || data.startsWith('{"type":"notification"')) this.moved++;
     if (!isEphemeral(data)) return;
     this.events.push({ i: this.next++, data });
     if (this.events.length > SESSION_EVENTS) this.events.shift();

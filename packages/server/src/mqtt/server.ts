@@ -134,7 +134,7 @@ export class MqttEndpoint {
     self = new MqttEndpoint(broker, o);
     broker.on('subscribe', (subs, client) => {
       const t = (client as Tagged)[kTransport];
-      if (t) for (const s of subs) t.onSubscribe(s.topic);
+      if (t) t.onSubscribe(subs.map((s) => s.topic));
     });
     broker.on('unsubscribe', (topics, client) => {
       const t = (client as Tagged)[kTransport];
@@ -173,9 +173,10 @@ export class MqttEndpoint {
       log.warn({ code: over.code, user: auth.principal.userId }, 'MQTT connection refused');
       throw refusal(over.code);
     }
-    const t = new MqttTransport(client, auth.principal.tenantId, auth.principal.userId, core.directory, core.config.ws.maxFrameBytes, core.config.ws.syncHoldMs);
+    const t = new MqttTransport(client, auth.principal.tenantId, auth.principal.userId, core.directory, core.config.ws.maxFrameBytes);
     client[kTransport] = t;
-    t.conn = realtime.open(t, auth, { holdUntilSync: false });
+    // Held until the first sync, as a WebSocket with `?sync=1` (a client of the account topic alone ends it by subscribing): see `MqttTransport`.
+    t.conn = realtime.open(t, auth, { holdUntilSync: true });
     client.conn.once('close', () => {
       t.onClosed();
       t.conn.onClose();

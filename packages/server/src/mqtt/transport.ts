@@ -11,16 +11,23 @@
  * (a `send`'s PUBACK, too, waits for its `ack` or `error`), and what it subscribed to gets
  * every server frame unchanged, `message` frames included. The server's close comes there as
  * a last payload `{type: "close", code, reason}` (a `Disconnect` reason, as a WebSocket close
- * frame says it). Like a WebSocket opened with `?sync=1`, the frames topic holds live frames
- * from the subscription until the client's first `sync` has been answered (`sync_done`), at
- * most `ws.syncHoldMs`: the backlog, then what came live, in order.
+ * frame says it).
+ *
+ * The hold. The connection is opened as a WebSocket with `?sync=1` is: it holds live frames
+ * from the CONNECT until the client's first `sync` has been answered (`sync_done`), at most
+ * `ws.syncHoldMs`. The hold is the connection's, not this transport's: a frame held there is
+ * not sent yet, so the catch-up sends it from storage in its place, in order with the rest of
+ * the backlog, and drops it when the hold ends. (A transport that held frames the connection
+ * counted as sent would let the catch-up send a newer message or notification before them.)
+ * A client that subscribes to seed 003's account topic, and not to the frames topic, is not
+ * waited for: the hold ends when it subscribes, and its live frames flow from then on.
  *
  * The connection's `hello` goes to the frames topic, first, when the client subscribes to it
  * (not to seed 003's account topic). Other frames written before the client subscribed to
- * either topic (live messages) are kept, in order, and published when it does: the layer counts them as sent (a catch-up
- * does not send a message again that went out live), so none may be dropped. A client that
- * lets more than `EARLY_FRAMES` pile up before subscribing is closed (4003), as a hold that
- * overflows is.
+ * either topic (answers to what it published; live frames, once the hold ran out) are kept,
+ * in order, and published when it does: the layer counts them as sent, so none may be
+ * dropped. A client that lets more than `EARLY_FRAMES` pile up before subscribing is closed
+ * (4003), as a hold that overflows is.
  */
 import type { Client } from 'aedes';
 import { Disconnect, ErrorCodes, type DisconnectReason, type ErrorCode } from '@careline/protocol';
@@ -84,18 +91,6 @@ export class MqttTransport implements Transport {
   #early: { f: Frame; data: string }[] | null = [];
   /** The connection's `hello`, for the frames topic (seed 003's account topic does not get it). */
   #hello: string | null = null;
-  /**
-   * The frames topic's hold (as a WebSocket's `?sync=1`): from the subscription until the
-   * client's first `sync`, frames for the frames topic wait here; they go out right after that
-   * sync's `sync_done` (the catch-up skips them: they count as sent live), so the client gets
-   * its backlog, then what came live, in order. At most `#holdMs`, and `EARLY_FRAMES` frames.
-   */
-  #held: string[] | null = null;
-  /** The client's first sync is running: frames pass (the catch-up); its `sync_done` ends the hold. */
-  #holdSyncing = false;
-  #holdTimer: NodeJS.Timeout | undefined;
-  #holdUsed = false;
-  readonly #holdMs: number;
   readonly #pending = new Map<string, PendingSend>();
   #next = 0;
   /** Frames waiting for a conversation's shape to be loaded (kept in order behind it). */
@@ -104,14 +99,13 @@ export class MqttTransport implements Transport {
   #beats = 0;
   #closed = false;
 
-  constructor(client: Client, tenantId: string, userId: string, directory: MemberDirectory, maxFrameBytes = 64 * 1024, holdMs = 10_000) {
+  constructor(client: Client, tenantId: string, userId: string, directory: MemberDirectory, maxFrameBytes = 64 * 1024) {
     this.client = client;
     this.tenantId = tenantId;
     this.userId = userId;
     this.topics = topicsOf(userId);
     this.#directory = directory;
     this.#maxFrameBytes = maxFrameBytes;
-    this.#holdMs = holdMs;
   }
 
   /** Whether the client subscribed to its account or frames topic. */
@@ -119,22 +113,22 @@ export class MqttTransport implements Transport {
     return this.#account || this.#frames;
   }
 
-  /** The client subscribed to `topic` (one of its own): frames go there from now on, those kept so far first. */
-  onSubscribe(topic: string): void {
-    if (topic === this.topics.account) this.#account = true;
-    else if (topic === this.topics.frames) {
-      if (!this.#frames && this.#hello !== null) this.#publish(topic, this.#hello);
-      this.#frames = true;
-      if (!this.#holdUsed) {
-        this.#holdUsed = true;
-        this.#held = [];
-        this.#holdTimer = setTimeout(() => this.#releaseHold(), this.#holdMs);
-        this.#holdTimer.unref();
-      }
-    } else return;
+  /**
+   * The client subscribed to `topics` (its own, of one SUBSCRIBE): frames go there from now on,
+   * those kept so far first. A client of the account topic alone is not waited for: the
+   * connection's hold ends (one of the frames topic keeps it until its first sync).
+   */
+  onSubscribe(topics: readonly string[]): void {
+    const frames = topics.includes(this.topics.frames);
+    const account = topics.includes(this.topics.account);
+    if (!frames && !account) return;
+    if (frames && !this.#frames && this.#hello !== null) this.#publish(this.topics.frames, this.#hello);
+    if (frames) this.#frames = true;
+    if (account) this.#account = true;
     const early = this.#early;
     this.#early = null;
     if (early) for (const e of early) this.#route(e.f, e.data);
+    if (account && !this.#frames) this.conn.endHold();
   }
 
   onUnsubscribe(topic: string): void {
@@ -155,7 +149,6 @@ export class MqttTransport implements Transport {
     }
     const text = payload.toString('utf8');
     const f = parseObject(text);
-    if (f && f.type === 'sync' && this.#held) this.#holdSyncing = true;
     if (f && f.type === 'send' && typeof f.id === 'string') {
       const id = `mqtt-${++this.#next}`;
       this.#pending.set(id, { clientId: f.id, kind: 'frame', done });
@@ -233,7 +226,7 @@ export class MqttTransport implements Transport {
       }
       return;
     }
-    if (this.#frames) this.#toFrames(f, data);
+    if (this.#frames) this.#publish(this.topics.frames, data);
     if (!this.#account) return;
     if (f.type === 'message' && f.message) {
       const m = f.message;
@@ -246,29 +239,6 @@ export class MqttTransport implements Transport {
       ));
     }
     this.#out(data);
-  }
-
-  /** A frame for the frames topic: held until the first sync's `sync_done`, or published. */
-  #toFrames(f: Frame, data: string): void {
-    const held = this.#held;
-    if (held && !this.#holdSyncing) {
-      held.push(data);
-      if (held.length > EARLY_FRAMES) {
-        this.#held = null;
-        this.conn.close(Disconnect.SYNC_OVERFLOW);
-      }
-      return;
-    }
-    this.#publish(this.topics.frames, data);
-    if (held && f.type === 'sync_done') this.#releaseHold();
-  }
-
-  /** Ends the frames topic's hold: what it kept goes out, in order. */
-  #releaseHold(): void {
-    clearTimeout(this.#holdTimer);
-    const held = this.#held;
-    this.#held = null;
-    if (held) for (const data of held) this.#publish(this.topics.frames, data);
   }
 
   /** Publishes `payload` on the account topic, after the frames still waiting (in order). */
@@ -316,8 +286,6 @@ export class MqttTransport implements Transport {
   /** Says the close on the frames topic (if subscribed), then ends the socket once it is written (at most 1 s later). */
   #closeWith(code: number, reason: string): void {
     if (this.#closed) return;
-    clearTimeout(this.#holdTimer);
-    this.#held = null;
     this.#closed = true;
     this.#failPending();
     const conn = this.client.conn;
@@ -360,7 +328,6 @@ export class MqttTransport implements Transport {
   onClosed(): void {
     this.#closed = true;
     this.#failPending();
-    clearTimeout(this.#holdTimer);
   }
 
   #failPending(): void {

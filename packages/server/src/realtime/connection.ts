@@ -144,6 +144,16 @@ export class Connection {
     this.#release();
   }
 
+  /**
+   * Ends a `holdUntilSync` hold before its sync: the client will not sync first (an MQTT client
+   * of seed 003's account topic), so its live frames flow from now on, counted as sent. A hold
+   * a sync already took ends with that sync, as usual.
+   */
+  endHold(): void {
+    if (this.#syncing > 0 || this.#held === null || this.#closed) return;
+    this.#release();
+  }
+
   #stopHoldTimer(): void {
     if (this.#holdTimer === undefined) return;
     clearTimeout(this.#holdTimer);

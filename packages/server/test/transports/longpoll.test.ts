@@ -95,10 +95,14 @@ describe('long-poll transport', () => {
     assert.equal(a.frames.at(-1)!.type, 'sync_done');
     // The same cursor again (another node, a lost answer): the same messages, nothing missed.
     assert.deepEqual(messages(await poll(doc.token, { cursor })).map((m) => m.seq), sent.map((x) => x.seq));
-    // From the new cursor: nothing waits, so the poll holds and answers empty at the timeout.
+    // From the new cursor: nothing waits, so the poll holds and answers empty at the timeout
+    // (it continues the previous answer of its session: no catch-up, so no sync_done either).
     const b = await poll(doc.token, { cursor: a.cursor, timeout: 300 });
-    assert.deepEqual(messages(b), []);
-    assert.deepEqual(b.frames.map((f) => f.type), ['sync_done']);
+    assert.deepEqual(b.frames, []);
+    // The same from a cursor another node gave (no continuation): a catch-up, with its sync_done.
+    const { k: _k, e: _e, m: _m, ...plain } = JSON.parse(Buffer.from(a.cursor, 'base64url').toString('utf8'));
+    const c = await poll(doc.token, { cursor: Buffer.from(JSON.stringify(plain)).toString('base64url'), timeout: 300 });
+    assert.deepEqual(c.frames.map((f) => f.type), ['sync_done']);
   });
 
   it('pages a long catch-up by longpoll.maxResponseBytes, nothing missed or doubled', async () => {
@@ -178,6 +182,129 @@ describe('long-poll transport', () => {
     assert.equal(cur.status, 400);
     const cur2 = await s.call('GET', `/api/v2/poll?cursor=${Buffer.from('[1]').toString('base64url')}`, { token: pat.token });
     assert.equal(cur2.body.code, 'longpoll.invalid_cursor');
+  });
+
+  it('authenticates a poll session once, as a WebSocket: its requests do not read the login session again; a revoked token or a disabled user is refused at once', async () => {
+    const sessions = s.server.core.storage.sessions;
+    const read = sessions.getSessionWithUser.bind(sessions);
+    let reads = 0;
+    sessions.getSessionWithUser = (id: string) => {
+      reads++;
+      return read(id);
+    };
+    try {
+      const u = await s.user('once', 'patient');
+      const cursor = await start(u.token);
+      // The first request opened the session; the next is checked in full and taken as the session's.
+      await poll(u.token, { cursor, timeout: 0 });
+      const before = reads;
+      for (let i = 0; i < 5; i++) await poll(u.token, { cursor, timeout: 0 });
+      const sent = await post(u.token, [{ type: 'ping', id: 'p' }]);
+      assert.equal(sent.status, 200);
+      assert.equal(reads, before, 'polls and POSTs of the open session read no login session');
+      // Logged out: the session's connection closes, and the token is checked in full again (refused).
+      assert.equal((await s.call('POST', '/api/v2/users/logout', { token: u.token })).status, 200);
+      const revoked = await s.call('GET', `/api/v2/poll?cursor=${cursor}&timeout=0`, { token: u.token });
+      assert.equal(revoked.status, 401);
+      assert.equal(revoked.body.code, 'auth.token_revoked');
+      // A disabled user likewise.
+      const v = await s.user('once2', 'patient');
+      const c2 = await start(v.token);
+      await poll(v.token, { cursor: c2, timeout: 0 });
+      assert.equal((await s.call('PUT', '/api/v2/management/users/once2', { body: { role: 'patient', name: 'Once', disabled: true } })).status, 200);
+      const disabled = await s.call('GET', `/api/v2/poll?cursor=${c2}&timeout=0`, { token: v.token });
+      assert.equal(disabled.status, 403, JSON.stringify(disabled.body));
+      assert.equal(disabled.body.code, 'user.disabled');
+    } finally {
+      sessions.getSessionWithUser = read;
+    }
+  });
+
+  it('a client\'s own send is answered by its POST\'s ack, not by its poll too; its other clients get the message', async () => {
+    const u = await s.user('sender', 'patient');
+    const c = await s.conversation({ participants: ['sender', 'doc'] });
+    const cursor = await start(u.token);
+    const decode = (cur: string) => JSON.parse(Buffer.from(cur, 'base64url').toString('utf8')) as { c: Record<string, number> };
+    // The sending client's poll, another client of the same login session, and one that does not name itself.
+    const own = poll(u.token, { cursor, timeout: 1500, client: 'tab-a' });
+    const other = poll(u.token, { cursor, timeout: 5000, client: 'tab-b' });
+    const unnamed = poll(u.token, { cursor, timeout: 5000 });
+    await new Promise((r) => setTimeout(r, 200));
+    const r = await s.call('POST', '/api/v2/poll/send?client=tab-a', {
+      token: u.token, body: [{ type: 'send', id: 's1', conversation_id: c, message: { client_id: 'own-1', type: 1, content: { text: 'mine' } } }],
+    });
+    const ack = r.body.frames.find((f: Frame) => f.type === 'ack' && f.id === 's1');
+    assert.ok(ack, JSON.stringify(r.body));
+    for (const a of [await other, await unnamed]) assert.deepEqual(messages(a).map((m) => m.client_id), ['own-1']);
+    const mine = await own;
+    assert.deepEqual(messages(mine), [], 'the sending client\'s poll does not answer with its own message');
+    assert.equal(decode(mine.cursor).c[c], ack.seq, 'its cursor moved past it');
+  });
+
+  it('a poll that continues its previous answer waits without a catch-up; one after a missed message catches up', async () => {
+    const u = await s.user('waiter', 'patient');
+    const c = await s.conversation({ participants: ['waiter', 'doc'] });
+    const store = s.server.core.storage.conversations;
+    const read = store.memberships.bind(store);
+    let reads = 0;
+    store.memberships = (tenantId: string, userId: string) => {
+      if (userId === 'waiter') reads++;
+      return read(tenantId, userId);
+    };
+    try {
+      const first = await poll(u.token, { cursor: await start(u.token), timeout: 0 });
+      const before = reads;
+      // Nothing new: the poll only waits, and answers on its timeout with nothing.
+      const idle = await poll(u.token, { cursor: first.cursor, timeout: 200 });
+      assert.deepEqual(idle.frames, []);
+      assert.equal(reads, before, 'no catch-up read');
+      // A live message ends a continuing poll, still without a catch-up.
+      const held = poll(u.token, { cursor: idle.cursor, timeout: 5000 });
+      await new Promise((r) => setTimeout(r, 200));
+      const sent = await post(doc.token, [{ type: 'send', id: 'w1', conversation_id: c, message: { client_id: 'w-1', type: 1, content: { text: 'live' } } }]);
+      assert.equal(sent.status, 200);
+      const live = await held;
+      assert.deepEqual(messages(live).map((m) => m.client_id), ['w-1']);
+      assert.equal(reads, before, 'no catch-up read for a live message');
+      // A message that came while no poll was open: the next poll catches up from storage, at once.
+      await post(doc.token, [{ type: 'send', id: 'w2', conversation_id: c, message: { client_id: 'w-2', type: 1, content: { text: 'between' } } }]);
+      const next = await poll(u.token, { cursor: live.cursor, timeout: 5000 });
+      assert.deepEqual(messages(next).map((m) => m.client_id), ['w-2']);
+      assert.ok(reads > before, 'caught up from storage');
+    } finally {
+      store.memberships = read;
+    }
+  });
+
+  it('a live message held during a catch-up that found something is in that answer, and a continuing poll after it misses nothing', async () => {
+    const u = await s.user('held', 'patient');
+    const c = await s.conversation({ participants: ['held', 'doc'] });
+    const say = (id: string) => post(doc.token, [{ type: 'send', id, conversation_id: c, message: { client_id: id, type: 1, content: { text: id } } }]);
+    const first = await poll(u.token, { cursor: await start(u.token), timeout: 0 });
+    await say('h-1');
+    // The next poll catches up h-1; while it reads (the notification part of its catch-up, made
+    // slow here as a networked store can be), h-2 comes live and is held until the catch-up ends.
+    const notes = s.server.core.storage.notifications;
+    const head = notes.head.bind(notes);
+    let sent: Promise<unknown> | undefined;
+    notes.head = async (tenantId: string, userId: string) => {
+      if (userId === 'held' && !sent) {
+        sent = say('h-2');
+        await sent;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return head(tenantId, userId);
+    };
+    let a: Answer;
+    try {
+      a = await poll(u.token, { cursor: first.cursor, timeout: 5000 });
+    } finally {
+      notes.head = head;
+    }
+    const got = messages(a).map((m) => m.client_id);
+    // And a poll from that answer's cursor: whatever the first lacked comes now.
+    if (!got.includes('h-2')) got.push(...messages(await poll(u.token, { cursor: a.cursor, timeout: 1000 })).map((m) => m.client_id));
+    assert.deepEqual(got, ['h-1', 'h-2']);
   });
 
   it('keeps a polling user online, and offline once the polls stop', async () => {
