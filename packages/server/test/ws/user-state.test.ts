@@ -3,6 +3,7 @@
  * disables is cut off at once (error frame, 4504) on every transport; a role change reaches
  * REST with the same token and closes open sockets (4010) so they reconnect with the new role;
  * a socket closes when its token expires (4501) unless a `refresh` frame swapped its token.
+ * The same over every transport (WebSocket, long-polling, MQTT) at the end.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import { CloseCodes } from '@careline/protocol';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { WsClient, sleep } from '../support/ws-client.ts';
 import { assertError, ok } from '../rest/helpers.ts';
+import { openOver } from '../support/carriers.ts';
+import { CARRIERS } from '../support/frame-client.ts';
 
 const putUser = (s: TestServer, id: string, body: Record<string, unknown>) => s.call('PUT', `/api/v2/management/users/${id}`, { body });
 /** The close of a socket, or a failure if it stays open longer than `ms`. */
@@ -223,4 +226,76 @@ describe('token expiry on an open socket', () => {
     const closed = await closedWithin(c, 7000);
     assert.equal(closed.code, CloseCodes.TOKEN_EXPIRED, 'the old token still expires');
   });
+});
+
+describe('user state over every transport', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 }, ws: { heartbeatMs: 1000 } } });
+  });
+  after(() => s.stop());
+
+  /** The connection ended (`closed`), or a failure after `ms`. */
+  const ended = (c: { closed: Promise<{ code: number; reason: string }>; frames: unknown[] }, ms = 6000) =>
+    closedWithin(c as unknown as WsClient, ms);
+  /** What a new long-poll with `token` is told (HTTP status and error code). */
+  const pollRefusal = async (token: string) => {
+    const res = await fetch(`${s.url}/api/v2/poll?hello=1&timeout=0`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, code: ((await res.json()) as { code?: string }).code };
+  };
+
+  for (const carrier of CARRIERS) {
+    it(`${carrier}: a disabled user's connections end with user.disabled, another user's stay; enabled again, the same token works`, async () => {
+      const pat = await s.user(`pat-dis-${carrier}`, 'patient');
+      const doc = await s.user(`doc-dis-${carrier}`, 'doctor');
+      const conv = await s.conversation({ participants: [pat.id, doc.id] });
+      const [a, b, d] = await Promise.all([openOver(carrier, s, pat.token), openOver(carrier, s, pat.token), openOver(carrier, s, doc.token)]);
+      assert.equal((await a.say(conv, 'before')).type, 'ack');
+      ok(await putUser(s, pat.id, { role: 'patient', name: pat.id, disabled: true }));
+      for (const c of [a, b]) {
+        const closed = await ended(c);
+        assert.equal(closed.code, CloseCodes.USER_DISABLED, JSON.stringify(closed));
+      }
+      if (carrier === 'longpoll') assert.equal((await pollRefusal(pat.token)).code, 'user.disabled');
+      // The other user is untouched: a message still reaches them.
+      assert.equal((await d.say(conv, 'still here')).type, 'ack');
+      ok(await putUser(s, pat.id, { role: 'patient', name: pat.id, disabled: false }));
+      const back = await openOver(carrier, s, pat.token);
+      assert.equal((await back.say(conv, 'back')).type, 'ack');
+      for (const c of [back, d]) c.close();
+    });
+
+    it(`${carrier}: a role change ends the connection (4010), and it comes back with the new role`, async () => {
+      const u = await s.user(`doc-role-${carrier}`, 'doctor');
+      const c = await openOver(carrier, s, u.token);
+      assert.equal(c.frames.find((f) => f.type === 'hello')!.user.role, 'doctor');
+      ok(await putUser(s, u.id, { role: 'patient', name: u.id }));
+      const closed = await ended(c);
+      assert.equal(closed.code, CloseCodes.USER_CHANGED, JSON.stringify(closed));
+      const again = await openOver(carrier, s, u.token);
+      assert.equal(again.frames.find((f) => f.type === 'hello')!.user.role, 'patient');
+      again.close();
+    });
+
+    it(`${carrier}: a connection ends at its token's expiry (auth.token_expired); a refresh frame with a newer token keeps another open`, async () => {
+      const u = await s.user(`pat-exp-${carrier}`, 'patient');
+      const short = async (ttl: number) => (await s.server.core.auth.login(s.tenantId, u.id, { ttl_seconds: ttl })).token;
+      const token = await short(2);
+      const c = await openOver(carrier, s, token);
+      const closed = await ended(c, 8000);
+      assert.equal(closed.code, CloseCodes.TOKEN_EXPIRED, JSON.stringify(closed));
+      if (carrier === 'longpoll') assert.equal((await pollRefusal(token)).code, 'auth.token_expired');
+      else assert.equal(closed.reason, 'auth.token_expired');
+      if (carrier === 'longpoll') return; // a poll carries its token on every request: it refreshes by sending the new one
+      const r = await openOver(carrier, s, await short(2));
+      const fresh = await s.server.core.auth.login(s.tenantId, u.id, { ttl_seconds: 600 });
+      r.send({ type: 'refresh', id: 'r1', token: fresh.token });
+      assert.equal((await r.next((f) => f.id === 'r1')).type, 'refreshed');
+      await sleep(3000);
+      const peer = await s.user(`doc-exp-${carrier}`, 'doctor');
+      const conv = await s.conversation({ participants: [u.id, peer.id] });
+      assert.equal((await r.say(conv, 'still here')).type, 'ack', 'open past the first token\'s expiry');
+      r.close();
+    });
+  }
 });
