@@ -124,16 +124,14 @@ export class AfterCommit {
     if (!wants.length) return;
     // Every conversation's consumers run, even after one failed; then the job fails (and the
     // dedupe keys of the consumers' own jobs make the next run add only what is missing).
-    const results = await Promise.allSettled(outboxRanges(job.payload as OutboxMessages | OutboxMessagesV1).map(async ([conv, from, to]) => {
+    await allOrFail(outboxRanges(job.payload as OutboxMessages | OutboxMessagesV1), ([conv]) => conv, async ([conv, from, to]) => {
       const [messages, participants] = await Promise.all([
         this.#o.storage.messages.history(t, conv, { after: from - 1, limit: to - from + 1 }),
         this.#o.storage.conversations.memberIds(t, conv),
       ]);
       const list = messages.filter((m) => m.seq >= from && m.seq <= to);
       if (list.length) await this.#each(wants, (c) => c.messages!(t, list, participants));
-    }));
-    const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error)?.message ?? String(r.reason)] : []));
-    if (failed.length) throw new Error(failed.join('; '));
+    });
   };
 
   readonly #notification = async (job: Job): Promise<void> => {
@@ -147,10 +145,8 @@ export class AfterCommit {
   };
 
   /** Every consumer runs; if any failed, the job fails (and runs again) after all have run. */
-  async #each(list: AfterCommitConsumer[], run: (c: AfterCommitConsumer) => Promise<void>): Promise<void> {
-    const results = await Promise.allSettled(list.map(run));
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${list[i]!.name}: ${(r.reason as Error)?.message ?? r.reason}`] : []));
-    if (failed.length) throw new Error(failed.join('; '));
+  #each(list: AfterCommitConsumer[], run: (c: AfterCommitConsumer) => Promise<void>): Promise<void> {
+    return allOrFail(list, (c) => c.name, run);
   }
 
   #prune(): void {
@@ -166,6 +162,13 @@ export class AfterCommit {
       }
     })();
   }
+}
+
+/** Runs `run` for every item; once all have settled, throws one error naming each that failed. */
+async function allOrFail<T>(items: readonly T[], name: (item: T) => string, run: (item: T) => Promise<void>): Promise<void> {
+  const results = await Promise.allSettled(items.map(run));
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${name(items[i]!)}: ${(r.reason as Error)?.message ?? r.reason}`] : []));
+  if (failed.length) throw new Error(failed.join('; '));
 }
 
 /** The node's after-commit hook: consumers are added by push and webhooks, then `start()`. */

@@ -16,7 +16,7 @@ import { CARRIERS } from '../support/frame-client.ts';
 
 const putUser = (s: TestServer, id: string, body: Record<string, unknown>) => s.call('PUT', `/api/v2/management/users/${id}`, { body });
 /** The close of a socket, or a failure if it stays open longer than `ms`. */
-const closedWithin = (c: WsClient, ms = 5000): Promise<{ code: number; reason: string }> =>
+const closedWithin = (c: { closed: Promise<{ code: number; reason: string }>; frames: unknown[] }, ms = 5000): Promise<{ code: number; reason: string }> =>
   new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the socket is still open after ${ms} ms; frames: ${JSON.stringify(c.frames.slice(-3))}`)), ms);
     void c.closed.then((v) => (clearTimeout(timer), resolve(v)));
@@ -235,9 +235,6 @@ describe('user state over every transport', () => {
   });
   after(() => s.stop());
 
-  /** The connection ended (`closed`), or a failure after `ms`. */
-  const ended = (c: { closed: Promise<{ code: number; reason: string }>; frames: unknown[] }, ms = 6000) =>
-    closedWithin(c as unknown as WsClient, ms);
   /** What a new long-poll with `token` is told (HTTP status and error code). */
   const pollRefusal = async (token: string) => {
     const res = await fetch(`${s.url}/api/v2/poll?hello=1&timeout=0`, { headers: { authorization: `Bearer ${token}` } });
@@ -253,7 +250,7 @@ describe('user state over every transport', () => {
       assert.equal((await a.say(conv, 'before')).type, 'ack');
       ok(await putUser(s, pat.id, { role: 'patient', name: pat.id, disabled: true }));
       for (const c of [a, b]) {
-        const closed = await ended(c);
+        const closed = await closedWithin(c, 6000);
         assert.equal(closed.code, CloseCodes.USER_DISABLED, JSON.stringify(closed));
       }
       if (carrier === 'longpoll') assert.equal((await pollRefusal(pat.token)).code, 'user.disabled');
@@ -270,7 +267,7 @@ describe('user state over every transport', () => {
       const c = await openOver(carrier, s, u.token);
       assert.equal(c.frames.find((f) => f.type === 'hello')!.user.role, 'doctor');
       ok(await putUser(s, u.id, { role: 'patient', name: u.id }));
-      const closed = await ended(c);
+      const closed = await closedWithin(c, 6000);
       assert.equal(closed.code, CloseCodes.USER_CHANGED, JSON.stringify(closed));
       const again = await openOver(carrier, s, u.token);
       assert.equal(again.frames.find((f) => f.type === 'hello')!.user.role, 'patient');
@@ -282,7 +279,7 @@ describe('user state over every transport', () => {
       const short = async (ttl: number) => (await s.server.core.auth.login(s.tenantId, u.id, { ttl_seconds: ttl })).token;
       const token = await short(2);
       const c = await openOver(carrier, s, token);
-      const closed = await ended(c, 8000);
+      const closed = await closedWithin(c, 8000);
       assert.equal(closed.code, CloseCodes.TOKEN_EXPIRED, JSON.stringify(closed));
       if (carrier === 'longpoll') assert.equal((await pollRefusal(token)).code, 'auth.token_expired');
       else assert.equal(closed.reason, 'auth.token_expired');
