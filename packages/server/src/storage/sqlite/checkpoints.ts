@@ -55,8 +55,6 @@ export class SqliteCheckpoints {
   readonly #restartPages: number;
   #passesSeen = 0;
   #stopping = false;
-  /** Checkpoints the writer made after a pass of the checkpointer's (for tests and metrics). */
-  catchUps = 0;
 
   constructor(db: Db, o: CheckpointsOptions) {
     this.#db = db;
@@ -80,12 +78,6 @@ export class SqliteCheckpoints {
     );
   }
 
-  /** Passes the checkpointer has finished, and frames of the WAL at the end of the last one. */
-  get passes(): { passes: number; log: number; copied: number; failed: number } {
-    const s = this.#state;
-    return { passes: Atomics.load(s, CK.PASSES), log: Atomics.load(s, CK.LOG), copied: Atomics.load(s, CK.COPIED), failed: Atomics.load(s, CK.FAILED) };
-  }
-
   /** The writer committed a transaction (call with none open). */
   afterCommit(): void {
     Atomics.add(this.#state, CK.COMMITS, 1);
@@ -95,7 +87,6 @@ export class SqliteCheckpoints {
     if (Atomics.load(this.#state, CK.LOG) < this.#restartPages) return;
     try {
       this.#db.pragma('wal_checkpoint(PASSIVE)');
-      this.catchUps++;
     } catch {
       // The checkpointer's next pass is under way: after it, this runs again.
     }

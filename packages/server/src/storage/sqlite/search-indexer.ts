@@ -101,11 +101,6 @@ export class SqliteSearchIndexer {
     return !this.#scanned || this.#behind.size > 0;
   }
 
-  /** Milliseconds since the oldest append not yet indexed (0 when none is known). */
-  lagMs(now = Date.now()): number {
-    return this.#since === 0 ? 0 : now - this.#since;
-  }
-
   /**
    * One step: indexes up to `limit` messages in a transaction of its own (none is open).
    * Returns how many messages it indexed (0 and no transaction when nothing was behind).
