@@ -466,11 +466,19 @@ export interface HaproxyService extends Service {
  * `timeout tunnel`; the clients' and the server's heartbeats keep them well inside it.
  * Nodes are health-checked on `/readyz` (503 while storage cannot answer or the node shuts
  * down), new connections go to the node with the fewest (leastconn, as WebSockets are long),
- * and a connection refused by a node that died is tried again on another one (`retries`,
- * `option redispatch`).
+ * except long-poll requests (`/api/v2/poll…`), which go by their `client=` parameter (a
+ * consistent hash), so that one client's polls and POSTs meet on one node; a connection
+ * refused by a node that died is tried again on another one (`retries`, `option redispatch`).
  */
 export function haproxyConfig(o: { port: number; servers: HaproxyServer[]; statsSocket?: string; checkIntervalMs?: number }): string {
   const inter = o.checkIntervalMs ?? 1000;
+  const nodes = [
+    '    option httpchk',
+    '    http-check send meth GET uri /readyz',
+    '    http-check expect status 200',
+    `    default-server inter ${inter} fastinter ${Math.max(100, Math.floor(inter / 2))} downinter ${inter} fall 2 rise 2`,
+    ...o.servers.map((s) => `    server ${s.name} 127.0.0.1:${s.port} check`),
+  ];
   return [
     'global',
     '    log stderr format raw local0 notice',
@@ -495,15 +503,20 @@ export function haproxyConfig(o: { port: number; servers: HaproxyServer[]; stats
     '',
     'frontend careline',
     `    bind 127.0.0.1:${o.port}`,
+    '    acl long_poll path_beg /api/v2/poll',
+    '    use_backend careline_polls if long_poll',
     '    default_backend careline_nodes',
     '',
     'backend careline_nodes',
     '    balance leastconn',
-    '    option httpchk',
-    '    http-check send meth GET uri /readyz',
-    '    http-check expect status 200',
-    `    default-server inter ${inter} fastinter ${Math.max(100, Math.floor(inter / 2))} downinter ${inter} fall 2 rise 2`,
-    ...o.servers.map((s) => `    server ${s.name} 127.0.0.1:${s.port} check`),
+    ...nodes,
+    '',
+    // One long-poll client's polls and POSTs on one node (its `client=`), so that POSTs in flight
+    // together keep their order; a client without it is spread round robin.
+    'backend careline_polls',
+    '    balance url_param client',
+    '    hash-type consistent',
+    ...nodes,
     '',
   ].join('\n');
 }

@@ -126,6 +126,7 @@ export const ErrorCodes = {
   'longpoll.too_many_frames': { status: 413, message: 'Too many frames in one POST; send fewer at a time (longpoll.maxFrames).' },
   'longpoll.frame_too_large': { status: 413, message: 'A frame is larger than ws.maxFrameBytes; it was not handled.' },
   'longpoll.invalid_cursor': { status: 400, message: 'The cursor is not one the server gave, nor a JSON object of conversation id to seq.' },
+  'longpoll.invalid_order': { status: 400, message: 'The POST\'s n and from are not a place among the client\'s POSTs: give n, from (at most n) and client together.' },
   // Webhooks (`/api/v2/management/webhooks`).
   'webhook.url_invalid': { status: 400, message: 'The webhook URL is not an absolute http(s) URL without credentials (at most 2048 characters).' },
   'webhook.event_unknown': { status: 400, message: 'Unknown webhook event type; see docs/webhooks.md for the list.' },

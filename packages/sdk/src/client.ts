@@ -85,6 +85,8 @@ export interface CarelineClientOptions {
    * fails is retried, not left (the app runs its own). Default true.
    */
   longPollFallback?: boolean;
+  /** Over long-polling: how many POSTs of frames may be in flight at once (default 1; see `LongPollSocketOptions.postsInFlight`). */
+  longPoll?: { postsInFlight?: number };
   /** `fetch` implementation (default: the global `fetch`). */
   fetch?: typeof fetch;
 }
@@ -460,7 +462,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
   }
 
   #longPoll(): WebSocketFactory {
-    return longPollFactory(this.#opts.url, this.#opts.fetch ? { fetch: this.#opts.fetch } : {});
+    return longPollFactory(this.#opts.url, { ...(this.#opts.fetch ? { fetch: this.#opts.fetch } : {}), ...(this.#opts.longPoll?.postsInFlight !== undefined ? { postsInFlight: this.#opts.longPoll.postsInFlight } : {}) });
   }
 
   #open(): void {

@@ -1,8 +1,9 @@
 /**
  * Careline's long-poll transport, seen by the client as a WebSocket (`WebSocketLike`): the same
  * frames both ways, carried by HTTP (docs/transports.md). Frames the client sends go out in
- * `POST /api/v2/poll/send` (one at a time, in order; the answer brings their answers — a send's
- * `ack` after commit). A `sync` frame becomes polls from its cursors, answered by the catch-up
+ * `POST /api/v2/poll/send` (the answer brings their answers — a send's `ack` after commit): up
+ * to `postsInFlight` POSTs at once (default one), numbered (`n=`, with `from=`, the oldest not
+ * answered yet), so that the server handles their frames in the order sent. A `sync` frame becomes polls from its cursors, answered by the catch-up
  * and `sync_done` (with the sync's id). After the first sync, `GET /api/v2/poll` runs in a
  * loop from the cursor of the previous answer: any node can answer it, and a poll lost with
  * its node is asked again, from the same cursor, of another. Every request names the socket
@@ -83,6 +84,14 @@ export interface LongPollSocketOptions {
   fetch?: typeof fetch;
   /** How long a poll may be held by the server (ms; default the server's `longpoll.timeoutMs`). */
   pollTimeoutMs?: number;
+  /**
+   * How many POSTs of frames may be in flight at once (default 1: the next POST, carrying every
+   * frame queued meanwhile, goes when the previous one is answered). More lets a message go
+   * without waiting for the answer to the one before it — for links with a long round trip;
+   * on a busy server each POST costs its main thread more than a frame added to a POST does
+   * (docs/transports.md). At most 4 keeps a browser within its six connections per host.
+   */
+  postsInFlight?: number;
 }
 
 export class LongPollSocket implements WebSocketLike {
@@ -98,9 +107,12 @@ export class LongPollSocket implements WebSocketLike {
   readonly #abort = new AbortController();
   /** This socket's name on its requests (`client=`). */
   readonly #client = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 12)}`;
-  /** Frames waiting for the POST in flight to end. */
+  /** Frames waiting for a POST to carry them. */
   #outbox: unknown[] = [];
-  #posting = false;
+  readonly #postsInFlight: number;
+  /** The number of the next POST, and those sent and not answered yet. */
+  #nextPost = 1;
+  readonly #posting = new Set<number>();
   #syncs: SyncFrame[] = [];
   #syncing = false;
   /** Frames of the live loop that came while a catch-up ran: delivered after it, minus what it sent. */
@@ -123,6 +135,7 @@ export class LongPollSocket implements WebSocketLike {
     this.#token = o.token;
     this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
     this.#pollTimeoutMs = o.pollTimeoutMs;
+    this.#postsInFlight = Math.max(1, Math.min(64, Math.floor(o.postsInFlight ?? 1)));
     setTimeout(() => void this.#start(), 0);
   }
 
@@ -209,10 +222,13 @@ export class LongPollSocket implements WebSocketLike {
     this.onmessage?.({ data: JSON.stringify(frame) });
   }
 
-  /** Sends the queued frames in one POST, one POST at a time (frames are handled in the order sent). */
+  /** Sends the queued frames in one POST, if fewer than `postsInFlight` are in flight (the server handles them in the order of their numbers). */
   async #post(): Promise<void> {
-    if (this.#posting || this.#outbox.length === 0 || this.readyState !== 1) return;
-    this.#posting = true;
+    if (this.#posting.size >= this.#postsInFlight || this.#outbox.length === 0 || this.readyState !== 1) return;
+    const n = this.#nextPost++;
+    this.#posting.add(n);
+    let from = n;
+    for (const k of this.#posting) if (k < from) from = k;
     const frames = this.#outbox.splice(0, 100);
     const sends = new Map<string, string>();
     for (const f of frames as { type?: string; id?: string; message?: { client_id?: string } }[]) {
@@ -223,7 +239,7 @@ export class LongPollSocket implements WebSocketLike {
       }
     }
     try {
-      const a = await this.#request('POST', `/api/v2/poll/send?client=${this.#client}`, frames);
+      const a = await this.#request('POST', `/api/v2/poll/send?client=${this.#client}&n=${n}&from=${from}`, frames);
       const acked = new Set<string>();
       for (const f of a.frames) {
         if (f.type === 'ack' && typeof f.id === 'string' && sends.has(f.id)) acked.add(sends.get(f.id)!);
@@ -238,7 +254,7 @@ export class LongPollSocket implements WebSocketLike {
     } catch (err) {
       return this.#failed(err);
     } finally {
-      this.#posting = false;
+      this.#posting.delete(n);
     }
     void this.#post();
   }
@@ -357,7 +373,7 @@ export class LongPollSocket implements WebSocketLike {
 }
 
 /** The WebSocket URL the client made (with its `token`) → a long-poll socket on the HTTP server `baseUrl`. */
-export function longPollFactory(baseUrl: string, opts: { fetch?: typeof fetch; pollTimeoutMs?: number } = {}): WebSocketFactory {
+export function longPollFactory(baseUrl: string, opts: { fetch?: typeof fetch; pollTimeoutMs?: number; postsInFlight?: number } = {}): WebSocketFactory {
   return (url) => {
     const token = new URL(url).searchParams.get('token') ?? '';
     return new LongPollSocket({ baseUrl, token, ...opts });

@@ -54,6 +54,37 @@ describe('sdk over long-polling', () => {
     assert.equal(again.seq, got[0]!.seq);
   });
 
+  test('keeps several POSTs in flight, numbered; the messages are stored in the order sent', T, async () => {
+    const { patient, doctor, conv } = await h.pair();
+    // The real fetch, watched: how many POSTs are open at once, and their numbers.
+    let open = 0;
+    let most = 0;
+    const numbers: number[] = [];
+    const watched: typeof fetch = async (input, init) => {
+      const url = new URL(String(input));
+      if (url.pathname.endsWith('/poll/send')) {
+        numbers.push(Number(url.searchParams.get('n')));
+        most = Math.max(most, ++open);
+        try {
+          return await fetch(input, init);
+        } finally {
+          open--;
+        }
+      }
+      return fetch(input, init);
+    };
+    const p = h.client(patient.token, { transport: 'longpoll', fetch: watched, longPoll: { postsInFlight: 4 } });
+    const d = h.client(doctor.token);
+    const dIn = new Inbox(d);
+    await within(Promise.all([p.connect(), d.connect()]), 10_000, 'connect');
+    const acks = await within(Promise.all(Array.from({ length: 12 }, (_, i) => p.send(conv, text(`q${i}`)))), 10_000, 'acks');
+    assert.ok(most > 1 && most <= 4, `POSTs in flight at once: ${most}`);
+    assert.deepEqual(numbers, Array.from({ length: numbers.length }, (_, i) => i + 1), 'numbered 1, 2, 3…');
+    assert.deepEqual(acks.map((a) => a.seq), [...acks.map((a) => a.seq)].sort((a, b) => a - b), 'stored in the order sent');
+    await dIn.wait(conv, 12);
+    assert.deepEqual(dIn.texts(conv), Array.from({ length: 12 }, (_, i) => `q${i}`));
+  });
+
   test('receipts and typing reach a long-poll client, also those that came between two polls', T, async () => {
     const { patient, doctor, conv } = await h.pair();
     const d = h.client(doctor.token, { transport: 'longpoll' });

@@ -213,6 +213,7 @@ export const ConfigSchema = Type.Object(
       {
         timeoutMs: Int(25_000, 'How long a long-poll request (GET /api/v2/poll) with nothing to answer is held before it answers with what it has; the POST of frames waits at most this long for their answers.', 100, 300_000),
         maxFrames: Int(100, 'Most frames in one POST /api/v2/poll/send; more is refused with longpoll.too_many_frames.', 1, 10_000),
+        orderWaitMs: Int(500, 'A numbered POST (n=, from=: a client with several POSTs in flight) waits at most this long for the client\'s earlier POSTs to reach this node before its frames are handled anyway (they went to another node, or were lost).', 0, 60_000),
         maxResponseBytes: Int(1024 * 1024, 'A long-poll answer that catches up stops adding frames at about this size and answers; the next poll goes on from its cursor.', 16 * 1024, 64 * 1024 * 1024),
       },
       { default: {}, additionalProperties: false },

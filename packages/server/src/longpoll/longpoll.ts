@@ -39,6 +39,7 @@ import { fail } from '../domain/errors.ts';
 import type { Connection } from '../realtime/connection.ts';
 import type { Realtime } from '../realtime/realtime.ts';
 import { encodePollCursor, place, type Cursor } from './cursor.ts';
+import { PostOrder } from './order.ts';
 import { CollectTransport, PresenceTransport, SseTransport, isEphemeral } from './transport.ts';
 
 export interface PollAnswer {
@@ -88,6 +89,8 @@ export class LongPoll {
   readonly #sessions = new Map<string, PresenceTransport>();
   /** Per token, the open poll session it was last seen with (one token per session), and what it authenticated as. */
   readonly #tokens = new Map<string, { session: PresenceTransport; auth: Authenticated }>();
+  /** The order of numbered POSTs, per client. */
+  readonly #order = new PostOrder();
 
   constructor(core: Core) {
     this.#core = core;
@@ -283,9 +286,27 @@ export class LongPoll {
    * for an answer to every frame with an id, at most `longpoll.timeoutMs`: a send whose ack did
    * not come is sent again with the same `client_id` (stored once).
    */
-  async send(auth: Authenticated, frames: unknown[], client?: string): Promise<PollAnswer> {
+  async send(auth: Authenticated, frames: unknown[], client?: string, order?: { n: number; from: number }): Promise<PollAnswer> {
     const cfg = this.#core.config;
     if (frames.length > cfg.longpoll.maxFrames) throw fail('longpoll.too_many_frames', undefined, { max: cfg.longpoll.maxFrames });
+    // A numbered POST hands its frames after the client's earlier POSTs (order.ts).
+    const chain = order && client !== undefined ? `${sessionKey(auth)}\u0000${client}` : null;
+    if (chain !== null) await this.#order.turn(chain, order!.n, order!.from, cfg.longpoll.orderWaitMs);
+    let handed = false;
+    const hand = () => {
+      if (handed || chain === null) return;
+      handed = true;
+      this.#order.handed(chain, order!.n);
+    };
+    try {
+      return await this.#send(auth, frames, client, hand);
+    } finally {
+      hand();
+    }
+  }
+
+  async #send(auth: Authenticated, frames: unknown[], client: string | undefined, handed: () => void): Promise<PollAnswer> {
+    const cfg = this.#core.config;
     const session = this.#sessionIfAny(auth);
     /** The client ids of this POST's sends, in the session's `sending` while it runs. */
     const sending: string[] = [];
@@ -334,6 +355,8 @@ export class LongPoll {
         const f = frames[i] as { type?: unknown; subscribe?: unknown; unsubscribe?: unknown } | null;
         if (session && f !== null && typeof f === 'object' && !Array.isArray(f) && f.type === 'presence') watchFrom(session.conn, f);
       });
+      // Handed once its sends are queued for commit (a connection queues them in order).
+      void conn.inOrder(async () => handed());
       // Frames without ids (and errors found at once): their answers come in this turn.
       if (waiting.size === 0) soon ??= setImmediate(() => t.finish());
       await ended;

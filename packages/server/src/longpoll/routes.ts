@@ -54,6 +54,22 @@ function cursorOf(q: PollQuery, lastEventId?: string): Cursor {
   return checkCursor({ c, ...(q.since !== undefined ? { s: q.since } : {}), ...(q.notifications_after !== undefined ? { n: q.notifications_after } : {}) });
 }
 
+/** The most POSTs of one client in flight at once that the order of POSTs follows. */
+const MAX_POSTS_IN_FLIGHT = 64;
+
+/** A POST's place among its client's (`n`, `from`), checked; none when it is not numbered. */
+function postOrder(q: { client?: string; n?: number; from?: number }): { n: number; from: number } | undefined {
+  if (q.n === undefined && q.from === undefined) return undefined;
+  if (q.n === undefined || q.from === undefined || q.client === undefined) {
+    throw fail('longpoll.invalid_order', 'A numbered POST gives n, from and client together.');
+  }
+  if (q.from > q.n || q.n - q.from > MAX_POSTS_IN_FLIGHT) {
+    throw fail('longpoll.invalid_order', `from is at most n, and at most ${MAX_POSTS_IN_FLIGHT} below it.`, { n: q.n, from: q.from });
+  }
+  return { n: q.n, from: q.from };
+}
+
+
 export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskService): void {
   const limits = app.limits;
 
@@ -102,14 +118,22 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
     bodyLimit: Math.max(core.config.http.bodyLimitBytes, core.config.longpoll.maxFrames * core.config.ws.maxFrameBytes),
     schema: {
       tags: ['realtime'], summary: 'Long-poll and SSE: send WebSocket frames; the answer carries their answers (ack after commit)',
-      querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 8192 })), client: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }),
+      querystring: Type.Object({
+        token: Type.Optional(Type.String({ maxLength: 8192 })),
+        client: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+        /** The POST's number among the client's (1, 2, 3…), when it keeps several in flight: its frames are handled after those of its earlier ones. */
+        n: Type.Optional(Type.Integer({ minimum: 1 })),
+        /** The client's oldest POST not answered yet (at most `n`). */
+        from: Type.Optional(Type.Integer({ minimum: 1 })),
+      }),
       body: Type.Array(Type.Unknown()),
       response: { ...errors(400, 401, 403, 413, 429) },
     },
   }, async (req, reply) => {
-    const q = req.query as { token?: string; client?: string };
+    const q = req.query as { token?: string; client?: string; n?: number; from?: number };
+    const order = postOrder(q);
     const auth = await authenticate(req, q);
-    const a = await lp.send(auth, req.body as unknown[], q.client);
+    const a = await lp.send(auth, req.body as unknown[], q.client, order);
     return reply.type('application/json; charset=utf-8').send(answerBody(a) as never);
   });
 

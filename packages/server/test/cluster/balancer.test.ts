@@ -28,10 +28,12 @@ test('the generated HAProxy config is valid (haproxy -c)', T, () => {
     const out = execFileSync(locateHaproxy(), ['-c', '-f', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     assert.match(out, /Configuration file is valid/);
     // What the cluster relies on is in it.
-    for (const line of ['mode http', 'timeout tunnel 1h', 'option redispatch', 'retries 3', 'balance leastconn', 'http-check send meth GET uri /readyz', 'http-check expect status 200', 'bind 127.0.0.1:8080']) {
+    for (const line of ['mode http', 'timeout tunnel 1h', 'option redispatch', 'retries 3', 'balance leastconn', 'http-check send meth GET uri /readyz', 'http-check expect status 200', 'bind 127.0.0.1:8080',
+      'use_backend careline_polls if long_poll', 'balance url_param client']) {
       assert.ok(config.includes(line), `config has "${line}"`);
     }
-    assert.equal(config.match(/^ {4}server node-\d 127\.0\.0\.1:400\d check$/gm)?.length, 3);
+    // The three nodes in each backend (WebSockets and REST; long-polls).
+    assert.equal(config.match(/^ {4}server node-\d 127\.0\.0\.1:400\d check$/gm)?.length, 6);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -136,6 +138,41 @@ describe('HAProxy in front of three nodes (each on its own SQLite file)', () => 
     }
     assert.ok(acked, `a connection reached its node within 12 attempts: ${firsts.join(', ')}`);
     assert.equal(acked.seq, 1);
+  });
+
+  test('one long-poll client\'s requests go to one node (by its client=), different clients to different nodes', T, async () => {
+    // A login on node-1 only (the nodes share no database): a poll with its token is answered
+    // 200 on node-1 and refused on the others, which shows which node answered.
+    const n = c.nodes[0]!;
+    const tenantId = `t${Math.random().toString(36).slice(2, 10)}`;
+    const call = async (path: string, body: unknown, headers: Record<string, string>, method = 'POST') => {
+      const res = await fetch(n.url + path, { method, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const json = (await res.json()) as any;
+      assert.equal(res.status, 200, JSON.stringify(json));
+      return json;
+    };
+    await call('/api/v2/admin/tenants', { id: tenantId, name: 'Sticky clinic' }, { 'x-admin-token': c.adminToken });
+    const { api_key } = await call(`/api/v2/admin/tenants/${tenantId}/apps`, { name: 'tests' }, { 'x-admin-token': c.adminToken });
+    await call('/api/v2/management/users/pt-1', { role: 'patient', name: 'pt-1' }, { 'x-api-key': api_key }, 'PUT');
+    const { token } = await call('/api/v2/users/login', { user_id: 'pt-1' }, { 'x-api-key': api_key });
+    const byClient = new Map<string, Set<number>>();
+    for (let k = 0; k < 12; k++) {
+      const client = `tab-${k}`;
+      const statuses = new Set<number>();
+      for (let i = 0; i < 4; i++) {
+        const path = i % 2 === 0 ? `/api/v2/poll?timeout=0&notifications=0&client=${client}` : `/api/v2/poll/send?client=${client}`;
+        const res = await fetch(c.url + path, {
+          method: i % 2 === 0 ? 'GET' : 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          ...(i % 2 === 0 ? {} : { body: JSON.stringify([{ type: 'ping', id: 'p' }]) }), signal: AbortSignal.timeout(10_000),
+        });
+        await res.arrayBuffer();
+        statuses.add(res.status);
+      }
+      byClient.set(client, statuses);
+    }
+    for (const [client, statuses] of byClient) assert.equal(statuses.size, 1, `${client}: every request on one node (${[...statuses]})`);
+    const firsts = new Set([...byClient.values()].map((s) => [...s][0]));
+    assert.deepEqual([...firsts].sort(), [200, 401], 'some clients on node-1, some on the others');
   });
 
   test('a node killed with SIGKILL is taken out by the health checks and taken back once restarted', { timeout: 90_000 }, async () => {

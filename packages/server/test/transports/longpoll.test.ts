@@ -28,7 +28,7 @@ describe('long-poll transport', () => {
   };
 
   before(async () => {
-    s = await startTestServer({ config: { ws: { heartbeatMs: 1000, syncPageSize: 10 }, longpoll: { maxResponseBytes: 16 * 1024 } } });
+    s = await startTestServer({ config: { ws: { heartbeatMs: 1000, syncPageSize: 10 }, longpoll: { maxResponseBytes: 16 * 1024, orderWaitMs: 2000 } } });
     doc = await s.user('doc', 'doctor', 'Dr. Doc');
     doc2 = await s.user('doc', 'doctor', 'Dr. Doc');
     pat = await s.user('pat', 'patient', 'Pat');
@@ -218,6 +218,51 @@ describe('long-poll transport', () => {
     } finally {
       sessions.getSessionWithUser = read;
     }
+  });
+
+  it('numbered POSTs of one client are handled in the order of their numbers, whatever order they arrive in', async () => {
+    const u = await s.user('pipeliner', 'patient');
+    const c = await s.conversation({ participants: ['pipeliner', 'doc'] });
+    const sendN = (n: number, from: number) => s.call('POST', `/api/v2/poll/send?client=pipe&n=${n}&from=${from}`, {
+      token: u.token, body: [{ type: 'send', id: `p${n}`, conversation_id: c, message: { client_id: `pipe-${n}`, type: 1, content: { text: `number ${n}` } } }],
+    });
+    // 3 and 4 arrive first: they wait for 2 (the oldest the client has no answer for).
+    const p4 = sendN(4, 2);
+    const p3 = sendN(3, 2);
+    await new Promise((r) => setTimeout(r, 300));
+    const p2 = sendN(2, 2);
+    const acks = [];
+    for (const [n, r] of [[2, await p2], [3, await p3], [4, await p4]] as const) {
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const ack = r.body.frames.find((f: Frame) => f.type === 'ack' && f.id === `p${n}`);
+      assert.ok(ack, JSON.stringify(r.body));
+      acks.push(ack.seq as number);
+    }
+    assert.deepEqual(acks, [...acks].sort((a, b) => a - b), `stored in the order of the numbers: seqs ${acks}`);
+    assert.equal(new Set(acks).size, 3);
+    // A POST whose earlier one never comes here (sent to another node, or lost) is handled after longpoll.orderWaitMs.
+    const lone = await s.call('POST', '/api/v2/poll/send?client=pipe2&n=7&from=6', {
+      token: u.token, body: [{ type: 'send', id: 'l7', conversation_id: c, message: { client_id: 'lone-7', type: 1, content: { text: 'alone' } } }],
+    });
+    assert.equal(lone.status, 200);
+    assert.equal(lone.body.frames.find((f: Frame) => f.id === 'l7')?.type, 'ack');
+  });
+
+  it('refuses a POST number that is not a place among the client\'s POSTs', async () => {
+    const frames = [{ type: 'ping', id: 'x' }];
+    for (const q of ['client=a&n=2', 'client=a&from=1', 'n=2&from=1', 'client=a&n=2&from=3', 'client=a&n=100&from=1']) {
+      const r = await s.call('POST', `/api/v2/poll/send?${q}`, { token: pat.token, body: frames });
+      assert.equal(r.status, 400, q);
+      assert.equal(r.body.code, 'longpoll.invalid_order', q);
+    }
+    for (const q of ['client=a&n=0&from=0', 'client=a&n=x&from=1', 'client=a&n=1.5&from=1']) {
+      const r = await s.call('POST', `/api/v2/poll/send?${q}`, { token: pat.token, body: frames });
+      assert.equal(r.status, 400, q);
+      assert.equal(r.body.code, 'request.invalid', q);
+    }
+    // Nothing else changed: the same client's numbered POSTs go on.
+    const ok = await s.call('POST', '/api/v2/poll/send?client=a&n=1&from=1', { token: pat.token, body: frames });
+    assert.equal(ok.body.frames[0].type, 'pong');
   });
 
   it('a client\'s own send is answered by its POST\'s ack, not by its poll too; its other clients get the message', async () => {
