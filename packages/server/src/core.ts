@@ -110,6 +110,7 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   });
   const auth = new AuthService({
     storage, bus, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.auth.tokenTtlSeconds, adminToken: config.auth.adminToken,
+    sessionCacheMs: config.auth.sessionCacheMs,
   });
   const users = new UserService(storage, presence, bus);
   const conversations = new ConversationService({ storage, bus, directory, settings });

@@ -2,8 +2,15 @@
  * Who is calling: API keys (integrators), user tokens (signed, expiring, revocable) and the
  * operator's admin token. Tokens are HS256 JWTs naming a login session (`jti`); logout revokes
  * the session, so a revoked token fails even before it expires. A token says who the user is,
- * not what they may do: the role and the disabled flag are read from the user's row at every
- * check (the `role` claim is informative only).
+ * not what they may do: the role and the disabled flag are the user's row's (the `role` claim
+ * is informative only).
+ *
+ * A check reads the login session and the user in one read, and keeps what it read for
+ * `auth.sessionCacheMs` (per session id, in this process): a client's next requests are checked
+ * without reading them again. What would change the answer reaches every node's copy through the
+ * bus as it happens — a logout (`session.revoked`), a user disabled or given another role
+ * (`user.changed`) — and drops it at once; a bus that lost its link drops every copy (events may
+ * have been missed). The expiry of the token and of its session is checked at every request.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventBus, Storage } from './ports.ts';
@@ -20,8 +27,15 @@ export interface AuthDeps {
   tokenSecret: string;
   tokenTtlSeconds: number;
   adminToken: string;
+  /** How long a login session and its user, once read, are taken without reading them again (ms; 0: read at every check). */
+  sessionCacheMs?: number;
   now?: () => number;
 }
+
+type SessionRead = { session: AuthSession; user: User | null };
+
+/** The most login sessions kept read (the oldest go first). */
+const SESSION_CACHE_MAX = 50_000;
 
 /** A verified user token with what the WebSocket endpoint needs to open a connection. */
 export interface Authenticated {
@@ -38,10 +52,40 @@ export class AuthService {
   readonly #jwt: Hs256;
   readonly #now: () => number;
 
+  /** Login sessions read lately, with their user, per session id (see the file's head). */
+  readonly #read = new Map<string, { found: SessionRead; at: number }>();
+  readonly #cacheMs: number;
+
   constructor(deps: AuthDeps) {
     this.#d = deps;
     this.#jwt = new Hs256(deps.tokenSecret);
     this.#now = deps.now ?? Date.now;
+    this.#cacheMs = deps.sessionCacheMs ?? 0;
+    if (this.#cacheMs > 0) {
+      deps.bus.subscribe((e) => {
+        if (e.kind === 'session.revoked') this.#read.delete(e.session_id);
+        else if (e.kind === 'user.changed') {
+          for (const [id, r] of this.#read) if (r.found.session.user_id === e.user_id && r.found.session.tenant_id === e.tenant_id) this.#read.delete(id);
+        }
+      });
+      deps.bus.onResume(() => this.#read.clear());
+    }
+  }
+
+  /** The login session `id` and its user: as read within `sessionCacheMs`, else read now. */
+  async #session(id: string): Promise<SessionRead | null> {
+    if (this.#cacheMs === 0) return this.#d.storage.sessions.getSessionWithUser(id);
+    const now = Date.now();
+    const kept = this.#read.get(id);
+    if (kept && now - kept.at < this.#cacheMs) return kept.found;
+    const found = await this.#d.storage.sessions.getSessionWithUser(id);
+    this.#read.delete(id);
+    // Only a session that can still be used is kept; a refusal is read again next time.
+    if (found && found.session.revoked_at === null && found.user && !found.user.disabled) {
+      if (this.#read.size >= SESSION_CACHE_MAX) this.#read.delete(this.#read.keys().next().value!);
+      this.#read.set(id, { found, at: now });
+    }
+    return found;
   }
 
   checkAdminToken(given: string | undefined): void {
@@ -117,7 +161,7 @@ export class AuthService {
     }
     const { sub, jti, tid } = claims;
     if (typeof sub !== 'string' || typeof jti !== 'string' || typeof tid !== 'string') throw fail('auth.invalid_token');
-    const found = await this.#d.storage.sessions.getSessionWithUser(jti);
+    const found = await this.#session(jti);
     const session = found?.session;
     if (!session || session.tenant_id !== tid || session.user_id !== sub) throw fail('auth.invalid_token');
     if (session.revoked_at !== null) throw fail('auth.token_revoked');
@@ -135,6 +179,7 @@ export class AuthService {
   /** Revokes the caller's session; its connections are closed (4502). */
   async logout(p: Principal & { kind: 'user' }): Promise<void> {
     await this.#d.storage.sessions.revokeSession(p.sessionId, this.#now());
+    this.#read.delete(p.sessionId);
     this.#d.bus.publish({ kind: 'session.revoked', tenant_id: p.tenantId, session_id: p.sessionId });
   }
 }

@@ -127,6 +127,20 @@ describe('user tokens', () => {
     assertError(await asToken(signJwt({ ...claims, tid: 'other-tenant' }, SECRET)), 'auth.invalid_token');
   });
 
+  test('a token checked a moment ago sees its user disabled, enabled again, or its session ended at once (auth.sessionCacheMs)', async () => {
+    const u = await s.user('flip', 'patient', 'Flip');
+    ok(await asToken(u.token), 'checked once: its session and user are kept');
+    ok(await s.call('PUT', '/api/v2/management/users/flip', { body: { role: 'patient', name: 'Flip', disabled: true } }));
+    assertError(await asToken(u.token), 'user.disabled', 'disabled: refused at the next call');
+    ok(await s.call('PUT', '/api/v2/management/users/flip', { body: { role: 'patient', name: 'Flip', disabled: false } }));
+    ok(await asToken(u.token), 'enabled again: accepted at the next call');
+    const other = await s.user('flip', 'patient', 'Flip');
+    ok(await asToken(other.token));
+    ok(await s.call('POST', '/api/v2/users/logout', { token: other.token }));
+    assertError(await asToken(other.token), 'auth.token_revoked');
+    ok(await asToken(u.token), 'the user\'s other session goes on');
+  });
+
   test('an expired token → auth.token_expired', async () => {
     const { token } = await s.user('pat');
     const claims = jwtClaims(token);
