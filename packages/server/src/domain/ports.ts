@@ -770,4 +770,6 @@ export interface SearchQuery {
  */
 export interface SearchStore {
   messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }>;
+  /** Resolves once the index (which follows the appends a little behind) holds every message committed so far. */
+  catchUp(): Promise<void>;
 }

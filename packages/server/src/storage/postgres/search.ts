@@ -56,6 +56,10 @@ export class PgSearchStore implements SearchStore {
    * only if the page is not full is the index asked, for the older ones. Each row is first
    * tested on its stored JSON text (cheap), then on its content's text fields.
    */
+  async catchUp(): Promise<void> {
+    await this.#indexer?.catchUp();
+  }
+
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
     const terms = q.terms.map(asciiLower);
     const args: unknown[] = [tenantId, terms];
@@ -97,7 +101,7 @@ export class PgSearchStore implements SearchStore {
     // 2. The older ones, through the index (brought up to every message committed so far):
     // the candidates first (MATERIALIZED, so that the planner asks the index for them rather
     // than reading every row for the cheap tests), then the filters and the exact test on them.
-    await this.#indexer?.catchUp();
+    await this.catchUp();
     const older = await this.#query<MessageRow>(
       `WITH c AS MATERIALIZED (SELECT s.tenant_id, s.conversation_id, s.seq FROM message_search s WHERE s.tenant_id = $1 AND s.grams @@ $${n + 3}::tsquery)
        SELECT ${COLS} FROM c JOIN messages m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id AND m.seq = c.seq

@@ -23,7 +23,6 @@ import { CK, type CheckpointerOptions } from './checkpoints.ts';
 interface Result {
   busy: number;
   log: number;
-  checkpointed: number;
 }
 
 const o = workerData as CheckpointerOptions;
@@ -42,12 +41,10 @@ while (Atomics.load(state, CK.STOP) === 0) {
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Result[];
     Atomics.store(state, CK.LOG, r!.log);
-    Atomics.store(state, CK.COPIED, r!.checkpointed);
     Atomics.add(state, CK.PASSES, 1);
   } catch {
     // Another checkpoint ran (the writer's), or the disk failed: the next pass tries again,
     // and the writer's own checkpoint after its commits (the fallback) is unaffected.
-    Atomics.add(state, CK.FAILED, 1);
   }
 }
 db.close();

@@ -28,12 +28,8 @@ export const CK = {
   PASSES: 2,
   /** Frames in the WAL at the end of the last pass. */
   LOG: 3,
-  /** Of them, copied into the database file. */
-  COPIED: 4,
-  /** Passes that failed (an I/O error, or another checkpoint running). */
-  FAILED: 5,
 } as const;
-export const CK_SLOTS = 6;
+export const CK_SLOTS = 4;
 
 export interface CheckpointsOptions {
   path: string;

@@ -95,7 +95,7 @@ function withWriter(opts: SqliteStorageOptions): SqliteStorage {
   db.pragma('query_only = ON');
   const local = openStores(db);
   // The search index is written by the writer thread: a search asks it to catch up first.
-  local.search.catchUp = () => writer.call<void>('search', 'catchUp', []);
+  local.search.indexCatchUp = () => writer.call<void>('search', 'catchUp', []);
   const writer = new SqliteWriter({ path: opts.path, synchronous: opts.synchronous, walAutocheckpoint: opts.walAutocheckpoint }, opts.onWriterStopped);
   const stores = Object.fromEntries(STORE_NAMES.map((name) => [name, split(name, local, writer)])) as unknown as SqliteStores;
 

@@ -46,7 +46,11 @@ export class SqliteSearchStore implements SearchStore {
    * kept behind the appends: `search-indexer.ts`). Set by `openStores` (the connection's own
    * indexer) and, with a writer thread, to a request to the writer. None: the index as it is.
    */
-  catchUp: (() => void | Promise<void>) | null = null;
+  indexCatchUp: (() => void | Promise<void>) | null = null;
+
+  async catchUp(): Promise<void> {
+    await this.indexCatchUp?.();
+  }
 
   /** `budgetMs` (default 250), `firstWindow` and `maxAlternatives` (defaults above) are changed by tests only. */
   constructor(db: Db, opts: { budgetMs?: number; firstWindow?: number; maxAlternatives?: number } = {}) {
@@ -64,7 +68,7 @@ export class SqliteSearchStore implements SearchStore {
   }
 
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
-    await this.catchUp?.();
+    await this.catchUp();
     const start = Date.now();
     const bounds = this.#bounds.get() as { lo: number | null; hi: number | null };
     let hi = q.cursor !== undefined ? decodeSearchCursor(q.cursor, 'number') : (bounds.hi ?? 0) + 1;

@@ -60,7 +60,7 @@ export function openStores(db: Db): SqliteStores {
   const searchIndexer = new SqliteSearchIndexer(db);
   const messages = new SqliteMessageStore(db, searchIndexer);
   const search = new SqliteSearchStore(db);
-  search.catchUp = () => searchIndexer.catchUp();
+  search.indexCatchUp = () => searchIndexer.catchUp();
   return {
     tenants: new SqliteTenantStore(db),
     users: new SqliteUserStore(db),
