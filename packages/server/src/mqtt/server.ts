@@ -187,7 +187,9 @@ export class MqttEndpoint {
   /** Listens on `mqtt.host`:`mqtt.port`; resolves with the port. */
   async listen(host: string, port: number): Promise<number> {
     await this.broker.listen();
-    const server = createServer((socket) => {
+    // No Nagle delay: a PUBACK or a frame written right after another small one goes out at
+    // once, not after the client's delayed ACK (up to 40 ms; the WebSocket's sockets have it off too).
+    const server = createServer({ noDelay: true }, (socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
       capPacketSize(this.broker.handle(socket), this.#o.core.config.ws.maxFrameBytes + PACKET_OVERHEAD);
