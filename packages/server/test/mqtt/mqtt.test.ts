@@ -224,6 +224,24 @@ describe('MQTT transport', () => {
     await plain.next((x) => x.type === 'message' && x.message.client_id === 'env-ws-1');
   });
 
+  it('QoS 2 publishes are answered by aedes (PUBREC) in their turn: a QoS 2 send and a QoS 1 send after it are answered in publish order, each stored once', async () => {
+    const c = await connect(pat);
+    const order: string[] = [];
+    c.client.on('packetreceive', (p) => (p.cmd === 'puback' || p.cmd === 'pubrec') && order.push(`${p.cmd}:${p.messageId}`));
+    const sentIds: number[] = [];
+    c.client.on('packetsend', (p) => p.cmd === 'publish' && p.topic === 'pat/send' && sentIds.push(p.messageId!));
+    const two = c.client.publishAsync('pat/send', JSON.stringify({ id: 'env-q2', to: 'doc', type: 'TEXT', content: { text: 'qos two' } }), { qos: 2 });
+    const one = c.client.publishAsync('pat/send', JSON.stringify({ id: 'env-q1-after', to: 'doc', type: 'TEXT', content: { text: 'qos one after' } }), { qos: 1 });
+    await Promise.all([two, one]);
+    assert.deepEqual(order, [`pubrec:${sentIds[0]}`, `puback:${sentIds[1]}`]);
+    const acks = await c.count((p) => p.type === 'ack' && (p.id === 'env-q2' || p.id === 'env-q1-after'), 2);
+    assert.deepEqual(acks.map((a) => a.id), ['env-q2', 'env-q1-after']);
+    const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0&limit=1000`, { token: doc.token });
+    const body = JSON.stringify(read.body);
+    assert.equal(body.split('"qos two"').length - 1, 1);
+    assert.equal(body.split('"qos one after"').length - 1, 1);
+  });
+
   it('catch-up after reconnect through the sync topic: each message once, in order', async () => {
     const c1 = await connect(pat, { clientId: 'pat-phone' });
     await s.sendAs('doc', p2p, 'live 1');
