@@ -128,7 +128,8 @@ export class MqttTransport implements Transport {
   #early: { f: Frame; data: string }[] | null = [];
   /** The connection's `hello`, for the frames topic (seed 003's account topic does not get it). */
   #hello: string | null = null;
-  readonly #pending = new Map<string, PendingSend>();
+  /** Sends waiting for their `ack` or `error`, by the id given to the connection (made by the first). */
+  #pending: Map<string, PendingSend> | null = null;
   /** The client's publishes not answered yet, in the order received (`onPublish`). */
   readonly #inbound: Inbound[] = [];
   /** aedes' callbacks of publishes past `MAX_UNANSWERED`: called (aedes reads on) as answers go out. */
@@ -155,7 +156,7 @@ export class MqttTransport implements Transport {
     this.#maxFrameBytes = maxFrameBytes;
   }
 
-  readonly #p2pWith = (peer: string): string => {
+  #p2pWith(peer: string): string {
     const ids = (this.#p2p ??= new Map());
     let id = ids.get(peer);
     if (id === undefined) {
@@ -164,7 +165,7 @@ export class MqttTransport implements Transport {
       ids.set(peer, id);
     }
     return id;
-  };
+  }
 
   /** Whether the client subscribed to its account or frames topic. */
   get subscribed(): boolean {
@@ -251,7 +252,7 @@ export class MqttTransport implements Transport {
     const f = parseObject(text);
     if (f && f.type === 'send' && typeof f.id === 'string') {
       const id = `mqtt-${++this.#next}`;
-      this.#pending.set(id, { clientId: f.id, kind: 'frame', inbound });
+      (this.#pending ??= new Map()).set(id, { clientId: f.id, kind: 'frame', inbound });
       this.conn.onFrame(JSON.stringify({ ...f, id }));
       return true;
     }
@@ -264,7 +265,7 @@ export class MqttTransport implements Transport {
   #onSend(payload: Buffer, inbound: Inbound): Error | null {
     let frame;
     try {
-      frame = toSend(payload, this.tenantId, this.userId, this.#p2pWith);
+      frame = toSend(payload, this.tenantId, this.userId, (peer) => this.#p2pWith(peer));
     } catch (err) {
       if (!isAppError(err)) return err as Error;
       // Not an envelope: nothing will ever accept it, so it is acked, and the error said on the account topic.
@@ -275,7 +276,7 @@ export class MqttTransport implements Transport {
       return null;
     }
     const id = `mqtt-${++this.#next}`;
-    this.#pending.set(id, { clientId: frame.message.client_id, kind: 'envelope', inbound });
+    (this.#pending ??= new Map()).set(id, { clientId: frame.message.client_id, kind: 'envelope', inbound });
     this.conn.onFrame(JSON.stringify({ ...frame, id }));
     return null;
   }
@@ -388,9 +389,9 @@ export class MqttTransport implements Transport {
     if (this.#closed) return;
     const f = JSON.parse(data) as Frame;
     if (f.id !== undefined && (f.type === 'ack' || f.type === 'error')) {
-      const p = this.#pending.get(f.id);
+      const p = this.#pending?.get(f.id);
       if (p) {
-        this.#pending.delete(f.id);
+        this.#pending!.delete(f.id);
         f.id = p.clientId;
         if (p.kind === 'envelope' && f.type === 'error' && (ErrorCodes[f.code as ErrorCode]?.status ?? 500) >= 500) {
           // Not stored, for a reason that can pass (the server is shutting down, storage is away): no PUBACK, the client sends it again.
@@ -529,7 +530,7 @@ export class MqttTransport implements Transport {
 
   /** Nothing more is answered: the publishes not answered yet get no PUBACK (the client sends them again). */
   #failPending(): void {
-    this.#pending.clear();
+    this.#pending?.clear();
     this.#inbound.length = 0;
     this.#held = [];
     this.#pubrec = null;
