@@ -4,7 +4,9 @@
  * `message` frame as seed 003's envelope, addressed to this receiver (`envelope.ts`), every
  * other frame (`ack`, `sync_done`, `error`, `read`, `typing`, `presence`…) as it is on the
  * WebSocket. An envelope published on the send topic becomes a `send` frame; its PUBACK is
- * held until the send's `ack` (after commit) or its `error` comes back through `write`.
+ * held until the send's `ack` (after commit) or its `error` comes back through `write`. A
+ * client's publishes pipeline (the next ones are read while a send waits for its commit), and
+ * their PUBACKs go out in publish order (`onPublish`).
  *
  * The frames topic (`<user id>/frames`) carries Careline's own frames both ways, exactly as
  * the WebSocket does (the SDK's MQTT transport): the client publishes client frames there
@@ -31,11 +33,11 @@
  */
 import type { Client } from 'aedes';
 import { Disconnect, ErrorCodes, type DisconnectReason, type ErrorCode } from '@careline/protocol';
+import { participantsHash } from '@careline/protocol/ids';
 import type { MemberDirectory } from '../domain/directory.ts';
 import { isAppError } from '../domain/errors.ts';
 import type { Connection } from '../realtime/connection.ts';
 import type { Transport } from '../realtime/transport.ts';
-import { participantsHash } from '@careline/protocol/ids';
 import { toEnvelope, toSend, type ConversationShape } from './envelope.ts';
 
 /** The topics of one account (seed 003: the client subscribes to its account). */
