@@ -63,9 +63,10 @@ function isGroup(target: unknown): boolean {
 /**
  * The `send` frame (without its `id`) of an envelope published by `userId` of `tenantId`.
  * Throws `mqtt.*` errors for what is not an envelope; the content itself is checked by the
- * send, as any other (`message.*`).
+ * send, as any other (`message.*`). `p2p` gives the one-to-one conversation id of `userId`
+ * and a peer (the P2P rule; a transport keeps the ids of its peers).
  */
-export function toSend(payload: Buffer, tenantId: string, userId: string): Omit<SendFrame, 'id'> {
+export function toSend(payload: Buffer, tenantId: string, userId: string, p2p: (peer: string) => string = (peer) => participantsHash([userId, peer])): Omit<SendFrame, 'id'> {
   let e: unknown;
   try {
     e = JSON.parse(payload.toString('utf8'));
@@ -89,7 +90,7 @@ export function toSend(payload: Buffer, tenantId: string, userId: string): Omit<
   } else {
     throw fail('mqtt.type_unknown', undefined, { type: e.type ?? null });
   }
-  const conversation_id = isGroup(e.target) ? e.to : participantsHash([userId, e.to]);
+  const conversation_id = isGroup(e.target) ? e.to : p2p(e.to);
   return { type: 'send', conversation_id, message: { client_id: e.id, type, content } };
 }
 

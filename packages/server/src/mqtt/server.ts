@@ -116,14 +116,15 @@ export class MqttEndpoint {
         if (!t) return done(new Error('mqtt.topic_forbidden'));
         // Nothing is kept by the broker: a retained publish is not retained.
         packet.retain = false;
-        if (packet.topic === t.topics.send) return t.onSend(packet.payload as Buffer, done);
-        if (packet.topic === t.topics.frames) return t.onFrame(packet.payload as Buffer, done);
-        if (packet.topic === t.topics.sync) {
-          t.onSync(packet.payload as Buffer);
-          return done(null);
-        }
+        // Answered in publish order, after commit for a send; aedes reads on meanwhile (see `MqttTransport.onPublish`).
+        if (packet.topic === t.topics.send || packet.topic === t.topics.frames || packet.topic === t.topics.sync) return t.onPublish(packet, done);
         o.log.warn({ code: 'mqtt.topic_forbidden', topic: packet.topic, user: t.userId }, 'MQTT publish refused: connection closed');
         done(new Error('mqtt.topic_forbidden'));
+      },
+      published: (packet, client, done) => {
+        done();
+        // A client's QoS 2 publish: aedes has written its PUBREC (in `done`), so the answers after it may go out.
+        if (client && packet.qos === 2) (client as Tagged)[kTransport]?.onPublished(packet);
       },
       // Only what a transport publishes to its own client goes out; nothing is routed between clients.
       authorizeForward: (client, packet) => {
@@ -186,7 +187,9 @@ export class MqttEndpoint {
   /** Listens on `mqtt.host`:`mqtt.port`; resolves with the port. */
   async listen(host: string, port: number): Promise<number> {
     await this.broker.listen();
-    const server = createServer((socket) => {
+    // No Nagle delay: a PUBACK or a frame written right after another small one goes out at
+    // once, not after the client's delayed ACK (up to 40 ms; the WebSocket's sockets have it off too).
+    const server = createServer({ noDelay: true }, (socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
       capPacketSize(this.broker.handle(socket), this.#o.core.config.ws.maxFrameBytes + PACKET_OVERHEAD);

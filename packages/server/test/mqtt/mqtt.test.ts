@@ -3,8 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
+import pg from 'pg';
 import { participantsHash } from '@careline/protocol/ids';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { startPostgres, type Service } from '../support/services.ts';
 import { WsClient } from '../support/ws-client.ts';
 import { MqttTestClient } from './client.ts';
 
@@ -222,6 +224,24 @@ describe('MQTT transport', () => {
     await plain.next((x) => x.type === 'message' && x.message.client_id === 'env-ws-1');
   });
 
+  it('QoS 2 publishes are answered by aedes (PUBREC) in their turn: a QoS 2 send and a QoS 1 send after it are answered in publish order, each stored once', async () => {
+    const c = await connect(pat);
+    const order: string[] = [];
+    c.client.on('packetreceive', (p) => (p.cmd === 'puback' || p.cmd === 'pubrec') && order.push(`${p.cmd}:${p.messageId}`));
+    const sentIds: number[] = [];
+    c.client.on('packetsend', (p) => p.cmd === 'publish' && p.topic === 'pat/send' && sentIds.push(p.messageId!));
+    const two = c.client.publishAsync('pat/send', JSON.stringify({ id: 'env-q2', to: 'doc', type: 'TEXT', content: { text: 'qos two' } }), { qos: 2 });
+    const one = c.client.publishAsync('pat/send', JSON.stringify({ id: 'env-q1-after', to: 'doc', type: 'TEXT', content: { text: 'qos one after' } }), { qos: 1 });
+    await Promise.all([two, one]);
+    assert.deepEqual(order, [`pubrec:${sentIds[0]}`, `puback:${sentIds[1]}`]);
+    const acks = await c.count((p) => p.type === 'ack' && (p.id === 'env-q2' || p.id === 'env-q1-after'), 2);
+    assert.deepEqual(acks.map((a) => a.id), ['env-q2', 'env-q1-after']);
+    const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0&limit=1000`, { token: doc.token });
+    const body = JSON.stringify(read.body);
+    assert.equal(body.split('"qos two"').length - 1, 1);
+    assert.equal(body.split('"qos one after"').length - 1, 1);
+  });
+
   it('catch-up after reconnect through the sync topic: each message once, in order', async () => {
     const c1 = await connect(pat, { clientId: 'pat-phone' });
     await s.sendAs('doc', p2p, 'live 1');
@@ -310,5 +330,76 @@ describe('MQTT PUBACK and the commit', () => {
     const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0`, { token: doc.token });
     assert.equal(JSON.stringify(read.body).split('"held"').length - 1, 1);
     await again.end();
+  });
+});
+
+describe('MQTT publishes of one client pipeline into the commit', () => {
+  let postgres: Service;
+  let s: TestServer;
+
+  // PostgreSQL: a table lock from another connection makes the commits wait (as long as it is held) instead of failing.
+  before(async () => {
+    postgres = await startPostgres();
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 }, storage: { driver: 'postgres', postgresUrl: postgres.url } } });
+  }, { timeout: 60_000 });
+  after(async () => {
+    await s?.stop();
+    await postgres?.stop();
+  });
+
+  /** The sends the server's connections have taken in so far (the frames counter of /metrics). */
+  const sendsTaken = async (): Promise<number> => {
+    const r = await fetch(`${s.url}/metrics`);
+    const m = /careline_ws_frames_in_total\{type="send"\} (\d+)/.exec(await r.text());
+    return m ? Number(m[1]) : 0;
+  };
+
+  it('a client\'s next publishes reach the connection while the first waits for its commit; PUBACKs after commit, in publish order; stored in publish order, each once', async () => {
+    const pat = await s.user('pat');
+    const doc = await s.user('doc', 'doctor');
+    const p2p = await s.conversation({ participants: ['doc', 'pat'] });
+    const c = await MqttTestClient.connect(s.server.mqttPort!, 'pat', pat.token);
+    const sent: number[] = [];
+    const acked: number[] = [];
+    c.client.on('packetsend', (p) => p.cmd === 'publish' && p.topic === 'pat/send' && sent.push(p.messageId!));
+    c.client.on('packetreceive', (p) => p.cmd === 'puback' && acked.push(p.messageId!));
+    const N = 8;
+    const before = await sendsTaken();
+    const lock = new pg.Client({ connectionString: postgres.url });
+    await lock.connect();
+    const pubacks: Promise<unknown>[] = [];
+    try {
+      // Nothing can commit: the messages table is locked against writes until the lock's transaction ends.
+      await lock.query('BEGIN');
+      await lock.query('LOCK TABLE messages IN SHARE ROW EXCLUSIVE MODE');
+      // Two publishes in one TCP segment at a time (the stream corked until both are written): the
+      // server reads them together, and reads the next pair while these wait for their commit.
+      const stream = c.client.stream;
+      for (let i = 0; i < N; i += 2) {
+        stream.cork();
+        for (const k of [i, i + 1]) pubacks.push(c.send('pat', { id: `pipe-${k}`, to: 'doc', type: 'TEXT', content: { text: `pipelined ${k}` } }));
+        while (sent.length < i + 2) await new Promise((r) => setImmediate(r));
+        stream.uncork();
+        // Each publish is taken in by the connection although none before it has committed.
+        const deadline = Date.now() + 5000;
+        while ((await sendsTaken()) < before + i + 2) {
+          if (Date.now() > deadline) throw new Error(`publishes ${i}, ${i + 1} were not taken in while the ones before them wait for their commit`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+      assert.deepEqual(acked, [], 'no PUBACK before the commit');
+    } finally {
+      await lock.query('ROLLBACK');
+      await lock.end();
+    }
+    await Promise.all(pubacks);
+    assert.equal(sent.length, N);
+    assert.deepEqual(acked, sent, 'PUBACKs in the order the PUBLISH packets were sent');
+    const acks = await c.count((p) => p.type === 'ack' && String(p.id).startsWith('pipe-'), N);
+    assert.deepEqual(acks.map((a) => a.id), Array.from({ length: N }, (_, i) => `pipe-${i}`));
+    const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0&limit=100`, { token: doc.token });
+    const texts = (read.body.messages as { content: { text: string } }[]).map((m) => m.content.text);
+    assert.deepEqual(texts, Array.from({ length: N }, (_, i) => `pipelined ${i}`), 'stored once each, in publish order');
+    await c.end();
   });
 });
