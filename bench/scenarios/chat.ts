@@ -115,8 +115,9 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
       const rssTimer = setInterval(() => rssSamples.push(target!.proc.rssBytes()), 1000);
       const startAt = wallMs() + 100;
       const rs = await Promise.all(gens.map((gen) => gen.call('chat.step', {
-        // (Long-polling and MQTT queue more in their clients under overload: a longer wait for the last acks.)
-        step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: transport === 'ws' ? 5000 : 15_000, startAt,
+        // (Long-polling and MQTT queue more in their clients under overload, and a cluster's acks
+        // wait for row locks across nodes at its maximum: a longer wait for the last acks.)
+        step: steps.length, mode, rate: rate / gens.length, window: 4, durationMs: ms, drainMs: transport === 'ws' && ctx.o.backend !== 'cluster' ? 5000 : 15_000, startAt,
       }, ms + 60_000)));
       const m = meter.stop();
       clearInterval(rssTimer);
