@@ -468,3 +468,6 @@ export interface DeskEventFrame {
   type: 'desk';
   event: Record<string, unknown>;
 }
+
+/** The most POSTs of one long-poll client in flight at once (their numbers `n` span at most this many from `from`). */
+export const MAX_POSTS_IN_FLIGHT = 64;

@@ -10,6 +10,7 @@
  * (`client=`, random): the server then answers a message this socket sends by the POST's `ack`
  * alone, not by waking its poll too.
  */
+import { MAX_POSTS_IN_FLIGHT } from '@careline/protocol';
 import type { SocketCloseEvent, SocketMessageEvent, WebSocketFactory, WebSocketLike } from './socket.ts';
 
 /** The cursor of the long-poll transport: per conversation the last seq, the last `sync_done` time, the newest notification. */
@@ -135,7 +136,7 @@ export class LongPollSocket implements WebSocketLike {
     this.#token = o.token;
     this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
     this.#pollTimeoutMs = o.pollTimeoutMs;
-    this.#postsInFlight = Math.max(1, Math.min(64, Math.floor(o.postsInFlight ?? 1)));
+    this.#postsInFlight = Math.max(1, Math.min(MAX_POSTS_IN_FLIGHT, Math.floor(o.postsInFlight ?? 1)));
     setTimeout(() => void this.#start(), 0);
   }
 

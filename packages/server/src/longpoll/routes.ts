@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import type { Message } from '@careline/protocol';
+import { MAX_POSTS_IN_FLIGHT, type Message } from '@careline/protocol';
 import type { Api } from '../http/api.ts';
 import type { Core } from '../core.ts';
 import type { Authenticated } from '../domain/auth.ts';
@@ -53,9 +53,6 @@ function cursorOf(q: PollQuery, lastEventId?: string): Cursor {
   }
   return checkCursor({ c, ...(q.since !== undefined ? { s: q.since } : {}), ...(q.notifications_after !== undefined ? { n: q.notifications_after } : {}) });
 }
-
-/** The most POSTs of one client in flight at once that the order of POSTs follows. */
-const MAX_POSTS_IN_FLIGHT = 64;
 
 /** A POST's place among its client's (`n`, `from`), checked; none when it is not numbered. */
 function postOrder(q: { client?: string; n?: number; from?: number }): { n: number; from: number } | undefined {
