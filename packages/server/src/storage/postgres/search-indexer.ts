@@ -88,8 +88,13 @@ export class PgSearchIndexer {
     this.#running = (async () => {
       let client: PoolClient | undefined;
       let locked = false;
+      // A checked-out client has no listener of the pool's: the database going away (an
+      // administrator shutdown, a restart) would otherwise be an unhandled 'error' that ends the node.
+      let lost: Error | undefined;
+      const onError = (err: Error) => (lost = err);
       try {
         client = await this.#db.pool.connect();
+        client.on('error', onError);
         locked = (await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [INDEXER_LOCK])).rows[0]?.got === true;
         if (!locked) return;
         // Bounded: at most 20 steps a tick, then the timer comes back.
@@ -99,8 +104,10 @@ export class PgSearchIndexer {
         // pending and the next tick tries again.
       } finally {
         if (client) {
-          if (locked) await client.query('SELECT pg_advisory_unlock($1)', [INDEXER_LOCK]).then(() => client!.release(), (err: Error) => client!.release(err));
-          else client.release();
+          if (locked && !lost) await client.query('SELECT pg_advisory_unlock($1)', [INDEXER_LOCK]).catch((err: Error) => (lost = err));
+          client.off('error', onError);
+          // A client that failed is destroyed, not pooled (its session, and the lock with it, ends).
+          client.release(lost);
         }
         this.#running = null;
       }
