@@ -86,29 +86,22 @@ export class PgSearchIndexer {
   #background(): Promise<void> {
     if (this.#running !== null) return this.#running;
     this.#running = (async () => {
-      let client: PoolClient | undefined;
-      let locked = false;
-      // A checked-out client has no listener of the pool's: the database going away (an
-      // administrator shutdown, a restart) would otherwise be an unhandled 'error' that ends the node.
-      let lost: Error | undefined;
-      const onError = (err: Error) => (lost = err);
       try {
-        client = await this.#db.pool.connect();
-        client.on('error', onError);
-        locked = (await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [INDEXER_LOCK])).rows[0]?.got === true;
-        if (!locked) return;
-        // Bounded: at most 20 steps a tick, then the timer comes back.
-        for (let i = 0; i < 20 && !this.#stopped; i++) if ((await this.step(PG_INDEX_STEP, true, client)) < PG_INDEX_STEP) break;
+        // A session of its own (`PgDb.session`: a broken connection is closed, never the process).
+        await this.#db.session(async (client) => {
+          const got = (await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1) AS got', [INDEXER_LOCK])).rows[0]?.got === true;
+          if (!got) return;
+          try {
+            // Bounded: at most 20 steps a tick, then the timer comes back.
+            for (let i = 0; i < 20 && !this.#stopped; i++) if ((await this.step(PG_INDEX_STEP, true, client)) < PG_INDEX_STEP) break;
+          } finally {
+            await client.query('SELECT pg_advisory_unlock($1)', [INDEXER_LOCK]);
+          }
+        });
       } catch {
         // The database is away (the pool reports it) or the step failed: the rows stay
         // pending and the next tick tries again.
       } finally {
-        if (client) {
-          if (locked && !lost) await client.query('SELECT pg_advisory_unlock($1)', [INDEXER_LOCK]).catch((err: Error) => (lost = err));
-          client.off('error', onError);
-          // A client that failed is destroyed, not pooled (its session, and the lock with it, ends).
-          client.release(lost);
-        }
         this.#running = null;
       }
     })();
