@@ -4,7 +4,7 @@
  * call it (`config.auth`).
  */
 import type { Redis } from 'ioredis';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifySchemaCompiler, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest, type FastifySchemaCompiler, type FastifyInstance } from 'fastify';
 import type { TSchema } from 'typebox';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
@@ -13,7 +13,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import type { Api } from './api.ts';
 import type { Core } from '../core.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { resolvePrincipal } from './auth.ts';
+import { resolvePrincipal, type AuthMode } from './auth.ts';
 import { installErrorHandling, toAppError } from './errors.ts';
 import { describeRoute, nameOperations } from './openapi.ts';
 import { RateLimits } from './rate-limit.ts';
@@ -167,10 +167,9 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
   app.decorateRequest('principal', undefined as never);
   // Authenticate before the body is read: an unauthenticated request costs no parsing.
   // An address that guessed wrong too often is refused before its credentials are checked.
-  app.addHook('onRequest', async (req) => {
-    const mode = req.routeOptions.config.auth ?? 'none';
-    const ip = limits.ip(req);
-    if (mode === 'none') return limits.publicRequest(ip);
+  // The global hooks take callbacks, not promises: each runs on every request, and an async
+  // hook costs a promise and its resolution even when it has nothing to wait for.
+  const authenticateRequest = async (req: FastifyRequest, mode: AuthMode, ip: string): Promise<void> => {
     await limits.mayAuthenticate(ip);
     let p;
     try {
@@ -183,30 +182,37 @@ export async function buildHttp({ core, metrics, logger, state, redis }: HttpOpt
       req.principal = p;
       await limits.principal(p);
     }
+  };
+  app.addHook('onRequest', (req, _reply, done) => {
+    const config = req.routeOptions.config;
+    const mode = config.auth ?? 'none';
+    if (mode === 'none' && config.authenticatesItself) return done();
+    const ip = limits.ip(req);
+    (mode === 'none' ? limits.publicRequest(ip) : authenticateRequest(req, mode, ip)).then(() => done(), done);
   });
-  app.addHook('preHandler', async (req) => {
+  app.addHook('preHandler', (req, _reply, done) => {
     const userId = (req.body as { user_id?: unknown } | undefined)?.user_id;
-    if (req.routeOptions.config.login && typeof userId === 'string') await limits.login(req.principal.tenantId, userId);
+    if (!req.routeOptions.config.login || typeof userId !== 'string') return done();
+    limits.login(req.principal.tenantId, userId).then(() => done(), done);
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     metrics.httpRequests.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+    done();
   });
   // API answers carry patient content: never stored by a cache, never sniffed as another type.
-  // Files that may be cached (web assets, the SDK bundle, the docs viewer's) set their own Cache-Control.
-  app.addHook('onSend', async (_req, reply, payload) => {
+  // Files that may be cached (web assets, the SDK bundle, the docs viewer's) set their own
+  // Cache-Control. An error answer counts its code.
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     reply.header('x-content-type-options', 'nosniff');
-    return payload;
-  });
-  app.addHook('onSend', async (_req, reply, payload) => {
     if (reply.statusCode >= 400 && typeof payload === 'string' && payload.startsWith('{"code":')) {
       const code = /^\{"code":"([^"]+)"/.exec(payload)?.[1];
       if (code) metrics.errors.inc({ code });
     }
-    return payload;
+    done(null, payload);
   });
 
   userRoutes(app, core);

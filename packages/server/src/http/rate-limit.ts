@@ -33,6 +33,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route logs a user in (`body.user_id`): counted against `rateLimit.loginsPerUser`. */
     login?: boolean;
+    /**
+     * The route has `auth: 'none'` but authenticates its caller with a user token itself (the
+     * long-poll and SSE routes): counted there per user and against failed authentications,
+     * not against `rateLimit.publicPerIp` — a hospital's staff behind one address poll often.
+     */
+    authenticatesItself?: boolean;
   }
 }
 

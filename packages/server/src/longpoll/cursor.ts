@@ -77,12 +77,17 @@ export function encodePollCursor(c: Cursor): string {
 
 type Moving = {
   type: string;
-  message?: { conversation_id: string; seq: number };
+  message?: { conversation_id: string; seq: number; sender_id: string; client_id?: string | null };
   notification?: { id: string };
   server_time?: number;
   conversations?: { id: string; last_seq: number }[];
   notifications?: { last_id: string | null };
 };
+
+/** What `place` read of a frame, for its caller (a message frame's message), so that the frame is parsed once. */
+export interface Placed {
+  message?: { conversation_id: string; seq: number; sender_id: string; client_id?: string | null };
+}
 
 /**
  * How a cursor-keeping transport treats one server frame (JSON text), and the cursor moved past
@@ -92,12 +97,13 @@ type Moving = {
  * message after one the cursor lacks (an older one is still on its way, from another node) —
  * the cursor does not move; `frame`: a frame that does not move it.
  */
-export function place(cur: Cursor, data: string): 'frame' | 'moved' | 'duplicate' | 'gap' {
+export function place(cur: Cursor, data: string, seen?: Placed): 'frame' | 'moved' | 'duplicate' | 'gap' {
   const t = /^\{"type":"([a-z_]+)"/.exec(data)?.[1];
   if (t !== 'message' && t !== 'notification' && t !== 'sync_done') return 'frame';
   const f = JSON.parse(data) as Moving;
   if (t === 'message') {
     const m = f.message!;
+    if (seen) seen.message = m;
     const have = cur.c[m.conversation_id];
     if (have !== undefined && m.seq <= have) return 'duplicate';
     if (have !== undefined && m.seq > have + 1) return 'gap';

@@ -38,7 +38,7 @@ import type { Authenticated } from '../domain/auth.ts';
 import { fail } from '../domain/errors.ts';
 import type { Connection } from '../realtime/connection.ts';
 import type { Realtime } from '../realtime/realtime.ts';
-import { encodePollCursor, place, type Cursor } from './cursor.ts';
+import { encodePollCursor, place, type Cursor, type Placed } from './cursor.ts';
 import { PostOrder } from './order.ts';
 import { CollectTransport, PresenceTransport, SseTransport, isEphemeral } from './transport.ts';
 
@@ -216,7 +216,8 @@ export class LongPoll {
       const t = new CollectTransport(cfg.longpoll.maxResponseBytes, (data) => {
         if (isHello(data) && !first) return;
         if (isEphemeral(data)) return;
-        const p = place(cur, data);
+        const seen: Placed = {};
+        const p = place(cur, data, seen);
         if (p === 'duplicate') return;
         // An older message of this conversation is still on its way: answer without this one;
         // the next poll reads both from storage, in order.
@@ -225,7 +226,7 @@ export class LongPoll {
           return t.finish();
         }
         // The client's own message, in a POST of this session not answered yet: its ack says it (the cursor moved past it).
-        if (p === 'moved' && opts.client !== undefined && session.sending.size > 0 && sentBy(data, auth.principal.userId, opts.client, session.sending)) return;
+        if (p === 'moved' && opts.client !== undefined && session.sending.size > 0 && sentBy(seen.message, auth.principal.userId, opts.client, session.sending)) return;
         frames.push(data);
         if (data.startsWith('{"type":"sync_done"')) {
           synced = true;
@@ -286,7 +287,7 @@ export class LongPoll {
    * for an answer to every frame with an id, at most `longpoll.timeoutMs`: a send whose ack did
    * not come is sent again with the same `client_id` (stored once).
    */
-  async send(auth: Authenticated, frames: unknown[], client?: string, order?: { n: number; from: number }): Promise<PollAnswer> {
+  async send(auth: Authenticated, frames: unknown[], client?: string, order?: { n: number; from: number }, bodyBytes?: number): Promise<PollAnswer> {
     const cfg = this.#core.config;
     if (frames.length > cfg.longpoll.maxFrames) throw fail('longpoll.too_many_frames', undefined, { max: cfg.longpoll.maxFrames });
     // A numbered POST hands its frames after the client's earlier POSTs (order.ts).
@@ -299,23 +300,23 @@ export class LongPoll {
       this.#order.handed(chain, order!.n);
     };
     try {
-      return await this.#send(auth, frames, client, hand);
+      return await this.#send(auth, frames, client, hand, bodyBytes);
     } finally {
       hand();
     }
   }
 
-  async #send(auth: Authenticated, frames: unknown[], client: string | undefined, handed: () => void): Promise<PollAnswer> {
+  async #send(auth: Authenticated, frames: unknown[], client: string | undefined, handed: () => void, bodyBytes: number | undefined): Promise<PollAnswer> {
     const cfg = this.#core.config;
+    // A body no larger than one frame may be cannot hold a frame over the bound: the frames are
+    // handed as parsed, not written out again to be measured.
+    const measure = bodyBytes === undefined || bodyBytes > cfg.ws.maxFrameBytes;
     const session = this.#sessionIfAny(auth);
     /** The client ids of this POST's sends, in the session's `sending` while it runs. */
     const sending: string[] = [];
     try {
       const waiting = new Set<string>();
-      const texts: string[] = [];
       for (const f of frames) {
-        const text = JSON.stringify(f);
-        texts.push(text);
         const id = (f as { id?: unknown } | null)?.id;
         if (typeof id === 'string') waiting.add(id);
         const send = f as { type?: unknown; message?: { client_id?: unknown } } | null;
@@ -331,8 +332,9 @@ export class LongPoll {
       const ended = new Promise<void>((r) => (done = r));
       const asked = new Set(waiting);
       const t = new CollectTransport(Number.MAX_SAFE_INTEGER, (data) => {
+        // The connection's live frames (the user's messages and notifications) are not answers.
+        if (data.startsWith('{"type":"message"') || data.startsWith('{"type":"notification"') || isHello(data)) return;
         const f = JSON.parse(data) as { type: string; id?: unknown };
-        if (f.type === 'hello' || f.type === 'message' || f.type === 'notification') return;
         // Without an id: errors, and the pong of a ping (the client's sign that the link is alive).
         if (typeof f.id === 'string' ? !asked.has(f.id) : f.type !== 'error' && f.type !== 'pong') return;
         answers.push(data);
@@ -341,15 +343,15 @@ export class LongPoll {
       }, () => done());
       const conn = this.#open(t, auth, false);
       const timer = setTimeout(() => t.finish(), cfg.longpoll.timeoutMs);
-      texts.forEach((text, i) => {
-        if (Buffer.byteLength(text) > cfg.ws.maxFrameBytes) {
-          const id = (frames[i] as { id?: unknown } | null)?.id;
+      frames.forEach((frame, i) => {
+        if (measure && Buffer.byteLength(JSON.stringify(frame) ?? '') > cfg.ws.maxFrameBytes) {
+          const id = (frame as { id?: unknown } | null)?.id;
           waiting.delete(id as string);
           const e = ErrorCodes['longpoll.frame_too_large'];
           answers.push(JSON.stringify({ type: 'error', ...(typeof id === 'string' ? { id } : {}), code: 'longpoll.frame_too_large', message: e.message, details: { max: cfg.ws.maxFrameBytes } }));
           return;
         }
-        conn.onFrame(text);
+        conn.onFrameValue(frame);
         // Presence watches live as long as the connection that made them: this POST's ends with
         // it, so the poll session (which outlives it) watches too, and its changes reach the polls.
         const f = frames[i] as { type?: unknown; subscribe?: unknown; unsubscribe?: unknown } | null;
@@ -411,11 +413,9 @@ export class LongPoll {
   }
 }
 
-/** Whether a `message` frame is `userId`'s own, sent by `client` in a POST still open (`sending`). */
-function sentBy(data: string, userId: string, client: string, sending: ReadonlyMap<string, number>): boolean {
-  if (!data.startsWith('{"type":"message"')) return false;
-  const m = (JSON.parse(data) as { message: { sender_id: string; client_id?: string | null } }).message;
-  return m.sender_id === userId && typeof m.client_id === 'string' && sending.has(`${client}\u0000${m.client_id}`);
+/** Whether a message (as `place` read it from its frame) is `userId`'s own, sent by `client` in a POST still open (`sending`). */
+function sentBy(m: Placed['message'], userId: string, client: string, sending: ReadonlyMap<string, number>): boolean {
+  return m !== undefined && m.sender_id === userId && typeof m.client_id === 'string' && sending.has(`${client}\u0000${m.client_id}`);
 }
 
 /** The JSON body of a poll or POST answer: `{frames, cursor, close?}`, built from the frames' text. */

@@ -87,15 +87,17 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
     }
   }
 
-  /** An AbortSignal that fires when the client goes away before its answer. */
+  /** An AbortSignal that fires when the client goes away before its answer (not when the answer is out: an abort is not free). */
   function gone(reply: FastifyReply): AbortSignal {
     const ac = new AbortController();
-    reply.raw.once('close', () => ac.abort());
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    });
     return ac.signal;
   }
 
   app.get('/api/v2/poll', {
-    config: { auth: 'none' },
+    config: { auth: 'none', authenticatesItself: true },
     schema: {
       tags: ['realtime'], summary: 'Long-poll: the WebSocket frames after a cursor, at once or on the first live event (docs/transports.md)',
       querystring: PollQuery, response: { ...errors(400, 401, 403, 429) },
@@ -111,7 +113,7 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
   });
 
   app.post('/api/v2/poll/send', {
-    config: { auth: 'none' },
+    config: { auth: 'none', authenticatesItself: true },
     bodyLimit: Math.max(core.config.http.bodyLimitBytes, core.config.longpoll.maxFrames * core.config.ws.maxFrameBytes),
     schema: {
       tags: ['realtime'], summary: 'Long-poll and SSE: send WebSocket frames; the answer carries their answers (ack after commit)',
@@ -130,12 +132,13 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
     const q = req.query as { token?: string; client?: string; n?: number; from?: number };
     const order = postOrder(q);
     const auth = await authenticate(req, q);
-    const a = await lp.send(auth, req.body as unknown[], q.client, order);
+    const length = Number(req.headers['content-length']);
+    const a = await lp.send(auth, req.body as unknown[], q.client, order, Number.isFinite(length) ? length : undefined);
     return reply.type('application/json; charset=utf-8').send(answerBody(a) as never);
   });
 
   app.get('/api/v2/poll/events', {
-    config: { auth: 'none' },
+    config: { auth: 'none', authenticatesItself: true },
     schema: {
       tags: ['realtime'], summary: 'Server-Sent Events: the WebSocket frames as text/event-stream, id = cursor, resumed with Last-Event-ID',
       querystring: PollQuery, response: { ...errors(400, 401, 403, 429) },
@@ -151,7 +154,7 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
 
   // Seed 002's long-poll shapes.
   app.get('/pull', {
-    config: { auth: 'none' },
+    config: { auth: 'none', authenticatesItself: true },
     schema: {
       tags: ['realtime'], summary: 'Seed 002 long-poll: {code, msg, data:[messages]}, and the cursor for the next pull',
       querystring: Type.Object({
@@ -208,7 +211,7 @@ export function longPollRoutes(app: Api, core: Core, lp: LongPoll, desk?: DeskSe
   });
 
   app.get('/api/ping', {
-    config: { auth: 'none' },
+    config: { auth: 'none', authenticatesItself: true },
     schema: {
       tags: ['realtime'], summary: 'Seed 002 heartbeat: keeps the user online between polls; interval in seconds',
       querystring: Type.Object({

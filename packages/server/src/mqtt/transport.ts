@@ -255,10 +255,11 @@ export class MqttTransport implements Transport {
     if (f && f.type === 'send' && typeof f.id === 'string') {
       const id = `mqtt-${++this.#next}`;
       (this.#pending ??= new Map()).set(id, { clientId: f.id, kind: 'frame', inbound });
-      this.conn.onFrame(JSON.stringify({ ...f, id }));
+      this.conn.onFrameValue({ ...f, id });
       return true;
     }
-    this.conn.onFrame(text);
+    if (f) this.conn.onFrameValue(f);
+    else this.conn.onFrame(text);
     this.#answer(inbound);
     return true;
   }
@@ -279,7 +280,7 @@ export class MqttTransport implements Transport {
     }
     const id = `mqtt-${++this.#next}`;
     (this.#pending ??= new Map()).set(id, { clientId: frame.message.client_id, kind: 'envelope', inbound });
-    this.conn.onFrame(JSON.stringify({ ...frame, id }));
+    this.conn.onFrameValue({ ...frame, id });
     return null;
   }
 
@@ -292,7 +293,7 @@ export class MqttTransport implements Transport {
       this.conn.onFrame('not json');
       return;
     }
-    this.conn.onFrame(JSON.stringify(typeof body === 'object' && body !== null && !Array.isArray(body) ? { type: 'sync', ...body } : body));
+    this.conn.onFrameValue(typeof body === 'object' && body !== null && !Array.isArray(body) ? { type: 'sync', ...body } : body);
   }
 
   /** A publish is answered (or, with `unacked`, will never be): what can go out now goes out. */

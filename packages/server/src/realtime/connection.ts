@@ -365,6 +365,11 @@ export class Connection {
     } catch {
       return this.#fail(undefined, 'frame.invalid_json');
     }
+    this.onFrameValue(frame);
+  }
+
+  /** A frame already parsed from JSON (an HTTP body of frames is parsed once, whole). Never throws. */
+  onFrameValue(frame: unknown): void {
     const f = frame as { type?: unknown; id?: unknown };
     const id = typeof f?.id === 'string' ? f.id : undefined;
     if (typeof frame !== 'object' || frame === null || Array.isArray(frame) || typeof f.type !== 'string') {

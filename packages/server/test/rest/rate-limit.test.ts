@@ -157,6 +157,25 @@ describe('normal use', () => {
     assertLimited(await call('GET', '/healthz', from(ip)), 'call 6');
     ok(await call('GET', '/healthz', from(newIp())), 'another address');
   });
+
+  test('long-polls are counted per user, not against the public limit of their address (staff behind one address)', async () => {
+    const ip = newIp();
+    const staff = await Promise.all(['lp-a', 'lp-b', 'lp-c'].map((id) => s.user(id, 'doctor')));
+    // 3 users × 3 requests = 9 from one address, over its public limit of 5.
+    for (const u of staff) {
+      const auth = from(ip, { authorization: `Bearer ${u.token}` });
+      ok(await call('GET', '/api/v2/poll?hello=1&timeout=0', auth), `${u.id}: first poll`);
+      ok(await call('POST', '/api/v2/poll/send', auth, [{ type: 'ping', id: 'p' }]), `${u.id}: POST`);
+      ok(await call('GET', '/api/ping', auth), `${u.id}: seed 002 ping`);
+    }
+    // None of them counted there…
+    for (let i = 0; i < 5; i++) ok(await call('GET', '/healthz', from(ip)), `public call ${i}`);
+    assertLimited(await call('GET', '/healthz', from(ip)), 'public call 6');
+    // …and each user's own limit (4) still holds for their polls.
+    const auth = from(ip, { authorization: `Bearer ${staff[0]!.token}` });
+    ok(await call('GET', '/api/v2/poll?timeout=0', auth), 'fourth request of the user');
+    assertLimited(await call('GET', '/api/v2/poll?timeout=0', auth), 'fifth request of the user');
+  });
 });
 
 describe('the default limits', () => {
