@@ -81,6 +81,11 @@ export class MessageService {
    * a message is considered once, by the node that committed it.
    */
   onCreated: ((tenantId: string, message: Message, recipients: readonly string[]) => void) | null = null;
+  /**
+   * Whether the after-commit work (push, webhooks, missed calls: `webhooks/after-commit.ts`)
+   * wants a message of this type: if not, its append writes no outbox job. Unset: every one.
+   */
+  outboxWanted: ((tenantId: string, type: number) => boolean) | null = null;
 
   constructor(deps: MessageDeps) {
     this.#d = deps;
@@ -154,6 +159,7 @@ export class MessageService {
     // A file claimed for a message that is not stored (refused, or a resend answered by the
     // first copy) goes back to being an upload.
     const release = () => (ctx.file?.claimed ? this.#d.files?.release(msg.tenant_id, ctx.file.id, msg.id).catch(() => {}) : undefined);
+    if (this.outboxWanted && !this.outboxWanted(msg.tenant_id, msg.type)) msg = { ...msg, outbox: false };
     let r;
     try {
       r = await this.committer.write(msg, ctx);

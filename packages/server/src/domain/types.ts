@@ -161,6 +161,13 @@ export interface NewMessage {
    * no reply yet, this message is its first reply (recorded in the same transaction).
    */
   care_team?: boolean;
+  /**
+   * `false`: no after-commit consumer wants this message (`AfterCommit.wants`: not a call
+   * record, and this server pushes nothing and the tenant has no webhook): its append writes
+   * no outbox job for it — unless another message of its conversation in the same batch is
+   * wanted, which names the whole range. Absent: wanted.
+   */
+  outbox?: false;
 }
 
 

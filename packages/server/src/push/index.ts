@@ -151,11 +151,13 @@ export function startPush(core: Core, metrics: Metrics, log: Logger, afterCommit
     runner.start();
   }
   // Missed calls become notifications whether or not this server pushes.
-  afterCommit.add({ name: 'missed-calls', messages: (tenantId, messages) => missedCalls(core, tenantId, messages) });
+  afterCommit.add({ name: 'missed-calls', messages: (tenantId, messages) => missedCalls(core, tenantId, messages), wants: (_t, type) => type === MessageTypes.CALL });
   if (channels > 0) {
     const ringSeconds = Math.ceil(core.config.calls.ringTimeoutMs / 1000);
     afterCommit.add({
       name: 'push',
+      // A call's record is not pushed (below).
+      wants: (_t, type) => type !== MessageTypes.CALL,
       messages: async (tenantId, messages, recipients) => {
         // A call's record is not pushed: its invite rang (VoIP), and a missed call is a notification.
         const jobs = (await Promise.all(messages.filter((m) => m.type !== MessageTypes.CALL).map((m) => planner.planMessage(tenantId, m, recipients)))).flat();

@@ -23,6 +23,13 @@ export interface AfterCommitConsumer {
   name: string;
   /** New messages of one conversation (ascending seq) and its participants when the job runs. */
   messages?(tenantId: string, messages: readonly Message[], recipients: readonly string[]): Promise<void>;
+  /**
+   * Whether `messages` could do anything with a message of this type in this tenant, known
+   * without reading anything (this node's configuration, a fresh cache). False for every
+   * consumer: the append writes no outbox job for the message (`NewMessage.outbox`). Absent:
+   * every message is wanted.
+   */
+  wants?(tenantId: string, type: number): boolean;
   /** A notification stored; `recipients` null for a tenant-wide broadcast. */
   notification?(tenantId: string, notification: Notification, recipients: readonly string[] | null): Promise<void>;
   /**
@@ -64,6 +71,16 @@ export class AfterCommit {
   add(consumer: AfterCommitConsumer): void {
     if (this.#runner) throw new Error('AfterCommit: add consumers before start()');
     this.#consumers.push(consumer);
+  }
+
+  /**
+   * Whether a consumer wants a message of this type of the tenant after its commit. The nodes
+   * of a cluster share their configuration, so they agree (a webhook subscribed on another
+   * node is heard within `webhooks.cacheMs`, as it is when the job runs).
+   */
+  wants(tenantId: string, type: number): boolean {
+    for (const c of this.#consumers) if (c.messages && (c.wants?.(tenantId, type) ?? true)) return true;
+    return false;
   }
 
   /** A domain event this node published (after its commit): to every consumer's `event`. */
@@ -180,8 +197,10 @@ export function createAfterCommit(core: Core, log: Logger): AfterCommit {
   // A message or a notification was committed (here, or on another node): its outbox job is
   // there to run — look at once instead of at the next poll. Several pokes in a row make one claim.
   const unsubscribe = core.bus.subscribe((e) => {
-    if (e.kind === 'message.created' || e.kind === 'notification.created') hook.poke();
+    if ((e.kind === 'message.created' && hook.wants(e.tenant_id, e.message.type)) || e.kind === 'notification.created') hook.poke();
   });
+  // A message no consumer wants is appended without an outbox job (and wakes no runner).
+  core.messages.outboxWanted = (tenantId, type) => hook.wants(tenantId, type);
   // This node's own events, as the domain publishes them (after commit): the bus also carries
   // the other nodes' events, so `publish` is tapped rather than subscribed to.
   const bus = core.bus;

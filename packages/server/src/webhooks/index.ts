@@ -136,6 +136,7 @@ export function startWebhooks(core: Core, metrics: Metrics, log: Logger, afterCo
   // so a failure runs the outbox job again (the dedupe keys keep deliveries single).
   afterCommit.add({
     name: 'webhooks',
+    wants: (tenantId) => !surelyNone(tenantId),
     messages: async (tenantId, messages, recipients) => {
       if (surelyNone(tenantId)) return;
       const subs = await subscriptions(tenantId);

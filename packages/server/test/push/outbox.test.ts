@@ -75,6 +75,17 @@ onEveryBackend('outbox', (label, open) => {
       assert.equal((await outboxJobs(s, OUTBOX_MESSAGES)).length, 0);
     });
 
+    it('messages no consumer wants (outbox: false) add no job; one wanted in a conversation names its whole range', async () => {
+      const quiet = (conv: string, text: string): NewMessage => ({ ...msg(conv, 'doc', text), outbox: false });
+      await s.messages.append([quiet('c1', 'q1'), quiet('c2', 'q2')]);
+      assert.equal((await outboxJobs(s, OUTBOX_MESSAGES)).length, 0);
+      const [a] = await s.messages.append([quiet('c1', 'q3'), msg('c1', 'pat', 'wanted'), quiet('c2', 'q4')]);
+      const jobs = await outboxJobs(s, OUTBOX_MESSAGES);
+      assert.equal(jobs.length, 1);
+      const seq = a!.ok ? a!.message.seq : 0;
+      assert.deepEqual((jobs[0]!.payload as OutboxMessages).ranges, [['c1', seq, seq + 1]]);
+    });
+
     it('a notification writes its job; one refused (unknown user) writes none', async () => {
       const base = { tenant_id: T, kind: 'S2C_SYSTEM_PUSH', mode: 'each' as const, title: 't', body: null, data: null, sender_id: null, audience: 'user' as const, audience_id: null, created_by: 'app', created_at: Date.now() };
       const { notification } = await s.notifications.create({ ...base, id: `n-${Date.now()}` }, { type: 'users', ids: ['pat'] });

@@ -42,6 +42,8 @@ interface Head {
   reply: [number, string] | null;
   /** The new messages, their seq to be set to head + number once the head is known. */
   added: { message: Message; k: number }[];
+  /** A message of the batch in it is wanted after commit: its range goes into the outbox job. */
+  outbox: boolean;
 }
 
 const key2 = (a: string, b: string) => `${a}\u0000${b}`;
@@ -161,11 +163,12 @@ export async function appendSent(q: Queryable, batch: readonly NewMessage[]): Pr
       }
     }
     let h = heads.get(ck);
-    if (h === undefined) heads.set(ck, (h = { tenant: m.tenant_id, id: m.conversation_id, o: 0, n: 0, at: 0, senders: new Map(), reply: null, added: [] }));
+    if (h === undefined) heads.set(ck, (h = { tenant: m.tenant_id, id: m.conversation_id, o: 0, n: 0, at: 0, senders: new Map(), reply: null, added: [], outbox: false }));
     const k = ++h.n;
     h.at = m.created_at;
     h.senders.set(m.sender_id, k);
     if (m.care_team && h.reply === null) h.reply = [m.created_at, m.sender_id];
+    if (m.outbox !== false) h.outbox = true;
     // Its seq is set once the head is known (the same object answers a resend in this batch).
     const message = storedMessage(m, 0);
     h.added.push({ message, k });
@@ -189,7 +192,7 @@ export async function appendSent(q: Queryable, batch: readonly NewMessage[]): Pr
     JSON.stringify(locked.filter((h) => h.reply !== null).map((h) => [h.o, h.reply![0], h.reply![1]])),
   ]);
   // After-commit work (push, webhooks) is enqueued in this transaction (domain/outbox.ts).
-  messagesAppended(q, locked);
+  messagesAppended(q, locked.filter((h) => h.outbox));
   const results = sent.then(({ rows: r }) => {
     const base = new Map<number, number>();
     for (const [o, seq] of r[0]?.heads ?? []) base.set(o, seq);

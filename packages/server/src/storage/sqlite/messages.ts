@@ -51,6 +51,8 @@ export class SqliteMessageStore implements MessageStore {
       senders: Map<string, number>;
       /** The first care-team message of the batch: [at, sender]. */
       reply: [number, string] | null;
+      /** A message of the batch in it is wanted after commit: its range goes into the outbox job. */
+      outbox: boolean;
     }
 
     this.#appendBody = (batch: readonly NewMessage[]): AppendResult[] => {
@@ -63,7 +65,7 @@ export class SqliteMessageStore implements MessageStore {
         let h = heads.get(key);
         if (h === undefined) {
           const last = head.get(m.tenant_id, m.conversation_id) as number | undefined;
-          h = last === undefined ? null : { tenant: m.tenant_id, id: m.conversation_id, seq: last, from: last + 1, at: 0, senders: new Map(), reply: null };
+          h = last === undefined ? null : { tenant: m.tenant_id, id: m.conversation_id, seq: last, from: last + 1, at: 0, senders: new Map(), reply: null, outbox: false };
           heads.set(key, h);
         }
         if (h === null) {
@@ -82,6 +84,7 @@ export class SqliteMessageStore implements MessageStore {
         h.at = m.created_at;
         h.senders.set(m.sender_id, seq);
         if (m.care_team && h.reply === null) h.reply = [m.created_at, m.sender_id];
+        if (m.outbox !== false) h.outbox = true;
         out.push({ ok: true, duplicate: false, message: storedMessage(m, seq) });
       }
       /** tenant → the seq ranges this batch added to its conversations, and the time of the last. */
@@ -92,6 +95,7 @@ export class SqliteMessageStore implements MessageStore {
         indexer?.touched(h.tenant, h.id, h.seq - h.from + 1);
         for (const [sender, seq] of h.senders) senderRead.run(seq, h.tenant, h.id, sender, seq);
         if (h.reply) firstReply.run(h.reply[0], h.reply[1], h.tenant, h.id);
+        if (!h.outbox) continue;
         const o = outboxes.get(h.tenant);
         if (o) {
           o.ranges.push([h.id, h.from, h.seq]);
