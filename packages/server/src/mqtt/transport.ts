@@ -183,7 +183,7 @@ export class MqttTransport implements Transport {
     const frames = topics.includes(this.topics.frames);
     const account = topics.includes(this.topics.account);
     if (!frames && !account) return;
-    if (frames && !this.#frames && this.#hello !== null) this.#publish(this.topics.frames, this.#hello);
+    if (frames && !this.#frames && this.#hello !== null) this.#publish(this.topics.frames, this.#hello, 0);
     if (frames) this.#frames = true;
     if (account) this.#account = true;
     const early = this.#early;
@@ -414,7 +414,7 @@ export class MqttTransport implements Transport {
     if (f.type === 'hello') {
       // Said first on the frames topic, whenever the client subscribes to it.
       this.#hello = data;
-      if (this.#frames) this.#publish(this.topics.frames, data);
+      if (this.#frames) this.#publish(this.topics.frames, data, 0);
       return;
     }
     if (this.#early) {
@@ -425,7 +425,8 @@ export class MqttTransport implements Transport {
       }
       return;
     }
-    if (this.#frames) this.#publish(this.topics.frames, data);
+    const qos = qosOf(f.type);
+    if (this.#frames) this.#publish(this.topics.frames, data, qos);
     if (!this.#account) return;
     if (f.type === 'message' && f.message) {
       const m = f.message;
@@ -437,22 +438,22 @@ export class MqttTransport implements Transport {
         () => JSON.stringify(toEnvelope(m, this.userId, this.tenantId, null)),
       ));
     }
-    this.#out(data);
+    this.#out(data, qos);
   }
 
   /** Publishes `payload` on the account topic, after the frames still waiting (in order). */
-  #out(payload: string | Promise<string>): void {
-    if (typeof payload === 'string' && !this.#queue) return this.#publish(this.topics.account, payload);
+  #out(payload: string | Promise<string>, qos: 0 | 1 = 1): void {
+    if (typeof payload === 'string' && !this.#queue) return this.#publish(this.topics.account, payload, qos);
     const run: Promise<void> = (this.#queue ?? Promise.resolve()).then(() => payload).then((p) => {
-      if (this.#account) this.#publish(this.topics.account, p);
+      if (this.#account) this.#publish(this.topics.account, p, qos);
       if (this.#queue === run) this.#queue = null;
     });
     this.#queue = run;
   }
 
-  #publish(topic: string, payload: string): void {
+  #publish(topic: string, payload: string, qos: 0 | 1): void {
     if (this.#closed) return;
-    this.client.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, noop);
+    this.client.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, noop);
     // After the publish: aedes writes it in an immediate queued before the uncork's.
     this.#cork();
   }
@@ -548,6 +549,18 @@ function shapeOf(entry: { conversation: { type: number }; members: ReadonlySet<s
 }
 
 /** The JSON object in `text`, or null (not JSON, not an object: the connection says so). */
+/**
+ * The QoS a frame is published with: 1 for messages and notifications, 0 for every other frame
+ * (`ack`, `error`, `sync_done`, `read`, `typing`, `presence`, `hello`, `pong`…). Sessions are
+ * always clean, so a QoS 1 packet is never delivered again after a reconnect: on one
+ * connection TCP delivers a QoS 0 packet as surely, without the client's PUBACK to read and
+ * the packet to keep until it comes. What a lost connection takes, the client has again the
+ * way it has it on the WebSocket: the catch-up, and a resend answered as a duplicate.
+ */
+function qosOf(type: string): 0 | 1 {
+  return type === 'message' || type === 'notification' ? 1 : 0;
+}
+
 function parseObject(text: string): { type?: unknown; id?: unknown } | null {
   try {
     const v: unknown = JSON.parse(text);
