@@ -31,6 +31,7 @@ import { createPostgresStorage } from '../../packages/server/src/storage/postgre
 import { Proc } from '../lib/proc.ts';
 import { checkBackends, nodeEnv, sqliteEnv, type NodeReady } from '../lib/target.ts';
 import { mapLimit, rng, sleep, waitFor } from '../lib/util.ts';
+import { NODE_FLAGS } from '../../packages/server/src/cli/node-flags.ts';
 
 export interface CrashOptions {
   cycles: number;
@@ -304,13 +305,13 @@ async function startServer(o: CrashOptions, dir: string, port: number, services:
   for (let attempt = 0; ; attempt++) {
     const proc = services.postgres
       ? new Proc(serverFile, {
-        name: `node${i}`,
+        name: `node${i}`, execArgv: [...NODE_FLAGS],
         env: nodeEnv({ postgresUrl: services.postgres.url, redisUrl: services.redis?.url, nodeId: `crash-node${i}` }),
         // --db: a path that is never opened on PostgreSQL, so a killed node leaves no temp dir behind.
         args: ['--db', join(dir, 'unused.db'), '--tenant-file', join(dir, 'tenant.json'), '--port', String(port), '--log', 'error'],
       })
       : new Proc(serverFile, {
-        name: 'server', env: sqliteEnv(),
+        name: 'server', env: sqliteEnv(), execArgv: [...NODE_FLAGS],
         args: ['--db', join(dir, 'careline.db'), '--tenant-file', join(dir, 'tenant.json'), '--sync', o.sync, '--port', String(port), '--log', 'error'],
       });
     let r: NodeReady;

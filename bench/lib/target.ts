@@ -19,6 +19,7 @@ import { startPostgres, startRedis, type Service } from '../../packages/server/t
 import type { TransportName } from '../load/transport.ts';
 import { pin, Proc, procCpuMs, procTreeCpuMs, type CpuSource } from './proc.ts';
 import { mapLimit } from './util.ts';
+import { NODE_FLAGS } from '../../packages/server/src/cli/node-flags.ts';
 
 export type TargetKind = 'careline' | 'baseline';
 
@@ -195,7 +196,9 @@ export class Target {
   static async start(o: TargetOptions): Promise<Target> {
     const backend = o.kind === 'careline' ? (o.backend ?? 'sqlite') : 'sqlite';
     if (backend !== 'sqlite') return Target.#startNetworked(o, backend);
-    const execArgv = ['--expose-gc'];
+    // The Node flags the server ships with (`npm start`, the `careline` command), given to the
+    // baseline too: the same runtime for both.
+    const execArgv = ['--expose-gc', ...NODE_FLAGS];
     const proc = o.kind === 'careline'
       ? new Proc(here('../server.ts'), {
         name: o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv, env: sqliteEnv(),
@@ -249,7 +252,7 @@ export class Target {
       const startNode = (i: number) => {
         const env = nodeEnv({ postgresUrl: started.pg!.url, redisUrl: started.redis?.url, nodeId: `${o.name}-node${i}` });
         const proc = new Proc(here('../server.ts'), {
-          name: nodes > 1 ? `${o.name}-node${i}` : o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv: ['--expose-gc'], env,
+          name: nodes > 1 ? `${o.name}-node${i}` : o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv: ['--expose-gc', ...NODE_FLAGS], env,
           args: [
             '--sync', o.sync, ...(o.heartbeatMs ? ['--heartbeat-ms', String(o.heartbeatMs)] : []), '--tenant-file', tenantFile,
             '--db', join(tmp, `unused-${i}.db`), // never opened on PostgreSQL

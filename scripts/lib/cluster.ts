@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, LogTail, startHaproxy, startPostgres, startRedis, type HaproxyService, type Service } from './services.ts';
+import { NODE_FLAGS } from '../../packages/server/src/cli/node-flags.ts';
 
 /** The `careline` command the nodes run. */
 export const CARELINE_CLI = fileURLToPath(new URL('../../packages/server/src/cli/careline.ts', import.meta.url));
@@ -149,7 +150,7 @@ function makeNode(name: string, dir: string, env: (port: number) => Record<strin
     tail = new LogTail();
     output = '';
     nodeEnv = env(port);
-    const c = spawn(process.execPath, [CARELINE_CLI, 'start'], { env: { ...process.env, ...nodeEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [...NODE_FLAGS, CARELINE_CLI, 'start'], { env: { ...process.env, ...nodeEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     lastPid = c.pid ?? 0;
     live.add(c);

@@ -9,6 +9,7 @@ import { loadConfig, ConfigError } from '../config/load.ts';
 import { startServer } from '../server.ts';
 import { seedDemo, type Demo } from '../demo.ts';
 import { EXIT } from './exit.ts';
+import { NODE_FLAGS, startedWithNodeFlags } from './node-flags.ts';
 
 /** Runs the server until a signal or a storage failure; resolves with the process's exit code. */
 export async function serve(): Promise<number> {
@@ -30,6 +31,9 @@ export async function serve(): Promise<number> {
   const server = await startServer({ config, onStorageFailure: () => onStorageFailure() });
   const log = server.logger;
   log.info({ profile, url: server.url, storage: config.storage.driver === 'sqlite' ? config.storage.sqlitePath : 'postgres', node: server.core.nodeId }, `Careline listening on ${server.url} (profile ${profile})`);
+  if (!startedWithNodeFlags()) {
+    log.warn({ node_flags: NODE_FLAGS }, `Node was started without ${NODE_FLAGS.join(' ')}: its young generation may grow to 128 MiB, and each collection of it stall every connection for tens of ms (docs/deploy.md)`);
+  }
 
   if (config.demo) {
     const demo = await seedDemo(server.core);

@@ -1,0 +1,21 @@
+/**
+ * The Node.js flags the server process runs with (`npm start`, the `careline` command's
+ * shebang, `careline start --supervise`'s child, the cluster scripts, the benchmark).
+ *
+ * `--max-semi-space-size=8`: V8 sizes the young generation by the machine's memory; on a
+ * machine with 16 GiB or more each of its two semi-spaces may grow to 64 MiB. The server keeps
+ * many objects alive for a few milliseconds (a send waits for its group commit, frames wait
+ * for their socket), so with that much room each scavenge copies a large live set: they took
+ * 15–38 ms on this project's benchmark machine — a stall of every connection each time — and
+ * the young generation alone held over 100 MiB. Capped at 8 MiB, scavenges take 2–9 ms, the
+ * chat maximum rose by about a quarter and the resident memory fell by about 100 MiB
+ * (docs/performance.md, "The young generation"). 2 and 4 MiB were tried too: more scavenges,
+ * no more throughput, a worse p99 at low load.
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+
+/** Whether this process was started with `NODE_FLAGS`' settings (on its command line or in NODE_OPTIONS). */
+export function startedWithNodeFlags(): boolean {
+  const given = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
+  return NODE_FLAGS.every((f) => given.some((g) => g.split('=')[0] === f.split('=')[0]));
+}
