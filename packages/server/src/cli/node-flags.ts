@@ -14,8 +14,13 @@
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 
+/** The flags of `NODE_FLAGS` whose setting `args` does not give (by name: another value given there stands). */
+export function missingNodeFlags(args: readonly string[]): string[] {
+  const name = (a: string) => a.split('=')[0];
+  return NODE_FLAGS.filter((f) => !args.some((a) => name(a) === name(f)));
+}
+
 /** Whether this process was started with `NODE_FLAGS`' settings (on its command line or in NODE_OPTIONS). */
 export function startedWithNodeFlags(): boolean {
-  const given = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
-  return NODE_FLAGS.every((f) => given.some((g) => g.split('=')[0] === f.split('=')[0]));
+  return missingNodeFlags([...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)]).length === 0;
 }

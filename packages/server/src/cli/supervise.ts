@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { EXIT } from './exit.ts';
-import { NODE_FLAGS } from './node-flags.ts';
+import { missingNodeFlags } from './node-flags.ts';
 
 export interface SuperviseOptions {
   /** First restart delay (default 1 s). */
@@ -74,8 +74,7 @@ export async function supervise(opts: SuperviseOptions = {}): Promise<number> {
     const start = () => {
       timer = null;
       startedAt = Date.now();
-      const flags = NODE_FLAGS.filter((f) => !process.execArgv.some((a) => a.split('=')[0] === f.split('=')[0]));
-      const c = spawn(process.execPath, [...process.execArgv, ...flags, entry, 'start'], { stdio: 'inherit', env: process.env });
+      const c = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(process.execArgv), entry, 'start'], { stdio: 'inherit', env: process.env });
       child = c;
       c.once('spawn', () => log.info({ child_pid: c.pid, restarts }, 'server started'));
       c.once('error', (err) => log.error({ err }, 'cannot start the server'));

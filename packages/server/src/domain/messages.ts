@@ -159,7 +159,7 @@ export class MessageService {
     // A file claimed for a message that is not stored (refused, or a resend answered by the
     // first copy) goes back to being an upload.
     const release = () => (ctx.file?.claimed ? this.#d.files?.release(msg.tenant_id, ctx.file.id, msg.id).catch(() => {}) : undefined);
-    if (this.outboxWanted && !this.outboxWanted(msg.tenant_id, msg.type)) msg = { ...msg, outbox: false };
+    if (this.outboxWanted && !this.outboxWanted(msg.tenant_id, msg.type)) msg.outbox = false;
     let r;
     try {
       r = await this.committer.write(msg, ctx);

@@ -77,7 +77,7 @@ export function encodePollCursor(c: Cursor): string {
 
 type Moving = {
   type: string;
-  message?: { conversation_id: string; seq: number; sender_id: string; client_id?: string | null };
+  message?: PlacedMessage;
   notification?: { id: string };
   server_time?: number;
   conversations?: { id: string; last_seq: number }[];
@@ -86,8 +86,11 @@ type Moving = {
 
 /** What `place` read of a frame, for its caller (a message frame's message), so that the frame is parsed once. */
 export interface Placed {
-  message?: { conversation_id: string; seq: number; sender_id: string; client_id?: string | null };
+  message?: PlacedMessage;
 }
+
+/** The fields of a message frame's message that the long-poll transport reads. */
+type PlacedMessage = { conversation_id: string; seq: number; sender_id: string; client_id?: string | null };
 
 /**
  * How a cursor-keeping transport treats one server frame (JSON text), and the cursor moved past

@@ -431,18 +431,18 @@ export class MqttTransport implements Transport {
     if (f.type === 'message' && f.message) {
       const m = f.message;
       const shape = this.#queue ? null : this.#directory.get(this.tenantId, m.conversation_id);
-      if (!this.#queue && !(shape instanceof Promise)) return this.#out(JSON.stringify(toEnvelope(m, this.userId, this.tenantId, shapeOf(shape))));
+      if (!this.#queue && !(shape instanceof Promise)) return this.#out(JSON.stringify(toEnvelope(m, this.userId, this.tenantId, shapeOf(shape))), qos);
       // The conversation's shape is being loaded: this envelope, and every frame after it, wait for it, in order.
       return this.#out(Promise.resolve(this.#directory.get(this.tenantId, m.conversation_id)).then(
         (entry) => JSON.stringify(toEnvelope(m, this.userId, this.tenantId, shapeOf(entry))),
         () => JSON.stringify(toEnvelope(m, this.userId, this.tenantId, null)),
-      ));
+      ), qos);
     }
     this.#out(data, qos);
   }
 
   /** Publishes `payload` on the account topic, after the frames still waiting (in order). */
-  #out(payload: string | Promise<string>, qos: 0 | 1 = 1): void {
+  #out(payload: string | Promise<string>, qos: 0 | 1): void {
     if (typeof payload === 'string' && !this.#queue) return this.#publish(this.topics.account, payload, qos);
     const run: Promise<void> = (this.#queue ?? Promise.resolve()).then(() => payload).then((p) => {
       if (this.#account) this.#publish(this.topics.account, p, qos);
