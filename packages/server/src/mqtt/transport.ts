@@ -1,12 +1,12 @@
 /**
- * The MQTT `Transport`: one MQTT client (an aedes `Client`) under a real-time `Connection`.
+ * The MQTT `Transport`: one MQTT connection (`MqttSession`) under a real-time `Connection`.
  * Frames the connection writes go out as PUBLISH packets on the client's account topic — a
  * `message` frame as seed 003's envelope, addressed to this receiver (`envelope.ts`), every
  * other frame (`ack`, `sync_done`, `error`, `read`, `typing`, `presence`…) as it is on the
  * WebSocket. An envelope published on the send topic becomes a `send` frame; its PUBACK is
  * held until the send's `ack` (after commit) or its `error` comes back through `write`. A
  * client's publishes pipeline (the next ones are read while a send waits for its commit), and
- * their PUBACKs go out in publish order (`onPublish`).
+ * the session answers them in publish order.
  *
  * The frames topic (`<user id>/frames`) carries Careline's own frames both ways, exactly as
  * the WebSocket does (the SDK's MQTT transport): the client publishes client frames there
@@ -31,7 +31,7 @@
  * dropped. A client that lets more than `EARLY_FRAMES` pile up before subscribing is closed
  * (4003), as a hold that overflows is.
  */
-import type { Client } from 'aedes';
+import type { IPublishPacket } from 'mqtt-packet';
 import { Disconnect, ErrorCodes, type DisconnectReason, type ErrorCode } from '@careline/protocol';
 import { participantsHash } from '@careline/protocol/ids';
 import type { MemberDirectory } from '../domain/directory.ts';
@@ -39,6 +39,12 @@ import { isAppError } from '../domain/errors.ts';
 import type { Connection } from '../realtime/connection.ts';
 import type { Transport } from '../realtime/transport.ts';
 import { toEnvelope, toSend, type ConversationShape } from './envelope.ts';
+import { Reason, type Inbound, type MqttSession, type SessionHandler } from './session.ts';
+
+/** Where a transport says what it refused. */
+export interface TransportLog {
+  warn(obj: object, msg: string): void;
+}
 
 /** The topics of one account (seed 003: the client subscribes to its account). */
 export interface AccountTopics {
@@ -57,24 +63,6 @@ export function topicsOf(userId: string): AccountTopics {
 }
 
 /**
- * A publish of the client, in the order received, until it is answered. Its answer goes out
- * when it and every publish before it are answered (MQTT 3.1.1 §4.6: PUBACKs in the order
- * of the PUBLISH packets): the PUBACK of a QoS 1 publish, written here; a QoS 2 publish is
- * aedes' (its PUBREC, after `release`). `unacked`: not stored for a reason that can pass —
- * the connection is closed without its PUBACK (nor any after it), and the client sends them
- * again after reconnecting.
- */
-interface Inbound {
-  qos: number;
-  messageId: number;
-  state: 'waiting' | 'answered' | 'unacked';
-  reason?: string;
-  /** QoS 2: aedes' callback (it writes the PUBREC) and the packet it is for. */
-  release?: (err?: Error | null) => void;
-  packet?: object;
-}
-
-/**
  * A send waiting for its commit: the id the client gave (the envelope id, or the `send`
  * frame's id), and its publish. An envelope's send that failed for a reason that can pass
  * gets no PUBACK (the client sends it again); a frame's gets its `error` frame and the
@@ -86,21 +74,6 @@ interface PendingSend {
   inbound: Inbound;
 }
 
-/** The part of an aedes PUBLISH packet a transport reads (and changes: its QoS, see `onPublish`). */
-export interface InboundPacket {
-  topic: string;
-  payload: Buffer | string;
-  qos: number;
-  messageId?: number;
-  dup?: boolean;
-}
-
-/**
- * Most publishes of one client taken in before the first of them is answered: past it,
- * aedes is told to go on (and reads the client's next packets) only as answers go out.
- */
-export const MAX_UNANSWERED = 256;
-
 /** Most one-to-one conversation ids a connection keeps (`MqttTransport.#p2pWith`). */
 const P2P_IDS = 64;
 
@@ -110,19 +83,37 @@ export const EARLY_FRAMES = 1000;
 /** The close of a frame larger than `ws.maxFrameBytes`: what the WebSocket says with its 1009 close. */
 const TOO_LARGE = { code: 1009, reason: 'frame too large' };
 
+/** The MQTT 5 DISCONNECT reason code of a close (by its WebSocket close code). */
+const V5_REASONS: Record<number, number> = {
+  [Disconnect.SHUTDOWN.code]: Reason.SHUTTING_DOWN,
+  [Disconnect.SLOW_CONSUMER.code]: Reason.QUOTA_EXCEEDED,
+  [Disconnect.HEARTBEAT_TIMEOUT.code]: Reason.KEEPALIVE_TIMEOUT,
+  [Disconnect.SYNC_OVERFLOW.code]: Reason.QUOTA_EXCEEDED,
+  [Disconnect.INTERNAL.code]: Reason.UNSPECIFIED,
+  [Disconnect.AUTH_FAILED.code]: Reason.NOT_AUTHORIZED,
+  [Disconnect.TOKEN_EXPIRED.code]: Reason.NOT_AUTHORIZED,
+  [Disconnect.TOKEN_REVOKED.code]: Reason.NOT_AUTHORIZED,
+  [Disconnect.CONNECTED_ELSEWHERE.code]: Reason.SESSION_TAKEN_OVER,
+  [Disconnect.USER_CHANGED.code]: Reason.ADMINISTRATIVE_ACTION,
+  [Disconnect.USER_DISABLED.code]: Reason.BANNED,
+  [Disconnect.RATE_LIMITED.code]: Reason.CONNECTION_RATE_EXCEEDED,
+  [Disconnect.TOO_MANY_CONNECTIONS.code]: Reason.QUOTA_EXCEEDED,
+  [TOO_LARGE.code]: Reason.PACKET_TOO_LARGE,
+};
+
+export const v5ReasonOf = (code: number): number => V5_REASONS[code] ?? Reason.UNSPECIFIED;
+
 type Frame = { type: string; id?: string; code?: string; message?: { conversation_id: string } & Parameters<typeof toEnvelope>[0] };
 
-/** Releases a held PUBACK with an error: aedes closes the client without acking, and the client sends again after reconnecting. */
-class Unacked extends Error {}
-
-export class MqttTransport implements Transport {
-  readonly client: Client;
+export class MqttTransport implements Transport, SessionHandler {
+  readonly session: MqttSession;
   readonly topics: AccountTopics;
   readonly tenantId: string;
   readonly userId: string;
   conn!: Connection;
   readonly #directory: MemberDirectory;
   readonly #maxFrameBytes: number;
+  readonly #log: TransportLog | undefined;
   /** Which of its topics the client subscribed to: frames go to each, in its format. */
   #account = false;
   #frames = false;
@@ -132,30 +123,23 @@ export class MqttTransport implements Transport {
   #hello: string | null = null;
   /** Sends waiting for their `ack` or `error`, by the id given to the connection (made by the first). */
   #pending: Map<string, PendingSend> | null = null;
-  /** The client's publishes not answered yet, in the order received (`onPublish`). */
-  readonly #inbound: Inbound[] = [];
-  /** aedes' callbacks of publishes past `MAX_UNANSWERED`: called (aedes reads on) as answers go out. */
-  #held: ((err?: Error | null) => void)[] = [];
-  /** A QoS 2 publish handed back to aedes to answer: the answers after it wait for its PUBREC. */
-  #pubrec: object | null = null;
   /** The one-to-one conversation ids of the peers this client sent to (an md5 each, otherwise computed per send); at most `P2P_IDS`. */
   #p2p: Map<string, string> | null = null;
-  /** The socket is corked until the writes of this turn are done (`#cork`). */
-  #corked = false;
   #next = 0;
   /** Frames waiting for a conversation's shape to be loaded (kept in order behind it). */
   #queue: Promise<void> | null = null;
-  /** Counts heartbeats while the broker watches the client's keepalive: see `received`. */
+  /** Counts heartbeats while the session watches the client's keepalive: see `received`. */
   #beats = 0;
   #closed = false;
 
-  constructor(client: Client, tenantId: string, userId: string, directory: MemberDirectory, maxFrameBytes = 64 * 1024) {
-    this.client = client;
+  constructor(session: MqttSession, tenantId: string, userId: string, directory: MemberDirectory, maxFrameBytes = 64 * 1024, log?: TransportLog) {
+    this.session = session;
     this.tenantId = tenantId;
     this.userId = userId;
     this.topics = topicsOf(userId);
     this.#directory = directory;
     this.#maxFrameBytes = maxFrameBytes;
+    this.#log = log;
   }
 
   #p2pWith(peer: string): string {
@@ -174,6 +158,13 @@ export class MqttTransport implements Transport {
     return this.#account || this.#frames;
   }
 
+  /** The client may subscribe to its account topic and its frames topic, nothing else. */
+  maySubscribe(topic: string): boolean {
+    if (topic === this.topics.account || topic === this.topics.frames) return true;
+    this.#log?.warn({ code: 'mqtt.topic_forbidden', topic, user: this.userId }, 'MQTT subscription refused');
+    return false;
+  }
+
   /**
    * The client subscribed to `topics` (its own, of one SUBSCRIBE): frames go there from now on,
    * those kept so far first. A client of the account topic alone is not waited for: the
@@ -183,7 +174,7 @@ export class MqttTransport implements Transport {
     const frames = topics.includes(this.topics.frames);
     const account = topics.includes(this.topics.account);
     if (!frames && !account) return;
-    if (frames && !this.#frames && this.#hello !== null) this.#publish(this.topics.frames, this.#hello, 0);
+    if (frames && !this.#frames && this.#hello !== null) this.session.publish(this.topics.frames, this.#hello, 0);
     if (frames) this.#frames = true;
     if (account) this.#account = true;
     const early = this.#early;
@@ -192,63 +183,42 @@ export class MqttTransport implements Transport {
     if (account && !this.#frames) this.conn.endHold();
   }
 
-  onUnsubscribe(topic: string): void {
-    if (topic === this.topics.account) this.#account = false;
-    else if (topic === this.topics.frames) this.#frames = false;
+  onUnsubscribe(topics: readonly string[]): void {
+    for (const topic of topics) {
+      if (topic === this.topics.account) this.#account = false;
+      else if (topic === this.topics.frames) this.#frames = false;
+    }
   }
 
   /**
-   * A publish of the client on its send, frames or sync topic (aedes' `authorizePublish`
-   * hook; `done` is aedes' callback). Publishes pipeline: aedes is told to go on at once (it
-   * reads the client's next packets while this one waits for its commit), up to
-   * `MAX_UNANSWERED` publishes not yet answered. The answer is written in publish order when
-   * it comes (`#flush`): a QoS 1 publish is handed to aedes as QoS 0 — aedes then writes no
-   * PUBACK of its own — and its PUBACK is written here; a QoS 2 publish is aedes' to answer
-   * (PUBREC), so its `done` waits for its turn, and so does aedes' reading.
+   * A publish of the client (the session answers them in the order received, each when it is
+   * answered here): on the send topic an envelope, on the frames topic a client frame, on the
+   * sync topic a catch-up request. Any other topic is refused (MQTT 5: PUBACK 0x87; 3.1.1,
+   * which has no negative PUBACK: the connection is closed). Nothing is retained.
    */
-  onPublish(packet: InboundPacket, done: (err?: Error | null) => void): void {
-    const inbound: Inbound = { qos: packet.qos, messageId: packet.messageId ?? 0, state: 'waiting' };
-    if (packet.qos === 2) {
-      inbound.release = done;
-      inbound.packet = packet;
-    } else if (packet.qos === 1) {
-      packet.qos = 0;
-    }
-    this.#inbound.push(inbound);
+  onPublish(packet: IPublishPacket, inbound: Inbound): void {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    if (packet.topic === this.topics.send) {
-      const err = this.#onSend(payload, inbound);
-      if (err) return done(err);
-    } else if (packet.topic === this.topics.frames) {
-      // A frame too large: the connection is closing, and nothing more of the client is read.
-      if (!this.#onFrame(payload, inbound)) return;
-    } else {
+    if (packet.topic === this.topics.send) this.#onSend(payload, inbound);
+    else if (packet.topic === this.topics.frames) this.#onFrame(payload, inbound);
+    else if (packet.topic === this.topics.sync) {
       this.#onSync(payload);
-      this.#answer(inbound);
+      this.session.answer(inbound);
+    } else {
+      this.#log?.warn({ code: 'mqtt.topic_forbidden', topic: packet.topic, user: this.userId }, 'MQTT publish refused');
+      this.session.refuse(inbound, Reason.NOT_AUTHORIZED, 'mqtt.topic_forbidden');
     }
-    if (inbound.qos === 2 || this.#closed) return;
-    if (this.#inbound.length <= MAX_UNANSWERED) done(null);
-    else this.#held.push(done);
-  }
-
-  /** A QoS 2 publish of this client has been answered by aedes (its PUBREC is written): the answers after it may go out. */
-  onPublished(packet: object): void {
-    if (packet !== this.#pubrec) return;
-    this.#pubrec = null;
-    this.#flush();
   }
 
   /**
    * A payload on the frames topic: a client frame, handled as the WebSocket handles it. A
    * `send` with an id is answered when its `ack` or `error` is written; anything else at
-   * once. A payload over `ws.maxFrameBytes` closes the connection (the WebSocket's 1009):
-   * false.
+   * once. A payload over `ws.maxFrameBytes` closes the connection (the WebSocket's 1009).
    */
-  #onFrame(payload: Buffer, inbound: Inbound): boolean {
+  #onFrame(payload: Buffer, inbound: Inbound): void {
     if (payload.length > this.#maxFrameBytes) {
       // Not handled and never acked: the close is said, then the socket ends.
       this.#closeWith(TOO_LARGE.code, TOO_LARGE.reason);
-      return false;
+      return;
     }
     const text = payload.toString('utf8');
     const f = parseObject(text);
@@ -256,32 +226,36 @@ export class MqttTransport implements Transport {
       const id = `mqtt-${++this.#next}`;
       (this.#pending ??= new Map()).set(id, { clientId: f.id, kind: 'frame', inbound });
       this.conn.onFrameValue({ ...f, id });
-      return true;
+      return;
     }
     if (f) this.conn.onFrameValue(f);
     else this.conn.onFrame(text);
-    this.#answer(inbound);
-    return true;
+    this.session.answer(inbound);
   }
 
-  /** An envelope published on the send topic: a `send` frame to the connection, answered when it is acked or refused; an error that is not a coded one is returned (aedes closes the client). */
-  #onSend(payload: Buffer, inbound: Inbound): Error | null {
+  /** An envelope published on the send topic: a `send` frame to the connection, answered when it is acked or refused. */
+  #onSend(payload: Buffer, inbound: Inbound): void {
     let frame;
     try {
       frame = toSend(payload, this.tenantId, this.userId, (peer) => this.#p2pWith(peer));
     } catch (err) {
-      if (!isAppError(err)) return err as Error;
+      if (!isAppError(err)) {
+        this.#log?.warn({ err: (err as Error).message, user: this.userId }, 'MQTT envelope failed');
+        return this.session.refuse(inbound, Reason.UNSPECIFIED, 'server.internal');
+      }
       // Not an envelope: nothing will ever accept it, so it is acked, and the error said on the account topic.
       const id = envelopeIdOf(payload);
       const frame = { type: 'error', ...(id ? { id } : {}), ...err.toBody() };
       this.#route({ type: 'error' }, JSON.stringify(frame));
-      this.#answer(inbound);
-      return null;
+      this.session.answer(inbound);
+      return;
     }
+    // A seed 003 client that sends before subscribing (or never subscribes: a publisher) will
+    // not sync first: the hold ends, or the send's ack — and its PUBACK — would wait behind it.
+    if (!this.#frames) this.conn.endHold();
     const id = `mqtt-${++this.#next}`;
     (this.#pending ??= new Map()).set(id, { clientId: frame.message.client_id, kind: 'envelope', inbound });
     this.conn.onFrameValue({ ...frame, id });
-    return null;
   }
 
   /** A payload on the sync topic: the body of a `sync` frame (its `type` may be left out). */
@@ -296,98 +270,6 @@ export class MqttTransport implements Transport {
     this.conn.onFrameValue(typeof body === 'object' && body !== null && !Array.isArray(body) ? { type: 'sync', ...body } : body);
   }
 
-  /** A publish is answered (or, with `unacked`, will never be): what can go out now goes out. */
-  #answer(inbound: Inbound, unacked?: string): void {
-    if (unacked === undefined) inbound.state = 'answered';
-    else {
-      inbound.state = 'unacked';
-      inbound.reason = unacked;
-    }
-    this.#flush();
-  }
-
-  /**
-   * Writes the answers of the publishes at the head of the queue that are answered, in
-   * order, and lets aedes go on with the publishes it was told to wait for once there is room.
-   */
-  #flush(): void {
-    const q = this.#inbound;
-    let acks: number[] | null = null;
-    while (q.length > 0 && this.#pubrec === null && !this.#closed) {
-      const e = q[0]!;
-      if (e.state === 'waiting') break;
-      q.shift();
-      if (e.state === 'unacked') {
-        this.#writeAcks(acks);
-        this.#unacked(e.reason ?? 'server.internal');
-        return;
-      }
-      if (e.qos === 1) (acks ??= []).push(e.messageId);
-      else if (e.qos === 2) {
-        this.#writeAcks(acks);
-        acks = null;
-        // aedes stores it and writes its PUBREC, then calls the broker's `published` hook
-        // (`onPublished`): the answers after it wait for that. A repeat (DUP) it may answer
-        // without publishing it again, so that one is not waited for.
-        if (!(e.packet as { dup?: boolean }).dup) this.#pubrec = e.packet!;
-        e.release!(null);
-      }
-    }
-    this.#writeAcks(acks);
-    while (this.#held.length > 0 && q.length <= MAX_UNANSWERED && !this.#closed) this.#held.shift()!(null);
-  }
-
-  /**
-   * PUBACKs (MQTT 3.1.1 §3.4: 0x40, remaining length 2, the packet id), one write for those
-   * that go out together. As aedes' own writer, nothing is written once the client is not
-   * connected; there is no callback to wait for, and what the client does not read counts
-   * in `buffered()` as every other frame does.
-   */
-  #writeAcks(ids: number[] | null): void {
-    if (!ids) return;
-    const c = this.client;
-    if (!c.connected || c.closed) return;
-    this.#cork();
-    const b = Buffer.allocUnsafe(4 * ids.length);
-    for (let i = 0; i < ids.length; i++) {
-      b[4 * i] = 0x40;
-      b[4 * i + 1] = 2;
-      b.writeUInt16BE(ids[i]!, 4 * i + 2);
-    }
-    c.conn.write(b);
-  }
-
-  /**
-   * What is written to the client in one turn goes out together: the socket is corked at the
-   * first PUBACK or publish of the turn and uncorked in an immediate, after aedes has written
-   * the publishes queued before it (aedes writes each in an immediate of its own). A send's
-   * PUBACK and its `ack` frame, and the PUBACKs of one commit, are one system call, not one
-   * each (the writes were a quarter of the MQTT path's CPU at the maximum rate). Nothing waits
-   * for a later turn of the event loop.
-   */
-  #cork(): void {
-    if (this.#corked) return;
-    const conn = this.client.conn as { cork?: () => void; uncork?: () => void };
-    if (typeof conn.cork !== 'function') return;
-    this.#corked = true;
-    conn.cork();
-    setImmediate(() => {
-      this.#corked = false;
-      conn.uncork!();
-    });
-  }
-
-  /**
-   * A publish not stored, for a reason that can pass: the client is closed as aedes closes one
-   * whose publish failed (its `error`: the socket is destroyed, `clientError` said), with no
-   * PUBACK for it nor for any publish after it; the client sends them again after reconnecting.
-   */
-  #unacked(reason: string): void {
-    this.#closed = true;
-    this.#failPending();
-    this.client.emit('error', new Unacked(reason));
-  }
-
   write(data: string): void {
     if (this.#closed) return;
     const f = JSON.parse(data) as Frame;
@@ -398,11 +280,11 @@ export class MqttTransport implements Transport {
         f.id = p.clientId;
         if (p.kind === 'envelope' && f.type === 'error' && (ErrorCodes[f.code as ErrorCode]?.status ?? 500) >= 500) {
           // Not stored, for a reason that can pass (the server is shutting down, storage is away): no PUBACK, the client sends it again.
-          this.#answer(p.inbound, f.code ?? 'server.internal');
+          this.session.unacked(p.inbound, f.code ?? 'server.internal');
           return;
         }
         this.#route(f, JSON.stringify(f));
-        this.#answer(p.inbound);
+        this.session.answer(p.inbound);
         return;
       }
     }
@@ -414,7 +296,7 @@ export class MqttTransport implements Transport {
     if (f.type === 'hello') {
       // Said first on the frames topic, whenever the client subscribes to it.
       this.#hello = data;
-      if (this.#frames) this.#publish(this.topics.frames, data, 0);
+      if (this.#frames) this.session.publish(this.topics.frames, data, 0);
       return;
     }
     if (this.#early) {
@@ -426,7 +308,7 @@ export class MqttTransport implements Transport {
       return;
     }
     const qos = qosOf(f.type);
-    if (this.#frames) this.#publish(this.topics.frames, data, qos);
+    if (this.#frames) this.session.publish(this.topics.frames, data, qos);
     if (!this.#account) return;
     if (f.type === 'message' && f.message) {
       const m = f.message;
@@ -443,23 +325,16 @@ export class MqttTransport implements Transport {
 
   /** Publishes `payload` on the account topic, after the frames still waiting (in order). */
   #out(payload: string | Promise<string>, qos: 0 | 1): void {
-    if (typeof payload === 'string' && !this.#queue) return this.#publish(this.topics.account, payload, qos);
+    if (typeof payload === 'string' && !this.#queue) return this.session.publish(this.topics.account, payload, qos);
     const run: Promise<void> = (this.#queue ?? Promise.resolve()).then(() => payload).then((p) => {
-      if (this.#account) this.#publish(this.topics.account, p, qos);
+      if (this.#account) this.session.publish(this.topics.account, p, qos);
       if (this.#queue === run) this.#queue = null;
     });
     this.#queue = run;
   }
 
-  #publish(topic: string, payload: string, qos: 0 | 1): void {
-    if (this.#closed) return;
-    this.client.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, noop);
-    // After the publish: aedes writes it in an immediate queued before the uncork's.
-    this.#cork();
-  }
-
   buffered(): number {
-    return (this.client.conn as { writableLength?: number }).writableLength ?? 0;
+    return this.session.buffered + this.session.waitingBytes;
   }
 
   drained(bytes: number): Promise<void> {
@@ -473,76 +348,53 @@ export class MqttTransport implements Transport {
   }
 
   sent(): number {
-    const c = this.client.conn as { bytesWritten?: number; writableLength?: number };
-    return (c.bytesWritten ?? 0) - (c.writableLength ?? 0);
+    return this.session.bytesOut - this.session.buffered;
   }
 
   /**
-   * MQTT 3.1.1 has no server DISCONNECT: the frames written before (an `error` frame with the
-   * reason's code) go out, then the socket is ended; a client that does not close in time is cut.
+   * The frames written before go out, the close is said on the frames topic (if subscribed;
+   * `{type: "close", code, reason}`) and, to an MQTT 5 client, in a DISCONNECT with its reason
+   * code; then the socket is ended.
    */
   close(why: DisconnectReason, reason: string): void {
     this.#closeWith(why.code, reason);
   }
 
-  /** Says the close on the frames topic (if subscribed), then ends the socket once it is written (at most 1 s later). */
   #closeWith(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#failPending();
-    const conn = this.client.conn;
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      conn.end();
-      setTimeout(() => conn.destroy(), 2000).unref();
-    };
-    if (!this.#frames) return void setImmediate(end);
-    // QoS 0: its callback comes once it is written, and nothing waits for an acknowledgement.
-    const payload = Buffer.from(JSON.stringify({ type: 'close', code, reason }));
-    this.client.publish({ cmd: 'publish', topic: this.topics.frames, payload, qos: 0, retain: false, dup: false }, end);
-    setTimeout(end, 1000).unref();
+    this.#pending?.clear();
+    // QoS 0: nothing waits for an acknowledgement.
+    if (this.#frames) this.session.publish(this.topics.frames, JSON.stringify({ type: 'close', code, reason }), 0);
+    this.session.close(v5ReasonOf(code), reason);
   }
 
   /** MQTT has no ping from the server: liveness is the client's keepalive (PINGREQ), see `received`. */
   ping(): void {}
 
   /**
-   * The broker enforces the client's keepalive (it drops a client silent for 1.5× it), so a
+   * The session enforces the client's keepalive (it drops a client silent for 1.5× it), so a
    * client with a keepalive counts as alive to the layer's heartbeat; one with keepalive 0
    * (none) is judged by the bytes it sends, as on the WebSocket.
    */
   received(): number {
-    const bytes = (this.client.conn as { bytesRead?: number }).bytesRead ?? 0;
-    // aedes' keepalive timer (1.5× the CONNECT's keepalive, in ms; -1 with none).
-    const keepalive = (this.client as unknown as { _keepaliveInterval?: number })._keepaliveInterval ?? -1;
-    return keepalive > 0 ? bytes + ++this.#beats : bytes;
+    const bytes = this.session.bytesIn;
+    return this.session.keepalive > 0 ? bytes + ++this.#beats : bytes;
   }
 
   terminate(): void {
     this.#closed = true;
-    this.#failPending();
-    this.client.conn.destroy();
-  }
-
-  /** The client went away: its held PUBACKs are not sent (it sends those messages again). */
-  onClosed(): void {
-    this.#closed = true;
-    this.#failPending();
-  }
-
-  /** Nothing more is answered: the publishes not answered yet get no PUBACK (the client sends them again). */
-  #failPending(): void {
     this.#pending?.clear();
-    this.#inbound.length = 0;
-    this.#held = [];
-    this.#pubrec = null;
+    this.session.terminate();
+  }
+
+  /** The connection is gone: the publishes not answered get no answer (the client sends them again). */
+  onClose(): void {
+    this.#closed = true;
+    this.#pending?.clear();
+    this.conn.onClose();
   }
 }
-
-/** aedes calls a publish's callback when the packet is written (QoS 0) or acked (QoS 1); nothing waits on it. */
-const noop = () => {};
 
 function shapeOf(entry: { conversation: { type: number }; members: ReadonlySet<string> } | null): ConversationShape | null {
   return entry ? { type: entry.conversation.type, members: entry.members } : null;

@@ -1,4 +1,4 @@
-/** An MQTT test client (mqtt.js, MQTT 3.1.1): records what arrives on the account topic, waits for what a test expects. */
+/** An MQTT test client (mqtt.js, MQTT 3.1.1 or 5): records what arrives on the account topic, waits for what a test expects. */
 import mqtt, { type MqttClient } from 'mqtt';
 
 export type Payload = { [k: string]: any };
@@ -16,10 +16,10 @@ export class MqttTestClient {
   }
 
   /** Connects with the user token as the password (no reconnect: a test reconnects by itself). */
-  static async connect(port: number | string, userId: string, token: string, opts: { clientId?: string; subscribe?: boolean } = {}): Promise<MqttTestClient> {
+  static async connect(port: number | string, userId: string, token: string, opts: { clientId?: string; subscribe?: boolean; protocolVersion?: 4 | 5 } = {}): Promise<MqttTestClient> {
     // A port: MQTT over TCP; a ws:// URL: MQTT over WebSocket.
     const client = await mqtt.connectAsync(typeof port === 'number' ? `mqtt://127.0.0.1:${port}` : port, {
-      username: userId, password: token, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000,
+      username: userId, password: token, protocolVersion: opts.protocolVersion ?? 4, reconnectPeriod: 0, connectTimeout: 5000,
       ...(opts.clientId ? { clientId: opts.clientId } : {}),
     });
     const c = new MqttTestClient(client);

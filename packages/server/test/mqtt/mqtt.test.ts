@@ -46,7 +46,7 @@ describe('MQTT transport', () => {
     assert.equal(p2p, participantsHash(['doc', 'pat']));
   });
 
-  it('refuses a bad token in the CONNACK (4: bad user name or password), and MQTT 5 (1: unacceptable protocol version)', async () => {
+  it('refuses a bad token in the CONNACK (3.1.1: 4, bad user name or password; 5: 0x86)', async () => {
     await assert.rejects(
       mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'pat', password: 'not-a-token', protocolVersion: 4, reconnectPeriod: 0 }),
       (err: Error & { code?: number }) => err.code === 4,
@@ -56,9 +56,58 @@ describe('MQTT transport', () => {
       (err: Error & { code?: number }) => err.code === 4,
     );
     await assert.rejects(
-      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'pat', password: pat.token, protocolVersion: 5, reconnectPeriod: 0 }),
-      (err: Error & { code?: number }) => err.code === 1 || err.code === 132,
+      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'pat', password: 'not-a-token', protocolVersion: 5, reconnectPeriod: 0 }),
+      (err: Error & { code?: number }) => err.code === 0x86,
     );
+  });
+
+  it('MQTT 5: CONNACK says what the server does not do (retain, wildcards, shared subscriptions, topic aliases) and its limits', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'pat', password: pat.token, protocolVersion: 5, reconnectPeriod: 0, clientId: '' });
+    open.push({ end: () => client.endAsync(true) });
+    const connack = await new Promise<{ properties?: Record<string, unknown> }>((resolve) => {
+      // mqtt.js keeps the CONNACK it got: its properties are the server's.
+      const c = client as unknown as { connackPacket?: { properties?: Record<string, unknown> } };
+      resolve(c.connackPacket ?? {});
+    });
+    const props = connack.properties ?? {};
+    assert.equal(props.retainAvailable, false);
+    assert.equal(props.wildcardSubscriptionAvailable, false);
+    assert.equal(props.sharedSubscriptionAvailable, false);
+    assert.equal(props.topicAliasMaximum, 0);
+    assert.equal(props.receiveMaximum, 256);
+    assert.equal(typeof props.maximumPacketSize, 'number');
+    assert.match(String(props.assignedClientIdentifier), /^careline-/);
+  });
+
+  it('MQTT 5: SUBACK reason 0x87 for another account; a forbidden publish gets PUBACK 0x87 and the connection stays; sends are acked after commit', async () => {
+    const docMqtt = await MqttTestClient.connect(port, 'doc', doc.token, { protocolVersion: 5 });
+    open.push(docMqtt);
+    const c = await MqttTestClient.connect(port, 'pat', pat.token, { protocolVersion: 5, subscribe: false });
+    open.push(c);
+    const err = await c.client.subscribeAsync(['pat', 'doc'], { qos: 1 }).then(() => null, (e: { packet?: { granted: number[] } }) => e);
+    const granted = err?.packet?.granted ?? (await c.client.subscribeAsync(['pat'], { qos: 1 })).map((g) => g.qos);
+    assert.deepEqual(granted, [1, 0x87]);
+    const refused = await c.client.publishAsync('doc', JSON.stringify({ id: 'x5', to: 'doc', type: 'TEXT', content: { text: 'sneaky' } }), { qos: 1 }).then(() => null, (e: Error & { code?: number }) => e);
+    assert.equal(refused?.code, 0x87);
+    assert.ok(c.client.connected, 'a refused publish leaves an MQTT 5 connection open');
+    await c.send('pat', { id: 'env-v5', to: 'doc', type: 'TEXT', content: { text: 'over mqtt 5' } });
+    const read = await s.call('GET', `/api/v2/sessions/${p2p}/messages?after=0&limit=1000`, { token: doc.token });
+    assert.ok(JSON.stringify(read.body).includes('over mqtt 5'), 'stored when the PUBACK came');
+    const env = await docMqtt.next((p) => p.id === 'env-v5');
+    assert.deepEqual([env.from, env.to, env.content.text], ['pat', 'doc', 'over mqtt 5']);
+    const ack = await c.next((p) => p.type === 'ack' && p.id === 'env-v5');
+    assert.equal(ack.seq, env.seq);
+  });
+
+  it('MQTT 5: a second connection with the same client id takes the first one\'s place (DISCONNECT 0x8E, session taken over)', async () => {
+    const first = await MqttTestClient.connect(port, 'pat', pat.token, { protocolVersion: 5, clientId: 'pat-tablet' });
+    open.push(first);
+    const disconnected = new Promise<number | undefined>((resolve) => first.client.once('disconnect', (p) => resolve(p.reasonCode)));
+    const second = await MqttTestClient.connect(port, 'pat', pat.token, { protocolVersion: 5, clientId: 'pat-tablet' });
+    open.push(second);
+    assert.equal(await disconnected, 0x8e);
+    await s.sendAs('doc', p2p, 'to the new tablet');
+    await second.next((p) => p.content?.text === 'to the new tablet');
   });
 
   it('a client subscribes to its own account topic only (others get 0x80 in the SUBACK)', async () => {
@@ -127,14 +176,14 @@ describe('MQTT transport', () => {
     assert.equal(patMqtt.envelopes().filter((p) => p.id === 'env-1').length, 0);
   });
 
-  it('a retained publish is not retained: the broker keeps nothing', async () => {
+  it('a retained publish is not retained: nothing is kept for a later subscriber', async () => {
     const c = await connect(pat);
     await c.client.publishAsync('pat/send', JSON.stringify({ id: 'env-retain', to: 'doc', type: 'TEXT', content: { text: 'retain me' } }), { qos: 1, retain: true });
-    const retained: unknown[] = [];
-    const persistence = (s.server.mqtt!.broker as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<unknown> } }).persistence;
-    const stream = persistence.createRetainedStream('#');
-    for await (const p of stream) retained.push(p);
-    assert.deepEqual(retained, []);
+    // A later subscriber to the account topic gets what is sent after it subscribed, and nothing retained before it.
+    const later = await connect(pat, { clientId: 'pat-later' });
+    await s.sendAs('doc', p2p, 'marker after retain');
+    await later.next((p) => p.content?.text === 'marker after retain');
+    assert.deepEqual(later.got.filter((p) => p.id === 'env-retain' || p.content?.text === 'retain me'), []);
   });
 
   it('a duplicate envelope id is acked again and stored once', async () => {
@@ -224,7 +273,7 @@ describe('MQTT transport', () => {
     await plain.next((x) => x.type === 'message' && x.message.client_id === 'env-ws-1');
   });
 
-  it('QoS 2 publishes are answered by aedes (PUBREC) in their turn: a QoS 2 send and a QoS 1 send after it are answered in publish order, each stored once', async () => {
+  it('QoS 2 publishes are answered (PUBREC, then PUBCOMP) in their turn: a QoS 2 send and a QoS 1 send after it are answered in publish order, each stored once', async () => {
     const c = await connect(pat);
     const order: string[] = [];
     c.client.on('packetreceive', (p) => (p.cmd === 'puback' || p.cmd === 'pubrec') && order.push(`${p.cmd}:${p.messageId}`));
@@ -274,7 +323,7 @@ describe('MQTT liveness', () => {
     await s.stop();
   });
 
-  it('a client with a keepalive longer than the heartbeat is judged by its keepalive (the broker enforces it), not dropped as silent', async () => {
+  it('a client with a keepalive longer than the heartbeat is judged by its keepalive (the server enforces it), not dropped as silent', async () => {
     const pat = await s.user('pat');
     await s.user('doc', 'doctor');
     const conv = await s.conversation({ participants: ['doc', 'pat'] });
@@ -289,6 +338,53 @@ describe('MQTT liveness', () => {
     await s.sendAs('doc', conv, 'still here');
     assert.match(await got, /still here/);
     await client.endAsync(true);
+  });
+});
+
+describe('MQTT keepalive', () => {
+  let s: TestServer;
+
+  before(async () => {
+    s = await startTestServer({ config: { mqtt: { enabled: true, port: 0 } } });
+  });
+  after(async () => {
+    await s.stop();
+  });
+
+  it('a client silent for 1.5× its keepalive is cut; PINGREQ keeps it (a raw MQTT 3.1.1 client)', async () => {
+    const pat = await s.user('pat');
+    const { connect: tcp } = await import('node:net');
+    const mqttPacket = (await import('mqtt-packet')).default;
+    const open = async () => {
+      const socket = tcp(s.server.mqttPort!, '127.0.0.1');
+      socket.on('error', () => {});
+      const chunks: Buffer[] = [];
+      socket.on('data', (d: Buffer) => chunks.push(d));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: '', keepalive: 1, username: 'pat', password: Buffer.from(pat.token) }));
+      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+      while (chunks.length === 0) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual([...chunks[0]!.subarray(0, 4)], [0x20, 2, 0, 0], 'CONNACK accepted');
+      return { socket, chunks, closed };
+    };
+    // Silent: cut after about 1.5 s (keepalive 1 s), not before a second.
+    const silent = await open();
+    const t0 = Date.now();
+    const at = await silent.closed;
+    assert.ok(at - t0 >= 1000, `cut after ${at - t0} ms`);
+    // Pinging every 500 ms: still open after 3 s, and each PINGREQ answered.
+    const pinging = await open();
+    let closed = false;
+    void pinging.closed.then(() => (closed = true));
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      pinging.socket.write(Buffer.from([0xc0, 0]));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(closed, false);
+    const pingresps = Buffer.concat(pinging.chunks).subarray(4);
+    assert.ok(pingresps.length >= 10 && pingresps.every((b, i) => b === (i % 2 === 0 ? 0xd0 : 0)), `PINGRESPs: ${pingresps.toString('hex')}`);
+    pinging.socket.destroy();
   });
 });
 
