@@ -389,6 +389,10 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Service
       full_page_writes: 'off',
       logging_collector: 'off',
       lc_messages: 'C',
+      // Autovacuum looks at each database every second, not every minute: the queues every append
+      // feeds (search-pending rows, jobs) are read past their dead rows until they are vacuumed,
+      // and a fresh table's first statistics (which replace plans made while it was empty) wait for it.
+      autovacuum_naptime: 1,
       ...opts.settings,
     };
     const log = new LogTail();
