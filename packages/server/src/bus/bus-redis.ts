@@ -42,6 +42,8 @@ type Envelope = { n: string; es: DomainEvent[] } | { n: string; e: DomainEvent }
 
 export class RedisBus implements EventBus {
   readonly #nodeId: string;
+  /** How this node's own messages begin on the channel (`#send`): Redis echoes them back, and they are dropped unread. */
+  readonly #ownPrefix: string;
   readonly #onError: (err: unknown) => void;
   readonly #pub: Redis;
   readonly #sub: Redis;
@@ -66,6 +68,7 @@ export class RedisBus implements EventBus {
 
   constructor(o: RedisBusOptions) {
     this.#nodeId = o.nodeId;
+    this.#ownPrefix = `{"n":${JSON.stringify(o.nodeId)},`;
     this.#onError = o.onError ?? (() => {});
     const common = {
       // Reconnect for ever, backing off to 1 s: a node outlives a Redis restart.
@@ -161,6 +164,8 @@ export class RedisBus implements EventBus {
   }
 
   #received(raw: string): void {
+    // This node's own message, echoed: a batch of events as large as any, not parsed to be dropped.
+    if (raw.startsWith(this.#ownPrefix)) return;
     let env: Envelope;
     try {
       env = JSON.parse(raw) as Envelope;
