@@ -20,7 +20,7 @@ import { CursorStore } from './cursors.ts';
 import { Emitter } from './emitter.ts';
 import { CarelineError, closeError, toCarelineError } from './errors.ts';
 import type { CarelineEvents, ConnectionState, SendAck, SyncedEvent } from './events.ts';
-import { uuid } from './ids.ts';
+import { uuidv7 } from './ids.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { CarelineApi, type ConversationPage, type HistoryPage, type HistoryQuery, type UnreadCounts } from './rest.ts';
 import { NotificationsApi } from './notifications.ts';
@@ -358,7 +358,7 @@ export class CarelineClient extends Emitter<CarelineEvents> {
     if (!Number.isInteger(message?.type) || !message.content || typeof message.content !== 'object' || Array.isArray(message.content)) {
       return Promise.reject(new CarelineError('request.invalid', 'A message needs an integer `type` and an object `content`.'));
     }
-    const clientId = options.clientId ?? uuid();
+    const clientId = options.clientId ?? uuidv7();
     const promise = new Promise<SendAck>((resolve, reject) => {
       const list = this.#deferreds.get(clientId) ?? [];
       list.push({ resolve, reject });

@@ -199,3 +199,17 @@ describe('errors and URLs', () => {
     assert.equal(new CarelineError('client.network_error', '').retryable, true);
   });
 });
+
+describe('client ids', () => {
+  test('uuidv7: RFC 9562 version 7 and variant bits, the time in its first 48 bits, later ids sort after earlier ones', async () => {
+    const { uuidv7 } = await import('../src/ids.ts');
+    const re = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const t = 1_796_000_000_123;
+    const id = uuidv7(t);
+    assert.match(id, re);
+    assert.equal(parseInt(id.replace(/-/g, '').slice(0, 12), 16), t);
+    const ids = Array.from({ length: 200 }, (_, i) => uuidv7(t + i));
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(new Set(Array.from({ length: 1000 }, () => uuidv7(t))).size, 1000, 'random bits keep ids of one millisecond apart');
+  });
+});

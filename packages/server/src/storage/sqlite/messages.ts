@@ -25,7 +25,7 @@ export class SqliteMessageStore implements MessageStore {
     this.#db = db;
     const byClient = db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE tenant_id = ? AND sender_id = ? AND client_id = ?`);
     const head = db.prepare('SELECT last_seq FROM conversations WHERE tenant_id = ? AND id = ?').pluck();
-    // The unique index on (tenant, sender, client_id) is the duplicate check: a repeated client id inserts nothing.
+    // The unique index on (tenant, client_id, sender) is the duplicate check: a repeated client id inserts nothing.
     const insert = db.prepare(
       `INSERT INTO messages (tenant_id, conversation_id, seq, id, sender_id, type, content, client_id, created_at, recalled_at, forward)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)
