@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import Database from 'better-sqlite3';
 import { loadConfig, startServer, type CarelineServer } from '@careline/server';
 
@@ -98,6 +99,45 @@ if (tf && existsSync(tf)) {
   if (tf) writeFileSync(tf, JSON.stringify(tenant));
 }
 
+/**
+ * Where the resident memory is, as it stands (no GC first): the main isolate's heap spaces,
+ * the SQLite writer thread's isolate, and the process's mappings by kind (/proc/self/smaps):
+ * V8's 256 KiB heap pages, malloc's arenas (SQLite's page caches live there), the rest of the
+ * anonymous memory, and the files mapped (the node binary, libraries).
+ */
+async function memDetail() {
+  const MiB = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, { physical: MiB(s.physical_space_size), used: MiB(s.space_used_size) }]));
+  const thread = (server.core.storage as { writerThread?: { getHeapStatistics?: () => Promise<v8.HeapInfo> } | null }).writerThread;
+  const w = thread?.getHeapStatistics ? await thread.getHeapStatistics() : null;
+  const kinds: Record<string, number> = { v8Pages: 0, arenas: 0, brkHeap: 0, otherAnon: 0, files: 0 };
+  let size = 0;
+  let name = '';
+  const big: string[] = [];
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/);
+    if (head) {
+      const [from, to] = line.split(' ')[0]!.split('-').map((x) => parseInt(x, 16));
+      size = to! - from!;
+      name = head[1]!;
+      continue;
+    }
+    const rss = line.match(/^Rss:\s+(\d+) kB/);
+    if (!rss) continue;
+    const kb = Number(rss[1]) * 1024;
+    const kind = name === '[heap]' ? 'brkHeap' : name !== '' && !name.startsWith('[') ? 'files' : size === 262144 ? 'v8Pages' : size >= 32 * 1048576 ? 'arenas' : 'otherAnon';
+    kinds[kind]! += kb;
+    if (kind === 'otherAnon' && kb >= 1048576) big.push(`${MiB(kb)} of ${MiB(size)}`);
+  }
+  return {
+    rss: MiB(process.memoryUsage().rss),
+    mappings: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, MiB(v)])),
+    otherAnonLargest: big.slice(0, 12),
+    main: { heapPhysical: MiB(v8.getHeapStatistics().total_physical_size), spaces },
+    writer: w ? { heapPhysical: MiB(w.total_physical_size), used: MiB(w.used_heap_size), limit: MiB(w.heap_size_limit) } : null,
+  };
+}
+
 type AppendBatch = Parameters<CarelineServer['core']['storage']['messages']['append']>[0];
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -114,6 +154,8 @@ process.on('message', (m: any) => {
         }
         return reply({ ...process.memoryUsage(), gc: !!gc, connections: server.ws.hub.size });
       }
+      case 'memDetail':
+        return void memDetail().then(reply, fail);
       case 'stats':
         return reply({ connections: server.ws.hub.size, pending: server.core.messages.committer.pending });
       case 'seed':

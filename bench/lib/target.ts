@@ -377,6 +377,12 @@ export class Target {
     return `${this.wsUrl}?user=${encodeURIComponent(user)}&c=${convs.map(encodeURIComponent).join(',')}${sync ? '&sync=1' : ''}`;
   }
 
+  /** Where the server process's resident memory is, as it stands (Careline on one node; null otherwise). */
+  async memDetail(): Promise<Record<string, unknown> | null> {
+    if (this.kind !== 'careline' || this.backend === 'cluster') return null;
+    return this.proc.call<Record<string, unknown>>('memDetail', {}, 60_000).catch(() => null);
+  }
+
   /** Memory of the server process, after a full GC. */
   mem(): Promise<Mem> {
     return this.proc.call<Mem>('mem', {}, 60_000);

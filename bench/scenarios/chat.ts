@@ -57,6 +57,8 @@ export interface ChatRun {
   max: number;
   maxSustained: { rate: number; p99: number; step: string } | null;
   check: Record<string, unknown> & { ok: boolean };
+  /** Where the server's resident memory was at the end of the ladder (one Careline node; see bench/server.ts `memDetail`). */
+  memory?: Record<string, unknown> | null;
 }
 
 export async function chatScenario(ctx: Ctx): Promise<Partial<Record<TargetKind, ChatRun>>> {
@@ -156,6 +158,8 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
       });
     for (const { label, rate } of plan) await runStep(label, 'open', rate, stepMs);
     await target.profileStop();
+    const memory = await target.memDetail();
+    if (memory) ctx.log(`  ${name} memory after the ladder (MiB): ${JSON.stringify(memory)}`);
     const checks = await Promise.all(gens.map((gen) => gen.call('chat.verify')));
     const sum = (k: string) => checks.reduce((a, c) => a + (c[k] as number), 0);
     const check = {
@@ -177,7 +181,7 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
       backend: target.backend, nodes: target.procs.length, transport,
       pairs: N, connections: 2 * N, steps, max,
       maxSustained: best ? { rate: best.rate, p99: best.delivery.p99, step: best.label } : null,
-      check,
+      check, memory,
     };
   } finally {
     await stopAll([...gens, target]);

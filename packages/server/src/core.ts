@@ -160,7 +160,7 @@ async function openStorage(choice: StorageChoice, hooks: CoreHooks): Promise<Sto
   switch (choice.driver) {
     case 'sqlite':
       return createSqliteStorage({
-        path: choice.path, synchronous: choice.synchronous, writer: choice.writer, walAutocheckpoint: choice.walAutocheckpoint,
+        path: choice.path, synchronous: choice.synchronous, writer: choice.writer, walAutocheckpoint: choice.walAutocheckpoint, cacheMiB: choice.cacheMiB,
         onWriterStopped: hooks.onStorageFailure,
       });
     case 'postgres':

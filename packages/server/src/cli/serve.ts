@@ -32,7 +32,7 @@ export async function serve(): Promise<number> {
   const log = server.logger;
   log.info({ profile, url: server.url, storage: config.storage.driver === 'sqlite' ? config.storage.sqlitePath : 'postgres', node: server.core.nodeId }, `Careline listening on ${server.url} (profile ${profile})`);
   if (!startedWithNodeFlags()) {
-    log.warn({ node_flags: NODE_FLAGS }, `Node was started without ${NODE_FLAGS.join(' ')}: its young generation may grow to 128 MiB, and each collection of it stall every connection for tens of ms (docs/deploy.md)`);
+    log.warn({ node_flags: NODE_FLAGS }, `Node was started without ${NODE_FLAGS.join(' ')}: its young generation may grow to 128 MiB (each collection of it stalling every connection for tens of ms) and its old generation hold 100 MiB or more of garbage (docs/deploy.md)`);
   }
 
   if (config.demo) {

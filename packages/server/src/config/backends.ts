@@ -14,6 +14,7 @@ export type StorageChoice =
       synchronous: Config['storage']['sqliteSynchronous'];
       writer: Config['storage']['sqliteWriter'];
       walAutocheckpoint: number;
+      cacheMiB: number;
     }
   | { driver: 'postgres'; url: string; poolSize: number };
 
@@ -45,7 +46,7 @@ export function backends(config: Readonly<Config>): Backends {
     else if (!/^postgres(ql)?:\/\//.test(s.postgresUrl)) problems.push('storage.postgresUrl (CARELINE_STORAGE_POSTGRES_URL) must start with postgres:// or postgresql://');
     storage = { driver: 'postgres', url: s.postgresUrl, poolSize: s.postgresPoolSize };
   } else {
-    storage = { driver: 'sqlite', path: s.sqlitePath, synchronous: s.sqliteSynchronous, writer: s.sqliteWriter, walAutocheckpoint: s.sqliteWalAutocheckpoint };
+    storage = { driver: 'sqlite', path: s.sqlitePath, synchronous: s.sqliteSynchronous, writer: s.sqliteWriter, walAutocheckpoint: s.sqliteWalAutocheckpoint, cacheMiB: s.sqliteCacheMb };
   }
   const redisUrl = config.bus.redisUrl;
   const needsRedis = config.bus.driver === 'redis' || config.presence.driver === 'redis';

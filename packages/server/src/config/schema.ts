@@ -87,6 +87,12 @@ export const ConfigSchema = Type.Object(
           100,
           1_000_000,
         ),
+        sqliteCacheMb: Int(
+          32,
+          'Page cache of the SQLite connection that writes (the writer thread\'s; inline, the one connection), in MiB (2^20 bytes): resident once filled. It keeps the upper levels of the B-trees and the pages the appends touch (a leaf per active conversation, the right edges). Larger for a database of many millions of messages with many conversations active at once; the main thread\'s read connection keeps 16 MiB (in WAL it starts over whenever a write commits).',
+          2,
+          65_536,
+        ),
         groupCommitMaxBatch: Int(1000, 'Most messages written in one transaction.', 1, 100_000),
       },
       { default: {}, additionalProperties: false },

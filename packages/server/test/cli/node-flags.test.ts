@@ -17,6 +17,7 @@ test('npm start and the careline shebang pass the server\'s Node flags', () => {
 });
 
 test('a flag given with another value stands; a missing one is added', () => {
-  assert.deepEqual(missingNodeFlags(['--max-semi-space-size=16', '--expose-gc']), []);
+  assert.deepEqual(missingNodeFlags(['--max-semi-space-size=16', '--heap-growing-percent=50', '--expose-gc']), []);
+  assert.deepEqual(missingNodeFlags(['--max-semi-space-size=16']), ['--heap-growing-percent=30']);
   assert.deepEqual(missingNodeFlags(['--expose-gc']), [...NODE_FLAGS]);
 });

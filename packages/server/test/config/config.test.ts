@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
 import { leaves } from '../../src/config/schema.ts';
+import { backends } from '../../src/config/backends.ts';
 
 const startScript = fileURLToPath(new URL('../../src/cli/start.ts', import.meta.url));
 
@@ -68,6 +69,11 @@ describe('configuration', () => {
     assert.equal(loadConfig({ env: {} }).config.storage.sqliteWalAutocheckpoint, 16_000);
     assert.equal(loadConfig({ env: { CARELINE_STORAGE_SQLITE_WAL_AUTOCHECKPOINT: '2000' } }).config.storage.sqliteWalAutocheckpoint, 2000);
     assert.throws(() => loadConfig({ env: { CARELINE_STORAGE_SQLITE_WAL_AUTOCHECKPOINT: '10' } }), /invalid configuration/);
+    assert.equal(loadConfig({ env: {} }).config.storage.sqliteCacheMb, 32);
+    const cache = loadConfig({ env: { CARELINE_STORAGE_SQLITE_CACHE_MB: '128' } }).config;
+    assert.equal(cache.storage.sqliteCacheMb, 128);
+    assert.deepEqual(backends(cache).storage, { driver: 'sqlite', path: cache.storage.sqlitePath, synchronous: cache.storage.sqliteSynchronous, writer: 'worker', walAutocheckpoint: 16_000, cacheMiB: 128 });
+    assert.throws(() => loadConfig({ env: { CARELINE_STORAGE_SQLITE_CACHE_MB: '1' } }), /invalid configuration/);
   });
 
   it('prod refuses default secrets, and accepts real ones', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { AppError } from '../../src/domain/errors.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
-import { DEFAULT_WAL_AUTOCHECKPOINT, migrate, openDb } from '../../src/storage/sqlite/db.ts';
+import { DEFAULT_CACHE_MIB, DEFAULT_WAL_AUTOCHECKPOINT, migrate, openDb } from '../../src/storage/sqlite/db.ts';
 import { createSqliteStorage, type SqliteStorage, type WriterMode } from '../../src/storage/sqlite/index.ts';
 import { storageContract } from './contract.ts';
 import { RELAXED, WRITES } from '../../src/storage/sqlite/stores.ts';
@@ -45,6 +45,21 @@ const unavailable = (storage: string) => (e: unknown) =>
   e instanceof AppError && e.code === 'server.unavailable' && (e.details as { storage?: string } | undefined)?.storage === storage;
 
 describe('sqlite specifics', () => {
+  it('gives a connection the page cache asked for (storage.sqliteCacheMb; 32 MiB unless set)', () => {
+    const dir = tempDir();
+    try {
+      const a = openDb({ path: join(dir, 'a.sqlite'), synchronous: 'NORMAL' });
+      assert.equal(DEFAULT_CACHE_MIB, 32);
+      assert.equal(a.pragma('cache_size', { simple: true }), -32 * 1024);
+      const b = openDb({ path: join(dir, 'b.sqlite'), synchronous: 'NORMAL', cacheMiB: 8 });
+      assert.equal(b.pragma('cache_size', { simple: true }), -8 * 1024);
+      a.close();
+      b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('checkpoints the WAL after storage.sqliteWalAutocheckpoint pages (16,000 unless set)', () => {
     const dir = tempDir();
     try {

@@ -14,7 +14,12 @@ export interface OpenOptions {
   synchronous: 'NORMAL' | 'FULL';
   /** WAL pages after which a commit checkpoints (default 16,000: 64 MiB of 4 KiB pages). */
   walAutocheckpoint?: number;
+  /** This connection's page cache, MiB (default `DEFAULT_CACHE_MIB`). */
+  cacheMiB?: number;
 }
+
+/** The page cache of a connection that writes (`storage.sqliteCacheMb`'s default). */
+export const DEFAULT_CACHE_MIB = 32;
 
 export const DEFAULT_WAL_AUTOCHECKPOINT = 16_000;
 
@@ -25,7 +30,7 @@ export function openDb(opts: OpenOptions): Db {
   db.pragma(`synchronous = ${opts.synchronous}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  db.pragma('cache_size = -65536'); // 64 MiB page cache
+  db.pragma(`cache_size = -${(opts.cacheMiB ?? DEFAULT_CACHE_MIB) * 1024}`); // KiB
   db.pragma('temp_store = MEMORY');
   // A checkpoint copies the newest version of every page the WAL holds back into the
   // database file. Message appends dirty the same hot pages (a leaf per conversation, per

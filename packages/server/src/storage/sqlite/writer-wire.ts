@@ -12,6 +12,7 @@ export interface WriterOptions {
   path: string;
   synchronous: 'NORMAL' | 'FULL';
   walAutocheckpoint?: number;
+  cacheMiB?: number;
 }
 
 /** A call of a store's write method, or the request to finish and close. */
