@@ -10,6 +10,7 @@ import { AppError } from '../../src/domain/errors.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
 import { migrationFiles } from '../../src/storage/postgres/migrate.ts';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.ts';
+import { LOOKUP } from '../../src/storage/postgres/messages.ts';
 import { startPostgres, type Service } from '../support/services.ts';
 import { storageContract } from './contract.ts';
 
@@ -142,6 +143,27 @@ describe('postgres specifics', () => {
       assert.equal((await b.conversations.viewForUser('t', 'b', 's'))?.read_seq, 4);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('the append\'s lookup of stored client ids plans on messages_client_id even on a table never analyzed', async () => {
+    // A fresh database: no statistics. A prepared statement's generic plan (what a pooled
+    // connection runs from the sixth execution on) once looked client ids up through
+    // messages_id on the tenant alone, reading every message of the tenant per client id.
+    const s = await createPostgresStorage({ url: await freshDatabase(), poolSize: 1 });
+    try {
+      await s.db.session(async (c) => {
+        await c.query('SET plan_cache_mode = force_generic_plan');
+        await c.query(`PREPARE lookup(jsonb, jsonb) AS ${LOOKUP}`);
+        const plan = (await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE lookup('[["t","c"]]', '[["t","a","cid"]]')`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+        const onMessages = plan.split('\n').filter((l) => / on messages m\b/.test(l));
+        assert.equal(onMessages.length, 1, plan);
+        assert.match(onMessages[0]!, /Index Scan using messages_client_id on messages m/, plan);
+        assert.match(plan, /Index Cond: \(\(client_id = \(k(_\d+)?\.e ->> 2\)\) AND \(sender_id = \(k(_\d+)?\.e ->> 1\)\)\)/, plan);
+        await c.query('DEALLOCATE lookup');
+      });
+    } finally {
+      await s.close();
     }
   });
 
