@@ -146,7 +146,7 @@ describe('postgres specifics', () => {
     }
   });
 
-  it('the append\'s lookup of stored client ids plans on messages_client_id even on a table never analyzed', async () => {
+  it('the append\'s lookup plans on messages_client_id for client ids and a plain index scan for conversations, even on tables never analyzed', async () => {
     // A fresh database: no statistics. A prepared statement's generic plan (what a pooled
     // connection runs from the sixth execution on) once looked client ids up through
     // messages_id on the tenant alone, reading every message of the tenant per client id.
@@ -160,6 +160,9 @@ describe('postgres specifics', () => {
         assert.equal(onMessages.length, 1, plan);
         assert.match(onMessages[0]!, /Index Scan using messages_client_id on messages m/, plan);
         assert.match(plan, /Index Cond: \(\(client_id = \(k(_\d+)?\.e ->> 2\)\) AND \(sender_id = \(k(_\d+)?\.e ->> 1\)\)\)/, plan);
+        // The conversations' lookup: a plain index scan (see LOOKUP's comment), not an index-only one.
+        assert.match(plan, /-> {2}Index Scan using conversations_pkey on conversations c/, plan);
+        assert.doesNotMatch(plan, /Index Only Scan/, plan);
         await c.query('DEALLOCATE lookup');
       });
     } finally {
