@@ -71,12 +71,25 @@ export function useSignedLink(files: FilesApi, storageId: string | undefined, va
   useEffect(() => {
     if (!storageId || !enabled) return;
     let live = true;
-    signedLink(files, storageId, variant, round > 0).then(
-      (url) => live && setState({ url, round }),
-      (err: unknown) => live && setState({ error: err instanceof CarelineError ? err : new CarelineError('client.network_error', String(err)), round }),
-    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // A busy or unreachable server (network error, 429, 5xx) is asked again, after 0.5, 1, 2, 4,
+    // then every 8 s: only an answer about the file itself (gone, recalled, not the reader's)
+    // shows it as unavailable.
+    const ask = (attempt: number) => {
+      signedLink(files, storageId, variant, round > 0).then(
+        (url) => live && setState({ url, round }),
+        (err: unknown) => {
+          if (!live) return;
+          const e = err instanceof CarelineError ? err : new CarelineError('client.network_error', String(err));
+          if (e.retryable) timer = setTimeout(() => ask(attempt + 1), Math.min(8_000, 500 * 2 ** attempt));
+          else setState({ error: e, round });
+        },
+      );
+    };
+    ask(0);
     return () => {
       live = false;
+      if (timer !== undefined) clearTimeout(timer);
     };
   }, [files, storageId, variant, enabled, round]);
   return { url: state.url, error: state.error, refresh: () => setRound((r) => r + 1) };
