@@ -83,6 +83,8 @@ describe('the conference page in a browser', () => {
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   const pageErrors: string[] = [];
+  /** Each page's console warnings and errors: a failed wait says what the page said. */
+  const pageLogs = new WeakMap<Page, string[]>();
 
   before(async () => {
     janus = await startJanus();
@@ -119,8 +121,11 @@ describe('the conference page in a browser', () => {
     contexts.push(ctx);
     const page = await ctx.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${who}: ${e.message}`));
+    const log: string[] = [];
+    pageLogs.set(page, log);
     page.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) pageErrors.push(`${who}: ${m.text()}`);
+      if (m.type() === 'warning' || m.type() === 'error') log.push(m.text());
     });
     await page.goto(link);
     return page;
@@ -198,8 +203,8 @@ describe('the conference page in a browser', () => {
       }, 30_000);
     }
     mark('all joined');
-    for (const p of [doc, pat1, pat2]) {
-      await until(async () => assert.equal(await p.getByTestId('conf-remote-video').count(), 2), 30_000);
+    for (const [who, p] of [['specialist', doc], ['client 1', pat1], ['client 2', pat2]] as const) {
+      await until(async () => assert.equal(await p.getByTestId('conf-remote-video').count(), 2, `${who}'s remote videos; its console: ${JSON.stringify(pageLogs.get(p))}`), 30_000);
       mark('two remote videos');
       await p.getByTestId('conf-local-video').waitFor();
     }

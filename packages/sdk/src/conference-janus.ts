@@ -80,6 +80,8 @@ export class JanusError extends Error {
 
 const KEEPALIVE_MS = 25_000;
 const PLUGIN = 'janus.plugin.videoroom';
+/** How many times a feed's subscription is tried (about 25 s of waits in all). */
+const SUBSCRIBE_ATTEMPTS = 10;
 
 /** One Janus session over one WebSocket. */
 class JanusSession {
@@ -250,11 +252,17 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
     this.#session = session;
   }
 
-  /** Connects to Janus, joins the room, publishes and subscribes to the feeds already there. */
-  static async join(opts: JanusRoomJoin): Promise<JanusVideoRoom> {
+  /**
+   * Connects to Janus, joins the room, publishes and subscribes to the feeds already there.
+   * `listen` is called with the room before it joins: attach the `feed`, `feedGone` and
+   * `closed` listeners there. A feed can start while this page's own publishing is still
+   * being answered, before `join` resolves; a listener attached after it would miss it.
+   */
+  static async join(opts: JanusRoomJoin, listen?: (room: JanusVideoRoom) => void): Promise<JanusVideoRoom> {
     const session = await JanusSession.open(opts.url, opts.token, opts.requestTimeoutMs ?? 20_000);
     const room = new JanusVideoRoom(opts, session);
     session.onClose = (error) => room.#onClosed(error);
+    listen?.(room);
     try {
       await room.#joinAsPublisher();
     } catch (err) {
@@ -313,7 +321,11 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
     await pc.setRemoteDescription(answer.jsep);
   }
 
-  /** Subscribes to a publisher's feed, trying again (up to three times) when it fails while the publisher is still there. */
+  /**
+   * Subscribes to a publisher's feed, trying again when it fails while the publisher is still
+   * there (up to SUBSCRIBE_ATTEMPTS times, waiting longer each time: a loaded media server
+   * may refuse or time out for a while).
+   */
   async #subscribe(p: JanusPublisher, attempt = 1): Promise<void> {
     const key = String(p.id);
     if (this.#left || this.feeds.has(key) || this.#subscribing.has(key) || key === String(this.id)) return;
@@ -363,8 +375,8 @@ export class JanusVideoRoom extends Emitter<JanusRoomEvents> {
       this.#dropFeed(key, false);
       this.#subscribing.delete(key);
       if (this.#left || gone) return;
-      if (attempt < 3) {
-        await new Promise((r) => setTimeout(r, 500 * attempt));
+      if (attempt < SUBSCRIBE_ATTEMPTS) {
+        await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 4000)));
         if (!this.#left && !this.#gone.has(key)) await this.#subscribe(p, attempt + 1);
       } else {
         console.warn('Could not receive a feed', err);

@@ -260,31 +260,8 @@ export async function openConference(accessAPI: ConferenceAccessAPI, screen: Scr
 
   const view = config.container ? new ContainerView(config.container, config.l10n) : undefined;
   if (localStream) view?.local(localStream);
-  let room: JanusVideoRoom;
-  try {
-    room = await JanusVideoRoom.join({
-      url: media.janus.ws_url,
-      room: media.room,
-      pin: media.pin,
-      token: media.token,
-      display: media.display,
-      iceServers: media.ice_servers as RTCIceServer[],
-      stream: localStream,
-    });
-  } catch (err) {
-    for (const t of localStream?.getTracks() ?? []) t.stop();
-    view?.clear();
-    throw err;
-  }
-  room.on('feed', (f) => {
-    view?.remote(f);
-    config.onRemoteFeed?.(f);
-  });
-  room.on('feedGone', ({ id }) => {
-    view?.gone(id);
-    config.onRemoteFeedGone?.(id);
-  });
   let left = false;
+  let joinedRoom = false;
   const finish = () => {
     if (left) return;
     left = true;
@@ -292,10 +269,43 @@ export async function openConference(accessAPI: ConferenceAccessAPI, screen: Scr
     view?.clear();
     config.onLeft?.();
   };
-  room.on('closed', () => {
-    finish();
-    void accessAPI.leave(token).catch(() => {});
-  });
+  let room: JanusVideoRoom;
+  try {
+    // The listeners go on before the room joins: a feed may start while this page's own
+    // publishing is still being answered.
+    room = await JanusVideoRoom.join(
+      {
+        url: media.janus.ws_url,
+        room: media.room,
+        pin: media.pin,
+        token: media.token,
+        display: media.display,
+        iceServers: media.ice_servers as RTCIceServer[],
+        stream: localStream,
+      },
+      (r) => {
+        r.on('feed', (f) => {
+          view?.remote(f);
+          config.onRemoteFeed?.(f);
+        });
+        r.on('feedGone', ({ id }) => {
+          view?.gone(id);
+          config.onRemoteFeedGone?.(id);
+        });
+        r.on('closed', () => {
+          // A failed join is reported by the throw below, not as a departure.
+          if (!joinedRoom) return;
+          finish();
+          void accessAPI.leave(token).catch(() => {});
+        });
+      },
+    );
+    joinedRoom = true;
+  } catch (err) {
+    for (const t of localStream?.getTracks() ?? []) t.stop();
+    view?.clear();
+    throw err;
+  }
   config.onJoined?.();
   return {
     room,
