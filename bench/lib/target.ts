@@ -437,14 +437,17 @@ export class Target {
     return this.proc.call<LoopDelay>('loop.stop');
   }
 
-  /** Starts a CPU profile of the server (with --profile, Careline only). */
+  /** Starts a CPU profile of the server, of every node of a cluster (with --profile, Careline only). */
   async profileStart(): Promise<void> {
-    if (this.#profileDir) await this.proc.call('profile.start');
+    if (this.#profileDir) await Promise.all(this.procs.map((p) => p.call('profile.start')));
   }
 
-  /** Stops it and writes `<profile dir>/<scenario>-careline[-phase].cpuprofile`. */
+  /** Stops it and writes `<profile dir>/<scenario>-careline[-phase][-node<i>].cpuprofile`. */
   async profileStop(phase = ''): Promise<void> {
-    if (this.#profileDir) await this.proc.call('profile.stop', { path: join(this.#profileDir, `${this.#name}${phase ? `-${phase}` : ''}.cpuprofile`) }, 120_000);
+    const dir = this.#profileDir;
+    if (!dir) return;
+    const base = `${this.#name}${phase ? `-${phase}` : ''}`;
+    await Promise.all(this.procs.map((p, i) => p.call('profile.stop', { path: join(dir, `${base}${this.procs.length > 1 ? `-node${i}` : ''}.cpuprofile`) }, 120_000)));
   }
 
   /** Stops the nodes, then Redis and PostgreSQL (each by its pid). */
