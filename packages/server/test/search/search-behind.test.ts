@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.ts';
+import { bodyGrams } from '../../src/storage/postgres/search.ts';
 import { startPostgres, type Service } from '../support/services.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
 
@@ -242,6 +243,66 @@ describe('postgres search index behind the appends', () => {
         await b.close();
         await c.close();
       }
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
+describe('postgres search grams computed by the node', () => {
+  let server: Service | undefined;
+  let storage: PostgresStorage | undefined;
+  after(async () => {
+    await storage?.close();
+    await server?.stop();
+  });
+
+  it('are the grams the SQL function gives (the edit trigger still uses it), whatever the text', async () => {
+    server = await startPostgres();
+    storage = await createPostgresStorage({ url: server.url, poolSize: 2 });
+    const texts = [
+      'Good morning doctor, my blood pressure today is 135/85 after the new tablets.',
+      'ÉCOLE École STRASSE Straße İstanbul', // only ASCII letters are lowered
+      '皮疹 发烧三天了，医生您好', 'Кашель и ТЕМПЕРАТУРА 38,5',
+      'a', 'ab', '  lead and trail  ', 'tab\tnew\nline\r\nvt\vff\f', // ASCII whitespace splits
+      'nbsp\u00a0joined ideographic\u3000space', // other spaces do not
+      '😀😁😂 x😀y', 'it\'s a \\back\\slash "quoted"', '', 'aaaa aaaa', 'x'.repeat(300),
+    ];
+    for (const t of texts) {
+      const r = await storage.db.query<{ g: string[] }>(`SELECT tsvector_to_array(careline_search_grams($1)) AS g`, [t]);
+      const sql: string[] = r.rows[0]!.g ?? [];
+      assert.deepEqual([...bodyGrams(t)].sort(), [...sql].sort(), JSON.stringify(t));
+    }
+  });
+
+  it('a message edited between the read and the write of a step stays pending and is indexed as edited', async () => {
+    const s = storage!;
+    await s.searchIndexer.stop();
+    await seed(s, 1);
+    await s.messages.append([msg('c0', 'apricot jam', 100)]);
+    const admin = new pg.Client({ connectionString: server!.url });
+    await admin.connect();
+    try {
+      // The step's read goes out; the edit commits before its write.
+      let edited = false;
+      const on = {
+        query: async (config: { name?: string; text: string; values?: unknown[] }) => {
+          if (config.name === 'careline_search_write' && !edited) {
+            edited = true;
+            await admin.query(`UPDATE messages SET content = $1 WHERE tenant_id = 't' AND conversation_id = 'c0'`, [JSON.stringify({ text: 'blueberry pie' })]);
+          }
+          return s.db.pool.query(config);
+        },
+      };
+      assert.equal(await s.searchIndexer.step(10, on as never), 1);
+      assert.ok(edited);
+      const n = async (sql: string) => Number((await admin.query(sql)).rows[0].n);
+      assert.equal(await n('SELECT count(*) n FROM message_search'), 0, 'nothing indexed from the text before the edit');
+      assert.equal(await n('SELECT count(*) n FROM message_search_pending'), 1, 'still pending');
+      assert.equal(await s.searchIndexer.step(10), 1);
+      assert.equal(await n(`SELECT count(*) n FROM message_search WHERE grams @@ 'blu & ber'::tsquery`), 1);
+      assert.equal(await n(`SELECT count(*) n FROM message_search WHERE grams @@ 'apr'::tsquery`), 0);
+      assert.equal(await n('SELECT count(*) n FROM message_search_pending'), 0);
     } finally {
       await admin.end();
     }
