@@ -7,13 +7,10 @@ import { AppError } from '../../domain/errors.ts';
 import type { AppendResult, NewMessage } from '../../domain/types.ts';
 import type { ErrorCode } from '@careline/protocol';
 import type { StoreName } from './stores.ts';
+import type { OpenOptions } from './db.ts';
 
-export interface WriterOptions {
-  path: string;
-  synchronous: 'NORMAL' | 'FULL';
-  walAutocheckpoint?: number;
-  cacheMiB?: number;
-}
+/** How the writer thread opens the database: the connection's own options (they cross to the worker as data). */
+export type WriterOptions = Pick<OpenOptions, 'path' | 'synchronous' | 'walAutocheckpoint' | 'cacheMiB'>;
 
 /** A call of a store's write method, or the request to finish and close. */
 export type WriteRequest = { id: number; s: StoreName; m: string; a: unknown[] } | { id: number; close: true };
