@@ -10,7 +10,7 @@ import { AppError } from '../../src/domain/errors.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
 import { migrationFiles } from '../../src/storage/postgres/migrate.ts';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.ts';
-import { LOOKUP } from '../../src/storage/postgres/messages.ts';
+import { APPEND, LOOKUP } from '../../src/storage/postgres/messages.ts';
 import { startPostgres, type Service } from '../support/services.ts';
 import { storageContract } from './contract.ts';
 
@@ -165,6 +165,35 @@ describe('postgres specifics', () => {
         assert.doesNotMatch(plan, /Index Only Scan/, plan);
         await c.query('DEALLOCATE lookup');
       });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the append moves each head by the row it locked (a TID scan), not by a join that scans the table or grows with the square of the batch', async () => {
+    // Planned for 100 rows per jsonb list whatever the batch, the join by key scanned all
+    // conversations once the table had a few thousand rows, and a separate list of moves was
+    // joined to the heads by a nested loop (222,312 rows filtered for 472 conversations).
+    const s = await createPostgresStorage({ url: await freshDatabase(), poolSize: 1 });
+    try {
+      await s.tenants.createTenant({ id: 't', name: 't', created_at: 1 });
+      await s.conversations.createConversation({ tenant_id: 't', id: 'c', type: 2, business_type: 2, name: '', status: 0, created_by: 'a', participants: [{ user_id: 'a', role: 'm' }] }, 1);
+      await s.db.query(`INSERT INTO conversations SELECT (jsonb_populate_record(c, jsonb_build_object('id', 'c' || i))).* FROM conversations c, generate_series(1, 20000) i`);
+      await s.db.query('ANALYZE conversations');
+      await s.db.session(async (c) => {
+        await c.query('SET plan_cache_mode = force_generic_plan');
+        await c.query(`PREPARE append_(jsonb, jsonb, jsonb, jsonb) AS ${APPEND}`);
+        const plan = (await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE append_('[["t","c",1,5]]', '[]', '[]', '[]')`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+        const hd = plan.slice(plan.indexOf('CTE hd'), plan.indexOf('CTE rd'));
+        assert.match(hd, /Tid Scan on conversations c/, plan);
+        assert.doesNotMatch(hd, /Seq Scan|Join Filter/, plan);
+        await c.query('DEALLOCATE append_');
+      });
+      // And it appends as before: seqs from the head, the head moved.
+      const r = await s.messages.append([message('c', 'a'), message('c9', 'a'), message('c', 'a')]);
+      assert.deepEqual(r.map((x) => (x.ok ? x.message.seq : x.code)), [1, 1, 2]);
+      assert.equal((await s.conversations.getConversation('t', 'c'))?.last_seq, 2);
+      assert.equal((await s.conversations.getConversation('t', 'c9'))?.last_seq, 1);
     } finally {
       await s.close();
     }
