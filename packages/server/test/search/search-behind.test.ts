@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.ts';
-import { bodyGrams } from '../../src/storage/postgres/search.ts';
+import { bodyGrams } from '../../src/storage/postgres/search-grams.ts';
 import { startPostgres, type Service } from '../support/services.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
 

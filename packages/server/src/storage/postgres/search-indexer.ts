@@ -17,7 +17,7 @@
  */
 import type { PoolClient } from 'pg';
 import { toStorageError, type PgDb } from './db.ts';
-import { bodyGrams } from './search.ts';
+import { bodyGrams } from './search-grams.ts';
 
 /** Pending rows indexed per step. */
 export const PG_INDEX_STEP = 500;
