@@ -107,15 +107,6 @@ const WRITE_RE = /\b(INSERT|UPDATE|DELETE|MERGE)\b/i;
 const statementName = (text: string) => `cl_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
 
 /**
- * One node's access to the database. Reads (`query`) run on any pooled connection, in
- * parallel. Writes (`write`, `tx`) run on one connection of their own, the write connection,
- * in call order, as the SQLite writer thread runs them: a write called after another is
- * applied after it, whichever stores they belong to. The write connection pipelines: a
- * one-statement write is sent without waiting for the answer to the one before, and a
- * transaction holds the connection only from its BEGIN to sending its COMMIT. Other nodes'
- * writes interleave by row locks, as they would with any writer.
- */
-/**
  * Holds back the write connection's socket writes until the end of this turn of the event
  * loop (`process.nextTick`), so that the statements sent in one turn — a transaction's BEGIN
  * with its first statement, its last statement with the COMMIT, the one-statement writes
@@ -124,21 +115,30 @@ const statementName = (text: string) => `cl_${createHash('sha1').update(text).di
  * side's network stack and wakes the database's backend, in this process's time: the
  * profiles of the chat benchmark put a fifth of a cluster node's CPU there.
  */
-const CORKED = Symbol('corked this turn');
+const corked = new WeakSet<pg.PoolClient>();
 function corkTurn(client: pg.PoolClient): void {
-  const c = client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } }; [CORKED]?: boolean };
-  const stream = c.connection?.stream;
-  if (c[CORKED] || !stream?.cork || !stream.uncork) return;
-  c[CORKED] = true;
+  if (corked.has(client)) return;
+  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+  if (!stream?.cork || !stream.uncork) return;
+  corked.add(client);
   stream.cork();
   process.nextTick(() => {
-    c[CORKED] = false;
+    corked.delete(client);
     stream.uncork!();
   });
 }
 /** How long `ping()` waits for PostgreSQL before it says the database is down. */
 const PING_TIMEOUT_MS = 2_000;
 
+/**
+ * One node's access to the database. Reads (`query`) run on any pooled connection, in
+ * parallel. Writes (`write`, `tx`) run on one connection of their own, the write connection,
+ * in call order, as the SQLite writer thread runs them: a write called after another is
+ * applied after it, whichever stores they belong to. The write connection pipelines: a
+ * one-statement write is sent without waiting for the answer to the one before, and a
+ * transaction holds the connection only from its BEGIN to sending its COMMIT. Other nodes'
+ * writes interleave by row locks, as they would with any writer.
+ */
 export class PgDb implements Queryable {
   readonly pool: pg.Pool;
   readonly #where: string;

@@ -41,9 +41,7 @@ const WRITE = `WITH x AS (
     DELETE FROM message_search_pending p USING x
     WHERE p.ctid = ANY ($1::tid[]) AND p.ctid = x.ctid
       AND p.tenant_id = x.tenant_id AND p.conversation_id = x.conversation_id AND p.seq = x.seq
-      AND CASE WHEN x.v IS NULL
-        THEN NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = x.tenant_id AND m.conversation_id = x.conversation_id AND m.seq = x.seq)
-        ELSE EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = x.tenant_id AND m.conversation_id = x.conversation_id AND m.seq = x.seq AND m.xmin = x.v) END
+      AND (SELECT m.xmin FROM messages m WHERE m.tenant_id = x.tenant_id AND m.conversation_id = x.conversation_id AND m.seq = x.seq) IS NOT DISTINCT FROM x.v
     RETURNING p.tenant_id, p.conversation_id, p.seq, x.grams),
   ins AS (
     INSERT INTO message_search (tenant_id, conversation_id, seq, grams)
