@@ -67,8 +67,11 @@ describe('notifications (SDK)', () => {
     assert.equal(s.notifications?.unread.total, 4);
 
     // A dropped connection: notifications sent meanwhile come with the reconnect, none twice.
+    // Listened for before the drop: the client may be reconnecting for only a few milliseconds,
+    // shorter than a poll of its state.
+    const down = nextEvent(c2, 'state', (e) => e.state === 'reconnecting');
     h.server.dropConnections();
-    await waitFor(() => c2.state === 'reconnecting', { what: 'reconnecting' });
+    await down;
     const during = await notify({ kind: 'S2C_UNSIGNED_PUSH', target: { user: p.id } });
     await waitFor(() => got2.length === 4, { what: 'the one sent while cut off' });
     await waitFor(() => c2.state === 'open', { what: 'open again' });
