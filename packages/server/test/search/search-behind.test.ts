@@ -307,4 +307,51 @@ describe('postgres search grams computed by the node', () => {
       await admin.end();
     }
   });
+  it('two steps writing the same rows in opposite orders, both held up mid-way by a third, do not deadlock; each row is indexed once', async () => {
+    const s = storage!;
+    await s.searchIndexer.stop();
+    await s.db.query(`DELETE FROM message_search_pending`);
+    await s.messages.append(Array.from({ length: 300 }, (_, j) => msg('c0', `plum ${j}`, 1000 + j)));
+    const admin = new pg.Client({ connectionString: server!.url });
+    await admin.connect();
+    // Nested loops: a statement that deletes by its list of rows goes in the list's order,
+    // which another node's read (a plan of its own) may give the other way round.
+    const clients = await Promise.all([0, 1].map(async () => {
+      const c = new pg.Client({ connectionString: server!.url });
+      await c.connect();
+      await c.query('SET enable_hashjoin = off; SET enable_mergejoin = off');
+      return c;
+    }));
+    const on = (c: pg.Client, reverse: boolean) => ({
+      query: (config: { name?: string; text: string; values?: unknown[] }) =>
+        c.query(config.name === 'careline_search_write' && reverse ? { ...config, values: config.values!.map((v) => [...(v as unknown[])].reverse()) } : config),
+    });
+    const n = async (sql: string) => Number((await admin.query(sql)).rows[0].n);
+    try {
+      const before = s.searchIndexer.indexed;
+      // A third transaction holds a row in the middle, so both steps are under way when it lets go.
+      await admin.query('BEGIN');
+      const pending = await admin.query(`SELECT seq FROM message_search_pending ORDER BY seq`);
+      const middle = pending.rows[150].seq;
+      await admin.query(`SELECT 1 FROM message_search_pending WHERE seq = $1 FOR UPDATE`, [middle]);
+      const steps = Promise.allSettled([s.searchIndexer.step(1000, on(clients[0]!, false) as never), s.searchIndexer.step(1000, on(clients[1]!, true) as never)]);
+      const pids = clients.map((c) => (c as unknown as { processID: number }).processID);
+      for (let i = 0; ; i++) {
+        const waiting = await admin.query(`SELECT count(*) n FROM pg_stat_activity WHERE pid = ANY ($1) AND wait_event_type = 'Lock'`, [pids]);
+        if (Number(waiting.rows[0].n) === 2) break;
+        assert.ok(i < 500, 'both steps wait for the row held');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await admin.query('COMMIT');
+      const [a, b] = await steps;
+      assert.equal(a.status, 'fulfilled', String((a as PromiseRejectedResult).reason));
+      assert.equal(b.status, 'fulfilled', String((b as PromiseRejectedResult).reason));
+      assert.equal(s.searchIndexer.indexed - before, 300, 'each pending row indexed once');
+      assert.equal(await n('SELECT count(*) n FROM message_search_pending'), 0);
+      assert.equal(await n(`SELECT count(*) n FROM message_search WHERE grams @@ 'plu'::tsquery`), 300);
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+      await admin.end();
+    }
+  });
 });

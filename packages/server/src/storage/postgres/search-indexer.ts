@@ -7,10 +7,11 @@
  *
  * A step reads up to `limit` pending rows with their messages' searchable text, computes the
  * grams here (`bodyGrams`: the database all nodes share spent about 55 µs of its CPU per
- * message on them in SQL, more than the GIN insert itself), and then one statement deletes
- * those pending rows and inserts the grams of the rows it deleted. So a crash leaves the
- * others pending, and a row another step deleted first (a search's catch-up on another node)
- * is not indexed twice: the second DELETE waits for the first and finds nothing. A message
+ * message on them in SQL, more than the GIN insert itself), and then one statement locks
+ * those pending rows (in the order of their places), deletes them and inserts the grams of
+ * the rows it deleted. So a crash leaves the others pending, and a row another step deleted
+ * first (a search's catch-up on another node) is not indexed twice: the second step waits
+ * for the first and finds nothing. A message
  * edited or recalled between the read and the write (its row version, `xmin`, changed) stays
  * pending for the next step, which reads it as it is then. A search first catches the index
  * up, so it sees every message committed before it began.
@@ -34,12 +35,20 @@ const READ = `SELECT p.ctid::text AS ctid, p.tenant_id, p.conversation_id, p.seq
 /**
  * Deletes the pending rows read (the same row at the same place, its message unchanged or
  * still gone) and inserts the grams of those it deleted; returns how many it deleted.
+ *
+ * It locks those rows first, in the order of their places (`l`), and deletes only rows it
+ * locked. Deleting them in the order of its list instead (the plan's nested loop starts from
+ * it) deadlocked when two steps held the same rows in opposite orders — a search's catch-up
+ * and a background step, whose reads each list the rows as their own plan gives them. In one
+ * order, the later step waits for the earlier and then finds those rows gone.
  */
 const WRITE = `WITH x AS (
     SELECT * FROM unnest($1::tid[], $2::text[], $3::text[], $4::bigint[], $5::xid[], $6::text[]) AS x(ctid, tenant_id, conversation_id, seq, v, grams)),
+  l AS MATERIALIZED (
+    SELECT p.ctid FROM x JOIN message_search_pending p ON p.ctid = x.ctid ORDER BY p.ctid FOR UPDATE OF p),
   q AS (
     DELETE FROM message_search_pending p USING x
-    WHERE p.ctid = ANY ($1::tid[]) AND p.ctid = x.ctid
+    WHERE (SELECT count(*) FROM l) >= 0 AND p.ctid = ANY ($1::tid[]) AND p.ctid = x.ctid
       AND p.tenant_id = x.tenant_id AND p.conversation_id = x.conversation_id AND p.seq = x.seq
       AND (SELECT m.xmin FROM messages m WHERE m.tenant_id = x.tenant_id AND m.conversation_id = x.conversation_id AND m.seq = x.seq) IS NOT DISTINCT FROM x.v
     RETURNING p.tenant_id, p.conversation_id, p.seq, x.grams),
