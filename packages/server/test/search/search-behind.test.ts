@@ -281,17 +281,19 @@ describe('postgres search grams computed by the node', () => {
     await seed(s, 1);
     await s.messages.append([msg('c0', 'apricot jam', 100)]);
     const admin = new pg.Client({ connectionString: server!.url });
+    const step = new pg.Client({ connectionString: server!.url });
     await admin.connect();
+    await step.connect();
     try {
-      // The step's read goes out; the edit commits before its write.
+      // The step's read goes out; the edit commits before its write (before it takes the write lock).
       let edited = false;
       const on = {
-        query: async (config: { name?: string; text: string; values?: unknown[] }) => {
-          if (config.name === 'careline_search_write' && !edited) {
+        query: async (config: string | { name?: string; text: string; values?: unknown[] }) => {
+          if (typeof config !== 'string' && config.name === 'careline_search_lock' && !edited) {
             edited = true;
             await admin.query(`UPDATE messages SET content = $1 WHERE tenant_id = 't' AND conversation_id = 'c0'`, [JSON.stringify({ text: 'blueberry pie' })]);
           }
-          return s.db.pool.query(config);
+          return step.query(config as never);
         },
       };
       assert.equal(await s.searchIndexer.step(10, on as never), 1);
@@ -304,7 +306,46 @@ describe('postgres search grams computed by the node', () => {
       assert.equal(await n(`SELECT count(*) n FROM message_search WHERE grams @@ 'apr'::tsquery`), 0);
       assert.equal(await n('SELECT count(*) n FROM message_search_pending'), 0);
     } finally {
+      await step.end();
       await admin.end();
+    }
+  });
+
+  it('an edit while a step writes waits for the step to commit, then updates the row it inserted', async () => {
+    const s = storage!;
+    await s.searchIndexer.stop();
+    await s.db.query(`DELETE FROM message_search_pending`);
+    await s.messages.append([msg('c0', 'cherry tart', 200)]);
+    const seq = Number((await s.db.query<{ seq: string }>(`SELECT max(seq) AS seq FROM messages WHERE tenant_id = 't' AND conversation_id = 'c0'`)).rows[0]!.seq);
+    const admin = new pg.Client({ connectionString: server!.url });
+    const editor = new pg.Client({ connectionString: server!.url });
+    const step = new pg.Client({ connectionString: server!.url });
+    await Promise.all([admin.connect(), editor.connect(), step.connect()]);
+    const n = async (sql: string) => Number((await admin.query(sql)).rows[0].n);
+    try {
+      let edit: Promise<unknown> | null = null;
+      const on = {
+        query: async (config: string | { name?: string; text: string; values?: unknown[] }) => {
+          if (typeof config !== 'string' && config.name === 'careline_search_write' && edit === null) {
+            // The step holds the write lock: the edit's trigger waits for it.
+            edit = editor.query(`UPDATE messages SET content = $1 WHERE tenant_id = 't' AND conversation_id = 'c0' AND seq = $2`, [JSON.stringify({ text: 'damson crumble' }), seq]);
+            for (let i = 0; ; i++) {
+              const w = await admin.query(`SELECT wait_event FROM pg_stat_activity WHERE pid = $1`, [(editor as unknown as { processID: number }).processID]);
+              if (w.rows[0]?.wait_event === 'advisory') break;
+              assert.ok(i < 500, 'the edit waits for the step');
+              await new Promise((r) => setTimeout(r, 10));
+            }
+          }
+          return step.query(config as never);
+        },
+      };
+      assert.equal(await s.searchIndexer.step(10, on as never), 1);
+      await edit;
+      assert.equal(await n(`SELECT count(*) n FROM message_search WHERE seq = ${seq} AND conversation_id = 'c0' AND grams @@ 'dam & cru'::tsquery`), 1, 'the edit updated the row the step inserted');
+      assert.equal(await n(`SELECT count(*) n FROM message_search WHERE grams @@ 'che & tar'::tsquery`), 0);
+      assert.equal(await n('SELECT count(*) n FROM message_search_pending'), 0);
+    } finally {
+      await Promise.all([admin.end(), editor.end(), step.end()]);
     }
   });
   it('two steps writing the same rows in opposite orders, both held up mid-way by a third, do not deadlock; each row is indexed once', async () => {

@@ -7,14 +7,23 @@
  *
  * A step reads up to `limit` pending rows with their messages' searchable text, computes the
  * grams here (`bodyGrams`: the database all nodes share spent about 55 µs of its CPU per
- * message on them in SQL, more than the GIN insert itself), and then one statement locks
- * those pending rows (in the order of their places), deletes them and inserts the grams of
- * the rows it deleted. So a crash leaves the others pending, and a row another step deleted
- * first (a search's catch-up on another node) is not indexed twice: the second step waits
- * for the first and finds nothing. A message
- * edited or recalled between the read and the write (its row version, `xmin`, changed) stays
- * pending for the next step, which reads it as it is then. A search first catches the index
- * up, so it sees every message committed before it began.
+ * message on them in SQL, more than the GIN insert itself), and then one statement deletes
+ * those pending rows and inserts the grams of the rows it deleted. So a crash leaves the
+ * others pending. A message edited or recalled between the read and the write (its row
+ * version, `xmin`, changed) stays pending for the next step, which reads it as it is then. A
+ * search first catches the index up, so it sees every message committed before it began.
+ *
+ * The write is a transaction under an exclusive advisory lock (`WRITE_LOCK`), taken before
+ * its statement begins, so steps write one at a time, whichever node runs them:
+ * - A row another step deleted first (a search's catch-up on another node) is not indexed
+ *   twice: the later statement begins after the earlier one committed, and finds nothing.
+ *   Two steps deleting the same rows at once deadlocked instead, each holding some of them
+ *   (their lists came in orders of their own reads' plans).
+ * - The statement's row versions are those committed before it began, after the lock: an
+ *   edit committed while the step waited is seen (and the message left pending). An edit, a
+ *   recall or a delete takes the lock shared before it updates the index (migration 019's
+ *   trigger), so one that commits while the statement runs waits for it, then updates the row
+ *   it inserted.
  */
 import type { PoolClient } from 'pg';
 import { toStorageError, type PgDb } from './db.ts';
@@ -26,6 +35,8 @@ export const PG_INDEX_STEP = 500;
 export const PG_INDEX_INTERVAL_MS = 100;
 /** The advisory lock key held by the node whose indexer is stepping (one at a time). */
 const INDEXER_LOCK = 0x636c6978; // 'clix'
+/** The transaction advisory lock key a step writes under (exclusive), and an edit's trigger takes shared (migration 019). */
+export const WRITE_LOCK = 0x636c6977; // 'cliw'
 
 /** Pending rows, oldest first as the heap holds them, with their message's row version and searchable text (null: none, or the message is gone). */
 const READ = `SELECT p.ctid::text AS ctid, p.tenant_id, p.conversation_id, p.seq, m.xmin::text AS v, careline_search_body(m.type, m.content) AS body
@@ -35,20 +46,12 @@ const READ = `SELECT p.ctid::text AS ctid, p.tenant_id, p.conversation_id, p.seq
 /**
  * Deletes the pending rows read (the same row at the same place, its message unchanged or
  * still gone) and inserts the grams of those it deleted; returns how many it deleted.
- *
- * It locks those rows first, in the order of their places (`l`), and deletes only rows it
- * locked. Deleting them in the order of its list instead (the plan's nested loop starts from
- * it) deadlocked when two steps held the same rows in opposite orders — a search's catch-up
- * and a background step, whose reads each list the rows as their own plan gives them. In one
- * order, the later step waits for the earlier and then finds those rows gone.
  */
 const WRITE = `WITH x AS (
     SELECT * FROM unnest($1::tid[], $2::text[], $3::text[], $4::bigint[], $5::xid[], $6::text[]) AS x(ctid, tenant_id, conversation_id, seq, v, grams)),
-  l AS MATERIALIZED (
-    SELECT p.ctid FROM x JOIN message_search_pending p ON p.ctid = x.ctid ORDER BY p.ctid FOR UPDATE OF p),
   q AS (
     DELETE FROM message_search_pending p USING x
-    WHERE (SELECT count(*) FROM l) >= 0 AND p.ctid = ANY ($1::tid[]) AND p.ctid = x.ctid
+    WHERE p.ctid = ANY ($1::tid[]) AND p.ctid = x.ctid
       AND p.tenant_id = x.tenant_id AND p.conversation_id = x.conversation_id AND p.seq = x.seq
       AND (SELECT m.xmin FROM messages m WHERE m.tenant_id = x.tenant_id AND m.conversation_id = x.conversation_id AND m.seq = x.seq) IS NOT DISTINCT FROM x.v
     RETURNING p.tenant_id, p.conversation_id, p.seq, x.grams),
@@ -95,24 +98,30 @@ export class PgSearchIndexer {
   }
 
   /**
-   * Indexes up to `limit` pending rows (on `on`, or a pooled connection); returns how many
-   * it read (fewer than `limit`: the queue was empty, or nearly).
+   * Indexes up to `limit` pending rows (on the connection `on`, or a pooled one for the
+   * step); returns how many it read (fewer than `limit`: the queue was empty, or nearly).
    */
-  async step(limit = PG_INDEX_STEP, on: Pick<PoolClient, 'query'> = this.#db.pool): Promise<number> {
+  async step(limit = PG_INDEX_STEP, on?: Pick<PoolClient, 'query'>): Promise<number> {
+    if (on === undefined) return this.#db.session((client) => this.step(limit, client));
     try {
       const read = await on.query<PendingRow>({ name: 'careline_search_read', text: READ, values: [limit] });
       const rows = read.rows;
       if (rows.length === 0) return 0;
       // The grams travel as one text per message, space-separated: a gram never holds ASCII whitespace.
-      const w = await on.query<{ n: number }>({
-        name: 'careline_search_write',
-        text: WRITE,
-        values: [
-          rows.map((r) => r.ctid), rows.map((r) => r.tenant_id), rows.map((r) => r.conversation_id), rows.map((r) => r.seq),
-          rows.map((r) => r.v), rows.map((r) => (r.body === null ? null : bodyGrams(r.body).join(' '))),
-        ],
-      });
-      this.indexed += w.rows[0]?.n ?? 0;
+      const values = [
+        rows.map((r) => r.ctid), rows.map((r) => r.tenant_id), rows.map((r) => r.conversation_id), rows.map((r) => r.seq),
+        rows.map((r) => r.v), rows.map((r) => (r.body === null ? null : bodyGrams(r.body).join(' '))),
+      ];
+      await on.query('BEGIN');
+      try {
+        await on.query({ name: 'careline_search_lock', text: 'SELECT pg_advisory_xact_lock($1)', values: [WRITE_LOCK] });
+        const w = await on.query<{ n: number }>({ name: 'careline_search_write', text: WRITE, values });
+        await on.query('COMMIT');
+        this.indexed += w.rows[0]?.n ?? 0;
+      } catch (err) {
+        await on.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
       return rows.length;
     } catch (err) {
       throw toStorageError(err, this.#db.where);
