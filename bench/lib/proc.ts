@@ -301,6 +301,31 @@ export function listenDrops(): number {
   }
 }
 
+/** TCP sockets in TIME_WAIT on the machine (`/proc/net/sockstat`, IPv4 and IPv6); NaN if unknown. */
+export function timeWaitSockets(): number {
+  let n = 0;
+  for (const f of ['/proc/net/sockstat', '/proc/net/sockstat6']) {
+    try {
+      const m = /^TCP6?: .*\btw (\d+)/m.exec(readFileSync(f, 'utf8'));
+      if (m) n += Number(m[1]);
+    } catch {
+      if (f === '/proc/net/sockstat') return NaN;
+    }
+  }
+  return n;
+}
+
+/**
+ * Waits (up to `maxMs`) until fewer than `below` TCP sockets are in TIME_WAIT (they last a
+ * minute after a close): a reconnect storm that starts among the last run's tens of
+ * thousands measured twice as long as one that does not. Returns how long it waited (ms).
+ */
+export async function waitTimeWait(maxMs: number, below = 2000): Promise<number> {
+  const start = Date.now();
+  while (timeWaitSockets() >= below && Date.now() - start < maxMs) await new Promise((r) => setTimeout(r, 1000));
+  return Date.now() - start;
+}
+
 /**
  * Waits (up to `maxMs`) until the machine is quiet — less than `busy` of its CPU used over
  * a second — so a scenario does not start while other work (tests, builds) runs. Returns

@@ -7,7 +7,7 @@
  * announced in hand), and each patient's record checked against the doctors' acks: no seq
  * missed, none received twice.
  */
-import { CpuMeter, listenDrops, type Proc } from '../lib/proc.ts';
+import { CpuMeter, listenDrops, timeWaitSockets, waitTimeWait, type Proc } from '../lib/proc.ts';
 import { settle, startGens, startTarget, stopAll, type Ctx, type Lat } from '../lib/ctx.ts';
 import { commitDelta, cpuPerMsg, type CpuPerMsg, type Target, type TargetKind } from '../lib/target.ts';
 import { cpuNote } from './chat.ts';
@@ -69,6 +69,8 @@ export async function stormRun(ctx: Ctx, kind: TargetKind, opt: { transport?: Tr
   const Dn = Math.max(1, Math.min(100, Math.round(P / 100)));
   const downMs = 3000;
   const spreadMs = ctx.o.stormSpreadMs;
+  const waited = await waitTimeWait(90_000);
+  if (waited > 2000) ctx.log(`  storm ${kind}: waited ${Math.round(waited / 1000)} s for the last run's TIME_WAIT sockets to clear (now ${timeWaitSockets()})`);
   ctx.progress.phase(`storm ${kind}${transport === 'ws' ? '' : ` over ${transport}`}: setup ${P} patients`);
   let target: Target | undefined;
   let gens: Proc[] = [];
