@@ -16,11 +16,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import module from 'node:module';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { BenchOptions, Ctx } from './lib/ctx.ts';
+import { startTarget, stopAll, type BenchOptions, type Ctx } from './lib/ctx.ts';
 import { fdLimits } from './lib/proc.ts';
 import { Progress } from './lib/progress.ts';
 import { backendRows, backendTargets, backendsMarkdown, backendsTerminal, broadcastOk, markdownTable, rows, targets, targetsTable, terminalTable, type Results } from './lib/report.ts';
@@ -198,6 +199,25 @@ if (o.profile) mkdirSync(o.profile, { recursive: true });
 const progress = new Progress(passes.reduce((t, p) => t + p.scenarios.length * p.kinds.length * o.duration + (p.scenarios.includes('storm') ? p.kinds.length * 10 : 0), 0));
 const ctx: Ctx = { o, progress, log: (l) => progress.log(l) };
 
+/*
+ * Every process the bench starts (Careline's nodes, the baseline, the load generators) runs
+ * with Node's compile cache, as `npm start` and the `careline` command do
+ * (packages/server/bin/careline.mjs): a thread that strips no TypeScript does not load Node's
+ * type stripper (15-17 MiB of resident memory). The cache is filled before the first measured
+ * start: one SQLite node and the baseline are started and stopped, and the modules only a
+ * PostgreSQL or Redis node loads are imported in a process of their own.
+ */
+module.enableCompileCache();
+process.env.NODE_COMPILE_CACHE ??= module.getCompileCacheDir();
+
+async function warmCompileCache(): Promise<void> {
+  const wctx: Ctx = { ...ctx, o: { ...o, backend: 'sqlite', profile: null } };
+  for (const kind of o.kinds) await stopAll([await startTarget(wctx, kind, 'warm-up')]);
+  const modules = ['storage/postgres/index.ts', 'bus/bus-redis.ts', 'presence/redis.ts', 'presence/registry-redis.ts']
+    .map((m) => JSON.stringify(join(root, 'packages/server/src', m)));
+  execFileSync(process.execPath, ['--input-type=module', '-e', `for (const m of [${modules.join(',')}]) await import(m);`], { stdio: 'ignore' });
+}
+
 function sh(cmd: string, args: string[]): string {
   try {
     return execFileSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -247,6 +267,7 @@ process.stderr.write(`Careline bench — ${machine.cpus} × ${machine.cpuModel},
 process.stderr.write(`scenarios: ${only.join(', ')}; ${o.duration} s of load each, per server (${o.kinds.join(' and ')})\n`);
 if (backends.length > 1 || backends[0] !== 'sqlite') process.stderr.write(`backends: ${passes.map((p) => `${p.backend}${p.backend === 'cluster' ? ` (${nodes} nodes)` : ''}: ${p.scenarios.join(', ') || 'nothing'}`).join('; ')}\n`);
 const t0 = Date.now();
+await warmCompileCache();
 for (const pass of passes) {
   const res: Results = (byBackend[pass.backend] = {});
   const pctx: Ctx = { ...ctx, o: { ...o, backend: pass.backend, kinds: pass.kinds } };

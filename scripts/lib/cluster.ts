@@ -24,7 +24,8 @@ import { freePort, LogTail, startHaproxy, startPostgres, startRedis, type Haprox
 import { NODE_FLAGS } from '../../packages/server/src/cli/node-flags.ts';
 
 /** The `careline` command the nodes run. */
-export const CARELINE_CLI = fileURLToPath(new URL('../../packages/server/src/cli/careline.ts', import.meta.url));
+/** The `careline` command, as installed: it starts Node's compile cache first (packages/server/bin/careline.mjs). */
+export const CARELINE_CLI = fileURLToPath(new URL('../../packages/server/bin/careline.mjs', import.meta.url));
 
 export type ClusterBackend = 'postgres' | 'sqlite';
 
