@@ -301,18 +301,14 @@ export function listenDrops(): number {
   }
 }
 
-/** TCP sockets in TIME_WAIT on the machine (`/proc/net/sockstat`, IPv4 and IPv6); NaN if unknown. */
+/** TCP sockets in TIME_WAIT on the machine (`/proc/net/sockstat` counts IPv4's and IPv6's together); NaN if unknown. */
 export function timeWaitSockets(): number {
-  let n = 0;
-  for (const f of ['/proc/net/sockstat', '/proc/net/sockstat6']) {
-    try {
-      const m = /^TCP6?: .*\btw (\d+)/m.exec(readFileSync(f, 'utf8'));
-      if (m) n += Number(m[1]);
-    } catch {
-      if (f === '/proc/net/sockstat') return NaN;
-    }
+  try {
+    const m = /^TCP: .*\btw (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
   }
-  return n;
 }
 
 /**
