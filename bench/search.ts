@@ -166,7 +166,7 @@ export async function searchBench(o: SearchBenchOptions): Promise<SearchBenchRun
     }
     const seedMs = performance.now() - t0;
     if (pg) await (storage as unknown as { db: { write: (sql: string) => Promise<unknown> } }).db.write('ANALYZE messages');
-    const dbBytes = path ? ['', '-wal'].reduce((a, s) => a + (safeSize(path + s)), 0) : null;
+    const dbBytes = path ? ['', '-wal', '-search', '-search-wal'].reduce((a, s) => a + (safeSize(path + s)), 0) : null;
 
     if (o.inspect) await o.inspect(storage);
     const directory = new MemberDirectory(storage.conversations, { ttlMs: 60_000 });

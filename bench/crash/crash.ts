@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { startPostgres, startRedis, type Service } from '../../packages/server/test/support/services.ts';
 import { createSqliteStorage } from '../../packages/server/src/storage/sqlite/index.ts';
+import { searchDbPath } from '../../packages/server/src/storage/sqlite/search-db.ts';
 import { createPostgresStorage } from '../../packages/server/src/storage/postgres/index.ts';
 import { Proc } from '../lib/proc.ts';
 import { checkBackends, nodeEnv, sqliteEnv, type NodeReady } from '../lib/target.ts';
@@ -391,6 +392,7 @@ async function checkSearch(dir: string, services: Services): Promise<CrashResult
     await storage.close();
   }
   const db = new Database(path, { readonly: true });
+  db.prepare('ATTACH DATABASE ? AS search').run(searchDbPath(path));
   try {
     const n = (sql: string) => db.prepare(sql).pluck().get() as number;
     return {

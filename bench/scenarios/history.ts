@@ -62,7 +62,7 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<HistoryRun> {
     const list: [string, number][] = convs.map((c, i) => [c, counts[i]!]);
     ctx.progress.phase(`history ${kind}: seeding ${M.toLocaleString('en-US')} messages`);
     const seeded = await target.proc.call<{ rows: number; ms: number }>('seed', { tenantId: target.tenantId, sender: 'reader', conversations: list }, 30 * 60_000);
-    const dbBytes = target.db ? ['', '-wal'].reduce((a, s) => a + safeSize(target!.db + s), 0) : 0;
+    const dbBytes = target.db ? ['', '-wal', '-search', '-search-wal'].reduce((a, s) => a + safeSize(target!.db + s), 0) : 0;
     const g = await startGens(ctx, 1, { name: 'hist' });
     gens = g.procs;
     const deepConvs = list.filter(([, n]) => n >= 1000).slice(0, 50);

@@ -87,7 +87,7 @@ async function split(): Promise<void> {
   const path = join(dir, 'db.sqlite');
   try {
     const db = openDb({ path, synchronous, walAutocheckpoint: 0 });
-    const st = openStores(db);
+    const st = openStores(db, { mode: 'read' });
     await seed(st);
     // Warm: a history, so that the B-trees have more than one level.
     for (let k = 0; k < 200; k++) {

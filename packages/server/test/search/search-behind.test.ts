@@ -9,7 +9,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,6 +18,7 @@ import pg from 'pg';
 import { createSqliteStorage, type SqliteStorage } from '../../src/storage/sqlite/index.ts';
 import { createPostgresStorage, type PostgresStorage } from '../../src/storage/postgres/index.ts';
 import { bodyGrams } from '../../src/storage/postgres/search-grams.ts';
+import { searchDbPath } from '../../src/storage/sqlite/search-db.ts';
 import { startPostgres, type Service } from '../support/services.ts';
 import type { NewMessage } from '../../src/domain/types.ts';
 
@@ -37,12 +38,20 @@ const msg = (conv: string, text: string, at: number, type = 1): NewMessage => ({
   client_id: null, created_at: at, forward: null,
 });
 
+/** The database and its search file (`storage/sqlite/search-db.ts`), on a connection of its own. */
+function open(path: string, readonly = true): Database.Database {
+  const db = new Database(path, { readonly });
+  db.prepare('ATTACH DATABASE ? AS search').run(searchDbPath(path));
+  return db;
+}
+
 /** How far each conversation is indexed, read on a connection of its own. */
 function state(path: string): { behind: number; keys: number; fts: number; searchable: number } {
-  const db = new Database(path, { readonly: true });
+  const db = open(path);
   try {
     return {
-      behind: db.prepare('SELECT coalesce(sum(last_seq - indexed_seq), 0) FROM conversations').pluck().get() as number,
+      behind: db.prepare(`SELECT coalesce(sum(c.last_seq - coalesce(x.indexed_seq, 0)), 0) FROM conversations c
+        LEFT JOIN message_search_cursors x ON x.tenant_id = c.tenant_id AND x.conversation_id = c.id`).pluck().get() as number,
       keys: db.prepare('SELECT count(*) FROM message_search_keys').pluck().get() as number,
       fts: db.prepare('SELECT count(*) FROM message_search').pluck().get() as number,
       searchable: db.prepare('SELECT count(*) FROM messages WHERE content IS NOT NULL AND type NOT IN (0, 6, 7, 10, 11, 13, 14)').pluck().get() as number,
@@ -112,7 +121,7 @@ describe('sqlite search index behind the appends', () => {
       const found = await s.search.messages(T, { terms: ['word'], limit: 10 });
       assert.deepEqual(found.items.map((m) => m.content?.text), ['a2 word', 'a1 word']);
       assert.deepEqual((await s.search.messages(T, { terms: ['edited'], limit: 10 })).items.map((m) => m.content?.text), ['b1 edited']);
-      const ro = new Database(path, { readonly: true });
+      const ro = open(path);
       try {
         const keys = ro.prepare('SELECT conversation_id || seq FROM message_search_keys ORDER BY id').pluck().all();
         // By time: b1 (20), then a1 (50) and a2 (10, kept after a1: seq order).
@@ -173,7 +182,7 @@ describe('sqlite search index behind the appends', () => {
       assert.equal(end.behind, 0);
       assert.equal(end.keys, end.searchable, 'each searchable message has one key');
       assert.equal(end.fts, end.searchable, 'and one row of the index');
-      const db = new Database(path, { readonly: true });
+      const db = open(path);
       try {
         // Each key is of a stored, searchable message (none doubled: the key is unique per message).
         const orphan = db.prepare(`SELECT count(*) FROM message_search_keys k LEFT JOIN messages m ON m.tenant_id = k.tenant_id AND m.conversation_id = k.conversation_id AND m.seq = k.seq WHERE m.seq IS NULL OR m.type = 10`).pluck().get();
@@ -183,6 +192,85 @@ describe('sqlite search index behind the appends', () => {
         assert.equal(rash, stored);
       } finally {
         db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sqlite search index in its own file, on its own thread', () => {
+  /** Polls `cond` (bounded in count, not a timing assertion). */
+  const until = async (cond: () => boolean, what: string) => {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(cond(), what);
+  };
+  const pendingChanges = (path: string) => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.prepare('SELECT count(*) FROM message_search_changes').pluck().get() as number;
+    } finally {
+      db.close();
+    }
+  };
+
+  it('a recall through the writer reaches the index by itself, and the applied edits leave the main database', async () => {
+    const { dir, path } = tempDb();
+    try {
+      const s = createSqliteStorage({ path, synchronous: 'FULL', writer: 'worker' });
+      await seed(s, 2);
+      const [first] = await s.messages.append([msg('c0', 'recall me please', 10), msg('c1', 'keep me please', 11)]);
+      assert.equal((await s.search.messages(T, { terms: ['please'], limit: 10 })).items.length, 2);
+      const recalled = await s.messages.recall(T, 'c0', first!.ok ? first!.message.id : '', 20, msg('c0', '', 20, 10));
+      assert.ok(recalled);
+      // No search asks: the writer tells the indexer, which applies the recall and reports it, and the writer deletes the note.
+      await until(() => state(path).keys === 1 && pendingChanges(path) === 0, 'the recall applied and its note deleted without a search');
+      assert.deepEqual((await s.search.messages(T, { terms: ['please'], limit: 10 })).items.map((m) => m.content?.text), ['keep me please']);
+      await s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an indexer thread that dies is started again: searches meanwhile fail with server.unavailable, then see every message', async () => {
+    const { dir, path } = tempDb();
+    try {
+      const s = createSqliteStorage({ path, synchronous: 'FULL', writer: 'worker' });
+      await seed(s, 2);
+      await s.messages.append([msg('c0', 'before the crash', 10)]);
+      assert.equal((await s.search.messages(T, { terms: ['crash'], limit: 10 })).items.length, 1);
+      const thread = s.indexerThread!;
+      await thread.thread.terminate();
+      // Appended while no indexer runs: the writer's notes are dropped; the new thread finds them itself.
+      await s.messages.append([msg('c1', 'during the crash', 11)]);
+      await assert.rejects(s.search.messages(T, { terms: ['crash'], limit: 10 }), (e: { code?: string }) => e.code === 'server.unavailable');
+      await until(() => thread.starts === 2, 'started again');
+      await s.messages.append([msg('c0', 'after the crash', 12)]);
+      const found = await s.search.messages(T, { terms: ['crash'], limit: 10 });
+      assert.deepEqual(found.items.map((m) => m.content?.text), ['after the crash', 'during the crash', 'before the crash']);
+      await s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a search file deleted, or not a database, is made anew at start and filled from the messages', async () => {
+    const { dir, path } = tempDb();
+    try {
+      const s = createSqliteStorage({ path, synchronous: 'FULL', writer: 'worker' });
+      await seed(s, 3);
+      for (let i = 0; i < 30; i++) await s.messages.append([msg(`c${i % 3}`, `refill ${i}`, 100 + i)]);
+      assert.equal((await s.search.messages(T, { terms: ['refill'], limit: 50 })).items.length, 30);
+      await s.close();
+      for (const damage of ['delete', 'garbage'] as const) {
+        for (const suffix of ['', '-wal', '-shm']) rmSync(searchDbPath(path) + suffix, { force: true });
+        if (damage === 'garbage') writeFileSync(searchDbPath(path), 'this is not an SQLite database, only some text of the right length '.repeat(100));
+        const again = createSqliteStorage({ path, synchronous: 'FULL', writer: 'worker' });
+        const found = await again.search.messages(T, { terms: ['refill'], limit: 50 });
+        assert.equal(found.items.length, 30, damage);
+        assert.deepEqual(new Set(found.items.map((m) => m.content?.text)).size, 30);
+        await again.close();
+        assert.deepEqual({ ...state(path) }, { behind: 0, keys: 30, fts: 30, searchable: 30 });
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.ts';
+import { searchDbPath } from '../../src/storage/sqlite/search-db.ts';
 import { migrate } from '../../src/storage/sqlite/db.ts';
 import { SqliteSearchStore } from '../../src/storage/sqlite/search.ts';
 import { createPostgresStorage } from '../../src/storage/postgres/index.ts';
@@ -83,20 +84,28 @@ const seed = async (s: ReturnType<typeof createSqliteStorage> | Awaited<ReturnTy
 };
 
 describe('search migrations index the messages already stored', () => {
-  it('sqlite 013', async () => {
+  it('sqlite 025: a database whose index was in its own file is indexed anew in the search file, by the indexer thread', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'careline-search-mig-'));
     const path = join(dir, 'db.sqlite');
     try {
       const s1 = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'inline' });
       await seed(s1);
       await s1.close();
-      // As a database made before 013: no search tables, no triggers.
+      // As a database made before 025: the index's tables and triggers in the main file, no search file.
       const db = new Database(path);
-      db.exec(`DROP TRIGGER messages_search_update; DROP TRIGGER messages_search_delete;
-               DROP TABLE message_search_vocab; DROP TABLE message_search; DROP TABLE message_search_keys; DELETE FROM schema_migrations WHERE version = 13`);
-      assert.deepEqual(migrate(db), [13]);
+      db.exec(`DROP TRIGGER messages_search_update; DROP TRIGGER messages_search_delete; DROP TABLE message_search_changes;
+               CREATE TABLE message_search_keys (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, seq INTEGER NOT NULL);
+               CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'trigram');
+               CREATE VIRTUAL TABLE message_search_vocab USING fts5vocab(message_search, 'row');
+               CREATE TRIGGER messages_search_update AFTER UPDATE OF content, type ON messages BEGIN SELECT 1; END;
+               CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN SELECT 1; END;
+               ALTER TABLE conversations ADD COLUMN indexed_seq INTEGER NOT NULL DEFAULT 0;
+               UPDATE conversations SET indexed_seq = last_seq;
+               DELETE FROM schema_migrations WHERE version = 25`);
+      for (const suffix of ['', '-wal', '-shm']) rmSync(searchDbPath(path) + suffix, { force: true });
+      assert.deepEqual(migrate(db), [25]);
       db.close();
-      const s2 = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'inline' });
+      const s2 = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'worker' });
       assert.equal((await s2.search.messages('t', { terms: ['皮疹'], limit: 10 })).items[0]?.content?.text, '旧消息：皮疹三天了');
       assert.equal((await s2.search.messages('t', { terms: ['rash'], limit: 10 })).items.length, 1);
       assert.equal((await s2.search.messages('t', { terms: ['json'], limit: 10 })).items.length, 1);
@@ -149,6 +158,7 @@ describe('sqlite search: the LIKE fallback and the work bound', () => {
       assert.equal(all.length, 3);
       await s.close();
       const db = new Database(path, { readonly: true });
+      db.prepare('ATTACH DATABASE ? AS search').run(searchDbPath(path));
       try {
         const like = new SqliteSearchStore(db, { maxAlternatives: 0 });
         assert.deepEqual((await like.messages('t', { terms: ['皮疹'], limit: 10 })).items.map((m) => m.id), all);

@@ -19,6 +19,9 @@ export interface OpenOptions {
 }
 
 /** The page cache of a connection that writes (`storage.sqliteCacheMb`'s default). */
+/** Databases that live in one connection's memory: they cannot be opened by another thread. */
+export const isPrivateDb = (path: string) => path === ':memory:' || path === '' || /^file::memory:/.test(path) || /[?&]mode=memory(&|$)/.test(path);
+
 export const DEFAULT_CACHE_MIB = 32;
 
 export const DEFAULT_WAL_AUTOCHECKPOINT = 16_000;

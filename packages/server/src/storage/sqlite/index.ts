@@ -14,10 +14,12 @@ import type { Worker } from 'node:worker_threads';
 import type { Storage } from '../../domain/ports.ts';
 import type { AppError } from '../../domain/errors.ts';
 import type { AppendResult, NewMessage } from '../../domain/types.ts';
-import { openDb, type Db, type OpenOptions } from './db.ts';
+import { isPrivateDb, openDb, type Db, type OpenOptions } from './db.ts';
 import { storedMessage } from './messages.ts';
 import { openStores, STORE_NAMES, WRITES, type SqliteStores, type StoreName } from './stores.ts';
 import { SqliteWriter } from './writer.ts';
+import { SqliteIndexerThread } from './search-indexer-thread.ts';
+import { attachSearch } from './search-db.ts';
 import type { SqliteSearchIndexer } from './search-indexer.ts';
 import { slim, type CompactResult } from './writer-wire.ts';
 
@@ -35,12 +37,13 @@ export interface SqliteStorage extends Storage {
   readonly writerMode: WriterMode;
   /** The writer thread (worker mode), for operations and tests. */
   readonly writerThread: Worker | null;
-  /** The search index behind the appends, where this side writes it (inline mode; the writer thread's otherwise). */
+  /** The search index behind the appends, where this side writes it (inline mode; the indexer thread's otherwise). */
   readonly searchIndexer: SqliteSearchIndexer | null;
+  /** The search indexer's thread (worker mode), for operations and tests. */
+  readonly indexerThread: SqliteIndexerThread | null;
 }
 
-/** Databases that live in one connection's memory: they cannot be opened by another thread. */
-export const isPrivateDb = (path: string) => path === ':memory:' || path === '' || /^file::memory:/.test(path) || /[?&]mode=memory(&|$)/.test(path);
+export { isPrivateDb };
 
 export function createSqliteStorage(opts: SqliteStorageOptions): SqliteStorage {
   const mode: WriterMode = opts.writer === 'inline' || isPrivateDb(opts.path) ? 'inline' : 'worker';
@@ -49,11 +52,12 @@ export function createSqliteStorage(opts: SqliteStorageOptions): SqliteStorage {
 
 function inline(opts: SqliteStorageOptions): SqliteStorage {
   const db = openDb(opts);
+  attachSearch(db, opts.path);
   const state = { closed: false };
   const stores = openStores(db);
   // The search index follows the appends a turn of the event loop later, a step at a time
   // (and a search catches it up first).
-  const indexer = stores.searchIndexer;
+  const indexer = stores.searchIndexer!;
   let timer: NodeJS.Immediate | null = null;
   const follow = () => {
     if (timer !== null || state.closed || !indexer.pending) return;
@@ -79,6 +83,7 @@ function inline(opts: SqliteStorageOptions): SqliteStorage {
     ...stores,
     writerMode: 'inline',
     writerThread: null,
+    indexerThread: null,
     ping: async () => !state.closed && answers(db),
     async close() {
       if (state.closed) return;
@@ -96,15 +101,30 @@ function inline(opts: SqliteStorageOptions): SqliteStorage {
  * 64 MiB allowed); a larger one would serve only reads in quiet periods.
  */
 const READ_CACHE_MIB = 16;
+/** The search indexer's connection: it reads each message it indexes once, and writes the search file. */
+const INDEXER_CACHE_MIB = 8;
 
 function withWriter(opts: SqliteStorageOptions): SqliteStorage {
   // This connection applies the migrations before the writer opens its own, then only reads.
   const db = openDb({ ...opts, cacheMiB: READ_CACHE_MIB });
+  // Made (or made anew) here, before the indexer's thread opens it.
+  attachSearch(db, opts.path);
   db.pragma('query_only = ON');
-  const local = openStores(db);
-  // The search index is written by the writer thread: a search asks it to catch up first.
-  local.search.indexCatchUp = () => writer.call<void>('search', 'catchUp', []);
+  const local = openStores(db, { mode: 'read' });
   const writer = new SqliteWriter({ path: opts.path, synchronous: opts.synchronous, walAutocheckpoint: opts.walAutocheckpoint, cacheMiB: opts.cacheMiB }, opts.onWriterStopped);
+  // The search index has a thread of its own; the writer tells it what each commit appended.
+  const indexer = new SqliteIndexerThread({
+    path: opts.path,
+    cacheMiB: INDEXER_CACHE_MIB,
+    feed: (port) => writer.notify({ feed: port }, [port]),
+    applied: (upTo) => writer.notify({ prune: upTo }),
+  });
+  // A search sees every message committed before it: the writer first tells the indexer of
+  // every write before this call, then the indexer indexes them.
+  local.search.indexCatchUp = async () => {
+    await writer.call<void>('search', 'catchUp', []);
+    await indexer.catchUp();
+  };
   const stores = Object.fromEntries(STORE_NAMES.map((name) => [name, split(name, local, writer)])) as unknown as SqliteStores;
 
   // The hot path: the batch crosses without its content objects, and only the seqs come back.
@@ -120,11 +140,13 @@ function withWriter(opts: SqliteStorageOptions): SqliteStorage {
     writerMode: 'worker',
     writerThread: writer.thread,
     searchIndexer: null,
+    indexerThread: indexer,
     ping: async () => closing === null && writer.running && answers(db),
     close: () =>
       (closing ??= (async () => {
         try {
           await writer.close();
+          await indexer.close();
         } finally {
           db.close();
         }

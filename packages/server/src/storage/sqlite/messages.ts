@@ -2,7 +2,6 @@ import type { MessageStore } from '../../domain/ports.ts';
 import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../domain/types.ts';
 import type { Db } from './db.ts';
 import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
-import type { SqliteSearchIndexer } from './search-indexer.ts';
 import { sqliteOutbox } from './jobs-outbox.ts';
 
 export { storedMessage };
@@ -18,10 +17,11 @@ export class SqliteMessageStore implements MessageStore {
   readonly #recall: (tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage) => { recalled: Message; notice: Message } | null;
 
   /**
-   * `indexer`: the search index, kept behind the appends (migration 023): an append only
-   * notes which conversations it wrote to. Without one (a read-only connection) nothing is noted.
+   * `indexer`: the search index, kept behind the appends (`search-indexer.ts`): an append only
+   * notes which conversations it wrote to (for the indexer, or the feed to its thread). Without
+   * one (a read-only connection) nothing is noted.
    */
-  constructor(db: Db, indexer?: SqliteSearchIndexer) {
+  constructor(db: Db, indexer?: { touched(tenantId: string, conversationId: string, n: number): void }) {
     this.#db = db;
     const byClient = db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE tenant_id = ? AND sender_id = ? AND client_id = ?`);
     const head = db.prepare('SELECT last_seq FROM conversations WHERE tenant_id = ? AND id = ?').pluck();

@@ -1,7 +1,7 @@
 /**
- * Message search on SQLite (migration 013): an FTS5 table with the trigram tokenizer, written
- * behind the appends (`search-indexer.ts`, migration 023) and caught up before each search;
- * edits and deletes of indexed messages reach it through triggers. A term of 3 characters or more is a phrase of the FTS
+ * Message search on SQLite (migration 013): an FTS5 table with the trigram tokenizer, in a
+ * database file of its own (`search-db.ts`, attached as `search`), written behind the appends
+ * (`search-indexer.ts`) and caught up before each search, edits and deletes included. A term of 3 characters or more is a phrase of the FTS
  * query (any substring, case folded). A 2-character term (Chinese words are often two
  * characters: 皮疹) has no trigram of its own: the trigrams of the index that begin with it
  * (every text ends with a newline, so each 2 characters of it begin one) are read from the
@@ -28,15 +28,26 @@ const RECENT_IDS = 4096;
 /** Most trigrams a 2-character term is matched through (else LIKE). */
 const MAX_ALTERNATIVES = 256;
 
+function statements(db: Db) {
+  // The newest key of a conversation is that of its highest seq (keys follow appends; an edit keeps its key).
+  const top = (conv: string) => `(SELECT id FROM message_search_keys k WHERE k.tenant_id = ? AND k.conversation_id = ${conv} ORDER BY k.seq DESC LIMIT 1)`;
+  return {
+    // Two subqueries: SQLite reads min() or max() alone from the index, both in one SELECT by a full scan.
+    bounds: db.prepare('SELECT (SELECT min(id) FROM message_search_keys) AS lo, (SELECT max(id) FROM message_search_keys) AS hi'),
+    topOfMember: db.prepare(`SELECT max(${top('p.conversation_id')}) FROM participants p WHERE p.tenant_id = ? AND p.user_id = ?`).pluck(),
+    topOfConversation: db.prepare(`SELECT ${top('?')}`).pluck(),
+    vocab: db.prepare(`SELECT term FROM message_search_vocab WHERE term >= ? AND term < ? LIMIT ${MAX_ALTERNATIVES + 1}`).pluck(),
+  };
+}
+
 const phrase = (t: string) => `"${t.replaceAll('"', '""')}"`;
 const likeEscaped = (t: string) => `%${t.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 export class SqliteSearchStore implements SearchStore {
+  readonly #db: Db;
   readonly #st: StatementCache;
-  readonly #bounds;
-  readonly #vocab;
-  readonly #topOfMember;
-  readonly #topOfConversation;
+  /** Prepared on first use: the writer thread's connection has no search file attached. */
+  #q: ReturnType<typeof statements> | null = null;
   readonly #budgetMs: number;
   readonly #firstWindow: number;
   readonly #maxAlternatives: number;
@@ -52,16 +63,14 @@ export class SqliteSearchStore implements SearchStore {
     await this.indexCatchUp?.();
   }
 
+  get #stmts(): ReturnType<typeof statements> {
+    return (this.#q ??= statements(this.#db));
+  }
+
   /** `budgetMs` (default 250), `firstWindow` and `maxAlternatives` (defaults above) are changed by tests only. */
   constructor(db: Db, opts: { budgetMs?: number; firstWindow?: number; maxAlternatives?: number } = {}) {
     this.#st = new StatementCache(db, 64);
-    // Two subqueries: SQLite reads min() or max() alone from the index, both in one SELECT by a full scan.
-    this.#bounds = db.prepare('SELECT (SELECT min(id) FROM message_search_keys) AS lo, (SELECT max(id) FROM message_search_keys) AS hi');
-    // The newest key of a conversation is that of its highest seq (keys follow appends; an edit keeps its key).
-    const top = (conv: string) => `(SELECT id FROM message_search_keys k WHERE k.tenant_id = ? AND k.conversation_id = ${conv} ORDER BY k.seq DESC LIMIT 1)`;
-    this.#topOfMember = db.prepare(`SELECT max(${top('p.conversation_id')}) FROM participants p WHERE p.tenant_id = ? AND p.user_id = ?`).pluck();
-    this.#topOfConversation = db.prepare(`SELECT ${top('?')}`).pluck();
-    this.#vocab = db.prepare(`SELECT term FROM message_search_vocab WHERE term >= ? AND term < ? LIMIT ${MAX_ALTERNATIVES + 1}`).pluck();
+    this.#db = db;
     this.#budgetMs = opts.budgetMs ?? 250;
     this.#firstWindow = opts.firstWindow ?? FIRST_WINDOW;
     this.#maxAlternatives = opts.maxAlternatives ?? MAX_ALTERNATIVES;
@@ -70,14 +79,14 @@ export class SqliteSearchStore implements SearchStore {
   async messages(tenantId: string, q: SearchQuery): Promise<{ items: Message[]; next_cursor: string | null }> {
     await this.catchUp();
     const start = Date.now();
-    const bounds = this.#bounds.get() as { lo: number | null; hi: number | null };
+    const bounds = this.#stmts.bounds.get() as { lo: number | null; hi: number | null };
     let hi = q.cursor !== undefined ? decodeSearchCursor(q.cursor, 'number') : (bounds.hi ?? 0) + 1;
     const lo = bounds.lo ?? 0;
     // A user's (or one conversation's) newest message may be far below the tenant's newest:
     // the walk starts there, not across rows it would all have to skip.
     const top = q.conversation_id !== undefined
-      ? this.#topOfConversation.get(tenantId, q.conversation_id) as number | null
-      : q.member !== undefined ? this.#topOfMember.get(tenantId, tenantId, q.member) as number | null : undefined;
+      ? this.#stmts.topOfConversation.get(tenantId, q.conversation_id) as number | null
+      : q.member !== undefined ? this.#stmts.topOfMember.get(tenantId, tenantId, q.member) as number | null : undefined;
     if (top === null) return { items: [], next_cursor: null };
     if (top !== undefined) hi = Math.min(hi, top + 1);
     const items: Message[] = [];
@@ -117,7 +126,7 @@ export class SqliteSearchStore implements SearchStore {
       }
       // The index folds case: so does the vocabulary's range.
       const folded = t.toLowerCase();
-      const grams = this.#vocab.all(folded, `${folded}\u{10FFFF}`) as string[];
+      const grams = this.#stmts.vocab.all(folded, `${folded}\u{10FFFF}`) as string[];
       if (grams.length === 0) return null;
       if (grams.length > this.#maxAlternatives) like.push(t);
       else match.push(`(${grams.map(phrase).join(' OR ')})`);

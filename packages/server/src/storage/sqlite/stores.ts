@@ -27,6 +27,7 @@ import { SqliteSearchStore } from './search.ts';
 import { SqliteConferenceStore } from './conferences.ts';
 import { SqliteDeskStore } from './desk.ts';
 import { SqliteSearchIndexer } from './search-indexer.ts';
+import type { SearchFeed } from './search-feed.ts';
 
 export type StoreName = Exclude<keyof Storage, 'ping' | 'close'>;
 
@@ -52,15 +53,27 @@ export interface SqliteStores {
   search: SqliteSearchStore;
   conferences: SqliteConferenceStore;
   desk: SqliteDeskStore;
-  /** The search index behind the appends (written by whichever side writes). */
-  searchIndexer: SqliteSearchIndexer;
+  /** The search index behind the appends, when this connection writes it (inline: see `openStores`). */
+  searchIndexer: SqliteSearchIndexer | null;
 }
 
-export function openStores(db: Db): SqliteStores {
-  const searchIndexer = new SqliteSearchIndexer(db);
-  const messages = new SqliteMessageStore(db, searchIndexer);
-  const search = new SqliteSearchStore(db);
-  search.indexCatchUp = () => searchIndexer.catchUp();
+/**
+ * The stores on `db`. `search`: how this connection takes part in the search index —
+ * `inline` (the default): `db` writes everything, the index too (the search file must be
+ * attached), each step after the appends; `feed`: the writer thread's connection, which tells
+ * the appends to the indexer's thread through the feed; `read`: a read connection (its
+ * searches are caught up by whoever owns it).
+ */
+export function openStores(db: Db, search: { mode: 'inline' } | { mode: 'feed'; feed: SearchFeed } | { mode: 'read' } = { mode: 'inline' }): SqliteStores {
+  const searchIndexer = search.mode === 'inline' ? new SqliteSearchIndexer(db) : null;
+  if (searchIndexer) {
+    // The edits applied to the index leave the main database's queue after the step's commit.
+    const prune = db.prepare('DELETE FROM message_search_changes WHERE id <= ?');
+    searchIndexer.onApplied = (upTo) => void prune.run(upTo);
+  }
+  const messages = new SqliteMessageStore(db, searchIndexer ?? (search.mode === 'feed' ? search.feed : undefined));
+  const searchStore = new SqliteSearchStore(db);
+  if (searchIndexer) searchStore.indexCatchUp = () => searchIndexer.catchUp();
   return {
     tenants: new SqliteTenantStore(db),
     users: new SqliteUserStore(db),
@@ -80,7 +93,7 @@ export function openStores(db: Db): SqliteStores {
     uploads: new SqliteUploadStore(db),
     retention: new SqliteRetentionStore(db),
     calls: new SqliteCallStore(db, messages),
-    search,
+    search: searchStore,
     searchIndexer,
     conferences: new SqliteConferenceStore(db),
     desk: new SqliteDeskStore(db),

@@ -4,6 +4,7 @@
  * batch (the content object stays on the main thread; only its JSON crosses).
  */
 import { AppError } from '../../domain/errors.ts';
+import type { MessagePort } from 'node:worker_threads';
 import type { AppendResult, NewMessage } from '../../domain/types.ts';
 import type { ErrorCode } from '@careline/protocol';
 import type { StoreName } from './stores.ts';
@@ -14,6 +15,12 @@ export type WriterOptions = Pick<OpenOptions, 'path' | 'synchronous' | 'walAutoc
 
 /** A call of a store's write method, or the request to finish and close. */
 export type WriteRequest = { id: number; s: StoreName; m: string; a: unknown[] } | { id: number; close: true };
+
+/**
+ * Told without an answer: the port to the search indexer's thread (at its start and restart),
+ * and the last edit it applied (the edits up to it are deleted from `message_search_changes`).
+ */
+export type WriterNotice = { feed: MessagePort } | { prune: number };
 
 /** `[id, result]` or `[id, undefined, error]`; the writer sends one array per transaction. */
 export type WriteReply = [id: number, result: unknown, error?: WireError];

@@ -9,26 +9,24 @@
  * leave only after COMMIT returned: a caller is answered when its write is durable (or has
  * failed), with the error the store threw.
  *
- * The search index is written behind the appends (`search-indexer.ts`): a step of it runs
- * between transactions once a step's worth of messages (`INDEX_STEP`) waits, or once the
- * oldest message not yet indexed is `INDEX_MAX_LAG_MS` old (a timer when no write comes), so
- * the index trails by a bounded time under any load and each step's fixed cost is shared by
- * many messages. `search.catchUp` (before a search) runs steps at once, and is answered once
- * nothing is left to index.
+ * The search index is written by a thread of its own (`search-indexer-worker.ts`), into a
+ * file of its own: after each commit this thread tells it which conversations were appended
+ * to and whether messages were edited (`search-feed.ts`). A `search.catchUp` request is
+ * answered once every write before it has committed and been told; the main thread then asks
+ * the indexer to catch up. The indexer's applied edits come back as `prune` notices.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { NewMessage } from '../../domain/types.ts';
 import { DEFAULT_WAL_AUTOCHECKPOINT, openDb } from './db.ts';
 import { SqliteCheckpoints } from './checkpoints.ts';
 import { openStores, RELAXED, WRITES, type StoreName } from './stores.ts';
-import { compact, toWire, type WireError, type WriteReply, type WriteRequest, type WriterOptions } from './writer-wire.ts';
+import { compact, toWire, type WireError, type WriteReply, type WriteRequest, type WriterNotice, type WriterOptions } from './writer-wire.ts';
+import { SearchFeed } from './search-feed.ts';
 
 type Call = Extract<WriteRequest, { s: StoreName }>;
 
 /** Most requests in one transaction (each append request is a whole batch already). */
 const MAX_GROUP = 256;
-/** Under continuous load, a search index step runs between transactions once the index trails this much. */
-export const INDEX_MAX_LAG_MS = 250;
 
 const port = parentPort!;
 const opts = workerData as WriterOptions;
@@ -36,106 +34,107 @@ const db = openDb(opts);
 // The WAL is copied into the database file by a thread of its own (checkpoints.ts), not by
 // the commits: a checkpoint made by a commit held every write behind it for tens of ms.
 const checkpoints = new SqliteCheckpoints(db, { path: opts.path, synchronous: opts.synchronous, restartPages: opts.walAutocheckpoint ?? DEFAULT_WAL_AUTOCHECKPOINT });
-const sqlite = openStores(db);
+const feed = new SearchFeed();
+const sqlite = openStores(db, { mode: 'feed', feed });
 const stores = sqlite as unknown as Record<StoreName, Record<string, (...args: unknown[]) => Promise<unknown>>> & { messages: typeof sqlite.messages };
 const writes = new Set(Object.entries(WRITES).flatMap(([s, ms]) => ms.map((m) => `${s}.${m}`)));
 const relaxed = new Set(Object.entries(RELAXED).flatMap(([s, ms]) => ms.map((m) => `${s}.${m}`)));
 /** Transactions of only `RELAXED` writes are committed without an fsync of their own (see stores.ts). */
 const fsyncs = opts.synchronous === 'FULL';
+/** The last edit noted for the search index (migration 025's triggers add to it in the edits' transactions). */
+const changesSeq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'message_search_changes'").pluck();
+let changesSeen = (changesSeq.get() as number | undefined) ?? 0;
+const pruneChanges = db.prepare('DELETE FROM message_search_changes WHERE id <= ?');
+/** The indexer applied the edits up to `pruneTo`; those up to `pruned` are deleted. */
+let pruneTo = 0;
+let pruned = 0;
 
 const queue: WriteRequest[] = [];
-/** `search.catchUp` requests, answered when the index has caught up. */
-const catchUps: number[] = [];
-const indexer = sqlite.searchIndexer;
 let busy = false;
 let closed = false;
 
 const isCatchUp = (req: WriteRequest) => 's' in req && req.s === 'search' && req.m === 'catchUp';
 
-function take(req: WriteRequest): void {
-  if (isCatchUp(req)) catchUps.push(req.id);
+port.on('message', (req: WriteRequest | WriterNotice) => {
+  if ('feed' in req) {
+    feed.port?.close();
+    feed.port = req.feed;
+    return;
+  }
+  if ('prune' in req) pruneTo = Math.max(pruneTo, req.prune);
   else queue.push(req);
-}
-
-port.on('message', (req: WriteRequest) => {
-  take(req);
   if (!busy) void run();
 });
-
-/** After a failed index step, the next waits this long (unless a search asks for one). */
-const INDEX_RETRY_MS = 1000;
-let indexPausedUntil = 0;
-let retry: NodeJS.Timeout | null = null;
-
-/** The index has work to do now. */
-const indexable = () => indexer.pending && (catchUps.length > 0 || Date.now() >= indexPausedUntil);
-/** A step should run now: a search waits for the index, or a step's worth of work or of lag has gathered. */
-const indexDue = () => indexable() && (catchUps.length > 0 || indexer.dueAt(INDEX_MAX_LAG_MS) <= Date.now());
-
-/** The searches waiting for the index are answered once nothing is left to index. */
-function answerCatchUps(): void {
-  if (catchUps.length && !indexer.pending) port.postMessage(catchUps.splice(0).map((id): WriteReply => [id, null]));
-}
 
 async function run(): Promise<void> {
   busy = true;
   try {
-    answerCatchUps();
-    while (queue.length || indexDue()) {
+    while (queue.length || pruneTo > pruned) {
       // Whatever arrived while the previous transaction committed joins this one.
-      for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) take(r.message as WriteRequest);
+      for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) {
+        const m = r.message as WriteRequest | WriterNotice;
+        if ('feed' in m) (feed.port?.close(), (feed.port = m.feed));
+        else if ('prune' in m) pruneTo = Math.max(pruneTo, m.prune);
+        else queue.push(m);
+      }
       const group: Call[] = [];
-      while (queue.length && group.length < MAX_GROUP && !('close' in queue[0]!)) group.push(queue.shift() as Call);
+      while (queue.length && group.length < MAX_GROUP && !('close' in queue[0]!) && !isCatchUp(queue[0]!)) group.push(queue.shift() as Call);
       if (group.length) {
-        port.postMessage(await execute(group));
+        const replies = await execute(group);
+        if (group.some((r) => !isAppend(r))) noteChanges();
+        // The indexer hears of the commit before its callers do (and before a catch-up behind it is answered).
+        feed.flush();
+        port.postMessage(replies);
         checkpoints.afterCommit();
       }
+      // A catch-up: every write before it is committed and told.
+      const answered: WriteReply[] = [];
+      while (queue.length && isCatchUp(queue[0]!)) answered.push([queue.shift()!.id, null]);
+      if (answered.length) port.postMessage(answered);
       const next = queue[0];
       if (next && 'close' in next) {
         queue.shift();
         await close(next.id);
         return;
       }
-      // The search index: when a search waits for it, or a step's worth of it is due.
-      if (indexDue()) {
-        indexStep();
-        checkpoints.afterCommit();
-      }
-      answerCatchUps();
-      // Only indexing: let the port's events in between steps.
-      if (queue.length === 0 && indexDue()) await new Promise<void>((r) => setImmediate(r));
+      if (pruneTo > pruned) prune();
     }
   } finally {
     busy = false;
   }
-  if (indexer.pending && !closed && retry === null) {
-    retry = setTimeout(() => {
-      retry = null;
-      if (!busy) void run();
-    }, Math.min(INDEX_MAX_LAG_MS, Math.max(0, indexPausedUntil - Date.now(), indexer.dueAt(INDEX_MAX_LAG_MS) - Date.now())));
-    retry.unref();
+}
+
+/** Tells the indexer when a transaction noted edits. */
+function noteChanges(): void {
+  const seq = (changesSeq.get() as number | undefined) ?? 0;
+  if (seq !== changesSeen) {
+    changesSeen = seq;
+    feed.changed();
   }
 }
 
-function indexStep(): void {
+/** Deletes the edits the index has applied: a transaction of its own, without an fsync (losing it only leaves rows to delete again). */
+function prune(): void {
+  const to = pruneTo;
+  if (fsyncs) db.pragma('synchronous = NORMAL');
   try {
-    indexer.step();
-  } catch (err) {
-    // The index is derived data: a failed step is rolled back and tried again later (the
-    // messages stay behind, nothing is lost); searches waiting for it get the error.
-    if (db.inTransaction) db.exec('ROLLBACK');
-    indexPausedUntil = Date.now() + INDEX_RETRY_MS;
-    const e = toWire(err);
-    if (catchUps.length) port.postMessage(catchUps.splice(0).map((id): WriteReply => [id, undefined, e]));
+    pruneChanges.run(to);
+    pruned = to;
+  } catch {
+    // Tried again with the next one.
+    pruned = to;
+  } finally {
+    if (fsyncs) db.pragma('synchronous = FULL');
   }
+  checkpoints.afterCommit();
 }
 
 async function close(id: number): Promise<void> {
   closed = true;
-  if (retry) clearTimeout(retry);
   await checkpoints.close();
   db.close();
-  const refused = [...queue.splice(0).map((r) => r.id), ...catchUps.splice(0)].map((rid): WriteReply => [rid, undefined, toWire(new Error('the SQLite writer is closed'))]);
+  feed.port?.close();
+  const refused = queue.splice(0).map((r): WriteReply => [r.id, undefined, toWire(new Error('the SQLite writer is closed'))]);
   port.postMessage([[id, null], ...refused] satisfies WriteReply[]);
   port.close();
 }

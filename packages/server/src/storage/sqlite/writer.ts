@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { AppError, fail } from '../../domain/errors.ts';
 import type { StoreName } from './stores.ts';
-import { fromWire, type WriteReply, type WriterOptions } from './writer-wire.ts';
+import { fromWire, type WriteReply, type WriterNotice, type WriterOptions } from './writer-wire.ts';
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -54,6 +54,11 @@ export class SqliteWriter {
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
     });
+  }
+
+  /** Tells the thread something that needs no answer (`WriterNotice`). */
+  notify(notice: WriterNotice, transfer: Transferable[] = []): void {
+    if (this.#state === 'running') this.#worker.postMessage(notice, transfer as never);
   }
 
   /** Finishes every write already called, then stops the thread. */
