@@ -52,6 +52,8 @@ let pruned = 0;
 const queue: WriteRequest[] = [];
 let busy = false;
 let closed = false;
+/** Sends what the feed holds when the writer has gone idle before it was due. */
+let feedTimer: NodeJS.Timeout | null = null;
 
 const isCatchUp = (req: WriteRequest) => 's' in req && req.s === 'search' && req.m === 'catchUp';
 
@@ -82,15 +84,17 @@ async function run(): Promise<void> {
       if (group.length) {
         const replies = await execute(group);
         if (group.some((r) => !isAppend(r))) noteChanges();
-        // The indexer hears of the commit before its callers do (and before a catch-up behind it is answered).
-        feed.flush();
         port.postMessage(replies);
+        if (feed.dueAt() <= Date.now()) feed.flush();
         checkpoints.afterCommit();
       }
-      // A catch-up: every write before it is committed and told.
+      // A catch-up: every write before it is committed, and told.
       const answered: WriteReply[] = [];
       while (queue.length && isCatchUp(queue[0]!)) answered.push([queue.shift()!.id, null]);
-      if (answered.length) port.postMessage(answered);
+      if (answered.length) {
+        feed.flush();
+        port.postMessage(answered);
+      }
       const next = queue[0];
       if (next && 'close' in next) {
         queue.shift();
@@ -101,6 +105,14 @@ async function run(): Promise<void> {
     }
   } finally {
     busy = false;
+  }
+  // Idle with something not yet told: told when it is due.
+  if (feed.pending && !closed && feedTimer === null) {
+    feedTimer = setTimeout(() => {
+      feedTimer = null;
+      if (!busy) feed.flush();
+    }, Math.max(0, feed.dueAt() - Date.now()));
+    feedTimer.unref();
   }
 }
 
@@ -131,6 +143,8 @@ function prune(): void {
 
 async function close(id: number): Promise<void> {
   closed = true;
+  if (feedTimer !== null) clearTimeout(feedTimer);
+  feed.flush();
   await checkpoints.close();
   db.close();
   feed.port?.close();
