@@ -27,6 +27,8 @@ export interface ChatStep {
   ack: Lat;
   delivery: Lat;
   sendLagP99: number;
+  /** The generators' event-loop delay while sending (ms; the worst generator's p99 and max): a frame waiting there counts in the latencies. */
+  genLoop: { p99: number; max: number };
   /** Scheduled send → the server's created_at stamp; created_at → ack received (ms, p50/p99). */
   toServer: Lat;
   fromServer: Lat;
@@ -136,13 +138,14 @@ export async function chatRun(ctx: Ctx, kind: TargetKind, opt: ChatRunOptions = 
         rate: delivered / (sendMs / 1000),
         ack: lat(rs.map((r) => r.ack)), delivery: lat(rs.map((r) => r.del)),
         sendLagP99: lat(rs.map((r) => r.lag)).p99,
+        genLoop: { p99: Math.max(...rs.map((r) => r.loop.p99)), max: Math.max(...rs.map((r) => r.loop.max)) },
         toServer: lat(rs.map((r) => r.toServer)), fromServer: lat(rs.map((r) => r.fromServer)),
         serverCpu: cpu.nodeUtil.reduce((a, b) => a + b, 0), cpuUsPerMsg: cpu.total, cpu,
         genCpu, machineBusy: m.machineBusy, foreignCores: m.foreignCores, generatorBound: generatorBound(ctx, genCpu, m.machineBusy, m.foreignCores), commit,
         rss: { first: rssSamples[0]!, peak: Math.max(...rssSamples), last: rssSamples.at(-1)!, samples: rssSamples },
       };
       steps.push(s);
-      ctx.log(`  ${name} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms), RSS ${mib(s.rss.first)} → ${mib(s.rss.last)} MiB (peak ${mib(s.rss.peak)})${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
+      ctx.log(`  ${name} ${label}: ${Math.round(s.rate)} msg/s delivered, ack p99 ${s.ack.p99.toFixed(1)} ms, delivery p99 ${s.delivery.p99.toFixed(1)} ms, server CPU ${(s.serverCpu * 100).toFixed(0)}%${cpuNote(cpu)}${commit ? `, ${commit.meanBatch.toFixed(1)} msg/commit, ${(commit.commitShare * 100).toFixed(0)}% of the time in commits` : ''} (p99 send→server ${s.toServer.p99.toFixed(0)} ms, server→ack ${s.fromServer.p99.toFixed(0)} ms; generators' event-loop delay p99 ${s.genLoop.p99.toFixed(0)} ms, max ${s.genLoop.max.toFixed(0)} ms), RSS ${mib(s.rss.first)} → ${mib(s.rss.last)} MiB (peak ${mib(s.rss.peak)})${s.generatorBound ? ' (generator-bound)' : ''}${s.foreignCores > 0.25 ? ` (disturbed: ${s.foreignCores.toFixed(1)} cores used by other processes)` : ''}`);
       await sleep(300);
       return s;
     };
