@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=30
+#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=100
 /**
  * `careline` (`packages/server/src/cli/careline.ts`, `careline --help`), started with Node's
  * compile cache. The server runs from its TypeScript sources; Node strips their types with a

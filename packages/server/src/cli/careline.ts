@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=30
+#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=100
 /**
  * `careline`: runs and operates a Careline server (`careline --help`). Run by Node 24
  * directly (type stripping): `npx careline ...` from the repository, or

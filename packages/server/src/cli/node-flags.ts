@@ -12,15 +12,18 @@
  * (docs/performance.md, "The young generation"). 2 and 4 MiB were tried too: more scavenges,
  * no more throughput, a worse p99 at low load.
  *
- * `--heap-growing-percent=30`: after a full collection V8 lets the old generation grow to a
+ * `--heap-growing-percent=100`: after a full collection V8 lets the old generation grow to a
  * multiple of what survived before the next one, a multiple it picks between 1.1 and 4 — the
  * larger, the faster the program allocates. The server allocates fast and keeps little (its
  * live heap is tens of MiB), so the old generation held 100–175 MiB of garbage at the end of a
- * chat benchmark. At 1.3× it held 60–64 MiB: resident memory 450–460 → 308–311 MiB together
- * with the smaller SQLite page caches, and flat from one load step to the next, with no CPU per
- * message or throughput lost that the runs could show (docs/performance.md, "Memory").
+ * chat benchmark. At 1.3× it held 60–64 MiB (resident memory 450–460 → 308–311 MiB together
+ * with the smaller SQLite page caches), but a full collection came every 2.5 s at 4,000
+ * messages a second, each ending in a pause of 6–19 ms, and those pauses were the delivery
+ * latency's tail. At 2× the resident memory is 35–45 MiB more, the collections half as
+ * frequent, and the delivery p99 at 8,000 msg/s 31–44 ms against 40–134 ms (alternated runs
+ * of 20 s steps; docs/performance.md, "Where the tail of the chat latency comes from").
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=30'];
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=100'];
 
 /** The flags of `NODE_FLAGS` whose setting `args` does not give (by name: another value given there stands). */
 export function missingNodeFlags(args: readonly string[]): string[] {

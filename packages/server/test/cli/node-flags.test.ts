@@ -43,6 +43,6 @@ test('the careline command and npm start run with Node\'s compile cache, in the 
 
 test('a flag given with another value stands; a missing one is added', () => {
   assert.deepEqual(missingNodeFlags(['--max-semi-space-size=16', '--heap-growing-percent=50', '--expose-gc']), []);
-  assert.deepEqual(missingNodeFlags(['--max-semi-space-size=16']), ['--heap-growing-percent=30']);
+  assert.deepEqual(missingNodeFlags(['--max-semi-space-size=16']), ['--heap-growing-percent=100']);
   assert.deepEqual(missingNodeFlags(['--expose-gc']), [...NODE_FLAGS]);
 });
