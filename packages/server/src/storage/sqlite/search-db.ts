@@ -53,17 +53,17 @@ INSERT OR IGNORE INTO search.message_search_state (name, value) VALUES ('applied
 
 /**
  * Attaches the search file to `db` as `search`, creating it (or making it anew, when it is of
- * another format or unreadable) unless `readOnly`. The connection that creates it first is the
- * main thread's, before any other opens it.
+ * another format or unreadable). The connection that creates it first is the main thread's,
+ * before any other opens it.
  */
-export function attachSearch(db: Db, mainPath: string, opts: { readOnly?: boolean } = {}): void {
+export function attachSearch(db: Db, mainPath: string): void {
   const path = searchDbPath(mainPath);
   const attach = () => db.prepare('ATTACH DATABASE ? AS search').run(path);
   try {
     attach();
-    if (!opts.readOnly) prepare(db);
+    prepare(db);
   } catch (err) {
-    if (opts.readOnly || path === ':memory:') throw err;
+    if (path === ':memory:') throw err;
     // Not a database (or damaged): it is derived data, so it is made again.
     if ((db.prepare("SELECT count(*) FROM pragma_database_list WHERE name = 'search'").pluck().get() as number) > 0) db.exec('DETACH DATABASE search');
     for (const suffix of ['', '-wal', '-shm']) if (existsSync(path + suffix)) rmSync(path + suffix);

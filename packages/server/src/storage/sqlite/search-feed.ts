@@ -9,6 +9,7 @@
  * sender about 30 µs and the pair far more CPU than the message itself.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { INDEX_STEP } from './search-indexer.ts';
 
 /** `t`: [tenant, conversation, messages appended]; `changed`: rows were added to `message_search_changes`. */
 export interface FeedMessage {
@@ -16,10 +17,8 @@ export interface FeedMessage {
   changed?: true;
 }
 
-/** The longest the writer keeps what it has to tell (the indexer then waits up to its own lag). */
+/** The longest the writer keeps what it has to tell (the indexer then waits up to its own lag); a step's worth (`INDEX_STEP`) is told at once. */
 export const FEED_MAX_LAG_MS = 100;
-/** Messages after which the writer tells at once (the indexer's step: `INDEX_STEP`). */
-const FEED_STEP = 256;
 
 export class SearchFeed {
   readonly #touched = new Map<string, [string, string, number]>();
@@ -37,7 +36,7 @@ export class SearchFeed {
   /** When what waits should be sent (ms since the epoch; 0: now, +Infinity: nothing waits). */
   dueAt(): number {
     if (!this.pending) return Number.POSITIVE_INFINITY;
-    if (this.#changed || this.#count >= FEED_STEP) return 0;
+    if (this.#changed || this.#count >= INDEX_STEP) return 0;
     return this.#since + FEED_MAX_LAG_MS;
   }
 

@@ -74,13 +74,18 @@ port.on('message', (req: IndexerRequest) => {
   schedule();
 });
 
+function cancel(): void {
+  if (timer === null) return;
+  clearTimeout(timer as NodeJS.Timeout);
+  clearImmediate(timer as NodeJS.Immediate);
+  timer = null;
+}
+
 function schedule(): void {
   if (closed) return;
   if (timer !== null) {
     if (catchUps.length === 0) return;
-    clearTimeout(timer as NodeJS.Timeout);
-    clearImmediate(timer as NodeJS.Immediate);
-    timer = null;
+    cancel();
   }
   const now = Date.now();
   const at = catchUps.length ? now : Math.max(indexer.dueAt(INDEX_MAX_LAG_MS), pausedUntil);
@@ -110,10 +115,7 @@ function run(): void {
 
 function close(id: number): void {
   closed = true;
-  if (timer !== null) {
-    clearTimeout(timer as NodeJS.Timeout);
-    clearImmediate(timer as NodeJS.Immediate);
-  }
+  cancel();
   db.close();
   const refused = catchUps.splice(0).map((rid): WriteReply => [rid, undefined, toWire(new Error('the search indexer is closed'))]);
   if (refused.length) port.postMessage({ replies: refused } satisfies IndexerReply);

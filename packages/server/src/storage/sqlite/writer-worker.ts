@@ -57,15 +57,18 @@ let feedTimer: NodeJS.Timeout | null = null;
 
 const isCatchUp = (req: WriteRequest) => 's' in req && req.s === 'search' && req.m === 'catchUp';
 
-port.on('message', (req: WriteRequest | WriterNotice) => {
-  if ('feed' in req) {
+/** A message from the main thread: a notice is taken in, a request queued. */
+function take(m: WriteRequest | WriterNotice): void {
+  if ('feed' in m) {
     feed.port?.close();
-    feed.port = req.feed;
-    return;
-  }
-  if ('prune' in req) pruneTo = Math.max(pruneTo, req.prune);
-  else queue.push(req);
-  if (!busy) void run();
+    feed.port = m.feed;
+  } else if ('prune' in m) pruneTo = Math.max(pruneTo, m.prune);
+  else queue.push(m);
+}
+
+port.on('message', (m: WriteRequest | WriterNotice) => {
+  take(m);
+  if (!busy && (queue.length || pruneTo > pruned)) void run();
 });
 
 async function run(): Promise<void> {
@@ -73,12 +76,7 @@ async function run(): Promise<void> {
   try {
     while (queue.length || pruneTo > pruned) {
       // Whatever arrived while the previous transaction committed joins this one.
-      for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) {
-        const m = r.message as WriteRequest | WriterNotice;
-        if ('feed' in m) (feed.port?.close(), (feed.port = m.feed));
-        else if ('prune' in m) pruneTo = Math.max(pruneTo, m.prune);
-        else queue.push(m);
-      }
+      for (let r = receiveMessageOnPort(port); r; r = receiveMessageOnPort(port)) take(r.message as WriteRequest | WriterNotice);
       const group: Call[] = [];
       while (queue.length && group.length < MAX_GROUP && !('close' in queue[0]!) && !isCatchUp(queue[0]!)) group.push(queue.shift() as Call);
       if (group.length) {
@@ -131,11 +129,10 @@ function prune(): void {
   if (fsyncs) db.pragma('synchronous = NORMAL');
   try {
     pruneChanges.run(to);
-    pruned = to;
   } catch {
-    // Tried again with the next one.
-    pruned = to;
+    // Left for the next notice: it deletes every row up to a later id.
   } finally {
+    pruned = to;
     if (fsyncs) db.pragma('synchronous = FULL');
   }
   checkpoints.afterCommit();
