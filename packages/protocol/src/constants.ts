@@ -7,3 +7,4 @@ export * from './errors.ts';
 export * from './conversation.ts';
 export * from './message-types.ts';
 export * from './notification-kinds.ts';
+export * from './content-depth.ts';

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { BusinessTypes } from '@careline/protocol';
+import { BusinessTypes } from '@careline/protocol/constants';
 import type { AuditStore } from './ports.ts';
 import type { AuditEntry, AuditRecord, Conversation, ConversationView, Principal } from './types.ts';
 

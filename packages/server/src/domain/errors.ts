@@ -2,7 +2,7 @@
  * The one error factory. Domain code throws `AppError`s made here; the HTTP and WebSocket
  * adapters map them to replies and error frames with the same code.
  */
-import { ErrorCodes, type ErrorBody, type ErrorCode } from '@careline/protocol';
+import { ErrorCodes, type ErrorBody, type ErrorCode } from '@careline/protocol/constants';
 
 export class AppError extends Error {
   override name = 'AppError';

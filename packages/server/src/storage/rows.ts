@@ -3,7 +3,7 @@
  * the same SQL for a conversation as a user sees it, the same placeholder for content stored
  * too deep.
  */
-import { MAX_CONTENT_DEPTH, MessageTypes, jsonNestsDeeperThan, unavailableContent } from '@careline/protocol';
+import { MAX_CONTENT_DEPTH, MessageTypes, jsonNestsDeeperThan, unavailableContent } from '@careline/protocol/constants';
 import type { Conversation, ConversationView, ForwardInfo, Message, NewMessage, Notification, TopicStatsRow } from '../domain/types.ts';
 
 export interface MessageRow {
