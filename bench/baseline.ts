@@ -20,15 +20,78 @@
  * that id ("" = all of it), keeping of a `latest`-mode kind only the newest, as Careline's
  * inbox does; `PUT /api/v2/management/notification-kinds/:kind {mode}` names a kind's mode
  * (the built-in kinds have theirs). Nothing is checked and nothing is stored.
+ *
+ * With `--store` (the bench's `--baseline-store`) the same relay keeps what Careline must
+ * keep, and nothing else: each message goes into a SQLite file (WAL, `synchronous=FULL`, a
+ * table clustered by conversation and seq, a unique key on sender and client id) before its
+ * ack and its delivery — the messages of one turn of the event loop in one transaction,
+ * committed on the main thread at the end of the turn, while the next frames wait in the
+ * sockets — and `sync` and the history read from that file; each history read is recorded
+ * (hash-chained) in an audit table of the same file, committed before the answer, as Careline
+ * records reads of patient conversations. It is what the durable-storage
+ * targets leave when the server's own code (auth, validation, membership, audit, presence,
+ * search, metrics) takes no time: a floor for Careline's figures with storage, where the
+ * plain relay is the floor without.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BuiltinNotificationKinds } from '@careline/protocol/constants';
 
-const { values: a } = parseArgs({ options: { port: { type: 'string', default: '0' }, log: { type: 'boolean', default: false } } });
+const { values: a } = parseArgs({ options: { port: { type: 'string', default: '0' }, log: { type: 'boolean', default: false }, store: { type: 'boolean', default: false } } });
+
+// ---- --store: the messages in SQLite ------------------------------------------------------
+const storeDir = a.store ? mkdtempSync(join(tmpdir(), 'careline-bench-baseline-')) : null;
+const db = storeDir ? new Database(join(storeDir, 'baseline.db')) : null;
+if (db) {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(`CREATE TABLE messages (conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, sender_id TEXT NOT NULL,
+    type INTEGER NOT NULL, content TEXT, client_id TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (conversation_id, seq)) WITHOUT ROWID;
+    CREATE UNIQUE INDEX messages_client_id ON messages (sender_id, client_id) WHERE client_id IS NOT NULL;
+    CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor_id TEXT NOT NULL, action TEXT NOT NULL,
+      conversation_id TEXT NOT NULL, detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);`);
+}
+const COLS = 'id, conversation_id, seq, sender_id, type, content, client_id, created_at';
+const insert = db?.prepare(`INSERT INTO messages (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+const after = db?.prepare(`SELECT ${COLS} FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`);
+const before = db?.prepare(`SELECT ${COLS} FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`);
+const newest = db?.prepare(`SELECT ${COLS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?`);
+interface Row { id: string; conversation_id: string; seq: number; sender_id: string; type: number; content: string | null; client_id: string | null; created_at: number }
+const q = JSON.stringify;
+/** A stored row as a message's JSON, its content spliced in as stored. */
+const rowJson = (r: Row) => `{"id":${q(r.id)},"conversation_id":${q(r.conversation_id)},"seq":${r.seq},"sender_id":${q(r.sender_id)},"type":${r.type},"content":${r.content ?? 'null'},"client_id":${r.client_id === null ? 'null' : q(r.client_id)},"created_at":${r.created_at},"recalled_at":null,"forward":null}`;
+interface Pending { room: Room; sender: Client; frameId: unknown; row: Row; frame: string }
+/** The sends of this turn, committed together at its end. */
+let pending: Pending[] = [];
+const commitTurn = db ? db.transaction((ps: Pending[]) => {
+  for (const p of ps) insert!.run(p.row.id, p.row.conversation_id, p.row.seq, p.row.sender_id, p.row.type, p.row.content, p.row.client_id, p.row.created_at);
+}) : null;
+function flush(): void {
+  const ps = pending;
+  pending = [];
+  try {
+    commitTurn!(ps);
+  } catch (err) {
+    for (const p of ps) p.sender.ws.send(JSON.stringify({ type: 'error', id: p.frameId, code: 'server.unavailable', message: String(err) }));
+    return;
+  }
+  // Delivered to the members at commit: a client that joined meanwhile (its sync read the
+  // file before this commit) gets it live, once.
+  for (const p of ps) {
+    for (const m of p.room.members) {
+      if (m === p.sender) m.ws.send(JSON.stringify({ type: 'ack', id: p.frameId, conversation_id: p.room.id, message_id: p.row.id, seq: p.row.seq, created_at: p.row.created_at, duplicate: false }));
+      else m.ws.send(p.frame);
+    }
+  }
+}
 
 interface Room {
   id: string;
@@ -64,6 +127,7 @@ function onHttp(req: IncomingMessage, res: ServerResponse): void {
   const k = url.pathname.match(/^\/api\/v2\/management\/notification-kinds\/([^/]+)$/);
   if (req.method === 'PUT' && k) return void readBody(req).then((b) => registerKind(decodeURIComponent(k[1]!), b, res));
   const m = url.pathname.match(/^\/api\/v2\/sessions\/([^/]+)\/messages$/);
+  if (db && m) return storedHistory(decodeURIComponent(m[1]!), url, res);
   const list = m ? history.get(decodeURIComponent(m[1]!)) : undefined;
   if (!list) {
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"not_found"}');
@@ -85,6 +149,56 @@ function onHttp(req: IncomingMessage, res: ServerResponse): void {
     hasMore = start > 0;
   }
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ messages: page, has_more: hasMore }));
+}
+
+/**
+ * A read of a conversation is recorded before it is answered, as Careline audits reads of
+ * patient conversations: the reads of one turn in one transaction, each record hash-chained
+ * to the one before (SHA-256 of the record and the previous hash).
+ */
+const auditInsert = db?.prepare('INSERT INTO audit (at, actor_id, action, conversation_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)');
+let auditHead = '0'.repeat(64);
+let audits: { conv: string; detail: string; res: ServerResponse; body: string }[] = [];
+const auditTurn = db ? db.transaction((as: typeof audits) => {
+  const at = Date.now();
+  for (const x of as) {
+    const hash = createHash('sha256').update(`${auditHead}|${at}|reader|messages.history|${x.conv}|${x.detail}`).digest('hex');
+    auditInsert!.run(at, 'reader', 'messages.history', x.conv, x.detail, auditHead, hash);
+    auditHead = hash;
+  }
+}) : null;
+function flushAudits(): void {
+  const as = audits;
+  audits = [];
+  try {
+    auditTurn!(as);
+  } catch (err) {
+    for (const x of as) x.res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'server.unavailable', message: String(err) }));
+    return;
+  }
+  for (const x of as) x.res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(x.body);
+}
+
+/** The history from the file: a page ascending by seq, one row more than asked telling whether there is more. */
+function storedHistory(conv: string, url: URL, res: ServerResponse): void {
+  const limit = Math.min(Number(url.searchParams.get('limit') ?? 50), 200);
+  const b = url.searchParams.get('before');
+  const f = url.searchParams.get('after');
+  let rows: Row[];
+  let hasMore: boolean;
+  if (f !== null) {
+    rows = after!.all(conv, Number(f), limit + 1) as Row[];
+    hasMore = rows.length > limit;
+    if (hasMore) rows.pop();
+  } else {
+    rows = (b !== null ? before!.all(conv, Number(b), limit + 1) : newest!.all(conv, limit + 1)) as Row[];
+    hasMore = rows.length > limit;
+    if (hasMore) rows.pop();
+    rows.reverse();
+  }
+  const body = `{"messages":[${rows.map(rowJson).join(',')}],"has_more":${hasMore}}`;
+  const detail = JSON.stringify({ before: b === null ? undefined : Number(b), after: f === null ? undefined : Number(f), limit, count: rows.length });
+  if (audits.push({ conv, detail, res, body }) === 1) setImmediate(flushAudits);
 }
 
 // ---- tenant broadcasts ------------------------------------------------------------------------
@@ -177,6 +291,12 @@ wss.on('connection', (ws, req) => {
         const seq = ++r.seq;
         const now = Date.now();
         const id = `m${(++nextId).toString(36)}`;
+        if (db) {
+          const content = JSON.stringify(f.message.content ?? null);
+          const row: Row = { id, conversation_id: r.id, seq, sender_id: c.user, type: f.message.type, content, client_id: f.message.client_id ?? null, created_at: now };
+          if (pending.push({ room: r, sender: c, frameId: f.id, row, frame: `{"type":"message","message":${rowJson(row)}}` }) === 1) setImmediate(flush);
+          return;
+        }
         const message = {
           id, conversation_id: r.id, seq, sender_id: c.user, type: f.message.type, content: f.message.content,
           client_id: f.message.client_id ?? null, created_at: now, recalled_at: null, forward: null,
@@ -199,6 +319,13 @@ wss.on('connection', (ws, req) => {
         for (const r of c.rooms) {
           const cur = f.cursors?.[r.id];
           if (typeof cur !== 'number') continue;
+          if (db) {
+            for (const row of after!.all(r.id, cur, 1_000_000) as Row[]) {
+              ws.send(`{"type":"message","message":${rowJson(row)}}`);
+              sent++;
+            }
+            continue;
+          }
           for (let s = cur + 1; s <= r.log.length; s++) {
             ws.send(r.log[s - 1]!);
             sent++;
@@ -242,7 +369,7 @@ process.on('message', (m: any) => {
       }
       return reply({ ...process.memoryUsage(), gc: !!gc, connections });
     case 'stats':
-      return reply({ connections, pending: 0 });
+      return reply({ connections, pending: 0, ...(db ? { stored: (db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n, audited: (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n } : {}) });
     case 'notificationRows':
       // Nothing is stored: the log is in memory.
       return reply(null);
@@ -264,6 +391,23 @@ process.on('message', (m: any) => {
       let time = Date.now() - 90 * 86_400_000;
       let rows = 0;
       const texts = ['Good morning doctor, my blood pressure today is 135/85.', 'Thank you. Please keep measuring twice a day and send me the readings on Friday.', 'ok', 'I took the medicine after breakfast as you said, no side effects so far, but I feel a bit tired in the afternoon.', 'See you at the follow-up visit next week.'];
+      if (db) {
+        const seedTx = db.transaction((rowsOf: Row[]) => {
+          for (const x of rowsOf) insert!.run(x.id, x.conversation_id, x.seq, x.sender_id, x.type, x.content, x.client_id, x.created_at);
+        });
+        for (const [conv, count] of p.conversations) {
+          for (let from = 0; from < count; from += 5000) {
+            const batch: Row[] = [];
+            for (let i = from; i < Math.min(count, from + 5000); i++) {
+              time += 3;
+              batch.push({ id: `S${(rows++).toString(36)}`, conversation_id: conv, seq: i + 1, sender_id: p.sender, type: 1, content: JSON.stringify({ text: texts[rows % texts.length] }), client_id: null, created_at: time });
+            }
+            seedTx(batch);
+          }
+          room(conv).seq = count;
+        }
+        return reply({ rows, ms: performance.now() - t0 });
+      }
       for (const [conv, count] of p.conversations) {
         const list: object[] = new Array(count);
         for (let i = 0; i < count; i++) {
@@ -284,6 +428,8 @@ process.on('message', (m: any) => {
 
 const stop = () => {
   http.close();
+  db?.close();
+  if (storeDir) rmSync(storeDir, { recursive: true, force: true });
   process.exit(0);
 };
 process.on('SIGTERM', stop);
@@ -292,5 +438,5 @@ process.on('disconnect', stop);
 
 http.listen(Number(a.port), '127.0.0.1', () => {
   const { port } = http.address() as AddressInfo;
-  process.stdout.write(JSON.stringify({ ready: true, url: `http://127.0.0.1:${port}`, pid: process.pid }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(storeDir ? { store: storeDir } : {}) }) + '\n');
 });

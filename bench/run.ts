@@ -92,6 +92,9 @@ const HELP = `Careline benchmark suite
   --push-workers N          push: Careline's push.workers, and the baseline loop's concurrency (default 16)
   --profile                 write V8 CPU profiles of the Careline server (bench/results/profiles-*)
   --no-baseline             run Careline only
+  --baseline-store          the baseline keeps each message in SQLite (WAL, synchronous=FULL, one
+                            transaction per turn) before its ack and delivery, and answers sync
+                            and history from that file: the floor for Careline with storage
   --out FILE                results file (default bench/results/<time>.json)
 `;
 
@@ -131,6 +134,7 @@ const { values: a } = parseArgs({
     'mqtt-idle': { type: 'string' },
     profile: { type: 'boolean', default: false },
     'no-baseline': { type: 'boolean', default: false },
+    'baseline-store': { type: 'boolean', default: false },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -178,6 +182,7 @@ const o: BenchOptions = {
   historyMessages: num(a['history-messages'], q ? 100_000 : 1_000_000),
   historyConversations: num(a['history-conversations'], q ? 100 : 1000),
   kinds: a['no-baseline'] ? ['careline'] : ['careline', 'baseline'],
+  baselineStore: a['baseline-store'],
   stormSpreadMs: num(a['storm-spread'], 3) * 1000,
   quietWait: num(a['quiet-wait'], q ? 0 : 20),
   broadcastUsers: num(a['broadcast-users'], q ? 10_000 : 100_000),
@@ -287,6 +292,7 @@ progress.done();
 // The first backend's results are the main table (against the baseline), as with one backend.
 const results = byBackend[backends[0]!]!;
 const table = rows(results);
+const baselineName = o.baselineStore ? 'ws baseline + SQLite' : 'ws baseline';
 const multi = backends.length > 1;
 const bTable = multi ? backendRows(byBackend, backends) : [];
 const checks = [...targets(results), ...backendTargets(byBackend)];
@@ -303,7 +309,7 @@ writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 const md = [
   `Run of ${info.startedAt} — commit ${info.commit.slice(0, 10)}${info.dirty ? ' (uncommitted changes)' : ''}, Node ${process.version}, ${machine.cpus} × ${machine.cpuModel}, ${machine.memGiB} GiB, ${machine.kernel}, SQLite synchronous=${o.sync} (writes in ${o.writer === 'worker' ? 'the writer thread' : 'the event loop'})${o.pin ? ', server pinned to CPU 0 and generators to CPU 1' : ', not pinned'}, ${o.duration} s per scenario and server. Load average at start ${machine.loadavgStart.join(' ')}, at end ${out.loadavgEnd.join(' ')}.`,
   '',
-  ...(table.length ? [markdownTable(table), ''] : []),
+  ...(table.length ? [markdownTable(table, baselineName), ''] : []),
   ...(tTable.length ? ['Transports (Careline on SQLite; Mosquitto beside it in the same run):', '', transportsMarkdown(tTable), ''] : []),
   ...(multi ? [`Backends (${backends.join(', ')}${backends.includes('cluster') ? `; cluster: ${nodes} nodes on PostgreSQL + Redis, clients spread over the nodes round-robin` : ''}):`, '', backendsMarkdown(bTable, backends, nodes), ''] : []),
   ...(checks.length ? [targetsTable(checks, true), ''] : []),
@@ -311,7 +317,7 @@ const md = [
 ].join('\n');
 writeFileSync(file.replace(/\.json$/, '') + '.md', md);
 
-process.stdout.write((table.length ? '\n' + terminalTable(table) + '\n' : '') + (tTable.length ? '\nTransports:\n' + transportsTerminal(tTable) + '\n' : '') + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : '') + (pushResult ? '\n' + pushTable(pushResult) + '\n' : ''));
+process.stdout.write((table.length ? '\n' + terminalTable(table, baselineName) + '\n' : '') + (tTable.length ? '\nTransports:\n' + transportsTerminal(tTable) + '\n' : '') + (multi ? '\nBackends:\n' + backendsTerminal(bTable, backends, nodes) + '\n' : '') + (checks.length ? '\nTargets:\n' + targetsTable(checks, false) + '\n' : '') + (pushResult ? '\n' + pushTable(pushResult) + '\n' : ''));
 process.stdout.write(`\nResults: ${relative(process.cwd(), file)} (and .md)${o.profile ? `; CPU profiles: ${relative(process.cwd(), o.profile)}` : ''}; ${out.wallSeconds} s\n`);
 const failedChecks = Object.values(byBackend).some((r) => [
   r.chat?.careline && !r.chat.careline.check.ok,

@@ -24,6 +24,8 @@ export interface BenchOptions {
   historyMessages: number;
   historyConversations: number;
   kinds: TargetKind[];
+  /** The baseline keeps the messages in SQLite before acking them (`--baseline-store`). */
+  baselineStore?: boolean;
   /** Reconnect storm: the window over which clients reconnect, in ms. */
   stormSpreadMs: number;
   /** Seconds to wait for a quiet machine before each measured phase (0: do not wait). */
@@ -82,7 +84,8 @@ export async function stopAll(procs: (Proc | Target | undefined)[]): Promise<voi
 export function startTarget(ctx: Ctx, kind: TargetKind, scenario: string, extra: Partial<TargetOptions> = {}): Promise<Target> {
   return Target.start({
     kind, name: `${scenario}-${kind}${kind === 'careline' && ctx.o.backend !== 'sqlite' ? `-${ctx.o.backend}` : ''}`, sync: ctx.o.sync, writer: ctx.o.writer, cpus: ctx.o.pin ? '0' : undefined,
-    profileDir: kind === 'careline' && ctx.o.profile ? ctx.o.profile : undefined, backend: ctx.o.backend, nodes: ctx.o.nodes, ...extra,
+    profileDir: kind === 'careline' && ctx.o.profile ? ctx.o.profile : undefined, backend: ctx.o.backend, nodes: ctx.o.nodes,
+    ...(kind === 'baseline' && ctx.o.baselineStore ? { store: true } : {}), ...extra,
   });
 }
 

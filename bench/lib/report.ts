@@ -269,8 +269,8 @@ export function targets(r: Results): TargetCheck[] {
   return out;
 }
 
-export function terminalTable(rs: Row[]): string {
-  const head = ['scenario', 'metric', 'Careline', 'ws baseline', 'Careline ÷ baseline'];
+export function terminalTable(rs: Row[], baselineName = 'ws baseline'): string {
+  const head = ['scenario', 'metric', 'Careline', baselineName, 'Careline ÷ baseline'];
   const body = rs.map((r) => [r.scenario, r.metric, r.careline, r.baseline, r.ratio]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ');
@@ -285,8 +285,8 @@ export function terminalTable(rs: Row[]): string {
   return lines.join('\n');
 }
 
-export function markdownTable(rs: Row[]): string {
-  const lines = ['| scenario | metric | Careline | ws baseline | Careline ÷ baseline |', '| --- | --- | ---: | ---: | ---: |'];
+export function markdownTable(rs: Row[], baselineName = 'ws baseline'): string {
+  const lines = [`| scenario | metric | Careline | ${baselineName} | Careline ÷ baseline |`, '| --- | --- | ---: | ---: | ---: |'];
   let last = '';
   for (const r of rs) {
     lines.push(`| ${r.scenario === last ? '' : r.scenario} | ${r.metric} | ${r.careline} | ${r.baseline} | ${r.ratio} |`);

@@ -71,6 +71,8 @@ export interface TargetOptions {
   heartbeatMs?: number;
   /** Baseline only: keep an in-memory log for `sync`. */
   log?: boolean;
+  /** Baseline only: keep the messages in SQLite before acking them (`baseline.ts --store`). */
+  store?: boolean;
   /** Careline only: this database file (default: a fresh temp dir), and where the tenant and API key are kept across restarts. */
   db?: string;
   tenantFile?: string;
@@ -207,7 +209,7 @@ export class Target {
           ...(o.db ? ['--db', o.db] : []), ...(o.tenantFile ? ['--tenant-file', o.tenantFile] : []), ...(o.mqtt ? ['--mqtt'] : []),
         ],
       })
-      : new Proc(here('../baseline.ts'), { name: o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv, args: o.log ? ['--log'] : [] });
+      : new Proc(here('../baseline.ts'), { name: o.name, cpus: o.cpus, fdLimit: o.fdLimit, execArgv, args: [...(o.log ? ['--log'] : []), ...(o.store ? ['--store'] : [])] });
     const t = new Target(o.kind, 'sqlite', [proc]);
     t.#profileDir = o.kind === 'careline' ? o.profileDir : undefined;
     t.#name = o.name;
