@@ -265,10 +265,11 @@ export class MessageService {
   async fetched(p: Principal, conversationId: string, seq: number): Promise<void> {
     if (p.kind !== 'user' || seq <= 0) return;
     const entry = await requireAccess(this.#d.directory, p, conversationId);
-    const view = await this.#d.storage.conversations.viewForUser(p.tenantId, p.userId, conversationId);
-    if (!view || view.read_seq >= seq) return;
+    // The cursor alone (a key lookup), not the conversation's view: most fetches move nothing.
+    const before = await this.#d.storage.conversations.readSeq(p.tenantId, conversationId, p.userId);
+    if (before === null || before >= seq) return;
     const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, p.userId, seq);
-    if (readSeq === null || readSeq <= view.read_seq) return;
+    if (readSeq === null || readSeq <= before) return;
     this.#d.bus.publish({ kind: 'read.updated', tenant_id: p.tenantId, conversation_id: conversationId, user_id: p.userId, seq: readSeq, recipients: entry.list });
   }
 
