@@ -68,30 +68,47 @@ interface Row { id: string; conversation_id: string; seq: number; sender_id: str
 const q = JSON.stringify;
 /** A stored row as a message's JSON, its content spliced in as stored. */
 const rowJson = (r: Row) => `{"id":${q(r.id)},"conversation_id":${q(r.conversation_id)},"seq":${r.seq},"sender_id":${q(r.sender_id)},"type":${r.type},"content":${r.content ?? 'null'},"client_id":${r.client_id === null ? 'null' : q(r.client_id)},"created_at":${r.created_at},"recalled_at":null,"forward":null}`;
+/**
+ * Items gathered over a turn of the event loop, committed in one transaction at its end
+ * (while the next frames wait in the sockets), then answered — or all failed with the error.
+ */
+function perTurn<T>(commit: (items: T[]) => void, done: (items: T[]) => void, failed: (items: T[], err: unknown) => void): (item: T) => void {
+  let items: T[] = [];
+  const flush = () => {
+    const xs = items;
+    items = [];
+    try {
+      commit(xs);
+    } catch (err) {
+      failed(xs, err);
+      return;
+    }
+    done(xs);
+  };
+  return (item) => {
+    if (items.push(item) === 1) setImmediate(flush);
+  };
+}
 interface Pending { room: Room; sender: Client; frameId: unknown; row: Row; frame: string }
-/** The sends of this turn, committed together at its end. */
-let pending: Pending[] = [];
-const commitTurn = db ? db.transaction((ps: Pending[]) => {
-  for (const p of ps) insert!.run(p.row.id, p.row.conversation_id, p.row.seq, p.row.sender_id, p.row.type, p.row.content, p.row.client_id, p.row.created_at);
-}) : null;
-function flush(): void {
-  const ps = pending;
-  pending = [];
-  try {
-    commitTurn!(ps);
-  } catch (err) {
-    for (const p of ps) p.sender.ws.send(JSON.stringify({ type: 'error', id: p.frameId, code: 'server.unavailable', message: String(err) }));
-    return;
-  }
+/** A send, acked and delivered once its turn's transaction is committed. */
+const queueSend = db ? perTurn<Pending>(
+  db.transaction((ps: Pending[]) => {
+    for (const p of ps) insert!.run(p.row.id, p.row.conversation_id, p.row.seq, p.row.sender_id, p.row.type, p.row.content, p.row.client_id, p.row.created_at);
+  }),
   // Delivered to the members at commit: a client that joined meanwhile (its sync read the
   // file before this commit) gets it live, once.
-  for (const p of ps) {
-    for (const m of p.room.members) {
-      if (m === p.sender) m.ws.send(JSON.stringify({ type: 'ack', id: p.frameId, conversation_id: p.room.id, message_id: p.row.id, seq: p.row.seq, created_at: p.row.created_at, duplicate: false }));
-      else m.ws.send(p.frame);
+  (ps) => {
+    for (const p of ps) {
+      for (const m of p.room.members) {
+        if (m === p.sender) m.ws.send(JSON.stringify({ type: 'ack', id: p.frameId, conversation_id: p.room.id, message_id: p.row.id, seq: p.row.seq, created_at: p.row.created_at, duplicate: false }));
+        else m.ws.send(p.frame);
+      }
     }
-  }
-}
+  },
+  (ps, err) => {
+    for (const p of ps) p.sender.ws.send(JSON.stringify({ type: 'error', id: p.frameId, code: 'server.unavailable', message: String(err) }));
+  },
+) : null;
 
 interface Room {
   id: string;
@@ -133,9 +150,7 @@ function onHttp(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"not_found"}');
     return;
   }
-  const limit = Math.min(Number(url.searchParams.get('limit') ?? 50), 200);
-  const before = url.searchParams.get('before');
-  const after = url.searchParams.get('after');
+  const { limit, before, after } = pageParams(url);
   let page: object[];
   let hasMore: boolean;
   if (after !== null) {
@@ -158,32 +173,32 @@ function onHttp(req: IncomingMessage, res: ServerResponse): void {
  */
 const auditInsert = db?.prepare('INSERT INTO audit (at, actor_id, action, conversation_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)');
 let auditHead = '0'.repeat(64);
-let audits: { conv: string; detail: string; res: ServerResponse; body: string }[] = [];
-const auditTurn = db ? db.transaction((as: typeof audits) => {
-  const at = Date.now();
-  for (const x of as) {
-    const hash = createHash('sha256').update(`${auditHead}|${at}|reader|messages.history|${x.conv}|${x.detail}`).digest('hex');
-    auditInsert!.run(at, 'reader', 'messages.history', x.conv, x.detail, auditHead, hash);
-    auditHead = hash;
-  }
-}) : null;
-function flushAudits(): void {
-  const as = audits;
-  audits = [];
-  try {
-    auditTurn!(as);
-  } catch (err) {
-    for (const x of as) x.res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'server.unavailable', message: String(err) }));
-    return;
-  }
-  for (const x of as) x.res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(x.body);
+interface Read { conv: string; detail: string; res: ServerResponse; body: string }
+const queueRead = db ? perTurn<Read>(
+  db.transaction((rs: Read[]) => {
+    const at = Date.now();
+    for (const x of rs) {
+      const hash = createHash('sha256').update(`${auditHead}|${at}|reader|messages.history|${x.conv}|${x.detail}`).digest('hex');
+      auditInsert!.run(at, 'reader', 'messages.history', x.conv, x.detail, auditHead, hash);
+      auditHead = hash;
+    }
+  }),
+  (rs) => {
+    for (const x of rs) x.res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(x.body);
+  },
+  (rs, err) => {
+    for (const x of rs) x.res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'server.unavailable', message: String(err) }));
+  },
+) : null;
+
+/** A history request's page: its size and its cursors. */
+function pageParams(url: URL): { limit: number; before: string | null; after: string | null } {
+  return { limit: Math.min(Number(url.searchParams.get('limit') ?? 50), 200), before: url.searchParams.get('before'), after: url.searchParams.get('after') };
 }
 
 /** The history from the file: a page ascending by seq, one row more than asked telling whether there is more. */
 function storedHistory(conv: string, url: URL, res: ServerResponse): void {
-  const limit = Math.min(Number(url.searchParams.get('limit') ?? 50), 200);
-  const b = url.searchParams.get('before');
-  const f = url.searchParams.get('after');
+  const { limit, before: b, after: f } = pageParams(url);
   let rows: Row[];
   let hasMore: boolean;
   if (f !== null) {
@@ -198,7 +213,7 @@ function storedHistory(conv: string, url: URL, res: ServerResponse): void {
   }
   const body = `{"messages":[${rows.map(rowJson).join(',')}],"has_more":${hasMore}}`;
   const detail = JSON.stringify({ before: b === null ? undefined : Number(b), after: f === null ? undefined : Number(f), limit, count: rows.length });
-  if (audits.push({ conv, detail, res, body }) === 1) setImmediate(flushAudits);
+  queueRead!({ conv, detail, res, body });
 }
 
 // ---- tenant broadcasts ------------------------------------------------------------------------
@@ -294,7 +309,7 @@ wss.on('connection', (ws, req) => {
         if (db) {
           const content = JSON.stringify(f.message.content ?? null);
           const row: Row = { id, conversation_id: r.id, seq, sender_id: c.user, type: f.message.type, content, client_id: f.message.client_id ?? null, created_at: now };
-          if (pending.push({ room: r, sender: c, frameId: f.id, row, frame: `{"type":"message","message":${rowJson(row)}}` }) === 1) setImmediate(flush);
+          queueSend!({ room: r, sender: c, frameId: f.id, row, frame: `{"type":"message","message":${rowJson(row)}}` });
           return;
         }
         const message = {
