@@ -3,7 +3,7 @@
  * (each a PgDb with its own write connection and group commit, as W nodes) append closed-loop
  * to pair conversations whose two senders sit on different writers (as the cluster bench
  * spreads clients). Prints, per run: messages/s, messages per commit, PostgreSQL CPU-µs per
- * message, deadlocks, rollbacks, the share of samples with a backend waiting on a lock, and
+ * message, this process's CPU per message and per commit, deadlocks, rollbacks, the share of samples with a backend waiting on a lock, and
  * the statements that took PostgreSQL's time (pg_stat_statements).
  *
  *   node bench/pg/appends.ts [--writers 1,3] [--senders 400] [--duration 8] [--setting k=v ...]
@@ -90,6 +90,7 @@ async function run(writers: number): Promise<void> {
     };
     const k0 = kinds();
     const cpu0 = procTreeCpuMs(server.pid);
+    const node0 = process.cpuUsage();
     const t0 = performance.now();
     let sent = 0;
     let errors = 0;
@@ -123,6 +124,7 @@ async function run(writers: number): Promise<void> {
     });
     await Promise.all(loops);
     const secs = (performance.now() - t0) / 1000;
+    const nodeCpu = process.cpuUsage(node0);
     stop = true;
     await sampler;
     const cpu = procTreeCpuMs(server.pid) - cpu0;
@@ -130,7 +132,7 @@ async function run(writers: number): Promise<void> {
     const k1 = kinds();
     console.log('   PostgreSQL CPU by process (ms): ' + [...k1].map(([n, v]) => `${n} ${Math.round(v - (k0.get(n) ?? 0))}`).join(', '));
     const commits = after.c - before.c;
-    console.log(`writers=${writers} senders=${senders} busy=${busyMs}ms: ${Math.round(sent / secs)} msg/s, ${(sent / commits).toFixed(1)} msg/commit (commits ${commits}), PostgreSQL ${((cpu * 1000) / sent).toFixed(1)} µs/msg (${(cpu / 1000 / secs).toFixed(2)} cores), rollbacks ${after.r - before.r}, deadlocks ${after.d - before.d}, errors ${errors}, lock-wait samples ${((100 * lockSamples) / samples).toFixed(0)}% (avg ${(lockWaiters / Math.max(1, lockSamples)).toFixed(1)} waiting)`);
+    console.log(`writers=${writers} senders=${senders} busy=${busyMs}ms: ${Math.round(sent / secs)} msg/s, ${(sent / commits).toFixed(1)} msg/commit (commits ${commits}), PostgreSQL ${((cpu * 1000) / sent).toFixed(1)} µs/msg (${(cpu / 1000 / secs).toFixed(2)} cores), this process (the writers and the lock sampler) ${((nodeCpu.user + nodeCpu.system) / sent).toFixed(1)} µs/msg and ${((nodeCpu.user + nodeCpu.system) / commits).toFixed(1)} µs/commit, rollbacks ${after.r - before.r}, deadlocks ${after.d - before.d}, errors ${errors}, lock-wait samples ${((100 * lockSamples) / samples).toFixed(0)}% (avg ${(lockWaiters / Math.max(1, lockSamples)).toFixed(1)} waiting)`);
     const tf = await admin.query(`SELECT tup_fetched::bigint f FROM pg_stat_database WHERE datname = 'postgres'`);
     const tb = await admin.query(`SELECT relname, n_tup_upd, n_tup_hot_upd, n_dead_tup, pg_relation_size(relid) sz FROM pg_stat_user_tables WHERE relname IN ('conversations', 'participants')`);
     console.log(`   tup_fetched ${tf.rows[0].f}; ` + tb.rows.map((r) => `${r.relname}: upd ${r.n_tup_upd}, hot ${r.n_tup_hot_upd}, dead ${r.n_dead_tup}, ${r.sz} bytes`).join('; '));
