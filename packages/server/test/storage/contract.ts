@@ -171,6 +171,11 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.ok(res[2]?.ok && !res[2].duplicate);
       assert.ok(res[3]?.ok && !res[3].duplicate);
       assert.ok(res[4]?.ok && res[4].duplicate && res[4].message.seq === (res[3] as { message: { seq: number } }).message.seq);
+      // An unknown conversation in a batch with nothing stored before (no resend in it).
+      const alone = await s.messages.append([msg(T, 'nope', 'pat', 'x', 'cid-nope'), msg(T, 'c1', 'pat', 'beside it', 'cid-3'), msg(T, 'nope2', 'doc', 'y')]);
+      assert.deepEqual([alone[0], alone[2]], [{ ok: false, code: 'conversation.not_found' }, { ok: false, code: 'conversation.not_found' }]);
+      assert.ok(alone[1]?.ok && !alone[1].duplicate && alone[1].message.seq === (res[3] as { message: { seq: number } }).message.seq + 1);
+      assert.equal(await s.messages.getById(T, 'nope', (alone[1] as { message: { id: string } }).message.id), null);
       await s.conversations.createConversation({ tenant_id: T, id: 'c2', type: 2, business_type: 2, name: '', status: 0, created_by: 'x', participants: [{ user_id: 'pat', role: 'm' }] }, 1);
       const [conflict] = await s.messages.append([msg(T, 'c2', 'pat', 'moved', 'cid-1')]);
       assert.deepEqual(conflict, { ok: false, code: 'message.client_id_conflict' });

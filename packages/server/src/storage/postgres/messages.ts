@@ -141,24 +141,31 @@ const byKey = (x: readonly string[], y: readonly string[]) => (x[0]! < y[0]! ? -
  * right behind it. `results` resolves when the statement has answered (it fails if it did,
  * and then so does the transaction). The caller runs the transaction with `retryAppend`.
  */
-export async function appendSent(q: Queryable, batch: readonly NewMessage[]): Promise<{ results: Promise<AppendResult[]> }> {
+export async function appendSent(q: Queryable, batch: readonly NewMessage[], opts: { lookup?: boolean } = {}): Promise<{ results: Promise<AppendResult[]> }> {
+  const lookup = opts.lookup ?? true;
   const convs = new Map<string, [string, string]>();
   const cids = new Map<string, [string, string, string]>();
   for (const m of batch) {
     convs.set(key2(m.tenant_id, m.conversation_id), [m.tenant_id, m.conversation_id]);
     if (m.client_id !== null) cids.set(key3(m.tenant_id, m.sender_id, m.client_id), [m.tenant_id, m.sender_id, m.client_id]);
   }
-  const keys = [...convs.values()];
-  const { rows } = await q.query<{ found: number[] | null; stored: (MessageRow & { tenant_id: string })[] | null }>(LOOKUP, [
-    JSON.stringify(keys), JSON.stringify([...cids.values()]),
-  ]);
   const found = new Set<string>();
-  for (const o of rows[0]!.found ?? []) {
-    const [tenant, id] = keys[o - 1]!;
-    found.add(key2(tenant, id));
-  }
   const stored = new Map<string, Message>();
-  for (const r of rows[0]!.stored ?? []) stored.set(key3(r.tenant_id, r.sender_id, r.client_id!), toMessage(r));
+  if (lookup) {
+    const keys = [...convs.values()];
+    const { rows } = await q.query<{ found: number[] | null; stored: (MessageRow & { tenant_id: string })[] | null }>(LOOKUP, [
+      JSON.stringify(keys), JSON.stringify([...cids.values()]),
+    ]);
+    for (const o of rows[0]!.found ?? []) {
+      const [tenant, id] = keys[o - 1]!;
+      found.add(key2(tenant, id));
+    }
+    for (const r of rows[0]!.stored ?? []) stored.set(key3(r.tenant_id, r.sender_id, r.client_id!), toMessage(r));
+  } else {
+    // Taken as there, and as new: a conversation the append finds no row of is answered
+    // `conversation.not_found` below, a client id already stored fails the insert.
+    for (const k of convs.keys()) found.add(k);
+  }
 
   const out: AppendResult[] = [];
   const heads = new Map<string, Head>();
@@ -209,13 +216,20 @@ export async function appendSent(q: Queryable, batch: readonly NewMessage[]): Pr
   const results = sent.then(({ rows: r }) => {
     const base = new Map<number, number>();
     for (const [o, seq] of r[0]?.heads ?? []) base.set(o, seq);
+    const missing = new Set<string>();
     for (const h of locked) {
       const seq = base.get(h.o);
-      // Conversations are never deleted: one found by the lookup is there to lock.
-      if (seq === undefined) throw new Error('a conversation of the append batch was not found to lock');
+      if (seq === undefined) {
+        // Conversations are never deleted: one found by the lookup is there to lock. Without
+        // the lookup, its messages matched no row and were not inserted (nor anything of theirs).
+        if (lookup) throw new Error('a conversation of the append batch was not found to lock');
+        missing.add(key2(h.tenant, h.id));
+        continue;
+      }
       for (const a of h.added) a.message.seq = seq + a.k;
     }
-    return out;
+    if (missing.size === 0) return out;
+    return out.map((res, i): AppendResult => (missing.has(key2(batch[i]!.tenant_id, batch[i]!.conversation_id)) ? { ok: false, code: 'conversation.not_found' } : res));
   });
   // A failure is the transaction's to report.
   results.catch(() => {});
@@ -237,9 +251,21 @@ export class PgMessageStore implements MessageStore {
     this.#db = db;
   }
 
+  /**
+   * A batch goes out first without the lookup — BEGIN, the lock, the append and the COMMIT in
+   * one round trip — taking its conversations as there (the senders' access was checked
+   * against them) and its client ids as new (a resend is rare). A client id already stored
+   * fails the insert on `messages_client_id` and rolls the transaction back; the batch then
+   * runs again with the lookup, which answers the resend with its first copy.
+   */
   async append(batch: readonly NewMessage[]): Promise<AppendResult[]> {
     if (batch.length === 0) return [];
-    const { results } = await this.#db.tx((q) => appendSent(q, batch), retryAppend);
+    let lookup = false;
+    const { results } = await this.#db.tx((q) => {
+      const sent = appendSent(q, batch, { lookup });
+      lookup = true;
+      return sent;
+    }, retryAppend);
     return results;
   }
 
