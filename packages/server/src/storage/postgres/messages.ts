@@ -1,5 +1,7 @@
 /**
- * Messages in PostgreSQL. An append batch is one transaction of two statements:
+ * Messages in PostgreSQL. An append batch is one transaction (`PgMessageStore.append` sends it
+ * first without step 1, in one round trip, and with it only when that attempt hit a stored
+ * client id):
  *
  * 1. read which of the batch's conversations exist and the messages already stored under the
  *    batch's (sender, client_id)s — no lock taken;
