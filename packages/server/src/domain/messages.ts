@@ -265,8 +265,8 @@ export class MessageService {
   async fetched(p: Principal, conversationId: string, seq: number): Promise<void> {
     if (p.kind !== 'user' || seq <= 0) return;
     const entry = await requireAccess(this.#d.directory, p, conversationId);
-    // The cursor alone (a key lookup), not the conversation's view: most fetches move nothing.
-    const before = await this.#d.storage.conversations.readSeq(p.tenantId, conversationId, p.userId);
+    // The caller's participant row (its cursor), not the conversation's view: most fetches move nothing.
+    const before = (await this.#d.storage.conversations.getParticipants(p.tenantId, conversationId, [p.userId]))[0]?.read_seq ?? null;
     if (before === null || before >= seq) return;
     const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, p.userId, seq);
     if (readSeq === null || readSeq <= before) return;

@@ -88,8 +88,6 @@ export interface ConversationStore {
     change: { add: { user_id: string; role: string }[]; remove: string[] }, now: number,
   ): Promise<{ added: string[]; removed: string[] }>;
   setSticky(tenantId: string, conversationId: string, userId: string, sticky: boolean, now: number): Promise<boolean>;
-  /** The user's read cursor in the conversation, or null if they are not a participant (one key lookup: no view built). */
-  readSeq(tenantId: string, conversationId: string, userId: string): Promise<number | null>;
   /** Moves the read cursor forward only (never back, never past last_seq). Returns the cursor after, or null if not a participant. */
   advanceRead(tenantId: string, conversationId: string, userId: string, seq: number): Promise<number | null>;
   /** Every conversation of the user with its head and the user's cursor. */

@@ -168,13 +168,6 @@ export class PgConversationStore implements ConversationStore {
     return rowCount > 0;
   }
 
-  async readSeq(tenantId: string, conversationId: string, userId: string): Promise<number | null> {
-    const { rows } = await this.#db.query<{ read_seq: number }>(
-      'SELECT read_seq FROM participants WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3', [tenantId, conversationId, userId],
-    );
-    return rows[0]?.read_seq ?? null;
-  }
-
   /** One statement: the row lock on the participant orders concurrent moves; GREATEST keeps it forward only. */
   async advanceRead(tenantId: string, conversationId: string, userId: string, seq: number): Promise<number | null> {
     const { rows } = await this.#db.write<{ read_seq: number }>(

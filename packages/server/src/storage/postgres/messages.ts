@@ -145,28 +145,24 @@ const byKey = (x: readonly string[], y: readonly string[]) => (x[0]! < y[0]! ? -
  */
 export async function appendSent(q: Queryable, batch: readonly NewMessage[], opts: { lookup?: boolean } = {}): Promise<{ results: Promise<AppendResult[]> }> {
   const lookup = opts.lookup ?? true;
-  const convs = new Map<string, [string, string]>();
-  const cids = new Map<string, [string, string, string]>();
-  for (const m of batch) {
-    convs.set(key2(m.tenant_id, m.conversation_id), [m.tenant_id, m.conversation_id]);
-    if (m.client_id !== null) cids.set(key3(m.tenant_id, m.sender_id, m.client_id), [m.tenant_id, m.sender_id, m.client_id]);
-  }
-  const found = new Set<string>();
+  // Without the lookup every conversation is taken as there (null) and every client id as new:
+  // a conversation the append finds no row of is answered `conversation.not_found` below, a
+  // client id already stored fails the insert.
+  let found: Set<string> | null = null;
   const stored = new Map<string, Message>();
   if (lookup) {
+    const convs = new Map<string, [string, string]>();
+    const cids = new Map<string, [string, string, string]>();
+    for (const m of batch) {
+      convs.set(key2(m.tenant_id, m.conversation_id), [m.tenant_id, m.conversation_id]);
+      if (m.client_id !== null) cids.set(key3(m.tenant_id, m.sender_id, m.client_id), [m.tenant_id, m.sender_id, m.client_id]);
+    }
     const keys = [...convs.values()];
     const { rows } = await q.query<{ found: number[] | null; stored: (MessageRow & { tenant_id: string })[] | null }>(LOOKUP, [
       JSON.stringify(keys), JSON.stringify([...cids.values()]),
     ]);
-    for (const o of rows[0]!.found ?? []) {
-      const [tenant, id] = keys[o - 1]!;
-      found.add(key2(tenant, id));
-    }
+    found = new Set((rows[0]!.found ?? []).map((o) => key2(...keys[o - 1]!)));
     for (const r of rows[0]!.stored ?? []) stored.set(key3(r.tenant_id, r.sender_id, r.client_id!), toMessage(r));
-  } else {
-    // Taken as there, and as new: a conversation the append finds no row of is answered
-    // `conversation.not_found` below, a client id already stored fails the insert.
-    for (const k of convs.keys()) found.add(k);
   }
 
   const out: AppendResult[] = [];
@@ -174,7 +170,7 @@ export async function appendSent(q: Queryable, batch: readonly NewMessage[], opt
   const ins: { m: NewMessage; h: Head; k: number }[] = [];
   for (const m of batch) {
     const ck = key2(m.tenant_id, m.conversation_id);
-    if (!found.has(ck)) {
+    if (found !== null && !found.has(ck)) {
       out.push({ ok: false, code: 'conversation.not_found' });
       continue;
     }

@@ -29,7 +29,6 @@ export class SqliteConversationStore implements ConversationStore {
   readonly #view;
   readonly #sticky;
   readonly #advanceRead;
-  readonly #readSeq;
   readonly #memberships;
   readonly #create: (input: NewConversation, now: number) => { conversation: Conversation; created: boolean };
   readonly #change: (tenantId: string, conversationId: string, change: Change, now: number) => { added: string[]; removed: string[] };
@@ -40,7 +39,6 @@ export class SqliteConversationStore implements ConversationStore {
     this.#members = db.prepare('SELECT user_id FROM participants WHERE tenant_id = ? AND conversation_id = ?').pluck();
     this.#view = db.prepare(`${VIEW_SELECT} WHERE p.tenant_id = ? AND p.user_id = ? AND p.conversation_id = ?`);
     this.#sticky = db.prepare('UPDATE participants SET sticky_at = ? WHERE tenant_id = ? AND conversation_id = ? AND user_id = ?');
-    this.#readSeq = db.prepare('SELECT read_seq FROM participants WHERE tenant_id = ? AND conversation_id = ? AND user_id = ?').pluck();
     this.#advanceRead = db
       .prepare(
         `UPDATE participants SET read_seq = MAX(read_seq, MIN(?, (SELECT last_seq FROM conversations WHERE tenant_id = ? AND id = ?)))
@@ -166,10 +164,6 @@ export class SqliteConversationStore implements ConversationStore {
 
   async setSticky(tenantId: string, conversationId: string, userId: string, sticky: boolean, now: number): Promise<boolean> {
     return this.#sticky.run(sticky ? now : null, tenantId, conversationId, userId).changes > 0;
-  }
-
-  async readSeq(tenantId: string, conversationId: string, userId: string): Promise<number | null> {
-    return (this.#readSeq.get(tenantId, conversationId, userId) as number | undefined) ?? null;
   }
 
   async advanceRead(tenantId: string, conversationId: string, userId: string, seq: number): Promise<number | null> {
