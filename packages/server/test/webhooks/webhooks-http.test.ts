@@ -148,8 +148,10 @@ describe('webhooks over HTTP (SQLite)', { timeout: 120_000 }, () => {
       // The notice: a webhook.disabled event to the tenant's other subscriptions.
       const notice = await waitFor(all, 'webhook.disabled', (d) => d.subscription_id === id);
       assert.equal(notice.body.data.url, r.url);
-      // No attempt starts after the disabling one.
+      // No attempt starts after the disabling one. (The receiver sees an attempt answered
+      // before the server has logged it: wait until the log holds every attempt seen.)
       await new Promise((res) => setTimeout(res, 300));
+      await eventually(async () => ok(await s.call('GET', `${HOOKS}/${id}/attempts`)).attempts.filter((a: any) => a.status_code === 503).length >= r.got.length, 10_000);
       const attemptsThen = r.got.length;
       assert.ok(attemptsThen >= 4 && attemptsThen <= 5, String(attemptsThen));
       await s.sendAs('ds-a', conv, 'three');
