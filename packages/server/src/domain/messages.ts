@@ -71,6 +71,9 @@ export interface MessageDeps {
   files?: MessageFiles;
 }
 
+/** Read-cursor floors kept per node (`MessageService.#cursorFloors`): about 100 bytes each. */
+const CURSOR_FLOORS = 50_000;
+
 export class MessageService {
   readonly #d: MessageDeps;
   readonly #now: () => number;
@@ -86,6 +89,14 @@ export class MessageService {
    * wants a message of this type: if not, its append writes no outbox job. Unset: every one.
    */
   outboxWanted: ((tenantId: string, type: number) => boolean) | null = null;
+  /**
+   * A floor under read cursors this node has seen (tenant, conversation, user → seq): a read
+   * cursor only moves forward, and a member added later starts at the conversation's head, so
+   * the stored cursor is never below what was seen here, on any node. A fetch at or below the
+   * floor moves nothing and reads nothing — seed 000's clients fetch again and again, most
+   * fetches returning what they had. Oldest entries go first past `CURSOR_FLOORS`.
+   */
+  readonly #cursorFloors = new Map<string, number>();
 
   constructor(deps: MessageDeps) {
     this.#d = deps;
@@ -250,6 +261,7 @@ export class MessageService {
     const target = seq ?? Number.MAX_SAFE_INTEGER;
     const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, userId, target);
     if (readSeq === null) throw fail('conversation.not_participant');
+    this.#seenCursor(p.tenantId, conversationId, userId, readSeq);
     const ev = { kind: 'read.updated' as const, tenant_id: p.tenantId, conversation_id: conversationId, user_id: userId, seq: readSeq, recipients: entry.list };
     this.#d.bus.publish(opts.origin ? { ...ev, origin: opts.origin.connection, origin_request: opts.origin.request } : ev);
     const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
@@ -265,12 +277,28 @@ export class MessageService {
   async fetched(p: Principal, conversationId: string, seq: number): Promise<void> {
     if (p.kind !== 'user' || seq <= 0) return;
     const entry = await requireAccess(this.#d.directory, p, conversationId);
+    const key = `${p.tenantId}\u0000${conversationId}\u0000${p.userId}`;
+    if ((this.#cursorFloors.get(key) ?? -1) >= seq) return;
     // The caller's participant row (its cursor), not the conversation's view: most fetches move nothing.
     const before = (await this.#d.storage.conversations.getParticipants(p.tenantId, conversationId, [p.userId]))[0]?.read_seq ?? null;
-    if (before === null || before >= seq) return;
+    if (before === null) return;
+    if (before >= seq) return this.#seenCursor(p.tenantId, conversationId, p.userId, before);
     const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, p.userId, seq);
     if (readSeq === null || readSeq <= before) return;
+    this.#seenCursor(p.tenantId, conversationId, p.userId, readSeq);
     this.#d.bus.publish({ kind: 'read.updated', tenant_id: p.tenantId, conversation_id: conversationId, user_id: p.userId, seq: readSeq, recipients: entry.list });
+  }
+
+  /** Raises the floor under a read cursor (`#cursorFloors`) to a value read from or written to storage. */
+  #seenCursor(tenantId: string, conversationId: string, userId: string, seq: number): void {
+    const key = `${tenantId}\u0000${conversationId}\u0000${userId}`;
+    const floors = this.#cursorFloors;
+    const had = floors.get(key);
+    if (had !== undefined) {
+      if (had >= seq) return;
+      floors.delete(key);
+    } else if (floors.size >= CURSOR_FLOORS) floors.delete(floors.keys().next().value!);
+    floors.set(key, seq);
   }
 
   async typing(p: Principal, conversationId: string, state: 'typing' | 'stopped'): Promise<void> {

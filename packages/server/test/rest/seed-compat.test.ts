@@ -157,6 +157,30 @@ describe('seed 000 unread: a fetch through the seed\'s message path is the membe
     assert.equal(await unread('pat'), before);
   });
 
+  test('fetches again and again move the cursor each time something new came; a member added again starts at the head', async () => {
+    const c2 = await s.conversation({ participants: ['pat', 'doc', 'nurse'], type: 1, id: 'pat_team1_2' });
+    for (let round = 1; round <= 3; round++) {
+      await s.sendAs('doc', c2, `r${round}`);
+      await fetchMessages('pat'); // the conversation of the describe: nothing new there
+      const page = ok(await s.call('GET', `/api/v2/sessions/${c2}/messages`, as('pat'))) as { messages: { seq: number }[] };
+      ok(await s.call('GET', `/api/v2/sessions/${c2}/messages`, as('pat')));
+      assert.equal(page.messages.at(-1)!.seq, round);
+      assert.equal(ok(await s.call('GET', `/api/v2/sessions/${c2}/unread_message_count`, as('pat'))).count, 0, `round ${round}`);
+    }
+    // Removed, three more messages, added again: the cursor starts at the head (6), and a
+    // fetch after two more moves it to 8 — the node's floor of 3 from before does not stand in the way.
+    ok(await s.call('DELETE', `/api/v2/sessions/${c2}/participants/pat`));
+    for (let i = 4; i <= 6; i++) await s.sendAs('doc', c2, `r${i}`);
+    ok(await s.call('PUT', `/api/v2/sessions/${c2}/participants/pat`, { body: { role: 'patient' } }));
+    const session = async () => ok(await s.call('GET', `/api/v2/sessions/${c2}/session`, as('pat'))).session;
+    assert.equal((await session()).read_seq, 6);
+    await s.sendAs('doc', c2, 'r7');
+    await s.sendAs('doc', c2, 'r8');
+    assert.equal(ok(await s.call('GET', `/api/v2/sessions/${c2}/unread_message_count`, as('pat'))).count, 2);
+    ok(await s.call('GET', `/api/v2/sessions/${c2}/messages`, as('pat')));
+    assert.equal((await session()).read_seq, 8);
+  });
+
   test('a non-member\'s fetch is refused and moves nothing', async () => {
     const other = await s.conversation({ participants: ['doc', 'nurse'], type: 2 });
     const r = await s.call('GET', `/api/v2/sessions/${other}/messages`, as('pat'));
