@@ -71,8 +71,8 @@ export interface MessageDeps {
   files?: MessageFiles;
 }
 
-/** Read-cursor floors kept per node (`MessageService.#cursorFloors`): about 100 bytes each. */
-const CURSOR_FLOORS = 50_000;
+/** Read-cursor floors kept per node (`MessageService.#cursorFloors`): about 250 bytes each, 2.5 MiB at most. */
+const CURSOR_FLOORS = 10_000;
 
 export class MessageService {
   readonly #d: MessageDeps;
