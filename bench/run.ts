@@ -32,6 +32,7 @@ import { chatScenario } from './scenarios/chat.ts';
 import { connectionsScenario, connectionTarget } from './scenarios/connections.ts';
 import { fanoutScenario } from './scenarios/fanout.ts';
 import { historyScenario } from './scenarios/history.ts';
+import { HISTORY_PAGES, type HistoryKind } from './load/history.ts';
 import { stormScenario } from './scenarios/storm.ts';
 import { pushTable, runPushBench, type PushBenchResult } from './push.ts';
 import { transportsScenario } from './scenarios/transports.ts';
@@ -73,6 +74,8 @@ const HELP = `Careline benchmark suite
   --storm-spread S          reconnect storm: clients reconnect within S seconds (default 3)
   --history-messages N      history and search: messages stored (default 1000000)
   --history-conversations N history: conversations (default 1000)
+  --history-pages LIST      history: the pages read, comma-separated: latest,deep,since (default all)
+  --history-concurrency LIST  history: reads in flight, each a phase (default 1,8)
   --broadcast-users N       broadcast: users of the tenant (default 100000)
   --broadcast-connected N   broadcast: of them connected (default 10000; bounded by ulimit -n)
   --broadcast-offline N     broadcast: offline users who come back with a catch-up (default 1000)
@@ -119,6 +122,8 @@ const { values: a } = parseArgs({
     'quiet-wait': { type: 'string' },
     'history-messages': { type: 'string' },
     'history-conversations': { type: 'string' },
+    'history-pages': { type: 'string' },
+    'history-concurrency': { type: 'string' },
     'broadcast-users': { type: 'string' },
     'broadcast-connected': { type: 'string' },
     'broadcast-offline': { type: 'string' },
@@ -157,6 +162,11 @@ for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scena
 const backends = (a.backends ? [...new Set(a.backends.split(',').map((s) => s.trim()).filter(Boolean))] : ['sqlite']) as Backend[];
 for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`unknown backend "${b}"; use ${BACKENDS.join(', ')}`);
 if (!backends.length) throw new Error('--backends: name at least one');
+const historyPages = (a['history-pages'] ? [...new Set(a['history-pages'].split(',').map((s) => s.trim()).filter(Boolean))] : [...HISTORY_PAGES]) as HistoryKind[];
+for (const k of historyPages) if (!HISTORY_PAGES.includes(k)) throw new Error(`--history-pages: unknown page "${k}"; use ${HISTORY_PAGES.join(', ')}`);
+if (!historyPages.length) throw new Error('--history-pages: name at least one');
+const historyConcurrency = list(a['history-concurrency']) ?? [1, 8];
+if (!historyConcurrency.length || historyConcurrency.some((c) => !Number.isInteger(c))) throw new Error(`--history-concurrency ${a['history-concurrency']}: whole numbers ≥ 1`);
 const nodes = num(a.nodes, 3);
 if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`--nodes ${a.nodes}: a whole number ≥ 1`);
 /** Each backend's pass: its scenarios and the servers they run against (the baseline only in the first pass). */
@@ -181,6 +191,8 @@ const o: BenchOptions = {
   stormRate: num(a['storm-rate'], q ? 500 : 2000),
   historyMessages: num(a['history-messages'], q ? 100_000 : 1_000_000),
   historyConversations: num(a['history-conversations'], q ? 100 : 1000),
+  historyPages,
+  historyConcurrency,
   kinds: a['no-baseline'] ? ['careline'] : ['careline', 'baseline'],
   baselineStore: a['baseline-store'],
   stormSpreadMs: num(a['storm-spread'], 3) * 1000,

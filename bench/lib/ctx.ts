@@ -1,6 +1,7 @@
 /** What every scenario gets: the options, the progress bar, and helpers to start processes. */
 import { fileURLToPath } from 'node:url';
 import type { TransportName } from '../load/transport.ts';
+import type { HistoryKind } from '../load/history.ts';
 import { Histogram, type HistJSON } from './hist.ts';
 import { Proc, waitQuiet } from './proc.ts';
 import type { Progress } from './progress.ts';
@@ -23,6 +24,9 @@ export interface BenchOptions {
   stormRate: number;
   historyMessages: number;
   historyConversations: number;
+  /** History: the pages read (`--history-pages`), and the reads in flight of each phase (`--history-concurrency`). */
+  historyPages: HistoryKind[];
+  historyConcurrency: number[];
   kinds: TargetKind[];
   /** The baseline keeps the messages in SQLite before acking them (`--baseline-store`). */
   baselineStore?: boolean;

@@ -136,16 +136,21 @@ export function rows(r: Results): Row[] {
     const c = r.history.careline;
     const b = r.history.baseline;
     const s = `history (${fmt.int((c ?? b)?.messages ?? 0)} messages)`;
-    const kinds = ['latest', 'deep', 'since'] as const;
+    // Each page and concurrency that ran (`--history-pages`, `--history-concurrency`; by default
+    // latest, deep and since, one at a time and 8 in flight): one at a time its latency, else its rate.
+    const ran = [...(c?.reads ?? []), ...(b?.reads ?? [])];
+    const kinds = (['latest', 'deep', 'since'] as const).filter((k) => ran.some((x) => x.kind === k));
+    const concs = [...new Set(ran.map((x) => x.concurrency))].sort((x, y) => x - y);
     for (const k of kinds) {
-      const c1 = c?.reads.find((x) => x.kind === k && x.concurrency === 1);
-      const b1 = b?.reads.find((x) => x.kind === k && x.concurrency === 1);
-      add(s, `${k} page, one at a time: p50 / p99 (ms)`, c1?.latency.p99, b1?.latency.p99, (n) => n.toFixed(2));
-      out[out.length - 1]!.careline = c1 ? `${c1.latency.p50.toFixed(2)} / ${c1.latency.p99.toFixed(2)}` : '–';
-      out[out.length - 1]!.baseline = b1 ? `${b1.latency.p50.toFixed(2)} / ${b1.latency.p99.toFixed(2)}` : '–';
-      const c8 = c?.reads.find((x) => x.kind === k && x.concurrency === 8);
-      const b8 = b?.reads.find((x) => x.kind === k && x.concurrency === 8);
-      add(s, `${k} page, 8 in flight: reads/s`, c8?.perSec, b8?.perSec, fmt.int);
+      for (const n of concs) {
+        const cr = c?.reads.find((x) => x.kind === k && x.concurrency === n);
+        const br = b?.reads.find((x) => x.kind === k && x.concurrency === n);
+        if (n === 1) {
+          add(s, `${k} page, one at a time: p50 / p99 (ms)`, cr?.latency.p99, br?.latency.p99, (v) => v.toFixed(2));
+          out[out.length - 1]!.careline = cr ? `${cr.latency.p50.toFixed(2)} / ${cr.latency.p99.toFixed(2)}` : '–';
+          out[out.length - 1]!.baseline = br ? `${br.latency.p50.toFixed(2)} / ${br.latency.p99.toFixed(2)}` : '–';
+        } else add(s, `${k} page, ${n} in flight: reads/s`, cr?.perSec, br?.perSec, fmt.int);
+      }
     }
     const dist = (x: HistoryRun | undefined) => {
       const d = x?.reads.filter((r) => r.foreignCores > 0.25).map((r) => `${r.kind}×${r.concurrency} (${r.foreignCores.toFixed(1)})`) ?? [];

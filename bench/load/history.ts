@@ -6,7 +6,8 @@ import { Agent, request } from 'node:http';
 import { Histogram } from '../lib/hist.ts';
 import { rng } from '../lib/util.ts';
 
-export type HistoryKind = 'latest' | 'deep' | 'since';
+export const HISTORY_PAGES = ['latest', 'deep', 'since'] as const;
+export type HistoryKind = (typeof HISTORY_PAGES)[number];
 
 function get(agent: Agent, url: URL, path: string, token: string | undefined): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -66,8 +66,8 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<HistoryRun> {
     const g = await startGens(ctx, 1, { name: 'hist' });
     gens = g.procs;
     const deepConvs = list.filter(([, n]) => n >= 1000).slice(0, 50);
-    const kinds = ['latest', 'deep', 'since'] as const;
-    const conc = [1, 8];
+    const kinds = ctx.o.historyPages;
+    const conc = ctx.o.historyConcurrency;
     const ms = Math.max(1000, Math.round((ctx.o.duration * 1000) / (kinds.length * conc.length)));
     const reads: HistoryRead[] = [];
     await settle(ctx, `history ${kind} reads`);
@@ -89,8 +89,8 @@ async function runOne(ctx: Ctx, kind: TargetKind): Promise<HistoryRun> {
       }
     }
     await target.profileStop();
-    const latest1 = reads[0]!;
-    ctx.log(`  history ${kind}: ${seeded.rows.toLocaleString('en-US')} rows; latest page p50 ${latest1.latency.p50.toFixed(2)} ms p99 ${latest1.latency.p99.toFixed(2)} ms; ${reads.map((r) => `${r.kind}×${r.concurrency} ${Math.round(r.perSec)}/s`).join(', ')}${reads.some((r) => r.foreignCores > 0.25) ? ` (disturbed: up to ${Math.max(...reads.map((r) => r.foreignCores)).toFixed(1)} cores of other work)` : ''}`);
+    const first = reads[0]!;
+    ctx.log(`  history ${kind}: ${seeded.rows.toLocaleString('en-US')} rows; ${first.kind} page ×${first.concurrency} p50 ${first.latency.p50.toFixed(2)} ms p99 ${first.latency.p99.toFixed(2)} ms; ${reads.map((r) => `${r.kind}×${r.concurrency} ${Math.round(r.perSec)}/s`).join(', ')}${reads.some((r) => r.foreignCores > 0.25) ? ` (disturbed: up to ${Math.max(...reads.map((r) => r.foreignCores)).toFixed(1)} cores of other work)` : ''}`);
     return { messages: seeded.rows, conversations: C, biggest: counts[0]!, seedMs: seeded.ms, dbBytes, reads };
   } finally {
     await stopAll([...gens, target]);
