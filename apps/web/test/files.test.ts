@@ -111,10 +111,21 @@ describe('files in the web client', () => {
     await clamd?.stop();
   });
 
+  /** What the page shows of sending, for a failure's message: its toasts, its uploads, its own last message. */
+  async function sendingState(page: Page): Promise<string> {
+    const texts = async (sel: string) => (await page.locator(sel).allTextContents().catch(() => [])).map((x) => x.trim()).filter(Boolean);
+    const lastMine = await log(page).locator('article.msg.mine').last().evaluate((el) => el.outerHTML.slice(0, 400)).catch(() => '(none)');
+    return `toasts ${JSON.stringify(await texts('.toasts .toast'))}; uploads ${JSON.stringify(await texts('[data-testid="uploads"] li'))}; last own message ${lastMine}`;
+  }
+
   it('a photo attached with the button: the doctor sees its thumbnail and opens it full size', async () => {
     await attach(patient, [{ name: 'rash.jpg', mimeType: 'image/jpeg', buffer: photo }]);
     const mine = log(patient).locator('article.msg.mine').filter({ has: patient.getByTestId('image-thumb') }).last();
-    await until(async () => assert.equal(await mine.getAttribute('data-status'), 'read'));
+    try {
+      await until(async () => assert.equal(await mine.getAttribute('data-status', { timeout: 1000 }), 'read'));
+    } catch (err) {
+      throw new Error(`the patient's photo message is not there as read: ${await sendingState(patient)}`, { cause: err });
+    }
     const thumb = log(doctor).getByTestId('image-thumb').last();
     await thumb.waitFor();
     // The thumbnail (at most 320 px), loaded through a signed link, not the token.
