@@ -73,6 +73,7 @@ export interface MessageDeps {
 
 /** Read-cursor floors kept per node (`MessageService.#cursorFloors`): about 250 bytes each, 2.5 MiB at most. */
 const CURSOR_FLOORS = 10_000;
+const cursorKey = (tenantId: string, conversationId: string, userId: string) => `${tenantId}\u0000${conversationId}\u0000${userId}`;
 
 export class MessageService {
   readonly #d: MessageDeps;
@@ -261,7 +262,7 @@ export class MessageService {
     const target = seq ?? Number.MAX_SAFE_INTEGER;
     const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, userId, target);
     if (readSeq === null) throw fail('conversation.not_participant');
-    this.#seenCursor(p.tenantId, conversationId, userId, readSeq);
+    this.#seenCursor(cursorKey(p.tenantId, conversationId, userId), readSeq);
     const ev = { kind: 'read.updated' as const, tenant_id: p.tenantId, conversation_id: conversationId, user_id: userId, seq: readSeq, recipients: entry.list };
     this.#d.bus.publish(opts.origin ? { ...ev, origin: opts.origin.connection, origin_request: opts.origin.request } : ev);
     const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
@@ -277,21 +278,20 @@ export class MessageService {
   async fetched(p: Principal, conversationId: string, seq: number): Promise<void> {
     if (p.kind !== 'user' || seq <= 0) return;
     const entry = await requireAccess(this.#d.directory, p, conversationId);
-    const key = `${p.tenantId}\u0000${conversationId}\u0000${p.userId}`;
+    const key = cursorKey(p.tenantId, conversationId, p.userId);
     if ((this.#cursorFloors.get(key) ?? -1) >= seq) return;
     // The caller's participant row (its cursor), not the conversation's view: most fetches move nothing.
     const before = (await this.#d.storage.conversations.getParticipants(p.tenantId, conversationId, [p.userId]))[0]?.read_seq ?? null;
     if (before === null) return;
-    if (before >= seq) return this.#seenCursor(p.tenantId, conversationId, p.userId, before);
+    if (before >= seq) return this.#seenCursor(key, before);
     const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, p.userId, seq);
     if (readSeq === null || readSeq <= before) return;
-    this.#seenCursor(p.tenantId, conversationId, p.userId, readSeq);
+    this.#seenCursor(key, readSeq);
     this.#d.bus.publish({ kind: 'read.updated', tenant_id: p.tenantId, conversation_id: conversationId, user_id: p.userId, seq: readSeq, recipients: entry.list });
   }
 
   /** Raises the floor under a read cursor (`#cursorFloors`) to a value read from or written to storage. */
-  #seenCursor(tenantId: string, conversationId: string, userId: string, seq: number): void {
-    const key = `${tenantId}\u0000${conversationId}\u0000${userId}`;
+  #seenCursor(key: string, seq: number): void {
     const floors = this.#cursorFloors;
     const had = floors.get(key);
     if (had !== undefined) {
