@@ -11,6 +11,8 @@
  * bus as it happens — a logout (`session.revoked`), a user disabled or given another role
  * (`user.changed`) — and drops it at once; a bus that lost its link drops every copy (events may
  * have been missed). The expiry of the token and of its session is checked at every request.
+ * A token's signature is checked once per node: the verifier remembers the last 50,000 tokens
+ * it accepted (the same text again is taken with only its expiry checked; `tokens.ts`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventBus, Storage } from './ports.ts';
@@ -36,6 +38,8 @@ type SessionRead = { session: AuthSession; user: User | null };
 
 /** The most login sessions kept read (the oldest go first). */
 const SESSION_CACHE_MAX = 50_000;
+/** The most user tokens remembered as verified (`Hs256`'s `remember`; about 0.35 KiB each): as many as the sessions kept. */
+const TOKENS_REMEMBERED = 50_000;
 
 /** A verified user token with what the WebSocket endpoint needs to open a connection. */
 export interface Authenticated {
@@ -58,7 +62,7 @@ export class AuthService {
 
   constructor(deps: AuthDeps) {
     this.#d = deps;
-    this.#jwt = new Hs256(deps.tokenSecret);
+    this.#jwt = new Hs256(deps.tokenSecret, { remember: TOKENS_REMEMBERED });
     this.#now = deps.now ?? Date.now;
     this.#cacheMs = deps.sessionCacheMs ?? 0;
     if (this.#cacheMs > 0) {

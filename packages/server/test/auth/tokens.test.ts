@@ -104,4 +104,51 @@ describe('HS256 tokens', () => {
   it('an empty secret is refused at construction', () => {
     assert.throws(() => new Hs256(''), /empty secret/);
   });
+
+  it('a verifier that remembers accepted tokens: the same text again passes, with its expiry checked every time', () => {
+    const mem = new Hs256(SECRET, { remember: 3 });
+    const t = mem.sign(claims);
+    const first = mem.verify(t, NOW);
+    assert.equal(mem.remembered, 1);
+    assert.equal(mem.verify(t, NOW), first, 'the remembered claims');
+    assert.ok(Object.isFrozen(first), 'shared by every caller: not to be changed by one');
+    assert.deepEqual(first, claims);
+    // Past its exp, a remembered token is refused as expired, and forgotten.
+    assert.throws(() => mem.verify(t, (claims.exp + 1) * 1000), (e: unknown) => e instanceof TokenError && e.reason === 'expired');
+    assert.equal(mem.remembered, 0);
+    assert.throws(() => mem.verify(t, (claims.exp + 1) * 1000), (e: unknown) => e instanceof TokenError && e.reason === 'expired');
+  });
+
+  it('a remembering verifier refuses what the plain one refuses, and remembers no refusal', () => {
+    const mem = new Hs256(SECRET, { remember: 3 });
+    const t = mem.sign(claims);
+    mem.verify(t, NOW);
+    const [h, p, s] = t.split('.') as [string, string, string];
+    const bad = [
+      `${h}.${b64({ ...claims, sub: 'doc' })}.${s}`, // another payload under the remembered signature
+      `${h}.${p}.${s.slice(0, -2)}${s.at(-2) === 'A' ? 'B' : 'A'}${s.at(-1)}`,
+      `${t}.`, ` ${t}`, `${t} `, t.slice(0, -1),
+      forge({ alg: 'HS256', typ: 'JWT' }, claims, 'another-secret-another-secret-0123'),
+      mem.sign({ ...claims, exp: now - 1 }),
+    ];
+    for (const x of bad) {
+      assert.throws(() => mem.verify(x, NOW), TokenError, x.slice(0, 80));
+      assert.throws(() => mem.verify(x, NOW), TokenError, `${x.slice(0, 80)} (twice)`);
+    }
+    assert.equal(mem.remembered, 1, 'only the genuine token is remembered');
+    assert.deepEqual(mem.verify(t, NOW), claims);
+  });
+
+  it('a remembering verifier keeps at most its bound, the oldest going first; each forgotten token still verifies', () => {
+    const mem = new Hs256(SECRET, { remember: 3 });
+    const tokens = Array.from({ length: 5 }, (_, i) => mem.sign({ ...claims, jti: `S${i}` }));
+    for (const t of tokens) mem.verify(t, NOW);
+    assert.equal(mem.remembered, 3);
+    for (const [i, t] of tokens.entries()) assert.equal(mem.verify(t, NOW).jti, `S${i}`);
+    assert.equal(mem.remembered, 3);
+    assert.equal(new Hs256(SECRET).verify(tokens[0]!, NOW).jti, 'S0');
+    const plain = new Hs256(SECRET);
+    plain.verify(tokens[1]!, NOW);
+    assert.equal(plain.remembered, 0, 'remembering is asked for, not the default');
+  });
 });
