@@ -18,6 +18,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventBus, Storage } from './ports.ts';
 import type { App, AuthSession, Principal, Tenant, User } from './types.ts';
 import { fail } from './errors.ts';
+import { setNewest } from './bounded.ts';
 import { newId, randomToken } from './ids.ts';
 import { Hs256, TokenError } from './tokens.ts';
 
@@ -83,12 +84,9 @@ export class AuthService {
     const kept = this.#read.get(id);
     if (kept && now - kept.at < this.#cacheMs) return kept.found;
     const found = await this.#d.storage.sessions.getSessionWithUser(id);
-    this.#read.delete(id);
     // Only a session that can still be used is kept; a refusal is read again next time.
-    if (found && found.session.revoked_at === null && found.user && !found.user.disabled) {
-      if (this.#read.size >= SESSION_CACHE_MAX) this.#read.delete(this.#read.keys().next().value!);
-      this.#read.set(id, { found, at: now });
-    }
+    if (found && found.session.revoked_at === null && found.user && !found.user.disabled) setNewest(this.#read, id, { found, at: now }, SESSION_CACHE_MAX);
+    else this.#read.delete(id);
     return found;
   }
 

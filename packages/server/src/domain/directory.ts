@@ -11,6 +11,7 @@
  * `ttlMs`, or until its bus resumes.
  */
 import type { ConversationStore } from './ports.ts';
+import { setNewest } from './bounded.ts';
 import type { Conversation } from './types.ts';
 
 export interface DirectoryEntry {
@@ -77,8 +78,7 @@ export class MemberDirectory {
       const entry: DirectoryEntry = { conversation, members: new Set(list), list };
       // Kept only if no invalidate or clear came meanwhile (they drop the load in flight).
       if (this.#loading.get(key) === loading) {
-        if (this.#cache.size >= this.#capacity) this.#cache.delete(this.#cache.keys().next().value!);
-        this.#cache.set(key, { entry, at });
+        setNewest(this.#cache, key, { entry, at }, this.#capacity);
       }
       return entry;
     } finally {

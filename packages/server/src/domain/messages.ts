@@ -11,6 +11,7 @@ import { GroupCommitter } from './committer.ts';
 import { isCareTeamRole, requireAccess, requireUser } from './access.ts';
 import { checkContent, forwardType } from './content.ts';
 import { fail } from './errors.ts';
+import { setNewest } from './bounded.ts';
 import { newId } from './ids.ts';
 
 export interface SendOptions {
@@ -293,12 +294,8 @@ export class MessageService {
   /** Raises the floor under a read cursor (`#cursorFloors`) to a value read from or written to storage. */
   #seenCursor(key: string, seq: number): void {
     const floors = this.#cursorFloors;
-    const had = floors.get(key);
-    if (had !== undefined) {
-      if (had >= seq) return;
-      floors.delete(key);
-    } else if (floors.size >= CURSOR_FLOORS) floors.delete(floors.keys().next().value!);
-    floors.set(key, seq);
+    if ((floors.get(key) ?? -1) >= seq) return;
+    setNewest(floors, key, seq, CURSOR_FLOORS);
   }
 
   async typing(p: Principal, conversationId: string, state: 'typing' | 'stopped'): Promise<void> {

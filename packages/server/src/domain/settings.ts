@@ -14,6 +14,7 @@
  * applies it within `cacheTtlMs` at the latest.
  */
 import { platformClass } from '@careline/protocol';
+import { setNewest } from './bounded.ts';
 import type { EventBus, Storage } from './ports.ts';
 import type { ConnectionPolicy, Principal, TenantSettings } from './types.ts';
 import { requireApp } from './access.ts';
@@ -77,10 +78,7 @@ export class SettingsService {
     const generation = this.#generation;
     const at = this.#now();
     const settings = await this.#d.storage.settings.get(tenantId);
-    if (generation === this.#generation) {
-      this.#cache.set(tenantId, { settings, at });
-      if (this.#cache.size > this.#cacheMax) this.#cache.delete(this.#cache.keys().next().value!);
-    }
+    if (generation === this.#generation) setNewest(this.#cache, tenantId, { settings, at }, this.#cacheMax);
     return settings;
   }
 

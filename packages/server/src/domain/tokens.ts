@@ -17,6 +17,7 @@
  * claims, once passed, stay passed); refused tokens are never remembered.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { setNewest } from './bounded.ts';
 
 /** The claims of a verified token (registered claims checked; the rest is the caller's to check). */
 export type TokenClaims = Record<string, unknown> & { exp: number };
@@ -117,8 +118,7 @@ export class Hs256 {
     if (claims.exp <= now) throw new TokenError('expired', '"exp" claim timestamp check failed');
     if (this.#remember > 0) {
       Object.freeze(claims);
-      if (this.#accepted.size >= this.#remember) this.#accepted.delete(this.#accepted.keys().next().value!);
-      this.#accepted.set(token, claims as TokenClaims);
+      setNewest(this.#accepted, token, claims as TokenClaims, this.#remember);
     }
     return claims as TokenClaims;
   }

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setNewest } from '../../domain/bounded.ts';
 
 export type Db = Database.Database;
 export type Statement = Database.Statement;
@@ -92,10 +93,9 @@ export class StatementCache {
   #lookup(map: Map<string, Statement>, sql: string, pluck: boolean): Statement {
     let st = map.get(sql);
     if (st === undefined) {
-      if (map.size >= this.#max) map.delete(map.keys().next().value!);
       st = this.#db.prepare(sql);
       if (pluck) st.pluck();
-      map.set(sql, st);
+      setNewest(map, sql, st, this.#max);
     }
     return st;
   }
