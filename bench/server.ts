@@ -52,8 +52,8 @@ const ownDir = a.db ? null : mkdtempSync(join(tmpdir(), 'careline-bench-'));
 const dbPath = a.db ?? join(ownDir!, 'careline.db');
 const sync = a.sync === 'FULL' ? 'FULL' : 'NORMAL';
 
-/** The backend settings from our environment (everything else comes from the test profile). */
-const backendEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^CARELINE_(STORAGE|BUS|PRESENCE|CLUSTER)_/.test(k)));
+/** The backend settings from our environment, and the caches' (for runs with one switched off); everything else comes from the test profile. */
+const backendEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^CARELINE_(STORAGE|BUS|PRESENCE|CLUSTER|CACHE)_/.test(k)));
 
 const { config } = loadConfig({
   env: { IM_PROFILE: 'test', ...backendEnv },

@@ -7,6 +7,7 @@ import type { EventBus, PresenceStore, Storage } from './domain/ports.ts';
 import { AuditLog } from './domain/audit.ts';
 import { AuthService } from './domain/auth.ts';
 import { ConversationService } from './domain/conversations.ts';
+import { RecentMessages } from './domain/recent.ts';
 import { MemberDirectory } from './domain/directory.ts';
 import { MessageService } from './domain/messages.ts';
 import { DeviceService } from './domain/devices.ts';
@@ -41,6 +42,8 @@ export interface Core {
    */
   redis: Redis | null;
   directory: MemberDirectory;
+  /** The newest messages of conversations read lately (history pages answered from memory). */
+  recent: RecentMessages;
   auth: AuthService;
   users: UserService;
   conversations: ConversationService;
@@ -96,8 +99,10 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const directory = new MemberDirectory(storage.conversations, { ttlMs: config.cache.memberTtlMs });
   const settings = new SettingsService({ storage, bus, cacheTtlMs: config.cache.settingsTtlMs });
   // Other nodes' participant and settings changes drop this node's cached member sets and settings.
+  const recent = new RecentMessages({ maxBytes: config.cache.recentMessagesMb * 1024 * 1024, ttlMs: config.cache.memberTtlMs });
   bus.subscribe((e) => {
-    if (e.kind === 'conversation.changed') directory.invalidate(e.tenant_id, e.conversation_id);
+    if (e.kind === 'message.created') recent.created(e.tenant_id, e.message);
+    else if (e.kind === 'conversation.changed') directory.invalidate(e.tenant_id, e.conversation_id);
     else if (e.kind === 'settings.changed') settings.invalidate(e.tenant_id);
   });
   // After the bus lost its link, events may have been missed: what they would have dropped is
@@ -105,6 +110,7 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   bus.onResume(() => {
     directory.clear();
     settings.clear();
+    recent.clear();
   });
   const auth = new AuthService({
     storage, bus, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.auth.tokenTtlSeconds, adminToken: config.auth.adminToken,
@@ -116,7 +122,7 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   const files = new FileService({ config, storage, blobs: openBlobs(config), directory, audit });
   const messages = new MessageService({
     files,
-    storage, bus, directory, audit,
+    storage, bus, directory, audit, recent,
     maxContentBytes: config.messages.maxContentBytes,
     recallWindowMs: config.messages.recallWindowSeconds * 1000,
     historyPageMax: config.messages.historyPageMax,
@@ -136,7 +142,7 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   });
   const oauthApps = new OAuthAppService({ storage, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.apps.tokenTtlSeconds });
   return {
-    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
+    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, recent, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
     devices,
     webhooks, oauthApps,
     calls,

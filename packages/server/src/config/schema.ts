@@ -163,6 +163,12 @@ export const ConfigSchema = Type.Object(
           100,
           3_600_000,
         ),
+        recentMessagesMb: Int(
+          16,
+          'Memory a node gives to the newest messages of the conversations read lately (up to 256 each), so that a latest page, or a page after a cursor near the head, is answered without a storage read. Kept up to date by every commit on any node (over the bus); a conversation\'s copy is read again after cache.memberTtlMs, and dropped on a gap or a recall. 0: every history read goes to storage.',
+          0,
+          4096,
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -4,7 +4,8 @@
  */
 import { MessageTypeByCode, MessageTypes, type OutgoingMessage } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
-import type { Message, NewMessage, Principal } from './types.ts';
+import type { HistoryQuery, Message, NewMessage, Principal } from './types.ts';
+import type { RecentMessages } from './recent.ts';
 import type { MemberDirectory } from './directory.ts';
 import type { AuditLog } from './audit.ts';
 import { GroupCommitter } from './committer.ts';
@@ -70,6 +71,8 @@ export interface MessageDeps {
   now?: () => number;
   /** Checks and attaches files a message names by `storageId`. */
   files?: MessageFiles;
+  /** The newest messages of conversations read lately (`recent.ts`); without it every history read goes to storage. */
+  recent?: RecentMessages;
 }
 
 /** Read-cursor floors kept per node (`MessageService.#cursorFloors`): about 250 bytes each, 2.5 MiB at most. */
@@ -188,12 +191,30 @@ export class MessageService {
   async history(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ messages: Message[]; has_more: boolean }> {
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const limit = Math.min(q.limit ?? 50, this.#d.historyPageMax);
-    const rows = await this.#d.storage.messages.history(p.tenantId, conversationId, { ...q, limit: limit + 1 });
+    const rows = await this.#page(p.tenantId, conversationId, { ...q, limit: limit + 1 });
     const has_more = rows.length > limit;
     // Extra row: drop it from the far end (oldest when paging back, newest when paging forward).
     const messages = has_more ? (q.after !== undefined ? rows.slice(0, limit) : rows.slice(1)) : rows;
     await this.#d.audit.read(p, entry.conversation, 'messages.history', { ...q, count: messages.length });
     return { messages, has_more };
+  }
+
+  /**
+   * A history page: from the node's recent messages when it holds every seq asked for; else
+   * from storage — and a latest page that missed loads the conversation's newest messages
+   * there, for the reads that follow (`recent.ts`).
+   */
+  async #page(tenantId: string, conversationId: string, q: HistoryQuery): Promise<Message[]> {
+    const recent = this.#d.recent;
+    if (!recent?.enabled) return this.#d.storage.messages.history(tenantId, conversationId, q);
+    const kept = recent.page(tenantId, conversationId, q);
+    if (kept) return kept;
+    if (q.before !== undefined || q.after !== undefined || q.limit > recent.perConversation) return this.#d.storage.messages.history(tenantId, conversationId, q);
+    const size = recent.perConversation;
+    const slot = recent.begin(tenantId, conversationId);
+    const newest = await this.#d.storage.messages.history(tenantId, conversationId, { limit: size });
+    recent.store(tenantId, conversationId, slot, newest, size);
+    return newest.length > q.limit ? newest.slice(newest.length - q.limit) : newest;
   }
 
   async get(p: Principal, conversationId: string, messageId: string): Promise<Message> {
@@ -324,7 +345,7 @@ export class MessageService {
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
     if (!view) throw fail('conversation.not_participant');
-    const messages = await this.#d.storage.messages.history(p.tenantId, conversationId, {
+    const messages = await this.#page(p.tenantId, conversationId, {
       after: view.read_seq, limit: Math.min(limit ?? this.#d.historyPageMax, this.#d.historyPageMax),
     });
     await this.#d.audit.read(p, entry.conversation, 'messages.unread', { after: view.read_seq, count: messages.length });

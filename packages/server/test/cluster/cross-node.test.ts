@@ -114,6 +114,45 @@ describe('messages across nodes', () => {
   });
 });
 
+describe('history pages across nodes', () => {
+  test('a latest page node 2 keeps in memory follows messages sent and recalled on node 1 at once (not after its TTL)', T, async () => {
+    const { t, dr, pt, conv } = await pair();
+    const page = async (i: number) => {
+      const r = await t.call('GET', `/api/v2/sessions/${conv}/messages?limit=20`, { token: pt.token, base: node(i).url });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body.messages as { seq: number; id: string; content: { text?: string } | null }[];
+    };
+    const sendOn = async (i: number, text: string) => {
+      const r = await t.call('POST', `/api/v2/sessions/${conv}/messages`, { body: { type: 1, content: { text } }, token: dr.token, base: node(i).url });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body.message as { id: string; seq: number };
+    };
+    await sendOn(0, 'first');
+    assert.deepEqual((await page(1)).map((m) => m.content?.text), ['first'], 'node 2 keeps the page');
+    const second = await sendOn(0, 'second');
+    await sendOn(2, 'third');
+    // Well within the copies' TTL (cache.memberTtlMs, 10 s): only the events can bring them.
+    const deadline = Date.now() + 3000;
+    let texts: (string | undefined)[] = [];
+    while (Date.now() < deadline) {
+      texts = (await page(1)).map((m) => m.content?.text);
+      if (texts.length === 3) break;
+      await sleep(50);
+    }
+    assert.deepEqual(texts, ['first', 'second', 'third']);
+    const r = await t.call('POST', `/api/v2/sessions/${conv}/messages/${second.id}/recall`, { token: dr.token, base: node(0).url });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    let tomb: { content: unknown } | undefined;
+    while (Date.now() < deadline + 3000) {
+      tomb = (await page(1)).find((m) => m.id === second.id);
+      if (tomb?.content === null) break;
+      await sleep(50);
+    }
+    assert.equal(tomb?.content, null, 'the recall shows on node 2');
+    assert.deepEqual(await page(1), await page(2), 'node 2 and node 3 agree');
+  });
+});
+
 describe('read receipts, typing and presence across nodes', () => {
   test('a read on node 2 reaches the other participant on node 1 and the reader\'s device on node 3', T, async () => {
     const { t, dr, pt, conv } = await pair();

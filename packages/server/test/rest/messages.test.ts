@@ -595,3 +595,56 @@ describe('read cursors, unread counts, badge', () => {
     assert.equal(ok(await s.call('GET', '/api/v2/application/badge_no', { headers: { 'x-on-behalf-of': 'reader' } })).badge_no, 0);
   });
 });
+
+describe('history pages from the node\'s recent messages', () => {
+  test('a latest page kept in memory follows sends, a recall and a forward, and every page matches what storage holds', async () => {
+    const conv = await s.conversation({ participants: ['pat', 'doc'], type: 6, id: 'recent-pages' });
+    const recent = s.server.core.recent;
+    for (let i = 0; i < 5; i++) await s.sendAs(i % 2 ? 'pat' : 'doc', conv, `m${i}`);
+    assert.equal((await history(conv, '?limit=3')).messages.length, 3);
+    const hits = recent.hits;
+    const a = ok(await send(conv, text('after the load'), as('doc'))).message;
+    await s.sendAs('pat', conv, 'and one more');
+    const other = await s.conversation({ participants: ['pat', 'doc'], type: 6, id: 'recent-pages-2' });
+    ok(await s.call('POST', `${msgs(other)}/${ok(await send(other, text('forward me'), as('doc'))).message.id}/forward`, { ...as('doc'), body: { to: [conv] } }));
+    const beforeRecall = await history(conv, '?limit=20', 'pat');
+    assert.equal(recent.hits, hits + 1, 'answered from memory');
+    assert.equal(beforeRecall.messages.at(-1)!.forward?.conversation_id, other);
+    ok(await s.call('POST', `${msgs(conv)}/${a.id}/recall`, as('doc')));
+    await history(conv, '?limit=20', 'pat');
+    const latest = await history(conv, '?limit=20', 'pat');
+    assert.equal(recent.hits, hits + 2, 'the recall dropped the copy; read again, then answered from memory');
+    const all = seqs(latest.messages);
+    assert.deepEqual(all, range(1, all.length), 'gap-free from seq 1');
+    const tomb = latest.messages.find((m) => m.id === a.id)!;
+    assert.equal(tomb.content, null, 'the recalled message is a tombstone');
+    assert.equal(latest.messages.at(-1)!.content.event, 'message.recalled');
+    assert.ok(latest.messages.some((m) => m.forward?.conversation_id === other), 'the forward is there');
+    // The same pages from storage (the cache dropped) are identical, page by page.
+    const pages = ['?limit=20', '?limit=4', '?before=5&limit=3', '?after=2&limit=4', '?after=6', '?after=3&before=7', `?after=${all.length}`];
+    const fromMemory = [];
+    for (const q of pages) fromMemory.push(await history(conv, q, 'pat'));
+    recent.clear();
+    for (const [i, q] of pages.entries()) {
+      recent.clear();
+      assert.deepEqual(await history(conv, q, 'pat'), fromMemory[i], `page ${q}`);
+    }
+    assert.deepEqual(seqs(fromMemory[1]!.messages), all.slice(-4));
+    assert.equal(fromMemory[1]!.has_more, true);
+    assert.equal(fromMemory[0]!.has_more, false);
+  });
+
+  test('a page from memory is still only for participants, and still audited', async () => {
+    const conv = await s.conversation({ participants: ['pat', 'doc'], type: 6, id: 'recent-access' });
+    await s.sendAs('doc', conv, 'private');
+    await history(conv, '', 'pat');
+    assertError(await s.call('GET', msgs(conv), as('outsider')), 'conversation.not_participant');
+    const audited = async () => (ok(await s.call('GET', '/api/v2/management/audit?actor_id=pat&limit=1000')).records as { action: string; conversation_id: string }[])
+      .filter((r) => r.action === 'messages.history' && r.conversation_id === conv).length;
+    const before = await audited();
+    const hits = s.server.core.recent.hits;
+    await history(conv, '', 'pat');
+    assert.equal(s.server.core.recent.hits, hits + 1, 'answered from memory');
+    assert.equal(await audited(), before + 1, 'and audited');
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * The newest messages of the conversations read lately, kept per node, so that the most common
+ * history read — a conversation's latest page, as an app opening a conversation asks for it, or
+ * a page after a cursor near the head — is answered without a storage read.
+ *
+ * An entry is a run of a conversation's newest messages with no gap (seqs have none: a message
+ * is never deleted, a recall keeps its seq), loaded by a latest-page read that missed, then
+ * extended by every `message.created` event for the conversation — this node's own commits
+ * and, through the bus, every other node's — and trimmed at its oldest end. A request is
+ * answered from an entry only if the entry holds every seq the request covers; otherwise from
+ * storage, as before.
+ *
+ * What drops an entry: an event that does not follow its newest seq (a gap: an event missed or
+ * out of order), a recall's notice (the recalled message changed in place), the bus coming back
+ * after a loss (`clear()`), and age: an entry is loaded again `ttlMs` after its load began, so a
+ * change that sends no event (file retention's tombstones) or an event a node died before
+ * publishing is served for at most that long — the same bound as the member directory's. A load
+ * that an event for its conversation overtook is not kept (it may predate the event).
+ *
+ * Bounded by the bytes of the messages held (content measured as JSON); the conversations read
+ * least recently go first. Messages are shared with the responses and the events they came
+ * from, never changed in place.
+ */
+import { MessageTypes } from '@careline/protocol/constants';
+import type { HistoryQuery, Message } from './types.ts';
+
+export interface RecentOptions {
+  /** Most bytes of messages held, all conversations together (0: nothing is kept). */
+  maxBytes: number;
+  /** Most messages kept per conversation (its newest). */
+  perConversation?: number;
+  /** An entry is loaded again once this old (ms, from the start of its load). */
+  ttlMs: number;
+  now?: () => number;
+}
+
+/** Messages kept per conversation by default: a latest page of the default size many times over, and pages after cursors near the head. */
+export const RECENT_PER_CONVERSATION = 256;
+/** What a message costs besides its content (its object, ids, the array slot), in the byte bound. */
+const MESSAGE_OVERHEAD = 240;
+
+/** A load in flight (`begin`): when it began. */
+export interface LoadSlot {
+  readonly at: number;
+}
+
+interface Entry {
+  /** Ascending and gap-free: `msgs[i].seq === first + i`. */
+  msgs: Message[];
+  /** The conversation's newest seq as this node knows it (0: no message yet). */
+  head: number;
+  bytes: number;
+  /** When its load began (what it holds is at least that fresh). */
+  at: number;
+}
+
+const sizeOf = (m: Message) => MESSAGE_OVERHEAD + (m.content === null ? 0 : JSON.stringify(m.content).length);
+
+/** The notice a recall appends: the message it names changed in place. */
+const isRecallNotice = (m: Message) =>
+  m.type === MessageTypes.SYSTEM && m.content !== null && (m.content as { event?: unknown }).event === 'message.recalled';
+
+export class RecentMessages {
+  readonly #maxBytes: number;
+  readonly #per: number;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, Entry>();
+  /** Loads in flight, by conversation: a load keeps its result only if its slot is still here. */
+  readonly #loading = new Map<string, LoadSlot>();
+  #bytes = 0;
+  /** Reads answered from memory, and reads that went to storage (for the metrics and tests). */
+  hits = 0;
+  misses = 0;
+
+  constructor(o: RecentOptions) {
+    this.#maxBytes = Math.max(0, o.maxBytes);
+    this.#per = Math.max(1, o.perConversation ?? RECENT_PER_CONVERSATION);
+    this.#ttlMs = o.ttlMs;
+    this.#now = o.now ?? Date.now;
+  }
+
+  get enabled(): boolean {
+    return this.#maxBytes > 0;
+  }
+
+  /** Most messages kept per conversation: what a latest-page load reads. */
+  get perConversation(): number {
+    return this.#per;
+  }
+
+  /** Bytes held now (an estimate: see `sizeOf`). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * The messages `q` asks for, ascending — exactly what `MessageStore.history` would return —
+   * or null if this node does not hold all of them.
+   */
+  page(tenantId: string, conversationId: string, q: HistoryQuery): Message[] | null {
+    const key = `${tenantId}\u0000${conversationId}`;
+    const e = this.#entries.get(key);
+    if (!e || this.#now() - e.at >= this.#ttlMs) {
+      if (e) this.#drop(key, e);
+      this.misses++;
+      return null;
+    }
+    const first = e.head - e.msgs.length + 1;
+    let from: number;
+    let to: number;
+    if (q.after !== undefined) {
+      from = q.after + 1;
+      to = Math.min(q.after + q.limit, e.head, q.before !== undefined ? q.before - 1 : Infinity);
+    } else {
+      to = Math.min(e.head, q.before !== undefined ? q.before - 1 : Infinity);
+      from = Math.max(1, to - q.limit + 1);
+    }
+    if (from < first || q.limit < 1) {
+      this.misses++;
+      return null;
+    }
+    this.hits++;
+    // Read lately: the last to go.
+    this.#entries.delete(key);
+    this.#entries.set(key, e);
+    return to < from ? [] : e.msgs.slice(from - first, to - first + 1);
+  }
+
+  /** Begins a load of the conversation's newest messages (before reading them): pass the slot to `store`. */
+  begin(tenantId: string, conversationId: string): LoadSlot {
+    const slot = { at: this.#now() };
+    this.#loading.set(`${tenantId}\u0000${conversationId}`, slot);
+    return slot;
+  }
+
+  /**
+   * Keeps `newest` — the conversation's newest `loadSize` messages at most, ascending, read from
+   * storage after `begin` gave `slot` — unless an event for the conversation came meanwhile,
+   * or the rows are not what a latest page is (a gap, or fewer than asked without seq 1).
+   */
+  store(tenantId: string, conversationId: string, slot: LoadSlot, newest: readonly Message[], asked: number): void {
+    const key = `${tenantId}\u0000${conversationId}`;
+    if (this.#loading.get(key) !== slot) return;
+    this.#loading.delete(key);
+    if (!this.enabled) return;
+    const n = newest.length;
+    if (n > 0) {
+      for (let i = 1; i < n; i++) if (newest[i]!.seq !== newest[0]!.seq + i) return;
+      if (n < asked && newest[0]!.seq !== 1) return;
+    }
+    const msgs = n > this.#per ? newest.slice(n - this.#per) : newest.slice();
+    let bytes = 0;
+    for (const m of msgs) bytes += sizeOf(m);
+    const old = this.#entries.get(key);
+    if (old) this.#drop(key, old);
+    const e: Entry = { msgs, head: n > 0 ? newest[n - 1]!.seq : 0, bytes, at: slot.at };
+    this.#entries.set(key, e);
+    this.#bytes += bytes;
+    this.#evict();
+  }
+
+  /** A message was committed (here or on another node): the conversation's entry grows, or goes. */
+  created(tenantId: string, m: Message): void {
+    const key = `${tenantId}\u0000${m.conversation_id}`;
+    this.#loading.delete(key);
+    const e = this.#entries.get(key);
+    if (!e) return;
+    if (m.seq === e.head + 1 && !isRecallNotice(m)) {
+      const kept: Message = {
+        id: m.id, conversation_id: m.conversation_id, seq: m.seq, sender_id: m.sender_id, type: m.type, content: m.content,
+        client_id: m.client_id, created_at: m.created_at, recalled_at: m.recalled_at, forward: m.forward,
+      };
+      const size = sizeOf(kept);
+      e.msgs.push(kept);
+      e.head = m.seq;
+      e.bytes += size;
+      this.#bytes += size;
+      while (e.msgs.length > this.#per) {
+        const gone = sizeOf(e.msgs.shift()!);
+        e.bytes -= gone;
+        this.#bytes -= gone;
+      }
+      this.#evict();
+      return;
+    }
+    // The same message again (an event delivered twice) changes nothing; anything else does.
+    const first = e.head - e.msgs.length + 1;
+    if (m.seq <= e.head && m.seq >= first && e.msgs[m.seq - first]!.id === m.id && !isRecallNotice(m)) return;
+    this.#drop(key, e);
+  }
+
+  /** Drops everything (events may have been missed: the bus resumed after a loss). */
+  clear(): void {
+    this.#entries.clear();
+    this.#loading.clear();
+    this.#bytes = 0;
+  }
+
+  #drop(key: string, e: Entry): void {
+    if (this.#entries.get(key) !== e) return;
+    this.#entries.delete(key);
+    this.#bytes -= e.bytes;
+  }
+
+  #evict(): void {
+    for (const [key, e] of this.#entries) {
+      if (this.#bytes <= this.#maxBytes) return;
+      this.#drop(key, e);
+    }
+  }
+}
