@@ -209,12 +209,15 @@ export class MessageService {
     if (!recent?.enabled) return this.#d.storage.messages.history(tenantId, conversationId, q);
     const kept = recent.page(tenantId, conversationId, q);
     if (kept) return kept;
-    if (q.before !== undefined || q.after !== undefined || q.limit > recent.perConversation) return this.#d.storage.messages.history(tenantId, conversationId, q);
+    const latest = q.before === undefined && q.after === undefined && q.limit <= recent.perConversation;
+    // A latest page, or a page the copy held before it expired: the newest messages are read, and kept.
+    if (!latest && !recent.wasKept(tenantId, conversationId)) return this.#d.storage.messages.history(tenantId, conversationId, q);
     const size = recent.perConversation;
     const slot = recent.begin(tenantId, conversationId);
     const newest = await this.#d.storage.messages.history(tenantId, conversationId, { limit: size });
     recent.store(tenantId, conversationId, slot, newest, size);
-    return newest.length > q.limit ? newest.slice(newest.length - q.limit) : newest;
+    if (latest) return newest.length > q.limit ? newest.slice(newest.length - q.limit) : newest;
+    return recent.page(tenantId, conversationId, q) ?? this.#d.storage.messages.history(tenantId, conversationId, q);
   }
 
   async get(p: Principal, conversationId: string, messageId: string): Promise<Message> {

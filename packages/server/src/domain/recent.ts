@@ -69,6 +69,8 @@ export class RecentMessages {
   /** Loads in flight, by conversation: a load keeps its result only if its slot is still here. */
   readonly #loading = new Map<string, LoadSlot>();
   #bytes = 0;
+  /** The conversation whose copy the last `page` call found expired but covering (`wasKept`). */
+  #expired: string | null = null;
   /** Reads answered from memory, and reads that went to storage (for the metrics and tests). */
   hits = 0;
   misses = 0;
@@ -96,13 +98,14 @@ export class RecentMessages {
 
   /**
    * The messages `q` asks for, ascending — exactly what `MessageStore.history` would return —
-   * or null if this node does not hold all of them.
+   * or null if this node does not hold all of them. A null for a copy that would have answered
+   * but had expired is remembered: `wasKept` then says to load the conversation again.
    */
   page(tenantId: string, conversationId: string, q: HistoryQuery): Message[] | null {
     const key = `${tenantId}\u0000${conversationId}`;
+    this.#expired = null;
     const e = this.#entries.get(key);
-    if (!e || this.#now() - e.at >= this.#ttlMs) {
-      if (e) this.#drop(key, e);
+    if (!e) {
       this.misses++;
       return null;
     }
@@ -116,7 +119,14 @@ export class RecentMessages {
       to = Math.min(e.head, q.before !== undefined ? q.before - 1 : Infinity);
       from = Math.max(1, to - q.limit + 1);
     }
-    if (from < first || q.limit < 1) {
+    const covers = from >= first && q.limit >= 1;
+    if (this.#now() - e.at >= this.#ttlMs) {
+      this.#drop(key, e);
+      if (covers) this.#expired = key;
+      this.misses++;
+      return null;
+    }
+    if (!covers) {
       this.misses++;
       return null;
     }
@@ -125,6 +135,17 @@ export class RecentMessages {
     this.#entries.delete(key);
     this.#entries.set(key, e);
     return to < from ? [] : e.msgs.slice(from - first, to - first + 1);
+  }
+
+  /**
+   * Whether the last `page` call missed on this conversation only because its copy had expired
+   * (a page the copy held, of a conversation read lately): worth loading again. Asked once.
+   */
+  wasKept(tenantId: string, conversationId: string): boolean {
+    const key = `${tenantId}\u0000${conversationId}`;
+    const was = this.#expired === key;
+    this.#expired = null;
+    return was;
   }
 
   /** Begins a load of the conversation's newest messages (before reading them): pass the slot to `store`. */

@@ -164,6 +164,16 @@ describe('recent messages cache', () => {
     await load(c, 'ttl');
     assert.ok(await same(c, 'ttl', { limit: 10 }));
     assert.equal(c.page(T, 'ttl', { limit: 10 })!.length, 3);
+    // A page the expired copy held (after a cursor near the head) says to load it again; one it did not hold, or another conversation's miss, does not.
+    k.t += 10_000;
+    assert.equal(c.page(T, 'ttl', { after: 1, limit: 10 }), null);
+    assert.equal(c.wasKept(T, 'ttl'), true);
+    assert.equal(c.wasKept(T, 'ttl'), false, 'asked once');
+    await load(c, 'ttl');
+    k.t += 10_000;
+    assert.equal(c.page(T, 'ttl', { after: 1, limit: 10 }), null);
+    assert.equal(c.page(T, 'nothing-here', { limit: 10 }), null);
+    assert.equal(c.wasKept(T, 'ttl'), false, 'a later miss elsewhere forgets it');
   });
 
   it('clear() (the bus resumed after a loss) drops every entry and every load in flight', async () => {
