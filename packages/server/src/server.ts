@@ -88,6 +88,7 @@ export async function startServer({ config, logger: given, onStorageFailure, red
       onStorageFailure?.(err);
     },
   });
+  metrics.recent = core.recent;
   core.messages.committer.onBatch = (size, ms) => {
     metrics.commitBatch.observe(size);
     metrics.commitSeconds.observe(ms / 1000);

@@ -200,19 +200,21 @@ export class MessageService {
   }
 
   /**
-   * A history page: from the node's recent messages when it holds every seq asked for; else
-   * from storage — and a latest page that missed loads the conversation's newest messages
-   * there, for the reads that follow (`recent.ts`).
+   * A history page: from the node's recent messages when they hold every seq asked for; else
+   * from storage — and the second latest page of a conversation within the TTL keeps what it
+   * read there, for the reads that follow (`recent.ts`).
    */
   async #page(tenantId: string, conversationId: string, q: HistoryQuery): Promise<Message[]> {
     const recent = this.#d.recent;
     if (!recent?.enabled) return this.#d.storage.messages.history(tenantId, conversationId, q);
     const kept = recent.page(tenantId, conversationId, q);
     if (kept) return kept;
+    const again = recent.wasKept(tenantId, conversationId);
     const latest = q.before === undefined && q.after === undefined && q.limit <= recent.perConversation;
-    // A latest page, or a page the copy held before it expired: the newest messages are read, and kept.
-    if (!latest && !recent.wasKept(tenantId, conversationId)) return this.#d.storage.messages.history(tenantId, conversationId, q);
-    const size = recent.perConversation;
+    // A copy is loaded by the second latest page of a conversation within the TTL, or by a page
+    // the copy held before it expired (as many messages as it held); its rows are the page's own.
+    if (again === 0 && !(latest && recent.admit(tenantId, conversationId))) return this.#d.storage.messages.history(tenantId, conversationId, q);
+    const size = Math.min(recent.perConversation, Math.max(latest ? q.limit : 0, again));
     const slot = recent.begin(tenantId, conversationId);
     const newest = await this.#d.storage.messages.history(tenantId, conversationId, { limit: size });
     recent.store(tenantId, conversationId, slot, newest, size);

@@ -4,11 +4,12 @@
  * a page after a cursor near the head — is answered without a storage read.
  *
  * An entry is a run of a conversation's newest messages with no gap (seqs have none: a message
- * is never deleted, a recall keeps its seq), loaded by a latest-page read that missed, then
- * extended by every `message.created` event for the conversation — this node's own commits
- * and, through the bus, every other node's — and trimmed at its oldest end. A request is
- * answered from an entry only if the entry holds every seq the request covers; otherwise from
- * storage, as before.
+ * is never deleted, a recall keeps its seq): the rows of the second latest page of the
+ * conversation read within `ttlMs` (`admit`: a conversation read once costs no more than
+ * before), then extended by every `message.created` event for the conversation — this node's
+ * own commits and, through the bus, every other node's — and trimmed at its oldest end. A
+ * request is answered from an entry only if the entry holds every seq the request covers;
+ * otherwise from storage, as before.
  *
  * What drops an entry: an event that does not follow its newest seq (a gap: an event missed or
  * out of order), a recall's notice (the recalled message changed in place), the bus coming back
@@ -22,6 +23,7 @@
  * from, never changed in place.
  */
 import { MessageTypes } from '@careline/protocol/constants';
+import { setNewest } from './bounded.ts';
 import type { HistoryQuery, Message } from './types.ts';
 
 export interface RecentOptions {
@@ -36,6 +38,8 @@ export interface RecentOptions {
 
 /** Messages kept per conversation by default: a latest page of the default size many times over, and pages after cursors near the head. */
 export const RECENT_PER_CONVERSATION = 256;
+/** Conversations remembered as read once (`admit`): about 100 bytes each. */
+const SEEN_MAX = 20_000;
 /** What a message costs besides its content (its object, ids, the array slot), in the byte bound. */
 const MESSAGE_OVERHEAD = 240;
 
@@ -69,8 +73,10 @@ export class RecentMessages {
   /** Loads in flight, by conversation: a load keeps its result only if its slot is still here. */
   readonly #loading = new Map<string, LoadSlot>();
   #bytes = 0;
-  /** The conversation whose copy the last `page` call found expired but covering (`wasKept`). */
-  #expired: string | null = null;
+  /** The conversation whose copy the last `page` call found expired but covering, and its length (`wasKept`). */
+  #expired: { key: string; length: number } | null = null;
+  /** Conversations whose latest page missed once lately, and when (`admit`). */
+  readonly #seen = new Map<string, number>();
   /** Reads answered from memory, and reads that went to storage (for the metrics and tests). */
   hits = 0;
   misses = 0;
@@ -86,7 +92,7 @@ export class RecentMessages {
     return this.#maxBytes > 0;
   }
 
-  /** Most messages kept per conversation: what a latest-page load reads. */
+  /** Most messages kept per conversation (a copy grows to it as messages are committed). */
   get perConversation(): number {
     return this.#per;
   }
@@ -122,7 +128,7 @@ export class RecentMessages {
     const covers = from >= first && q.limit >= 1;
     if (this.#now() - e.at >= this.#ttlMs) {
       this.#drop(key, e);
-      if (covers) this.#expired = key;
+      if (covers) this.#expired = { key, length: e.msgs.length };
       this.misses++;
       return null;
     }
@@ -138,14 +144,32 @@ export class RecentMessages {
   }
 
   /**
-   * Whether the last `page` call missed on this conversation only because its copy had expired
-   * (a page the copy held, of a conversation read lately): worth loading again. Asked once.
+   * How many messages the copy held if the last `page` call missed on this conversation only
+   * because its copy had expired (a page the copy held, of a conversation read lately: worth
+   * loading again, as many); else 0. Asked once.
    */
-  wasKept(tenantId: string, conversationId: string): boolean {
+  wasKept(tenantId: string, conversationId: string): number {
     const key = `${tenantId}\u0000${conversationId}`;
-    const was = this.#expired === key;
+    const was = this.#expired?.key === key ? this.#expired.length : 0;
     this.#expired = null;
     return was;
+  }
+
+  /**
+   * Whether a latest page of this conversation that missed should load a copy: yes for the
+   * second such read within `ttlMs`, so that a conversation read once costs no more than a
+   * storage read (its rows are not measured and kept for nothing).
+   */
+  admit(tenantId: string, conversationId: string): boolean {
+    const key = `${tenantId}\u0000${conversationId}`;
+    const now = this.#now();
+    const seen = this.#seen.get(key);
+    if (seen !== undefined && now - seen < this.#ttlMs) {
+      this.#seen.delete(key);
+      return true;
+    }
+    setNewest(this.#seen, key, now, SEEN_MAX);
+    return false;
   }
 
   /** Begins a load of the conversation's newest messages (before reading them): pass the slot to `store`. */
@@ -156,7 +180,7 @@ export class RecentMessages {
   }
 
   /**
-   * Keeps `newest` — the conversation's newest `loadSize` messages at most, ascending, read from
+   * Keeps `newest` — the conversation's newest `asked` messages at most, ascending, read from
    * storage after `begin` gave `slot` — unless an event for the conversation came meanwhile,
    * or the rows are not what a latest page is (a gap, or fewer than asked without seq 1).
    */
@@ -215,6 +239,7 @@ export class RecentMessages {
   clear(): void {
     this.#entries.clear();
     this.#loading.clear();
+    this.#seen.clear();
     this.#bytes = 0;
   }
 

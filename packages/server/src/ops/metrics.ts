@@ -54,6 +54,23 @@ export class Metrics {
   });
   readonly webhookDisabled = new Counter({ name: 'careline_webhook_disabled_total', help: 'Webhook subscriptions disabled after persistent failure', registers: [this.registry] });
 
+  /** The node's recent messages (`domain/recent.ts`), read at scrape time; set once the core is up. */
+  recent: { hits: number; misses: number; bytes: number } | null = null;
+  readonly historyPages: Counter = new Counter({
+    name: 'careline_history_pages_total', help: 'History pages asked for while the recent-message copies are on, by where they were answered from (memory, storage)',
+    labelNames: ['from'], registers: [this.registry],
+    collect: () => {
+      const m = this.historyPages;
+      m.reset();
+      m.inc({ from: 'memory' }, this.recent?.hits ?? 0);
+      m.inc({ from: 'storage' }, this.recent?.misses ?? 0);
+    },
+  });
+  readonly recentBytes: Gauge = new Gauge({
+    name: 'careline_recent_messages_bytes', help: 'Bytes of messages the node keeps for history pages (an estimate; bounded by cache.recentMessagesMb)', registers: [this.registry],
+    collect: (): void => this.recentBytes.set(this.recent?.bytes ?? 0),
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'careline_' });
   }

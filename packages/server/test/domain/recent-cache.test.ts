@@ -167,13 +167,27 @@ describe('recent messages cache', () => {
     // A page the expired copy held (after a cursor near the head) says to load it again; one it did not hold, or another conversation's miss, does not.
     k.t += 10_000;
     assert.equal(c.page(T, 'ttl', { after: 1, limit: 10 }), null);
-    assert.equal(c.wasKept(T, 'ttl'), true);
-    assert.equal(c.wasKept(T, 'ttl'), false, 'asked once');
+    assert.equal(c.wasKept(T, 'ttl'), 3, 'as many as it held');
+    assert.equal(c.wasKept(T, 'ttl'), 0, 'asked once');
     await load(c, 'ttl');
     k.t += 10_000;
     assert.equal(c.page(T, 'ttl', { after: 1, limit: 10 }), null);
     assert.equal(c.page(T, 'nothing-here', { limit: 10 }), null);
-    assert.equal(c.wasKept(T, 'ttl'), false, 'a later miss elsewhere forgets it');
+    assert.equal(c.wasKept(T, 'ttl'), 0, 'a later miss elsewhere forgets it');
+  });
+
+  it('a copy is admitted at the second latest-page miss of a conversation within the TTL, not the first', () => {
+    const k = clock();
+    const c = new RecentMessages({ maxBytes: 64 << 20, ttlMs: 10_000, now: k.now });
+    assert.equal(c.admit(T, 'adm'), false, 'read once: not kept');
+    k.t += 9_999;
+    assert.equal(c.admit(T, 'adm'), true, 'read again within the TTL');
+    assert.equal(c.admit(T, 'adm'), false, 'counted again from there');
+    k.t += 10_000;
+    assert.equal(c.admit(T, 'adm'), false, 'too long after');
+    assert.equal(c.admit(T, 'other'), false, 'per conversation');
+    c.clear();
+    assert.equal(c.admit(T, 'adm'), false, 'clear() forgets the reads too');
   });
 
   it('clear() (the bus resumed after a loss) drops every entry and every load in flight', async () => {

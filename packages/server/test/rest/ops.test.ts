@@ -86,6 +86,13 @@ describe('/metrics', () => {
     assert.equal(metric(t1, 'careline_messages_committed_total'), committed0 + 2);
     assert.match(t1, /careline_errors_total\{code="auth\.missing"\} [1-9]/);
     assert.match(t1, /careline_http_request_duration_seconds_count\{[^}]*route="\/api\/v2\/sessions\/:session_id\/messages"[^}]*status="200"[^}]*\} [1-9]/);
+    // History pages: the first two from storage (the second keeps a copy), the third from memory.
+    const pages = (t: string, from: string) => Number(new RegExp(`careline_history_pages_total\\{from="${from}"\\} (\\d+)`).exec(t)?.[1] ?? NaN);
+    for (let i = 0; i < 3; i++) ok(await s.call('GET', `/api/v2/sessions/${conv}/messages`, { apiKey: s.apiKey }));
+    const t2 = await (await fetch(`${s.url}/metrics`)).text();
+    assert.equal(pages(t2, 'storage') - pages(t1, 'storage'), 2);
+    assert.equal(pages(t2, 'memory') - pages(t1, 'memory'), 1);
+    assert.ok(metric(t2, 'careline_recent_messages_bytes')! > 0);
   });
 });
 
