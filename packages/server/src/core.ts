@@ -98,8 +98,9 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   redis?.on('error', () => {});
   const directory = new MemberDirectory(storage.conversations, { ttlMs: config.cache.memberTtlMs });
   const settings = new SettingsService({ storage, bus, cacheTtlMs: config.cache.settingsTtlMs });
-  // Other nodes' participant and settings changes drop this node's cached member sets and settings.
   const recent = new RecentMessages({ maxBytes: config.cache.recentMessagesMb * 1024 * 1024, ttlMs: config.cache.memberTtlMs });
+  // Every node's commits extend this node's recent messages; other nodes' participant and
+  // settings changes drop this node's cached member sets and settings.
   bus.subscribe((e) => {
     if (e.kind === 'message.created') recent.created(e.tenant_id, e.message);
     else if (e.kind === 'conversation.changed') directory.invalidate(e.tenant_id, e.conversation_id);
