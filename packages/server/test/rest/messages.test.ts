@@ -635,6 +635,31 @@ describe('history pages from the node\'s recent messages', () => {
     assert.equal(fromMemory[0]!.has_more, false);
   });
 
+  test('a page after a cursor that an expired copy held loads the copy again, and the page is what storage holds', async () => {
+    const t = await startTestServer({ config: { cache: { memberTtlMs: 1000 }, messages: { historyPageMax: PAGE_MAX } } });
+    try {
+      const doc = await t.user('doc', 'doctor');
+      await t.user('pat', 'patient');
+      const conv = await t.conversation({ participants: ['pat', 'doc'], type: 6, id: 'recent-ttl' });
+      for (let i = 0; i < 8; i++) await t.sendAs('pat', conv, `m${i}`);
+      const get = async (q: string) => ok(await t.call('GET', `${msgs(conv)}${q}`, { token: doc.token })) as { messages: { seq: number }[]; has_more: boolean };
+      for (let i = 0; i < 2; i++) await get('?limit=20');
+      const recent = t.server.core.recent;
+      const expected = await get('?after=3&limit=3');
+      assert.deepEqual(seqs(expected.messages), [4, 5, 6]);
+      await new Promise((r) => setTimeout(r, 1100));
+      const misses = recent.misses;
+      const hits = recent.hits;
+      assert.deepEqual(await get('?after=3&limit=3'), expected, 'after the TTL: the same page');
+      assert.equal(recent.misses, misses + 1, 'the expired copy missed once, was loaded again and then answered');
+      assert.equal(recent.hits, hits + 1);
+      assert.deepEqual(await get('?after=5'), await get('?after=5&limit=20'));
+      assert.equal(recent.hits, hits + 3, 'and answers the next pages from memory');
+    } finally {
+      await t.stop();
+    }
+  });
+
   test('a page from memory is still only for participants, and still audited', async () => {
     const conv = await s.conversation({ participants: ['pat', 'doc'], type: 6, id: 'recent-access' });
     await s.sendAs('doc', conv, 'private');
