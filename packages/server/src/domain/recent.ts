@@ -51,6 +51,8 @@ export interface LoadSlot {
 interface Entry {
   /** Ascending and gap-free: `msgs[i].seq === first + i`. */
   msgs: Message[];
+  /** `sizeOf` each of `msgs`, in the same order (what trimming the oldest gives back). */
+  sizes: number[];
   /** The conversation's newest seq as this node knows it (0: no message yet). */
   head: number;
   bytes: number;
@@ -138,8 +140,7 @@ export class RecentMessages {
     }
     this.hits++;
     // Read lately: the last to go.
-    this.#entries.delete(key);
-    this.#entries.set(key, e);
+    setNewest(this.#entries, key, e, Infinity);
     return to < from ? [] : e.msgs.slice(from - first, to - first + 1);
   }
 
@@ -195,11 +196,12 @@ export class RecentMessages {
       if (n < asked && newest[0]!.seq !== 1) return;
     }
     const msgs = n > this.#per ? newest.slice(n - this.#per) : newest.slice();
+    const sizes = msgs.map(sizeOf);
     let bytes = 0;
-    for (const m of msgs) bytes += sizeOf(m);
+    for (const size of sizes) bytes += size;
     const old = this.#entries.get(key);
     if (old) this.#drop(key, old);
-    const e: Entry = { msgs, head: n > 0 ? newest[n - 1]!.seq : 0, bytes, at: slot.at };
+    const e: Entry = { msgs, sizes, head: n > 0 ? newest[n - 1]!.seq : 0, bytes, at: slot.at };
     this.#entries.set(key, e);
     this.#bytes += bytes;
     this.#evict();
@@ -207,6 +209,8 @@ export class RecentMessages {
 
   /** A message was committed (here or on another node): the conversation's entry grows, or goes. */
   created(tenantId: string, m: Message): void {
+    // On every commit's path: nothing to do while no conversation is kept or loading.
+    if (this.#entries.size === 0 && this.#loading.size === 0) return;
     const key = `${tenantId}\u0000${m.conversation_id}`;
     this.#loading.delete(key);
     const e = this.#entries.get(key);
@@ -218,11 +222,13 @@ export class RecentMessages {
       };
       const size = sizeOf(kept);
       e.msgs.push(kept);
+      e.sizes.push(size);
       e.head = m.seq;
       e.bytes += size;
       this.#bytes += size;
       while (e.msgs.length > this.#per) {
-        const gone = sizeOf(e.msgs.shift()!);
+        e.msgs.shift();
+        const gone = e.sizes.shift()!;
         e.bytes -= gone;
         this.#bytes -= gone;
       }
