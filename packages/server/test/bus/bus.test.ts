@@ -107,3 +107,58 @@ test('RedisBus: the events of one turn go out as one Redis message, in order; a 
     await redis.stop();
   }
 });
+
+test('MemoryBus: one process, no link to other nodes', () => {
+  assert.equal(new MemoryBus().link, null);
+});
+
+test('RedisBus link: the live nodes agree; messages reach one node, in order, after the events published before them, one Redis message per node a turn', { timeout: 60_000 }, async () => {
+  const redis = await startRedis();
+  const errors: unknown[] = [];
+  const buses = Array.from({ length: 3 }, (_, i) => new RedisBus({ url: redis.url, nodeId: `link-${i}`, heartbeatMs: 100, onError: (e) => errors.push(e) }));
+  const raw = new Redis(redis.url);
+  try {
+    const ids = ['link-0', 'link-1', 'link-2'];
+    await until(() => buses.every((b) => b.link.nodes().join() === ids.join()), 10_000, 'every node to hear the others');
+    const [a, b, c] = buses as [RedisBus, RedisBus, RedisBus];
+    const onB: [string, unknown][] = [];
+    const onC: [string, unknown][] = [];
+    const seenB: string[] = [];
+    b.link.onMessage((from, m) => { onB.push([from, m]); seenB.push(`m${(m as { i: number }).i}`); });
+    c.link.onMessage((from, m) => onC.push([from, m]));
+    b.subscribe((e) => { if (e.kind === 'settings.changed' && e.tenant_id === 'before') seenB.push('event'); });
+    const onChannel: string[] = [];
+    raw.on('message', (_c: string, m: string) => onChannel.push(m));
+    await raw.subscribe('careline:node:link-1');
+    a.publish({ kind: 'settings.changed', tenant_id: 'before' });
+    for (let i = 0; i < 300; i++) a.link.send('link-1', { i });
+    await until(() => onB.length === 300, 10_000, 'the messages on node 1');
+    assert.deepEqual(onB.map(([, m]) => (m as { i: number }).i), Array.from({ length: 300 }, (_, i) => i), 'in order');
+    assert.ok(onB.every(([from]) => from === 'link-0'), 'from the sender');
+    assert.equal(seenB[0], 'event', 'the event published before them came first');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(onC.length, 0, 'only the node addressed');
+    assert.equal(onChannel.length, 1, 'one Redis message for the turn');
+    // A node that closes says so: the others drop it at once, not after three heartbeats.
+    await c.close();
+    await until(() => a.link.nodes().join() === 'link-0,link-1' && b.link.nodes().join() === 'link-0,link-1', 250, 'the closed node to drop out');
+    // A node that stops without a word (its process died) drops out after three heartbeats.
+    await raw.unsubscribe();
+    const ghost = new Redis(redis.url);
+    await ghost.publish(BUS_CHANNEL, JSON.stringify({ n: 'ghost', hb: 1 }));
+    await until(() => a.link.nodes().includes('ghost'), 5_000, 'the ghost to be heard');
+    ghost.disconnect();
+    const heard = Date.now();
+    await until(() => !a.link.nodes().includes('ghost') && !b.link.nodes().includes('ghost'), 5_000, 'the ghost to drop out');
+    assert.ok(Date.now() - heard >= 200, 'not before it missed its heartbeats');
+    // Unreadable messages on a node's channel are reported, and the next ones still read.
+    await raw.publish('careline:node:link-1', 'not json');
+    a.link.send('link-1', { i: 300 });
+    await until(() => onB.length === 301, 5_000, 'the message after the bad one');
+    assert.ok(errors.some((e) => /unreadable/.test(String(e))));
+  } finally {
+    raw.disconnect();
+    for (const x of buses) await x.close();
+    await redis.stop();
+  }
+});
