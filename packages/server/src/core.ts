@@ -9,8 +9,7 @@ import { AuthService } from './domain/auth.ts';
 import { ConversationService } from './domain/conversations.ts';
 import { RecentMessages } from './domain/recent.ts';
 import { MemberDirectory } from './domain/directory.ts';
-import { MessageService, type CommitCtx } from './domain/messages.ts';
-import { AppendRouter } from './domain/appends.ts';
+import { MessageService } from './domain/messages.ts';
 import { DeviceService } from './domain/devices.ts';
 import { NotificationService } from './domain/notifications.ts';
 import { SettingsService } from './domain/settings.ts';
@@ -45,8 +44,6 @@ export interface Core {
   directory: MemberDirectory;
   /** The newest messages of conversations read lately (history pages answered from memory). */
   recent: RecentMessages;
-  /** On a cluster with `cluster.affineAppends`: where sends are appended (one node per conversation); else null. */
-  appends: AppendRouter<CommitCtx> | null;
   auth: AuthService;
   users: UserService;
   conversations: ConversationService;
@@ -132,11 +129,6 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
     historyPageMax: config.messages.historyPageMax,
     groupCommitMaxBatch: config.storage.groupCommitMaxBatch,
   });
-  // On a cluster, one writer per conversation (`domain/appends.ts`).
-  const link = bus.link;
-  const appends = link && config.cluster.affineAppends
-    ? messages.routeAppends((committer) => new AppendRouter({ link, committer, timeoutMs: config.cluster.forwardTimeoutMs, onError: onBusError }))
-    : null;
   const topics = new TopicService({ storage, bus, directory, audit, historyPageMax: config.messages.historyPageMax });
   const notifications = new NotificationService({ storage, bus, maxDataBytes: config.messages.maxContentBytes });
   const teams = new TeamService({ storage });
@@ -151,14 +143,13 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   });
   const oauthApps = new OAuthAppService({ storage, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.apps.tokenTtlSeconds });
   return {
-    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, recent, appends, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
+    config, storage, bus, presence, nodeId: chosen.nodeId, redis, directory, recent, auth, users, conversations, messages, audit, topics, notifications, teams, settings, files,
     devices,
     webhooks, oauthApps,
     calls,
     search,
     conferences,
     async close() {
-      await appends?.close();
       await messages.committer.drain();
       await audit.flush();
       await presence.close();

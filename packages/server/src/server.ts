@@ -89,7 +89,6 @@ export async function startServer({ config, logger: given, onStorageFailure, red
     },
   });
   metrics.recent = core.recent;
-  metrics.appends = core.appends?.counts ?? null;
   core.messages.committer.onBatch = (size, ms) => {
     metrics.commitBatch.observe(size);
     metrics.commitSeconds.observe(ms / 1000);

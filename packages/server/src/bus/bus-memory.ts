@@ -31,9 +31,6 @@ export class MemoryBus implements EventBus {
     };
   }
 
-  /** One process: no other node to send to. */
-  readonly link = null;
-
   /** One process loses no events: never called. */
   onResume(_handler: () => void): () => void {
     return () => {};

@@ -17,23 +17,13 @@
  * caches are cleared and clients catch up from storage — and the node announces its return on
  * the channel so that the other nodes, which may have missed its dropped events without
  * losing their own link, run theirs too.
- *
- * The bus is also the cluster's `NodeLink`: each node listens on a channel of its own
- * (`careline:node:<id>`) for messages from one node to it, sent over the same publisher
- * connection after the turn's events, and says it is alive on the events channel every
- * `heartbeatMs` (`{n, hb}`; a node closing says `{n, bye}`). The nodes heard within three
- * heartbeats are the live ones (`nodes()`).
  */
 import { Redis } from 'ioredis';
 import type { DomainEvent } from '../domain/events.ts';
-import type { EventBus, NodeLink } from '../domain/ports.ts';
+import type { EventBus } from '../domain/ports.ts';
 
 /** The Redis channel every node publishes on and listens to. */
 export const BUS_CHANNEL = 'careline:events';
-/** The channel a node receives messages addressed to it on (`NodeLink.send`). */
-export const nodeChannel = (nodeId: string) => `careline:node:${nodeId}`;
-/** How often a node says it is alive; a node not heard for three of these drops out of `nodes()`. */
-export const HEARTBEAT_MS = 1000;
 
 export interface RedisBusOptions {
   /** redis://host:port[/db] */
@@ -42,28 +32,15 @@ export interface RedisBusOptions {
   nodeId: string;
   /** A subscriber threw, an event from Redis could not be read, or the link to Redis broke or dropped events. */
   onError?: (err: unknown) => void;
-  /** Between this node's heartbeats (ms; `HEARTBEAT_MS`). */
-  heartbeatMs?: number;
 }
 
 /**
  * What travels on the channel: the events a node published in one turn (`es`, in order), one
  * event (`e`, as nodes of an earlier version send), or a node saying its link came back.
  */
-type Envelope =
-  | { n: string; es: DomainEvent[] }
-  | { n: string; e: DomainEvent }
-  | { n: string; resumed: true }
-  | { n: string; hb: 1 }
-  | { n: string; bye: 1 };
+type Envelope = { n: string; es: DomainEvent[] } | { n: string; e: DomainEvent } | { n: string; resumed: true };
 
-/** What travels on a node's own channel: the messages one node sent it in one turn, in order. */
-interface Direct {
-  n: string;
-  ms: unknown[];
-}
-
-export class RedisBus implements EventBus, NodeLink {
+export class RedisBus implements EventBus {
   readonly #nodeId: string;
   /** How this node's own messages begin on the channel (`#send`): Redis echoes them back, and they are dropped unread. */
   readonly #ownPrefix: string;
@@ -87,28 +64,12 @@ export class RedisBus implements EventBus, NodeLink {
   #closed = false;
   /** Events published in this turn, to go out together at its end. */
   #outgoing: DomainEvent[] = [];
-  /** Messages to other nodes in this turn, by node, to go out after the turn's events. */
-  #direct = new Map<string, unknown[]>();
-  #flushQueued = false;
   readonly #flush = () => this.#send();
-  readonly #channel: string;
-  readonly #heartbeatMs: number;
-  readonly #heartbeat: NodeJS.Timeout;
-  /** Other nodes, by id → when last heard from (ms, this process's monotonic clock). */
-  readonly #heard = new Map<string, number>();
-  /** `nodes()`: this node and those heard lately, sorted; rebuilt when one joins or drops out. */
-  #live: readonly string[];
-  #messageHandlers: ((from: string, message: unknown) => void)[] = [];
 
   constructor(o: RedisBusOptions) {
     this.#nodeId = o.nodeId;
     this.#ownPrefix = `{"n":${JSON.stringify(o.nodeId)},`;
     this.#onError = o.onError ?? (() => {});
-    this.#channel = nodeChannel(o.nodeId);
-    this.#live = [o.nodeId];
-    this.#heartbeatMs = o.heartbeatMs ?? HEARTBEAT_MS;
-    this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
-    this.#heartbeat.unref();
     const common = {
       // Reconnect for ever, backing off to 1 s: a node outlives a Redis restart.
       retryStrategy: (times: number) => Math.min(50 * times, 1000),
@@ -130,34 +91,7 @@ export class RedisBus implements EventBus, NodeLink {
         else this.#maybeResume();
       });
     }
-    this.#sub.on('message', (channel: string, raw: string) => (channel === this.#channel ? this.#receivedDirect(raw) : this.#received(raw)));
-  }
-
-  get link(): NodeLink {
-    return this;
-  }
-
-  get nodeId(): string {
-    return this.#nodeId;
-  }
-
-  nodes(): readonly string[] {
-    return this.#live;
-  }
-
-  send(to: string, message: unknown): void {
-    if (this.#closed) return;
-    const list = this.#direct.get(to);
-    if (list) list.push(message);
-    else this.#direct.set(to, [message]);
-    this.#queueFlush();
-  }
-
-  onMessage(handler: (from: string, message: unknown) => void): () => void {
-    this.#messageHandlers = [...this.#messageHandlers, handler];
-    return () => {
-      this.#messageHandlers = this.#messageHandlers.filter((h) => h !== handler);
-    };
+    this.#sub.on('message', (_channel: string, raw: string) => this.#received(raw));
   }
 
   /** Both connections are up, subscribed, and nothing was lost since the last resume. */
@@ -177,61 +111,22 @@ export class RedisBus implements EventBus, NodeLink {
       this.#drop();
       return;
     }
-    this.#outgoing.push(event);
-    this.#queueFlush();
+    if (this.#outgoing.push(event) === 1) queueMicrotask(this.#flush);
   }
 
-  #queueFlush(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(this.#flush);
-  }
-
-  /** The events of this turn, as one message; then the messages to each node, one message per node. */
+  /** The events of this turn, as one message. */
   #send(): void {
-    this.#flushQueued = false;
     const es = this.#outgoing;
     this.#outgoing = [];
-    const direct = this.#direct;
-    if (direct.size) this.#direct = new Map();
-    if (this.#closed) return;
+    if (es.length === 0 || this.#closed) return;
     if (this.#pub.status !== 'ready') {
       for (let i = 0; i < es.length; i++) this.#drop();
       return;
     }
-    if (es.length) {
-      this.#pub.publish(BUS_CHANNEL, JSON.stringify({ n: this.#nodeId, es } satisfies Envelope)).catch((err: unknown) => {
-        // Written but not confirmed: the link broke; the events may or may not have gone out.
-        this.#drop(err);
-      });
-    }
-    // At most once, like the events: a message not confirmed is not sent again (its sender's own timeout covers it).
-    for (const [to, ms] of direct) this.#pub.publish(nodeChannel(to), JSON.stringify({ n: this.#nodeId, ms } satisfies Direct)).catch(() => {});
-  }
-
-  /** Says this node is alive, and drops the nodes not heard for three heartbeats. */
-  #beat(): void {
-    if (this.#closed) return;
-    if (this.#pub.status === 'ready') this.#pub.publish(BUS_CHANNEL, JSON.stringify({ n: this.#nodeId, hb: 1 } satisfies Envelope)).catch(() => {});
-    const stale = performance.now() - 3 * this.#heartbeatMs;
-    let changed = false;
-    for (const [id, at] of this.#heard) {
-      if (at < stale) {
-        this.#heard.delete(id);
-        changed = true;
-      }
-    }
-    if (changed) this.#relist();
-  }
-
-  #heardFrom(id: string): void {
-    const known = this.#heard.has(id);
-    this.#heard.set(id, performance.now());
-    if (!known) this.#relist();
-  }
-
-  #relist(): void {
-    this.#live = [this.#nodeId, ...this.#heard.keys()].sort();
+    this.#pub.publish(BUS_CHANNEL, JSON.stringify({ n: this.#nodeId, es } satisfies Envelope)).catch((err: unknown) => {
+      // Written but not confirmed: the link broke; the events may or may not have gone out.
+      this.#drop(err);
+    });
   }
 
   subscribe(handler: (event: DomainEvent) => void): () => void {
@@ -252,13 +147,9 @@ export class RedisBus implements EventBus, NodeLink {
     if (this.#closed) return;
     // What this turn published goes out before the connections close.
     this.#send();
-    // The other nodes stop counting on this one at once.
-    if (this.#pub.status === 'ready') this.#pub.publish(BUS_CHANNEL, JSON.stringify({ n: this.#nodeId, bye: 1 } satisfies Envelope)).catch(() => {});
     this.#closed = true;
-    clearInterval(this.#heartbeat);
     this.#handlers = [];
     this.#resumeHandlers = [];
-    this.#messageHandlers = [];
     await Promise.all([this.#pub, this.#sub].map((c) => c.quit().catch(() => c.disconnect())));
   }
 
@@ -283,12 +174,6 @@ export class RedisBus implements EventBus, NodeLink {
       return;
     }
     if (env.n === this.#nodeId) return;
-    if ('bye' in env) {
-      if (this.#heard.delete(env.n)) this.#relist();
-      return;
-    }
-    this.#heardFrom(env.n);
-    if ('hb' in env) return;
     // Another node is back; if this one's own link is not whole yet, its own resume comes when it is.
     if ('resumed' in env) {
       if (!this.#lost) this.#runResume();
@@ -297,27 +182,8 @@ export class RedisBus implements EventBus, NodeLink {
     } else this.#deliver(env.e);
   }
 
-  #receivedDirect(raw: string): void {
-    let d: Direct;
-    try {
-      d = JSON.parse(raw) as Direct;
-    } catch (err) {
-      this.#onError(new Error('event bus: an unreadable message on this node\'s channel', { cause: err }));
-      return;
-    }
-    for (const m of d.ms) {
-      for (const h of this.#messageHandlers) {
-        try {
-          h(d.n, m);
-        } catch (err) {
-          this.#onError(err);
-        }
-      }
-    }
-  }
-
   #subscribe(): void {
-    this.#sub.subscribe(BUS_CHANNEL, this.#channel).then(
+    this.#sub.subscribe(BUS_CHANNEL).then(
       () => {
         this.#subscribed = true;
         this.#maybeResume();

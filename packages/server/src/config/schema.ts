@@ -123,8 +123,6 @@ export const ConfigSchema = Type.Object(
       {
         nodeId: Str('', 'This node\'s id in the cluster, unique per process (events on the bus and presence entries carry it). Empty: the host name and process id.'),
         publicAddress: Str('', 'The address other nodes and the push-node registry (`pushers`) know this node by, e.g. http://10.0.0.5:3000. Empty: the address it listens on.'),
-        affineAppends: Bool(true, 'With the Redis bus: each conversation\'s messages are appended by one node, its owner among the live nodes (rendezvous hashing), and the other nodes forward sends there — appends to one conversation then never wait on another node\'s commit, and its events leave one node in seq order. false: every node appends what its clients send.'),
-        forwardTimeoutMs: Int(3000, 'How long a node waits for the owner\'s answer to a forwarded send before appending it itself (a resend found by its client id is answered as a duplicate, so nothing is stored twice).', 100, 60_000),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -9,7 +9,6 @@ import type { RecentMessages } from './recent.ts';
 import type { MemberDirectory } from './directory.ts';
 import type { AuditLog } from './audit.ts';
 import { GroupCommitter } from './committer.ts';
-import type { AppendRouter } from './appends.ts';
 import { isCareTeamRole, requireAccess, requireUser } from './access.ts';
 import { checkContent, forwardType } from './content.ts';
 import { fail } from './errors.ts';
@@ -35,7 +34,7 @@ export interface PreparedSend {
   ctx: CommitCtx;
 }
 
-export interface CommitCtx {
+interface CommitCtx {
   recipients: readonly string[];
   origin: SendOptions['origin'];
   /** A stored file the message claimed (attached before the commit; released if it is not stored). */
@@ -103,8 +102,6 @@ export class MessageService {
    * fetches returning what they had. Oldest entries go first past `CURSOR_FLOORS`.
    */
   readonly #cursorFloors = new Map<string, number>();
-  /** Set on a cluster with one writer per conversation (`routeAppends`): sends go through it to their conversation's owner. */
-  #router: AppendRouter<CommitCtx> | null = null;
 
   constructor(deps: MessageDeps) {
     this.#d = deps;
@@ -116,15 +113,6 @@ export class MessageService {
         this.onCreated?.(_msg.tenant_id, r.message, ctx.recipients);
       }
     });
-  }
-
-  /**
-   * From now on each send is appended by its conversation's owner (`appends.ts`), through
-   * `router`, which is made over this service's committer (`makeRouter`).
-   */
-  routeAppends(make: (committer: GroupCommitter<CommitCtx>) => AppendRouter<CommitCtx>): AppendRouter<CommitCtx> {
-    this.#router = make(this.committer);
-    return this.#router;
   }
 
   /** Checks and writes a message; resolves after it is committed. */
@@ -190,7 +178,7 @@ export class MessageService {
     if (this.outboxWanted && !this.outboxWanted(msg.tenant_id, msg.type)) msg.outbox = false;
     let r;
     try {
-      r = await (this.#router ? this.#router.write(msg, ctx) : this.committer.write(msg, ctx));
+      r = await this.committer.write(msg, ctx);
     } catch (err) {
       await release();
       throw err;

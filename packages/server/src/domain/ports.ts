@@ -436,29 +436,7 @@ export interface EventBus {
    * calls it. Returns the unsubscribe function.
    */
   onResume(handler: () => void): () => void;
-  /** Messages from this node to one other node (a cluster's bus); null on a single-process bus. */
-  readonly link: NodeLink | null;
   close(): Promise<void>;
-}
-
-/**
- * Messages from one node to another over the cluster's bus backend: what a node forwards a
- * send to its conversation's owner with, and the owner answers with (`domain/appends.ts`).
- * - `nodes()`: the ids of the nodes heard from lately (each node says it is alive every
- *   second), this one included, sorted. Nodes that hear each other compute the same list; a
- *   node that stopped or died drops out within a few seconds, one that closed at once. While
- *   this node's own link is down it hears no one, and the list is this node alone.
- * - `send`: at most once, in order from one node to another, the messages of one turn of the
- *   event loop to one node sent together, after the events `publish`ed before them (so a node
- *   receives an event before an answer sent after it). A message for a node that is not
- *   listening is lost, not kept. Messages are JSON values.
- */
-export interface NodeLink {
-  readonly nodeId: string;
-  nodes(): readonly string[];
-  send(to: string, message: unknown): void;
-  /** Returns the unsubscribe function. */
-  onMessage(handler: (from: string, message: unknown) => void): () => void;
 }
 
 /** A user went online or offline as a whole, across nodes, found by the store itself. */

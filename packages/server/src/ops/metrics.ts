@@ -66,20 +66,6 @@ export class Metrics {
       m.inc({ from: 'storage' }, this.recent?.misses ?? 0);
     },
   });
-  /** Where this node's sends were appended (`domain/appends.ts`), read at scrape time; set on a cluster with one writer per conversation. */
-  appends: { here: number; forwarded: number; received: number; fallback: number } | null = null;
-  readonly appendsRouted: Counter = new Counter({
-    name: 'careline_appends_total',
-    help: 'Sends on a cluster with one writer per conversation, by where they went: here (this node owns the conversation), forwarded (to its owner), received (appended here for another node), fallback (forwarded, not answered in time, appended here)',
-    labelNames: ['where'], registers: [this.registry],
-    collect: () => {
-      const m = this.appendsRouted;
-      m.reset();
-      const c = this.appends;
-      if (!c) return;
-      for (const where of ['here', 'forwarded', 'received', 'fallback'] as const) m.inc({ where }, c[where]);
-    },
-  });
   readonly recentBytes: Gauge = new Gauge({
     name: 'careline_recent_messages_bytes', help: 'Bytes of messages the node keeps for history pages (an estimate; bounded by cache.recentMessagesMb)', registers: [this.registry],
     collect: (): void => this.recentBytes.set(this.recent?.bytes ?? 0),
