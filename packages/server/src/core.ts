@@ -115,7 +115,10 @@ export async function createCore(config: Readonly<Config>, hooks: CoreHooks = {}
   });
   const auth = new AuthService({
     storage, bus, tokenSecret: config.auth.tokenSecret, tokenTtlSeconds: config.auth.tokenTtlSeconds, adminToken: config.auth.adminToken,
-    sessionCacheMs: config.auth.sessionCacheMs,
+    // One process's bus loses no event: a copy stands until a logout or a user change drops it
+    // (or, past the count bound, a newer one). Across nodes an event can be lost with a node or
+    // a link, and `auth.sessionCacheMs` bounds how long a copy can miss it.
+    sessionCacheMs: config.auth.sessionCacheMs > 0 && chosen.bus.driver === 'memory' ? Number.POSITIVE_INFINITY : config.auth.sessionCacheMs,
   });
   const users = new UserService(storage, presence, bus);
   const conversations = new ConversationService({ storage, bus, directory, settings });

@@ -130,7 +130,7 @@ export const ConfigSchema = Type.Object(
       {
         tokenSecret: Str('dev-only-token-secret-change-me-0123456789', 'HMAC secret signing user tokens (32+ chars). Must be set in prod.'),
         tokenTtlSeconds: Int(7 * 24 * 3600, 'Default lifetime of a user token.', 60),
-        sessionCacheMs: Int(10_000, 'How long a user token\'s login session and user, once read, are taken without reading them again (per node). A logout, a disabled user or a role change reaches every node through the bus and takes effect at once; this bounds how long a copy lives if the bus lost such an event without noticing. 0: read them at every request.', 0, 300_000),
+        sessionCacheMs: Int(10_000, 'How long a user token\'s login session and user, once read, are taken without reading them again (per node). A logout, a disabled user or a role change reaches every node through the bus and takes effect at once; on a cluster (bus.driver redis) this bounds how long a copy lives if the bus lost such an event without noticing. On one node (bus.driver memory, which loses no event) any value but 0 keeps a copy until such an event drops it (50,000 copies at most). 0: read them at every request.', 0, 300_000),
         adminToken: Str('dev-admin-token', 'Operator token for /api/v2/admin (X-Admin-Token). Must be set in prod, to a strong value: 32+ characters, not a repeated pattern, about 3+ bits of entropy per character (e.g. `openssl rand -hex 32`).'),
         sessionPruneIntervalSeconds: Int(3600, 'How often expired and long-revoked login sessions are deleted (0: never).', 0, 7 * 24 * 3600),
         sessionKeepSeconds: Int(

@@ -5,12 +5,15 @@
  * not what they may do: the role and the disabled flag are the user's row's (the `role` claim
  * is informative only).
  *
- * A check reads the login session and the user in one read, and keeps what it read for
- * `auth.sessionCacheMs` (per session id, in this process): a client's next requests are checked
- * without reading them again. What would change the answer reaches every node's copy through the
- * bus as it happens — a logout (`session.revoked`), a user disabled or given another role
+ * A check reads the login session and the user in one read, and keeps what it read (per
+ * session id, in this process): a client's next requests are checked without reading them
+ * again. What would change the answer reaches every node's copy through the bus as it
+ * happens — a logout (`session.revoked`), a user disabled or given another role
  * (`user.changed`) — and drops it at once; a bus that lost its link drops every copy (events may
- * have been missed). The expiry of the token and of its session is checked at every request.
+ * have been missed). On a cluster a copy is also read again after `auth.sessionCacheMs`, the
+ * bound on a copy whose event a dead node or a lost link never delivered; on one node (the
+ * in-process bus, which loses nothing) it stands until an event drops it — a client
+ * reconnecting after minutes (a reconnect storm) is not read again. The expiry of the token and of its session is checked at every request.
  * A token's signature is checked once per node: the verifier remembers the last 50,000 tokens
  * it accepted (the same text again is taken with only its expiry checked; `tokens.ts`).
  */

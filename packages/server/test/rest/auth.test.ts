@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { ADMIN_TOKEN, admin, assertError, jwtClaims, ok, raw, secondTenant, signJwt } from './helpers.ts';
 
@@ -139,6 +140,44 @@ describe('user tokens', () => {
     ok(await s.call('POST', '/api/v2/users/logout', { token: other.token }));
     assertError(await asToken(other.token), 'auth.token_revoked');
     ok(await asToken(u.token), 'the user\'s other session goes on');
+  });
+
+  test('on one node a session and user read once stand until an event drops them, not for auth.sessionCacheMs only: a change behind the server\'s back is not seen, a logout or a disabled user at once', async () => {
+    // What the copy saves is the read: a row changed in the file directly (no event) shows which answer a check used.
+    const one = await startTestServer({ config: { auth: { tokenSecret: SECRET, sessionCacheMs: 50 } } });
+    const db = new Database(one.dbPath);
+    try {
+      const call = (token: string) => one.call('GET', '/api/v2/sessions', { token });
+      const u = await one.user('kept', 'patient', 'Kept');
+      ok(await call(u.token), 'checked once: kept');
+      const jti = jwtClaims(u.token).jti as string;
+      assert.equal(db.prepare('UPDATE auth_sessions SET revoked_at = ? WHERE id = ?').run(Date.now(), jti).changes, 1);
+      await new Promise((r) => setTimeout(r, 200));
+      ok(await call(u.token), 'four times auth.sessionCacheMs later the copy still answers: the file was not read again');
+      db.prepare('UPDATE auth_sessions SET revoked_at = NULL WHERE id = ?').run(jti);
+      // Through the server: the events drop the copy at once.
+      ok(await one.call('PUT', '/api/v2/management/users/kept', { body: { role: 'patient', name: 'Kept', disabled: true } }));
+      assertError(await call(u.token), 'user.disabled');
+      ok(await one.call('PUT', '/api/v2/management/users/kept', { body: { role: 'patient', name: 'Kept', disabled: false } }));
+      ok(await call(u.token));
+      ok(await one.call('POST', '/api/v2/users/logout', { token: u.token }));
+      assertError(await call(u.token), 'auth.token_revoked');
+      // With 0, every check reads.
+      const zero = await startTestServer({ config: { auth: { tokenSecret: SECRET, sessionCacheMs: 0 } } });
+      const zdb = new Database(zero.dbPath);
+      try {
+        const z = await zero.user('read', 'patient', 'Read');
+        ok(await zero.call('GET', '/api/v2/sessions', { token: z.token }));
+        zdb.prepare('UPDATE auth_sessions SET revoked_at = ? WHERE id = ?').run(Date.now(), jwtClaims(z.token).jti as string);
+        assertError(await zero.call('GET', '/api/v2/sessions', { token: z.token }), 'auth.token_revoked');
+      } finally {
+        zdb.close();
+        await zero.stop();
+      }
+    } finally {
+      db.close();
+      await one.stop();
+    }
   });
 
   test('an expired token → auth.token_expired', async () => {
