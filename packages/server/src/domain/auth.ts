@@ -13,7 +13,8 @@
  * have been missed). On a cluster a copy is also read again after `auth.sessionCacheMs`, the
  * bound on a copy whose event a dead node or a lost link never delivered; on one node (the
  * in-process bus, which loses nothing) it stands until an event drops it — a client
- * reconnecting after minutes (a reconnect storm) is not read again. The expiry of the token and of its session is checked at every request.
+ * reconnecting after minutes (a reconnect storm) is not read again. The expiry of the token
+ * and of its session is checked at every request.
  * A token's signature is checked once per node: the verifier remembers the last 50,000 tokens
  * it accepted (the same text again is taken with only its expiry checked; `tokens.ts`).
  */
