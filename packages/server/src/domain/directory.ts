@@ -11,7 +11,7 @@
  * `ttlMs`, or until its bus resumes.
  */
 import type { ConversationStore } from './ports.ts';
-import { setNewest } from './bounded.ts';
+import { conversationKey, setNewest } from './bounded.ts';
 import type { Conversation } from './types.ts';
 
 export interface DirectoryEntry {
@@ -54,7 +54,7 @@ export class MemberDirectory {
 
   /** The conversation and its members, or null if it does not exist in the tenant. */
   get(tenantId: string, conversationId: string): Promise<DirectoryEntry | null> | DirectoryEntry | null {
-    const key = `${tenantId}\u0000${conversationId}`;
+    const key = conversationKey(tenantId, conversationId);
     const hit = this.#cache.get(key);
     if (hit) {
       if (this.#now() - hit.at < this.#ttlMs) return hit.entry;
@@ -87,7 +87,7 @@ export class MemberDirectory {
   }
 
   invalidate(tenantId: string, conversationId: string): void {
-    const key = `${tenantId}\u0000${conversationId}`;
+    const key = conversationKey(tenantId, conversationId);
     this.#cache.delete(key);
     this.#loading.delete(key);
   }

@@ -23,7 +23,7 @@
  * from, never changed in place.
  */
 import { MessageTypes } from '@careline/protocol/constants';
-import { setNewest } from './bounded.ts';
+import { conversationKey, setNewest } from './bounded.ts';
 import type { HistoryQuery, Message } from './types.ts';
 
 export interface RecentOptions {
@@ -110,7 +110,7 @@ export class RecentMessages {
    * but had expired is remembered: `wasKept` then says to load the conversation again.
    */
   page(tenantId: string, conversationId: string, q: HistoryQuery): Message[] | null {
-    const key = `${tenantId}\u0000${conversationId}`;
+    const key = conversationKey(tenantId, conversationId);
     this.#expired = null;
     const e = this.#entries.get(key);
     if (!e) {
@@ -150,7 +150,7 @@ export class RecentMessages {
    * loading again, as many); else 0. Asked once.
    */
   wasKept(tenantId: string, conversationId: string): number {
-    const key = `${tenantId}\u0000${conversationId}`;
+    const key = conversationKey(tenantId, conversationId);
     const was = this.#expired?.key === key ? this.#expired.length : 0;
     this.#expired = null;
     return was;
@@ -162,7 +162,7 @@ export class RecentMessages {
    * storage read (its rows are not measured and kept for nothing).
    */
   admit(tenantId: string, conversationId: string): boolean {
-    const key = `${tenantId}\u0000${conversationId}`;
+    const key = conversationKey(tenantId, conversationId);
     const now = this.#now();
     const seen = this.#seen.get(key);
     if (seen !== undefined && now - seen < this.#ttlMs) {
@@ -176,7 +176,7 @@ export class RecentMessages {
   /** Begins a load of the conversation's newest messages (before reading them): pass the slot to `store`. */
   begin(tenantId: string, conversationId: string): LoadSlot {
     const slot = { at: this.#now() };
-    this.#loading.set(`${tenantId}\u0000${conversationId}`, slot);
+    this.#loading.set(conversationKey(tenantId, conversationId), slot);
     return slot;
   }
 
@@ -186,7 +186,7 @@ export class RecentMessages {
    * or the rows are not what a latest page is (a gap, or fewer than asked without seq 1).
    */
   store(tenantId: string, conversationId: string, slot: LoadSlot, newest: readonly Message[], asked: number): void {
-    const key = `${tenantId}\u0000${conversationId}`;
+    const key = conversationKey(tenantId, conversationId);
     if (this.#loading.get(key) !== slot) return;
     this.#loading.delete(key);
     if (!this.enabled) return;
@@ -211,7 +211,7 @@ export class RecentMessages {
   created(tenantId: string, m: Message): void {
     // On every commit's path: nothing to do while no conversation is kept or loading.
     if (this.#entries.size === 0 && this.#loading.size === 0) return;
-    const key = `${tenantId}\u0000${m.conversation_id}`;
+    const key = conversationKey(tenantId, m.conversation_id);
     this.#loading.delete(key);
     const e = this.#entries.get(key);
     if (!e) return;
