@@ -4,7 +4,7 @@
  */
 import { MessageTypeByCode, MessageTypes, type OutgoingMessage } from '@careline/protocol';
 import type { EventBus, Storage } from './ports.ts';
-import type { HistoryQuery, Message, NewMessage, Principal } from './types.ts';
+import type { HistoryQuery, Message, MessageText, NewMessage, Principal } from './types.ts';
 import type { RecentMessages } from './recent.ts';
 import type { MemberDirectory } from './directory.ts';
 import type { AuditLog } from './audit.ts';
@@ -189,6 +189,24 @@ export class MessageService {
   }
 
   async history(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ messages: Message[]; has_more: boolean }> {
+    const page = await this.#read(p, conversationId, q);
+    return { messages: page.messages.map((m) => JSON.parse(m.json) as Message), has_more: page.has_more };
+  }
+
+  /**
+   * `history` as the JSON text of its answer (`{"messages":[…],"has_more":…}`), built from the
+   * stored text of each message — nothing parsed to be written again — and the newest seq it
+   * holds (0 for none). The same checks, the same audit record, the same messages.
+   */
+  async historyJson(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ json: string; newest: number }> {
+    const { messages, has_more } = await this.#read(p, conversationId, q);
+    const texts = new Array<string>(messages.length);
+    for (let i = 0; i < messages.length; i++) texts[i] = messages[i]!.json;
+    return { json: `{"messages":[${texts.join(',')}],"has_more":${has_more}}`, newest: messages.at(-1)?.seq ?? 0 };
+  }
+
+  /** A history page, as text: membership checked, the read audited (committed) before it is given. */
+  async #read(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ messages: MessageText[]; has_more: boolean }> {
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const limit = Math.min(q.limit ?? 50, this.#d.historyPageMax);
     const rows = await this.#page(p.tenantId, conversationId, { ...q, limit: limit + 1 });
@@ -204,22 +222,23 @@ export class MessageService {
    * from storage — and the second latest page of a conversation within the TTL keeps what it
    * read there, for the reads that follow (`recent.ts`).
    */
-  async #page(tenantId: string, conversationId: string, q: HistoryQuery): Promise<Message[]> {
+  async #page(tenantId: string, conversationId: string, q: HistoryQuery): Promise<MessageText[]> {
     const recent = this.#d.recent;
-    if (!recent?.enabled) return this.#d.storage.messages.history(tenantId, conversationId, q);
-    const kept = recent.page(tenantId, conversationId, q);
+    const stored = this.#d.storage.messages;
+    if (!recent?.enabled) return stored.historyText(tenantId, conversationId, q);
+    const kept = recent.pageText(tenantId, conversationId, q);
     if (kept) return kept;
     const again = recent.wasKept(tenantId, conversationId);
     const latest = q.before === undefined && q.after === undefined && q.limit <= recent.perConversation;
     // A copy is loaded by the second latest page of a conversation within the TTL, or by a page
     // the copy held before it expired (as many messages as it held); its rows are the page's own.
-    if (again === 0 && !(latest && recent.admit(tenantId, conversationId))) return this.#d.storage.messages.history(tenantId, conversationId, q);
+    if (again === 0 && !(latest && recent.admit(tenantId, conversationId))) return stored.historyText(tenantId, conversationId, q);
     const size = Math.min(recent.perConversation, Math.max(latest ? q.limit : 0, again));
     const slot = recent.begin(tenantId, conversationId);
-    const newest = await this.#d.storage.messages.history(tenantId, conversationId, { limit: size });
+    const newest = await stored.historyText(tenantId, conversationId, { limit: size });
     recent.store(tenantId, conversationId, slot, newest, size);
     if (latest) return newest.length > q.limit ? newest.slice(newest.length - q.limit) : newest;
-    return recent.page(tenantId, conversationId, q) ?? this.#d.storage.messages.history(tenantId, conversationId, q);
+    return recent.pageText(tenantId, conversationId, q) ?? stored.historyText(tenantId, conversationId, q);
   }
 
   async get(p: Principal, conversationId: string, messageId: string): Promise<Message> {
@@ -350,9 +369,9 @@ export class MessageService {
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const view = await this.#d.storage.conversations.viewForUser(p.tenantId, userId, conversationId);
     if (!view) throw fail('conversation.not_participant');
-    const messages = await this.#page(p.tenantId, conversationId, {
+    const messages = (await this.#page(p.tenantId, conversationId, {
       after: view.read_seq, limit: Math.min(limit ?? this.#d.historyPageMax, this.#d.historyPageMax),
-    });
+    })).map((m) => JSON.parse(m.json) as Message);
     await this.#d.audit.read(p, entry.conversation, 'messages.unread', { after: view.read_seq, count: messages.length });
     return { messages, count: view.unread };
   }

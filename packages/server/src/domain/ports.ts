@@ -5,7 +5,7 @@
  */
 import type { EscalationPolicy, PushDelivery } from './escalation.ts';
 import type {
-  App, AppendResult, AuditEntry, AuditQuery, AuditRecord, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, Membership,
+  App, AppendResult, AuditEntry, AuditQuery, AuditRecord, AuthSession, Conversation, ConversationView, HistoryQuery, ListQuery, MessageText, Membership,
   Message, NewConversation, NewMessage, NewTopic, Participant, Tenant, Topic, TopicQuery, TopicState, TopicStatsRow, User, UserInput,
 } from './types.ts';
 import type { Device, DeviceRegistration, PushMute, PushSettings, QuietHours, TenantPushSettings } from './types.ts';
@@ -105,6 +105,8 @@ export interface MessageStore {
   getById(tenantId: string, conversationId: string, messageId: string): Promise<Message | null>;
   /** Ascending by seq. See `HistoryQuery`. */
   history(tenantId: string, conversationId: string, q: HistoryQuery): Promise<Message[]>;
+  /** The same messages as `history`, as JSON text (`storage/rows.ts`' `messageJson`): for answers that only send them on. */
+  historyText(tenantId: string, conversationId: string, q: HistoryQuery): Promise<MessageText[]>;
   /**
    * Recalls a message and appends `notice` (a system message saying so) atomically:
    * the original keeps its seq with `content: null` and `recalled_at` set.

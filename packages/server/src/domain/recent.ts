@@ -18,13 +18,13 @@
  * publishing is served for at most that long — the same bound as the member directory's. A load
  * that an event for its conversation overtook is not kept (it may predate the event).
  *
- * Bounded by the bytes of the messages held (content measured as JSON); the conversations read
- * least recently go first. Messages are shared with the responses and the events they came
- * from, never changed in place.
+ * Each message is held as its JSON text (what the REST answer and the catch-up send; `page`
+ * parses it for the callers that want objects). Bounded by the bytes of the texts held; the
+ * conversations read least recently go first.
  */
 import { MessageTypes } from '@careline/protocol/constants';
 import { conversationKey, setNewest } from './bounded.ts';
-import type { HistoryQuery, Message } from './types.ts';
+import type { HistoryQuery, Message, MessageText } from './types.ts';
 
 export interface RecentOptions {
   /** Most bytes of messages held, all conversations together (0: nothing is kept). */
@@ -40,8 +40,8 @@ export interface RecentOptions {
 export const RECENT_PER_CONVERSATION = 256;
 /** Conversations remembered as read once (`admit`): about 100 bytes each. */
 const SEEN_MAX = 20_000;
-/** What a message costs besides its content (its object, ids, the array slot), in the byte bound. */
-const MESSAGE_OVERHEAD = 240;
+/** What a message costs besides its text's characters: the text's header, its id, three array slots. */
+const MESSAGE_OVERHEAD = 80;
 
 /** A load in flight (`begin`): when it began. */
 export interface LoadSlot {
@@ -49,9 +49,14 @@ export interface LoadSlot {
 }
 
 interface Entry {
-  /** Ascending and gap-free: `msgs[i].seq === first + i`. */
-  msgs: Message[];
-  /** `sizeOf` each of `msgs`, in the same order (what trimming the oldest gives back). */
+  /**
+   * The messages as JSON text, ascending and gap-free: `texts[i]` is seq `first + i`. Text is
+   * what most pages are sent as, and it is smaller than the message's object.
+   */
+  texts: string[];
+  /** The id of each, in the same order (to tell an event delivered twice). */
+  ids: string[];
+  /** `sizeOf` each of `texts`, in the same order (what trimming the oldest gives back). */
   sizes: number[];
   /** The conversation's newest seq as this node knows it (0: no message yet). */
   head: number;
@@ -60,7 +65,17 @@ interface Entry {
   at: number;
 }
 
-const sizeOf = (m: Message) => MESSAGE_OVERHEAD + (m.content === null ? 0 : JSON.stringify(m.content).length);
+/** An event's message as JSON text: the `Message` schema's fields, in its order (`created` copies them so). */
+const textOf = (m: Message) => JSON.stringify(m);
+/**
+ * `s` as one run of characters. A text made by joining pieces (`messageJson`) is a tree of
+ * them in V8 until something reads it whole; converting it to a number does, in place. Kept
+ * for long, it is then one object for the collector to trace, not one per piece, and joining
+ * it into a page is a copy, not a walk of the tree.
+ */
+const flat = (s: string): string => (Number(s) === 0 ? s : s);
+/** A message's bytes in the bound: its text, and what holding it costs. */
+const sizeOf = (text: string) => MESSAGE_OVERHEAD + text.length;
 
 /** The notice a recall appends: the message it names changed in place. */
 const isRecallNotice = (m: Message) =>
@@ -110,6 +125,24 @@ export class RecentMessages {
    * but had expired is remembered: `wasKept` then says to load the conversation again.
    */
   page(tenantId: string, conversationId: string, q: HistoryQuery): Message[] | null {
+    const r = this.#range(tenantId, conversationId, q);
+    if (r === null) return null;
+    const out: Message[] = [];
+    for (let seq = r.from; seq <= r.to; seq++) out.push(JSON.parse(r.e.texts[seq - r.first]!) as Message);
+    return out;
+  }
+
+  /** What `page` answers, as JSON text (`MessageStore.historyText`'s answer): each message's text is made once, when it is kept. */
+  pageText(tenantId: string, conversationId: string, q: HistoryQuery): MessageText[] | null {
+    const r = this.#range(tenantId, conversationId, q);
+    if (r === null) return null;
+    const out: MessageText[] = [];
+    for (let seq = r.from; seq <= r.to; seq++) out.push({ seq, id: r.e.ids[seq - r.first]!, json: r.e.texts[seq - r.first]! });
+    return out;
+  }
+
+  /** The seqs [from, to] of the entry that `q` asks for (none when to < from), or null if the entry does not hold them all. */
+  #range(tenantId: string, conversationId: string, q: HistoryQuery): { e: Entry; first: number; from: number; to: number } | null {
     const key = conversationKey(tenantId, conversationId);
     this.#expired = null;
     const e = this.#entries.get(key);
@@ -117,7 +150,7 @@ export class RecentMessages {
       this.misses++;
       return null;
     }
-    const first = e.head - e.msgs.length + 1;
+    const first = e.head - e.texts.length + 1;
     let from: number;
     let to: number;
     if (q.after !== undefined) {
@@ -130,7 +163,7 @@ export class RecentMessages {
     const covers = from >= first && q.limit >= 1;
     if (this.#now() - e.at >= this.#ttlMs) {
       this.#drop(key, e);
-      if (covers) this.#expired = { key, length: e.msgs.length };
+      if (covers) this.#expired = { key, length: e.texts.length };
       this.misses++;
       return null;
     }
@@ -141,7 +174,7 @@ export class RecentMessages {
     this.hits++;
     // Read lately: the last to go.
     setNewest(this.#entries, key, e, Infinity);
-    return to < from ? [] : e.msgs.slice(from - first, to - first + 1);
+    return { e, first, from, to };
   }
 
   /**
@@ -185,7 +218,7 @@ export class RecentMessages {
    * storage after `begin` gave `slot` — unless an event for the conversation came meanwhile,
    * or the rows are not what a latest page is (a gap, or fewer than asked without seq 1).
    */
-  store(tenantId: string, conversationId: string, slot: LoadSlot, newest: readonly Message[], asked: number): void {
+  store(tenantId: string, conversationId: string, slot: LoadSlot, newest: readonly MessageText[], asked: number): void {
     const key = conversationKey(tenantId, conversationId);
     if (this.#loading.get(key) !== slot) return;
     this.#loading.delete(key);
@@ -195,13 +228,15 @@ export class RecentMessages {
       for (let i = 1; i < n; i++) if (newest[i]!.seq !== newest[0]!.seq + i) return;
       if (n < asked && newest[0]!.seq !== 1) return;
     }
-    const msgs = n > this.#per ? newest.slice(n - this.#per) : newest.slice();
-    const sizes = msgs.map(sizeOf);
+    const kept = n > this.#per ? newest.slice(n - this.#per) : newest;
+    const texts = kept.map((m) => flat(m.json));
+    const ids = kept.map((m) => m.id);
+    const sizes = texts.map(sizeOf);
     let bytes = 0;
     for (const size of sizes) bytes += size;
     const old = this.#entries.get(key);
     if (old) this.#drop(key, old);
-    const e: Entry = { msgs, sizes, head: n > 0 ? newest[n - 1]!.seq : 0, bytes, at: slot.at };
+    const e: Entry = { texts, ids, sizes, head: n > 0 ? newest[n - 1]!.seq : 0, bytes, at: slot.at };
     this.#entries.set(key, e);
     this.#bytes += bytes;
     this.#evict();
@@ -220,14 +255,17 @@ export class RecentMessages {
         id: m.id, conversation_id: m.conversation_id, seq: m.seq, sender_id: m.sender_id, type: m.type, content: m.content,
         client_id: m.client_id, created_at: m.created_at, recalled_at: m.recalled_at, forward: m.forward,
       };
-      const size = sizeOf(kept);
-      e.msgs.push(kept);
+      const text = textOf(kept);
+      const size = sizeOf(text);
+      e.texts.push(text);
+      e.ids.push(m.id);
       e.sizes.push(size);
       e.head = m.seq;
       e.bytes += size;
       this.#bytes += size;
-      while (e.msgs.length > this.#per) {
-        e.msgs.shift();
+      while (e.texts.length > this.#per) {
+        e.texts.shift();
+        e.ids.shift();
         const gone = e.sizes.shift()!;
         e.bytes -= gone;
         this.#bytes -= gone;
@@ -236,8 +274,8 @@ export class RecentMessages {
       return;
     }
     // The same message again (an event delivered twice) changes nothing; anything else does.
-    const first = e.head - e.msgs.length + 1;
-    if (m.seq <= e.head && m.seq >= first && e.msgs[m.seq - first]!.id === m.id && !isRecallNotice(m)) return;
+    const first = e.head - e.texts.length + 1;
+    if (m.seq <= e.head && m.seq >= first && e.ids[m.seq - first] === m.id && !isRecallNotice(m)) return;
     this.#drop(key, e);
   }
 

@@ -4,7 +4,7 @@
  * cursor for and that the user joined after `since`, messages from the start of membership.
  */
 import type { Storage } from './ports.ts';
-import type { Membership, Message } from './types.ts';
+import type { Membership, MessageText } from './types.ts';
 
 export interface SyncPlanItem {
   conversation_id: string;
@@ -21,14 +21,17 @@ export function planSync(memberships: Membership[], cursors: Record<string, numb
   return plan;
 }
 
-/** Pages through (from, to] of one conversation in ascending seq; `pageSize` may change between pages. */
+/**
+ * Pages through (from, to] of one conversation in ascending seq, each message as its JSON text
+ * (sent on as it was stored, not parsed to be written again); `pageSize` may change between pages.
+ */
 export async function* readRange(
   storage: Pick<Storage, 'messages'>, tenantId: string, item: SyncPlanItem, pageSize: number | (() => number),
-): AsyncGenerator<Message[]> {
+): AsyncGenerator<MessageText[]> {
   let after = item.from;
   while (after < item.to) {
     const size = typeof pageSize === 'number' ? pageSize : pageSize();
-    const page = await storage.messages.history(tenantId, item.conversation_id, { after, limit: Math.min(size, item.to - after) });
+    const page = await storage.messages.historyText(tenantId, item.conversation_id, { after, limit: Math.min(size, item.to - after) });
     if (page.length === 0) return;
     yield page;
     after = page[page.length - 1]!.seq;

@@ -263,6 +263,13 @@ export interface AuditQuery {
   limit: number;
 }
 
+/** A message as the JSON text of the `Message` schema, with its seq (what history pages are built from). */
+export interface MessageText {
+  seq: number;
+  id: string;
+  json: string;
+}
+
 export interface HistoryQuery {
   /** Messages with seq < before (newest first page when neither is given). */
   before?: number;

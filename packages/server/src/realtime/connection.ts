@@ -22,7 +22,7 @@ import { isAppError, fail, type AppError } from '../domain/errors.ts';
 import { planSync, readRange } from '../domain/sync.ts';
 import { readInboxAfter } from '../domain/notifications.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { messageFrame, notificationFrame } from './frames.ts';
+import { messageTextFrame, notificationFrame } from './frames.ts';
 import type { Transport } from './transport.ts';
 
 const validators = Object.fromEntries(Object.entries(ClientFrames).map(([k, s]) => [k, Compile(s)])) as Record<string, ReturnType<typeof Compile>>;
@@ -439,8 +439,8 @@ export class Connection {
           if (this.#closed) return;
           let bytes = 0;
           for (const message of page) {
-            if (this.#sentLive(message.conversation_id, message.seq)) continue;
-            const data = messageFrame(message);
+            if (this.#sentLive(item.conversation_id, message.seq)) continue;
+            const data = messageTextFrame(message.json);
             bytes += data.length;
             this.write(data);
             sent++;

@@ -16,6 +16,9 @@ export function messageFrame(m: Message): string {
   }
 }
 
+/** The `message` frame of a message given as its JSON text (`MessageStore.historyText`: the placeholder already in place). */
+export const messageTextFrame = (json: string): string => `{"type":"message","message":${json}}`;
+
 /** The `notification` frame of `n`: the protocol's fields only (the tenant's `seq` stays on the server). */
 export function notificationFrame(n: Notification): string {
   return JSON.stringify({ type: 'notification', kind: n.kind, notification: wireNotification(n) } satisfies ServerFrame);

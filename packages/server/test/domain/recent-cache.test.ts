@@ -11,7 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Storage } from '../../src/domain/ports.ts';
-import type { HistoryQuery, Message, NewMessage } from '../../src/domain/types.ts';
+import type { HistoryQuery, Message, MessageText, NewMessage } from '../../src/domain/types.ts';
+
+/** A committed message as a page's text (what a load from storage gives). */
+const asText = (m: Message): MessageText => ({ seq: m.seq, id: m.id, json: JSON.stringify(m) });
 import { RecentMessages } from '../../src/domain/recent.ts';
 import { createSqliteStorage } from '../../src/storage/sqlite/index.ts';
 
@@ -57,7 +60,7 @@ describe('recent messages cache', () => {
   /** What `MessageService` does on a latest-page miss: the newest messages, read and kept. */
   const load = async (c: RecentMessages, conv: string) => {
     const slot = c.begin(T, conv);
-    const newest = await storage.messages.history(T, conv, { limit: c.perConversation });
+    const newest = await storage.messages.historyText(T, conv, { limit: c.perConversation });
     c.store(T, conv, slot, newest, c.perConversation);
   };
   const clock = () => {
@@ -67,7 +70,12 @@ describe('recent messages cache', () => {
   const same = async (c: RecentMessages, conv: string, q: HistoryQuery): Promise<boolean> => {
     const kept = c.page(T, conv, q);
     if (!kept) return false;
-    assert.deepEqual(kept, await storage.messages.history(T, conv, q), `page ${JSON.stringify(q)}`);
+    const stored = await storage.messages.history(T, conv, q);
+    assert.deepEqual(kept, stored, `page ${JSON.stringify(q)}`);
+    // The same page as text (what the REST answer is made of): the same messages, the same seqs.
+    const text = c.pageText(T, conv, q)!;
+    assert.deepEqual(text.map((t) => t.seq), stored.map((m) => m.seq), `text page ${JSON.stringify(q)}`);
+    assert.deepEqual(text.map((t) => JSON.parse(t.json) as unknown), stored, `text page ${JSON.stringify(q)}`);
     return true;
   };
 
@@ -141,7 +149,7 @@ describe('recent messages cache', () => {
     const c = new RecentMessages({ maxBytes: 64 << 20, ttlMs: 60_000 });
     await send('race', 2);
     const slot = c.begin(T, 'race');
-    const newest = await storage.messages.history(T, 'race', { limit: c.perConversation });
+    const newest = await storage.messages.historyText(T, 'race', { limit: c.perConversation });
     // Committed by another node after the read began; its event arrives before the load ends.
     const [m3] = await send('race', 1);
     c.created(T, m3!);
@@ -198,7 +206,7 @@ describe('recent messages cache', () => {
     await send('cl2', 1);
     await load(c, 'cl1');
     const slot = c.begin(T, 'cl2');
-    const newest = await storage.messages.history(T, 'cl2', { limit: c.perConversation });
+    const newest = await storage.messages.historyText(T, 'cl2', { limit: c.perConversation });
     c.clear();
     c.store(T, 'cl2', slot, newest, c.perConversation);
     assert.equal(c.page(T, 'cl1', { limit: 10 }), null);
@@ -228,11 +236,11 @@ describe('recent messages cache', () => {
     await conversation('odd');
     const c = new RecentMessages({ maxBytes: 64 << 20, ttlMs: 60_000 });
     const ms = await send('odd', 5);
-    c.store(T, 'odd', c.begin(T, 'odd'), [ms[0]!, ms[2]!], c.perConversation);
+    c.store(T, 'odd', c.begin(T, 'odd'), [ms[0]!, ms[2]!].map(asText), c.perConversation);
     assert.equal(c.page(T, 'odd', { limit: 2 }), null, 'a gap');
-    c.store(T, 'odd', c.begin(T, 'odd'), ms.slice(2), c.perConversation);
+    c.store(T, 'odd', c.begin(T, 'odd'), ms.slice(2).map(asText), c.perConversation);
     assert.equal(c.page(T, 'odd', { limit: 2 }), null, 'fewer than asked, not from seq 1');
-    c.store(T, 'odd', c.begin(T, 'odd'), ms.slice(2), 3);
+    c.store(T, 'odd', c.begin(T, 'odd'), ms.slice(2).map(asText), 3);
     assert.ok(await same(c, 'odd', { limit: 3 }), 'the newest 3 when 3 were asked');
   });
 });

@@ -467,6 +467,28 @@ export function storageContract(name: string, open: OpenStorage): void {
       assert.equal((await s.users.getUser(T, 'whole-user'))?.name, 'W');
     });
 
+    it('history as text: each message is the JSON of the message history gives, for every kind of page', async () => {
+      await s.conversations.createConversation({ tenant_id: T, id: 'text', type: 2, business_type: 1, name: '', status: 0, created_by: 'x', participants: [{ user_id: 'doc', role: 'm' }] }, 1);
+      const odd = 'quote " backslash \\ line\nsep \u2028 tab\t emoji 🩺 ctrl \u0001';
+      const content = { text: `${odd} lone \ud800`, nested: { list: [1, 2.5, -0, 1e21, true, null, { deep: [[['x']]] }], 'key "q"': odd } };
+      const forwarded = { ...msg(T, 'text', 'doc', ''), content, content_json: JSON.stringify(content), client_id: odd,
+        forward: { conversation_id: 'c1', message_id: 'm-1', sender_id: 'pat' } };
+      const [a, b] = await s.messages.append([forwarded, msg(T, 'text', 'doc', 'to recall', 'cid-text')]);
+      assert.ok(a?.ok && b?.ok);
+      const noticeContent = { event: 'message.recalled', data: { message_id: b.message.id } };
+      assert.ok(await s.messages.recall(T, 'text', b.message.id, 999, { ...msg(T, 'text', 'doc', ''), type: 0, content: noticeContent, content_json: JSON.stringify(noticeContent) }));
+      await s.messages.append(Array.from({ length: 6 }, (_, i) => msg(T, 'text', 'doc', `t${i}`)));
+      for (const q of [{ limit: 50 }, { limit: 3 }, { before: 4, limit: 2 }, { after: 0, limit: 4 }, { after: 2, before: 5, limit: 10 }, { after: 9, limit: 5 }]) {
+        const objects = await s.messages.history(T, 'text', q);
+        const texts = await s.messages.historyText(T, 'text', q);
+        assert.deepEqual(texts.map((t) => t.seq), objects.map((m) => m.seq), JSON.stringify(q));
+        assert.deepEqual(texts.map((t) => JSON.parse(t.json) as unknown), objects, JSON.stringify(q));
+      }
+      const [first] = await s.messages.historyText(T, 'text', { after: 0, limit: 1 });
+      assert.equal((JSON.parse(first!.json) as { client_id: string }).client_id, odd);
+      assert.deepEqual(await s.messages.historyText(T2, 'text', { limit: 5 }), []);
+    });
+
     it('ping answers', async () => {
       assert.equal(await s.ping(), true);
     });

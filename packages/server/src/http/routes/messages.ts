@@ -26,11 +26,12 @@ export function messageRoutes(app: Api, core: Core): void {
       querystring: Type.Object({ before: Type.Optional(Type.Integer({ minimum: 1 })), after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Limit(50, 5000) }),
       response: { 200: Page, ...errors(400, 401, 403, 404) },
     },
-  }, async (req) => {
-    const page = await m.history(req.principal, req.params.session_id, req.query);
+  }, async (req, reply) => {
+    // The page comes as JSON text built from the stored messages (`Page` is still its schema).
+    const page = await m.historyJson(req.principal, req.params.session_id, req.query);
     // The seed's fetch (no paging cursor) is the member's read; Careline's paging is not.
-    if (req.query.before === undefined && req.query.after === undefined) await m.fetched(req.principal, req.params.session_id, page.messages.at(-1)?.seq ?? 0);
-    return page;
+    if (req.query.before === undefined && req.query.after === undefined) await m.fetched(req.principal, req.params.session_id, page.newest);
+    return reply.type('application/json; charset=utf-8').send(page.json as never);
   });
 
   app.post('/api/v2/sessions/:session_id/messages', {

@@ -25,8 +25,8 @@
  * transaction runs again: it then finds the first copy and answers it with `duplicate: true`.
  */
 import type { MessageStore } from '../../domain/ports.ts';
-import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../domain/types.ts';
-import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
+import type { AppendResult, HistoryQuery, Message, MessageText, NewMessage } from '../../domain/types.ts';
+import { MESSAGE_COLS, storedMessage, toMessage, toMessageText, type MessageRow } from '../rows.ts';
 import { isUniqueViolation, type PgDb, type Queryable } from './db.ts';
 import { messagesAppended } from './jobs-outbox.ts';
 
@@ -275,15 +275,24 @@ export class PgMessageStore implements MessageStore {
   }
 
   async history(tenantId: string, conversationId: string, q: HistoryQuery): Promise<Message[]> {
+    return (await this.#rows(tenantId, conversationId, q)).map(toMessage);
+  }
+
+  async historyText(tenantId: string, conversationId: string, q: HistoryQuery): Promise<MessageText[]> {
+    return (await this.#rows(tenantId, conversationId, q)).map(toMessageText);
+  }
+
+  /** A history page's rows, ascending. */
+  async #rows(tenantId: string, conversationId: string, q: HistoryQuery): Promise<MessageRow[]> {
     const base = `SELECT ${MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2`;
     if (q.after !== undefined) {
       const { rows } = await this.#db.query<MessageRow>(`${base} AND seq > $3 ORDER BY seq ASC LIMIT $4`, [tenantId, conversationId, q.after, q.limit]);
-      return (q.before !== undefined ? rows.filter((r) => r.seq < q.before!) : rows).map(toMessage);
+      return q.before !== undefined ? rows.filter((r) => r.seq < q.before!) : rows;
     }
     const { rows } = q.before !== undefined
       ? await this.#db.query<MessageRow>(`${base} AND seq < $3 ORDER BY seq DESC LIMIT $4`, [tenantId, conversationId, q.before, q.limit])
       : await this.#db.query<MessageRow>(`${base} ORDER BY seq DESC LIMIT $3`, [tenantId, conversationId, q.limit]);
-    return rows.reverse().map(toMessage);
+    return rows.reverse();
   }
 
   async recall(tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage): Promise<{ recalled: Message; notice: Message } | null> {

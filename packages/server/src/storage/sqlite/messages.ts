@@ -1,7 +1,7 @@
 import type { MessageStore } from '../../domain/ports.ts';
-import type { AppendResult, HistoryQuery, Message, NewMessage } from '../../domain/types.ts';
+import type { AppendResult, HistoryQuery, Message, MessageText, NewMessage } from '../../domain/types.ts';
 import type { Db } from './db.ts';
-import { MESSAGE_COLS, storedMessage, toMessage, type MessageRow } from '../rows.ts';
+import { MESSAGE_COLS, storedMessage, toMessage, toMessageText, type MessageRow } from '../rows.ts';
 import { sqliteOutbox } from './jobs-outbox.ts';
 
 export { storedMessage };
@@ -149,16 +149,22 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async history(tenantId: string, conversationId: string, q: HistoryQuery): Promise<Message[]> {
-    let rows: MessageRow[];
+    return this.#rows(tenantId, conversationId, q).map(toMessage);
+  }
+
+  async historyText(tenantId: string, conversationId: string, q: HistoryQuery): Promise<MessageText[]> {
+    return this.#rows(tenantId, conversationId, q).map(toMessageText);
+  }
+
+  /** A history page's rows, ascending. */
+  #rows(tenantId: string, conversationId: string, q: HistoryQuery): MessageRow[] {
     if (q.after !== undefined) {
-      rows = this.#after.all(tenantId, conversationId, q.after, q.limit) as MessageRow[];
-      if (q.before !== undefined) rows = rows.filter((r) => r.seq < q.before!);
-      return rows.map(toMessage);
+      const rows = this.#after.all(tenantId, conversationId, q.after, q.limit) as MessageRow[];
+      return q.before !== undefined ? rows.filter((r) => r.seq < q.before!) : rows;
     }
-    rows = (q.before !== undefined
+    return ((q.before !== undefined
       ? this.#before.all(tenantId, conversationId, q.before, q.limit)
-      : this.#newest.all(tenantId, conversationId, q.limit)) as MessageRow[];
-    return rows.reverse().map(toMessage);
+      : this.#newest.all(tenantId, conversationId, q.limit)) as MessageRow[]).reverse();
   }
 
   async recall(tenantId: string, conversationId: string, messageId: string, at: number, notice: NewMessage): Promise<{ recalled: Message; notice: Message } | null> {
