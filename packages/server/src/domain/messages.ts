@@ -200,9 +200,7 @@ export class MessageService {
    */
   async historyJson(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ json: string; newest: number }> {
     const { messages, has_more } = await this.#read(p, conversationId, q);
-    const texts = new Array<string>(messages.length);
-    for (let i = 0; i < messages.length; i++) texts[i] = messages[i]!.json;
-    return { json: `{"messages":[${texts.join(',')}],"has_more":${has_more}}`, newest: messages.at(-1)?.seq ?? 0 };
+    return { json: `{"messages":[${messages.map((m) => m.json).join(',')}],"has_more":${has_more}}`, newest: messages.at(-1)?.seq ?? 0 };
   }
 
   /** A history page, as text: membership checked, the read audited (committed) before it is given. */

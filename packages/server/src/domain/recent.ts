@@ -125,11 +125,7 @@ export class RecentMessages {
    * but had expired is remembered: `wasKept` then says to load the conversation again.
    */
   page(tenantId: string, conversationId: string, q: HistoryQuery): Message[] | null {
-    const r = this.#range(tenantId, conversationId, q);
-    if (r === null) return null;
-    const out: Message[] = [];
-    for (let seq = r.from; seq <= r.to; seq++) out.push(JSON.parse(r.e.texts[seq - r.first]!) as Message);
-    return out;
+    return this.pageText(tenantId, conversationId, q)?.map((m) => JSON.parse(m.json) as Message) ?? null;
   }
 
   /** What `page` answers, as JSON text (`MessageStore.historyText`'s answer): each message's text is made once, when it is kept. */
