@@ -239,10 +239,14 @@ export class FileService {
     }
     if (file.state === 'uploaded' && p.kind === 'user' && file.uploader_id !== p.userId) throw fail('file.not_found');
     if (file.message_id) {
-      // Recalled (a tombstone with recalled_at), deleted (a tombstone without content), or
-      // not stored (yet): the file is not served.
+      // Recalled (a tombstone with recalled_at) or deleted (a tombstone without content): the
+      // file is not served. Claimed by a message not stored (yet), it is still the sender's
+      // upload: the sender's own client shows it (and asks for its link) while the message
+      // is being committed; nobody else has seen the message.
       const m = await this.#d.storage.messages.getById(tenantId, file.conversation_id, file.message_id);
-      if (!m || m.recalled_at !== null || m.content === null) throw fail('file.not_found', 'The message of this file was recalled or deleted.');
+      if (!m) {
+        if (p.kind === 'user' && file.uploader_id !== p.userId) throw fail('file.not_found');
+      } else if (m.recalled_at !== null || m.content === null) throw fail('file.not_found', 'The message of this file was recalled or deleted.');
     }
     return { file, entry };
   }

@@ -118,6 +118,14 @@ describe('file access', () => {
     // The message is checked (the file claimed), then the cleanup runs, then the commit.
     const a = await upload(patient.token, await png('yellow'), 'a.png');
     const prepared = await core.messages.prepare(p, conv, { type: 2, content: { storageId: a.storageId } });
+    // Claimed, the message not yet stored: the sender's own client shows it (its link and bytes
+    // are served to the sender); nobody else is told of it.
+    const own = await s.call('POST', `/api/v2/files/${a.storageId}/link?variant=thumbnail`, { token: patient.token });
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    assert.equal((await get(own.body.url)).status, 200);
+    assert.equal((await get(`/api/v2/files/${a.storageId}`, bearer(patient))).status, 200);
+    assert.equal((await s.call('POST', `/api/v2/files/${a.storageId}/link`, { token: doctor.token })).body.code, 'file.not_found');
+    assert.equal((await get(`/api/v2/files/${a.storageId}`, bearer(doctor))).code, 'file.not_found');
     assert.equal(await core.files.cleanupOrphans(500, later()), 0, 'a claimed file is no orphan');
     const r = await core.messages.commit(prepared);
     assert.equal((r.message.content as any).storageId, a.storageId);
