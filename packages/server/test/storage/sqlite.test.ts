@@ -177,6 +177,62 @@ describe('sqlite specifics', () => {
     }
   });
 
+  it('migration 026 keeps every membership and conversation, clusters them by user and by key, and the reads walk those keys', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'db.sqlite');
+    try {
+      const db = openDb({ path, synchronous: 'NORMAL' });
+      // As a database made before 026: both tables with rowids, the index by user.
+      db.exec(`DROP TABLE participants; DROP TABLE conversations; DELETE FROM schema_migrations WHERE version = 26;
+        CREATE TABLE conversations (tenant_id TEXT NOT NULL, id TEXT NOT NULL, type INTEGER NOT NULL, business_type INTEGER NOT NULL,
+          name TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0, last_message_at INTEGER, PRIMARY KEY (tenant_id, id));
+        CREATE TABLE participants (tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL,
+          joined_at INTEGER NOT NULL, joined_seq INTEGER NOT NULL, read_seq INTEGER NOT NULL, sticky_at INTEGER,
+          PRIMARY KEY (tenant_id, conversation_id, user_id));
+        CREATE INDEX participants_user ON participants (tenant_id, user_id);`);
+      db.prepare("INSERT INTO tenants (id, name, created_at) VALUES ('t', 'T', 1)").run();
+      const conv = db.prepare("INSERT INTO conversations VALUES ('t', ?, 1, 2, ?, 0, 'dr', 1, 2, ?, ?)");
+      const part = db.prepare("INSERT INTO participants VALUES ('t', ?, ?, 'member', ?, 0, ?, ?)");
+      for (let i = 0; i < 30; i++) {
+        conv.run(`c${String(i).padStart(2, '0')}`, `Visit ${i}`, i, i === 0 ? null : 1000 + i);
+        part.run(`c${String(i).padStart(2, '0')}`, 'dr', 10 + i, i, i % 3 === 0 ? 50 + i : null);
+        part.run(`c${String(i).padStart(2, '0')}`, `pt${i}`, 20 + i, Math.max(0, i - 1), null);
+      }
+      const dump = () => ({
+        conversations: db.prepare('SELECT * FROM conversations ORDER BY tenant_id, id').all(),
+        participants: db.prepare('SELECT * FROM participants ORDER BY tenant_id, conversation_id, user_id').all(),
+      });
+      const before = dump();
+      assert.deepEqual(migrate(db), [26]);
+      assert.deepEqual(dump(), before);
+      const withoutRowid = (name: string) => db.prepare('SELECT wr FROM pragma_table_list WHERE name = ?').pluck().get(name);
+      assert.equal(withoutRowid('participants'), 1);
+      assert.equal(withoutRowid('conversations'), 1);
+      const plan = (sql: string, ...args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail).join(' | ');
+      // A user's memberships: one range of the table, each conversation by its key.
+      assert.equal(
+        plan('SELECT c.id, p.read_seq FROM participants p JOIN conversations c ON c.tenant_id = p.tenant_id AND c.id = p.conversation_id WHERE p.tenant_id = ? AND p.user_id = ?', 't', 'dr'),
+        'SEARCH p USING PRIMARY KEY (tenant_id=? AND user_id=?) | SEARCH c USING PRIMARY KEY (tenant_id=? AND id=?)',
+      );
+      // A conversation's members: the index by conversation, holding all the lookup reads.
+      assert.equal(plan('SELECT user_id FROM participants WHERE tenant_id = ? AND conversation_id = ?', 't', 'c01'), 'SEARCH participants USING COVERING INDEX participants_conversation (tenant_id=? AND conversation_id=?)');
+      assert.throws(() => db.prepare("INSERT INTO participants VALUES ('t', 'c01', 'dr', 'member', 1, 0, 0, NULL)").run(), /UNIQUE|PRIMARY KEY/);
+      db.close();
+      // The stores go on from there.
+      const s = createSqliteStorage({ path, synchronous: 'NORMAL', writer: 'inline' });
+      const mine = await s.conversations.memberships('t', 'dr');
+      assert.equal(mine.length, 30);
+      assert.deepEqual(mine.find((m) => m.id === 'c07'), { id: 'c07', last_seq: 7, read_seq: 7, joined_seq: 0, joined_at: 17 });
+      assert.deepEqual((await s.conversations.memberIds('t', 'c07')).sort(), ['dr', 'pt7']);
+      assert.deepEqual((await s.conversations.getParticipants('t', 'c07')).map((p) => [p.user_id, p.read_seq]), [['dr', 7], ['pt7', 6]]);
+      assert.equal((await s.conversations.getConversation('t', 'c29'))?.last_message_at, 1029);
+      await s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('opens in WAL mode, records migrations, and reopens with the data', async () => {
     const dir = tempDir();
     const path = join(dir, 'sub', 'db.sqlite');
@@ -192,7 +248,7 @@ describe('sqlite specifics', () => {
       const db = new Database(path, { readonly: true });
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
-      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24, 25]);
+      assert.deepEqual(versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24, 25, 26]);
       db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

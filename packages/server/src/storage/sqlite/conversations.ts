@@ -144,7 +144,7 @@ export class SqliteConversationStore implements ConversationStore {
     const rows = this.#sql
       .get(
         `SELECT p.user_id, p.role, p.joined_at, p.read_seq, u.name, u.avatar, u.role AS user_role
-         FROM participants p LEFT JOIN users u ON u.tenant_id = p.tenant_id AND u.id = p.user_id
+         FROM participants p INDEXED BY participants_conversation LEFT JOIN users u ON u.tenant_id = p.tenant_id AND u.id = p.user_id
          WHERE p.tenant_id = ? AND p.conversation_id = ?${filter} ORDER BY p.joined_at, p.user_id`,
       )
       .all(tenantId, conversationId, ...(userIds ?? [])) as ParticipantRow[];
