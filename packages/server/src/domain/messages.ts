@@ -200,18 +200,43 @@ export class MessageService {
    */
   async historyJson(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ json: string; newest: number }> {
     const { messages, has_more } = await this.#read(p, conversationId, q);
-    return { json: `{"messages":[${messages.map((m) => m.json).join(',')}],"has_more":${has_more}}`, newest: messages.at(-1)?.seq ?? 0 };
+    return { json: pageJson(messages, has_more), newest: messages.at(-1)?.seq ?? 0 };
   }
 
-  /** A history page, as text: membership checked, the read audited (committed) before it is given. */
-  async #read(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ messages: MessageText[]; has_more: boolean }> {
+  /**
+   * Seed 000's fetch (the newest page, no paging cursor): `historyJson`, and the caller's read
+   * cursor moved to the newest seq returned (`#cursorMove`). The cursor's write and the read's audit
+   * record are handed to storage together — one group commit, not one after the other — and
+   * the page is answered once both are committed.
+   */
+  async fetchJson(p: Principal, conversationId: string, q: { limit?: number }): Promise<{ json: string; newest: number }> {
+    const { messages, has_more } = await this.#read(p, conversationId, q, (newest) => this.#cursorMove(p, conversationId, newest));
+    return { json: pageJson(messages, has_more), newest: messages.at(-1)?.seq ?? 0 };
+  }
+
+  /**
+   * A history page, as text: membership checked, the read audited (committed) before it is
+   * given. `move` (given the newest seq of the page) does the reads of a cursor move and gives
+   * its write, if any: the write and the audit record then go to storage back to back, so that
+   * both join one group commit, and the page waits for that one commit rather than two in turn.
+   */
+  async #read(
+    p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number },
+    move?: (newest: number) => Promise<(() => Promise<void>) | undefined>,
+  ): Promise<{ messages: MessageText[]; has_more: boolean }> {
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const limit = Math.min(q.limit ?? 50, this.#d.historyPageMax);
     const rows = await this.#page(p.tenantId, conversationId, { ...q, limit: limit + 1 });
     const has_more = rows.length > limit;
     // Extra row: drop it from the far end (oldest when paging back, newest when paging forward).
     const messages = has_more ? (q.after !== undefined ? rows.slice(0, limit) : rows.slice(1)) : rows;
-    await this.#d.audit.read(p, entry.conversation, 'messages.history', { ...q, count: messages.length });
+    const write = move ? await move(messages.at(-1)?.seq ?? 0) : undefined;
+    const audited = this.#d.audit.read(p, entry.conversation, 'messages.history', { ...q, count: messages.length });
+    if (write) {
+      const moved = write();
+      void this.#d.audit.flush();
+      await Promise.all([audited, moved]);
+    } else await audited;
     return { messages, has_more };
   }
 
@@ -319,19 +344,29 @@ export class MessageService {
    * cursor to `seq`, the newest seq it returned: forward only, and, when it moved, with a
    * `read.updated` as the `read` frame sends. An integrator's own fetch (no user) moves nothing.
    */
-  async fetched(p: Principal, conversationId: string, seq: number): Promise<void> {
-    if (p.kind !== 'user' || seq <= 0) return;
+  /**
+   * The read cursor of seed 000's fetch, moved to `seq` (forward only): its reads here, and
+   * undefined if the cursor does not move, else its write (which also tells the other
+   * participants: `read.updated`).
+   */
+  async #cursorMove(p: Principal, conversationId: string, seq: number): Promise<(() => Promise<void>) | undefined> {
+    if (p.kind !== 'user' || seq <= 0) return undefined;
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const key = cursorKey(p.tenantId, conversationId, p.userId);
-    if ((this.#cursorFloors.get(key) ?? -1) >= seq) return;
+    if ((this.#cursorFloors.get(key) ?? -1) >= seq) return undefined;
     // The caller's participant row (its cursor), not the conversation's view: most fetches move nothing.
     const before = (await this.#d.storage.conversations.getParticipants(p.tenantId, conversationId, [p.userId]))[0]?.read_seq ?? null;
-    if (before === null) return;
-    if (before >= seq) return this.#seenCursor(key, before);
-    const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, p.userId, seq);
-    if (readSeq === null || readSeq <= before) return;
-    this.#seenCursor(key, readSeq);
-    this.#d.bus.publish({ kind: 'read.updated', tenant_id: p.tenantId, conversation_id: conversationId, user_id: p.userId, seq: readSeq, recipients: entry.list });
+    if (before === null) return undefined;
+    if (before >= seq) {
+      this.#seenCursor(key, before);
+      return undefined;
+    }
+    return async () => {
+      const readSeq = await this.#d.storage.conversations.advanceRead(p.tenantId, conversationId, p.userId, seq);
+      if (readSeq === null || readSeq <= before) return;
+      this.#seenCursor(key, readSeq);
+      this.#d.bus.publish({ kind: 'read.updated', tenant_id: p.tenantId, conversation_id: conversationId, user_id: p.userId, seq: readSeq, recipients: entry.list });
+    };
   }
 
   /** Raises the floor under a read cursor (`#cursorFloors`) to a value read from or written to storage. */
@@ -374,3 +409,6 @@ export class MessageService {
     return { messages, count: view.unread };
   }
 }
+
+/** The JSON text of a history answer, from its messages' stored texts. */
+const pageJson = (messages: readonly MessageText[], hasMore: boolean) => `{"messages":[${messages.map((m) => m.json).join(',')}],"has_more":${hasMore}}`;

@@ -28,9 +28,11 @@ export function messageRoutes(app: Api, core: Core): void {
     },
   }, async (req, reply) => {
     // The page comes as JSON text built from the stored messages (`Page` is still its schema).
-    const page = await m.historyJson(req.principal, req.params.session_id, req.query);
     // The seed's fetch (no paging cursor) is the member's read; Careline's paging is not.
-    if (req.query.before === undefined && req.query.after === undefined) await m.fetched(req.principal, req.params.session_id, page.newest);
+    const q = req.query;
+    const page = q.before === undefined && q.after === undefined
+      ? await m.fetchJson(req.principal, req.params.session_id, q)
+      : await m.historyJson(req.principal, req.params.session_id, q);
     return reply.type('application/json; charset=utf-8').send(page.json as never);
   });
 
