@@ -340,14 +340,10 @@ export class MessageService {
 
   /**
    * Seed 000 counted unread as the messages after a member's last fetch. A fetch that stands
-   * for that (the seed's message path, see `http/routes/messages.ts`) moves the caller's read
-   * cursor to `seq`, the newest seq it returned: forward only, and, when it moved, with a
-   * `read.updated` as the `read` frame sends. An integrator's own fetch (no user) moves nothing.
-   */
-  /**
-   * The read cursor of seed 000's fetch, moved to `seq` (forward only): its reads here, and
-   * undefined if the cursor does not move, else its write (which also tells the other
-   * participants: `read.updated`).
+   * for that (`fetchJson`) moves the caller's read cursor to `seq`, the newest seq it returned:
+   * forward only, and, when it moved, with a `read.updated` as the `read` frame sends. An
+   * integrator's own fetch (no user) moves nothing. This does the move's reads, and gives
+   * undefined if the cursor does not move, else the write that moves it (and publishes).
    */
   async #cursorMove(p: Principal, conversationId: string, seq: number): Promise<(() => Promise<void>) | undefined> {
     if (p.kind !== 'user' || seq <= 0) return undefined;
