@@ -6,7 +6,7 @@ import { MessageTypeByCode, MessageTypes, type OutgoingMessage } from '@careline
 import type { EventBus, Storage } from './ports.ts';
 import type { HistoryQuery, Message, MessageText, NewMessage, Principal } from './types.ts';
 import type { RecentMessages } from './recent.ts';
-import type { MemberDirectory } from './directory.ts';
+import type { DirectoryEntry, MemberDirectory } from './directory.ts';
 import type { AuditLog } from './audit.ts';
 import { GroupCommitter } from './committer.ts';
 import { isCareTeamRole, requireAccess, requireUser } from './access.ts';
@@ -197,32 +197,28 @@ export class MessageService {
    * `history` as the JSON text of its answer (`{"messages":[…],"has_more":…}`), built from the
    * stored text of each message — nothing parsed to be written again — and the newest seq it
    * holds (0 for none). The same checks, the same audit record, the same messages.
+   *
+   * `moveCursor`: seed 000's fetch (the newest page, no paging cursor), which is the caller's
+   * read — their read cursor moves to the newest seq returned (`#cursorMove`). The cursor's
+   * write and the read's audit record are handed to storage together — one group commit, not
+   * one after the other — and the page is answered once both are committed.
    */
-  async historyJson(p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }): Promise<{ json: string; newest: number }> {
-    const { messages, has_more } = await this.#read(p, conversationId, q);
-    return { json: pageJson(messages, has_more), newest: messages.at(-1)?.seq ?? 0 };
-  }
-
-  /**
-   * Seed 000's fetch (the newest page, no paging cursor): `historyJson`, and the caller's read
-   * cursor moved to the newest seq returned (`#cursorMove`). The cursor's write and the read's audit
-   * record are handed to storage together — one group commit, not one after the other — and
-   * the page is answered once both are committed.
-   */
-  async fetchJson(p: Principal, conversationId: string, q: { limit?: number }): Promise<{ json: string; newest: number }> {
-    const { messages, has_more } = await this.#read(p, conversationId, q, (newest) => this.#cursorMove(p, conversationId, newest));
-    return { json: pageJson(messages, has_more), newest: messages.at(-1)?.seq ?? 0 };
+  async historyJson(
+    p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number }, opts: { moveCursor?: boolean } = {},
+  ): Promise<{ json: string; newest: number }> {
+    const { messages, has_more } = await this.#read(p, conversationId, q, opts.moveCursor ?? false);
+    return { json: `{"messages":[${messages.map((m) => m.json).join(',')}],"has_more":${has_more}}`, newest: messages.at(-1)?.seq ?? 0 };
   }
 
   /**
    * A history page, as text: membership checked, the read audited (committed) before it is
-   * given. `move` (given the newest seq of the page) does the reads of a cursor move and gives
-   * its write, if any: the write and the audit record then go to storage back to back, so that
-   * both join one group commit, and the page waits for that one commit rather than two in turn.
+   * given. With `moveCursor`, the cursor move's reads come first, then its write (if any) and
+   * the audit record go to storage back to back, so that both join one group commit, and the
+   * page waits for that one commit rather than two in turn.
    */
   async #read(
     p: Principal, conversationId: string, q: { before?: number; after?: number; limit?: number },
-    move?: (newest: number) => Promise<(() => Promise<void>) | undefined>,
+    moveCursor = false,
   ): Promise<{ messages: MessageText[]; has_more: boolean }> {
     const entry = await requireAccess(this.#d.directory, p, conversationId);
     const limit = Math.min(q.limit ?? 50, this.#d.historyPageMax);
@@ -230,7 +226,7 @@ export class MessageService {
     const has_more = rows.length > limit;
     // Extra row: drop it from the far end (oldest when paging back, newest when paging forward).
     const messages = has_more ? (q.after !== undefined ? rows.slice(0, limit) : rows.slice(1)) : rows;
-    const write = move ? await move(messages.at(-1)?.seq ?? 0) : undefined;
+    const write = moveCursor ? await this.#cursorMove(p, entry, conversationId, messages.at(-1)?.seq ?? 0) : undefined;
     const audited = this.#d.audit.read(p, entry.conversation, 'messages.history', { ...q, count: messages.length });
     if (write) {
       const moved = write();
@@ -340,14 +336,13 @@ export class MessageService {
 
   /**
    * Seed 000 counted unread as the messages after a member's last fetch. A fetch that stands
-   * for that (`fetchJson`) moves the caller's read cursor to `seq`, the newest seq it returned:
+   * for that (`historyJson` with `moveCursor`) moves the caller's read cursor to `seq`, the newest seq it returned:
    * forward only, and, when it moved, with a `read.updated` as the `read` frame sends. An
    * integrator's own fetch (no user) moves nothing. This does the move's reads, and gives
    * undefined if the cursor does not move, else the write that moves it (and publishes).
    */
-  async #cursorMove(p: Principal, conversationId: string, seq: number): Promise<(() => Promise<void>) | undefined> {
+  async #cursorMove(p: Principal, entry: DirectoryEntry, conversationId: string, seq: number): Promise<(() => Promise<void>) | undefined> {
     if (p.kind !== 'user' || seq <= 0) return undefined;
-    const entry = await requireAccess(this.#d.directory, p, conversationId);
     const key = cursorKey(p.tenantId, conversationId, p.userId);
     if ((this.#cursorFloors.get(key) ?? -1) >= seq) return undefined;
     // The caller's participant row (its cursor), not the conversation's view: most fetches move nothing.
@@ -405,6 +400,3 @@ export class MessageService {
     return { messages, count: view.unread };
   }
 }
-
-/** The JSON text of a history answer, from its messages' stored texts. */
-const pageJson = (messages: readonly MessageText[], hasMore: boolean) => `{"messages":[${messages.map((m) => m.json).join(',')}],"has_more":${hasMore}}`;

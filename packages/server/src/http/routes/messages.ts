@@ -30,9 +30,7 @@ export function messageRoutes(app: Api, core: Core): void {
     // The page comes as JSON text built from the stored messages (`Page` is still its schema).
     // The seed's fetch (no paging cursor) is the member's read; Careline's paging is not.
     const q = req.query;
-    const page = q.before === undefined && q.after === undefined
-      ? await m.fetchJson(req.principal, req.params.session_id, q)
-      : await m.historyJson(req.principal, req.params.session_id, q);
+    const page = await m.historyJson(req.principal, req.params.session_id, q, { moveCursor: q.before === undefined && q.after === undefined });
     return reply.type('application/json; charset=utf-8').send(page.json as never);
   });
 
